@@ -1,0 +1,499 @@
+"""Reference profiles: the training-time distribution of every feature and model output.
+
+A :class:`Reference` is the contract between the edge and the processor: the histogram a monitored
+process emits for a numeric feature has exactly the reference's ``edges`` as bucket bounds, and a
+categorical feature is counted over the reference's categories plus :data:`semconv.OTHER_CATEGORY`.
+Profiles are stored as versioned JSON (``format_version``), never pickle. ``docs/reference-format.md``
+describes the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from . import semconv
+from ._binning import bucket_counts, quantile_edges
+from ._errors import ReferenceProfileError
+
+FORMAT_VERSION = 1
+DEFAULT_BINS = 10
+DEFAULT_TOP_K = 50
+MAX_NAME_LENGTH = 128
+MAX_FEATURES = 2048
+
+#: Output names used by :func:`build_reference` and the decorator to find a model's outputs.
+OUTPUT_VALUE = "value"
+OUTPUT_LABEL = "label"
+PROBA_PREFIX = "proba:"
+
+Kind = Literal["numeric", "categorical"]
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """Distribution of one numeric column: OTel-style bucket edges and the reference counts."""
+
+    name: str
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    count: int
+    missing: int
+    invalid: int
+    min: float
+    max: float
+    mean: float
+    std: float
+    kind: Literal["numeric"] = field(default="numeric", init=False)
+
+    @property
+    def rows(self) -> int:
+        return self.count + self.missing + self.invalid
+
+    @property
+    def missing_ratio(self) -> float:
+        return self.missing / self.rows if self.rows else 0.0
+
+
+@dataclass(frozen=True)
+class CategoricalProfile:
+    """Frequencies of one categorical column: the top-K categories and the rest as 'other'."""
+
+    name: str
+    categories: tuple[str, ...]
+    counts: tuple[int, ...]
+    other_count: int
+    count: int
+    missing: int
+    kind: Literal["categorical"] = field(default="categorical", init=False)
+
+    @property
+    def rows(self) -> int:
+        return self.count + self.missing
+
+    @property
+    def missing_ratio(self) -> float:
+        return self.missing / self.rows if self.rows else 0.0
+
+    @property
+    def bucket_labels(self) -> tuple[str, ...]:
+        """Categories in count order, then the 'other' bucket: the order of :attr:`bucket_counts`."""
+        return (*self.categories, semconv.OTHER_CATEGORY)
+
+    @property
+    def bucket_counts(self) -> tuple[int, ...]:
+        return (*self.counts, self.other_count)
+
+
+Profile = NumericProfile | CategoricalProfile
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A model version's reference profile: one :data:`Profile` per feature and per output.
+
+    Build one with :func:`otel_ml.build_reference`, write it with :meth:`save`, read it with
+    :func:`otel_ml.load_reference`.
+    """
+
+    model_name: str
+    model_version: str
+    features: tuple[Profile, ...]
+    outputs: tuple[Profile, ...] = ()
+    row_count: int = 0
+    created_at: str = ""
+
+    def feature(self, name: str) -> Profile:
+        """The profile of feature ``name`` (KeyError if the reference has none)."""
+        for p in self.features:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Feature names in column order: the order a 2-D numpy input is read in."""
+        return tuple(p.name for p in self.features)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready form written by :meth:`save`."""
+        return {
+            "format_version": FORMAT_VERSION,
+            "model": {"name": self.model_name, "version": self.model_version},
+            "created_at": self.created_at,
+            "row_count": self.row_count,
+            "features": [_profile_to_dict(p) for p in self.features],
+            "outputs": [_profile_to_dict(p) for p in self.outputs],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, allow_nan=False)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the profile as JSON, atomically (a reader never sees half a file)."""
+        path = os.fspath(path)
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_dict(cls, doc: Any, *, source: str = "<dict>") -> Reference:
+        """Validate a parsed JSON document and build the reference; errors name ``source`` and the field."""
+        return _parse(doc, source)
+
+
+def load_reference(path: str | os.PathLike[str]) -> Reference:
+    """Read a reference profile written by :meth:`Reference.save`.
+
+    Raises :class:`ReferenceProfileError` naming the file and the offending field when the file is
+    missing, is not JSON, has an unknown ``format_version`` or is inconsistent.
+    """
+    source = os.fspath(path)
+    try:
+        with open(source, encoding="utf-8") as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise ReferenceProfileError(f"{source}: no such reference file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceProfileError(f"{source}: not a readable JSON reference profile ({exc})") from None
+    return _parse(doc, source)
+
+
+def loads_reference(text: str | bytes, *, source: str = "<bytes>") -> Reference:
+    """Parse and validate a reference profile from JSON text."""
+    try:
+        doc = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReferenceProfileError(f"{source}: not valid JSON ({exc})") from None
+    return _parse(doc, source)
+
+
+# --- Building ------------------------------------------------------------------------------------
+
+
+def build_reference(
+    data: Any,
+    *,
+    model: str,
+    version: str,
+    predictions: Any = None,
+    categorical: Iterable[str] | None = None,
+    feature_names: Sequence[str] | None = None,
+    class_names: Sequence[Any] | None = None,
+    bins: int = DEFAULT_BINS,
+    top_k: int = DEFAULT_TOP_K,
+) -> Reference:
+    """Profile training (or validation) data, and optionally the model's predictions on it.
+
+    ``data`` is a pandas or polars DataFrame, a 2-D numpy array (columns named by
+    ``feature_names``, else ``x0, x1, ...``), a list of row dicts or a dict of columns. Columns
+    named in ``categorical``, and every non-numeric column, are profiled as categories (top
+    ``top_k``, the rest as 'other'); the others get about ``bins`` quantile buckets.
+
+    ``predictions`` may be a 1-D array of scores or regression values (output ``value``), of class
+    labels (integers, strings or booleans: output ``label``), a 2-D array of class probabilities
+    (outputs ``proba:<class>``, classes from ``class_names`` or the column index), or a mapping of
+    output name to array.
+    """
+    from ._adapters import columns_of  # local import: adapters import this module
+
+    if not model or not isinstance(model, str):
+        raise ReferenceProfileError("model must be a non-empty string")
+    if version is None or str(version) == "":
+        raise ReferenceProfileError("version must be a non-empty string")
+    if bins < 2 or bins > 256:
+        raise ReferenceProfileError(f"bins must be between 2 and 256, got {bins}")
+    if top_k < 1 or top_k > 1000:
+        raise ReferenceProfileError(f"top_k must be between 1 and 1000, got {top_k}")
+    columns = columns_of(data, feature_names)
+    if not columns:
+        raise ReferenceProfileError("data has no columns to profile")
+    rows = {len(v) for v in columns.values()}
+    if len(rows) != 1 or 0 in rows:
+        raise ReferenceProfileError("data must have at least one row and columns of equal length")
+    cat = set(categorical or ())
+    unknown = cat - set(columns)
+    if unknown:
+        raise ReferenceProfileError(f"categorical names unknown columns: {sorted(unknown)}")
+    features = tuple(
+        profile_column(name, values, categorical=name in cat, bins=bins, top_k=top_k)
+        for name, values in columns.items()
+    )
+    outputs = tuple(
+        profile_column(name, values, categorical=is_cat, bins=bins, top_k=top_k)
+        for name, values, is_cat in _prediction_columns(predictions, class_names)
+    )
+    return Reference(
+        model_name=model,
+        model_version=str(version),
+        features=features,
+        outputs=outputs,
+        row_count=rows.pop(),
+        created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def profile_column(
+    name: str, values: Any, *, categorical: bool = False, bins: int = DEFAULT_BINS, top_k: int = DEFAULT_TOP_K
+) -> Profile:
+    """Profile one column; numeric unless ``categorical`` or its values are not numbers."""
+    arr = np.asarray(values)
+    if not categorical and arr.dtype.kind in "biuf":
+        if arr.dtype.kind == "b":
+            categorical = True
+    elif not categorical:
+        numeric = _try_float(arr)
+        if numeric is None:
+            categorical = True
+        else:
+            arr = numeric
+    if categorical:
+        return _categorical_profile(name, arr, top_k)
+    return _numeric_profile(name, arr.astype(np.float64), bins)
+
+
+def _try_float(arr: np.ndarray) -> np.ndarray | None:
+    """Object column to float if every non-missing entry is a real number, else None."""
+    out = np.empty(arr.shape, dtype=np.float64)
+    for i, v in enumerate(arr.tolist()):
+        if v is None:
+            out[i] = np.nan
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[i] = v
+        else:
+            return None
+    return out
+
+
+def _numeric_profile(name: str, values: np.ndarray, bins: int) -> NumericProfile:
+    nan = np.isnan(values)
+    finite_mask = np.isfinite(values)
+    finite = values[finite_mask]
+    if finite.size == 0:
+        raise ReferenceProfileError(f"feature {name!r}: no finite values to profile")
+    edges = quantile_edges(finite, bins)
+    counts = bucket_counts(finite, edges)
+    return NumericProfile(
+        name=name,
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(int(c) for c in counts),
+        count=int(finite.size),
+        missing=int(nan.sum()),
+        invalid=int((~finite_mask & ~nan).sum()),
+        min=float(finite.min()),
+        max=float(finite.max()),
+        mean=float(finite.mean()),
+        std=float(finite.std()),
+    )
+
+
+def category_key(value: Any) -> str | None:
+    """The string a category value is counted under; None for a missing value."""
+    if value is None:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (np.integer, np.floating)):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _categorical_profile(name: str, values: np.ndarray, top_k: int) -> CategoricalProfile:
+    freq: dict[str, int] = {}
+    missing = 0
+    for v in values.tolist():
+        key = category_key(v)
+        if key is None:
+            missing += 1
+        else:
+            freq[key] = freq.get(key, 0) + 1
+    ranked = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
+    top = [(k[:MAX_NAME_LENGTH], c) for k, c in ranked[:top_k]]
+    return CategoricalProfile(
+        name=name,
+        categories=tuple(k for k, _ in top),
+        counts=tuple(c for _, c in top),
+        other_count=sum(c for _, c in ranked[top_k:]),
+        count=sum(freq.values()),
+        missing=missing,
+    )
+
+
+def _prediction_columns(predictions: Any, class_names: Sequence[Any] | None) -> list[tuple[str, Any, bool]]:
+    if predictions is None:
+        return []
+    if isinstance(predictions, Mapping):
+        return [(str(k), np.asarray(v), False) for k, v in predictions.items()]
+    if hasattr(predictions, "to_numpy"):
+        predictions = predictions.to_numpy()
+    arr = np.asarray(predictions)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim == 1:
+        if arr.dtype.kind == "f":
+            return [(OUTPUT_VALUE, arr, False)]
+        return [(OUTPUT_LABEL, arr, True)]
+    if arr.ndim == 2:
+        names = list(class_names) if class_names is not None else list(range(arr.shape[1]))
+        if len(names) != arr.shape[1]:
+            raise ReferenceProfileError(
+                f"class_names has {len(names)} entries but predictions have {arr.shape[1]} columns"
+            )
+        return [(proba_output_name(c), arr[:, i].astype(np.float64), False) for i, c in enumerate(names)]
+    raise ReferenceProfileError(f"predictions must be 1-D or 2-D, got shape {arr.shape}")
+
+
+def proba_output_name(class_name: Any) -> str:
+    """Output name of the probability column for ``class_name``: ``proba:<class>``."""
+    return f"{PROBA_PREFIX}{category_key(class_name)}"
+
+
+# --- JSON (de)serialisation ----------------------------------------------------------------------
+
+
+def _profile_to_dict(p: Profile) -> dict[str, Any]:
+    if isinstance(p, NumericProfile):
+        return {
+            "name": p.name,
+            "kind": "numeric",
+            "edges": list(p.edges),
+            "counts": list(p.counts),
+            "count": p.count,
+            "missing": p.missing,
+            "invalid": p.invalid,
+            "min": p.min,
+            "max": p.max,
+            "mean": p.mean,
+            "std": p.std,
+        }
+    return {
+        "name": p.name,
+        "kind": "categorical",
+        "categories": list(p.categories),
+        "counts": list(p.counts),
+        "other_count": p.other_count,
+        "count": p.count,
+        "missing": p.missing,
+    }
+
+
+def _parse(doc: Any, source: str) -> Reference:
+    def fail(where: str, why: str) -> ReferenceProfileError:
+        return ReferenceProfileError(f"{source}: {where}: {why}")
+
+    if not isinstance(doc, dict):
+        raise fail("document", "must be a JSON object")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION:
+        raise fail("format_version", f"unsupported value {version!r} (this otel-ml reads {FORMAT_VERSION})")
+    model = doc.get("model")
+    if not isinstance(model, dict) or not _is_name(model.get("name")) or not _is_name(model.get("version")):
+        raise fail("model", "must be an object with non-empty string 'name' and 'version'")
+    features = _parse_profiles(doc.get("features"), "features", fail)
+    outputs = _parse_profiles(doc.get("outputs", []), "outputs", fail)
+    if not features:
+        raise fail("features", "must list at least one feature")
+    row_count = doc.get("row_count", 0)
+    if not _is_count(row_count):
+        raise fail("row_count", "must be a non-negative integer")
+    created = doc.get("created_at", "")
+    if not isinstance(created, str):
+        raise fail("created_at", "must be a string")
+    return Reference(model["name"], model["version"], features, outputs, row_count, created)
+
+
+def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
+    if not isinstance(items, list):
+        raise fail(section, "must be a list")
+    if len(items) > MAX_FEATURES:
+        raise fail(section, f"has {len(items)} entries, more than the limit of {MAX_FEATURES}")
+    seen: set[str] = set()
+    out: list[Profile] = []
+    for i, item in enumerate(items):
+        where = f"{section}[{i}]"
+        if not isinstance(item, dict) or not _is_name(item.get("name")):
+            raise fail(where, "must be an object with a non-empty string 'name'")
+        name = item["name"]
+        where = f"{section}[{i}] ({name!r})"
+        if name in seen:
+            raise fail(where, "duplicate name")
+        seen.add(name)
+        try:
+            out.append(_parse_profile(item))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise fail(where, str(exc).strip("'")) from None
+    return tuple(out)
+
+
+def _parse_profile(item: dict[str, Any]) -> Profile:
+    kind = item.get("kind")
+    counts = item["counts"]
+    if not isinstance(counts, list) or not all(_is_count(c) for c in counts):
+        raise ValueError("'counts' must be a list of non-negative integers")
+    for key in ("count", "missing") + (("invalid",) if kind == "numeric" else ("other_count",)):
+        if not _is_count(item.get(key, 0)):
+            raise ValueError(f"'{key}' must be a non-negative integer")
+    if kind == "numeric":
+        edges = item["edges"]
+        if not isinstance(edges, list) or not all(_is_finite(e) for e in edges):
+            raise ValueError("'edges' must be a list of finite numbers")
+        if any(b <= a for a, b in zip(edges, edges[1:])):
+            raise ValueError("'edges' must be strictly increasing")
+        if len(counts) != len(edges) + 1:
+            raise ValueError(f"'counts' must have len(edges) + 1 = {len(edges) + 1} entries, has {len(counts)}")
+        stats = {k: item[k] for k in ("min", "max", "mean", "std")}
+        for k, v in stats.items():
+            if not _is_finite(v):
+                raise ValueError(f"'{k}' must be a finite number")
+        if stats["min"] > stats["max"] or stats["std"] < 0:
+            raise ValueError("'min' must not exceed 'max' and 'std' must be non-negative")
+        return NumericProfile(
+            name=item["name"],
+            edges=tuple(float(e) for e in edges),
+            counts=tuple(counts),
+            count=item["count"],
+            missing=item.get("missing", 0),
+            invalid=item.get("invalid", 0),
+            **{k: float(v) for k, v in stats.items()},
+        )
+    if kind == "categorical":
+        cats = item["categories"]
+        if not isinstance(cats, list) or not all(isinstance(c, str) for c in cats):
+            raise ValueError("'categories' must be a list of strings")
+        if len(set(cats)) != len(cats) or semconv.OTHER_CATEGORY in cats:
+            raise ValueError(f"'categories' must be unique and must not contain {semconv.OTHER_CATEGORY!r}")
+        if len(counts) != len(cats):
+            raise ValueError("'counts' must have one entry per category")
+        return CategoricalProfile(
+            name=item["name"],
+            categories=tuple(cats),
+            counts=tuple(counts),
+            other_count=item.get("other_count", 0),
+            count=item["count"],
+            missing=item.get("missing", 0),
+        )
+    raise ValueError(f"'kind' must be 'numeric' or 'categorical', got {kind!r}")
+
+
+def _is_name(v: Any) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= MAX_NAME_LENGTH
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)

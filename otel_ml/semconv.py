@@ -1,0 +1,143 @@
+"""Semantic conventions of otel-ml: every attribute and metric name, spelled once.
+
+The library, the processor, the dashboard generator and the tests import these names; nothing else
+spells them. ``docs/semantic-conventions.md`` describes each one (unit, type, meaning), and
+:data:`PROMETHEUS_NAMES` gives the name Prometheus stores after the OpenTelemetry translation
+(dots become underscores, unit suffixes and ``_total`` appended).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Attributes -------------------------------------------------------------------------------
+MODEL_NAME: Final = "ml.model.name"
+MODEL_VERSION: Final = "ml.model.version"
+FEATURE_NAME: Final = "ml.feature.name"
+FEATURE_CATEGORY: Final = "ml.feature.category"
+PREDICTION_NAME: Final = "ml.prediction.name"
+PREDICTION_CLASS: Final = "ml.prediction.class"
+PREDICT_BATCH_SIZE: Final = "ml.predict.batch_size"
+QUALITY_REASON: Final = "ml.quality.reason"
+SCHEMA_VIOLATION: Final = "ml.schema.violation"
+DRIFT_METHOD: Final = "ml.drift.method"
+DRIFT_WINDOW: Final = "ml.drift.window"
+DRIFT_KIND: Final = "ml.drift.kind"
+ERROR_TYPE: Final = "error.type"
+
+#: Span attribute prefix for raw feature values (only with ``record_feature_values=True``).
+FEATURE_VALUE_ATTRIBUTE_PREFIX: Final = "ml.feature.value."
+
+# --- Values of bounded attributes ----------------------------------------------------------------
+OTHER_CATEGORY: Final = "__other__"
+"""Category bucket for values outside the reference's top-K categories (unseen ones included)."""
+
+REASON_NON_FINITE: Final = "non_finite"
+REASON_WRONG_TYPE: Final = "wrong_type"
+
+SCHEMA_MISSING_COLUMN: Final = "missing_column"
+SCHEMA_UNEXPECTED_COLUMN: Final = "unexpected_column"
+SCHEMA_WIDTH_MISMATCH: Final = "width_mismatch"
+SCHEMA_UNSUPPORTED_INPUT: Final = "unsupported_input"
+
+DRIFT_KIND_FEATURE: Final = "feature"
+DRIFT_KIND_PREDICTION: Final = "prediction"
+
+# --- Spans ---------------------------------------------------------------------------------------
+SPAN_NAME_TEMPLATE: Final = "predict {model}"
+INSTRUMENTATION_SCOPE: Final = "otel_ml"
+
+# --- Metrics emitted by the library (otel_ml) ----------------------------------------------------
+PREDICT_DURATION: Final = "ml.predict.duration"  # histogram, s
+PREDICT_ROWS: Final = "ml.predict.rows"  # counter, {row}
+FEATURE_VALUE: Final = "ml.feature.value"  # histogram, reference edges as bounds
+FEATURE_CATEGORY_COUNT: Final = "ml.feature.category.count"  # counter, {value}
+FEATURE_MISSING: Final = "ml.feature.missing"  # counter, {value}
+FEATURE_INVALID: Final = "ml.feature.invalid"  # counter, {value}
+FEATURE_OUT_OF_RANGE: Final = "ml.feature.out_of_range"  # counter, {value}
+FEATURE_UNSEEN: Final = "ml.feature.unseen"  # counter, {value}
+SCHEMA_VIOLATIONS: Final = "ml.schema.violations"  # counter, {event}
+PREDICTION_VALUE: Final = "ml.prediction.value"  # histogram, reference edges as bounds
+PREDICTION_CLASS_COUNT: Final = "ml.prediction.class.count"  # counter, {prediction}
+INSTRUMENTATION_ERRORS: Final = "ml.instrumentation.errors"  # counter, {error}
+
+# --- Metrics emitted by the processor (otel_ml_processor) ----------------------------------------
+DRIFT_SCORE: Final = "ml.drift.score"  # gauge, attribute ml.drift.method
+DRIFT_DETECTED: Final = "ml.drift.detected"  # gauge 0/1
+DRIFT_P_VALUE: Final = "ml.drift.p_value"  # gauge
+DRIFT_SAMPLE_COUNT: Final = "ml.drift.sample_count"  # gauge, {row}
+QUALITY_MISSING_RATIO: Final = "ml.quality.missing.ratio"  # gauge, 1
+QUALITY_INVALID_RATIO: Final = "ml.quality.invalid.ratio"  # gauge, 1
+QUALITY_OUT_OF_RANGE_RATIO: Final = "ml.quality.out_of_range.ratio"  # gauge, 1
+QUALITY_UNSEEN_RATIO: Final = "ml.quality.unseen.ratio"  # gauge, 1
+QUALITY_ALARM: Final = "ml.quality.alarm"  # gauge 0/1
+
+# Processor self-telemetry.
+PROCESSOR_POINTS_RECEIVED: Final = "otel_ml.processor.points.received"
+PROCESSOR_POINTS_REJECTED: Final = "otel_ml.processor.points.rejected"
+PROCESSOR_STREAMS: Final = "otel_ml.processor.streams"
+PROCESSOR_EVALUATION_DURATION: Final = "otel_ml.processor.evaluation.duration"
+PROCESSOR_EXPORT_FAILURES: Final = "otel_ml.processor.export.failures"
+PROCESSOR_STATE_BYTES: Final = "otel_ml.processor.state.bytes"
+
+#: Every metric the library emits, with (instrument kind, unit). Units follow UCUM as OTel does.
+LIBRARY_METRICS: Final[dict[str, tuple[str, str]]] = {
+    PREDICT_DURATION: ("histogram", "s"),
+    PREDICT_ROWS: ("counter", "{row}"),
+    FEATURE_VALUE: ("histogram", ""),
+    FEATURE_CATEGORY_COUNT: ("counter", "{value}"),
+    FEATURE_MISSING: ("counter", "{value}"),
+    FEATURE_INVALID: ("counter", "{value}"),
+    FEATURE_OUT_OF_RANGE: ("counter", "{value}"),
+    FEATURE_UNSEEN: ("counter", "{value}"),
+    SCHEMA_VIOLATIONS: ("counter", "{event}"),
+    PREDICTION_VALUE: ("histogram", ""),
+    PREDICTION_CLASS_COUNT: ("counter", "{prediction}"),
+    INSTRUMENTATION_ERRORS: ("counter", "{error}"),
+}
+
+#: Every metric the processor emits, with (instrument kind, unit).
+PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
+    DRIFT_SCORE: ("gauge", ""),
+    DRIFT_DETECTED: ("gauge", ""),
+    DRIFT_P_VALUE: ("gauge", ""),
+    DRIFT_SAMPLE_COUNT: ("gauge", "{row}"),
+    QUALITY_MISSING_RATIO: ("gauge", "1"),
+    QUALITY_INVALID_RATIO: ("gauge", "1"),
+    QUALITY_OUT_OF_RANGE_RATIO: ("gauge", "1"),
+    QUALITY_UNSEEN_RATIO: ("gauge", "1"),
+    QUALITY_ALARM: ("gauge", ""),
+    PROCESSOR_POINTS_RECEIVED: ("counter", "{point}"),
+    PROCESSOR_POINTS_REJECTED: ("counter", "{point}"),
+    PROCESSOR_STREAMS: ("gauge", "{stream}"),
+    PROCESSOR_EVALUATION_DURATION: ("histogram", "s"),
+    PROCESSOR_EXPORT_FAILURES: ("counter", "{export}"),
+    PROCESSOR_STATE_BYTES: ("gauge", "By"),
+}
+
+ML_METRIC_PREFIX: Final = "ml."
+"""The processor ignores every metric whose name does not start with this prefix."""
+
+
+def prometheus_name(name: str) -> str:
+    """Return the base name Prometheus stores for an otel-ml metric, as the OTel translation makes it.
+
+    Histograms then appear as ``<name>_bucket`` / ``_sum`` / ``_count``. This mirrors the
+    collector's ``prometheusremotewrite`` exporter with its default ``add_metric_suffixes: true``;
+    the end-to-end tests check it against a real Prometheus.
+    """
+    kind, unit = {**LIBRARY_METRICS, **PROCESSOR_METRICS}[name]
+    base = name.replace(".", "_")
+    suffix = {"s": "seconds", "By": "bytes"}.get(unit, "")
+    if unit == "1" and kind == "gauge" and not base.endswith("_ratio"):
+        suffix = "ratio"
+    if suffix and not base.endswith("_" + suffix):
+        base = f"{base}_{suffix}"
+    if kind == "counter":
+        base += "_total"
+    return base
+
+
+PROMETHEUS_NAMES: Final[dict[str, str]] = {
+    n: prometheus_name(n) for n in (*LIBRARY_METRICS, *PROCESSOR_METRICS)
+}

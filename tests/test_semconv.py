@@ -1,0 +1,14 @@
+from otel_ml import semconv
+
+
+def test_prometheus_names_follow_otel_translation():
+    assert semconv.prometheus_name(semconv.PREDICT_DURATION) == "ml_predict_duration_seconds"
+    assert semconv.prometheus_name(semconv.FEATURE_MISSING) == "ml_feature_missing_total"
+    assert semconv.prometheus_name(semconv.FEATURE_VALUE) == "ml_feature_value"
+    assert semconv.prometheus_name(semconv.QUALITY_MISSING_RATIO) == "ml_quality_missing_ratio"
+    assert semconv.prometheus_name(semconv.DRIFT_DETECTED) == "ml_drift_detected"
+
+
+def test_every_ml_metric_is_in_the_ml_namespace():
+    for name in semconv.LIBRARY_METRICS:
+        assert name.startswith(semconv.ML_METRIC_PREFIX)
