@@ -1,0 +1,188 @@
+"""``otel-ml demo``: the project's main job, end to end, on one machine and nothing but the package.
+
+What happens, in order:
+
+1. a classifier is trained on scikit-learn's bundled breast-cancer data (no download);
+2. its reference profile (features + predicted probabilities) is built with
+   :func:`otel_ml.build_reference` and written into a temporary references directory;
+3. the otel-ml processor starts in-process on free loopback ports with short windows, exporting its
+   drift and quality gauges over OTLP/gRPC to a tiny receiver the demo runs;
+4. the model's ``predict_proba`` is wrapped with :func:`otel_ml.monitor`, exporting to the processor
+   every second or so;
+5. production traffic is replayed: rows resampled from the data with a little noise, then one feature
+   shifted (drift), then another going missing for a third of the rows (a data-quality incident);
+6. the terminal shows what an ops team would see, live, and a summary of what was detected and when.
+
+The exit code is 0 when both the drift and the incident were detected, 1 otherwise. Everything binds
+to 127.0.0.1; nothing is downloaded. ``--pipeline`` runs the same story through a real OpenTelemetry
+Collector and Prometheus (see ``docs/demo.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._demo_status import DemoResult, StatusTracker
+from ._demo_traffic import MODEL_NAME, MODEL_VERSION, Scenario, Traffic, train_model
+from ._demo_view import DemoView, LiveView, PlainView
+
+#: How long, after the traffic stops, the demo waits for the processor's last evaluations.
+SETTLE_EVALUATIONS = 2
+
+
+def run_demo(scenario: Scenario, view: DemoView | None = None, *, clock: Callable[[], float] = time.monotonic) -> DemoResult:
+    """Run the whole story once and return what was injected and detected (the CLI wraps this)."""
+    import otel_ml
+
+    from ._demo_processor import start_processor
+    from ._demo_receiver import GaugeReceiver
+
+    view = view or PlainView()
+    started = clock()
+    demo = train_model(scenario.seed)
+    probabilities = demo.predict_proba(demo.data)
+    reference = otel_ml.build_reference(
+        demo.data,
+        model=MODEL_NAME,
+        version=MODEL_VERSION,
+        predictions=probabilities,
+        class_names=demo.class_names,
+    )
+    view.info(
+        f"trained {MODEL_NAME!r} on scikit-learn's breast-cancer data "
+        f"({len(demo.data)} rows, {len(reference.features)} features); reference profile built"
+    )
+    tracker = StatusTracker(model=MODEL_NAME, feature_order=reference.feature_names)
+    notes: list[str] = []
+    rows_sent = 0
+    with contextlib.ExitStack() as stack:
+        refdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="otel-ml-demo-")))
+        receiver = stack.enter_context(GaugeReceiver())
+        processor = stack.enter_context(
+            start_processor(
+                references=reference,
+                directory=refdir,
+                export_endpoint=receiver.endpoint,
+                window_s=scenario.window,
+                evaluation_interval_s=scenario.evaluation_interval,
+            )
+        )
+        view.info(
+            f"processor running in-process: OTLP gRPC {processor.grpc_endpoint}, "
+            f"{scenario.window:g}s window, evaluation every {scenario.evaluation_interval:g}s; "
+            f"drift gauges exported to {receiver.endpoint}"
+        )
+        stack.enter_context(_monitoring(processor.grpc_endpoint, scenario.export_interval))
+        predict = otel_ml.monitor(reference=reference)(demo.predict_proba)
+        view.info(f"predict_proba wrapped with @otel_ml.monitor, exporting every {scenario.export_interval:g}s")
+
+        traffic = Traffic(demo.data, scenario)
+        per_tick = max(1, round(scenario.rate * scenario.tick))
+        view.start(scenario)
+        try:
+            t0 = clock()
+            tick = 0
+            while True:
+                t = clock() - t0
+                if t >= scenario.duration:
+                    break
+                predict(traffic.batch(t, per_tick))
+                rows_sent += per_tick
+                new = tracker.update(receiver.store.snapshot(), t)
+                view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at)
+                tick += 1
+                _sleep_until(t0 + tick * scenario.tick, clock)
+            # Let the last exported counts be evaluated: flush, then wait for a few more evaluations.
+            otel_ml.flush()
+            settle_until = clock() + SETTLE_EVALUATIONS * scenario.evaluation_interval + scenario.export_interval
+            while clock() < settle_until:
+                t = clock() - t0
+                new = tracker.update(receiver.store.snapshot(), t)
+                view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at)
+                time.sleep(min(0.25, scenario.tick))
+        finally:
+            view.stop()
+        if receiver.store.exports == 0:
+            notes.append("the processor exported nothing to the demo's receiver")
+    result = DemoResult(
+        model=MODEL_NAME,
+        drift_feature=scenario.drift_feature,
+        drift_at=scenario.drift_at,
+        incident_feature=scenario.incident_feature,
+        incident_at=scenario.incident_at,
+        duration=scenario.duration,
+        rows_sent=rows_sent,
+        elapsed=clock() - started,
+        events=tuple(tracker.events),
+        final=tuple(tracker.rows()),
+        evaluations_received=receiver.store.exports,
+        notes=tuple(notes),
+        drift_shift=scenario.drift_shift,
+        incident_missing=scenario.incident_missing,
+    )
+    view.finish(result, result.final)
+    return result
+
+
+def _sleep_until(deadline: float, clock: Callable[[], float]) -> None:
+    delay = deadline - clock()
+    if delay > 0:
+        time.sleep(delay)
+
+
+@contextlib.contextmanager
+def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
+    """Point the library's exporter at the processor for the demo; restore the old setup after."""
+    import otel_ml
+
+    otel_ml.configure(endpoint=endpoint, protocol="grpc", export_interval_s=export_interval_s)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            otel_ml.flush()
+
+
+@click.command()
+@click.option("--duration", type=click.FloatRange(min=6.0, max=600.0), default=45.0, show_default=True,
+              help="Seconds of replayed traffic (the story's phases scale with it).")
+@click.option("--window", type=click.FloatRange(min=2.0), default=None,
+              help="Processor window in seconds [default: a third of --duration].")
+@click.option("--rate", type=click.IntRange(min=10, max=100_000), default=400, show_default=True,
+              help="Rows of traffic per second.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the traffic's randomness.")
+@click.option("--live/--no-live", default=None,
+              help="Live terminal dashboard, or plain lines for logs and CI [default: live on a terminal].")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also write the run's result as JSON to this file.")
+@click.option("--pipeline", is_flag=True,
+              help="Run the story through a real OpenTelemetry Collector and Prometheus (see docs/demo.md).")
+def demo(duration: float, window: float | None, rate: int, seed: int, live: bool | None,
+         json_path: str | None, pipeline: bool) -> None:
+    """Train a model, monitor it, inject drift and a data-quality incident, watch them get caught.
+
+    Needs nothing but the package: the processor runs in-process on loopback ports, the data ships
+    with scikit-learn. Exits 0 when the injected drift and incident were both detected.
+    """
+    scenario = Scenario.scaled(duration, window=window, rate=rate, seed=seed)
+    if pipeline:
+        from ._demo_pipeline import run_pipeline_demo
+
+        result: Any = run_pipeline_demo(scenario, live=live)
+    else:
+        view: DemoView
+        if live is None:
+            live = LiveView().console.is_terminal
+        view = LiveView() if live else PlainView()
+        result = run_demo(scenario, view)
+    if json_path:
+        Path(json_path).write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
+    raise SystemExit(0 if result.ok else 1)

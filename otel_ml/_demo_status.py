@@ -1,0 +1,238 @@
+"""What the demo's ops view knows: per-feature drift and quality status built from the processor's
+gauges, the events (status changes) seen along the way, and the run's structured result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from . import semconv
+from ._demo_receiver import GaugePoint
+
+
+@dataclass(frozen=True)
+class FeatureStatus:
+    """The latest evaluation of one feature (or model output) as the processor exported it."""
+
+    name: str
+    kind: str = semconv.DRIFT_KIND_FEATURE
+    psi: float | None = None
+    wasserstein: float | None = None
+    p_value: float | None = None
+    drift: bool | None = None  # None: no verdict yet (too few rows in the window)
+    samples: float | None = None
+    missing_ratio: float | None = None
+    invalid_ratio: float | None = None
+    out_of_range_ratio: float | None = None
+    unseen_ratio: float | None = None
+    alarm: bool | None = None
+    updated_at: float | None = None
+
+    def quality_detail(self) -> str:
+        """The worst quality ratio, in words: ``missing 34%``."""
+        ratios = {
+            "missing": self.missing_ratio,
+            "invalid": self.invalid_ratio,
+            "out of range": self.out_of_range_ratio,
+            "unseen": self.unseen_ratio,
+        }
+        known = {k: v for k, v in ratios.items() if v is not None}
+        if not known:
+            return "no quality data"
+        worst = max(known, key=lambda k: known[k])  # type: ignore[arg-type]
+        return f"{worst} {known[worst]:.0%}"
+
+
+@dataclass(frozen=True)
+class DemoEvent:
+    """A change of verdict an ops team would be paged (or un-paged) for."""
+
+    t: float
+    feature: str
+    kind: str  # "drift", "drift cleared", "quality alarm", "quality cleared"
+    detail: str
+    output: bool = False  # True for a model output (prediction drift), False for an input feature
+
+    def line(self) -> str:
+        what = {
+            "drift": "drift detected on",
+            "drift cleared": "drift cleared on",
+            "quality alarm": "data-quality alarm on",
+            "quality cleared": "data-quality alarm cleared on",
+        }[self.kind]
+        prefix = "output " if self.output else ""
+        return f"t={self.t:.0f}s {what} {prefix}{self.feature!r} ({self.detail})"
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What one demo run injected and what the processor detected; ``ok`` decides the exit code."""
+
+    model: str
+    drift_feature: str
+    drift_at: float
+    incident_feature: str
+    incident_at: float
+    duration: float
+    rows_sent: int
+    elapsed: float
+    events: tuple[DemoEvent, ...]
+    final: tuple[FeatureStatus, ...]
+    evaluations_received: int = 0
+    notes: tuple[str, ...] = ()
+    drift_shift: float | None = None  # in reference standard deviations
+    incident_missing: float | None = None  # share of rows
+
+    def first(self, kind: str, feature: str, *, after: float = float("-inf")) -> DemoEvent | None:
+        for e in self.events:
+            if e.kind == kind and e.feature == feature and e.t >= after:
+                return e
+        return None
+
+    @property
+    def drift_detected(self) -> DemoEvent | None:
+        """When the processor first flagged the shifted feature after the shift began."""
+        return self.first("drift", self.drift_feature, after=self.drift_at)
+
+    @property
+    def incident_detected(self) -> DemoEvent | None:
+        """When the processor first raised a quality alarm on the incident's feature after it began."""
+        return self.first("quality alarm", self.incident_feature, after=self.incident_at)
+
+    @property
+    def flagged_features(self) -> tuple[str, ...]:
+        """Input features that were flagged as drifting at any time."""
+        return tuple(dict.fromkeys(e.feature for e in self.events if e.kind == "drift" and not e.output))
+
+    @property
+    def false_alarms(self) -> tuple[str, ...]:
+        """Input features flagged for drift although the traffic did not shift them."""
+        return tuple(f for f in self.flagged_features if f != self.drift_feature)
+
+    @property
+    def ok(self) -> bool:
+        return self.drift_detected is not None and self.incident_detected is not None
+
+    def summary_lines(self) -> list[str]:
+        shift = f" by +{self.drift_shift:g}σ" if self.drift_shift is not None else ""
+        share = f" in {self.incident_missing:.0%} of rows" if self.incident_missing is not None else ""
+        timed = [
+            (self.drift_at, 0, f"t={self.drift_at:.0f}s injected: {self.drift_feature!r} shifted{shift}"),
+            (self.incident_at, 0, f"t={self.incident_at:.0f}s injected: {self.incident_feature!r} missing{share}"),
+        ]
+        timed += [(e.t, 1, e.line()) for e in self.events]
+        lines = [line for _, _, line in sorted(timed, key=lambda x: (x[0], x[1]))]
+        if self.drift_detected is None:
+            lines.append(f"MISSED: no drift detected on {self.drift_feature!r}")
+        if self.incident_detected is None:
+            lines.append(f"MISSED: no data-quality alarm on {self.incident_feature!r}")
+        if self.false_alarms:
+            lines.append("also flagged (not shifted): " + ", ".join(repr(f) for f in self.false_alarms))
+        return lines
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok,
+            "model": self.model,
+            "drift_feature": self.drift_feature,
+            "drift_at": self.drift_at,
+            "drift_detected_at": self.drift_detected.t if self.drift_detected else None,
+            "incident_feature": self.incident_feature,
+            "incident_at": self.incident_at,
+            "incident_detected_at": self.incident_detected.t if self.incident_detected else None,
+            "false_alarms": list(self.false_alarms),
+            "rows_sent": self.rows_sent,
+            "elapsed": round(self.elapsed, 2),
+            "events": [e.line() for e in self.events],
+            "notes": list(self.notes),
+        }
+
+
+@dataclass
+class StatusTracker:
+    """Folds the receiver's latest gauges into :class:`FeatureStatus` rows and notices changes."""
+
+    model: str
+    feature_order: Sequence[str] = ()
+    window: str | None = None
+    statuses: dict[tuple[str, str], FeatureStatus] = field(default_factory=dict)
+    events: list[DemoEvent] = field(default_factory=list)
+    changed_at: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def update(self, points: Iterable[GaugePoint], t: float) -> list[DemoEvent]:
+        """Fold in a snapshot of gauges observed at time ``t``; return the new events."""
+        pts = [p for p in points if p.attributes.get(semconv.MODEL_NAME, self.model) == self.model]
+        windows = sorted({p.window for p in pts if p.window})
+        if self.window is None and windows:
+            self.window = windows[0]
+        built: dict[tuple[str, str], dict[str, object]] = {}
+        for p in pts:
+            if not p.feature or (self.window and p.window and p.window != self.window):
+                continue
+            row = built.setdefault((p.kind, p.feature), {})
+            _apply(row, p)
+        new: list[DemoEvent] = []
+        for key, values in built.items():
+            kind, name = key
+            old = self.statuses.get(key, FeatureStatus(name=name, kind=kind))
+            cur = replace(old, **values)  # type: ignore[arg-type]
+            if cur != old:
+                cur = replace(cur, updated_at=t)
+            new += self._transitions(old, cur, t)
+            self.statuses[key] = cur
+        self.events += new
+        return new
+
+    def _transitions(self, old: FeatureStatus, cur: FeatureStatus, t: float) -> list[DemoEvent]:
+        out = []
+        key = (cur.kind, cur.name)
+        is_output = cur.kind == semconv.DRIFT_KIND_PREDICTION
+        if bool(cur.drift) != bool(old.drift) and cur.drift is not None:
+            detail = f"PSI {cur.psi:.2f}" if cur.psi is not None else "score n/a"
+            if cur.p_value is not None:
+                detail += f", p={cur.p_value:.2g}"
+            out.append(DemoEvent(t, cur.name, "drift" if cur.drift else "drift cleared", detail, is_output))
+            self.changed_at[key] = t
+        if bool(cur.alarm) != bool(old.alarm) and cur.alarm is not None:
+            kind = "quality alarm" if cur.alarm else "quality cleared"
+            out.append(DemoEvent(t, cur.name, kind, cur.quality_detail(), is_output))
+            self.changed_at[key] = t
+        return out
+
+    def rows(self) -> list[FeatureStatus]:
+        """Status rows: input features in the model's column order, then the outputs."""
+        order = {name: i for i, name in enumerate(self.feature_order)}
+        rows = list(self.statuses.values())
+        seen = {s.name for s in rows if s.kind == semconv.DRIFT_KIND_FEATURE}
+        rows += [FeatureStatus(name=n) for n in self.feature_order if n not in seen]
+        return sorted(
+            rows,
+            key=lambda s: (s.kind != semconv.DRIFT_KIND_FEATURE, order.get(s.name, len(order)), s.name),
+        )
+
+
+def _apply(row: dict[str, object], p: GaugePoint) -> None:
+    m, v = p.metric, p.value
+    if m == semconv.DRIFT_SCORE:
+        if p.method == "psi":
+            row["psi"] = v
+        elif p.method == "wasserstein":
+            row["wasserstein"] = v
+    elif m == semconv.DRIFT_P_VALUE:
+        # Prefer the KS p-value (numeric features); chi-square's for categorical ones.
+        if p.method in ("ks", "") or "p_value" not in row:
+            row["p_value"] = v
+    elif m == semconv.DRIFT_DETECTED:
+        row["drift"] = v >= 0.5
+    elif m == semconv.DRIFT_SAMPLE_COUNT:
+        row["samples"] = v
+    elif m == semconv.QUALITY_MISSING_RATIO:
+        row["missing_ratio"] = v
+    elif m == semconv.QUALITY_INVALID_RATIO:
+        row["invalid_ratio"] = v
+    elif m == semconv.QUALITY_OUT_OF_RANGE_RATIO:
+        row["out_of_range_ratio"] = v
+    elif m == semconv.QUALITY_UNSEEN_RATIO:
+        row["unseen_ratio"] = v
+    elif m == semconv.QUALITY_ALARM:
+        row["alarm"] = v >= 0.5

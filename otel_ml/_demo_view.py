@@ -1,0 +1,206 @@
+"""The demo's terminal views: a live rich dashboard, or plain lines for CI logs (``--no-live``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Protocol, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress import BarColumn, Progress, TextColumn
+from rich.table import Table
+from rich.text import Text
+
+from . import semconv
+from ._demo_status import DemoEvent, DemoResult, FeatureStatus
+from ._demo_traffic import Scenario
+
+HIGHLIGHT_SECONDS = 4.0
+
+
+class DemoView(Protocol):
+    def info(self, message: str) -> None: ...
+    def start(self, scenario: Scenario) -> None: ...
+    def update(self, t: float, rows_sent: int, statuses: Sequence[FeatureStatus], new_events: Sequence[DemoEvent],
+               changed_at: dict[tuple[str, str], float]) -> None: ...
+    def stop(self) -> None: ...
+    def finish(self, result: DemoResult, statuses: Sequence[FeatureStatus]) -> None: ...
+
+
+def _fmt(v: float | None, spec: str) -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def _verdict(flag: bool | None, on: str, off: str = "ok") -> Text:
+    if flag is None:
+        return Text("…", style="dim")
+    return Text(on, style="bold white on red") if flag else Text(off, style="green")
+
+
+def status_table(
+    statuses: Sequence[FeatureStatus],
+    *,
+    now: float | None = None,
+    changed_at: dict[tuple[str, str], float] | None = None,
+    title: str | None = None,
+) -> Table:
+    """Feature | PSI | Wasserstein | p-value | drift | missing | quality | rows: one row per feature."""
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("feature", no_wrap=True)
+    table.add_column("PSI", justify="right")
+    table.add_column("Wasserstein", justify="right")
+    table.add_column("p-value", justify="right")
+    table.add_column("drift", justify="center")
+    table.add_column("missing", justify="right")
+    table.add_column("quality", justify="center")
+    table.add_column("rows in window", justify="right")
+    outputs_started = False
+    for s in statuses:
+        is_output = s.kind == semconv.DRIFT_KIND_PREDICTION
+        if is_output and not outputs_started:
+            table.add_section()
+            outputs_started = True
+        fresh = (
+            now is not None
+            and changed_at is not None
+            and now - changed_at.get((s.kind, s.name), float("-inf")) < HIGHLIGHT_SECONDS
+        )
+        name = Text(("output " if is_output else "") + s.name, style="bold yellow" if fresh else "")
+        if fresh:
+            name.append(" ◀", style="bold yellow")
+        psi_style = "red" if s.drift else ""
+        miss_style = "red" if s.alarm else ""
+        table.add_row(
+            name,
+            Text(_fmt(s.psi, ".3f"), style=psi_style),
+            _fmt(s.wasserstein, ".3g"),
+            _fmt(s.p_value, ".2g"),
+            _verdict(s.drift, "DRIFT"),
+            Text(_fmt(s.missing_ratio, ".0%"), style=miss_style),
+            _verdict(s.alarm, "ALARM"),
+            _fmt(s.samples, ".0f"),
+        )
+    return table
+
+
+def summary_text(result: DemoResult) -> Text:
+    text = Text()
+    for line in result.summary_lines():
+        style = "red" if line.startswith("MISSED") else ("dim" if "injected:" in line else "")
+        if " detected on " in line or " alarm on " in line:
+            style = "bold"
+        text.append(line + "\n", style=style)
+    verdict = (
+        "✔ the injected drift and data-quality incident were both detected"
+        if result.ok
+        else "✘ the demo did not detect everything it injected"
+    )
+    text.append(verdict, style="bold green" if result.ok else "bold red")
+    return text
+
+
+class LiveView:
+    """A live terminal dashboard: progress bar, status table, recent events."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console()
+        self._progress = Progress(
+            TextColumn("[bold]t={task.completed:>4.0f}s[/] / {task.total:.0f}s"),
+            BarColumn(bar_width=40),
+            TextColumn("{task.fields[rows]:>7,} rows  {task.description}"),
+            console=self.console,
+        )
+        self._task = self._progress.add_task("starting", total=1, rows=0)
+        self._live: Live | None = None
+        self._events: list[DemoEvent] = []
+        self._table: Table = status_table([])
+        self._scenario: Scenario | None = None
+
+    def info(self, message: str) -> None:
+        self.console.print(f"[dim]•[/] {message}")
+
+    def start(self, scenario: Scenario) -> None:
+        self._scenario = scenario
+        self._progress.update(self._task, total=scenario.duration, description=scenario.phase(0))
+        self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
+        self._live.start()
+
+    def _render(self) -> Group:
+        recent = Text()
+        for e in self._events[-6:]:
+            style = "red" if e.kind in ("drift", "quality alarm") else "green"
+            recent.append(e.line() + "\n", style=style)
+        if not self._events:
+            recent.append("no alarms yet", style="dim")
+        window = f"{self._scenario.window:g}s window" if self._scenario else ""
+        return Group(
+            self._progress,
+            Text(""),
+            Panel(self._table, title=f"processor view ({window})", title_align="left", expand=False),
+            Panel(recent, title="alerts", title_align="left", expand=False),
+        )
+
+    def update(self, t, rows_sent, statuses, new_events, changed_at) -> None:  # type: ignore[no-untyped-def]
+        assert self._scenario is not None
+        self._events += new_events
+        self._progress.update(
+            self._task,
+            completed=min(t, self._scenario.duration),
+            rows=rows_sent,
+            description=self._scenario.phase(t),
+        )
+        self._table = status_table(statuses, now=t, changed_at=changed_at)
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def finish(self, result: DemoResult, statuses: Sequence[FeatureStatus]) -> None:
+        self.stop()
+        self.console.print(Panel(summary_text(result), title="summary", title_align="left", expand=False))
+
+
+class PlainView:
+    """Plain lines: setup, a progress line every few seconds, every event, then table and summary."""
+
+    def __init__(self, stream: TextIO | None = None, progress_every: float = 5.0) -> None:
+        self._stream = stream or sys.stdout
+        self.console = Console(file=self._stream, force_terminal=False, no_color=True, width=120)
+        self._every = progress_every
+        self._next_progress = 0.0
+        self._scenario: Scenario | None = None
+        self._phase = ""
+
+    def _print(self, line: str) -> None:
+        print(line, file=self._stream, flush=True)
+
+    def info(self, message: str) -> None:
+        self._print(f"- {message}")
+
+    def start(self, scenario: Scenario) -> None:
+        self._scenario = scenario
+
+    def update(self, t, rows_sent, statuses, new_events, changed_at) -> None:  # type: ignore[no-untyped-def]
+        assert self._scenario is not None
+        phase = self._scenario.phase(t)
+        if t >= self._next_progress or phase != self._phase:
+            self._print(f"[t={t:4.0f}s/{self._scenario.duration:.0f}s] {rows_sent:>7} rows sent; {phase}")
+            self._next_progress = t + self._every
+            self._phase = phase
+        for e in new_events:
+            self._print(f"  ALERT {e.line()}" if e.kind in ("drift", "quality alarm") else f"  {e.line()}")
+
+    def stop(self) -> None:
+        pass
+
+    def finish(self, result: DemoResult, statuses: Sequence[FeatureStatus]) -> None:
+        self.console.print(status_table(statuses, title="final status"))
+        self._print("summary:")
+        for line in result.summary_lines():
+            self._print(f"  {line}")
+        self._print("OK: drift and data-quality incident detected" if result.ok else "FAILED: not everything was detected")

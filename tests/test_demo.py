@@ -1,0 +1,141 @@
+"""The demo: its pieces (receiver, status tracking, traffic) and one fast real run end to end."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import grpc
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.common.v1 import common_pb2
+
+from otel_ml import semconv
+from otel_ml._demo_receiver import GaugeReceiver
+from otel_ml._demo_status import DemoResult, StatusTracker
+from otel_ml._demo_traffic import FEATURES, Scenario, Traffic
+
+
+def _gauge_request(points: list[tuple[str, dict[str, str], float]], t_ns: int = 1) -> Any:
+    req = metrics_service_pb2.ExportMetricsServiceRequest()
+    sm = req.resource_metrics.add().scope_metrics.add()
+    for name, attrs, value in points:
+        m = sm.metrics.add(name=name)
+        p = m.gauge.data_points.add(as_double=value, time_unix_nano=t_ns)
+        for k, v in attrs.items():
+            p.attributes.append(common_pb2.KeyValue(key=k, value=common_pb2.AnyValue(string_value=v)))
+    return req
+
+
+def _attrs(feature: str, method: str | None = None, kind: str = "feature") -> dict[str, str]:
+    a = {
+        semconv.MODEL_NAME: "m",
+        semconv.MODEL_VERSION: "1",
+        semconv.FEATURE_NAME: feature,
+        semconv.DRIFT_KIND: kind,
+        semconv.DRIFT_WINDOW: "10s",
+    }
+    if method:
+        a[semconv.DRIFT_METHOD] = method
+    return a
+
+
+
+def test_receiver_keeps_latest_gauges_sent_over_otlp_grpc() -> None:
+    with GaugeReceiver() as rx:
+        assert rx.endpoint.startswith("http://127.0.0.1:")
+        with grpc.insecure_channel(f"127.0.0.1:{rx.port}") as channel:
+            stub = metrics_service_pb2_grpc.MetricsServiceStub(channel)
+            stub.Export(_gauge_request([(semconv.DRIFT_SCORE, _attrs("a", "psi"), 0.1)], t_ns=1), timeout=5)
+            stub.Export(_gauge_request([(semconv.DRIFT_SCORE, _attrs("a", "psi"), 0.4)], t_ns=2), timeout=5)
+        assert rx.store.wait_for_exports(2, timeout=5)
+        (point,) = rx.store.snapshot()
+    assert point.value == 0.4 and point.feature == "a" and point.method == "psi" and point.window == "10s"
+
+
+def test_tracker_turns_gauge_changes_into_events() -> None:
+    rx_store = GaugeReceiver().store  # not started: used as a plain store
+    tracker = StatusTracker(model="m", feature_order=("a", "b"))
+    rx_store.add_request(
+        _gauge_request(
+            [
+                (semconv.DRIFT_DETECTED, _attrs("a"), 0.0),
+                (semconv.DRIFT_SCORE, _attrs("a", "psi"), 0.02),
+                (semconv.QUALITY_ALARM, _attrs("b"), 0.0),
+            ],
+            t_ns=1,
+        )
+    )
+    assert tracker.update(rx_store.snapshot(), 1.0) == []
+    rx_store.add_request(
+        _gauge_request(
+            [
+                (semconv.DRIFT_DETECTED, _attrs("a"), 1.0),
+                (semconv.DRIFT_SCORE, _attrs("a", "psi"), 0.41),
+                (semconv.QUALITY_ALARM, _attrs("b"), 1.0),
+                (semconv.QUALITY_MISSING_RATIO, _attrs("b"), 0.32),
+                (semconv.DRIFT_DETECTED, _attrs("proba:x", kind="prediction"), 1.0),
+            ],
+            t_ns=2,
+        )
+    )
+    events = tracker.update(rx_store.snapshot(), 23.0)
+    lines = sorted(e.line() for e in events)
+    assert "t=23s drift detected on 'a' (PSI 0.41)" in lines
+    assert "t=23s data-quality alarm on 'b' (missing 32%)" in lines
+    assert any("output 'proba:x'" in line for line in lines)
+    assert [s.name for s in tracker.rows()] == ["a", "b", "proba:x"]
+    result = DemoResult("m", "a", 10.0, "b", 20.0, 30.0, 100, 31.0, tuple(tracker.events), tuple(tracker.rows()))
+    assert result.ok and result.false_alarms == ()
+
+
+def test_traffic_applies_the_story_by_time() -> None:
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame(rng.normal(10.0, 2.0, (500, len(FEATURES))), columns=list(FEATURES))
+    s = Scenario.scaled(30.0)
+    traffic = Traffic(data, s)
+    before = traffic.batch(0.0, 4000)
+    after = traffic.batch(s.incident_at + 1, 4000)
+    shift = after[s.drift_feature].mean() - before[s.drift_feature].mean()
+    assert shift == pytest.approx(s.drift_shift * 2.0, rel=0.25)
+    assert before.isna().to_numpy().sum() == 0
+    assert after[s.incident_feature].isna().mean() == pytest.approx(s.incident_missing, abs=0.05)
+    others = [f for f in FEATURES if f not in (s.drift_feature, s.incident_feature)]
+    assert after[others].isna().to_numpy().sum() == 0
+    assert abs(after[others[0]].mean() - before[others[0]].mean()) < 0.3
+
+
+def test_cli_help_lists_the_options() -> None:
+    from otel_ml._cli import main
+
+    out = CliRunner().invoke(main, ["demo", "--help"])
+    assert out.exit_code == 0
+    for opt in ("--duration", "--no-live", "--pipeline", "--json"):
+        assert opt in out.output
+
+
+@pytest.mark.timeout(90)
+def test_demo_detects_the_injected_drift_and_incident() -> None:
+    """A real, shortened run: library -> OTLP -> processor (in-process) -> OTLP -> demo receiver."""
+    pytest.importorskip("sklearn")
+    from otel_ml._demo import run_demo
+    from otel_ml._demo_view import PlainView
+
+    out = io.StringIO()
+    result = run_demo(Scenario.scaled(20.0), PlainView(out))
+    log = out.getvalue()
+    assert result.evaluations_received > 0, log
+    assert result.drift_detected is not None, log
+    assert result.drift_detected.t >= result.drift_at
+    assert result.incident_detected is not None, log
+    assert result.incident_detected.t >= result.incident_at
+    assert result.ok
+    assert len(result.false_alarms) <= 2, log  # unshifted features mostly not flagged
+    final = {s.name: s for s in result.final}
+    assert final[result.incident_feature].missing_ratio is not None
+    assert final[result.incident_feature].missing_ratio > 0.1
+    assert "summary:" in log and "drift detected on 'mean radius'" in log
+    assert result.elapsed < 45
