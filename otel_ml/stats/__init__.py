@@ -1,0 +1,60 @@
+"""Drift statistics and verdicts on binned counts, shared by the library, the processor and ``otel-ml drift``.
+
+Every statistic works on bucket counts with the reference's bins (OTel explicit bounds for
+numeric features; the reference categories plus ``__other__`` for categorical ones), for a whole
+batch of streams at once. One module per statistic, each registered by name with its default
+threshold in :data:`STATISTICS`: ``psi``, ``jensen_shannon``, ``ks``, ``wasserstein``,
+``chi_square``, ``total_variation``.
+
+The verdict (:func:`evaluate_batch`, :func:`evaluate_profile`) avoids both classic traps: a
+p-value alone calls every tiny change "significant" on a large window, a fixed score cut-off misses
+changes that matter or cries wolf on small windows. A stream is drifted when the two-sample
+chi-square homogeneity test of its window against the reference is significant after Holm's
+correction across the model's streams *and* the change exceeds an effect-size floor (Wasserstein
+distance in reference standard deviations for numeric features, total variation for categorical
+ones). :class:`DriftPolicy` holds the thresholds; ``benchmarks/drift_calibration.py`` measures
+the false- and true-alarm rates of the defaults.
+
+Usage::
+
+    from otel_ml.stats import DriftPolicy, evaluate_profile
+    result = evaluate_profile(reference.feature("age"), window_counts, policy=DriftPolicy(alpha=0.01))
+    result.detected, result.wasserstein, result.p_value
+"""
+
+from __future__ import annotations
+
+from . import chi_square, jensen_shannon, ks, psi, total_variation, wasserstein  # noqa: F401  (registration)
+from ._policy import DriftPolicy, PolicyBook
+from ._quality import quality_alarm
+from ._registry import STATISTICS, Statistic, get_statistic, register
+from ._verdict import (
+    NO_VERDICT,
+    BatchDrift,
+    DriftResult,
+    adjust_p_values,
+    bucket_positions,
+    evaluate_batch,
+    evaluate_profile,
+    evaluate_profiles,
+    profile_arrays,
+)
+
+__all__ = [
+    "NO_VERDICT",
+    "STATISTICS",
+    "BatchDrift",
+    "DriftPolicy",
+    "DriftResult",
+    "PolicyBook",
+    "Statistic",
+    "adjust_p_values",
+    "bucket_positions",
+    "evaluate_batch",
+    "evaluate_profile",
+    "evaluate_profiles",
+    "get_statistic",
+    "profile_arrays",
+    "quality_alarm",
+    "register",
+]

@@ -1,0 +1,48 @@
+"""The data-quality alarm: a quality ratio (missing, invalid, out-of-range, unseen) has risen.
+
+The alarm fires when the window's ratio exceeds the reference ratio by at least
+``policy.quality_min_increase`` (absolute, default 2 percentage points) *and* the rise is
+significant: a one-sided binomial test of ``bad_count`` out of ``total_count`` against the
+reference ratio at level ``policy.alpha / n_tests``. The floor keeps large windows from alarming on
+a rise too small to matter; the test keeps small windows from alarming on noise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as _st
+
+from ._policy import DriftPolicy
+
+
+def quality_alarm(
+    reference_ratio: npt.ArrayLike,
+    bad_count: npt.ArrayLike,
+    total_count: npt.ArrayLike,
+    *,
+    policy: DriftPolicy = DriftPolicy(),
+    n_tests: int | npt.ArrayLike = 1,
+) -> tuple[npt.NDArray[np.float64] | float, npt.NDArray[np.int8] | int]:
+    """``(ratio, alarm)``: the window ratio and 1 (alarm), 0 (none) or -1 (fewer than ``min_samples`` rows).
+
+    Vectorised: array arguments give arrays back; scalars give a float and an int.
+    """
+    ref = np.asarray(reference_ratio, dtype=np.float64)
+    bad = np.asarray(bad_count, dtype=np.float64)
+    total = np.asarray(total_count, dtype=np.float64)
+    scalar = ref.ndim == 0 and bad.ndim == 0 and total.ndim == 0
+    ref, bad, total = np.broadcast_arrays(np.atleast_1d(ref), np.atleast_1d(bad), np.atleast_1d(total))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(total > 0, bad / total, np.nan)
+    p0 = np.clip(np.nan_to_num(ref, nan=0.0), 0.0, 1.0)
+    k = np.rint(bad)
+    n = np.rint(total)
+    # P(X >= k) under Binomial(n, p0); with p0 = 0 any bad row is "significant": the floor decides.
+    p = np.where(k > 0, _st.binom.sf(k - 1, n, p0), 1.0)
+    level = policy.alpha / np.asarray(n_tests, dtype=np.float64)
+    alarm = (ratio - p0 >= policy.quality_min_increase - 1e-12) & (p < level)
+    out = np.where(total >= policy.min_samples, alarm.astype(np.int8), np.int8(-1)).astype(np.int8)
+    if scalar:
+        return float(ratio[0]), int(out[0])
+    return ratio, out
