@@ -1,13 +1,112 @@
-"""otel-ml: OpenTelemetry-native ML observability (work in progress)."""
+"""otel-ml: OpenTelemetry-native ML observability.
 
-from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError
-from ._reference import Reference, build_reference, load_reference
+Usage::
+
+    import otel_ml
+
+    ref = otel_ml.build_reference(X_train, predictions=model.predict_proba(X_train),
+                                  class_names=model.classes_, model="credit", version="3")
+    ref.save("credit-3.json")
+
+    @otel_ml.monitor(model="credit", version="3", reference="credit-3.json")
+    def predict(X):
+        return model.predict_proba(X)
+
+    # or, for a scikit-learn style object:
+    otel_ml.instrument(model, model="credit", version="3", reference="credit-3.json")
+
+Every call opens a span ``predict {model}`` (tracer from the global TracerProvider, scope ``otel_ml``) and
+adds the batch to in-memory counts: one histogram per numeric feature whose buckets are the
+reference's bin edges (``ml.feature.value``), counts per category, prediction histograms and class
+counts, data-quality counters and ``ml.predict.duration``. A daemon thread exports them over OTLP every
+``OTEL_METRIC_EXPORT_INTERVAL`` ms (default 60000); :func:`flush` exports now, and pending data is
+flushed at interpreter exit. ``docs/semantic-conventions.md`` lists every signal.
+
+Configuration comes from the standard variables (``OTEL_SDK_DISABLED``, ``OTEL_METRICS_EXPORTER``,
+``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS``,
+``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, ``OTEL_SERVICE_NAME``,
+``OTEL_RESOURCE_ATTRIBUTES``) or from :func:`configure`, whose arguments win.
+
+Nothing is raised from inside a monitored call: bad input is counted, internal failures are counted in
+``ml.instrumentation.errors`` and logged once, and the model's result is returned unchanged. Set-up
+mistakes (a bad reference file, a bad variable) raise at once: :class:`ConfigurationError`,
+:class:`ReferenceProfileError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__version__ = "0.1.0"
+
+from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError  # noqa: E402
+from ._export import PIPELINE as _PIPELINE  # noqa: E402
+from ._monitor import OtelMLInstrumentor, instrument, monitor  # noqa: E402
+from ._reference import Reference, build_reference, load_reference  # noqa: E402
 
 __all__ = [
     "ConfigurationError",
     "OtelMLError",
+    "OtelMLInstrumentor",
     "Reference",
     "ReferenceProfileError",
     "build_reference",
+    "configure",
+    "flush",
+    "instrument",
     "load_reference",
+    "monitor",
 ]
+
+
+def configure(
+    *,
+    exporter: Any = None,
+    export_interval_s: float | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | str | None = None,
+    timeout_s: float | None = None,
+    temporality: str | None = None,
+    resource: Any = None,
+    disabled: bool | None = None,
+) -> None:
+    """Configure the export pipeline; arguments win over the ``OTEL_*`` variables.
+
+    ``exporter`` is any ``opentelemetry.sdk.metrics.export.MetricExporter`` (an in-memory one in tests,
+    say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers``. ``temporality``
+    is ``"cumulative"`` (default) or ``"delta"``. ``resource`` overrides the resource otherwise taken
+    from the global SDK MeterProvider or ``Resource.create()``. Call it before decorating; calling it
+    again replaces the pipeline (the counts are kept). Raises :class:`ConfigurationError` naming the bad
+    argument or variable.
+    """
+    from ._config import load_config
+
+    config = load_config(
+        exporter=exporter,
+        export_interval_s=export_interval_s,
+        endpoint=endpoint,
+        protocol=protocol,
+        headers=headers,
+        timeout_s=timeout_s,
+        temporality=temporality,
+        resource=resource,
+        disabled=disabled,
+    )
+    _PIPELINE.configure(config)
+    from ._aggregate import aggregates
+
+    if aggregates():
+        _PIPELINE.ensure_started()
+
+
+def flush(timeout_s: float = 5.0) -> bool:
+    """Export every model's counts now; True when the export succeeded within ``timeout_s`` seconds."""
+    try:
+        return _PIPELINE.flush(timeout_s)
+    except Exception as exc:  # never raise into the caller's code path
+        from ._log import internal_error
+
+        internal_error("flush", exc)
+        return False

@@ -33,3 +33,281 @@ def columns_of(data: Any, feature_names: Sequence[str] | None = None) -> dict[st
     if len(names) != arr.shape[1]:
         raise ValueError(f"feature_names has {len(names)} names for {arr.shape[1]} columns")
     return {n: arr[:, i] for i, n in enumerate(names)}
+
+
+# --- The predict hot path ----------------------------------------------------------------------
+#
+# ``adapt`` turns whatever a model is given into (rows, numeric matrix, wrong-type counts, categorical
+# columns, schema violations), never raising for bad input: problems become counts. Numeric columns
+# arrive as one float64 matrix (NaN for missing and wrong-typed cells; the wrong-typed ones are counted
+# apart) so the binning is one vectorised pass.
+
+MISSING_COLUMN = 0
+UNEXPECTED_COLUMN = 1
+WIDTH_MISMATCH = 2
+UNSUPPORTED_INPUT = 3  # indices into _aggregate.SCHEMA_KINDS
+
+_NUMERIC_KINDS = "iuf"
+_MISSING_TYPE_NAMES = ("NAType", "NaTType")
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+
+
+class Schema:
+    """Feature layout of one model, pre-computed at decoration time."""
+
+    __slots__ = ("names", "width", "index", "num_positions", "cat_positions", "all_numeric", "k_num", "num_names")
+
+    def __init__(self, names: Sequence[str], num_positions: Sequence[int], cat_positions: Sequence[int]) -> None:
+        self.names = tuple(names)
+        self.width = len(self.names)
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.num_positions = list(num_positions)
+        self.cat_positions = list(cat_positions)
+        self.k_num = len(self.num_positions)
+        self.num_names = [self.names[i] for i in self.num_positions]
+        self.all_numeric = not self.cat_positions and self.num_positions == list(range(self.width))
+
+
+class Batch:
+    """One call's input, adapted. ``numeric`` is (rows x numeric features) float64 or None."""
+
+    __slots__ = ("rows", "numeric", "wrong", "categorical", "violations")
+
+    def __init__(self, rows: int, numeric: np.ndarray | None = None, wrong: np.ndarray | None = None,
+                 categorical: list[Any] | None = None, violations: list[int] | None = None) -> None:
+        self.rows = rows
+        self.numeric = numeric
+        self.wrong = wrong
+        self.categorical = categorical
+        self.violations = violations
+
+
+def _unsupported(rows: int = 0) -> Batch:
+    return Batch(rows, violations=[UNSUPPORTED_INPUT])
+
+
+def numeric_column(values: Any) -> tuple[np.ndarray, int]:
+    """A column as float64 (NaN where missing or wrong-typed) and the number of wrong-typed cells.
+
+    Numbers (not booleans) are kept; None, NaN, pandas NA are missing; strings, booleans and anything
+    else are of the wrong type. Never raises.
+    """
+    arr = values if isinstance(values, np.ndarray) else None
+    if arr is None:
+        try:
+            arr = np.asarray(values)
+        except Exception:
+            arr = np.array(list(values), dtype=object) if isinstance(values, Sequence) else np.array([values], dtype=object)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1) if arr.ndim == 0 else np.array(list(arr), dtype=object)
+    kind = arr.dtype.kind
+    if kind in _NUMERIC_KINDS:
+        return arr.astype(np.float64, copy=False), 0
+    if kind == "b":
+        return np.full(arr.shape[0], np.nan), int(arr.shape[0])
+    out = np.empty(arr.shape[0], dtype=np.float64)
+    wrong = 0
+    for i, v in enumerate(arr.tolist()):
+        t = type(v)
+        if t is float or t is int:
+            out[i] = v
+        elif v is None or t.__name__ in _MISSING_TYPE_NAMES:
+            out[i] = np.nan
+        elif isinstance(v, _NUMBER_TYPES) and not isinstance(v, (bool, np.bool_)):
+            try:
+                out[i] = float(v)
+            except (OverflowError, ValueError, TypeError):
+                out[i] = np.nan
+                wrong += 1
+        else:
+            out[i] = np.nan
+            wrong += 1
+    return out, wrong
+
+
+def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema) -> Batch:
+    """Batch from named columns; ``get(name)`` returns a 1-D array-like of ``rows`` values."""
+    violations: list[int] = []
+    present_set = set(present)
+    for name in present:
+        if name not in schema.index:
+            violations.append(UNEXPECTED_COLUMN)
+    numeric = None
+    wrong = None
+    if schema.k_num:
+        numeric = np.empty((rows, schema.k_num), dtype=np.float64)
+        for j, name in enumerate(schema.num_names):
+            if name in present_set:
+                col, w = numeric_column(get(name))
+                if col.shape[0] != rows:
+                    numeric[:, j] = np.nan
+                    violations.append(WIDTH_MISMATCH)
+                    continue
+                numeric[:, j] = col
+                if w:
+                    if wrong is None:
+                        wrong = np.zeros(schema.k_num, dtype=np.int64)
+                    wrong[j] = w
+            else:
+                numeric[:, j] = np.nan
+                violations.append(MISSING_COLUMN)
+    categorical = None
+    if schema.cat_positions:
+        categorical = []
+        for pos in schema.cat_positions:
+            name = schema.names[pos]
+            if name in present_set:
+                categorical.append(get(name))
+            else:
+                categorical.append([None] * rows)
+                violations.append(MISSING_COLUMN)
+    return Batch(rows, numeric, wrong, categorical, violations or None)
+
+
+def _from_matrix(arr: np.ndarray, schema: Schema) -> Batch:
+    """Batch from a 2-D array whose columns are the reference features in order."""
+    rows, width = arr.shape
+    if width != schema.width:
+        return Batch(rows, violations=[WIDTH_MISMATCH])
+    if rows == 0:
+        return Batch(0)
+    kind = arr.dtype.kind
+    if schema.all_numeric and kind in _NUMERIC_KINDS:
+        return Batch(rows, arr.astype(np.float64, copy=False))
+    return _from_columns(lambda n: arr[:, schema.index[n]], schema.names, rows, schema)
+
+
+def _is_scalar(v: Any) -> bool:
+    return v is None or isinstance(v, (str, bytes, int, float, bool, np.generic))
+
+
+def adapt(x: Any, schema: Schema) -> Batch:
+    """Adapt one predict input to the model's features. Never raises for bad input (counted instead)."""
+    if isinstance(x, np.ndarray):
+        if x.ndim == 2:
+            return _from_matrix(x, schema)
+        if x.ndim == 1:
+            if schema.width == 1 and x.shape[0] != 1:
+                return _from_matrix(x.reshape(-1, 1), schema)
+            if x.shape[0] == 0:
+                return Batch(0)
+            return _from_matrix(x.reshape(1, -1), schema)
+        return _unsupported()
+    if x is None or _is_scalar(x):
+        if schema.width == 1 and x is not None and not isinstance(x, (str, bytes)):
+            return _from_matrix(np.asarray([[x]]), schema)
+        return _unsupported()
+    mod = type(x).__module__
+    if mod.startswith("pandas"):
+        if hasattr(x, "columns"):  # DataFrame
+            names = [str(c) for c in x.columns]
+            if len(set(names)) != len(names):
+                return _unsupported(len(x))
+            cols = dict(zip(names, x.columns))
+            rows = len(x)
+            if rows == 0:
+                return Batch(0)
+            if schema.all_numeric and names == list(schema.names):
+                dtypes = x.dtypes.tolist()
+                if all(getattr(d, "kind", "O") == "f" and isinstance(d, np.dtype) for d in dtypes):
+                    return Batch(rows, x.to_numpy(dtype=np.float64))
+
+            def get_pd(name: str) -> Any:
+                s = x[cols[name]]
+                if getattr(s.dtype, "kind", "O") in _NUMERIC_KINDS:
+                    return s.to_numpy(dtype=np.float64, na_value=np.nan)
+                return s.to_numpy()
+
+            return _from_columns(get_pd, names, rows, schema)
+        if hasattr(x, "index") and hasattr(x, "to_dict"):  # Series: one row keyed by the index
+            try:
+                return adapt({str(k): v for k, v in x.items()}, schema)
+            except Exception:
+                return _unsupported()
+        return _unsupported()
+    if mod.startswith("polars"):
+        if hasattr(x, "get_column") and hasattr(x, "columns"):
+            names = [str(c) for c in x.columns]
+            rows = x.height
+            if rows == 0:
+                return Batch(0)
+            return _from_columns(lambda n: x.get_column(n).to_numpy(), names, rows, schema)
+        return _unsupported()
+    if isinstance(x, Mapping):
+        keys = [str(k) for k in x]
+        values = list(x.values())
+        if values and all(isinstance(v, (list, tuple, np.ndarray)) for v in values):
+            lengths = {len(v) for v in values}
+            if len(lengths) != 1:
+                return _unsupported()
+            data = dict(zip(keys, values))
+            return _from_columns(lambda n: data[n], keys, lengths.pop(), schema)
+        row = dict(zip(keys, values))
+        return _from_columns(lambda n: [row[n]], keys, 1, schema)
+    if isinstance(x, (list, tuple)):
+        if len(x) == 0:
+            return Batch(0)
+        if all(isinstance(r, Mapping) for r in x):
+            names = list(dict.fromkeys(str(k) for r in x for k in r))
+            rows_ = [{str(k): v for k, v in r.items()} for r in x]
+            return _from_columns(lambda n: [r.get(n) for r in rows_], names, len(rows_), schema)
+        if all(_is_scalar(v) for v in x):
+            if schema.width == 1 and len(x) != 1:
+                return _from_matrix(np.array([[v] for v in x], dtype=object), schema)
+            return _from_matrix(np.array([list(x)], dtype=object), schema)
+        if all(isinstance(r, (list, tuple, np.ndarray)) for r in x):
+            widths = {len(r) for r in x}
+            if len(widths) != 1:
+                return Batch(len(x), violations=[WIDTH_MISMATCH])
+            try:
+                arr = np.array([list(r) for r in x], dtype=object)
+            except Exception:
+                return _unsupported(len(x))
+            if arr.ndim != 2:
+                return _unsupported(len(x))
+            try:
+                arr = np.array(x, dtype=np.float64) if all(
+                    type(v) in (int, float) for r in x for v in r) else arr
+            except Exception:
+                pass
+            return _from_matrix(arr, schema)
+        return _unsupported(len(x))
+    return _unsupported()
+
+
+def batch_size(x: Any) -> int | None:
+    """Number of rows of an input, cheaply, for the span attribute; None when unknown."""
+    if isinstance(x, np.ndarray):
+        return 1 if x.ndim == 1 else (int(x.shape[0]) if x.ndim else None)
+    if isinstance(x, Mapping):
+        return 1
+    try:
+        return len(x)
+    except Exception:
+        return None
+
+
+# --- Model outputs -------------------------------------------------------------------------------
+
+
+def output_array(y: Any) -> np.ndarray | None:
+    """A model's return value as a numpy array (1-D values/labels or 2-D probabilities), or None."""
+    if isinstance(y, np.ndarray):
+        arr = y
+    else:
+        if hasattr(y, "to_numpy"):
+            try:
+                y = y.to_numpy()
+            except Exception:
+                return None
+        try:
+            arr = np.asarray(y)
+        except Exception:
+            return None
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim > 2:
+        return None
+    return arr

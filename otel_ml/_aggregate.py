@@ -1,0 +1,473 @@
+"""In-memory cumulative counts per monitored model: binning tables, per-call statistics, the registry.
+
+A :class:`ModelAggregate` holds fixed-size numpy arrays sized from the reference (features x bins,
+categories + 1, the default duration buckets), so memory never grows with the traffic, whatever the
+input. A predict call computes its batch statistics without any lock (:meth:`NumericTable.stats`,
+:meth:`CategoricalTable.stats`) and then adds them under the model's one lock (:meth:`ModelAggregate.commit`).
+The export thread takes consistent copies with :meth:`ModelAggregate.snapshot`.
+
+Fork safety: ``os.register_at_fork`` gives every aggregate a fresh lock and zero counts in a child
+process, so a pre-fork worker reports its own traffic and the parent's counts are untouched.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import semconv
+from ._errors import ConfigurationError
+from ._reference import (
+    OUTPUT_LABEL,
+    OUTPUT_VALUE,
+    PROBA_PREFIX,
+    CategoricalProfile,
+    NumericProfile,
+    Reference,
+    category_key,
+)
+
+#: Default explicit bucket bounds of OTel duration histograms, in seconds (semantic conventions).
+DURATION_BOUNDS: tuple[float, ...] = (
+    0.0, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)
+#: error.type values kept per model; further distinct types are counted under "_OTHER".
+MAX_ERROR_TYPES = 16
+ERROR_TYPE_OTHER = "_OTHER"
+#: Above this many comparisons a batch is binned column by column with searchsorted.
+_COMPARE_LIMIT = 1 << 15
+_MAX_KEY_CACHE = 4096
+
+SCHEMA_KINDS: tuple[str, ...] = (
+    semconv.SCHEMA_MISSING_COLUMN,
+    semconv.SCHEMA_UNEXPECTED_COLUMN,
+    semconv.SCHEMA_WIDTH_MISMATCH,
+    semconv.SCHEMA_UNSUPPORTED_INPUT,
+)
+SCHEMA_INDEX = {k: i for i, k in enumerate(SCHEMA_KINDS)}
+
+# Rows of NumericStats.quality / the aggregate's quality matrix.
+Q_MISSING, Q_NON_FINITE, Q_WRONG_TYPE, Q_OUT_OF_RANGE = range(4)
+
+
+class NumericStats:
+    """What one batch adds to a :class:`NumericTable`'s counters (arrays are per column)."""
+
+    __slots__ = ("counts", "vmin", "vmax", "vsum", "quality", "first")
+
+    def __init__(self, counts: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, vsum: np.ndarray,
+                 quality: np.ndarray | None, first: float | None = None) -> None:
+        self.counts = counts  # flat int64, k * width
+        self.vmin = vmin
+        self.vmax = vmax
+        self.vsum = vsum  # sum of the finite values
+        self.quality = quality  # int64 (4, k) or None when every value was finite and in range
+        self.first = first
+
+
+class NumericTable:
+    """Pre-computed binning table for numeric columns sharing one counts matrix (padded to the widest)."""
+
+    def __init__(self, profiles: Sequence[NumericProfile]) -> None:
+        self.names = tuple(p.name for p in profiles)
+        self.k = len(profiles)
+        self.edges = [np.asarray(p.edges, dtype=np.float64) for p in profiles]
+        self.edge_lists = [list(p.edges) for p in profiles]
+        max_e = max((len(e) for e in self.edges), default=0)
+        self.max_edges = max_e
+        self.width = max_e + 1
+        padded = np.full((self.k, max(max_e, 1)), np.inf)
+        for j, e in enumerate(self.edges):
+            padded[j, : len(e)] = e
+        self.padded = padded
+        self.offsets = np.arange(self.k, dtype=np.int64) * self.width
+        self.offset_list = self.offsets.tolist()
+        self.ref_min = np.array([p.min for p in profiles], dtype=np.float64)
+        self.ref_max = np.array([p.max for p in profiles], dtype=np.float64)
+        #: OTel spec: a histogram that may see negative values carries no sum.
+        self.sum_ok = np.array([p.min >= 0 for p in profiles], dtype=bool)
+        self.size = self.k * self.width
+
+    def stats(self, v: np.ndarray, wrong: np.ndarray | None) -> NumericStats:
+        """Batch statistics of ``v`` (n x k float64; NaN = missing or wrong type, counted in ``wrong``)."""
+        n = v.shape[0]
+        k = self.k
+        colsum = v.sum(axis=0)
+        all_finite = wrong is None and bool(np.isfinite(colsum).all())
+        if n == 1 and all_finite:
+            row = v[0]
+            values = row.tolist()
+            idx = [o + bisect.bisect_left(e, x) for o, e, x in zip(self.offset_list, self.edge_lists, values)]
+            counts = np.zeros(self.size, dtype=np.int64)
+            counts[idx] = 1
+            quality = None
+            if (row < self.ref_min).any() or (row > self.ref_max).any():
+                quality = np.zeros((4, k), dtype=np.int64)
+                quality[Q_OUT_OF_RANGE] = (row < self.ref_min) | (row > self.ref_max)
+            return NumericStats(counts, row, row, colsum, quality, values[0] if values else None)
+        if all_finite:
+            finite = None
+            vmin = v.min(axis=0)
+            vmax = v.max(axis=0)
+            quality = None
+        else:
+            nan = np.isnan(v)
+            finite = np.isfinite(v)
+            quality = np.zeros((4, k), dtype=np.int64)
+            n_nan = nan.sum(axis=0)
+            n_fin = finite.sum(axis=0)
+            if wrong is not None:
+                quality[Q_WRONG_TYPE] = wrong
+                quality[Q_MISSING] = n_nan - wrong
+            else:
+                quality[Q_MISSING] = n_nan
+            quality[Q_NON_FINITE] = n - n_fin - n_nan
+            vmin = np.min(v, axis=0, where=finite, initial=np.inf)
+            vmax = np.max(v, axis=0, where=finite, initial=-np.inf)
+            colsum = np.sum(v, axis=0, where=finite)
+        if (vmin < self.ref_min).any() or (vmax > self.ref_max).any():
+            if quality is None:
+                quality = np.zeros((4, k), dtype=np.int64)
+            oor = (v < self.ref_min) | (v > self.ref_max)
+            if finite is not None:
+                oor &= finite
+            quality[Q_OUT_OF_RANGE] = oor.sum(axis=0)
+        counts = self._bin(v, finite)
+        return NumericStats(counts, vmin, vmax, colsum, quality)
+
+    def _bin(self, v: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
+        n, k = v.shape
+        if n * k * self.max_edges <= _COMPARE_LIMIT:
+            idx = np.count_nonzero(v[:, :, None] > self.padded, axis=2)
+        else:
+            vt = np.ascontiguousarray(v.T)
+            idx = np.empty((k, n), dtype=np.int64)
+            for j, e in enumerate(self.edges):
+                idx[j] = np.searchsorted(e, vt[j], side="left")
+            idx = idx.T
+        flat = idx + self.offsets
+        if finite is not None:
+            flat = flat[finite]
+        return np.bincount(flat.ravel(), minlength=self.size)
+
+
+class CategoricalTable:
+    """Reference categories of one column, with a bounded cache from raw value to bucket index."""
+
+    def __init__(self, profile: CategoricalProfile) -> None:
+        self.name = profile.name
+        self.categories = profile.categories
+        self.labels = profile.bucket_labels
+        self.index = {c: i for i, c in enumerate(profile.categories)}
+        self.other = len(profile.categories)
+        self._str_cache: dict[str, int] = {}
+
+    def key_index(self, value: Any) -> int | None:
+        """Bucket of one value; None when it is missing."""
+        if type(value) is str:
+            i = self._str_cache.get(value)
+            if i is not None:
+                return i
+            i = self.index.get(value[: 128], self.other)
+            if len(self._str_cache) < _MAX_KEY_CACHE:
+                self._str_cache[value] = i
+            return i
+        if value is None or type(value).__name__ in ("NAType", "NaTType"):
+            return None
+        try:
+            key = category_key(value)
+        except Exception:
+            return self.other
+        if key is None:
+            return None
+        return self.index.get(key[:128], self.other)
+
+    def stats(self, values: Any) -> tuple[np.ndarray, int, int]:
+        """(counts per bucket incl. 'other', missing, unseen) of a column (ndarray or list)."""
+        counts = np.zeros(self.other + 1, dtype=np.int64)
+        missing = 0
+        arr = values if isinstance(values, np.ndarray) else None
+        if arr is not None and arr.dtype.kind in "iufb" and arr.ndim == 1:
+            if arr.dtype.kind == "f":
+                nan = np.isnan(arr)
+                missing = int(nan.sum())
+                arr = arr[~nan]
+            uniq, cnt = np.unique(arr, return_counts=True)
+            for u, c in zip(uniq.tolist(), cnt.tolist()):
+                i = self.key_index(u)
+                counts[i] += c
+        else:
+            seq = values.tolist() if arr is not None else values
+            key_index = self.key_index
+            for v in seq:
+                i = key_index(v)
+                if i is None:
+                    missing += 1
+                else:
+                    counts[i] += 1
+        return counts, missing, int(counts[self.other])
+
+
+class _Duration:
+    __slots__ = ("counts", "count", "sum", "min", "max")
+
+    def __init__(self) -> None:
+        self.counts = [0] * (len(DURATION_BOUNDS) + 1)
+        self.count = 0
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+
+    def add(self, d: float) -> None:
+        self.counts[bisect.bisect_left(DURATION_BOUNDS, d)] += 1
+        self.count += 1
+        self.sum += d
+        if d < self.min:
+            self.min = d
+        if d > self.max:
+            self.max = d
+
+    def copy(self) -> _Duration:
+        c = _Duration()
+        c.counts = list(self.counts)
+        c.count, c.sum, c.min, c.max = self.count, self.sum, self.min, self.max
+        return c
+
+
+class Snapshot:
+    """Consistent copy of a model's counters, taken by the export thread."""
+
+    __slots__ = (
+        "time_ns", "start_ns", "rows", "errors", "schema", "num_counts", "num_min", "num_max", "num_sum",
+        "num_quality", "cat_counts", "cat_quality", "out_counts", "out_min", "out_max", "out_sum",
+        "label_counts", "durations", "exemplar",
+    )
+
+    def __init__(self, **kw: Any) -> None:
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+class ModelAggregate:
+    """Cumulative counters of one (model name, version): bounded by features x bins."""
+
+    def __init__(self, name: str, version: str, reference: Reference | None) -> None:
+        self.name = name
+        self.version = version
+        self.reference = reference
+        self.attributes = {semconv.MODEL_NAME: name, semconv.MODEL_VERSION: version}
+        num: list[NumericProfile] = []
+        self.num_positions: list[int] = []
+        self.cat_tables: list[CategoricalTable] = []
+        self.cat_positions: list[int] = []
+        out_num: list[NumericProfile] = []
+        self.label_table: CategoricalTable | None = None
+        self.value_output = False
+        self.proba_outputs: list[str] = []
+        if reference is not None:
+            for i, p in enumerate(reference.features):
+                if isinstance(p, NumericProfile):
+                    num.append(p)
+                    self.num_positions.append(i)
+                else:
+                    self.cat_tables.append(CategoricalTable(p))
+                    self.cat_positions.append(i)
+            for p in reference.outputs:
+                if isinstance(p, NumericProfile) and (p.name == OUTPUT_VALUE or p.name.startswith(PROBA_PREFIX)):
+                    out_num.append(p)
+                    if p.name == OUTPUT_VALUE:
+                        self.value_output = True
+                    else:
+                        self.proba_outputs.append(p.name)
+                elif isinstance(p, CategoricalProfile) and p.name == OUTPUT_LABEL:
+                    self.label_table = CategoricalTable(p)
+        self.numeric = NumericTable(num) if num else None
+        self.outputs = NumericTable(out_num) if out_num else None
+        self.output_index = {p.name: j for j, p in enumerate(out_num)}
+        self._reset()
+
+    # --- state -------------------------------------------------------------------------------
+    def _reset(self) -> None:
+        self.lock = threading.Lock()
+        self.start_ns = time.time_ns()
+        self.rows = 0
+        self.errors = 0
+        self.schema = np.zeros(len(SCHEMA_KINDS), dtype=np.int64)
+        nt = self.numeric
+        k = nt.k if nt else 0
+        self.num_counts = np.zeros(nt.size if nt else 0, dtype=np.int64)
+        self.num_min = np.full(k, np.inf)
+        self.num_max = np.full(k, -np.inf)
+        self.num_imin = np.full(k, np.inf)  # since the last snapshot (delta temporality)
+        self.num_imax = np.full(k, -np.inf)
+        self.num_sum = np.zeros(k)
+        self.num_quality = np.zeros((4, k), dtype=np.int64)
+        self.cat_counts = [np.zeros(t.other + 1, dtype=np.int64) for t in self.cat_tables]
+        self.cat_quality = np.zeros((2, len(self.cat_tables)), dtype=np.int64)  # missing, unseen
+        ot = self.outputs
+        ko = ot.k if ot else 0
+        self.out_counts = np.zeros(ot.size if ot else 0, dtype=np.int64)
+        self.out_min = np.full(ko, np.inf)
+        self.out_max = np.full(ko, -np.inf)
+        self.out_imin = np.full(ko, np.inf)
+        self.out_imax = np.full(ko, -np.inf)
+        self.out_sum = np.zeros(ko)
+        self.label_counts = np.zeros(self.label_table.other + 1 if self.label_table else 0, dtype=np.int64)
+        self.durations: dict[str | None, _Duration] = {}
+        self.exemplar: tuple[int, int, int, float] | None = None  # trace id, span id, time, value
+
+    # --- recording (called on the predict path) -------------------------------------------------
+    def commit(
+        self,
+        rows: int,
+        num: NumericStats | None,
+        cats: list[tuple[int, np.ndarray, int, int]] | None,
+        schema: list[int] | None,
+        out: NumericStats | None,
+        label: tuple[np.ndarray, int, int] | None,
+        duration_s: float | None,
+        error_type: str | None,
+        exemplar: tuple[int, int, int, float] | None,
+    ) -> None:
+        """Add one call's statistics; the only code that runs under the model's lock."""
+        with self.lock:
+            self.rows += rows
+            if num is not None:
+                self.num_counts += num.counts
+                np.minimum(self.num_min, num.vmin, out=self.num_min)
+                np.maximum(self.num_max, num.vmax, out=self.num_max)
+                np.minimum(self.num_imin, num.vmin, out=self.num_imin)
+                np.maximum(self.num_imax, num.vmax, out=self.num_imax)
+                self.num_sum += num.vsum
+                if num.quality is not None:
+                    self.num_quality += num.quality
+            if cats:
+                for j, counts, missing, unseen in cats:
+                    self.cat_counts[j] += counts
+                    self.cat_quality[0, j] += missing
+                    self.cat_quality[1, j] += unseen
+            if schema:
+                for s in schema:
+                    self.schema[s] += 1
+            if out is not None:
+                self.out_counts += out.counts
+                np.minimum(self.out_min, out.vmin, out=self.out_min)
+                np.maximum(self.out_max, out.vmax, out=self.out_max)
+                np.minimum(self.out_imin, out.vmin, out=self.out_imin)
+                np.maximum(self.out_imax, out.vmax, out=self.out_imax)
+                self.out_sum += out.vsum
+            if label is not None:
+                self.label_counts += label[0]
+            if duration_s is not None:
+                d = self.durations.get(error_type)
+                if d is None:
+                    if error_type is not None and len(self.durations) > MAX_ERROR_TYPES:
+                        error_type = ERROR_TYPE_OTHER
+                        d = self.durations.get(error_type)
+                    if d is None:
+                        d = self.durations[error_type] = _Duration()
+                d.add(duration_s)
+            if exemplar is not None:
+                self.exemplar = exemplar
+
+    def count_error(self) -> None:
+        with self.lock:
+            self.errors += 1
+
+    # --- export ---------------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Copies of every counter; resets the since-last-snapshot min/max."""
+        with self.lock:
+            snap = Snapshot(
+                time_ns=time.time_ns(),
+                start_ns=self.start_ns,
+                rows=self.rows,
+                errors=self.errors,
+                schema=self.schema.copy(),
+                num_counts=self.num_counts.copy(),
+                num_min=(self.num_min.copy(), self.num_imin.copy()),
+                num_max=(self.num_max.copy(), self.num_imax.copy()),
+                num_sum=self.num_sum.copy(),
+                num_quality=self.num_quality.copy(),
+                cat_counts=[c.copy() for c in self.cat_counts],
+                cat_quality=self.cat_quality.copy(),
+                out_counts=self.out_counts.copy(),
+                out_min=(self.out_min.copy(), self.out_imin.copy()),
+                out_max=(self.out_max.copy(), self.out_imax.copy()),
+                out_sum=self.out_sum.copy(),
+                label_counts=self.label_counts.copy(),
+                durations={k: d.copy() for k, d in self.durations.items()},
+                exemplar=self.exemplar,
+            )
+            self.num_imin.fill(np.inf)
+            self.num_imax.fill(-np.inf)
+            self.out_imin.fill(np.inf)
+            self.out_imax.fill(-np.inf)
+        return snap
+
+    def restore_interval(self, snap: Snapshot) -> None:
+        """Fold an unexported snapshot's interval min/max back (its export failed)."""
+        with self.lock:
+            np.minimum(self.num_imin, snap.num_min[1], out=self.num_imin)
+            np.maximum(self.num_imax, snap.num_max[1], out=self.num_imax)
+            np.minimum(self.out_imin, snap.out_min[1], out=self.out_imin)
+            np.maximum(self.out_imax, snap.out_max[1], out=self.out_imax)
+
+    def nbytes(self) -> int:
+        """Bytes held by the counters (bounded by features x bins)."""
+        arrays = [self.num_counts, self.num_min, self.num_max, self.num_imin, self.num_imax, self.num_sum,
+                  self.num_quality, self.cat_quality, self.out_counts, self.out_min, self.out_max,
+                  self.out_imin, self.out_imax, self.out_sum, self.label_counts, self.schema, *self.cat_counts]
+        return int(sum(a.nbytes for a in arrays)) + 200 * len(self.durations)
+
+
+# --- registry --------------------------------------------------------------------------------------
+
+_registry_lock = threading.Lock()
+_registry: dict[tuple[str, str], ModelAggregate] = {}
+
+
+def get_aggregate(name: str, version: str, reference: Reference | None) -> ModelAggregate:
+    """The aggregate of (name, version), created on first use; one per model version per process.
+
+    Raises ConfigurationError when the same model version is monitored with two different references.
+    """
+    key = (name, version)
+    with _registry_lock:
+        agg = _registry.get(key)
+        if agg is None:
+            agg = _registry[key] = ModelAggregate(name, version, reference)
+        elif agg.reference != reference:
+            raise ConfigurationError(
+                f"model {name!r} version {version!r} is already monitored with a different reference"
+            )
+        return agg
+
+
+def aggregates() -> list[ModelAggregate]:
+    with _registry_lock:
+        return list(_registry.values())
+
+
+def _clear() -> None:
+    """Forget every aggregate (tests)."""
+    with _registry_lock:
+        _registry.clear()
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for agg in list(_registry.values()):
+        agg._reset()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,503 @@
+"""The decorator: a span per predict call and the batch's counts added to the model's aggregate.
+
+Order of work on a call: find the input, adapt and bin it (no lock), open the span ``predict {model}``
+as a child of the current span, call the model (timed), map its output to the reference outputs, and add
+everything to the model's counters under one lock. Any failure of otel-ml itself is caught, counted in
+``ml.instrumentation.errors`` and logged once; the model's return value (the same object) is returned,
+and an exception of the model propagates unchanged after being recorded on the span.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import numpy as np
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from . import semconv
+from ._adapters import Batch, Schema, adapt, batch_size, numeric_column, output_array
+from ._aggregate import SCHEMA_INDEX, ModelAggregate, get_aggregate
+from ._errors import ConfigurationError, ReferenceProfileError
+from ._export import PIPELINE
+from ._log import internal_error
+from ._reference import MAX_NAME_LENGTH, Reference, load_reference
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Raw feature values put on the span with ``record_feature_values=True``: first row, at most this many.
+MAX_RECORDED_VALUES = 32
+_MAX_STRING = 128
+_SELF_NAMES = ("self", "cls")
+
+_enabled = True  # switched by OtelMLInstrumentor.uninstrument()
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class _Monitor:
+    """Per-decorated-function state, built once at decoration time."""
+
+    def __init__(self, func: Callable[..., Any], model: str, version: str, reference: Reference | None,
+                 input_arg: str | None, record_feature_values: bool) -> None:
+        self.model = model
+        self.version = version
+        self.reference = reference
+        self.record_feature_values = record_feature_values
+        self.span_name = semconv.SPAN_NAME_TEMPLATE.format(model=model)
+        self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version())
+        self.base_attrs = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version}
+        config = PIPELINE.config
+        self.disabled = config.disabled
+        self.metrics = config.metrics_enabled
+        self.agg: ModelAggregate | None = get_aggregate(model, version, reference) if self.metrics else None
+        agg = self.agg
+        if reference is not None and agg is not None:
+            self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions)
+        else:
+            self.schema = None
+        self._locate_input(func, input_arg)
+        if self.metrics:
+            PIPELINE.ensure_started()
+
+    def _locate_input(self, func: Callable[..., Any], input_arg: str | None) -> None:
+        try:
+            params = list(inspect.signature(func).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        names = [p.name for p in params]
+        self.has_self = bool(names) and names[0] in _SELF_NAMES
+        if input_arg is not None:
+            if names and input_arg not in names and not any(p.kind is p.VAR_KEYWORD for p in params):
+                raise ConfigurationError(f"input_arg={input_arg!r} is not a parameter of {func!r}: {names}")
+            self.input_name: str | None = input_arg
+            self.input_pos = names.index(input_arg) if input_arg in names else -1
+        else:
+            candidates = [i for i, p in enumerate(params) if p.name not in _SELF_NAMES or i > 0]
+            if candidates:
+                self.input_pos = candidates[0]
+                self.input_name = names[self.input_pos]
+                if params[self.input_pos].kind is inspect.Parameter.VAR_POSITIONAL:
+                    self.input_name = None
+            else:
+                self.input_pos = 0
+                self.input_name = None
+        if self.input_pos >= 0 and self.input_pos < len(params) and params[self.input_pos].kind is inspect.Parameter.KEYWORD_ONLY:
+            self.input_pos = -1
+
+    def find_input(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        name = self.input_name
+        if name is not None and name in kwargs:
+            return True, kwargs[name]
+        pos = self.input_pos
+        if pos < 0:
+            return False, None
+        if self.has_self and instance is not None:
+            pos -= 1
+        if 0 <= pos < len(args):
+            return True, args[pos]
+        return False, None
+
+    # --- before the call ---------------------------------------------------------------------------
+    def prepare(self, x: Any) -> tuple[Batch | None, Any, list[Any] | None, list[int] | None]:
+        """Adapt and bin the input: (batch, numeric stats, categorical stats, schema violations)."""
+        schema = self.schema
+        agg = self.agg
+        if agg is None:
+            return None, None, None, None
+        if schema is None:
+            return Batch(batch_size(x) or 0), None, None, None
+        batch = adapt(x, schema)
+        num = None
+        cats = None
+        if batch.rows:
+            if batch.numeric is not None and agg.numeric is not None:
+                num = agg.numeric.stats(batch.numeric, batch.wrong)
+            if batch.categorical is not None:
+                cats = [(j, *t.stats(col)) for j, (t, col) in enumerate(zip(agg.cat_tables, batch.categorical))]
+        return batch, num, cats, batch.violations
+
+    def feature_attributes(self, batch: Batch | None) -> dict[str, Any]:
+        """First row's raw values as span attributes (opt-in), bounded in count and length."""
+        out: dict[str, Any] = {}
+        schema = self.schema
+        if batch is None or schema is None or not batch.rows:
+            return out
+        prefix = semconv.FEATURE_VALUE_ATTRIBUTE_PREFIX
+        if batch.numeric is not None:
+            for name, v in zip(schema.num_names, batch.numeric[0].tolist()):
+                if len(out) >= MAX_RECORDED_VALUES:
+                    return out
+                out[prefix + name[:MAX_NAME_LENGTH]] = v
+        if batch.categorical is not None:
+            for pos, col in zip(schema.cat_positions, batch.categorical):
+                if len(out) >= MAX_RECORDED_VALUES:
+                    break
+                try:
+                    v = col[0]
+                except Exception:
+                    continue
+                out[prefix + schema.names[pos][:MAX_NAME_LENGTH]] = (
+                    v if isinstance(v, (bool, int, float)) else str(v)[:_MAX_STRING]
+                )
+        return out
+
+    # --- after the call ----------------------------------------------------------------------------
+    def outputs(self, result: Any) -> tuple[Any, Any, int | None]:
+        """Map a model's return value to the reference outputs: (numeric stats, label stats, violation)."""
+        agg = self.agg
+        if agg is None or (agg.outputs is None and agg.label_table is None):
+            return None, None, None
+        arr = output_array(result)
+        if arr is None or arr.shape[0] == 0:
+            return None, None, (None if arr is not None else SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT])
+        ot = agg.outputs
+        if arr.ndim == 2:
+            if ot is None or not agg.proba_outputs:
+                return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+            if arr.shape[1] != len(agg.proba_outputs):
+                return None, None, SCHEMA_INDEX[semconv.SCHEMA_WIDTH_MISMATCH]
+            m = _float_matrix(arr)
+            if m is None:
+                return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+            if ot.k != m.shape[1]:
+                full = np.full((m.shape[0], ot.k), np.nan)
+                for c, name in enumerate(agg.proba_outputs):
+                    full[:, agg.output_index[name]] = m[:, c]
+                m = full
+            return ot.stats(m, None), None, None
+        kind = arr.dtype.kind
+        if agg.value_output and ot is not None and (kind == "f" or (kind in "iu" and agg.label_table is None)):
+            col = arr.astype(np.float64)
+            if ot.k == 1:
+                m = col.reshape(-1, 1)
+            else:
+                m = np.full((col.shape[0], ot.k), np.nan)
+                m[:, agg.output_index["value"]] = col
+            return ot.stats(m, None), None, None
+        if agg.label_table is not None:
+            return None, agg.label_table.stats(arr), None
+        if agg.value_output and ot is not None:
+            col, _ = numeric_column(arr)
+            m = np.full((col.shape[0], ot.k), np.nan)
+            m[:, agg.output_index["value"]] = col
+            return ot.stats(m, None), None, None
+        return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+
+    # --- the wrapper --------------------------------------------------------------------------------
+    def before(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """Everything up to the model call; returns the state ``after`` needs. Never raises."""
+        batch = num = cats = violations = None
+        span = token = None
+        found = False
+        try:
+            found, x = self.find_input(instance, args, kwargs)
+            if found:
+                batch, num, cats, violations = self.prepare(x)
+            elif self.agg is not None:
+                violations = [SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]]
+        except Exception as exc:
+            self.internal_error("adapt", exc)
+            batch = num = cats = violations = None
+        try:
+            attrs = dict(self.base_attrs)
+            if batch is not None:
+                attrs[semconv.PREDICT_BATCH_SIZE] = batch.rows
+            elif found:
+                n = batch_size(x)
+                if n is not None:
+                    attrs[semconv.PREDICT_BATCH_SIZE] = n
+            if self.record_feature_values and batch is not None:
+                attrs.update(self.feature_attributes(batch))
+            span = self.tracer.start_span(self.span_name, attributes=attrs)
+            token = otel_context.attach(trace.set_span_in_context(span))
+        except Exception as exc:
+            self.internal_error("span", exc)
+        return batch, num, cats, violations, span, token
+
+    def after(self, state: tuple[Any, ...], result: Any, exc: BaseException | None, duration: float) -> None:
+        """Everything after the model call. Never raises."""
+        batch, num, cats, violations, span, token = state
+        error_type = None
+        try:
+            if token is not None:
+                otel_context.detach(token)
+            if span is not None:
+                if exc is not None:
+                    error_type = type(exc).__qualname__
+                    span.set_attribute(semconv.ERROR_TYPE, error_type)
+                    span.set_status(Status(StatusCode.ERROR, str(exc)[:_MAX_STRING * 4]))
+                    span.record_exception(exc)
+                span.end()
+        except Exception as e:
+            self.internal_error("span", e)
+        agg = self.agg
+        if agg is None:
+            return
+        if exc is not None:
+            error_type = type(exc).__qualname__
+        out = label = None
+        try:
+            if exc is None:
+                out, label, out_violation = self.outputs(result)
+                if out_violation is not None:
+                    violations = [*(violations or ()), out_violation]
+        except Exception as e:
+            self.internal_error("outputs", e)
+        try:
+            exemplar = None
+            if span is not None:
+                sc = span.get_span_context()
+                if sc.trace_flags.sampled:
+                    exemplar = (sc.trace_id, sc.span_id, time.time_ns(), duration, error_type)
+            agg.commit(
+                batch.rows if batch is not None else 0,
+                num,
+                cats,
+                violations,
+                out,
+                label,
+                duration,
+                error_type,
+                exemplar,
+            )
+        except Exception as e:
+            self.internal_error("record", e)
+        if not PIPELINE.running:
+            try:
+                PIPELINE.ensure_started()  # e.g. first call in a fork child
+            except Exception as e:
+                self.internal_error("export", e)
+
+    def internal_error(self, where: str, exc: BaseException) -> None:
+        internal_error(where, exc)
+        if self.agg is not None:
+            try:
+                self.agg.count_error()
+            except Exception:
+                pass
+
+    # --- sync and async wrappers --------------------------------------------------------------------
+    def sync_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not _enabled or self.disabled:
+            return wrapped(*args, **kwargs)
+        state = self.before(instance, args, kwargs)
+        t0 = time.perf_counter()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self.after(state, None, exc, time.perf_counter() - t0)
+            raise
+        self.after(state, result, None, time.perf_counter() - t0)
+        return result
+
+    async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not _enabled or self.disabled:
+            return await wrapped(*args, **kwargs)
+        state = self.before(instance, args, kwargs)
+        t0 = time.perf_counter()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self.after(state, None, exc, time.perf_counter() - t0)
+            raise
+        self.after(state, result, None, time.perf_counter() - t0)
+        return result
+
+
+def _float_matrix(arr: np.ndarray) -> np.ndarray | None:
+    if arr.dtype.kind in "iuf":
+        return arr.astype(np.float64, copy=False)
+    try:
+        return arr.astype(np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _resolve_reference(reference: Any, model: str, version: str) -> Reference | None:
+    if reference is None:
+        return None
+    if isinstance(reference, Reference):
+        ref = reference
+        source = "reference"
+    elif isinstance(reference, (str, os.PathLike)):
+        ref = load_reference(reference)  # raises ReferenceProfileError naming the file
+        source = os.fspath(reference)
+    else:
+        raise ConfigurationError(f"reference must be a path or an otel_ml.Reference, got {type(reference).__name__}")
+    if ref.model_name != model or ref.model_version != version:
+        raise ReferenceProfileError(
+            f"{source}: profile of model {ref.model_name!r} version {ref.model_version!r}, "
+            f"but monitor() was given model {model!r} version {version!r}"
+        )
+    return ref
+
+
+def _check_names(model: Any, version: Any) -> tuple[str, str]:
+    if not isinstance(model, str) or not model or len(model) > MAX_NAME_LENGTH:
+        raise ConfigurationError(f"model must be a non-empty string of at most {MAX_NAME_LENGTH} characters, got {model!r}")
+    if version is None or isinstance(version, bool) or str(version) == "" or len(str(version)) > MAX_NAME_LENGTH:
+        raise ConfigurationError(f"version must be a non-empty string, got {version!r}")
+    return model, str(version)
+
+
+def monitor(
+    *,
+    model: str,
+    version: str,
+    reference: str | os.PathLike[str] | Reference | None = None,
+    input_arg: str | None = None,
+    record_feature_values: bool = False,
+) -> Callable[[F], F]:
+    """Monitor a predict function: a span per call, feature and prediction histograms, quality counts.
+
+    ``reference`` (a path or a :class:`Reference`) is loaded now; a bad file raises
+    :class:`ReferenceProfileError` naming it. Without a reference only the span, ``ml.predict.duration``
+    and ``ml.predict.rows`` are recorded. The feature batch is the first positional argument after
+    ``self``/``cls`` unless ``input_arg`` names another parameter. Works on functions, methods and
+    ``async def`` functions. ``record_feature_values=True`` puts the first row's raw values on the span
+    (at most 32 of them); off by default.
+    """
+    model, version = _check_names(model, version)
+    ref = _resolve_reference(reference, model, version)
+    if input_arg is not None and not isinstance(input_arg, str):
+        raise ConfigurationError(f"input_arg must be a parameter name, got {input_arg!r}")
+
+    def decorate(func: F) -> F:
+        if not callable(func):
+            raise ConfigurationError(f"monitor() decorates a callable, got {type(func).__name__}")
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            raise ConfigurationError("monitor() does not support generator functions")
+        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values))
+        if inspect.iscoroutinefunction(func):
+            wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)
+        else:
+            wrapper = wrapt.FunctionWrapper(func, m.sync_wrapper)
+        wrapper._self_otel_ml_monitor = m  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+# --- instrument(estimator) ---------------------------------------------------------------------------
+
+_METHODS = ("predict", "predict_proba")
+_instrumented_lock = threading.Lock()
+_instrumented: list[tuple[weakref.ref[Any], tuple[str, ...]]] = []
+
+
+def instrument(
+    estimator: Any,
+    *,
+    model: str,
+    version: str,
+    reference: str | os.PathLike[str] | Reference | None = None,
+    methods: Iterable[str] = _METHODS,
+    record_feature_values: bool = False,
+) -> Any:
+    """Monitor an object's ``predict`` / ``predict_proba`` (scikit-learn style); returns the same object.
+
+    The methods are replaced on the instance only (the class is untouched); instrumenting twice is a
+    no-op. :meth:`OtelMLInstrumentor.uninstrument` undoes it. Each call counts its input, so a service
+    calling both methods on one batch counts the features twice.
+    """
+    decorate = monitor(model=model, version=version, reference=reference,
+                       record_feature_values=record_feature_values)
+    done = []
+    for name in methods:
+        current = getattr(estimator, name, None)
+        if current is None:
+            continue
+        if getattr(current, "_self_otel_ml_monitor", None) is not None:
+            continue  # already instrumented
+        if not callable(current):
+            raise ConfigurationError(f"{type(estimator).__name__}.{name} is not callable")
+        try:
+            setattr(estimator, name, decorate(current))
+        except AttributeError as exc:
+            raise ConfigurationError(f"cannot replace {type(estimator).__name__}.{name}: {exc}") from None
+        done.append(name)
+    if not done and not any(getattr(getattr(estimator, n, None), "_self_otel_ml_monitor", None) for n in methods):
+        raise ConfigurationError(f"{type(estimator).__name__} has none of the methods {tuple(methods)}")
+    if done:
+        try:
+            ref = weakref.ref(estimator)
+        except TypeError:
+            ref = lambda e=estimator: e  # noqa: E731  (objects without weakref support)
+        with _instrumented_lock:
+            _instrumented.append((ref, tuple(done)))
+    return estimator
+
+
+def _uninstrument_all() -> None:
+    with _instrumented_lock:
+        items = list(_instrumented)
+        _instrumented.clear()
+    for ref, names in items:
+        est = ref()
+        if est is None:
+            continue
+        for name in names:
+            current = est.__dict__.get(name) if hasattr(est, "__dict__") else None
+            if current is not None and getattr(current, "_self_otel_ml_monitor", None) is not None:
+                try:
+                    delattr(est, name)
+                except AttributeError:
+                    pass
+
+
+class OtelMLInstrumentor:
+    """OpenTelemetry-style instrumentor (entry point ``opentelemetry_instrumentor: otel_ml``).
+
+    ``instrument(**kwargs)`` switches monitoring on (the default state) and passes ``kwargs`` (for
+    example ``exporter=``, ``export_interval_s=``) to :func:`otel_ml.configure`; ``uninstrument()``
+    makes every monitored function a plain pass-through and restores estimators wrapped by
+    :func:`instrument`. Both are idempotent.
+    """
+
+    _instance: OtelMLInstrumentor | None = None
+    _is_instrumented = False
+
+    def __new__(cls) -> OtelMLInstrumentor:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def instrumentation_dependencies(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def is_instrumented_by_opentelemetry(self) -> bool:
+        return OtelMLInstrumentor._is_instrumented
+
+    def instrument(self, **kwargs: Any) -> None:
+        global _enabled
+        kwargs.pop("skip_dep_check", None)
+        kwargs.pop("tracer_provider", None)
+        kwargs.pop("meter_provider", None)
+        if OtelMLInstrumentor._is_instrumented:
+            return
+        if kwargs:
+            from . import configure
+
+            configure(**kwargs)
+        _enabled = True
+        OtelMLInstrumentor._is_instrumented = True
+
+    def uninstrument(self, **kwargs: Any) -> None:
+        global _enabled
+        _enabled = False
+        OtelMLInstrumentor._is_instrumented = False
+        _uninstrument_all()
