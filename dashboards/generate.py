@@ -1,0 +1,489 @@
+"""Generate the otel-ml Grafana dashboards and alert rules (dashboards as code).
+
+    python -m dashboards.generate           # write every generated file
+    python -m dashboards.generate --check   # exit 1 if a committed file differs from the generator
+
+Dashboards are built with grafana-foundation-sdk (pinned to 0.0.21, which targets current Grafana); the
+alert files are plain dicts (the SDK models Grafana's alerting *API* objects, not the file-provisioning
+format, and has nothing for Prometheus rule files). Every query comes from :mod:`dashboards.promql`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from grafana_foundation_sdk.builders import barchart, bargauge, common as cb, dashboard as db, heatmap
+from grafana_foundation_sdk.builders import prometheus as prom, stat, statetimeline, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm, dashboard as dm, prometheus as pm
+
+from otel_ml import semconv as sc
+
+from dashboards import promql as q, rules as alerts
+
+ROOT = Path(__file__).resolve().parent
+GRAFANA_DIR = ROOT / "grafana"
+RULES_FILE = ROOT / "alerts" / "otel-ml.rules.yml"
+GRAFANA_ALERTS_FILE = ROOT / "provisioning" / "alerting" / "otel-ml-alerts.yaml"
+
+TAG = "otel-ml"
+UID_OVERVIEW = alerts.OVERVIEW_UID
+UID_FEATURE = "otel-ml-feature"
+UID_SERVICE = "otel-ml-service"
+
+DS = dm.DataSourceRef(type_val="prometheus", uid=f"${{{q.V_DATASOURCE}}}")
+
+#: Effect-size floors drawn as threshold lines on the drill-down's score panels. They are the
+#: conventional defaults; the processor's configured thresholds (per model and feature) decide the
+#: verdict, which the "Verdict" panel shows beside them.
+DRIFT_SCORE_PANELS = (
+    ("psi", "PSI", 0.2),
+    ("jensen_shannon", "Jensen-Shannon distance", 0.1),
+    ("ks", "Kolmogorov-Smirnov (binned)", 0.1),
+    ("wasserstein", "Wasserstein (normalised)", 0.1),
+    ("chi_square", "Chi-square (categoricals)", None),
+)
+P_VALUE_ALPHA = 0.05
+
+
+# --- Small builders ----------------------------------------------------------------------------------
+def target(expr: str, legend: str = "", ref: str = "A", *, exemplar: bool = False, instant: bool = False,
+           fmt: pm.PromQueryFormat | None = None) -> prom.Dataquery:
+    t = prom.Dataquery().expr(expr).ref_id(ref).datasource(DS).legend_format(legend or "__auto")
+    t = t.instant() if instant else t.range()
+    if exemplar:
+        t = t.exemplar(True)
+    if fmt is not None:
+        t = t.format(fmt)
+    return t
+
+
+def targets(*specs: tuple[str, str], exemplar: bool = False) -> list[prom.Dataquery]:
+    return [target(expr, legend, chr(ord("A") + i), exemplar=exemplar) for i, (expr, legend) in
+            enumerate(specs)]
+
+
+def legend_table() -> cb.VizLegendOptions:
+    return (cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.TABLE)
+            .placement(cm.LegendPlacement.BOTTOM).show_legend(True).calcs(["lastNotNull", "max"]))
+
+
+def ts(title: str, description: str, tgts: list[prom.Dataquery], unit: str = "short", *,
+       span: int = 12, height: int = 8, thresholds: list[tuple[float | None, str]] | None = None,
+       axis_min: float | None = None) -> timeseries.Panel:
+    p = (timeseries.Panel().title(title).description(description).datasource(DS).targets(tgts)
+         .unit(unit).span(span).height(height).legend(legend_table())
+         .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING))
+         .line_width(1).fill_opacity(10).show_points(cm.VisibilityMode.NEVER))
+    if axis_min is not None:
+        p = p.axis_soft_min(axis_min)
+    if thresholds:
+        p = (p.thresholds(_thresholds(thresholds))
+             .thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED)))
+    return p
+
+
+def _thresholds(steps: list[tuple[float | None, str]]) -> db.ThresholdsConfig:
+    return (db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE)
+            .steps([dm.Threshold(value=v, color=c) for v, c in steps]))
+
+
+def _state_mappings(ok: str, bad: str) -> list[dm.ValueMapping]:
+    return [dm.ValueMap(options={
+        "0": dm.ValueMappingResult(text=ok, color="green", index=0),
+        "1": dm.ValueMappingResult(text=bad, color="red", index=1),
+    })]
+
+
+def state_timeline(title: str, description: str, tgt: prom.Dataquery, ok: str, bad: str, *,
+                   span: int = 24, height: int = 10) -> statetimeline.Panel:
+    return (statetimeline.Panel().title(title).description(description).datasource(DS).targets([tgt])
+            .span(span).height(height).mappings(_state_mappings(ok, bad))
+            .thresholds(_thresholds([(None, "green"), (1, "red")]))
+            .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+            .merge_values(True).show_value(cm.VisibilityMode.NEVER).row_height(0.8)
+            .legend(cb.VizLegendOptions().show_legend(False)))
+
+
+def row(title: str) -> db.Row:
+    return db.Row(title)
+
+
+# --- Variables, annotations, links ----------------------------------------------------------------
+def _query_var(name: str, label: str, *, multi: bool = True, include_all: bool = True,
+               current: str | None = None) -> db.QueryVariable:
+    v = (db.QueryVariable(name).label(label).datasource(DS)
+         .query({"query": q.VARIABLE_QUERIES[name], "refId": f"{name}-variable"})
+         .definition(q.VARIABLE_QUERIES[name])
+         .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dm.VariableSort.ALPHABETICAL_ASC)
+         .multi(multi).include_all(include_all))
+    if include_all:
+        v = v.all_value(".*")
+    if current is not None:
+        v = v.current(dm.VariableOption(text=current, value=current))
+    elif include_all:
+        v = v.current(dm.VariableOption(text="All", value="$__all"))
+    return v
+
+
+def variables(*extra: str) -> list[db.QueryVariable | db.DatasourceVariable]:
+    out: list[Any] = [
+        db.DatasourceVariable(q.V_DATASOURCE).label("Data source").type("prometheus"),
+        _query_var(q.V_SERVICE, "Service"),
+        _query_var(q.V_MODEL, "Model"),
+        _query_var(q.V_VERSION, "Version"),
+    ]
+    for name in extra:
+        if name == q.V_FEATURE:
+            out.append(_query_var(name, "Feature", multi=False, include_all=False))
+        elif name == q.V_WINDOW:
+            out.append(_query_var(name, "Drift window"))
+        elif name == q.V_METHOD:
+            out.append(_query_var(name, "Drift method", multi=False, include_all=False, current="psi"))
+    return out
+
+
+def version_annotation() -> db.AnnotationQuery:
+    return (db.AnnotationQuery().name("Model version changes").datasource(DS).enable(True)
+            .icon_color("purple").expr(q.version_changes()).step("1m")
+            .title_format("{{%s}} {{%s}} starts serving" % (q.MODEL, q.VERSION))
+            .tag_keys(f"{q.MODEL},{q.VERSION}").text_format("New model version in the selected services"))
+
+
+def links() -> list[db.DashboardLink]:
+    return [db.DashboardLink("otel-ml dashboards").type(dm.DashboardLinkType.DASHBOARDS).tags([TAG])
+            .as_dropdown(True).include_vars(True).keep_time(True)]
+
+
+def dashboard(uid: str, title: str, description: str, extra_vars: tuple[str, ...]) -> db.Dashboard:
+    d = (db.Dashboard(title).uid(uid).description(description).tags([TAG]).editable()
+         .time("now-3h", "now").refresh("1m").timezone("browser")
+         .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+         .annotation(version_annotation()))
+    for v in variables(*extra_vars):
+        d = d.with_variable(v)
+    for link in links():
+        d = d.link(link)
+    return d
+
+
+VERSION_LEGEND = "{{%s}} {{%s}}" % (q.MODEL, q.VERSION)
+FEATURE_LEGEND = "{{%s}} {{%s}} {{%s}}" % (q.VERSION, q.KIND, q.FEATURE)
+
+
+# --- 1. ML model overview ----------------------------------------------------------------------------
+def overview() -> db.Dashboard:
+    d = dashboard(UID_OVERVIEW, "otel-ml / ML model overview",
+                  "Traffic, latency, errors, drift and data quality of every model version side by side.",
+                  (q.V_WINDOW, q.V_METHOD))
+    d = d.with_row(row("Traffic, latency and errors per model version"))
+    d = d.with_panel(ts(
+        "Predictions per second",
+        "Rows predicted per second (ml.predict.rows) and predict calls per second, per model version.",
+        targets((q.predictions_per_second(), f"{VERSION_LEGEND} rows/s"),
+                (q.predict_calls_per_second(), f"{VERSION_LEGEND} calls/s")),
+        "reqps", span=8))
+    d = d.with_panel(ts(
+        "Traffic share per version",
+        "Each version's share of its model's rows: a canary and the stable version side by side.",
+        targets((q.traffic_share(), VERSION_LEGEND)), "percentunit", span=8, axis_min=0))
+    d = d.with_panel(ts(
+        "Predict error ratio",
+        "Share of predict calls that raised (ml.predict.duration with error.type).",
+        targets((q.predict_error_ratio(), VERSION_LEGEND)), "percentunit", span=8, axis_min=0))
+    d = d.with_panel(ts(
+        "Predict latency p50 / p95 / p99",
+        "Quantiles of ml.predict.duration per version. Exemplars link to the predict spans' traces.",
+        targets((q.predict_latency(0.5), f"p50 {VERSION_LEGEND}"),
+                (q.predict_latency(0.95), f"p95 {VERSION_LEGEND}"),
+                (q.predict_latency(0.99), f"p99 {VERSION_LEGEND}"), exemplar=True),
+        "s", span=24))
+
+    d = d.with_row(row("Drift"))
+    d = d.with_panel(state_timeline(
+        "Drift status per feature",
+        "The processor's verdict (ml.drift.detected) for every input feature and output over time, in any "
+        "of the selected windows. Gaps: below the minimum sample size, no verdict.",
+        target(q.drift_status(), FEATURE_LEGEND), "OK", "Drift", height=10))
+    d = d.with_panel(
+        bargauge.Panel().title("Top drifting features ($method, $window)")
+        .description("The ten largest current drift scores of the selected method.")
+        .datasource(DS).targets([target(q.top_drifting(), FEATURE_LEGEND, instant=True)])
+        .span(12).height(9).orientation(cm.VizOrientation.HORIZONTAL)
+        .display_mode(cm.BarGaugeDisplayMode.GRADIENT).min(0)
+        .thresholds(_thresholds([(None, "green"), (0.1, "yellow"), (0.2, "red")]))
+        .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+    d = d.with_panel(ts(
+        "Drifting features per version",
+        "How many features and outputs of each version are judged drifted right now.",
+        targets((q.drifting_count(), VERSION_LEGEND), exemplar=True), "short", span=12, height=9,
+        axis_min=0))
+
+    d = d.with_row(row("Data quality"))
+    d = d.with_panel(ts(
+        "Data-quality ratios (processor window)",
+        "Missing, invalid, out-of-range and unseen-category shares per feature over the processor's "
+        "evaluation window.",
+        targets(*[(q.quality_ratio(name), f"{{{{{q.VERSION}}}}} {{{{{q.FEATURE}}}}} {short}")
+                  for short, name in q.QUALITY_RATIOS.items()]),
+        "percentunit", span=12, axis_min=0,
+        thresholds=[(None, "green"), (alerts.QUALITY_RATIO_THRESHOLD, "red")]))
+    by_feature = f"{q.MODEL}, {q.VERSION}, {q.FEATURE}"
+    d = d.with_panel(ts(
+        "Bad values per second (library)",
+        "Missing, invalid, out-of-range and unseen values counted at the edge, and schema violations.",
+        targets((q.event_rate(sc.FEATURE_MISSING, by_feature), "{{%s}} {{%s}} missing" % (q.VERSION, q.FEATURE)),
+                (q.event_rate(sc.FEATURE_INVALID, by_feature), "{{%s}} {{%s}} invalid" % (q.VERSION, q.FEATURE)),
+                (q.event_rate(sc.FEATURE_OUT_OF_RANGE, by_feature),
+                 "{{%s}} {{%s}} out of range" % (q.VERSION, q.FEATURE)),
+                (q.event_rate(sc.FEATURE_UNSEEN, by_feature), "{{%s}} {{%s}} unseen" % (q.VERSION, q.FEATURE)),
+                (q.event_rate(sc.SCHEMA_VIOLATIONS, f"{q.MODEL}, {q.VERSION}, {q.SCHEMA_VIOLATION}"),
+                 "{{%s}} schema {{%s}}" % (q.VERSION, q.SCHEMA_VIOLATION))),
+        "short", span=12, axis_min=0))
+    d = d.with_panel(state_timeline(
+        "Data-quality alarm",
+        "The processor's data-quality verdict (ml.quality.alarm) per feature.",
+        target(q.gauge(sc.QUALITY_ALARM, by=f"{q.MODEL}, {q.VERSION}, {q.FEATURE}"),
+               "{{%s}} {{%s}}" % (q.VERSION, q.FEATURE)), "OK", "Alarm", span=18, height=8))
+    d = d.with_panel(
+        stat.Panel().title("otel-ml internal errors").datasource(DS)
+        .description("Failures inside otel-ml itself (ml.instrumentation.errors), per second; should be 0.")
+        .targets([target(q.event_rate(sc.INSTRUMENTATION_ERRORS), VERSION_LEGEND)])
+        .span(6).height(8).unit("short")
+        .thresholds(_thresholds([(None, "green"), (1e-9, "red")]))
+        .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+    return d
+
+
+# --- 2. Feature drill-down -----------------------------------------------------------------------------
+def feature() -> db.Dashboard:
+    d = dashboard(UID_FEATURE, "otel-ml / Feature drill-down",
+                  "One feature of one model: reference vs current distribution, drift scores and their "
+                  "thresholds, data quality.", (q.V_FEATURE, q.V_WINDOW))
+    d = d.with_row(row("Distribution of $feature"))
+    cdf = [target(q.feature_cdf_current(), "current", "A", instant=True, fmt=pm.PromQueryFormat.TABLE)]
+    cat = [target(q.category_share_current(), "current", "A", instant=True, fmt=pm.PromQueryFormat.TABLE)]
+    ref_cdf, ref_cat = q.feature_cdf_reference(), q.category_share_reference()
+    if ref_cdf and ref_cat:
+        cdf.append(target(ref_cdf, "reference", "B", instant=True, fmt=pm.PromQueryFormat.TABLE))
+        cat.append(target(ref_cat, "reference", "B", instant=True, fmt=pm.PromQueryFormat.TABLE))
+    merge = dm.DataTransformerConfig(id_val="merge", options={})
+    rename = dm.DataTransformerConfig(id_val="organize", options={
+        "excludeByName": {"Time": True},
+        "renameByName": {"Value #A": "current", "Value #B": "reference", "Value": "current"}})
+    d = d.with_panel(
+        barchart.Panel().title("Cumulative distribution: current vs reference")
+        .description("Share of values at or below each reference bin edge (le) over the dashboard's time "
+                     "range, next to the reference profile's. The largest vertical gap is the binned KS "
+                     "statistic. Numeric features.")
+        .datasource(DS).targets(cdf).with_transformation(merge).with_transformation(rename)
+        .with_transformation(_sort_by("current", desc=False))
+        .x_field(q.LE).unit("percentunit").min(0).max(1).span(12).height(9)
+        .legend(cb.VizLegendOptions().show_legend(True).placement(cm.LegendPlacement.BOTTOM)
+                .display_mode(cm.LegendDisplayMode.LIST))
+        .x_tick_label_rotation(-45))
+    d = d.with_panel(
+        barchart.Panel().title("Category shares: current vs reference")
+        .description("Share of each reference category (and __other__) over the time range. Categorical "
+                     "features.")
+        .datasource(DS).targets(cat).with_transformation(merge).with_transformation(rename)
+        .with_transformation(_sort_by("current", desc=True))
+        .x_field(q.CATEGORY).unit("percentunit").min(0).span(12).height(9)
+        .legend(cb.VizLegendOptions().show_legend(True).placement(cm.LegendPlacement.BOTTOM)
+                .display_mode(cm.LegendDisplayMode.LIST)))
+    d = d.with_panel(
+        heatmap.Panel().title("Distribution over time")
+        .description("Values per reference bin over time (ml.feature.value buckets). A shift moves the "
+                     "hot cells. Exemplars link to traces.")
+        .datasource(DS)
+        .targets([target(q.feature_buckets_over_time(), "{{le}}", exemplar=True,
+                         fmt=pm.PromQueryFormat.HEATMAP)])
+        .calculate(False).span(12).height(9)
+        .color(heatmap.HeatmapColorOptions().mode(heatmap_models().HeatmapColorMode.SCHEME)
+               .scheme("Oranges").scale(heatmap_models().HeatmapColorScale.EXPONENTIAL).exponent(0.5)
+               .steps(64).fill("dark-orange").reverse(False))
+        .exemplars_color("rgba(255,0,255,0.7)")
+        .y_axis(heatmap.YAxisConfig().unit("short")))
+    d = d.with_panel(ts(
+        "Quantiles over time",
+        "p5, p50 and p95 of the feature estimated from its histogram, per version.",
+        targets((q.feature_quantile(0.05), "p5 {{%s}}" % q.VERSION),
+                (q.feature_quantile(0.5), "p50 {{%s}}" % q.VERSION),
+                (q.feature_quantile(0.95), "p95 {{%s}}" % q.VERSION), exemplar=True),
+        "short", span=12, height=9))
+
+    d = d.with_row(row("Drift scores and verdict"))
+    d = d.with_panel(state_timeline(
+        "Verdict",
+        "The processor's drift verdict for this feature per window (significance test corrected for the "
+        "number of features, plus an effect-size floor).",
+        target(q.gauge(sc.DRIFT_DETECTED, q.ONE_FEATURE, by=f"{q.VERSION}, {q.WINDOW}"),
+               "{{%s}} {{%s}}" % (q.VERSION, q.WINDOW)), "OK", "Drift", height=6))
+    for method, title, threshold in DRIFT_SCORE_PANELS:
+        d = d.with_panel(ts(
+            title, f"ml.drift.score with ml.drift.method={method}; dashed: the default effect-size floor.",
+            targets((q.drift_score(method, q.ONE_FEATURE), "{{%s}} {{%s}}" % (q.VERSION, q.WINDOW)),
+                    exemplar=True),
+            "short", span=8, height=7, axis_min=0,
+            thresholds=[(None, "green"), (threshold, "red")] if threshold is not None else None))
+    d = d.with_panel(ts(
+        "p-value", f"ml.drift.p_value; dashed: {P_VALUE_ALPHA} before the correction for the number of "
+        "features judged.",
+        targets((q.gauge(sc.DRIFT_P_VALUE, q.ONE_FEATURE, by=f"{q.VERSION}, {q.METHOD}, {q.WINDOW}"),
+                 "{{%s}} {{%s}} {{%s}}" % (q.VERSION, q.METHOD, q.WINDOW))),
+        "short", span=8, height=7, axis_min=0,
+        thresholds=[(None, "red"), (P_VALUE_ALPHA, "green")]))
+    d = d.with_panel(ts(
+        "Samples per window", "ml.drift.sample_count: rows in the evaluated window (no verdict below the "
+        "minimum sample size).",
+        targets((q.gauge(sc.DRIFT_SAMPLE_COUNT, q.ONE_FEATURE, by=f"{q.VERSION}, {q.WINDOW}"),
+                 "{{%s}} {{%s}}" % (q.VERSION, q.WINDOW))), "short", span=24, height=6, axis_min=0))
+
+    d = d.with_row(row("Data quality of $feature"))
+    d = d.with_panel(ts(
+        "Missing / invalid / out-of-range / unseen ratio",
+        "The processor's data-quality ratios for this feature over its evaluation window.",
+        targets(*[(q.quality_ratio(name, q.ONE_FEATURE), "{{%s}} %s" % (q.VERSION, short))
+                  for short, name in q.QUALITY_RATIOS.items()]),
+        "percentunit", span=12, axis_min=0,
+        thresholds=[(None, "green"), (alerts.QUALITY_RATIO_THRESHOLD, "red")]))
+    by = f"{q.MODEL}, {q.VERSION}"
+    d = d.with_panel(ts(
+        "Missing / out-of-range values per second",
+        "Counted at the edge by the library (ml.feature.missing, ml.feature.out_of_range).",
+        targets((q.event_rate(sc.FEATURE_MISSING, by, q.ONE_FEATURE), "{{%s}} missing" % q.VERSION),
+                (q.event_rate(sc.FEATURE_OUT_OF_RANGE, by, q.ONE_FEATURE), "{{%s}} out of range" % q.VERSION),
+                (q.event_rate(sc.FEATURE_INVALID, by, q.ONE_FEATURE), "{{%s}} invalid" % q.VERSION),
+                (q.event_rate(sc.FEATURE_UNSEEN, by, q.ONE_FEATURE), "{{%s}} unseen" % q.VERSION)),
+        "short", span=12, axis_min=0))
+    return d
+
+
+def _sort_by(field: str, *, desc: bool) -> dm.DataTransformerConfig:
+    # A CDF grows with le, so sorting by the current share orders the bars by bin edge.
+    return dm.DataTransformerConfig(id_val="sortBy", options={"sort": [{"field": field, "desc": desc}]})
+
+
+def heatmap_models():  # the heatmap enums live in the models module
+    from grafana_foundation_sdk.models import heatmap as hm
+
+    return hm
+
+
+# --- 3. Service correlation ------------------------------------------------------------------------------
+def service() -> db.Dashboard:
+    d = dashboard(UID_SERVICE, "otel-ml / Service correlation",
+                  "The service's standard OTel HTTP server metrics next to model latency and drift, on one "
+                  "time axis; model version changes as annotations.", (q.V_WINDOW,))
+    d = d.with_row(row("Service (OTel HTTP server metrics)"))
+    d = d.with_panel(ts(
+        "HTTP request rate", "http.server.request.duration count per second, per route.",
+        targets((q.http_request_rate(), "{{%s}} {{%s}}" % (q.JOB, q.HTTP_ROUTE))), "reqps", span=8))
+    d = d.with_panel(ts(
+        "HTTP 5xx ratio", "Share of requests answered with a 5xx status.",
+        targets((q.http_error_ratio(), "{{%s}}" % q.JOB)), "percentunit", span=8, axis_min=0))
+    d = d.with_panel(ts(
+        "HTTP latency p95 / p99", "http.server.request.duration quantiles. Exemplars link to traces.",
+        targets((q.http_latency(0.95), "p95 {{%s}}" % q.JOB), (q.http_latency(0.99), "p99 {{%s}}" % q.JOB),
+                exemplar=True), "s", span=8))
+    d = d.with_row(row("Model"))
+    d = d.with_panel(ts(
+        "Model latency p95 per version", "ml.predict.duration p95. Exemplars link to the predict spans.",
+        targets((q.predict_latency(0.95), f"p95 {VERSION_LEGEND}"), exemplar=True), "s", span=8))
+    d = d.with_panel(ts(
+        "Predictions per second per version", "Rows predicted per second (ml.predict.rows).",
+        targets((q.predictions_per_second(), VERSION_LEGEND)), "reqps", span=8))
+    d = d.with_panel(ts(
+        "Drifting features per version", "How many features/outputs the processor judges drifted.",
+        targets((q.drifting_count(), VERSION_LEGEND), exemplar=True), "short", span=8, axis_min=0))
+    d = d.with_panel(state_timeline(
+        "Drift status per feature", "ml.drift.detected per feature and output, on the same time axis as "
+        "the service's traffic and latency.", target(q.drift_status(), FEATURE_LEGEND), "OK", "Drift",
+        height=8))
+    d = d.with_panel(ts(
+        "Max PSI per version", "The largest PSI over the version's features (ml.drift.score, psi).",
+        targets((f"max by ({q.MODEL}, {q.VERSION}) ({q.drift_score('psi')})", VERSION_LEGEND),
+                exemplar=True), "short", span=24, height=7, axis_min=0,
+        thresholds=[(None, "green"), (0.2, "red")]))
+    return d
+
+
+DASHBOARDS = {
+    "otel-ml-overview.json": overview,
+    "otel-ml-feature.json": feature,
+    "otel-ml-service.json": service,
+}
+
+
+# --- Rendering ------------------------------------------------------------------------------------------
+def _number_panels(model: dict[str, Any]) -> dict[str, Any]:
+    for i, panel in enumerate(model.get("panels", []), start=1):
+        panel["id"] = i
+    return model
+
+
+def dashboard_json(build) -> str:
+    model = json.loads(json.dumps(build().build(), cls=JSONEncoder))
+    return json.dumps(_number_panels(model), indent=2, sort_keys=True) + "\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def to_yaml(data: Any, header: str) -> str:
+    return header + yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=110, allow_unicode=True)
+
+
+HEADER = "# Generated by `python -m dashboards.generate` from dashboards.rules.py; do not edit.\n"
+
+
+def outputs() -> dict[Path, str]:
+    """Every generated file and its content."""
+    files = {GRAFANA_DIR / name: dashboard_json(build) for name, build in DASHBOARDS.items()}
+    files[RULES_FILE] = to_yaml(alerts.prometheus_rules(), HEADER)
+    files[GRAFANA_ALERTS_FILE] = to_yaml(
+        alerts.grafana_alert_provisioning(),
+        HEADER + "# Grafana-managed alert rules (Grafana alerting file provisioning). The rules query the "
+        f"datasource with uid\n# '{alerts.DATASOURCE_UID}' (see ../datasources/otel-ml-datasources.yaml).\n")
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if a committed file is stale")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, content in outputs().items():
+        current = path.read_text() if path.exists() else None
+        if current == content:
+            continue
+        if args.check:
+            stale.append(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            print(f"wrote {path.relative_to(ROOT.parent)}")
+    if stale:
+        print("stale (run python -m dashboards.generate):", *[str(p) for p in stale], sep="\n  ")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Every PromQL expression of the otel-ml dashboards and alert rules, built from :mod:`otel_ml.semconv`.
+
+Metric names are the names Prometheus stores after the OpenTelemetry translation
+(:data:`otel_ml.semconv.PROMETHEUS_NAMES`); label names are the semconv attribute names with dots turned
+into underscores. ``service.name`` arrives as ``job`` and ``service.instance.id`` as ``instance``.
+
+Two selectors are used throughout:
+
+- :data:`APP` for the library's metrics, which carry the instrumented service's resource (``job``);
+- :data:`EVAL` for the processor's drift and quality gauges. These are judged on a whole fleet (the
+  processor merges every instance of a model version) and exported under the processor's own resource, so
+  they are filtered by model and version only, never by ``job``.
+
+Grafana template variables (``$service``, ``$model``, ...) appear verbatim; :mod:`dashboards.catalog`
+renders them for a plain Prometheus.
+"""
+
+from __future__ import annotations
+
+from otel_ml import semconv as sc
+
+# --- Names --------------------------------------------------------------------------------------
+
+
+def label(attribute: str) -> str:
+    """The Prometheus label an OTel attribute becomes (dots and other invalid characters to ``_``)."""
+    return "".join(c if c.isalnum() or c == "_" else "_" for c in attribute)
+
+
+def metric(name: str) -> str:
+    """The Prometheus name of an otel-ml metric (from semconv, never spelled here)."""
+    return sc.PROMETHEUS_NAMES[name]
+
+
+JOB = "job"
+INSTANCE = "instance"
+LE = "le"
+MODEL = label(sc.MODEL_NAME)
+VERSION = label(sc.MODEL_VERSION)
+FEATURE = label(sc.FEATURE_NAME)
+CATEGORY = label(sc.FEATURE_CATEGORY)
+PRED_NAME = label(sc.PREDICTION_NAME)
+PRED_CLASS = label(sc.PREDICTION_CLASS)
+METHOD = label(sc.DRIFT_METHOD)
+WINDOW = label(sc.DRIFT_WINDOW)
+KIND = label(sc.DRIFT_KIND)
+ERROR_TYPE = label(sc.ERROR_TYPE)
+SCHEMA_VIOLATION = label(sc.SCHEMA_VIOLATION)
+
+#: The standard OTel HTTP server duration histogram (semconv ``http.server.request.duration``, unit s),
+#: as Prometheus stores it, and the labels its attributes become.
+HTTP_SERVER_DURATION = "http_server_request_duration_seconds"
+HTTP_ROUTE = "http_route"
+HTTP_STATUS = "http_response_status_code"
+#: Every non-otel-ml metric a query may use (the tests check this list and semconv, nothing else).
+STANDARD_METRICS = (HTTP_SERVER_DURATION,)
+
+# Grafana template variables.
+V_DATASOURCE = "datasource"
+V_SERVICE = "service"
+V_MODEL = "model"
+V_VERSION = "version"
+V_FEATURE = "feature"
+V_WINDOW = "window"
+V_METHOD = "method"
+RATE = "$__rate_interval"
+RANGE = "$__range"
+
+#: Drift methods the processor reports (semconv ``ml.drift.method`` values), in display order.
+DRIFT_METHODS = ("psi", "jensen_shannon", "ks", "wasserstein", "chi_square")
+
+
+def sel(**matchers: str) -> str:
+    """``{a=~"x", b!="y"}``: values starting with ``!``/``=``/``~`` keep their own operator."""
+    parts = []
+    for key, value in matchers.items():
+        if value[:2] in ("!=", "=~", "!~"):
+            parts.append(f'{key}{value[:2]}"{value[2:]}"')
+        elif value[:1] == "=":
+            parts.append(f'{key}="{value[1:]}"')
+        else:
+            parts.append(f'{key}=~"{value}"')
+    return "{" + ", ".join(parts) + "}"
+
+
+APP = {JOB: f"${V_SERVICE}", MODEL: f"${V_MODEL}", VERSION: f"${V_VERSION}"}
+EVAL = {MODEL: f"${V_MODEL}", VERSION: f"${V_VERSION}"}
+ONE_FEATURE = {FEATURE: f"${V_FEATURE}"}
+ONE_WINDOW = {WINDOW: f"${V_WINDOW}"}
+
+BY_VERSION = f"{MODEL}, {VERSION}"
+BY_FEATURE = f"{MODEL}, {VERSION}, {KIND}, {FEATURE}"
+
+
+def _s(name: str, *extra: dict[str, str], base: dict[str, str] = APP, suffix: str = "") -> str:
+    merged: dict[str, str] = dict(base)
+    for e in extra:
+        merged.update(e)
+    return metric(name) + suffix + sel(**merged)
+
+
+def rate(name: str, *extra: dict[str, str], by: str, base: dict[str, str] = APP, suffix: str = "",
+         window: str = RATE) -> str:
+    return f"sum by ({by}) (rate({_s(name, *extra, base=base, suffix=suffix)}[{window}]))"
+
+
+def zero_if_absent(expr: str, by: str) -> str:
+    """``expr``, or 0 for every model version that has traffic but no such events.
+
+    OTel counters appear only after their first increment; "no missing values yet" must read 0, not
+    "no data".
+    """
+    return f"({expr}) or (0 * {rate(sc.PREDICT_ROWS, by=by)})"
+
+
+# --- Traffic, latency, errors (library) ------------------------------------------------------------
+def predictions_per_second() -> str:
+    return rate(sc.PREDICT_ROWS, by=BY_VERSION)
+
+
+def predict_calls_per_second() -> str:
+    return rate(sc.PREDICT_DURATION, by=BY_VERSION, suffix="_count")
+
+
+def traffic_share() -> str:
+    """Each version's share of its model's rows: canary vs stable at a glance."""
+    return (f"{rate(sc.PREDICT_ROWS, by=BY_VERSION)}\n/ ignoring ({VERSION}) group_left\n"
+            f"{rate(sc.PREDICT_ROWS, by=MODEL)}")
+
+
+def predict_latency(quantile: float) -> str:
+    return (f"histogram_quantile({quantile}, "
+            f"{rate(sc.PREDICT_DURATION, by=f'{LE}, {BY_VERSION}', suffix='_bucket')})")
+
+
+def predict_error_ratio() -> str:
+    errors = rate(sc.PREDICT_DURATION, {ERROR_TYPE: '!='}, by=BY_VERSION, suffix="_count")
+    calls = rate(sc.PREDICT_DURATION, by=BY_VERSION, suffix="_count")
+    return f"(({errors}) or (0 * {calls}))\n/ {calls}"
+
+
+def event_rate(name: str, by: str = BY_VERSION, *extra: dict[str, str]) -> str:
+    """Rate of an event counter of the library, 0 while it has never been incremented."""
+    return zero_if_absent(rate(name, *extra, by=by), BY_VERSION)
+
+
+# --- Drift and quality (processor) -----------------------------------------------------------------
+def drift_status(*extra: dict[str, str]) -> str:
+    """1 while the processor judges a feature or output drifted (in any selected window), else 0."""
+    return f"max by ({BY_FEATURE}) ({_s(sc.DRIFT_DETECTED, ONE_WINDOW, *extra, base=EVAL)})"
+
+
+def drifting_count() -> str:
+    """How many features and outputs of each model version are judged drifted."""
+    per_feature = f"max by ({BY_VERSION}, {KIND}, {FEATURE}) ({_s(sc.DRIFT_DETECTED, ONE_WINDOW, base=EVAL)})"
+    return f"sum by ({BY_VERSION}) ({per_feature})"
+
+
+def top_drifting(k: int = 10) -> str:
+    return (f"topk({k}, max by ({BY_FEATURE}) "
+            f"({_s(sc.DRIFT_SCORE, ONE_WINDOW, {METHOD: f'${V_METHOD}'}, base=EVAL)}))")
+
+
+def drift_score(method: str | None = None, *extra: dict[str, str]) -> str:
+    m = {METHOD: f"={method}"} if method else {}
+    return (f"max by ({VERSION}, {FEATURE}, {METHOD}, {WINDOW}) "
+            f"({_s(sc.DRIFT_SCORE, ONE_WINDOW, m, *extra, base=EVAL)})")
+
+
+def gauge(name: str, *extra: dict[str, str], by: str = f"{VERSION}, {FEATURE}, {WINDOW}") -> str:
+    return f"max by ({by}) ({_s(name, ONE_WINDOW, *extra, base=EVAL)})"
+
+
+QUALITY_RATIOS = {
+    "missing": sc.QUALITY_MISSING_RATIO,
+    "invalid": sc.QUALITY_INVALID_RATIO,
+    "out of range": sc.QUALITY_OUT_OF_RANGE_RATIO,
+    "unseen": sc.QUALITY_UNSEEN_RATIO,
+}
+
+
+def quality_ratio(name: str, *extra: dict[str, str]) -> str:
+    return gauge(name, *extra, by=f"{VERSION}, {FEATURE}")
+
+
+# --- Distributions (library histograms) -----------------------------------------------------------
+def feature_cdf_current() -> str:
+    """Cumulative share of the chosen feature's values up to each bucket bound, over the time range.
+
+    A cumulative distribution needs no de-accumulation, and the gap between two CDFs is the KS statistic.
+    """
+    buckets = _s(sc.FEATURE_VALUE, ONE_FEATURE, suffix="_bucket")
+    count = _s(sc.FEATURE_VALUE, ONE_FEATURE, suffix="_count")
+    return (f"sort(sum by ({LE}) (increase({buckets}[{RANGE}]))\n"
+            f"/ scalar(sum(increase({count}[{RANGE}]))))")
+
+
+def feature_buckets_over_time() -> str:
+    """Per-bucket counts over time, for a heatmap (Grafana de-accumulates ``le`` with format=heatmap)."""
+    return f"sum by ({LE}) (increase({_s(sc.FEATURE_VALUE, ONE_FEATURE, suffix='_bucket')}[{RATE}]))"
+
+
+def feature_quantile(q: float) -> str:
+    return (f"histogram_quantile({q}, "
+            f"{rate(sc.FEATURE_VALUE, ONE_FEATURE, by=f'{LE}, {VERSION}', suffix='_bucket')})")
+
+
+def category_share_current() -> str:
+    counts = _s(sc.FEATURE_CATEGORY_COUNT, ONE_FEATURE)
+    return (f"sort_desc(sum by ({CATEGORY}) (increase({counts}[{RANGE}]))\n"
+            f"/ scalar(sum(increase({counts}[{RANGE}]))))")
+
+
+#: Optional processor metric with the reference distribution (see docs/dashboards.md, "Reference
+#: distribution"). The panels query it only once semconv declares it.
+REFERENCE_RATIO = getattr(sc, "DRIFT_REFERENCE_RATIO", None)
+BUCKET_LE = label(getattr(sc, "BUCKET_LE", "ml.bucket.le"))
+
+
+def feature_cdf_reference() -> str | None:
+    if REFERENCE_RATIO is None:
+        return None
+    ref = _s(REFERENCE_RATIO, ONE_FEATURE, {KIND: f"={sc.DRIFT_KIND_FEATURE}", BUCKET_LE: ".+"},
+             base=EVAL)
+    return f'max by ({LE}) (label_replace({ref}, "{LE}", "$1", "{BUCKET_LE}", "(.*)"))'
+
+
+def category_share_reference() -> str | None:
+    if REFERENCE_RATIO is None:
+        return None
+    ref = _s(REFERENCE_RATIO, ONE_FEATURE, {KIND: f"={sc.DRIFT_KIND_FEATURE}", CATEGORY: ".+"},
+             base=EVAL)
+    return f"max by ({CATEGORY}) ({ref})"
+
+
+def prediction_shares() -> str:
+    counts = _s(sc.PREDICTION_CLASS_COUNT)
+    return (f"sum by ({VERSION}, {PRED_CLASS}) (increase({counts}[{RATE}]))\n/ ignoring ({PRED_CLASS})"
+            f" group_left\nsum by ({VERSION}) (increase({counts}[{RATE}]))")
+
+
+def prediction_value_quantile(q: float) -> str:
+    return (f"histogram_quantile({q}, "
+            f"{rate(sc.PREDICTION_VALUE, by=f'{LE}, {VERSION}, {PRED_NAME}', suffix='_bucket')})")
+
+
+# --- Service (standard OTel HTTP server metrics) -------------------------------------------------
+def _http(suffix: str, **extra: str) -> str:
+    return HTTP_SERVER_DURATION + suffix + sel(**{JOB: f"${V_SERVICE}"}, **extra)
+
+
+def http_request_rate() -> str:
+    return f"sum by ({JOB}, {HTTP_ROUTE}) (rate({_http('_count')}[{RATE}]))"
+
+
+def http_error_ratio() -> str:
+    errors = f"sum by ({JOB}) (rate({_http('_count', **{HTTP_STATUS: '5..'})}[{RATE}]))"
+    total = f"sum by ({JOB}) (rate({_http('_count')}[{RATE}]))"
+    return f"(({errors}) or (0 * {total}))\n/ {total}"
+
+
+def http_latency(q: float) -> str:
+    return f"histogram_quantile({q}, sum by ({LE}, {JOB}) (rate({_http('_bucket')}[{RATE}])))"
+
+
+# --- Variables and annotations ----------------------------------------------------------------------
+ROWS = metric(sc.PREDICT_ROWS)
+VARIABLE_QUERIES = {
+    V_SERVICE: f"label_values({ROWS}, {JOB})",
+    V_MODEL: f'label_values({ROWS}{sel(**{JOB: f"${V_SERVICE}"})}, {MODEL})',
+    V_VERSION: f'label_values({ROWS}{sel(**{JOB: f"${V_SERVICE}", MODEL: f"${V_MODEL}"})}, {VERSION})',
+    V_FEATURE: (f'label_values({{__name__=~"{metric(sc.FEATURE_VALUE)}_count|{metric(sc.FEATURE_CATEGORY_COUNT)}'
+                f'|{metric(sc.DRIFT_SAMPLE_COUNT)}", {MODEL}=~"${V_MODEL}", {VERSION}=~"${V_VERSION}"}}, {FEATURE})'),
+    V_WINDOW: f"label_values({_s(sc.DRIFT_SAMPLE_COUNT, base=EVAL)}, {WINDOW})",
+    V_METHOD: f"label_values({_s(sc.DRIFT_SCORE, base=EVAL)}, {METHOD})",
+}
+
+
+def version_changes() -> str:
+    """1 for each model version during its first minutes of traffic: a deploy or canary start."""
+    now = f"{ROWS}{sel(**APP)}"
+    return (f"count by ({BY_VERSION}) ({now})\nunless\n"
+            f"count by ({BY_VERSION}) ({now} offset 10m)")

@@ -1,0 +1,291 @@
+"""The otel-ml alert rules, defined once.
+
+:func:`prometheus_rules` renders them as a Prometheus rules file (``dashboards/alerts/otel-ml.rules.yml``)
+and :func:`grafana_alert_provisioning` as Grafana-managed alert rules in Grafana's file-provisioning
+format (``dashboards/provisioning/alerting/otel-ml-alerts.yaml``). Every expression yields one series per
+alerting subject, with a positive value, only while the condition holds; so the Grafana rule is simply
+"the query returned something" (reduce last, threshold > 0), mirroring Prometheus' semantics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from otel_ml import semconv as sc
+
+from dashboards.promql import (
+    FEATURE,
+    JOB,
+    KIND,
+    MODEL,
+    VERSION,
+    metric,
+)
+
+#: Default thresholds; edit here and regenerate (``python -m dashboards.generate``).
+DRIFT_FOR = "15m"
+QUALITY_RATIO_THRESHOLD = 0.05
+QUALITY_FOR = "10m"
+NO_PREDICTIONS_WINDOW = "15m"
+PROCESSOR_SILENCE = "10m"
+
+GROUP = "otel-ml"
+FOLDER = "otel-ml"
+#: The uid the example datasource (dashboards/provisioning/datasources/otel-ml-datasources.yaml) gets.
+#: Grafana-managed rules must name a datasource uid; point this at yours when you provision them.
+DATASOURCE_UID = "otel-ml-prometheus"
+OVERVIEW_UID = "otel-ml-overview"
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    uid: str
+    expr: str
+    #: The same data without the condition: while the pipeline runs it returns series whether or not
+    #: the alert fires (the e2e test runs it to prove the expression reads real metric names).
+    signal: str
+    for_: str
+    severity: str
+    summary: str
+    description: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+_ROWS = metric(sc.PREDICT_ROWS)
+_DETECTED = metric(sc.DRIFT_DETECTED)
+_SAMPLES = metric(sc.DRIFT_SAMPLE_COUNT)
+_BY_FEATURE = f"{MODEL}, {VERSION}, {KIND}, {FEATURE}"
+
+_QUALITY = {
+    "missing": sc.QUALITY_MISSING_RATIO,
+    "invalid": sc.QUALITY_INVALID_RATIO,
+    "out_of_range": sc.QUALITY_OUT_OF_RANGE_RATIO,
+    "unseen": sc.QUALITY_UNSEEN_RATIO,
+}
+QUALITY_LABEL = "quality"
+
+
+def _quality_union() -> str:
+    parts = [
+        f'label_replace({metric(name)}, "{QUALITY_LABEL}", "{short}", "", "")'
+        for short, name in _QUALITY.items()
+    ]
+    return (f"max by ({MODEL}, {VERSION}, {FEATURE}, {QUALITY_LABEL}) (\n  "
+            + "\n  or ".join(parts) + "\n)")
+
+
+def _drift(kind: str) -> str:
+    return f'max by ({_BY_FEATURE}) ({_DETECTED}{{{KIND}="{kind}"}})'
+
+
+def _rows_rate(by: str, window: str) -> str:
+    return f"sum by ({by}) (rate({_ROWS}[{window}]))"
+
+
+ALERTS: tuple[Alert, ...] = (
+    Alert(
+        name="MLFeatureDriftDetected",
+        uid="otel-ml-feature-drift",
+        expr=f"{_drift(sc.DRIFT_KIND_FEATURE)} == 1",
+        signal=_drift(sc.DRIFT_KIND_FEATURE),
+        for_=DRIFT_FOR,
+        severity="warning",
+        summary="Feature {{ $labels.%s }} of model {{ $labels.%s }} {{ $labels.%s }} has drifted"
+        % (FEATURE, MODEL, VERSION),
+        description=(
+            "The otel-ml processor has judged the live distribution of input feature {{ $labels.%s }} "
+            "different from the model's reference (significance test plus effect-size floor) for %s.\n"
+            "Runbook:\n"
+            "1. Open the 'otel-ml / Feature drill-down' dashboard for this model, version and feature: "
+            "compare the current and reference distributions and look at when the scores crossed their "
+            "thresholds.\n"
+            "2. Check 'otel-ml / Service correlation' for a deploy (version annotation), an upstream change "
+            "or a traffic shift at that time; check the data-quality panels (missing / out-of-range) "
+            "first, a broken upstream often looks like drift.\n"
+            "3. If the shift is real and lasting, retrain or rebuild the reference from recent data "
+            "(otel-ml reference push); if it is expected (seasonality, a new market), update the "
+            "reference or raise this feature's threshold in the processor config."
+        ) % (FEATURE, DRIFT_FOR),
+    ),
+    Alert(
+        name="MLPredictionDriftDetected",
+        uid="otel-ml-prediction-drift",
+        expr=f"{_drift(sc.DRIFT_KIND_PREDICTION)} == 1",
+        signal=_drift(sc.DRIFT_KIND_PREDICTION),
+        for_=DRIFT_FOR,
+        severity="warning",
+        summary="Predictions ({{ $labels.%s }}) of model {{ $labels.%s }} {{ $labels.%s }} have drifted"
+        % (FEATURE, MODEL, VERSION),
+        description=(
+            "The distribution of the model's output {{ $labels.%s }} differs from the reference for %s: "
+            "the model now answers differently than it did on its training/validation data.\n"
+            "Runbook:\n"
+            "1. In 'otel-ml / ML model overview', see which input features drift at the same time "
+            "(drift status panel); output drift with no input drift points at the model or its "
+            "serving code (a new version, a changed preprocessing step).\n"
+            "2. Compare the versions side by side: if only a canary drifts, stop the rollout.\n"
+            "3. Check business KPIs or labelled feedback before retraining; rebuild the reference when "
+            "the new behaviour is confirmed correct."
+        ) % (FEATURE, DRIFT_FOR),
+    ),
+    Alert(
+        name="MLDataQualityRatioHigh",
+        uid="otel-ml-data-quality",
+        expr=f"{_quality_union()} > {QUALITY_RATIO_THRESHOLD}",
+        signal=_quality_union(),
+        for_=QUALITY_FOR,
+        severity="warning",
+        summary="{{ $labels.%s }} values of feature {{ $labels.%s }} ({{ $labels.%s }} {{ $labels.%s }}) "
+        "above %s%%" % (QUALITY_LABEL, FEATURE, MODEL, VERSION, round(QUALITY_RATIO_THRESHOLD * 100)),
+        description=(
+            "The share of {{ $labels.%s }} values of feature {{ $labels.%s }} is VALUE over the "
+            "processor's evaluation window (threshold %s, for %s).\n"
+            "Runbook:\n"
+            "1. 'otel-ml / Feature drill-down' shows when the ratio rose; a step change at a deploy of "
+            "the model's caller or of an upstream job is the usual cause.\n"
+            "2. missing: a column dropped or renamed upstream, a join that stopped matching; invalid: "
+            "wrong types or NaN/inf from a broken transformation; out_of_range: values outside the "
+            "training range (unit change, new population); unseen: new category values.\n"
+            "3. Fix the producer, or, if the new data is legitimate, rebuild the reference."
+        ) % (QUALITY_LABEL, FEATURE, QUALITY_RATIO_THRESHOLD, QUALITY_FOR),
+    ),
+    Alert(
+        name="MLDriftProcessorAbsent",
+        uid="otel-ml-processor-absent",
+        expr=(f"absent_over_time({_SAMPLES}[{PROCESSOR_SILENCE}])\n"
+              f"and on () (sum(rate({_ROWS}[{PROCESSOR_SILENCE}])) > 0)"),
+        signal=f"count({_SAMPLES})",
+        for_="5m",
+        severity="critical",
+        summary="No otel-ml drift evaluations reach Prometheus while models serve traffic",
+        description=(
+            "Models are predicting, but no %s series has been written for %s: the otel-ml processor "
+            "is down, cannot export, or the collector no longer routes ml.* metrics to it (or its "
+            "output back to Prometheus). Drift and data-quality alerts are blind meanwhile.\n"
+            "Runbook:\n"
+            "1. Check the processor: its /healthz and /readyz endpoints, its logs, restarts.\n"
+            "2. Check the collector pipeline that sends ml.* metrics to the processor (exporter errors, "
+            "retries, queue size) and the one that brings its output back.\n"
+            "3. The processor checkpoints its windows: after a restart evaluations resume where they "
+            "stopped."
+        ) % (_SAMPLES, PROCESSOR_SILENCE),
+    ),
+    Alert(
+        name="MLDriftEvaluationStale",
+        uid="otel-ml-evaluation-stale",
+        expr=(f"({_rows_rate(f'{MODEL}, {VERSION}', PROCESSOR_SILENCE)} > 0)\n"
+              f"unless on ({MODEL}, {VERSION})\n"
+              f"max by ({MODEL}, {VERSION}) ({_SAMPLES})"),
+        signal=f"max by ({MODEL}, {VERSION}) ({_SAMPLES})",
+        for_="10m",
+        severity="warning",
+        summary="Model {{ $labels.%s }} {{ $labels.%s }} serves traffic but is not evaluated for drift"
+        % (MODEL, VERSION),
+        description=(
+            "This model version has predictions but the processor reports no (or stale) drift "
+            "evaluations for it, so its drift and data-quality are unknown.\n"
+            "Runbook:\n"
+            "1. Most often no reference is stored for this model name and version: list them with the "
+            "processor's admin API (GET /api/v1/references) and push one (otel-ml reference push).\n"
+            "2. Otherwise check the processor's rejected points (otel_ml.processor.points.rejected: "
+            "histogram bounds that differ from the reference's edges) and its logs.\n"
+            "3. If the whole processor is silent, MLDriftProcessorAbsent fires too: start there."
+        ),
+    ),
+    Alert(
+        name="MLNoPredictions",
+        uid="otel-ml-no-predictions",
+        expr=(f"(({_rows_rate(f'{JOB}, {MODEL}', NO_PREDICTIONS_WINDOW)} == 0) + 1)\n"
+              f"or\n"
+              f"(count by ({JOB}, {MODEL}) (max_over_time({_ROWS}[3h]))\n"
+              f" unless count by ({JOB}, {MODEL}) ({_ROWS}))"),
+        signal=_rows_rate(f"{JOB}, {MODEL}", NO_PREDICTIONS_WINDOW),
+        for_="10m",
+        severity="critical",
+        summary="Model {{ $labels.%s }} in service {{ $labels.%s }} makes no predictions" % (MODEL, JOB),
+        description=(
+            "No rows were predicted by this model for %s (its counter is flat, or the service stopped "
+            "reporting it at all).\n"
+            "Runbook:\n"
+            "1. Check the service: is it up, does it receive requests (Service correlation dashboard: "
+            "HTTP request rate)? A traffic drop upstream explains a flat counter.\n"
+            "2. If requests arrive but no predictions: the predict path errors before the model (see "
+            "the error-rate panel) or a deploy routed traffic to a model version without "
+            "instrumentation.\n"
+            "3. If the series vanished: the service's OTel exporter or the collector stopped sending "
+            "metrics (check the collector's exporter metrics and the service's logs)."
+        ) % NO_PREDICTIONS_WINDOW,
+    ),
+)
+
+
+def _annotations(alert: Alert, value: str) -> dict[str, str]:
+    return {
+        "summary": alert.summary,
+        "description": alert.description.replace("VALUE", value),
+    }
+
+
+def prometheus_rules() -> dict:
+    """The Prometheus rules file, as a dict (YAML-ready)."""
+    rules = []
+    for a in ALERTS:
+        rules.append({
+            "alert": a.name,
+            "expr": a.expr,
+            "for": a.for_,
+            "labels": {"severity": a.severity, **a.labels},
+            "annotations": _annotations(a, "{{ $value | humanizePercentage }}"),
+        })
+    return {"groups": [{"name": GROUP, "rules": rules}]}
+
+
+def _seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+
+
+def grafana_alert_provisioning(datasource_uid: str = DATASOURCE_UID) -> dict:
+    """The same rules as Grafana-managed alerts, in Grafana's alerting file-provisioning format."""
+    rules = []
+    for a in ALERTS:
+        rules.append({
+            "uid": a.uid,
+            "title": a.name,
+            "condition": "C",
+            "data": [
+                {
+                    "refId": "A",
+                    "relativeTimeRange": {"from": 600, "to": 0},
+                    "datasourceUid": datasource_uid,
+                    "model": {"refId": "A", "expr": a.expr, "instant": True, "range": False,
+                              "intervalMs": 60000, "maxDataPoints": 43200},
+                },
+                {
+                    "refId": "B",
+                    "datasourceUid": "__expr__",
+                    "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last",
+                              "settings": {"mode": "dropNN"}},
+                },
+                {
+                    "refId": "C",
+                    "datasourceUid": "__expr__",
+                    "model": {"refId": "C", "type": "threshold", "expression": "B",
+                              "conditions": [{"evaluator": {"type": "gt", "params": [0]}}]},
+                },
+            ],
+            "noDataState": "OK",
+            "execErrState": "Error",
+            "for": a.for_,
+            "annotations": {**_annotations(a, "{{ humanizePercentage $values.B.Value }}"),
+                            "__dashboardUid__": OVERVIEW_UID},
+            "labels": {"severity": a.severity, **a.labels},
+            "isPaused": False,
+        })
+    return {
+        "apiVersion": 1,
+        "groups": [{"orgId": 1, "name": GROUP, "folder": FOLDER, "interval": "1m", "rules": rules}],
+    }
+
+
+__all__ = ["ALERTS", "Alert", "grafana_alert_provisioning", "prometheus_rules"]
