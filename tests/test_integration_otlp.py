@@ -1,0 +1,181 @@
+"""End to end over real OTLP/gRPC: the library's exporters talk to a receiver started by this test."""
+
+from __future__ import annotations
+
+import threading
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import otel_ml
+from otel_ml import semconv as M
+
+from _otel_ml_support import reset_library, tracer_provider
+
+
+class Receiver(metrics_service_pb2_grpc.MetricsServiceServicer, trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self) -> None:
+        self.metrics: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
+        self.spans: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.lock = threading.Lock()
+
+    def Export(self, request, context):  # noqa: N802 - gRPC method name
+        with self.lock:
+            if isinstance(request, metrics_service_pb2.ExportMetricsServiceRequest):
+                self.metrics.append(request)
+                return metrics_service_pb2.ExportMetricsServiceResponse()
+            self.spans.append(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+
+class _Switch(SpanProcessor):
+    """Forwards to ``inner`` only while active (a global provider's processors cannot be removed)."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self.inner = inner
+        self.active = True
+
+    def on_start(self, span, parent_context=None):
+        pass
+
+    def on_end(self, span):
+        if self.active:
+            self.inner.on_end(span)
+
+    def shutdown(self):
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis=30000):
+        return self.inner.force_flush(timeout_millis)
+
+
+@pytest.fixture
+def receiver():
+    rec = Receiver()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(rec, server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(rec, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    provider = tracer_provider()
+    switch = _Switch(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True)))
+    provider.add_span_processor(switch)
+    reset_library()
+    try:
+        yield rec, port
+    finally:
+        switch.active = False
+        reset_library()
+        server.stop(0)
+
+
+def _metric(requests, name):
+    found = []
+    for req in requests:
+        for rm in req.resource_metrics:
+            for sm in rm.scope_metrics:
+                found.extend(m for m in sm.metrics if m.name == name)
+    return found[-1]
+
+
+def _attrs(kvs):
+    out = {}
+    for kv in kvs:
+        v = kv.value
+        out[kv.key] = getattr(v, v.WhichOneof("value"))
+    return out
+
+
+def _pt(metric, **attrs):
+    kind = metric.WhichOneof("data")
+    pts = [p for p in getattr(metric, kind).data_points if all(_attrs(p.attributes).get(k) == v for k, v in attrs.items())]
+    assert len(pts) == 1, (metric.name, attrs, len(pts))
+    return pts[0]
+
+
+def test_exact_buckets_spans_and_quality_over_real_otlp_grpc(receiver, monkeypatch):
+    rec, port = receiver
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "integration")
+    # reference: x in [-4, 4] (negatives), y in [0, 9], a categorical, regression outputs
+    x_ref = np.repeat(np.arange(-4.0, 5.0), 10)
+    y_ref = np.tile(np.arange(0.0, 10.0), 9)
+    k_ref = np.array(["a", "b", "c"] * 30, dtype=object)
+    ref = otel_ml.build_reference({"x": x_ref, "y": y_ref, "k": k_ref}, model="credit", version="3",
+                                  categorical=["k"], predictions=x_ref * 0.5, bins=4)
+    x_edges = list(ref.feature("x").edges)
+    assert x_edges[0] < 0
+
+    otel_ml.configure(endpoint=f"127.0.0.1:{port}", export_interval_s=3600, timeout_s=5.0)
+
+    @otel_ml.monitor(model="credit", version="3", reference=ref)
+    def predict(batch):
+        return np.asarray(batch["x"], dtype=float) * 0.5
+
+    xs = [-9.0, -4.0, -2.5, -1.0, 0.0, 3.5, 4.0, 12.0, float("nan"), float("inf")]
+    ys = [1.0, 2.0, 3.0, None, 5.0, "six", 7.0, 8.0, 9.0, 0.0]
+    ks = ["a", "a", "b", "zz", None, "c", "c", "a", "b", "b"]
+    tracer = trace.get_tracer("integration-test")
+    with tracer.start_as_current_span("POST /score") as parent:
+        out = predict({"x": xs, "y": ys, "k": ks})
+    assert out.shape == (10,)
+    assert otel_ml.flush(10.0)
+
+    finite_x = [v for v in xs if np.isfinite(v)]
+    expected = [0] * (len(x_edges) + 1)
+    for v in finite_x:
+        expected[sum(1 for e in x_edges if v > e)] += 1
+
+    fv = _metric(rec.metrics, M.FEATURE_VALUE)
+    assert fv.histogram.aggregation_temporality == 2  # CUMULATIVE
+    px = _pt(fv, **{M.FEATURE_NAME: "x", M.MODEL_NAME: "credit", M.MODEL_VERSION: "3"})
+    assert list(px.explicit_bounds) == x_edges
+    assert list(px.bucket_counts) == expected
+    assert expected[0] >= 2  # the negative buckets are really populated
+    assert px.count == 8 and px.min == -9.0 and px.max == 12.0
+    assert not px.HasField("sum")  # the reference has negatives: no sum (OTel spec)
+    py = _pt(fv, **{M.FEATURE_NAME: "y"})
+    assert list(py.explicit_bounds) == list(ref.feature("y").edges)
+    assert py.count == 8 and py.HasField("sum") and py.sum == pytest.approx(1 + 2 + 3 + 5 + 7 + 8 + 9 + 0)
+
+    def counter(name, **attrs):
+        return _pt(_metric(rec.metrics, name), **attrs).as_int
+
+    assert counter(M.PREDICT_ROWS) == 10
+    assert counter(M.FEATURE_MISSING, **{M.FEATURE_NAME: "x"}) == 1
+    assert counter(M.FEATURE_INVALID, **{M.FEATURE_NAME: "x", M.QUALITY_REASON: M.REASON_NON_FINITE}) == 1
+    assert counter(M.FEATURE_OUT_OF_RANGE, **{M.FEATURE_NAME: "x"}) == 2
+    assert counter(M.FEATURE_MISSING, **{M.FEATURE_NAME: "y"}) == 1
+    assert counter(M.FEATURE_INVALID, **{M.FEATURE_NAME: "y", M.QUALITY_REASON: M.REASON_WRONG_TYPE}) == 1
+    assert counter(M.FEATURE_CATEGORY_COUNT, **{M.FEATURE_NAME: "k", M.FEATURE_CATEGORY: "a"}) == 3
+    assert counter(M.FEATURE_CATEGORY_COUNT, **{M.FEATURE_NAME: "k", M.FEATURE_CATEGORY: M.OTHER_CATEGORY}) == 1
+    assert counter(M.FEATURE_UNSEEN, **{M.FEATURE_NAME: "k"}) == 1
+    assert counter(M.FEATURE_MISSING, **{M.FEATURE_NAME: "k"}) == 1
+    pv = _pt(_metric(rec.metrics, M.PREDICTION_VALUE), **{M.PREDICTION_NAME: "value"})
+    assert pv.count == 8
+
+    dur = _pt(_metric(rec.metrics, M.PREDICT_DURATION))
+    assert dur.count == 1 and len(dur.explicit_bounds) == 15
+    assert _metric(rec.metrics, M.PREDICT_DURATION).unit == "s"
+    resource = _attrs(rec.metrics[-1].resource_metrics[0].resource.attributes)
+    assert resource["service.name"] == "integration"
+    scope = rec.metrics[-1].resource_metrics[0].scope_metrics[0].scope
+    assert scope.name == M.INSTRUMENTATION_SCOPE
+
+    spans = [s for req in rec.spans for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    predict_spans = [s for s in spans if s.name == "predict credit"]
+    assert len(predict_spans) == 1
+    span = predict_spans[0]
+    attrs = _attrs(span.attributes)
+    assert attrs[M.MODEL_NAME] == "credit" and attrs[M.MODEL_VERSION] == "3" and attrs[M.PREDICT_BATCH_SIZE] == 10
+    assert span.parent_span_id == parent.get_span_context().span_id.to_bytes(8, "big")
+    assert span.trace_id == parent.get_span_context().trace_id.to_bytes(16, "big")
+    # exemplar links the duration histogram to this span
+    assert dur.exemplars and dur.exemplars[0].span_id == span.span_id
