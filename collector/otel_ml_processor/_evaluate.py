@@ -1,0 +1,206 @@
+"""One evaluation: every stream x every window against its reference, in one vectorised call.
+
+The state's window counts (one ``float64[cells]`` vector per window) are gathered into padded
+``[S * W, B_max]`` matrices with one fancy-indexing step, and :func:`otel_ml.stats.evaluate_batch` is
+called once for all of them. The multiple-testing *family* is ``(model, version, window)``: the streams
+of one model version judged on one window. Quality ratios (missing, invalid, out-of-range, unseen) go
+through :func:`otel_ml.stats.quality_alarm`, Bonferroni-corrected over the family's quality tests.
+
+The static part of the gather (index matrix, reference matrix, positions, spreads, policies) depends
+only on the set of streams and references, so it is cached until either changes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from otel_ml.stats import DriftPolicy, PolicyBook, evaluate_batch, quality_alarm
+
+from ._state import KIND_FEATURE, QUALITY_COLUMNS, State, Stream
+from ._store import ReferenceStore
+
+NO_VERDICT = -1
+
+
+@dataclass
+class Evaluation:
+    """Results of one evaluation, one row per (stream, window); arrays share the row order."""
+
+    time_ns: int
+    keys: list[tuple[str, str, str, str]]  # (model, version, kind, name) per row
+    windows: list[str]  # window label per row
+    sample_count: np.ndarray
+    scores: dict[str, np.ndarray]  # method -> float64[R] (NaN: no data)
+    p_value: np.ndarray
+    detected: np.ndarray  # int8: 1, 0, -1 (no verdict)
+    quality_ratio: np.ndarray  # float64[R, 4] (NaN: no rows / not applicable)
+    quality_alarm: np.ndarray  # int8[R]: 1, 0, -1 (no verdict / not applicable)
+    duration_s: float = 0.0
+
+    @property
+    def rows(self) -> int:
+        return len(self.keys)
+
+
+METHODS = ("psi", "jensen_shannon", "ks", "wasserstein", "chi_square")
+
+
+@dataclass
+class _Layout:
+    streams: list[Stream]
+    index: np.ndarray  # int64[S, Bmax] cell index, or the sentinel (a zero cell)
+    q_index: np.ndarray  # int64[S, 4]
+    reference: np.ndarray  # float64[S, Bmax]
+    positions: np.ndarray  # float64[S, Bmax]
+    spread: np.ndarray
+    numeric: np.ndarray
+    bins: np.ndarray
+    ref_ratios: np.ndarray  # float64[S, 4]
+    family_key: list[tuple[str, str]]
+    policies: list[DriftPolicy]
+    is_feature: np.ndarray
+
+
+class Evaluator:
+    def __init__(self, store: ReferenceStore, book: PolicyBook, window_labels: tuple[str, ...]) -> None:
+        self.store = store
+        self.book = book
+        self.window_labels = window_labels
+        self._layout: _Layout | None = None
+        self._layout_key: tuple[int, int, int] | None = None
+
+    def _build_layout(self, state: State) -> _Layout:
+        streams = []
+        for st in state.streams:
+            if not st.alive:
+                continue
+            c = self.store.get(st.key[0], st.key[1])
+            if c is None or c.fingerprint != st.fingerprint:
+                continue
+            streams.append(st)
+        s = len(streams)
+        bmax = max((st.spec.bins for st in streams), default=1)
+        sentinel = state.cells_used  # window vectors get one zero appended
+        index = np.full((s, bmax), sentinel, dtype=np.int64)
+        q_index = np.empty((s, 4), dtype=np.int64)
+        reference = np.zeros((s, bmax))
+        positions = np.full((s, bmax), np.nan)
+        spread = np.full(s, np.nan)
+        numeric = np.zeros(s, dtype=bool)
+        bins = np.zeros(s, dtype=np.int64)
+        ratios = np.zeros((s, 4))
+        policies: list[DriftPolicy] = []
+        fam: list[tuple[str, str]] = []
+        pcache: dict[tuple[str, str], DriftPolicy] = {}
+        for i, st in enumerate(streams):
+            model, version, kind, name = st.key
+            b = st.spec.bins
+            bins[i] = b
+            index[i, :b] = np.arange(st.cell0, st.cell0 + b)
+            q_index[i] = np.arange(st.cell0 + b, st.cell0 + b + 4)
+            es = self.store.get(model, version).eval_spec(kind, name)  # type: ignore[union-attr]
+            n = min(b, len(es.counts))
+            reference[i, :n] = es.counts[:n]
+            numeric[i] = st.spec.numeric
+            if es.positions is not None:
+                positions[i, :n] = es.positions[:n]
+            spread[i] = es.spread
+            ratios[i] = es.quality_ratios
+            p = pcache.get((model, name))
+            if p is None:
+                p = pcache[(model, name)] = self.book.policy_for(name, model=model)
+            policies.append(p)
+            fam.append((model, version))
+        is_feature = np.array([st.key[2] == KIND_FEATURE for st in streams], dtype=bool)
+        return _Layout(streams, index, q_index, reference, positions, spread, numeric, bins, ratios, fam, policies,
+                       is_feature)
+
+    def layout(self, state: State) -> _Layout:
+        key = (id(state), state.layout_version, self.store.generation)
+        if self._layout is None or self._layout_key != key:
+            self._layout = self._build_layout(state)
+            self._layout_key = key
+        return self._layout
+
+    def evaluate(self, state: State, now: float | None = None) -> Evaluation:
+        """Snapshot ``state``'s windows and judge every stream on every window."""
+        t0 = time.perf_counter()
+        now = state.clock() if now is None else now
+        counts = state.window_counts(now)
+        lay = self.layout(state)
+        return self.evaluate_counts(lay, counts, now, t0)
+
+    def evaluate_counts(self, lay: _Layout, counts: list[np.ndarray], now: float, t0: float | None = None) -> Evaluation:
+        t0 = time.perf_counter() if t0 is None else t0
+        s = len(lay.streams)
+        w = len(counts)
+        cur_parts = []
+        q_parts = []
+        for c in counts:
+            padded = np.append(c, 0.0)
+            cur_parts.append(padded[lay.index])
+            q_parts.append(padded[lay.q_index])
+        current = np.concatenate(cur_parts) if cur_parts else np.zeros((0, 1))
+        quality = np.concatenate(q_parts) if q_parts else np.zeros((0, 4))
+        reference = np.tile(lay.reference, (w, 1))
+        positions = np.tile(lay.positions, (w, 1))
+        spread = np.tile(lay.spread, w)
+        numeric = np.tile(lay.numeric, w)
+        fam_ids: dict[tuple[str, str, int], int] = {}
+        family = np.fromiter(
+            (fam_ids.setdefault((m, v, k), len(fam_ids)) for k in range(w) for (m, v) in lay.family_key),
+            dtype=np.int64, count=s * w,
+        )
+        policies = lay.policies * w
+        if s == 0:
+            return Evaluation(int(now * 1e9), [], [], np.zeros(0), {m: np.zeros(0) for m in METHODS}, np.zeros(0),
+                              np.zeros(0, np.int8), np.zeros((0, 4)), np.zeros(0, np.int8),
+                              time.perf_counter() - t0)
+        distinct = {id(p): p for p in policies}
+        policy_arg: Any = policies if len(distinct) > 1 else policies[0]
+        drift = evaluate_batch(reference, current, numeric=numeric, positions=positions, spread=spread,
+                               family=family, policy=policy_arg)
+        # Quality: rows = bucket total + missing (+ invalid for numeric features).
+        bucket_total = current.sum(axis=1)
+        rows = bucket_total + quality[:, 0] + np.where(numeric, quality[:, 1], 0.0)
+        ref_ratios = np.tile(lay.ref_ratios, (w, 1))
+        is_feature = np.tile(lay.is_feature, w)
+        q_ratio = np.full((s * w, 4), np.nan)
+        q_alarm = np.full(s * w, NO_VERDICT, dtype=np.int8)
+        feat = np.nonzero(is_feature)[0]
+        if len(feat):
+            # Bonferroni over the family's quality tests (4 per feature stream).
+            fam_f = family[feat]
+            n_tests = np.bincount(fam_f, minlength=len(fam_ids))[fam_f] * len(QUALITY_COLUMNS)
+            groups: dict[int, list[int]] = {}
+            for j, i in enumerate(feat.tolist()):
+                groups.setdefault(id(policies[i]), []).append(j)
+            any_alarm = np.zeros(len(feat), dtype=np.int8) - 1
+            for members in groups.values():
+                sel = np.asarray(members, dtype=np.int64)
+                pol = policies[int(feat[sel[0]])]
+                for j in range(4):
+                    r, a = quality_alarm(ref_ratios[feat[sel], j], quality[feat[sel], j], rows[feat[sel]],
+                                         policy=pol, n_tests=n_tests[sel])
+                    q_ratio[feat[sel], j] = r
+                    any_alarm[sel] = np.maximum(any_alarm[sel], np.asarray(a, dtype=np.int8))
+            q_alarm[feat] = any_alarm
+        keys = [st.key for st in lay.streams] * w
+        windows = [lab for lab in self.window_labels[:w] for _ in range(s)]
+        scores = {m: np.asarray(getattr(drift, m), dtype=np.float64) for m in METHODS}
+        return Evaluation(
+            time_ns=int(now * 1e9),
+            keys=keys,
+            windows=windows,
+            sample_count=np.asarray(drift.sample_count, dtype=np.float64),
+            scores=scores,
+            p_value=np.asarray(drift.p_value, dtype=np.float64),
+            detected=np.asarray(drift.detected, dtype=np.int8),
+            quality_ratio=q_ratio,
+            quality_alarm=q_alarm,
+            duration_s=time.perf_counter() - t0,
+        )

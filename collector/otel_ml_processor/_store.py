@@ -1,0 +1,241 @@
+"""The reference store: a directory of JSON reference profiles, matched to streams by model name+version.
+
+Every ``*.json`` file in the directory is read with :func:`otel_ml._reference.load_reference` (JSON
+only, schema-validated; never pickle). :meth:`ReferenceStore.poll` compares the files' modification
+times and sizes with the last scan and reloads what changed, so dropping a file in the directory (or
+``otel-ml reference push``, which writes one through the admin API) takes effect within
+``references.poll_interval``. A file that fails validation is skipped with a logged error; the others
+keep working. Two files for the same model version: the one whose name sorts last wins (logged).
+
+Without a directory the store lives in memory only (uploads are lost on restart).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+
+from otel_ml._errors import ReferenceProfileError
+from otel_ml._reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference
+
+from ._state import KIND_FEATURE, KIND_PREDICTION, QUALITY_COLUMNS, StreamSpec
+
+log = logging.getLogger("otel_ml_processor")
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """The reference side of one stream, as :func:`otel_ml.stats.evaluate_batch` takes it."""
+
+    counts: np.ndarray  # float64[B]
+    positions: np.ndarray | None  # float64[B] (numeric) or None
+    spread: float
+    quality_ratios: np.ndarray  # float64[4]: missing, invalid, out_of_range, unseen in the reference
+
+
+@dataclass
+class CompiledReference:
+    reference: Reference
+    source: str
+    fingerprint: str
+    specs: dict[tuple[str, str], StreamSpec] = field(default_factory=dict)
+    profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
+    _eval: dict[tuple[str, str], EvalSpec] = field(default_factory=dict)
+
+    def eval_spec(self, kind: str, name: str) -> EvalSpec:
+        es = self._eval.get((kind, name))
+        if es is None:
+            es = self._eval[(kind, name)] = _eval_spec(self.profiles[(kind, name)])
+        return es
+
+
+def _profile_arrays(profile: Profile) -> tuple[np.ndarray, np.ndarray | None, float]:
+    from otel_ml.stats import profile_arrays
+    counts, positions, spread = profile_arrays(profile)
+    return np.asarray(counts, dtype=np.float64), None if positions is None else np.asarray(positions, np.float64), \
+        float(spread)
+
+
+def _eval_spec(p: Profile) -> EvalSpec:
+    counts, positions, spread = _profile_arrays(p)
+    rows = max(p.rows, 1)
+    if isinstance(p, NumericProfile):
+        ratios = [p.missing / rows, p.invalid / rows, 0.0, 0.0]
+    else:
+        ratios = [p.missing / rows, 0.0, 0.0, p.other_count / rows]
+    return EvalSpec(counts, positions, spread, np.array(ratios, dtype=np.float64))
+
+
+def _spec(kind: str, p: Profile) -> StreamSpec:
+    if isinstance(p, NumericProfile):
+        return StreamSpec(kind, p.name, True, len(p.edges) + 1,
+                          edges_bytes=struct.pack(f"<{len(p.edges)}d", *p.edges))
+    assert isinstance(p, CategoricalProfile)
+    labels = p.bucket_labels
+    return StreamSpec(kind, p.name, False, len(labels), category_index={c: i for i, c in enumerate(labels)})
+
+
+def compile_reference(ref: Reference, source: str) -> CompiledReference:
+    layout = []
+    specs: dict[tuple[str, str], StreamSpec] = {}
+    profiles: dict[tuple[str, str], Profile] = {}
+    for kind, items in ((KIND_FEATURE, ref.features), (KIND_PREDICTION, ref.outputs)):
+        for p in items:
+            specs[(kind, p.name)] = _spec(kind, p)
+            profiles[(kind, p.name)] = p
+            layout.append([kind, p.name, list(p.edges) if isinstance(p, NumericProfile) else list(p.categories)])
+    fp = hashlib.sha256(json.dumps(layout).encode()).hexdigest()[:16]
+    return CompiledReference(ref, source, fp, specs, profiles)
+
+
+def file_name(model: str, version: str) -> str:
+    """The file an uploaded reference is stored in: ``<model>@<version>.json``, percent-encoded."""
+    return f"{quote(model, safe='')}@{quote(version, safe='')}.json"
+
+
+class ReferenceStore:
+    """References by ``(model name, version)``; implements the state's spec lookup."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        self.directory = directory
+        self.generation = 0
+        self._by_key: dict[tuple[str, str], CompiledReference] = {}
+        self._files: dict[str, tuple[int, int]] = {}
+        self._file_refs: dict[str, CompiledReference] = {}
+        self._memory: dict[tuple[str, str], CompiledReference] = {}
+        self.errors: dict[str, str] = {}
+        if directory is not None:
+            os.makedirs(directory, exist_ok=True)
+            self.poll()
+
+    # --- lookups (SpecSource) -------------------------------------------------------------------
+    def get(self, model: str, version: str) -> CompiledReference | None:
+        return self._by_key.get((model, version))
+
+    def spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | None | bool:
+        c = self._by_key.get((model, version))
+        if c is None:
+            return False
+        return c.specs.get((kind, name))
+
+    def fingerprint(self, model: str, version: str) -> str | None:
+        c = self._by_key.get((model, version))
+        return None if c is None else c.fingerprint
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for (model, version), c in sorted(self._by_key.items()):
+            out.append({
+                "model": model,
+                "version": version,
+                "features": [p.name for p in c.reference.features],
+                "outputs": [p.name for p in c.reference.outputs],
+                "created_at": c.reference.created_at,
+                "row_count": c.reference.row_count,
+                "source": c.source,
+                "fingerprint": c.fingerprint,
+            })
+        return out
+
+    # --- changes --------------------------------------------------------------------------------
+    def poll(self) -> bool:
+        """Rescan the directory; True if the set of references changed."""
+        if self.directory is None:
+            return False
+        try:
+            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".json") and not n.startswith("."))
+        except OSError as exc:
+            log.error("references.directory %s cannot be read: %s", self.directory, exc)
+            return False
+        seen: dict[str, tuple[int, int]] = {}
+        changed = False
+        for name in names:
+            path = os.path.join(self.directory, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            sig = (st.st_mtime_ns, st.st_size)
+            seen[name] = sig
+            if self._files.get(name) == sig:
+                continue
+            changed = True
+            try:
+                ref = load_reference(path)
+            except ReferenceProfileError as exc:
+                self._file_refs.pop(name, None)
+                if self.errors.get(name) != str(exc):
+                    log.error("skipping reference file: %s", exc)
+                self.errors[name] = str(exc)
+                continue
+            self.errors.pop(name, None)
+            self._file_refs[name] = compile_reference(ref, name)
+        for name in set(self._files) - set(seen):
+            changed = True
+            self._file_refs.pop(name, None)
+            self.errors.pop(name, None)
+        self._files = seen
+        if changed:
+            self._rebuild()
+        return changed
+
+    def _rebuild(self) -> None:
+        new: dict[tuple[str, str], CompiledReference] = dict(self._memory)
+        for name in sorted(self._file_refs):
+            c = self._file_refs[name]
+            key = (c.reference.model_name, c.reference.model_version)
+            if key in new and new[key].source != name and key not in self._memory:
+                log.warning("reference %s@%s is in both %s and %s; using %s", key[0], key[1], new[key].source,
+                            name, name)
+            new[key] = c
+        self._by_key = new
+        self.generation += 1  # the state re-checks fingerprints and forgets its negative lookups
+
+    def put(self, ref: Reference) -> str:
+        """Store ``ref`` (replacing the same model version); returns where it was written."""
+        key = (ref.model_name, ref.model_version)
+        if self.directory is None:
+            self._memory[key] = compile_reference(ref, "<memory>")
+            self._rebuild()
+            return "<memory>"
+        name = file_name(*key)
+        for other, c in list(self._file_refs.items()):  # one file per model version
+            if other != name and (c.reference.model_name, c.reference.model_version) == key:
+                self._remove_file(other)
+        ref.save(os.path.join(self.directory, name))
+        self.poll()
+        return name
+
+    def delete(self, model: str, version: str) -> bool:
+        key = (model, version)
+        found = self._memory.pop(key, None) is not None
+        for name, c in list(self._file_refs.items()):
+            if (c.reference.model_name, c.reference.model_version) == key:
+                self._remove_file(name)
+                found = True
+        if found:
+            if self.directory is not None:
+                self.poll()
+            self._rebuild()
+        return found
+
+    def _remove_file(self, name: str) -> None:
+        try:
+            os.remove(os.path.join(self.directory or "", name))
+        except FileNotFoundError:
+            pass
+        self._file_refs.pop(name, None)
+
+
+__all__ = ["ReferenceStore", "CompiledReference", "EvalSpec", "QUALITY_COLUMNS", "compile_reference", "file_name"]
