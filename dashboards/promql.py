@@ -180,7 +180,7 @@ QUALITY_RATIOS = {
 
 
 def quality_ratio(name: str, *extra: dict[str, str]) -> str:
-    return gauge(name, *extra, by=f"{VERSION}, {FEATURE}")
+    return gauge(name, *extra, by=f"{MODEL}, {VERSION}, {FEATURE}")
 
 
 # --- Distributions (library histograms) -----------------------------------------------------------

@@ -1,0 +1,187 @@
+"""promtool unit tests of the alert rules: input series and the alerts expected from them, by hand.
+
+``python -m dashboards.generate`` writes them to ``dashboards/alerts/tests/otel-ml.test.yml``, with each
+expected alert's annotations rendered from the rule's templates (promtool compares annotations too), and
+``promtool test rules`` runs them. Every alert is shown firing and, on a neighbouring series or at an
+earlier time, not firing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from otel_ml import semconv as sc
+
+from dashboards import rules
+from dashboards.promql import FEATURE, JOB, KIND, MODEL, VERSION, WINDOW, INSTANCE, metric
+
+RULES_FILE = "../otel-ml.rules.yml"
+ALERTS = {a.name: a for a in rules.ALERTS}
+
+PROC = {JOB: "otel-ml-processor", INSTANCE: "processor-0"}
+APP = {JOB: "shop", INSTANCE: "pod-1"}
+
+
+def series(name: str, labels: dict[str, str], values: str) -> dict[str, str]:
+    body = ", ".join(f'{k}="{v}"' for k, v in labels.items())
+    return {"series": f"{metric(name)}{{{body}}}", "values": values}
+
+
+def drift(feature: str, values: str, *, kind: str = sc.DRIFT_KIND_FEATURE, window: str = "5m",
+          version: str = "v1") -> dict[str, str]:
+    return series(sc.DRIFT_DETECTED, {**PROC, MODEL: "churn", VERSION: version, KIND: kind,
+                                      FEATURE: feature, WINDOW: window}, values)
+
+
+def rows(values: str, *, job: str = "shop", model: str = "churn", version: str = "v1",
+         instance: str = "pod-1") -> dict[str, str]:
+    return series(sc.PREDICT_ROWS, {JOB: job, INSTANCE: instance, MODEL: model, VERSION: version}, values)
+
+
+def samples(values: str, *, version: str = "v1", feature: str = "age") -> dict[str, str]:
+    return series(sc.DRIFT_SAMPLE_COUNT, {**PROC, MODEL: "churn", VERSION: version, KIND: "feature",
+                                          FEATURE: feature, WINDOW: "5m"}, values)
+
+
+def _humanize_percentage(v: float) -> str:
+    return f"{v * 100:.4g}%"
+
+
+def render(template: str, labels: dict[str, str], value: float | None) -> str:
+    out = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), template)
+    if value is not None:
+        out = out.replace("{{ $value | humanizePercentage }}", _humanize_percentage(value))
+    return out
+
+
+def expect(alert: str, labels: dict[str, str], value: float | None = None) -> dict[str, Any]:
+    a = ALERTS[alert]
+    all_labels = {"severity": a.severity, **a.labels, **labels}
+    annotations = rules.prometheus_rules()["groups"][0]["rules"]
+    ann = next(r for r in annotations if r["alert"] == alert)["annotations"]
+    return {"exp_labels": all_labels,
+            "exp_annotations": {k: render(v, all_labels, value) for k, v in ann.items()}}
+
+
+def check(alert: str, at: str, *expected: dict[str, Any]) -> dict[str, Any]:
+    return {"eval_time": at, "alertname": alert, "exp_alerts": list(expected)}
+
+
+CHURN_V1 = {MODEL: "churn", VERSION: "v1"}
+
+TESTS: list[dict[str, Any]] = [
+    {
+        "name": "feature drift fires after 15m, only for the drifted feature, in any window",
+        "interval": "1m",
+        "input_series": [
+            drift("age", "0x4 1x40"),
+            drift("age", "0x45", window="1h"),
+            drift("income", "0x45"),
+            drift("label", "0x45", kind=sc.DRIFT_KIND_PREDICTION),
+        ],
+        "alert_rule_test": [
+            check("MLFeatureDriftDetected", "4m"),
+            check("MLFeatureDriftDetected", "15m"),  # pending: drifted for 10m only
+            check("MLFeatureDriftDetected", "25m",
+                  expect("MLFeatureDriftDetected", {**CHURN_V1, KIND: "feature", FEATURE: "age"})),
+            check("MLPredictionDriftDetected", "25m"),
+        ],
+    },
+    {
+        "name": "a verdict that flaps back to 0 resets the drift alert",
+        "interval": "1m",
+        "input_series": [drift("age", "1x10 0 1x30")],
+        "alert_rule_test": [
+            check("MLFeatureDriftDetected", "20m"),
+            check("MLFeatureDriftDetected", "30m",
+                  expect("MLFeatureDriftDetected", {**CHURN_V1, KIND: "feature", FEATURE: "age"})),
+        ],
+    },
+    {
+        "name": "prediction drift fires for outputs, not for features",
+        "interval": "1m",
+        "input_series": [
+            drift("label", "1x30", kind=sc.DRIFT_KIND_PREDICTION),
+            drift("age", "1x30"),
+            drift("label", "0x30", kind=sc.DRIFT_KIND_PREDICTION, version="v2"),
+        ],
+        "alert_rule_test": [
+            check("MLPredictionDriftDetected", "10m"),
+            check("MLPredictionDriftDetected", "20m",
+                  expect("MLPredictionDriftDetected", {**CHURN_V1, KIND: "prediction", FEATURE: "label"})),
+        ],
+    },
+    {
+        "name": "data-quality ratio above 5% for 10m fires, per feature and ratio",
+        "interval": "1m",
+        "input_series": [
+            series(sc.QUALITY_MISSING_RATIO, {**PROC, **CHURN_V1, FEATURE: "income", WINDOW: "5m"},
+                   "0.01x4 0.2x30"),
+            series(sc.QUALITY_MISSING_RATIO, {**PROC, **CHURN_V1, FEATURE: "age", WINDOW: "5m"}, "0.04x35"),
+            series(sc.QUALITY_OUT_OF_RANGE_RATIO, {**PROC, **CHURN_V1, FEATURE: "age", WINDOW: "5m"},
+                   "0x35"),
+            series(sc.QUALITY_UNSEEN_RATIO, {**PROC, **CHURN_V1, FEATURE: "city", WINDOW: "5m"}, "0.5x35"),
+            series(sc.QUALITY_INVALID_RATIO, {**PROC, **CHURN_V1, FEATURE: "city", WINDOW: "5m"}, "0x35"),
+        ],
+        "alert_rule_test": [
+            check("MLDataQualityRatioHigh", "5m"),  # pending
+            check("MLDataQualityRatioHigh", "12m",  # city for 12m fires; income for 8m still pending
+                  expect("MLDataQualityRatioHigh", {**CHURN_V1, FEATURE: "city", rules.QUALITY_LABEL: "unseen"},
+                         0.5)),
+            check("MLDataQualityRatioHigh", "20m",
+                  expect("MLDataQualityRatioHigh", {**CHURN_V1, FEATURE: "city", rules.QUALITY_LABEL: "unseen"},
+                         0.5),
+                  expect("MLDataQualityRatioHigh",
+                         {**CHURN_V1, FEATURE: "income", rules.QUALITY_LABEL: "missing"}, 0.2)),
+        ],
+    },
+    {
+        "name": "processor absent: drift metrics stop while models serve traffic",
+        "interval": "1m",
+        "input_series": [rows("0+100x40"), samples("500x10")],
+        "alert_rule_test": [
+            check("MLDriftProcessorAbsent", "15m"),
+            check("MLDriftProcessorAbsent", "30m", expect("MLDriftProcessorAbsent", {})),
+        ],
+    },
+    {
+        "name": "processor absent does not fire without traffic",
+        "interval": "1m",
+        "input_series": [rows("100x40")],
+        "alert_rule_test": [check("MLDriftProcessorAbsent", "30m")],
+    },
+    {
+        "name": "evaluation stale: a canary version with traffic but no drift evaluations",
+        "interval": "1m",
+        "input_series": [
+            rows("0+100x40"),
+            rows("0+10x40", version="v2", instance="pod-2"),
+            samples("500x40"),
+        ],
+        "alert_rule_test": [
+            check("MLDriftEvaluationStale", "5m"),
+            check("MLDriftEvaluationStale", "20m",
+                  expect("MLDriftEvaluationStale", {MODEL: "churn", VERSION: "v2"})),
+        ],
+    },
+    {
+        "name": "no predictions: a flat counter or a vanished series fires, a busy model does not",
+        "interval": "1m",
+        "input_series": [
+            rows("0+10x10 100x40"),  # shop/churn: flat from 10m
+            rows("0+10x50", job="search", model="ranker"),
+            rows("0+10x10", job="api", model="fraud"),  # stops reporting at 10m
+        ],
+        "alert_rule_test": [
+            check("MLNoPredictions", "20m"),
+            check("MLNoPredictions", "40m",
+                  expect("MLNoPredictions", {JOB: "shop", MODEL: "churn"}),
+                  expect("MLNoPredictions", {JOB: "api", MODEL: "fraud"})),
+        ],
+    },
+]
+
+
+def promtool_tests() -> dict[str, Any]:
+    return {"rule_files": [RULES_FILE], "evaluation_interval": "1m", "tests": TESTS}

@@ -1,0 +1,332 @@
+"""The Grafana dashboards, alert rules and provisioning files under dashboards/.
+
+Checks that the committed files are what the generator writes, that every query reads only metric names
+that otel_ml.semconv declares (as Prometheus stores them) or the standard OTel HTTP server metric, that
+every panel takes its datasource from the ``$datasource`` variable, and that promtool accepts the rules
+and their unit tests. What Prometheus really stores is checked by tests/e2e/test_dashboard_queries.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from otel_ml import semconv  # noqa: E402
+
+from dashboards import catalog, promql, rules  # noqa: E402
+
+DASHBOARDS = ROOT / "dashboards"
+DS_UID = "${%s}" % promql.V_DATASOURCE
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool not installed (Debian package 'prometheus'; scripts/e2e-components.sh)"
+)
+
+
+def _allowed_metric_names() -> set[str]:
+    kinds = {**semconv.LIBRARY_METRICS, **semconv.PROCESSOR_METRICS}
+    allowed = set()
+    for name, prom in semconv.PROMETHEUS_NAMES.items():
+        if kinds[name][0] == "histogram":
+            allowed.update(prom + s for s in ("_bucket", "_sum", "_count"))
+        else:
+            allowed.add(prom)
+    for std in promql.STANDARD_METRICS:
+        allowed.update(std + s for s in ("_bucket", "_sum", "_count"))
+    return allowed
+
+
+ALLOWED = _allowed_metric_names()
+
+
+def _panels(model: dict) -> list[dict]:
+    out = []
+    for p in model["panels"]:
+        out.append(p)
+        out.extend(p.get("panels", []))
+    return out
+
+
+def _walk(node, key: str):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == key:
+                yield v
+            yield from _walk(v, key)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v, key)
+
+
+# --- Generated == committed ------------------------------------------------------------------------
+def test_committed_files_equal_generator_output():
+    pytest.importorskip("grafana_foundation_sdk", reason="dev dependency grafana-foundation-sdk==0.0.21")
+    from dashboards import generate
+
+    stale = [str(p.relative_to(ROOT)) for p, content in generate.outputs().items()
+             if not p.exists() or p.read_text() != content]
+    assert not stale, f"regenerate with `python -m dashboards.generate`: {stale}"
+
+
+def test_generator_pins_the_current_sdk():
+    sdk = pytest.importorskip("grafana_foundation_sdk")
+    from importlib.metadata import version
+
+    assert version("grafana-foundation-sdk").lstrip("v") == "0.0.21", sdk
+
+
+# --- Dashboards ------------------------------------------------------------------------------------------
+def test_three_dashboards_with_the_documented_uids():
+    assert set(catalog.dashboards()) == {"otel-ml-overview", "otel-ml-feature", "otel-ml-service"}
+
+
+@pytest.mark.parametrize("uid", sorted(catalog.dashboards()))
+def test_template_variables(uid):
+    model = catalog.dashboards()[uid]
+    variables = {v["name"]: v for v in model["templating"]["list"]}
+    ds = variables[promql.V_DATASOURCE]
+    assert ds["type"] == "datasource" and ds["query"] == "prometheus"
+    for name in (promql.V_SERVICE, promql.V_MODEL, promql.V_VERSION):
+        assert variables[name]["type"] == "query"
+        assert variables[name]["datasource"]["uid"] == DS_UID
+        assert variables[name]["refresh"] == 2  # on time range change: new versions appear
+    # Chained: models of the chosen services, versions of the chosen models.
+    assert f"${promql.V_SERVICE}" in variables[promql.V_MODEL]["query"]["query"]
+    assert f"${promql.V_MODEL}" in variables[promql.V_VERSION]["query"]["query"]
+
+
+@pytest.mark.parametrize("uid", sorted(catalog.dashboards()))
+def test_every_panel_and_query_uses_the_datasource_variable(uid):
+    model = catalog.dashboards()[uid]
+    for panel in _panels(model):
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == {"type": "prometheus", "uid": DS_UID}, panel["title"]
+        assert panel["targets"], panel["title"]
+        for t in panel["targets"]:
+            assert t["datasource"]["uid"] == DS_UID, panel["title"]
+    # No hard-coded datasource uid anywhere (panels, targets, variables, annotations).
+    for ref in _walk(model, "datasource"):
+        if isinstance(ref, dict):
+            assert ref.get("uid") == DS_UID, ref
+
+
+@pytest.mark.parametrize("uid", sorted(catalog.dashboards()))
+def test_layout_ids_and_ref_ids(uid):
+    model = catalog.dashboards()[uid]
+    panels = _panels(model)
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells = set()
+    for p in panels:
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"{p['title']} overlaps another panel"
+                cells.add((x, y))
+        refs = [t["refId"] for t in p.get("targets", [])]
+        assert len(refs) == len(set(refs)), p["title"]
+    assert model["schemaVersion"] >= 39
+
+
+def test_every_query_reads_only_known_metric_names():
+    queries = catalog.all_queries()
+    assert len(queries) > 40
+    for q in queries:
+        names = catalog.metric_names(q.expr)
+        assert names, q.name
+        assert names <= ALLOWED, (q.name, names - ALLOWED)
+    for v in catalog.variable_queries():
+        selector, _label = catalog.parse_label_values(v.expr)
+        assert catalog.metric_names(selector or "") <= ALLOWED, v.name
+
+
+def test_metric_names_come_from_semconv_not_from_the_generator():
+    # Nothing under dashboards/*.py spells an otel-ml Prometheus name: they all come from semconv.
+    for path in DASHBOARDS.glob("*.py"):
+        text = path.read_text()
+        for prom in semconv.PROMETHEUS_NAMES.values():
+            assert not re.search(rf"\b{prom}(_bucket|_count|_sum)?\b", text), (path.name, prom)
+
+
+def test_dashboard_queries_use_grafana_intervals_not_fixed_ranges():
+    for q in catalog.panel_queries() + catalog.annotation_queries():
+        ranges = re.findall(r"\[([^\]]+)\]", q.expr)
+        if re.search(r"\b(rate|increase)\(", q.expr):
+            assert ranges, q.name
+        for r in ranges:
+            assert r in ("$__rate_interval", "$__range"), (q.name, r)
+
+
+def test_drift_status_is_a_state_timeline_per_feature():
+    model = catalog.dashboards()["otel-ml-overview"]
+    panel = next(p for p in _panels(model) if p["title"] == "Drift status per feature")
+    assert panel["type"] in ("state-timeline", "heatmap")
+    expr = panel["targets"][0]["expr"]
+    assert semconv.PROMETHEUS_NAMES[semconv.DRIFT_DETECTED] in expr
+    assert promql.FEATURE in expr and promql.VERSION in expr
+
+
+def test_versions_side_by_side_and_version_change_annotations():
+    for uid, model in catalog.dashboards().items():
+        ann = [a for a in model["annotations"]["list"] if a.get("expr")]
+        assert ann and promql.VERSION in ann[0]["expr"], uid
+        assert ann[0]["datasource"]["uid"] == DS_UID
+    overview = catalog.dashboards()["otel-ml-overview"]
+    for title in ("Predictions per second", "Predict latency p50 / p95 / p99", "Predict error ratio"):
+        panel = next(p for p in _panels(overview) if p["title"] == title)
+        for t in panel["targets"]:
+            assert re.search(rf"by \([^)]*{promql.VERSION}", t["expr"]), title
+
+
+def test_exemplars_on_latency_and_drift_panels():
+    for uid, model in catalog.dashboards().items():
+        for p in _panels(model):
+            title = p["title"].lower()
+            if p["type"] == "row":
+                continue
+            if "latency" in title or title.startswith("drifting features") or "psi" in title:
+                assert all(t.get("exemplar") for t in p["targets"]), (uid, p["title"])
+
+
+def test_feature_drilldown_has_distribution_scores_thresholds_and_quality():
+    model = catalog.dashboards()["otel-ml-feature"]
+    titles = {p["title"]: p for p in _panels(model)}
+    assert "Cumulative distribution: current vs reference" in titles
+    psi = titles["PSI"]
+    steps = psi["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert any(s.get("value") == 0.2 for s in steps)
+    assert psi["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "dashed"
+    variables = {v["name"] for v in model["templating"]["list"]}
+    assert promql.V_FEATURE in variables
+    quality = titles["Missing / out-of-range values per second"]["targets"]
+    assert any(semconv.PROMETHEUS_NAMES[semconv.FEATURE_MISSING] in t["expr"] for t in quality)
+
+
+def test_service_correlation_puts_http_metrics_beside_model_metrics():
+    model = catalog.dashboards()["otel-ml-service"]
+    exprs = " ".join(t["expr"] for p in _panels(model) for t in p.get("targets", []))
+    assert "http_server_request_duration_seconds_count" in exprs
+    assert "http_server_request_duration_seconds_bucket" in exprs
+    assert semconv.PROMETHEUS_NAMES[semconv.PREDICT_DURATION] + "_bucket" in exprs
+    assert semconv.PROMETHEUS_NAMES[semconv.DRIFT_DETECTED] in exprs
+    assert model["graphTooltip"] == 1  # shared crosshair: one time axis
+
+
+def test_render_substitutes_grafana_variables():
+    q = next(q for q in catalog.panel_queries() if q.panel == "Predictions per second")
+    rendered = catalog.render(q.expr, {"model": "churn"})
+    assert "$" not in rendered
+    assert 'ml_model_name=~"churn"' in rendered and 'job=~".*"' in rendered
+
+
+# --- PromQL syntax (offline, with promtool) -------------------------------------------------------------
+@needs_promtool
+def test_every_query_parses(tmp_path):
+    """promtool parses each rendered query as a recording rule: a syntax error fails here, not in Grafana."""
+    records = [{"record": f"otel_ml_check:{i}", "expr": catalog.render(q.expr)}
+               for i, q in enumerate(catalog.all_queries())]
+    path = tmp_path / "queries.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "queries", "rules": records}]}))
+    result = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Alert rules ---------------------------------------------------------------------------------------------
+RULES_FILE = DASHBOARDS / "alerts" / "otel-ml.rules.yml"
+
+
+@needs_promtool
+def test_promtool_check_rules():
+    result = subprocess.run([PROMTOOL, "check", "rules", str(RULES_FILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_promtool_test_rules():
+    tests = sorted((DASHBOARDS / "alerts" / "tests").glob("*.yml"))
+    assert tests
+    result = subprocess.run([PROMTOOL, "test", "rules", *map(str, tests)], capture_output=True, text=True,
+                            cwd=tests[0].parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_each_alert_is_tested_firing_and_not_firing():
+    doc = yaml.safe_load(next((DASHBOARDS / "alerts" / "tests").glob("*.yml")).read_text())
+    firing, quiet = set(), set()
+    for group in doc["tests"]:
+        for check in group["alert_rule_test"]:
+            (firing if check["exp_alerts"] else quiet).add(check["alertname"])
+    names = {a.name for a in rules.ALERTS}
+    assert firing == names and quiet == names
+
+
+def test_rules_file_alerts_have_severity_summary_and_runbook():
+    doc = yaml.safe_load(RULES_FILE.read_text())
+    alerts = [r for g in doc["groups"] for r in g["rules"]]
+    names = {a["alert"] for a in alerts}
+    assert {"MLFeatureDriftDetected", "MLDataQualityRatioHigh", "MLDriftProcessorAbsent",
+            "MLNoPredictions"} <= names
+    for a in alerts:
+        assert a["labels"]["severity"] in ("warning", "critical")
+        assert a["annotations"]["summary"]
+        assert "Runbook:" in a["annotations"]["description"]
+        assert a["for"]
+
+
+def test_grafana_alert_provisioning_mirrors_the_rules_file():
+    doc = yaml.safe_load((DASHBOARDS / "provisioning" / "alerting" / "otel-ml-alerts.yaml").read_text())
+    assert doc["apiVersion"] == 1
+    (group,) = doc["groups"]
+    assert group["folder"] and group["interval"]
+    prom = {r["alert"]: r for g in yaml.safe_load(RULES_FILE.read_text())["groups"] for r in g["rules"]}
+    assert {r["title"] for r in group["rules"]} == set(prom)
+    ds = yaml.safe_load((DASHBOARDS / "provisioning" / "datasources" / "otel-ml-datasources.yaml").read_text())
+    prom_uid = next(d["uid"] for d in ds["datasources"] if d["type"] == "prometheus")
+    for r in group["rules"]:
+        query = r["data"][0]
+        assert query["datasourceUid"] == prom_uid
+        assert query["model"]["expr"] == prom[r["title"]]["expr"]
+        assert r["condition"] == r["data"][-1]["refId"]
+        assert r["for"] == prom[r["title"]]["for"]
+        assert r["labels"]["severity"] == prom[r["title"]]["labels"]["severity"]
+        assert r["annotations"]["summary"] and "Runbook:" in r["annotations"]["description"]
+
+
+# --- Provisioning -------------------------------------------------------------------------------------------
+def test_dashboard_provider():
+    doc = yaml.safe_load((DASHBOARDS / "provisioning" / "dashboards" / "otel-ml.yaml").read_text())
+    assert doc["apiVersion"] == 1
+    (provider,) = doc["providers"]
+    assert provider["type"] == "file" and provider["options"]["path"]
+
+
+def test_datasource_example_links_exemplars_to_tempo():
+    doc = yaml.safe_load((DASHBOARDS / "provisioning" / "datasources" / "otel-ml-datasources.yaml").read_text())
+    by_uid = {d["uid"]: d for d in doc["datasources"]}
+    prom = next(d for d in doc["datasources"] if d["type"] == "prometheus")
+    (dest,) = prom["jsonData"]["exemplarTraceIdDestinations"]
+    assert dest["name"] == "trace_id"
+    assert by_uid[dest["datasourceUid"]]["type"] == "tempo"
+
+
+# --- Docs ----------------------------------------------------------------------------------------------------
+def test_docs_list_every_panel_and_alert():
+    text = (ROOT / "docs" / "dashboards.md").read_text()
+    for uid, model in catalog.dashboards().items():
+        for p in _panels(model):
+            if p["type"] != "row":
+                assert p["title"] in text, (uid, p["title"])
+    for a in rules.ALERTS:
+        assert a.name in text
