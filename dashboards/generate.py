@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,10 @@ from otel_ml import semconv as sc
 from otel_ml.stats import STATISTICS, DriftPolicy
 
 from dashboards import promql as q, rules as alerts, rules_tests
+
+# The classic dashboard model (schemaVersion 4x) is what Grafana imports and file-provisions everywhere;
+# the SDK nudges towards its v2 model, which needs a recent Grafana with a feature flag.
+warnings.filterwarnings("ignore", message="Prefer using dashboardv2", category=DeprecationWarning)
 
 ROOT = Path(__file__).resolve().parent
 GRAFANA_DIR = ROOT / "grafana"
@@ -268,6 +273,31 @@ def overview() -> db.Dashboard:
         .thresholds(_thresholds([(None, "green"), (1e-9, "red")]))
         .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+
+    d = d.with_row(row("otel-ml processor"))
+    proc = "{{%s}} {{%s}}" % (q.JOB, q.INSTANCE)
+    d = d.with_panel(ts(
+        "Points received / rejected per second",
+        "OTLP data points the processor received, and those it rejected (by reason, e.g. bounds that "
+        "differ from the reference's edges).",
+        targets((q.processor_rate(sc.PROCESSOR_POINTS_RECEIVED), f"{proc} received"),
+                (q.processor_rate(sc.PROCESSOR_POINTS_REJECTED, f"{q.JOB}, {q.INSTANCE}, {q.ERROR_TYPE}"),
+                 f"{proc} rejected {{{{{q.ERROR_TYPE}}}}}"),
+                (q.processor_rate(sc.PROCESSOR_EXPORT_FAILURES, f"{q.JOB}, {q.INSTANCE}, {q.ERROR_TYPE}"),
+                 f"{proc} export failures {{{{{q.ERROR_TYPE}}}}}")),
+        "short", span=8, axis_min=0))
+    d = d.with_panel(ts(
+        "Streams tracked and state size",
+        "Streams (model x version x feature) the processor tracks, and the bytes their windows take.",
+        targets((q.processor_gauge(sc.PROCESSOR_STREAMS), f"{proc} streams"),
+                (q.processor_gauge(sc.PROCESSOR_STATE_BYTES), f"{proc} state bytes")),
+        "short", span=8, axis_min=0))
+    d = d.with_panel(ts(
+        "Evaluation duration p50 / p95",
+        "Time one evaluation of every stream takes.",
+        targets((q.processor_evaluation_duration(0.5), f"p50 {proc}"),
+                (q.processor_evaluation_duration(0.95), f"p95 {proc}")),
+        "s", span=8, axis_min=0))
     return d
 
 

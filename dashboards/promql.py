@@ -183,6 +183,23 @@ def quality_ratio(name: str, *extra: dict[str, str]) -> str:
     return gauge(name, *extra, by=f"{MODEL}, {VERSION}, {FEATURE}")
 
 
+# --- The processor's own telemetry (its resource: job = otel-ml-processor) ---------------------------
+BY_PROCESSOR = f"{JOB}, {INSTANCE}"
+
+
+def processor_rate(name: str, by: str = BY_PROCESSOR) -> str:
+    return f"sum by ({by}) (rate({metric(name)}[{RATE}]))"
+
+
+def processor_gauge(name: str) -> str:
+    return f"sum by ({BY_PROCESSOR}) ({metric(name)})"
+
+
+def processor_evaluation_duration(q: float) -> str:
+    return (f"histogram_quantile({q}, sum by ({LE}, {BY_PROCESSOR}) "
+            f"(rate({metric(sc.PROCESSOR_EVALUATION_DURATION)}_bucket[{RATE}])))")
+
+
 # --- Distributions (library histograms) -----------------------------------------------------------
 def feature_cdf_current() -> str:
     """Cumulative share of the chosen feature's values up to each bucket bound, over the time range.

@@ -27,6 +27,7 @@ from otel_ml import semconv  # noqa: E402
 from dashboards import catalog, promql, rules  # noqa: E402
 
 DASHBOARDS = ROOT / "dashboards"
+pytestmark = pytest.mark.filterwarnings("ignore:Prefer using dashboardv2:DeprecationWarning")
 DS_UID = "${%s}" % promql.V_DATASOURCE
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
