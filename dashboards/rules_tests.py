@@ -185,3 +185,71 @@ TESTS: list[dict[str, Any]] = [
 
 def promtool_tests() -> dict[str, Any]:
     return {"rule_files": [RULES_FILE], "evaluation_interval": "1m", "tests": TESTS}
+
+
+# --- Dashboard queries: promql_expr_test on synthetic series ------------------------------------------
+# Checks what a few non-obvious panel queries compute (rendered as Grafana would, "All" selected), so a
+# change that breaks their arithmetic fails before anyone looks at a dashboard.
+QUERY_RATE_INTERVAL = "5m"
+QUERY_RANGE = "10m"
+
+
+def _histogram(name: str, labels: dict[str, str], per_minute: dict[str, int]) -> list[dict[str, str]]:
+    """Cumulative _bucket series growing by ``per_minute`` (cumulative per le), and _count."""
+    out = [series(name, {**labels, "le": le}, f"0+{n}x20") for le, n in per_minute.items()]
+    for s in out:
+        s["series"] = s["series"].replace(metric(name) + "{", metric(name) + "_bucket{", 1)
+    total = max(per_minute.values())
+    count = series(name, labels, f"0+{total}x20")
+    count["series"] = count["series"].replace(metric(name) + "{", metric(name) + "_count{", 1)
+    return out + [count]
+
+
+def query_tests() -> dict[str, Any]:
+    from dashboards import catalog, promql
+
+    def rendered(expr: str) -> str:
+        return catalog.render(expr, rate_interval=QUERY_RATE_INTERVAL, range_=QUERY_RANGE)
+
+    v1 = {**APP, **CHURN_V1}
+    v2 = {**APP, INSTANCE: "pod-2", MODEL: "churn", VERSION: "v2"}
+    duration = metric(sc.PREDICT_DURATION) + "_count"
+    inputs = [
+        rows("0+180x20"),
+        {"series": series(sc.PREDICT_ROWS, v2, "")["series"], "values": "_x8 0+60x12"},
+        {"series": f'{duration}{{job="shop", instance="pod-1", {MODEL}="churn", {VERSION}="v1"}}',
+         "values": "0+3x20"},
+        {"series": f'{duration}{{job="shop", instance="pod-1", {MODEL}="churn", {VERSION}="v1", '
+                   f'{promql.ERROR_TYPE}="ValueError"}}', "values": "0+1x20"},
+        {"series": f'{duration}{{job="shop", instance="pod-2", {MODEL}="churn", {VERSION}="v2"}}',
+         "values": "_x8 0+5x12"},
+        *_histogram(sc.FEATURE_VALUE, {**v1, FEATURE: "age"}, {"30": 10, "50": 30, "+Inf": 40}),
+        drift("age", "1x20"),
+        drift("income", "0x20"),
+        drift("age", "0x20", window="1h"),
+    ]
+    mv = lambda version: f'{{{MODEL}="churn", {VERSION}="{version}"}}'  # noqa: E731
+    return {
+        "rule_files": [RULES_FILE],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "name": "dashboard queries compute what their panels claim",
+            "interval": "1m",
+            "input_series": inputs,
+            "promql_expr_test": [
+                {"expr": rendered(promql.traffic_share()), "eval_time": "19m",
+                 "exp_samples": [{"labels": mv("v1"), "value": 0.75}, {"labels": mv("v2"), "value": 0.25}]},
+                {"expr": rendered(promql.predict_error_ratio()), "eval_time": "19m",
+                 "exp_samples": [{"labels": mv("v1"), "value": 0.25}, {"labels": mv("v2"), "value": 0}]},
+                {"expr": rendered(promql.feature_cdf_current()), "eval_time": "19m",
+                 "exp_samples": [{"labels": '{le="30"}', "value": 0.25}, {"labels": '{le="50"}', "value": 0.75},
+                                 {"labels": '{le="+Inf"}', "value": 1}]},
+                {"expr": rendered(promql.version_changes()), "eval_time": "15m",
+                 "exp_samples": [{"labels": mv("v2"), "value": 1}]},
+                {"expr": rendered(promql.drifting_count()), "eval_time": "19m",
+                 "exp_samples": [{"labels": mv("v1"), "value": 1}]},
+                {"expr": rendered(promql.event_rate(sc.FEATURE_MISSING, promql.BY_VERSION)), "eval_time": "19m",
+                 "exp_samples": [{"labels": mv("v1"), "value": 0}, {"labels": mv("v2"), "value": 0}]},
+            ],
+        }],
+    }
