@@ -44,6 +44,10 @@ ERROR_TYPE_OTHER = "_OTHER"
 #: Above this many comparisons a batch is binned column by column with searchsorted.
 _COMPARE_LIMIT = 1 << 15
 _MAX_KEY_CACHE = 4096
+#: Batches of at most this many rows are buffered as Python rows and binned together later.
+SMALL_BATCH = 8
+#: Buffered rows are folded into the counters (one vectorised pass) once this many are pending.
+PENDING_LIMIT = 256
 
 SCHEMA_KINDS: tuple[str, ...] = (
     semconv.SCHEMA_MISSING_COLUMN,
@@ -189,8 +193,21 @@ class CategoricalTable:
             return None
         return self.index.get(key[:128], self.other)
 
-    def stats(self, values: Any) -> tuple[np.ndarray, int, int]:
-        """(counts per bucket incl. 'other', missing, unseen) of a column (ndarray or list)."""
+    def stats(self, values: Any) -> tuple[Any, int, int]:
+        """(counts per bucket incl. 'other', missing, unseen) of a column (ndarray or list).
+
+        For a few values the counts come back as a list of bucket indices (cheaper than an array).
+        """
+        if len(values) <= SMALL_BATCH:
+            idx = []
+            missing = 0
+            for v in (values.tolist() if isinstance(values, np.ndarray) else values):
+                i = self.key_index(v)
+                if i is None:
+                    missing += 1
+                else:
+                    idx.append(i)
+            return idx, missing, idx.count(self.other)
         counts = np.zeros(self.other + 1, dtype=np.int64)
         missing = 0
         arr = values if isinstance(values, np.ndarray) else None
@@ -291,6 +308,8 @@ class ModelAggregate:
         self.numeric = NumericTable(num) if num else None
         self.outputs = NumericTable(out_num) if out_num else None
         self.output_index = {p.name: j for j, p in enumerate(out_num)}
+        #: the numeric outputs are exactly the probability columns, in class order
+        self.proba_in_order = bool(out_num) and [p.name for p in out_num] == self.proba_outputs
         self._reset()
 
     # --- state -------------------------------------------------------------------------------
@@ -320,6 +339,10 @@ class ModelAggregate:
         self.out_imax = np.full(ko, -np.inf)
         self.out_sum = np.zeros(ko)
         self.label_counts = np.zeros(self.label_table.other + 1 if self.label_table else 0, dtype=np.int64)
+        # Small batches wait here as Python rows; _fold() bins them in one vectorised pass. Bounded
+        # by PENDING_LIMIT rows; always folded before a snapshot, so exported counts stay exact.
+        self.pending_num: list[list[float]] = []
+        self.pending_out: list[list[float]] = []
         self.durations: dict[str | None, _Duration] = {}
         self.exemplar: tuple[int, int, int, float] | None = None  # trace id, span id, time, value
 
@@ -327,44 +350,58 @@ class ModelAggregate:
     def commit(
         self,
         rows: int,
-        num: NumericStats | None,
-        cats: list[tuple[int, np.ndarray, int, int]] | None,
+        num: NumericStats | list[list[float]] | None,
+        cats: list[tuple[int, Any, int, int]] | None,
         schema: list[int] | None,
-        out: NumericStats | None,
-        label: tuple[np.ndarray, int, int] | None,
+        out: NumericStats | list[list[float]] | None,
+        label: tuple[Any, int, int] | None,
         duration_s: float | None,
         error_type: str | None,
         exemplar: tuple[int, int, int, float] | None,
     ) -> None:
-        """Add one call's statistics; the only code that runs under the model's lock."""
+        """Add one call's statistics; the only code that runs under the model's lock.
+
+        ``num``/``out`` are either NumericStats or, for small batches, the rows themselves (buffered).
+        """
         with self.lock:
             self.rows += rows
             if num is not None:
-                self.num_counts += num.counts
-                np.minimum(self.num_min, num.vmin, out=self.num_min)
-                np.maximum(self.num_max, num.vmax, out=self.num_max)
-                np.minimum(self.num_imin, num.vmin, out=self.num_imin)
-                np.maximum(self.num_imax, num.vmax, out=self.num_imax)
-                self.num_sum += num.vsum
-                if num.quality is not None:
-                    self.num_quality += num.quality
+                if type(num) is list:
+                    pending = self.pending_num
+                    pending.extend(num)
+                    if len(pending) >= PENDING_LIMIT:
+                        self._fold()
+                else:
+                    self._add_num(num)  # type: ignore[arg-type]
             if cats:
                 for j, counts, missing, unseen in cats:
-                    self.cat_counts[j] += counts
+                    if type(counts) is list:
+                        cc = self.cat_counts[j]
+                        for i in counts:
+                            cc[i] += 1
+                    else:
+                        self.cat_counts[j] += counts
                     self.cat_quality[0, j] += missing
                     self.cat_quality[1, j] += unseen
             if schema:
                 for s in schema:
                     self.schema[s] += 1
             if out is not None:
-                self.out_counts += out.counts
-                np.minimum(self.out_min, out.vmin, out=self.out_min)
-                np.maximum(self.out_max, out.vmax, out=self.out_max)
-                np.minimum(self.out_imin, out.vmin, out=self.out_imin)
-                np.maximum(self.out_imax, out.vmax, out=self.out_imax)
-                self.out_sum += out.vsum
+                if type(out) is list:
+                    pending = self.pending_out
+                    pending.extend(out)
+                    if len(pending) >= PENDING_LIMIT:
+                        self._fold()
+                else:
+                    self._add_out(out)  # type: ignore[arg-type]
             if label is not None:
-                self.label_counts += label[0]
+                counts = label[0]
+                if type(counts) is list:
+                    lc = self.label_counts
+                    for i in counts:
+                        lc[i] += 1
+                else:
+                    self.label_counts += counts
             if duration_s is not None:
                 d = self.durations.get(error_type)
                 if d is None:
@@ -377,6 +414,35 @@ class ModelAggregate:
             if exemplar is not None:
                 self.exemplar = exemplar
 
+    def _add_num(self, num: NumericStats) -> None:
+        self.num_counts += num.counts
+        np.minimum(self.num_min, num.vmin, out=self.num_min)
+        np.maximum(self.num_max, num.vmax, out=self.num_max)
+        np.minimum(self.num_imin, num.vmin, out=self.num_imin)
+        np.maximum(self.num_imax, num.vmax, out=self.num_imax)
+        self.num_sum += num.vsum
+        if num.quality is not None:
+            self.num_quality += num.quality
+
+    def _add_out(self, out: NumericStats) -> None:
+        self.out_counts += out.counts
+        np.minimum(self.out_min, out.vmin, out=self.out_min)
+        np.maximum(self.out_max, out.vmax, out=self.out_max)
+        np.minimum(self.out_imin, out.vmin, out=self.out_imin)
+        np.maximum(self.out_imax, out.vmax, out=self.out_imax)
+        self.out_sum += out.vsum
+
+    def _fold(self) -> None:
+        """Bin the buffered small-batch rows (caller holds the lock)."""
+        if self.pending_num and self.numeric is not None:
+            v = np.array(self.pending_num, dtype=np.float64).reshape(-1, self.numeric.k)
+            self.pending_num = []
+            self._add_num(self.numeric.stats(v, None))
+        if self.pending_out and self.outputs is not None:
+            v = np.array(self.pending_out, dtype=np.float64).reshape(-1, self.outputs.k)
+            self.pending_out = []
+            self._add_out(self.outputs.stats(v, None))
+
     def count_error(self) -> None:
         with self.lock:
             self.errors += 1
@@ -385,6 +451,7 @@ class ModelAggregate:
     def snapshot(self) -> Snapshot:
         """Copies of every counter; resets the since-last-snapshot min/max."""
         with self.lock:
+            self._fold()
             snap = Snapshot(
                 time_ns=time.time_ns(),
                 start_ns=self.start_ns,
@@ -425,7 +492,9 @@ class ModelAggregate:
         arrays = [self.num_counts, self.num_min, self.num_max, self.num_imin, self.num_imax, self.num_sum,
                   self.num_quality, self.cat_quality, self.out_counts, self.out_min, self.out_max,
                   self.out_imin, self.out_imax, self.out_sum, self.label_counts, self.schema, *self.cat_counts]
-        return int(sum(a.nbytes for a in arrays)) + 200 * len(self.durations)
+        pending = 8 * (len(self.pending_num) * (self.numeric.k if self.numeric else 0)
+                       + len(self.pending_out) * (self.outputs.k if self.outputs else 0))
+        return int(sum(a.nbytes for a in arrays)) + 200 * len(self.durations) + pending
 
 
 # --- registry --------------------------------------------------------------------------------------

@@ -81,7 +81,11 @@ def run_demo(scenario: Scenario, view: DemoView | None = None, *, clock: Callabl
             f"drift gauges exported to {receiver.endpoint}"
         )
         stack.enter_context(_monitoring(processor.grpc_endpoint, scenario.export_interval))
-        predict = otel_ml.monitor(reference=reference)(demo.predict_proba)
+
+        @otel_ml.monitor(model=MODEL_NAME, version=MODEL_VERSION, reference=reference)
+        def predict(frame: Any) -> Any:
+            return demo.predict_proba(frame)
+
         view.info(f"predict_proba wrapped with @otel_ml.monitor, exporting every {scenario.export_interval:g}s")
 
         traffic = Traffic(demo.data, scenario)

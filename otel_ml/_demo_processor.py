@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ._reference import Reference
 
 
 @dataclass(frozen=True)
 class ProcessorHandle:
+    """Where the running processor listens (``host:port``) and the service object itself."""
+
     grpc_endpoint: str
-    http_endpoint: str
+    http_endpoint: str | None
+    service: Any = None
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port that was free on ``host`` a moment ago (the kernel's pick for port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def reference_file(directory: Path, reference: Reference) -> Path:
+    """Write ``reference`` into the processor's references directory; returns the file."""
+    from urllib.parse import quote
+
+    path = directory / f"{quote(reference.model_name, safe='')}@{quote(reference.model_version, safe='')}.json"
+    reference.save(path)
+    return path
 
 
 @contextlib.contextmanager
@@ -24,7 +45,35 @@ def start_processor(
     export_endpoint: str,
     window_s: float,
     evaluation_interval_s: float,
+    grpc_endpoint: str | None = None,
+    http_endpoint: str | None = None,
 ) -> Iterator[ProcessorHandle]:
-    """Write ``references`` into ``directory``, start a processor reading it, stop it on exit."""
-    raise RuntimeError("the otel-ml processor (collector/otel_ml_processor) is not available yet")
-    yield  # pragma: no cover
+    """Write ``references`` into ``directory``, run a processor reading it in a thread, stop it on exit.
+
+    The processor listens on free loopback ports (unless endpoints are given), keeps one sliding
+    window of ``window_s`` seconds, evaluates every ``evaluation_interval_s`` seconds and exports its
+    gauges over OTLP/gRPC to ``export_endpoint``.
+    """
+    try:
+        from otel_ml_processor import Config, run_in_thread
+    except ImportError as exc:  # pragma: no cover - the processor ships in the same distribution
+        raise RuntimeError(f"the otel-ml processor is not importable: {exc}") from exc
+
+    reference_file(directory, references)
+    config = Config(
+        grpc_endpoint=grpc_endpoint or f"127.0.0.1:{free_port()}",
+        http_endpoint=http_endpoint or f"127.0.0.1:{free_port()}",
+        references_dir=str(directory),
+        reference_poll_interval=1.0,
+        windows=(float(window_s),),
+        evaluation_interval=float(evaluation_interval_s),
+        export_endpoint=export_endpoint,
+        export_protocol="grpc",
+        log_level="warning",
+    )
+    with run_in_thread(config) as svc:
+        yield ProcessorHandle(
+            grpc_endpoint=str(getattr(svc, "grpc_endpoint", config.grpc_endpoint)),
+            http_endpoint=getattr(svc, "http_endpoint", config.http_endpoint),
+            service=svc,
+        )

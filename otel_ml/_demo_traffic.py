@@ -41,7 +41,7 @@ class Scenario:
     rate: int = 400
     tick: float = 0.25
     drift_feature: str = "mean radius"
-    drift_shift: float = 0.75
+    drift_shift: float = 0.6
     drift_at: float = 15.0
     incident_feature: str = "mean texture"
     incident_missing: float = 0.35

@@ -25,7 +25,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from . import semconv
 from ._adapters import Batch, Schema, adapt, batch_size, numeric_column, output_array
-from ._aggregate import SCHEMA_INDEX, ModelAggregate, get_aggregate
+from ._aggregate import SCHEMA_INDEX, SMALL_BATCH, ModelAggregate, get_aggregate
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error
@@ -124,7 +124,10 @@ class _Monitor:
         cats = None
         if batch.rows:
             if batch.numeric is not None and agg.numeric is not None:
-                num = agg.numeric.stats(batch.numeric, batch.wrong)
+                if batch.wrong is None and batch.rows <= SMALL_BATCH:
+                    num = batch.numeric.tolist()  # buffered, binned later in one pass
+                else:
+                    num = agg.numeric.stats(batch.numeric, batch.wrong)
             if batch.categorical is not None:
                 cats = [(j, *t.stats(col)) for j, (t, col) in enumerate(zip(agg.cat_tables, batch.categorical))]
         return batch, num, cats, batch.violations
@@ -172,6 +175,8 @@ class _Monitor:
             m = _float_matrix(arr)
             if m is None:
                 return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+            if ot.k == m.shape[1] and agg.proba_in_order and m.shape[0] <= SMALL_BATCH:
+                return m.tolist(), None, None
             if ot.k != m.shape[1]:
                 full = np.full((m.shape[0], ot.k), np.nan)
                 for c, name in enumerate(agg.proba_outputs):
@@ -182,6 +187,8 @@ class _Monitor:
         if agg.value_output and ot is not None and (kind == "f" or (kind in "iu" and agg.label_table is None)):
             col = arr.astype(np.float64)
             if ot.k == 1:
+                if col.shape[0] <= SMALL_BATCH:
+                    return [[v] for v in col.tolist()], None, None
                 m = col.reshape(-1, 1)
             else:
                 m = np.full((col.shape[0], ot.k), np.nan)

@@ -82,10 +82,17 @@ def test_duration_buckets_are_the_otel_defaults():
 
 def test_categorical_table_counts_and_cache_bound():
     t = CategoricalTable(CategoricalProfile("k", ("a", "1", "true"), (1, 1, 1), 0, 3, 0))
-    counts, missing, unseen = t.stats(np.array(["a", "b", None, 1, 1.0, True, float("nan")], dtype=object))
-    assert counts.tolist() == [1, 2, 1, 1] and missing == 2 and unseen == 1
-    counts, missing, unseen = t.stats(np.array([1, 1, 2, 3]))
-    assert counts.tolist() == [0, 2, 0, 2] and unseen == 2
+
+    def dense(counts):  # small batches come back as bucket indices
+        return np.bincount(counts, minlength=4).tolist() if isinstance(counts, list) else counts.tolist()
+
+    values = ["a", "b", None, 1, 1.0, True, float("nan")]
+    for repeat in (1, 3):  # 7 values: the small path; 21: the array path
+        counts, missing, unseen = t.stats(np.array(values * repeat, dtype=object))
+        assert dense(counts) == [x * repeat for x in [1, 2, 1, 1]] and missing == 2 * repeat and unseen == repeat
+    for repeat in (1, 5):
+        counts, missing, unseen = t.stats(np.array([1, 1, 2, 3] * repeat))
+        assert dense(counts) == [0, 2 * repeat, 0, 2 * repeat] and unseen == 2 * repeat
     t.stats([f"x{i}" for i in range(10_000)])
     assert len(t._str_cache) <= 4096
 
@@ -105,6 +112,24 @@ def test_memory_is_bounded_by_features_times_bins():
     assert agg.nbytes() <= before + 200 * (MAX_ERROR_TYPES + 2)
     assert len(agg.durations) <= MAX_ERROR_TYPES + 2
     assert agg.rows == 50_000
+
+
+def test_small_batches_are_buffered_bounded_and_folded_exactly():
+    ref = otel_ml.build_reference({"a": np.linspace(-1, 1, 100), "b": np.linspace(0, 5, 100)}, model="p", version="1")
+    agg = ModelAggregate("p", "1", ref)
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(1000, 2)).tolist()
+    for r in rows:
+        agg.commit(1, [r], None, None, None, None, None, None, None)
+        assert len(agg.pending_num) < 256
+    snap = agg.snapshot()
+    assert not agg.pending_num
+    v = np.array(rows)
+    m = snap.num_counts.reshape(agg.numeric.k, agg.numeric.width)
+    for j, name in enumerate("ab"):
+        e = list(ref.feature(name).edges)
+        assert m[j, : len(e) + 1].tolist() == oracle(v[:, j], e)
+    assert snap.num_min[0].tolist() == v.min(axis=0).tolist()
 
 
 def test_snapshot_resets_interval_min_max_only():

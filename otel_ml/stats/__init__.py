@@ -24,7 +24,7 @@ Usage::
 
 from __future__ import annotations
 
-from . import chi_square, jensen_shannon, ks, psi, total_variation, wasserstein  # noqa: F401  (registration)
+from . import chi_square, dispersion, jensen_shannon, ks, psi, total_variation, wasserstein  # noqa: F401  (registration)
 from ._policy import DriftPolicy, PolicyBook
 from ._quality import quality_alarm
 from ._registry import STATISTICS, Statistic, get_statistic, register

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import ConfigurationError
+from . import dispersion as _disp
 from . import total_variation as _tv
 from . import wasserstein as _w
 
@@ -33,8 +34,9 @@ class DriftPolicy:
       significant at family-wise level ``alpha`` after ``correction`` across the streams of the
       same model evaluation, and
     * the change is large enough to matter: binned Wasserstein distance of at least
-      ``wasserstein_floor`` reference standard deviations (numeric), or total variation distance of
-      at least ``total_variation_floor`` (categorical).
+      ``wasserstein_floor`` reference standard deviations or an interquartile range changed by a
+      log ratio of at least ``dispersion_floor`` (numeric), or a total variation distance of at
+      least ``total_variation_floor`` (categorical).
 
     ``quality_min_increase`` is the absolute rise of a data-quality ratio (missing, invalid,
     out-of-range, unseen) over its reference ratio that, when also significant at ``alpha``, raises
@@ -44,6 +46,7 @@ class DriftPolicy:
     alpha: float = 0.05
     min_samples: int = 200
     wasserstein_floor: float = _w.DEFAULT_THRESHOLD
+    dispersion_floor: float = _disp.DEFAULT_THRESHOLD
     total_variation_floor: float = _tv.DEFAULT_THRESHOLD
     correction: str = "holm"
     test: str = "chi_square"
@@ -56,6 +59,7 @@ class DriftPolicy:
         if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or self.min_samples < 1:
             raise ConfigurationError(f"drift policy: 'min_samples' must be an integer >= 1, got {self.min_samples!r}")
         _check_float(self, "wasserstein_floor", low=0.0)
+        _check_float(self, "dispersion_floor", low=0.0)
         _check_float(self, "total_variation_floor", low=0.0, high=1.0)
         _check_float(self, "pool_expected", low=0.0)
         _check_float(self, "smoothing", low=0.0, open_low=True)

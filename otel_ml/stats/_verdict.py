@@ -17,6 +17,7 @@ from .._reference import CategoricalProfile, NumericProfile
 from ._common import FloatArray, as_batch
 from ._policy import DriftPolicy
 from .chi_square import chi_square_test
+from .dispersion import dispersion
 from .jensen_shannon import jensen_shannon
 from .ks import ks
 from .psi import psi
@@ -31,7 +32,8 @@ NO_VERDICT = -1
 class BatchDrift:
     """Scores and verdicts of ``S`` streams; every field is an array of shape ``[S]``.
 
-    ``wasserstein`` and ``ks`` are NaN for categorical streams. ``detected`` is int8: 1 drift,
+    ``wasserstein``, ``ks`` and ``dispersion`` (log ratio of interquartile ranges) are NaN for
+    categorical streams. ``detected`` is int8: 1 drift,
     0 no drift, -1 no verdict (fewer than ``min_samples`` rows in the window, or no reference
     counts). ``effect`` is the statistic the floor was applied to (Wasserstein for numeric, total
     variation for categorical) and ``effect_floor`` that floor.
@@ -50,6 +52,7 @@ class BatchDrift:
     dof: FloatArray
     effect: FloatArray
     effect_floor: FloatArray
+    dispersion: FloatArray
 
     def __len__(self) -> int:
         return int(self.detected.shape[0])
@@ -79,6 +82,7 @@ class DriftResult:
     dof: float = math.nan
     effect: float = math.nan
     effect_floor: float = math.nan
+    dispersion: float = math.nan
 
     def scores(self) -> dict[str, float]:
         """Score per ``ml.drift.method`` name (NaN ones left out)."""
@@ -187,7 +191,15 @@ def adjust_p_values(p: FloatArray, family: npt.ArrayLike, method: str = "holm") 
 
 # --- Verdicts -----------------------------------------------------------------------------------
 
-_POLICY_ARRAYS = ("alpha", "min_samples", "wasserstein_floor", "total_variation_floor", "pool_expected", "smoothing")
+_POLICY_ARRAYS = (
+    "alpha",
+    "min_samples",
+    "wasserstein_floor",
+    "dispersion_floor",
+    "total_variation_floor",
+    "pool_expected",
+    "smoothing",
+)
 
 
 def _policy_arrays(policy: DriftPolicy | Sequence[DriftPolicy], s: int) -> tuple[dict[str, FloatArray | float], list[tuple[str, str, npt.NDArray[np.bool_]]]]:
@@ -264,6 +276,7 @@ def evaluate_batch(
     safe_pos = np.where(num[:, None], pos, np.nan)
     w_v = wasserstein(ref, cur, positions=safe_pos, spread=spr, numeric=num)
     tv_v = total_variation(ref, cur)
+    disp_v = dispersion(ref, cur, positions=safe_pos, numeric=num)
 
     judged = (n_cur >= pa["min_samples"]) & (n_ref > 0)
     p_for_family = np.where(judged, p_value, np.nan)
@@ -274,7 +287,8 @@ def evaluate_batch(
 
     effect = np.where(num, w_v, tv_v)
     floor = np.where(num, pa["wasserstein_floor"], pa["total_variation_floor"])
-    drift = judged & (p_adj < pa["alpha"]) & (effect >= floor)
+    large = (effect >= floor) | (num & (np.abs(disp_v) >= pa["dispersion_floor"]))
+    drift = judged & (p_adj < pa["alpha"]) & large
     detected = np.where(judged, drift.astype(np.int8), np.int8(NO_VERDICT)).astype(np.int8)
     return BatchDrift(
         sample_count=n_cur,
@@ -290,6 +304,7 @@ def evaluate_batch(
         dof=dof,
         effect=effect,
         effect_floor=np.asarray(floor, dtype=np.float64),
+        dispersion=disp_v,
     )
 
 
@@ -347,5 +362,6 @@ def evaluate_profile(
     if n_tests == 1 or result.detected is None:
         return result
     p_adj = min(1.0, result.p_value * n_tests)
-    detected = p_adj < policy.alpha and result.effect >= result.effect_floor
+    large = result.effect >= result.effect_floor or abs(result.dispersion) >= policy.dispersion_floor
+    detected = p_adj < policy.alpha and large
     return DriftResult(**{**{f.name: getattr(result, f.name) for f in fields(DriftResult)}, "p_adjusted": p_adj, "detected": detected})
