@@ -19,6 +19,6 @@ documented example. In-process use (tests, the demo)::
 from __future__ import annotations
 
 from ._config import Config, load_config
-# from ._service import Service, run, run_in_thread
+from ._service import Service, run, run_in_thread
 
 __all__ = ["Config", "Service", "load_config", "run", "run_in_thread"]

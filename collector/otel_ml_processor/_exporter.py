@@ -1,0 +1,341 @@
+"""Export of drift and quality gauges plus the processor's own telemetry over OTLP.
+
+Each evaluation becomes one ``ExportMetricsServiceRequest`` (resource ``service.name =
+otel-ml-processor``), encoded once and put on a bounded queue. A sender task delivers the queue head
+over OTLP/gRPC or OTLP/HTTP (protobuf), chosen from the endpoint as the OTel exporters do
+(:func:`otel_ml._export.resolve_protocol`: port 4318 or a ``/v1/metrics`` path is HTTP, else gRPC;
+``export.protocol`` overrides). Retryable failures (gRPC UNAVAILABLE/DEADLINE_EXCEEDED/
+RESOURCE_EXHAUSTED, HTTP 429/502/503/504, connection errors) keep the request at the head and back off
+exponentially (honouring Retry-After / RetryInfo); other failures drop it. When the queue is full the
+oldest request is dropped. Every failed attempt and every dropped request is counted in
+``otel_ml.processor.export.failures`` (``error.type`` = ``retryable``, ``rejected`` or ``queue_full``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import numpy as np
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
+
+from otel_ml import semconv
+from otel_ml._export import PROTOCOL_HTTP, resolve_protocol
+
+from ._evaluate import METHODS, Evaluation
+
+log = logging.getLogger("otel_ml_processor")
+
+SERVICE_NAME = "otel-ml-processor"
+SCOPE_NAME = "otel_ml_processor"
+EXPORT_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_QUALITY_METRICS = (
+    semconv.QUALITY_MISSING_RATIO,
+    semconv.QUALITY_INVALID_RATIO,
+    semconv.QUALITY_OUT_OF_RANGE_RATIO,
+    semconv.QUALITY_UNSEEN_RATIO,
+)
+
+
+def _kv(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+@dataclass
+class Telemetry:
+    """The processor's own counters (cumulative since start) and gauges."""
+
+    start_ns: int = field(default_factory=time.time_ns)
+    received: int = 0
+    rejected: collections.Counter[str] = field(default_factory=collections.Counter)
+    export_failures: collections.Counter[str] = field(default_factory=collections.Counter)
+    streams: int = 0
+    series: int = 0
+    state_bytes: int = 0
+    eval_buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
+    eval_count: int = 0
+    eval_sum: float = 0.0
+
+    def record_evaluation(self, seconds: float) -> None:
+        i = int(np.searchsorted(DURATION_BUCKETS, seconds, side="left"))
+        self.eval_buckets[i] += 1
+        self.eval_count += 1
+        self.eval_sum += seconds
+
+
+def resource_attributes() -> list[KeyValue]:
+    return [
+        _kv("service.name", SERVICE_NAME),
+        _kv("service.instance.id", f"{socket.gethostname()}:{os.getpid()}"),
+        _kv("telemetry.sdk.name", "otel-ml"),
+        _kv("telemetry.sdk.language", "python"),
+    ]
+
+
+def build_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = None) -> ExportMetricsServiceRequest:
+    """The OTLP request for one evaluation's gauges and the self-telemetry."""
+    now_ns = now_ns if now_ns is not None else (ev.time_ns if ev is not None else time.time_ns())
+    req = ExportMetricsServiceRequest()
+    rm = req.resource_metrics.add()
+    rm.resource.attributes.extend(resource_attributes())
+    sm = rm.scope_metrics.add()
+    sm.scope.name = SCOPE_NAME
+    if ev is not None and ev.rows:
+        _add_evaluation(sm, ev, now_ns)
+    _add_telemetry(sm, tel, now_ns)
+    return req
+
+
+def _gauge(sm: pb.ScopeMetrics, name: str, unit: str = "") -> pb.Metric:
+    m = sm.metrics.add(name=name)
+    kind, default_unit = semconv.PROCESSOR_METRICS[name]
+    m.unit = unit or default_unit
+    return m
+
+
+def _add_evaluation(sm: pb.ScopeMetrics, ev: Evaluation, now_ns: int) -> None:
+    base = [
+        [_kv(semconv.MODEL_NAME, m), _kv(semconv.MODEL_VERSION, v), _kv(semconv.FEATURE_NAME, n),
+         _kv(semconv.DRIFT_KIND, k), _kv(semconv.DRIFT_WINDOW, w)]
+        for (m, v, k, n), w in zip(ev.keys, ev.windows)
+    ]
+    method_kv = {m: _kv(semconv.DRIFT_METHOD, m) for m in METHODS}
+
+    def emit(metric: pb.Metric, values: np.ndarray, rows: np.ndarray, extra: KeyValue | None = None) -> None:
+        pts = metric.gauge.data_points
+        for r, v in zip(rows.tolist(), values[rows].tolist()):
+            dp = pts.add(time_unix_nano=now_ns, as_double=v)
+            dp.attributes.extend(base[r])
+            if extra is not None:
+                dp.attributes.append(extra)
+
+    def emit_int(metric: pb.Metric, values: np.ndarray, rows: np.ndarray) -> None:
+        pts = metric.gauge.data_points
+        for r, v in zip(rows.tolist(), values[rows].tolist()):
+            dp = pts.add(time_unix_nano=now_ns, as_int=int(v))
+            dp.attributes.extend(base[r])
+
+    score = _gauge(sm, semconv.DRIFT_SCORE)
+    for m in METHODS:
+        vals = ev.scores[m]
+        emit(score, vals, np.nonzero(np.isfinite(vals))[0], method_kv[m])
+    emit(_gauge(sm, semconv.DRIFT_P_VALUE), ev.p_value, np.nonzero(np.isfinite(ev.p_value))[0])
+    emit_int(_gauge(sm, semconv.DRIFT_DETECTED), ev.detected, np.nonzero(ev.detected >= 0)[0])
+    emit_int(_gauge(sm, semconv.DRIFT_SAMPLE_COUNT), ev.sample_count, np.arange(ev.rows))
+    for j, name in enumerate(_QUALITY_METRICS):
+        vals = ev.quality_ratio[:, j]
+        rows = np.nonzero(np.isfinite(vals))[0]
+        if len(rows):
+            emit(_gauge(sm, name), vals, rows)
+    rows = np.nonzero(ev.quality_alarm >= 0)[0]
+    if len(rows):
+        emit_int(_gauge(sm, semconv.QUALITY_ALARM), ev.quality_alarm, rows)
+
+
+def _add_telemetry(sm: pb.ScopeMetrics, tel: Telemetry, now_ns: int) -> None:
+    def counter(name: str, values: dict[str, int] | int) -> None:
+        m = _gauge(sm, name)
+        m.sum.aggregation_temporality = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
+        m.sum.is_monotonic = True
+        items = values.items() if isinstance(values, dict) else [(None, values)]
+        for reason, v in items:
+            dp = m.sum.data_points.add(start_time_unix_nano=tel.start_ns, time_unix_nano=now_ns, as_int=int(v))
+            if reason is not None:
+                dp.attributes.append(_kv(semconv.ERROR_TYPE, reason))
+
+    counter(semconv.PROCESSOR_POINTS_RECEIVED, tel.received)
+    counter(semconv.PROCESSOR_POINTS_REJECTED, dict(tel.rejected) or 0)
+    counter(semconv.PROCESSOR_EXPORT_FAILURES, dict(tel.export_failures) or 0)
+    g = _gauge(sm, semconv.PROCESSOR_STREAMS)
+    g.gauge.data_points.add(time_unix_nano=now_ns, as_int=tel.streams)
+    g = _gauge(sm, semconv.PROCESSOR_STATE_BYTES)
+    g.gauge.data_points.add(time_unix_nano=now_ns, as_int=tel.state_bytes)
+    h = _gauge(sm, semconv.PROCESSOR_EVALUATION_DURATION)
+    h.histogram.aggregation_temporality = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
+    dp = h.histogram.data_points.add(start_time_unix_nano=tel.start_ns, time_unix_nano=now_ns,
+                                     count=tel.eval_count, sum=tel.eval_sum)
+    dp.bucket_counts.extend(tel.eval_buckets)
+    dp.explicit_bounds.extend(DURATION_BUCKETS)
+
+
+class _RetryableError(Exception):
+    def __init__(self, msg: str, delay: float | None = None) -> None:
+        super().__init__(msg)
+        self.delay = delay
+
+
+class Exporter:
+    """A bounded queue of encoded requests and the task that delivers them."""
+
+    def __init__(self, endpoint: str | None, *, protocol: str = "auto", headers: tuple[tuple[str, str], ...] = (),
+                 timeout: float = 10.0, queue_size: int = 16, telemetry: Telemetry | None = None) -> None:
+        self.endpoint = endpoint
+        self.protocol = resolve_protocol(endpoint, None if protocol == "auto" else protocol) if endpoint else ""
+        self.headers = tuple(headers)
+        self.timeout = timeout
+        self.queue: collections.deque[bytes] = collections.deque()
+        self.queue_size = queue_size
+        self.telemetry = telemetry or Telemetry()
+        self.sent = 0
+        self._wake = asyncio.Event()
+        self._channel = None
+        self._stub = None
+        self._session = None
+        self._backoff = 0.0
+
+    # --- queue ----------------------------------------------------------------------------------
+    def submit(self, payload: bytes) -> None:
+        if not self.endpoint:
+            return
+        if len(self.queue) >= self.queue_size:
+            self.queue.popleft()
+            self.telemetry.export_failures["queue_full"] += 1
+            log.warning("export queue full (%d requests): dropped the oldest", self.queue_size)
+        self.queue.append(payload)
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver queued requests until ``stop`` is set."""
+        while not stop.is_set():
+            if not self.queue:
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            ok = await self._send_head()
+            if not ok:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=self._backoff)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def flush(self, deadline_s: float) -> bool:
+        """Try to deliver everything queued within ``deadline_s`` seconds (at shutdown)."""
+        end = time.monotonic() + deadline_s
+        while self.queue and time.monotonic() < end:
+            if not await self._send_head(timeout=max(0.1, min(self.timeout, end - time.monotonic()))):
+                await asyncio.sleep(min(self._backoff, max(0.0, end - time.monotonic())))
+        return not self.queue
+
+    async def _send_head(self, timeout: float | None = None) -> bool:
+        payload = self.queue[0]
+        try:
+            await self._send(payload, timeout or self.timeout)
+        except _RetryableError as exc:
+            self.telemetry.export_failures["retryable"] += 1
+            self._backoff = min(30.0, max(exc.delay or 0.0, self._backoff * 2 or 0.5))
+            log.warning("export to %s failed (will retry in %.1fs): %s", self.endpoint, self._backoff, exc)
+            return False
+        except Exception as exc:
+            self.telemetry.export_failures["rejected"] += 1
+            if self.queue and self.queue[0] is payload:
+                self.queue.popleft()
+            log.error("export to %s rejected, request dropped: %s", self.endpoint, exc)
+            return True
+        if self.queue and self.queue[0] is payload:
+            self.queue.popleft()
+        self._backoff = 0.0
+        self.sent += 1
+        return True
+
+    async def _send(self, payload: bytes, timeout: float) -> None:
+        if self.protocol == PROTOCOL_HTTP:
+            await self._send_http(payload, timeout)
+        else:
+            await self._send_grpc(payload, timeout)
+
+    async def _send_grpc(self, payload: bytes, timeout: float) -> None:
+        import grpc
+
+        if self._stub is None:
+            assert self.endpoint is not None
+            parsed = urlparse(self.endpoint if "://" in self.endpoint else f"http://{self.endpoint}")
+            target = parsed.netloc or parsed.path
+            if parsed.scheme == "https":
+                self._channel = grpc.aio.secure_channel(target, grpc.ssl_channel_credentials())
+            else:
+                self._channel = grpc.aio.insecure_channel(target)
+            self._stub = self._channel.unary_unary(
+                EXPORT_METHOD, request_serializer=None, response_deserializer=ExportMetricsServiceResponse.FromString
+            )
+        try:
+            resp = await self._stub(payload, timeout=timeout, metadata=self.headers or None)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
+                        grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED, grpc.StatusCode.CANCELLED):
+                raise _RetryableError(f"{code.name}: {exc.details()}", _retry_info_delay(exc)) from None
+            raise RuntimeError(f"{code.name}: {exc.details()}") from None
+        if resp.partial_success.rejected_data_points:
+            log.warning("export partially rejected: %d points (%s)", resp.partial_success.rejected_data_points,
+                        resp.partial_success.error_message)
+
+    async def _send_http(self, payload: bytes, timeout: float) -> None:
+        import aiohttp
+
+        assert self.endpoint is not None
+        url = self.endpoint if "://" in self.endpoint else f"http://{self.endpoint}"
+        if not urlparse(url).path.rstrip("/").endswith("/v1/metrics"):
+            url = url.rstrip("/") + "/v1/metrics"
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        headers = {"Content-Type": "application/x-protobuf", **dict(self.headers)}
+        try:
+            async with self._session.post(url, data=payload, headers=headers,
+                                          timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                body = await resp.read()
+                if resp.status in (429, 502, 503, 504):
+                    raise _RetryableError(f"HTTP {resp.status}", _retry_after(resp.headers.get("Retry-After")))
+                if resp.status >= 300:
+                    raise RuntimeError(f"HTTP {resp.status}: {body[:200]!r}")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise _RetryableError(f"{type(exc).__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = self._stub = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        v = float(value) if value else None
+    except ValueError:
+        return None
+    return v if v is not None and math.isfinite(v) and v >= 0 else None
+
+
+def _retry_info_delay(exc: object) -> float | None:
+    try:
+        from google.rpc import error_details_pb2, status_pb2
+
+        for key, value in exc.trailing_metadata() or ():  # type: ignore[attr-defined]
+            if key == "grpc-status-details-bin":
+                st = status_pb2.Status.FromString(value)
+                for d in st.details:
+                    if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                        ri = error_details_pb2.RetryInfo()
+                        d.Unpack(ri)
+                        return ri.retry_delay.seconds + ri.retry_delay.nanos / 1e9
+    except Exception:
+        return None
+    return None

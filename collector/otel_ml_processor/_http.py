@@ -1,0 +1,254 @@
+"""OTLP/HTTP receiver, health endpoints and the reference admin API (aiohttp).
+
+OTLP: ``POST /v1/metrics`` with ``Content-Type: application/x-protobuf`` or ``application/json``,
+optionally ``Content-Encoding: gzip``. Responses follow the OTLP/HTTP spec: 200 with an
+``ExportMetricsServiceResponse`` in the request's encoding (``partial_success`` when points were
+rejected); 400 with a ``google.rpc.Status`` body for a malformed payload; 413 when the body (or its
+decompressed form) exceeds ``receivers.max_request_bytes``; 415 for another content type; 429
+(rate limit) or 503 (busy, draining) with ``Retry-After``; 401 without the bearer token when one is
+required.
+
+Health: ``GET /healthz`` (the process serves), ``GET /readyz`` (receivers up, not draining).
+
+Admin API (``/api/v1/references``), JSON only:
+
+* ``GET /api/v1/references`` - list; ``GET /api/v1/references/{model}/{version}`` - the profile;
+* ``PUT /api/v1/references/{model}/{version}`` or ``POST /api/v1/references`` - upload a profile
+  (validated with :func:`otel_ml._reference.loads_reference`; 400 naming the bad field; 413 above
+  ``references.max_upload_bytes``; 409 when the body's model/version differ from the path);
+* ``DELETE /api/v1/references/{model}/{version}``.
+
+Changes need ``Authorization: Bearer <token>`` when a token is configured; without a token they are
+accepted from loopback clients only. ``GET /api/v1/status`` reports the state's size.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.rpc import code_pb2, status_pb2
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
+
+from otel_ml._errors import ReferenceProfileError
+from otel_ml._reference import loads_reference
+
+from ._decode import DecodeError, TooLargeError, decompress
+from ._ingest import RATE, Ingestor, Overload
+from ._store import ReferenceStore
+
+log = logging.getLogger("otel_ml_processor")
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class HttpServer:
+    def __init__(self, ingestor: Ingestor, store: ReferenceStore, *, endpoint: tuple[str, int],
+                 max_request_bytes: int, max_reference_bytes: int, token: str | None = None,
+                 require_token_for_ingest: bool = True, tls: tuple[str, str] | None = None,
+                 status: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.ingestor = ingestor
+        self.store = store
+        self.host, self.port = endpoint
+        self.max_request_bytes = max_request_bytes
+        self.max_reference_bytes = max_reference_bytes
+        self.token = token
+        self.require_token_for_ingest = require_token_for_ingest
+        self.tls = tls
+        self.status = status or (lambda: {})
+        self.ready = False
+        self.on_references_changed: Callable[[], None] = lambda: None
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=max(self.max_request_bytes, self.max_reference_bytes) + 1)
+        app.router.add_post("/v1/metrics", self.otlp)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/api/v1/status", self.get_status)
+        app.router.add_get("/api/v1/references", self.list_refs)
+        app.router.add_post("/api/v1/references", self.upload)
+        app.router.add_get("/api/v1/references/{model}/{version}", self.get_ref)
+        app.router.add_put("/api/v1/references/{model}/{version}", self.upload)
+        app.router.add_post("/api/v1/references/{model}/{version}", self.upload)
+        app.router.add_delete("/api/v1/references/{model}/{version}", self.delete_ref)
+        return app
+
+    async def start(self) -> int:
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await self._runner.setup()
+        ctx = None
+        if self.tls:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.tls[0], self.tls[1])
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx, reuse_port=False)
+        await site.start()
+        server = getattr(site, "_server", None)
+        if server is not None and server.sockets:
+            self.port = server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- auth -----------------------------------------------------------------------------------
+    def _authorized(self, request: web.Request) -> bool:
+        if self.token is None:
+            return True
+        got = request.headers.get("Authorization", "")
+        return hmac.compare_digest(got.encode(), f"Bearer {self.token}".encode())
+
+    def _may_change(self, request: web.Request) -> web.Response | None:
+        if self.token is not None:
+            if not self._authorized(request):
+                return _json_error(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+            return None
+        remote = request.remote or ""
+        try:
+            loopback = ipaddress.ip_address(remote).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            return _json_error(403, "no token is configured: reference changes are accepted from loopback only")
+        return None
+
+    # --- OTLP -----------------------------------------------------------------------------------
+    async def otlp(self, request: web.Request) -> web.StreamResponse:
+        ctype = (request.content_type or "").lower()
+        as_json = ctype == JSON
+        if ctype not in (PROTOBUF, JSON):
+            return _status(415, code_pb2.INVALID_ARGUMENT,
+                           f"unsupported Content-Type {ctype!r}; use {PROTOBUF} or {JSON}", as_json=True)
+        if self.require_token_for_ingest and not self._authorized(request):
+            return _status(401, code_pb2.UNAUTHENTICATED, "missing or invalid bearer token", as_json,
+                           headers={"WWW-Authenticate": "Bearer"})
+        ov = self.ingestor.busy()
+        if ov is not None:
+            return self._overload(ov, as_json)
+        if request.content_length is not None and request.content_length > self.max_request_bytes:
+            return _status(413, code_pb2.RESOURCE_EXHAUSTED,
+                           f"request body of {request.content_length} bytes exceeds the limit of "
+                           f"{self.max_request_bytes} bytes", as_json)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _status(413, code_pb2.RESOURCE_EXHAUSTED,
+                           f"request body exceeds the limit of {self.max_request_bytes} bytes", as_json)
+        try:
+            data = decompress(body, request.headers.get("Content-Encoding", ""), self.max_request_bytes)
+            decoded = self.ingestor.decode(data, json=as_json)
+        except TooLargeError as exc:
+            return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), as_json)
+        except DecodeError as exc:
+            return _status(400, code_pb2.INVALID_ARGUMENT, str(exc), as_json)
+        ov = self.ingestor.take(decoded.points)
+        if ov is not None:
+            return self._overload(ov, as_json)
+        try:
+            res = self.ingestor.apply(decoded)
+        except Exception as exc:  # never crash on input
+            log.exception("internal error while ingesting an HTTP request")
+            return _status(500, code_pb2.INTERNAL, f"internal error: {type(exc).__name__}", as_json)
+        resp = ExportMetricsServiceResponse()
+        if res.rejected_total:
+            resp.partial_success.rejected_data_points = res.rejected_total
+            resp.partial_success.error_message = res.message()
+        if as_json:
+            return web.Response(body=json_format.MessageToJson(resp, indent=None).encode(), content_type=JSON)
+        return web.Response(body=resp.SerializeToString(), content_type=PROTOBUF)
+
+    def _overload(self, ov: Overload, as_json: bool) -> web.Response:
+        self.ingestor.refused += 1
+        return _status(429 if ov.reason == RATE else 503, code_pb2.UNAVAILABLE, ov.message, as_json,
+                       headers={"Retry-After": str(max(1, int(round(ov.retry_after))))})
+
+    # --- health ---------------------------------------------------------------------------------
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        ready = self.ready and not self.ingestor.draining
+        return web.json_response({"status": "ready" if ready else "not ready", "references": len(self.store)},
+                                 status=200 if ready else 503)
+
+    async def get_status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.status())
+
+    # --- admin ----------------------------------------------------------------------------------
+    async def list_refs(self, request: web.Request) -> web.Response:
+        return web.json_response({"references": self.store.list(), "errors": self.store.errors})
+
+    async def get_ref(self, request: web.Request) -> web.Response:
+        c = self.store.get(request.match_info["model"], request.match_info["version"])
+        if c is None:
+            return _json_error(404, "no such reference")
+        return web.json_response(c.reference.to_dict())
+
+    async def upload(self, request: web.Request) -> web.Response:
+        denied = self._may_change(request)
+        if denied is not None:
+            return denied
+        if request.content_length is not None and request.content_length > self.max_reference_bytes:
+            return _json_error(413, f"reference exceeds the limit of {self.max_reference_bytes} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _json_error(413, f"reference exceeds the limit of {self.max_reference_bytes} bytes")
+        if len(body) > self.max_reference_bytes:
+            return _json_error(413, f"reference exceeds the limit of {self.max_reference_bytes} bytes")
+        try:
+            ref = loads_reference(body, source="uploaded reference")
+        except ReferenceProfileError as exc:
+            return _json_error(400, str(exc))
+        model = request.match_info.get("model")
+        version = request.match_info.get("version")
+        if model is not None and (model, version) != (ref.model_name, ref.model_version):
+            return _json_error(409, f"the body is for {ref.model_name}@{ref.model_version}, "
+                                    f"the path for {model}@{version}")
+        existed = self.store.get(ref.model_name, ref.model_version) is not None
+        try:
+            where = self.store.put(ref)
+        except OSError as exc:
+            return _json_error(500, f"cannot store the reference: {exc.strerror}")
+        self.on_references_changed()
+        log.info("reference %s@%s %s (%s)", ref.model_name, ref.model_version,
+                 "replaced" if existed else "added", where)
+        return web.json_response({"model": ref.model_name, "version": ref.model_version, "stored": where,
+                                  "replaced": existed}, status=200 if existed else 201)
+
+    async def delete_ref(self, request: web.Request) -> web.Response:
+        denied = self._may_change(request)
+        if denied is not None:
+            return denied
+        model, version = request.match_info["model"], request.match_info["version"]
+        try:
+            found = self.store.delete(model, version)
+        except OSError as exc:
+            return _json_error(500, f"cannot delete the reference: {exc.strerror}")
+        if not found:
+            return _json_error(404, "no such reference")
+        self.on_references_changed()
+        return web.json_response({"deleted": True, "model": model, "version": version})
+
+
+def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def _status(http: int, code: int, message: str, as_json: bool, headers: dict[str, str] | None = None) -> web.Response:
+    st = status_pb2.Status(code=code, message=message)
+    if as_json:
+        body = json.dumps({"code": code, "message": message}).encode()
+        return web.Response(status=http, body=body, content_type=JSON, headers=headers)
+    return web.Response(status=http, body=st.SerializeToString(), content_type=PROTOBUF, headers=headers)

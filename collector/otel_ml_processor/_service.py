@@ -1,0 +1,251 @@
+"""The service: wires config, store, state, receivers, evaluation, export and checkpoints on one loop.
+
+Lifecycle: load references -> restore the checkpoint -> open the receivers -> every
+``evaluation.interval``: snapshot the windows (on the loop), evaluate them (in a worker thread, so
+ingest keeps flowing), queue the export, evict stale series, write the checkpoint. On SIGTERM or
+SIGINT: refuse new data (UNAVAILABLE / 503, ``/readyz`` turns 503), stop the receivers, run a final
+evaluation, deliver the export queue (bounded by ``export.timeout``), write the checkpoint, exit 0.
+
+When ready, the service logs one line ``otel-ml processor ready grpc=HOST:PORT http=HOST:PORT``
+(ports resolved, so port 0 works).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from . import _checkpoint
+from ._config import Config, parse_host_port
+from ._evaluate import Evaluation, Evaluator
+from ._exporter import Exporter, Telemetry, build_request
+from ._grpc import GrpcReceiver
+from ._http import HttpServer
+from ._ingest import Ingestor
+from ._state import State
+from ._store import ReferenceStore
+
+log = logging.getLogger("otel_ml_processor")
+
+
+class Service:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop_event: asyncio.Event | None = None
+        self.grpc_endpoint: str | None = None
+        self.http_endpoint: str | None = None
+        self.last_evaluation: Evaluation | None = None
+        self.evaluations = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._grpc: GrpcReceiver | None = None
+        self._http: HttpServer | None = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._eval_lock: asyncio.Lock | None = None
+
+    # --- start ----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        cfg = self.config
+        self._loop = asyncio.get_running_loop()
+        self.stop_event = asyncio.Event()
+        self._eval_lock = asyncio.Lock()
+        ref_dir = cfg.references_dir
+        if ref_dir is None and cfg.state_dir is not None:
+            ref_dir = os.path.join(cfg.state_dir, "references")
+        self.store = ReferenceStore(ref_dir)
+        log.info("reference store %s: %d references", ref_dir or "<memory>", len(self.store))
+        self.state = State(self.store, windows=cfg.windows, slots_per_window=cfg.slots_per_window,
+                           series_ttl=cfg.series_ttl, max_streams_per_model=cfg.max_streams_per_model,
+                           max_series_per_model=cfg.max_series_per_model)
+        if cfg.state_dir is not None and _checkpoint.load(self.state, cfg.state_dir):
+            log.info("restored checkpoint: %d streams, %d series", self.state.stream_count, self.state.series_count)
+        self.telemetry = Telemetry()
+        self.exporter = Exporter(cfg.export_endpoint, protocol=cfg.export_protocol, headers=cfg.export_headers,
+                                 timeout=cfg.export_timeout, queue_size=cfg.export_queue_size,
+                                 telemetry=self.telemetry)
+        self.ingestor = Ingestor(self.state, self.telemetry, max_points_per_second=cfg.max_points_per_second,
+                                 max_loop_lag=cfg.max_loop_lag, retry_after=cfg.retry_after)
+        self.evaluator = Evaluator(self.store, cfg.policy_book(), cfg.window_labels)
+        tls = (cfg.tls_cert_file, cfg.tls_key_file) if cfg.tls else None
+        ingest_token = cfg.token if cfg.require_token_for_ingest else None
+        if cfg.grpc_endpoint is not None:
+            host, _ = parse_host_port(cfg.grpc_endpoint, "receivers.otlp_grpc")
+            self._grpc = GrpcReceiver(self.ingestor, endpoint=cfg.grpc_endpoint,
+                                      max_request_bytes=cfg.max_request_bytes, token=ingest_token,
+                                      tls=tls)  # type: ignore[arg-type]
+            port = await self._grpc.start()
+            self.grpc_endpoint = f"{host}:{port}"
+        if cfg.http_endpoint is not None:
+            self._http = HttpServer(self.ingestor, self.store,
+                                    endpoint=parse_host_port(cfg.http_endpoint, "receivers.otlp_http"),
+                                    max_request_bytes=cfg.max_request_bytes,
+                                    max_reference_bytes=cfg.max_reference_bytes, token=cfg.token,
+                                    require_token_for_ingest=cfg.require_token_for_ingest, tls=tls,
+                                    status=self.status)  # type: ignore[arg-type]
+            port = await self._http.start()
+            self.http_endpoint = f"{self._http.host}:{port}"
+        stop = self.stop_event
+        self._tasks = [
+            asyncio.create_task(self.ingestor.monitor_lag(stop)),
+            asyncio.create_task(self.exporter.run(stop)),
+            asyncio.create_task(self._every(cfg.evaluation_interval, self.evaluate_once)),
+            asyncio.create_task(self._every(cfg.reference_poll_interval, self._poll_references)),
+        ]
+        if self._http is not None:
+            self._http.ready = True
+        log.info("otel-ml processor ready grpc=%s http=%s export=%s windows=%s", self.grpc_endpoint,
+                 self.http_endpoint, cfg.export_endpoint, ",".join(cfg.window_labels))
+        self._ready.set()
+
+    async def _every(self, period: float, fn: Any) -> None:
+        assert self.stop_event is not None
+        while not self.stop_event.is_set():
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=period)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await fn()
+            except Exception:  # a failing round must not end the loop
+                log.exception("periodic task %s failed", getattr(fn, "__name__", fn))
+
+    async def _poll_references(self) -> None:
+        if self.store.poll():
+            log.info("references reloaded: %d", len(self.store))
+
+    # --- evaluation -----------------------------------------------------------------------------
+    async def evaluate_once(self, *, final: bool = False) -> Evaluation:
+        """Snapshot, evaluate (worker thread), export, evict, checkpoint."""
+        assert self._eval_lock is not None
+        async with self._eval_lock:
+            now = time.time()
+            counts = self.state.window_counts(now)
+            layout = self.evaluator.layout(self.state)
+            loop = asyncio.get_running_loop()
+            ev = await loop.run_in_executor(None, self.evaluator.evaluate_counts, layout, counts, now)
+            tel = self.telemetry
+            tel.record_evaluation(ev.duration_s)
+            self.state.evict(time.time())
+            tel.streams = self.state.stream_count
+            tel.series = self.state.series_count
+            tel.state_bytes = self.state.nbytes()
+            if self.exporter.endpoint:
+                payload = await loop.run_in_executor(None, lambda: build_request(ev, tel).SerializeToString())
+                self.exporter.submit(payload)
+            self.last_evaluation = ev
+            self.evaluations += 1
+            if self.config.state_dir is not None:
+                try:
+                    _checkpoint.save(self.state, self.config.state_dir)
+                except OSError as exc:
+                    log.error("cannot write checkpoint to %s: %s", self.config.state_dir, exc)
+            log.debug("evaluation %d: %d rows in %.3fs", self.evaluations, ev.rows, ev.duration_s)
+            return ev
+
+    def status(self) -> dict[str, Any]:
+        ev = self.last_evaluation
+        return {
+            "streams": self.state.stream_count,
+            "series": self.state.series_count,
+            "state_bytes": self.state.nbytes(),
+            "points_received": self.telemetry.received,
+            "points_rejected": dict(self.telemetry.rejected),
+            "resets": self.state.resets,
+            "duplicates": self.state.duplicates,
+            "evaluations": self.evaluations,
+            "last_evaluation_seconds": None if ev is None else ev.duration_s,
+            "export_queue": len(self.exporter.queue),
+            "exports_sent": self.exporter.sent,
+            "export_failures": dict(self.telemetry.export_failures),
+            "refused_requests": self.ingestor.refused,
+            "windows": list(self.config.window_labels),
+        }
+
+    # --- stop -----------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        if self.stop_event is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self.stop_event.set)
+
+    async def wait_stopped(self) -> None:
+        assert self.stop_event is not None
+        await self.stop_event.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        log.info("draining: refusing new data, final evaluation, export, checkpoint")
+        self.ingestor.draining = True
+        if self.stop_event is not None:
+            self.stop_event.set()
+        if self._grpc is not None:
+            await self._grpc.stop(grace=1.0)
+        if self._http is not None:
+            await self._http.stop()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            await self.evaluate_once(final=True)
+        except Exception:
+            log.exception("final evaluation failed")
+        if self.exporter.endpoint and not await self.exporter.flush(self.config.export_timeout):
+            log.warning("export queue not delivered before shutdown: %d requests dropped", len(self.exporter.queue))
+        await self.exporter.close()
+        log.info("stopped")
+
+
+async def _main(config: Config) -> int:
+    svc = Service(config)
+    await svc.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, svc.request_stop)
+    await svc.wait_stopped()
+    return 0
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run(config: Config) -> int:
+    """Run until SIGTERM/SIGINT; the exit status."""
+    configure_logging(config.log_level)
+    return asyncio.run(_main(config))
+
+
+@contextlib.contextmanager
+def run_in_thread(config: Config, timeout: float = 30.0) -> Iterator[Service]:
+    """Run a service on a background thread (tests, the demo); stops it (drain included) on exit."""
+    svc = Service(config)
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        async def main() -> None:
+            await svc.start()
+            await svc.wait_stopped()
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced to the caller below
+            errors.append(exc)
+            svc._ready.set()
+
+    thread = threading.Thread(target=target, name="otel-ml-processor", daemon=True)
+    thread.start()
+    if not svc._ready.wait(timeout) or errors:
+        raise RuntimeError(f"the otel-ml processor did not start: {errors[0] if errors else 'timeout'}")
+    try:
+        yield svc
+    finally:
+        svc.request_stop()
+        thread.join(timeout)
