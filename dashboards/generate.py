@@ -240,6 +240,19 @@ def overview() -> db.Dashboard:
         targets((q.drifting_count(), VERSION_LEGEND), exemplar=True), "short", span=12, height=9,
         axis_min=0))
 
+    d = d.with_panel(ts(
+        "Predicted class share per version",
+        "Share of each predicted class (ml.prediction.class.count) per version: classifiers returning labels.",
+        targets((q.prediction_shares(), "{{%s}} {{%s}}" % (q.VERSION, q.PRED_CLASS))),
+        "percentunit", span=12, axis_min=0))
+    d = d.with_panel(ts(
+        "Prediction value p50 / p90 per version",
+        "Quantiles of the model's numeric outputs (ml.prediction.value: regression values or class "
+        "probabilities) per version.",
+        targets((q.prediction_value_quantile(0.5), "p50 {{%s}} {{%s}}" % (q.VERSION, q.PRED_NAME)),
+                (q.prediction_value_quantile(0.9), "p90 {{%s}} {{%s}}" % (q.VERSION, q.PRED_NAME))),
+        "short", span=12))
+
     d = d.with_row(row("Data quality"))
     d = d.with_panel(ts(
         "Data-quality ratios (processor window)",
