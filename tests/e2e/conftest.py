@@ -1,0 +1,139 @@
+"""Fixtures for the end-to-end tests: a real OpenTelemetry Collector, a real Prometheus, an OTLP sink.
+
+    def test_drift_reaches_prometheus(otelcol, prometheus, otlp_sink):
+        col = otelcol(COLLECTOR_CONFIG, env={
+            "OTEL_ML_PROCESSOR_ENDPOINT": otlp_sink.endpoint,        # or a real processor's
+            "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        })
+        ...send OTLP to col.otlp_grpc (host:port) or col.otlp_http_url...
+        prometheus.wait_for('ml_drift_detected{ml_feature_name="age"} == 1')
+        assert prometheus.promql("sum(ml_predict_rows_total)")[0]["value"][1] == "100"
+
+Every component writes its log under the test's tmp dir; when a test fails, the tails of all of them are
+added to its report. A component that is not installed fails the test (never skips) with the command
+that installs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import _components as c
+from ._components import (  # noqa: F401 - re-exported for tests
+    COLLECTOR_CONFIG,
+    LOADBALANCING_CONFIG,
+    Collector,
+    OtlpSink,
+    Prometheus,
+    wait_until,
+)
+
+_LOGS_KEY = pytest.StashKey[list[tuple[str, Path]]]()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and report.when in ("setup", "call"):
+        for name, path in item.stash.get(_LOGS_KEY, []):
+            report.sections.append((f"{name} log ({path})", c.tail(path, 150)))
+
+
+def _register_log(request: pytest.FixtureRequest, name: str, path: Path) -> None:
+    request.node.stash.setdefault(_LOGS_KEY, []).append((name, path))
+
+
+def _require(get: Callable[[], Path]) -> Path:
+    try:
+        return get()
+    except c.ComponentMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def otelcol_binary() -> Path:
+    """Path of the collector built from collector/builder/manifest.yaml (fails if not built)."""
+    return _require(c.otelcol_binary)
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> Path:
+    return _require(c.prometheus_binary)
+
+
+@pytest.fixture(scope="session")
+def promtool_binary() -> Path:
+    return _require(lambda: c.prometheus_binary("promtool"))
+
+
+@pytest.fixture
+def otelcol(
+    request: pytest.FixtureRequest, tmp_path: Path, otelcol_binary: Path
+) -> Iterator[Callable[..., Collector]]:
+    """Factory: ``otelcol(config_path, env={...}, overrides=[{...}], name="otelcol")`` -> Collector.
+
+    Starts the collector from the config file as it is (``${env:...}`` placeholders filled from
+    ``env`` plus free ports for its own OTLP/health endpoints), waits for its health check, and stops
+    it after the test. See ``_components.start_collector`` for the details.
+    """
+    started: list[Collector] = []
+    counter = iter(range(1000))
+
+    def start(config: Path | str, **kwargs: Any) -> Collector:
+        idx = next(counter)
+        kwargs.setdefault("name", "otelcol" if idx == 0 else f"otelcol-{idx}")
+        log = tmp_path / f"{kwargs['name']}.log"
+        _register_log(request, kwargs["name"], log)
+        col = c.start_collector(config, tmp_path, **kwargs)
+        started.append(col)
+        return col
+
+    yield start
+    for col in reversed(started):
+        col.stop()
+
+
+@pytest.fixture
+def prometheus_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, prometheus_binary: Path
+) -> Iterator[Callable[..., Prometheus]]:
+    """Factory: ``prometheus_factory(rule_files=[...], name="prometheus")`` -> Prometheus."""
+    started: list[Prometheus] = []
+
+    def start(**kwargs: Any) -> Prometheus:
+        name = kwargs.setdefault("name", f"prometheus-{len(started)}" if started else "prometheus")
+        _register_log(request, name, tmp_path / f"{name}.log")
+        prom = c.start_prometheus(tmp_path, **kwargs)
+        started.append(prom)
+        return prom
+
+    yield start
+    for prom in reversed(started):
+        prom.stop()
+
+
+@pytest.fixture
+def prometheus(prometheus_factory: Callable[..., Prometheus]) -> Prometheus:
+    """A fresh Prometheus for this test: ``.remote_write_url``, ``.promql(q)``, ``.wait_for(q)``,
+    ``.metric_names()``, ``.series(match)``, ``.exemplars(q, start, end)``."""
+    return prometheus_factory()
+
+
+@pytest.fixture
+def otlp_sink() -> Iterator[OtlpSink]:
+    """An OTLP/gRPC metrics receiver that records what it gets (stands in for the processor)."""
+    sink = OtlpSink()
+    yield sink
+    sink.stop()

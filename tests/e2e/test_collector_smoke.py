@@ -1,0 +1,266 @@
+"""The collector-side facts everything else builds on, checked against the real components.
+
+1. The user-facing configs in collector/config/ start the collector we build.
+2. Naming: what Prometheus really stores for every otel-ml metric (after OTLP -> collector ->
+   prometheus_remote_write -> Prometheus) is what ``otel_ml.semconv.prometheus_name`` says.
+3. The filter in otel-ml-collector.yaml sends the library's ml.* metrics, and nothing else, to the
+   processor, while Prometheus still gets everything.
+4. The load-balancing config keeps every data point of one model version on one processor replica.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+
+from otel_ml import semconv
+
+from ._components import COLLECTOR_CONFIG, ENV_REPLICA, LOADBALANCING_CONFIG, wait_until
+
+MODEL = {semconv.MODEL_NAME: "churn", semconv.MODEL_VERSION: "v7"}
+ALL_METRICS: dict[str, tuple[str, str]] = {**semconv.LIBRARY_METRICS, **semconv.PROCESSOR_METRICS}
+HISTOGRAM_BOUNDS = [0.0, 1.0, 2.5, 5.0, 10.0]
+
+
+def send_metrics(
+    endpoint: str,
+    metrics: Mapping[str, tuple[str, str]],
+    *,
+    attributes: Iterable[Mapping[str, Any]] = (MODEL,),
+    resource: Mapping[str, Any] | None = None,
+) -> None:
+    """Record one of each metric (kind, unit) per attribute set with the OTel Python SDK, then export
+    it over OTLP/gRPC to ``endpoint`` (cumulative temporality, as the library does)."""
+    exporter = OTLPMetricExporter(endpoint=endpoint, insecure=True, timeout=10)
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(
+        resource=Resource.create({"service.name": "e2e-smoke", **(resource or {})}),
+        metric_readers=[reader],
+    )
+    meter = provider.get_meter(semconv.INSTRUMENTATION_SCOPE)
+    attribute_sets = list(attributes)
+    for name, (kind, unit) in metrics.items():
+        if kind == "histogram":
+            inst = meter.create_histogram(
+                name, unit=unit, explicit_bucket_boundaries_advisory=HISTOGRAM_BOUNDS
+            )
+            for attrs in attribute_sets:
+                for v in (0.5, 3.0, 7.0):
+                    inst.record(v, attributes=attrs)
+        elif kind == "counter":
+            inst = meter.create_counter(name, unit=unit)
+            for attrs in attribute_sets:
+                inst.add(3, attributes=attrs)
+        elif kind == "gauge":
+            inst = meter.create_gauge(name, unit=unit)
+            for attrs in attribute_sets:
+                inst.set(0.25, attributes=attrs)
+        else:  # pragma: no cover - semconv only knows these three
+            raise AssertionError(f"unknown instrument kind {kind!r} for {name}")
+    assert provider.force_flush(15_000), "the OTel SDK could not export to the collector"
+    provider.shutdown()
+
+
+def expected_series_names(name: str) -> set[str]:
+    kind, _ = ALL_METRICS[name]
+    base = semconv.prometheus_name(name)
+    if kind == "histogram":
+        return {f"{base}_bucket", f"{base}_sum", f"{base}_count"}
+    return {base}
+
+
+# --- 1. The configs start -----------------------------------------------------------------------
+
+
+def test_collector_starts_from_the_user_config(otelcol, prometheus, otlp_sink):
+    col = otelcol(
+        COLLECTOR_CONFIG,
+        env={
+            "OTEL_ML_PROCESSOR_ENDPOINT": otlp_sink.endpoint,
+            "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        },
+    )
+    assert col.healthy()
+    assert col.self_metric("otelcol_process_uptime") >= 0
+    assert "Everything is ready" in col.log()
+
+
+def test_collector_starts_from_the_loadbalancing_config(otelcol, prometheus, otlp_sink):
+    col = otelcol(
+        LOADBALANCING_CONFIG,
+        env={
+            ENV_REPLICA.format(1): otlp_sink.endpoint,
+            ENV_REPLICA.format(2): otlp_sink.endpoint.replace("127.0.0.1", "localhost"),
+            "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        },
+    )
+    assert col.healthy()
+
+
+# --- 2. Names as Prometheus stores them -------------------------------------------------------------
+
+
+def test_prometheus_names_match_semconv(otelcol, prometheus, otlp_sink):
+    """Every metric of semconv (each kind/unit combination: histogram "s", histogram "", counter
+    "{row}"/"{value}"/..., gauge "1", gauge "", gauge "By"...) through the real pipeline."""
+    col = otelcol(
+        COLLECTOR_CONFIG,
+        env={
+            "OTEL_ML_PROCESSOR_ENDPOINT": otlp_sink.endpoint,
+            "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        },
+    )
+    send_metrics(col.otlp_grpc, ALL_METRICS)
+
+    expected = {n: expected_series_names(n) for n in ALL_METRICS}
+    wanted = set().union(*expected.values())
+    try:
+        stored = set(prometheus.wait_for_names(wanted, timeout=30))
+    except TimeoutError:
+        stored = set(prometheus.metric_names())
+    ours = sorted(s for s in stored if s.startswith(("ml_", "otel_ml_")))
+    mismatches = {
+        n: {"semconv": sorted(exp), "missing": sorted(exp - stored)}
+        for n, exp in expected.items()
+        if not exp <= stored
+    }
+    assert not mismatches, (
+        "Prometheus stored other names than otel_ml.semconv.prometheus_name() predicts.\n"
+        f"Mismatches: {mismatches}\nEverything Prometheus stored for otel-ml: {ours}"
+    )
+
+    # The values made the trip too, with the model labels, and histograms are real histograms.
+    rows = prometheus.values(f'{semconv.prometheus_name(semconv.PREDICT_ROWS)}{{ml_model_name="churn"}}')
+    assert list(rows.values()) == [3.0]
+    (labels,) = rows
+    assert ("ml_model_version", "v7") in labels
+    duration = semconv.prometheus_name(semconv.PREDICT_DURATION)
+    buckets = prometheus.values(f"{duration}_bucket")
+    assert {dict(k)["le"]: v for k, v in buckets.items()} == {
+        "0": 0.0, "1": 1.0, "2.5": 1.0, "5": 2.0, "10": 3.0, "+Inf": 3.0
+    }
+    p50 = prometheus.promql(f"histogram_quantile(0.5, sum by (le) (rate({duration}_bucket[5m])))")
+    assert p50 is not None
+    gauge = prometheus.values(semconv.prometheus_name(semconv.QUALITY_MISSING_RATIO))
+    assert list(gauge.values()) == [0.25]
+
+
+# --- 3. The filter towards the processor -------------------------------------------------------------
+
+
+def test_only_library_ml_metrics_reach_the_processor(otelcol, prometheus, otlp_sink):
+    col = otelcol(
+        COLLECTOR_CONFIG,
+        env={
+            "OTEL_ML_PROCESSOR_ENDPOINT": otlp_sink.endpoint,
+            "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        },
+    )
+    to_processor = {
+        semconv.FEATURE_VALUE: ("histogram", ""),
+        semconv.FEATURE_MISSING: ("counter", "{value}"),
+        semconv.FEATURE_CATEGORY_COUNT: ("counter", "{value}"),
+        semconv.PREDICTION_VALUE: ("histogram", ""),
+        semconv.PREDICT_DURATION: ("histogram", "s"),
+        semconv.PREDICT_ROWS: ("counter", "{row}"),
+    }
+    not_to_processor = {
+        # the processor's own outputs, coming back through the collector
+        semconv.DRIFT_SCORE: ("gauge", ""),
+        semconv.DRIFT_DETECTED: ("gauge", ""),
+        semconv.QUALITY_MISSING_RATIO: ("gauge", "1"),
+        semconv.PROCESSOR_STREAMS: ("gauge", "{stream}"),
+        # the service's ordinary telemetry
+        "http.server.request.duration": ("histogram", "s"),
+        "mlx.lookalike": ("counter", ""),
+    }
+    send_metrics(col.otlp_grpc, {**to_processor, **not_to_processor})
+
+    wait_until(
+        lambda: set(to_processor) <= otlp_sink.metric_names(),
+        timeout=30,
+        message=lambda: f"{sorted(to_processor)} at the processor stub; got {sorted(otlp_sink.metric_names())}",
+    )
+    # Prometheus gets everything, the drift gauges included ...
+    prometheus.wait_for_names(
+        [semconv.prometheus_name(semconv.DRIFT_SCORE), "http_server_request_duration_seconds_count"],
+        timeout=30,
+    )
+    # ... and by now the processor would have had the rest too, had the filter let it through.
+    assert otlp_sink.metric_names() == set(to_processor)
+    for _, attrs in otlp_sink.points():
+        assert attrs[semconv.MODEL_NAME] == "churn"
+
+
+# --- 4. Load balancing by model version -----------------------------------------------------------------
+
+
+def test_loadbalancing_keeps_each_model_version_on_one_replica(otelcol, prometheus):
+    from ._components import OtlpSink
+
+    replicas = [OtlpSink(), OtlpSink()]
+    try:
+        col = otelcol(
+            LOADBALANCING_CONFIG,
+            env={
+                ENV_REPLICA.format(1): replicas[0].endpoint,
+                ENV_REPLICA.format(2): replicas[1].endpoint,
+                "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+            },
+        )
+        models = [
+            {semconv.MODEL_NAME: f"model-{i}", semconv.MODEL_VERSION: v}
+            for i in range(12)
+            for v in ("v1", "v2")
+        ]
+        metrics = {
+            semconv.FEATURE_VALUE: ("histogram", ""),
+            semconv.FEATURE_MISSING: ("counter", "{value}"),
+            semconv.PREDICT_ROWS: ("counter", "{row}"),
+        }
+        features = [{**m, semconv.FEATURE_NAME: f} for m in models for f in ("age", "income")]
+        # Two app instances serve every model version: their points must still meet on one replica.
+        for instance in ("pod-a", "pod-b"):
+            send_metrics(col.otlp_grpc, metrics, attributes=features,
+                         resource={"service.instance.id": instance})
+
+        expected_points = len(features) * len(metrics) * 2
+
+        def all_arrived() -> bool:
+            return sum(len(r.points()) for r in replicas) >= expected_points
+
+        wait_until(all_arrived, timeout=30, message=lambda: (
+            f"{expected_points} points at the replicas; got "
+            f"{[len(r.points()) for r in replicas]}"))
+
+        where: dict[tuple[str, str], set[int]] = defaultdict(set)
+        for idx, replica in enumerate(replicas):
+            for _, attrs in replica.points():
+                where[(attrs[semconv.MODEL_NAME], attrs[semconv.MODEL_VERSION])].add(idx)
+        split = {k: v for k, v in where.items() if len(v) > 1}
+        assert not split, f"model versions split over replicas: {split}"
+        assert len(where) == len(models)
+        per_replica = [sum(1 for v in where.values() if v == {i}) for i in range(2)]
+        assert all(n > 0 for n in per_replica), f"one replica got every model: {per_replica}"
+    finally:
+        for r in replicas:
+            r.stop()
+
+
+@pytest.mark.parametrize("config", [COLLECTOR_CONFIG, LOADBALANCING_CONFIG], ids=lambda p: p.name)
+def test_configs_validate(config, otelcol_binary, tmp_path):
+    """``otelcol validate`` on the shipped files with their defaults (no env set)."""
+    import subprocess
+
+    result = subprocess.run(
+        [str(otelcol_binary), "validate", "--config", str(config)],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
