@@ -9,7 +9,7 @@ The distribution function is known at the boundaries between buckets (see
 :func:`binned_quantile`) and interpolated linearly between them. The statistic is ``log(IQR_current / IQR_reference)`` with both ranges
 computed the same way (so the binning's own bias cancels): +0.20 for a variance 1.5 times the
 reference's, -0.35 for half of it, about 0 for any shift. Numeric rows only (NaN otherwise).
-Default threshold: 0.1 in absolute value (the interquartile range changed by more than ~10%).
+Default threshold: 0.125 in absolute value (the interquartile range changed by more than ~13%).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy.typing as npt
 from ._common import FloatArray, as_batch, proportions
 from ._registry import Statistic, register
 
-DEFAULT_THRESHOLD = 0.1
+DEFAULT_THRESHOLD = 0.125
 LOWER, UPPER = 0.25, 0.75
 
 
