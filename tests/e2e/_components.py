@@ -389,6 +389,34 @@ def start_collector(
     return collector
 
 
+def file_tap(config: Path | str, pipeline: str, path: Path, name: str = "file/e2e") -> dict[str, Any]:
+    """An override for ``start_collector`` that ALSO writes ``pipeline``'s data (e.g. "traces",
+    "metrics/otel-ml") to ``path`` as OTLP JSON lines, keeping the config's own exporters."""
+    raw = yaml.safe_load(Path(config).read_text()) or {}
+    exporters = list(raw["service"]["pipelines"][pipeline]["exporters"])
+    return {
+        "exporters": {name: {"path": str(path), "format": "json", "flush_interval": "100ms"}},
+        "service": {"pipelines": {pipeline: {"exporters": [*exporters, name]}}},
+    }
+
+
+def read_file_tap(path: Path) -> list[dict[str, Any]]:
+    """The OTLP JSON objects (ExportXServiceRequest shape) the file exporter wrote so far."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except ValueError:  # a line being written right now
+                continue
+    return out
+
+
 # --- Prometheus ------------------------------------------------------------------------------------
 
 

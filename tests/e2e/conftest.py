@@ -59,7 +59,8 @@ def _require(get: Callable[[], Path]) -> Path:
     try:
         return get()
     except c.ComponentMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture(scope="session")

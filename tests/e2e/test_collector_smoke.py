@@ -264,3 +264,75 @@ def test_configs_validate(config, otelcol_binary, tmp_path):
         capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- 5. Traces and exemplars ----------------------------------------------------------------------------
+
+
+def test_traces_reach_the_collector_and_exemplars_reach_prometheus(otelcol, prometheus, otlp_sink, tmp_path):
+    """A request span with a predict child span reaches the collector's traces pipeline, and the
+    latency histogram recorded inside it carries an exemplar (trace_id) all the way into Prometheus."""
+    import time
+
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from ._components import file_tap, read_file_tap
+
+    traces_file = tmp_path / "traces.jsonl"
+    col = otelcol(
+        COLLECTOR_CONFIG,
+        env={
+            "OTEL_ML_PROCESSOR_ENDPOINT": otlp_sink.endpoint,
+            "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        },
+        overrides=[file_tap(COLLECTOR_CONFIG, "traces", traces_file)],
+    )
+    resource = Resource.create({"service.name": "e2e-traces"})
+    tracer_provider = TracerProvider(resource=resource)
+    tracer_provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=col.otlp_grpc, insecure=True, timeout=10))
+    )
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=col.otlp_grpc, insecure=True, timeout=10),
+        export_interval_millis=3_600_000,
+    )
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+    tracer = tracer_provider.get_tracer("e2e")
+    duration = meter_provider.get_meter(semconv.INSTRUMENTATION_SCOPE).create_histogram(
+        semconv.PREDICT_DURATION, unit="s"
+    )
+    start = time.time() - 60
+    with tracer.start_as_current_span("GET /predict") as request_span:
+        with tracer.start_as_current_span(semconv.SPAN_NAME_TEMPLATE.format(model="churn")):
+            duration.record(0.042, attributes=MODEL)
+    trace_id = format(request_span.get_span_context().trace_id, "032x")
+    assert meter_provider.force_flush(15_000)
+    tracer_provider.force_flush(15_000)
+    meter_provider.shutdown()
+    tracer_provider.shutdown()
+
+    def spans() -> dict[str, dict[str, Any]]:
+        out = {}
+        for req in read_file_tap(traces_file):
+            for rs in req.get("resourceSpans", []):
+                for ss in rs.get("scopeSpans", []):
+                    for span in ss.get("spans", []):
+                        out[span["name"]] = span
+        return out
+
+    got = wait_until(lambda: len(spans()) >= 2 and spans(), timeout=30,
+                     message=lambda: f"two spans in {traces_file}; got {sorted(spans())}")
+    parent, child = got["GET /predict"], got["predict churn"]
+    assert child["traceId"] == parent["traceId"] == trace_id
+    assert child["parentSpanId"] == parent["spanId"]
+
+    bucket = f"{semconv.prometheus_name(semconv.PREDICT_DURATION)}_bucket"
+
+    def exemplar_trace_ids() -> set[str]:
+        found = prometheus.exemplars(bucket, start, time.time() + 60)
+        return {e["labels"].get("trace_id") for s in found for e in s["exemplars"]}
+
+    wait_until(lambda: trace_id in exemplar_trace_ids(), timeout=30,
+               message=lambda: f"exemplar with trace_id {trace_id}; got {exemplar_trace_ids()}")
