@@ -72,6 +72,10 @@ class Config:
     log_level: str = "info"
 
     def __post_init__(self) -> None:
+        for name in ("grpc_endpoint", "http_endpoint", "export_endpoint"):
+            value = getattr(self, name)
+            if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+                object.__setattr__(self, name, None)  # "none" disables (usable from flags)
         for name in ("grpc_endpoint", "http_endpoint"):
             value = getattr(self, name)
             if value is not None:

@@ -85,7 +85,7 @@ class HttpServer:
         return app
 
     async def start(self) -> int:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, auto_decompress=False)
         await self._runner.setup()
         ctx = None
         if self.tls:
