@@ -47,6 +47,7 @@ def run_demo(scenario: Scenario, view: DemoView | None = None, *, clock: Callabl
 
     view = view or PlainView()
     started = clock()
+    view.info("training a classifier on scikit-learn's bundled breast-cancer data ...")
     demo = train_model(scenario.seed)
     probabilities = demo.predict_proba(demo.data)
     reference = otel_ml.build_reference(
@@ -57,8 +58,8 @@ def run_demo(scenario: Scenario, view: DemoView | None = None, *, clock: Callabl
         class_names=demo.class_names,
     )
     view.info(
-        f"trained {MODEL_NAME!r} on scikit-learn's breast-cancer data "
-        f"({len(demo.data)} rows, {len(reference.features)} features); reference profile built"
+        f"trained {MODEL_NAME!r} ({len(demo.data)} rows, {len(reference.features)} features); "
+        f"reference profile built from its features and predicted probabilities"
     )
     tracker = StatusTracker(model=MODEL_NAME, feature_order=reference.feature_names)
     notes: list[str] = []
@@ -131,6 +132,7 @@ def run_demo(scenario: Scenario, view: DemoView | None = None, *, clock: Callabl
         notes=tuple(notes),
         drift_shift=scenario.drift_shift,
         incident_missing=scenario.incident_missing,
+        peaks={k: dict(v) for k, v in tracker.peaks.items()},
     )
     view.finish(result, result.final)
     return result
@@ -151,8 +153,12 @@ def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
     try:
         yield
     finally:
+        # Export what is left, then switch the library's export off: the processor is about to stop,
+        # and an export at interpreter exit would only retry against a closed port.
         with contextlib.suppress(Exception):
-            otel_ml.flush()
+            otel_ml.flush(timeout_s=2.0)
+        with contextlib.suppress(Exception):
+            otel_ml.configure(disabled=True)
 
 
 @click.command()

@@ -61,8 +61,8 @@ def start_processor(
 
     reference_file(directory, references)
     config = Config(
-        grpc_endpoint=grpc_endpoint or f"127.0.0.1:{free_port()}",
-        http_endpoint=http_endpoint or f"127.0.0.1:{free_port()}",
+        grpc_endpoint=grpc_endpoint or "127.0.0.1:0",
+        http_endpoint=http_endpoint or "127.0.0.1:0",
         references_dir=str(directory),
         reference_poll_interval=1.0,
         windows=(float(window_s),),

@@ -3,7 +3,7 @@ gauges, the events (status changes) seen along the way, and the run's structured
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from . import semconv
@@ -82,6 +82,7 @@ class DemoResult:
     notes: tuple[str, ...] = ()
     drift_shift: float | None = None  # in reference standard deviations
     incident_missing: float | None = None  # share of rows
+    peaks: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # feature -> field -> max seen
 
     def first(self, kind: str, feature: str, *, after: float = float("-inf")) -> DemoEvent | None:
         for e in self.events:
@@ -120,7 +121,7 @@ class DemoResult:
             (self.drift_at, 0, f"t={self.drift_at:.0f}s injected: {self.drift_feature!r} shifted{shift}"),
             (self.incident_at, 0, f"t={self.incident_at:.0f}s injected: {self.incident_feature!r} missing{share}"),
         ]
-        timed += [(e.t, 1, e.line()) for e in self.events]
+        timed += [(e.t, 1, self._with_peak(e)) for e in self.events]
         lines = [line for _, _, line in sorted(timed, key=lambda x: (x[0], x[1]))]
         if self.drift_detected is None:
             lines.append(f"MISSED: no drift detected on {self.drift_feature!r}")
@@ -129,6 +130,19 @@ class DemoResult:
         if self.false_alarms:
             lines.append("also flagged (not shifted): " + ", ".join(repr(f) for f in self.false_alarms))
         return lines
+
+    def _with_peak(self, e: DemoEvent) -> str:
+        """The event's line, plus the peak the value reached later when that says more."""
+        line = e.line()
+        peak = self.peaks.get(e.feature, {})
+        if e.kind == "drift" and "psi" in peak:
+            return line[:-1] + f"; peak PSI {peak['psi']:.2f})"
+        if e.kind == "quality alarm" and e.detail.split(" ")[0] in ("missing", "invalid", "out", "unseen"):
+            field_name = {"missing": "missing_ratio", "invalid": "invalid_ratio", "out": "out_of_range_ratio",
+                          "unseen": "unseen_ratio"}[e.detail.split(" ")[0]]
+            if field_name in peak:
+                return line[:-1] + f"; peak {peak[field_name]:.0%})"
+        return line
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -143,7 +157,8 @@ class DemoResult:
             "false_alarms": list(self.false_alarms),
             "rows_sent": self.rows_sent,
             "elapsed": round(self.elapsed, 2),
-            "events": [e.line() for e in self.events],
+            "events": [self._with_peak(e) for e in self.events],
+            "peaks": {k: dict(v) for k, v in self.peaks.items()},
             "notes": list(self.notes),
         }
 
@@ -158,6 +173,7 @@ class StatusTracker:
     statuses: dict[tuple[str, str], FeatureStatus] = field(default_factory=dict)
     events: list[DemoEvent] = field(default_factory=list)
     changed_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    peaks: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def update(self, points: Iterable[GaugePoint], t: float) -> list[DemoEvent]:
         """Fold in a snapshot of gauges observed at time ``t``; return the new events."""
@@ -180,6 +196,11 @@ class StatusTracker:
                 cur = replace(cur, updated_at=t)
             new += self._transitions(old, cur, t)
             self.statuses[key] = cur
+            peak = self.peaks.setdefault(name, {})
+            for fname in _PEAK_FIELDS:
+                v = getattr(cur, fname)
+                if v is not None and v > peak.get(fname, float("-inf")):
+                    peak[fname] = v
         self.events += new
         return new
 
@@ -209,6 +230,9 @@ class StatusTracker:
             rows,
             key=lambda s: (s.kind != semconv.DRIFT_KIND_FEATURE, order.get(s.name, len(order)), s.name),
         )
+
+
+_PEAK_FIELDS = ("psi", "wasserstein", "missing_ratio", "invalid_ratio", "out_of_range_ratio", "unseen_ratio")
 
 
 def _apply(row: dict[str, object], p: GaugePoint) -> None:

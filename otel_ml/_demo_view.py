@@ -79,7 +79,7 @@ def status_table(
             _fmt(s.p_value, ".2g"),
             _verdict(s.drift, "DRIFT"),
             Text(_fmt(s.missing_ratio, ".0%"), style=miss_style),
-            _verdict(s.alarm, "ALARM"),
+            Text("–") if is_output and s.alarm is None else _verdict(s.alarm, "ALARM"),
             _fmt(s.samples, ".0f"),
         )
     return table
