@@ -1,0 +1,218 @@
+"""Every dashboard panel, variable, annotation and alert query against the real pipeline's Prometheus.
+
+The pipeline is the one users run: an app whose model is monitored by ``otel_ml`` (plus the standard OTel
+HTTP server metric) → the OpenTelemetry Collector built from collector/builder/manifest.yaml with the
+user-facing collector/config/otel-ml-collector.yaml → the otel-ml processor (a subprocess) → back
+through the collector → Prometheus (remote write, exemplar storage, the alert rules loaded).
+
+After a drift scenario (tests/e2e/_dashboard_traffic.py: ``age`` shifted, ``income`` 8% missing), each
+query of dashboards/catalog.py is rendered as Grafana would (a concrete feature for the drill-down,
+"All" elsewhere) and run: every panel, variable and annotation query must return data, the drift panel
+must show ``age`` drifted and the other features not, the alerts that the scenario provokes (feature and
+prediction drift, data quality) must return data and the others (processor absent, evaluation stale, no
+predictions) must not, and the rules file must load and evaluate without errors.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import _components as c
+from ._components import COLLECTOR_CONFIG, Process, free_port, http_get, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from otel_ml import semconv  # noqa: E402
+
+from dashboards import catalog, promql, rules  # noqa: E402
+
+TRAFFIC = Path(__file__).with_name("_dashboard_traffic.py")
+SHIFTED, UNSHIFTED = "age", ("income", "plan")
+#: Variable values per panel where "All" would not do (the drill-down shows one feature).
+PANEL_VALUES: dict[str, dict[str, str]] = {
+    "Category shares: current vs reference": {promql.V_FEATURE: "plan"},
+}
+DEFAULT_VALUES = {promql.V_FEATURE: SHIFTED, promql.V_METHOD: "psi"}
+#: Alerts the scenario provokes (their expressions must return data now) and those a healthy pipeline
+#: must not raise.
+PROVOKED = {"MLFeatureDriftDetected", "MLPredictionDriftDetected", "MLDataQualityRatioHigh"}
+QUIET = {"MLDriftProcessorAbsent", "MLDriftEvaluationStale", "MLNoPredictions"}
+RATE_INTERVAL, RANGE = "1m", "2m"
+RULES_FILE = REPO / "dashboards" / "alerts" / "otel-ml.rules.yml"
+
+
+@pytest.fixture(scope="module")
+def drift_scenario(tmp_path_factory: pytest.TempPathFactory):
+    """The real pipeline, with live drift traffic flowing while the tests query Prometheus.
+
+    Module-scoped (one scenario for every test here), so it drives ``_components`` directly rather
+    than the function-scoped fixtures of conftest.py; a missing component fails, never skips.
+    """
+    tmp_path = tmp_path_factory.mktemp("dashboards-e2e")
+    try:
+        c.otelcol_binary()
+        c.prometheus_binary()
+    except c.ComponentMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    logs = {"prometheus": tmp_path / "prometheus.log", "otelcol": tmp_path / "otelcol.log",
+            "traffic": tmp_path / "traffic.log", "otel-ml-processor": tmp_path / "otel-ml-processor.log"}
+    started: list[Any] = []
+    try:
+        prometheus = c.start_prometheus(tmp_path, rule_files=[RULES_FILE])
+        started.append(prometheus)
+        # The processor exports to the collector and the collector to the processor: reserve the
+        # processor's port, start the collector, then the processor once the references exist.
+        references = tmp_path / "references"
+        processor_grpc_port = free_port()
+        collector = c.start_collector(COLLECTOR_CONFIG, tmp_path, env={
+            c.ENV_PROCESSOR: f"127.0.0.1:{processor_grpc_port}",
+            c.ENV_REMOTE_WRITE: prometheus.remote_write_url,
+        })
+        started.append(collector)
+        traffic = Process("traffic", [sys.executable, str(TRAFFIC), "--endpoint", collector.otlp_grpc,
+                                      "--references", str(references), "--seconds", "600"],
+                          logs["traffic"], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}).start()
+        started.append(traffic)
+        wait_until(lambda: traffic.check_running() or "references written" in logs["traffic"].read_text(),
+                   timeout=120, message="reference profiles from the traffic app")
+        started.append(_start_processor_on(tmp_path, references, collector.otlp_grpc, processor_grpc_port))
+        detected = semconv.PROMETHEUS_NAMES[semconv.DRIFT_DETECTED]
+        prometheus.wait_for(f'{detected}{{{promql.FEATURE}="{SHIFTED}"}} == 1', timeout=180)
+        # Let every window, rate and quality ratio see some more exports.
+        time.sleep(15)
+        traffic.check_running()
+    except BaseException as exc:
+        for proc in reversed(started):
+            proc.stop()
+        tails = "\n".join(f"--- {name} ({path})\n{c.tail(path, 60)}" for name, path in logs.items())
+        pytest.fail(f"the dashboards' e2e pipeline did not come up: {exc!r}\n{tails}", pytrace=False)
+    yield prometheus
+    for proc in reversed(started):
+        proc.stop()
+
+
+def _start_processor_on(tmp_path: Path, references: Path, export_to: str, grpc_port: int) -> Process:
+    http = f"127.0.0.1:{free_port()}"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "collector"), str(REPO),
+                                                      env.get("PYTHONPATH")]))
+    argv = [sys.executable, "-m", "otel_ml_processor", "--otlp-grpc", f"127.0.0.1:{grpc_port}",
+            "--otlp-http", http, "--references", str(references), "--export-endpoint", f"http://{export_to}",
+            "--window", "30", "--window", "60", "--evaluation-interval", "1",
+            "--state-dir", str(tmp_path / "processor-state")]
+    proc = Process("otel-ml-processor", argv, tmp_path / "otel-ml-processor.log", env=env, cwd=tmp_path).start()
+
+    def ready() -> bool:
+        proc.check_running()
+        status, _ = http_get(f"http://{http}/readyz", timeout=1)
+        return status == 200
+
+    try:
+        wait_until(ready, timeout=60, message="otel-ml processor /readyz")
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def _run(prometheus, query: catalog.Query, values: dict[str, str]) -> list[dict[str, Any]]:
+    expr = catalog.render(query.expr, values, rate_interval=RATE_INTERVAL, range_=RANGE)
+    now = time.time()
+    if query.instant:
+        return prometheus.promql(expr, time=now)
+    data = prometheus.api("query_range", query=expr, start=now - 120, end=now, step=5)
+    return data["result"]
+
+
+def _values(panel: str) -> dict[str, str]:
+    return {**DEFAULT_VALUES, **PANEL_VALUES.get(panel, {})}
+
+
+def test_every_dashboard_and_alert_query_on_the_real_pipeline(drift_scenario):
+    prometheus = drift_scenario
+    problems: list[str] = []
+
+    # Panels and annotations: each returns data.
+    for q in catalog.panel_queries() + catalog.annotation_queries():
+        try:
+            if not _run(prometheus, q, _values(q.panel)):
+                problems.append(f"no data: {q.name}: {catalog.render(q.expr, _values(q.panel))}")
+        except Exception as exc:  # noqa: BLE001 - collect every failure
+            problems.append(f"error: {q.name}: {exc}")
+
+    # Variables: each lists values (label_values(selector, label) as Grafana runs it).
+    for v in catalog.variable_queries():
+        selector, label = catalog.parse_label_values(v.expr)
+        params = {"match[]": catalog.render(selector, DEFAULT_VALUES)} if selector else {}
+        found = prometheus.api(f"label/{label}/values", **params)
+        if not found:
+            problems.append(f"variable {v.name} lists nothing")
+        if v.panel == promql.V_FEATURE and SHIFTED not in found:
+            problems.append(f"variable feature misses {SHIFTED!r}: {found}")
+
+    # Alerts: the scenario's alerts fire (their expression returns data), the others stay quiet, and
+    # every alert's underlying signal is there.
+    for q in catalog.alert_queries():
+        result = _run(prometheus, q, {})
+        if q.panel in PROVOKED and not result:
+            problems.append(f"alert {q.panel} does not fire on the drift scenario")
+        if q.panel in QUIET and result:
+            problems.append(f"alert {q.panel} fires on a healthy pipeline: {result}")
+    for q in catalog.alert_signal_queries():
+        if not _run(prometheus, q, {}):
+            problems.append(f"alert {q.panel}: its signal returns no data: {q.expr}")
+
+    assert not problems, "\n".join(problems)
+
+
+def test_drift_panel_shows_the_shifted_feature(drift_scenario):
+    prometheus = drift_scenario
+    panel = next(q for q in catalog.panel_queries()
+                 if q.dashboard == "otel-ml-overview" and q.panel == "Drift status per feature")
+    result = prometheus.promql(catalog.render(panel.expr, _values(panel.panel)))
+    status = {(r["metric"][promql.VERSION], r["metric"][promql.FEATURE]): float(r["value"][1]) for r in result
+              if r["metric"].get(promql.KIND) == semconv.DRIFT_KIND_FEATURE}
+    assert status[("v1", SHIFTED)] == 1, status
+    for feature in UNSHIFTED:
+        assert status[("v1", feature)] == 0, status
+
+    drift_alert = next(q for q in catalog.alert_queries() if q.panel == "MLFeatureDriftDetected")
+    firing = {r["metric"][promql.FEATURE] for r in prometheus.promql(drift_alert.expr)}
+    assert firing == {SHIFTED}
+
+
+def test_rules_load_and_evaluate_in_prometheus(drift_scenario):
+    prometheus = drift_scenario
+    groups = prometheus.api("rules")["groups"]
+    loaded = {r["name"]: r for g in groups for r in g["rules"]}
+    assert set(loaded) == {a.name for a in rules.ALERTS}
+    wait_until(lambda: all(r.get("lastEvaluation", "").startswith("20") for r in
+                           (rr for g in prometheus.api("rules")["groups"] for rr in g["rules"])),
+               timeout=30, message="every rule evaluated")
+    for g in prometheus.api("rules")["groups"]:
+        for r in g["rules"]:
+            assert r["health"] == "ok", (r["name"], r.get("lastError"))
+    # The drift alert is at least pending for the shifted feature (its `for` is 15 minutes).
+    alerts = prometheus.api("alerts")["alerts"]
+    drift = [a for a in alerts if a["labels"]["alertname"] == "MLFeatureDriftDetected"]
+    assert {a["labels"][promql.FEATURE] for a in drift} == {SHIFTED}
+    assert all(a["state"] in ("pending", "firing") for a in drift)
+
+
+def test_exemplars_link_latency_panels_to_traces(drift_scenario):
+    prometheus = drift_scenario
+    now = time.time()
+    for title in ("Model latency p95 per version", "HTTP latency p95 / p99"):
+        q = next(q for q in catalog.panel_queries() if q.panel == title)
+        found = prometheus.exemplars(catalog.render(q.expr, rate_interval=RATE_INTERVAL), now - 300, now)
+        trace_ids = [e["labels"].get("trace_id") for s in found for e in s["exemplars"]]
+        assert trace_ids and all(trace_ids), (title, found[:2])
