@@ -41,8 +41,8 @@ DURATION_BOUNDS: tuple[float, ...] = (
 #: error.type values kept per model; further distinct types are counted under "_OTHER".
 MAX_ERROR_TYPES = 16
 ERROR_TYPE_OTHER = "_OTHER"
-#: Above this many comparisons a batch is binned column by column with searchsorted.
-_COMPARE_LIMIT = 1 << 15
+#: Up to this many edges per feature, batches are binned by comparison passes; above, by searchsorted.
+_LOOP_MAX_EDGES = 32
 _MAX_KEY_CACHE = 4096
 #: Batches of at most this many rows are buffered as Python rows and binned together later.
 SMALL_BATCH = 8
@@ -147,16 +147,25 @@ class NumericTable:
         return NumericStats(counts, vmin, vmax, colsum, quality)
 
     def _bin(self, v: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
+        """Flat bucket counts of a batch: one comparison pass per edge rank, across all columns at once.
+
+        Bucket index = number of edges strictly below the value (OTel upper-inclusive buckets); padding
+        edges are +inf, so shorter edge lists need no special case. With many edges, per-column
+        ``searchsorted`` is cheaper and is used instead.
+        """
         n, k = v.shape
-        if n * k * self.max_edges <= _COMPARE_LIMIT:
-            idx = np.count_nonzero(v[:, :, None] > self.padded, axis=2)
+        if self.max_edges <= _LOOP_MAX_EDGES:
+            idx = np.zeros((n, k), dtype=np.uint8)
+            padded = self.padded
+            for r in range(self.max_edges):
+                np.add(idx, v > padded[:, r], out=idx, casting="unsafe")
+            flat = idx + self.offsets
         else:
             vt = np.ascontiguousarray(v.T)
-            idx = np.empty((k, n), dtype=np.int64)
+            idx64 = np.empty((k, n), dtype=np.int64)
             for j, e in enumerate(self.edges):
-                idx[j] = np.searchsorted(e, vt[j], side="left")
-            idx = idx.T
-        flat = idx + self.offsets
+                idx64[j] = np.searchsorted(e, vt[j], side="left")
+            flat = idx64.T + self.offsets
         if finite is not None:
             flat = flat[finite]
         return np.bincount(flat.ravel(), minlength=self.size)

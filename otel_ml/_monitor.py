@@ -36,6 +36,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Raw feature values put on the span with ``record_feature_values=True``: first row, at most this many.
 MAX_RECORDED_VALUES = 32
 _MAX_STRING = 128
+_ATTRS_CACHE_SIZE = 64
 _SELF_NAMES = ("self", "cls")
 
 _enabled = True  # switched by OtelMLInstrumentor.uninstrument()
@@ -59,6 +60,7 @@ class _Monitor:
         self.span_name = semconv.SPAN_NAME_TEMPLATE.format(model=model)
         self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version())
         self.base_attrs = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version}
+        self._attrs_cache: dict[int | None, dict[str, Any]] = {}
         config = PIPELINE.config
         self.disabled = config.disabled
         self.metrics = config.metrics_enabled
@@ -219,15 +221,16 @@ class _Monitor:
             self.internal_error("adapt", exc)
             batch = num = cats = violations = None
         try:
-            attrs = dict(self.base_attrs)
-            if batch is not None:
-                attrs[semconv.PREDICT_BATCH_SIZE] = batch.rows
-            elif found:
-                n = batch_size(x)
+            n = batch.rows if batch is not None else (batch_size(x) if found else None)
+            attrs = self._attrs_cache.get(n) if not self.record_feature_values else None
+            if attrs is None:
+                attrs = dict(self.base_attrs)
                 if n is not None:
                     attrs[semconv.PREDICT_BATCH_SIZE] = n
-            if self.record_feature_values and batch is not None:
-                attrs.update(self.feature_attributes(batch))
+                if self.record_feature_values:
+                    attrs.update(self.feature_attributes(batch))
+                elif len(self._attrs_cache) < _ATTRS_CACHE_SIZE:
+                    self._attrs_cache[n] = attrs  # never mutated: the SDK copies span attributes
             span = self.tracer.start_span(self.span_name, attributes=attrs)
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:

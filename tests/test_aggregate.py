@@ -143,3 +143,15 @@ def test_snapshot_resets_interval_min_max_only():
     assert s2.num_min[0][0] == 0.5 and s2.num_min[1][0] == 0.7
     agg.restore_interval(s2)
     assert agg.num_imin[0] == 0.7
+
+
+def test_many_edges_use_the_searchsorted_path_with_the_same_result():
+    rng = np.random.default_rng(11)
+    edges = sorted(set(np.round(rng.normal(size=120), 3).tolist()))
+    table = NumericTable([profile("wide", edges, -3.0, 3.0), profile("narrow", [0.0], -1.0, 1.0)])
+    assert table.max_edges > 32
+    v = np.column_stack([rng.normal(size=500), rng.normal(size=500)])
+    v[0, 0] = edges[5]
+    counts = table.stats(v, None).counts.reshape(table.k, table.width)
+    assert counts[0, : len(edges) + 1].tolist() == oracle(v[:, 0], edges)
+    assert counts[1, :2].tolist() == oracle(v[:, 1], [0.0])
