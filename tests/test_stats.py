@@ -410,3 +410,33 @@ def test_quality_alarm_needs_significance_on_small_windows() -> None:
     assert quality_alarm(0.01, 1, 20, policy=DriftPolicy(min_samples=10, alpha=0.5))[1] == 1
     ratio, alarm = quality_alarm(0.01, 0, 0)
     assert math.isnan(ratio) and alarm == -1
+
+
+def test_quality_alarm_with_one_policy_per_value() -> None:
+    policies = [DriftPolicy(), DriftPolicy(quality_min_increase=0.1)]
+    _, alarm = quality_alarm(np.array([0.01, 0.01]), np.array([50, 50]), np.array([1000, 1000]), policy=policies)
+    assert alarm.tolist() == [1, 0]
+
+
+# --- Edge cases ----------------------------------------------------------------------------------
+
+
+def test_empty_batch() -> None:
+    empty = np.zeros((0, 5))
+    batch = evaluate_batch(
+        empty, empty, numeric=np.zeros(0, bool), positions=empty, spread=np.zeros(0), family=np.zeros(0, np.int64)
+    )
+    assert len(batch) == 0 and batch.p_adjusted.shape == (0,)
+
+
+def test_constant_reference_single_bucket() -> None:
+    ref = build_reference({"k": np.full(1000, 3.0)}, model="m", version="1").feature("k")
+    counts, pos, spread = profile_arrays(ref)
+    assert counts.tolist() == [1000.0] and pos.tolist() == [3.0] and spread == 1.0
+    res = evaluate_profile(ref, [500.0])
+    assert res.detected is False and res.wasserstein == 0.0 and res.p_value == 1.0
+
+
+def test_empty_current_window_has_no_verdict(reference) -> None:
+    res = evaluate_profile(reference.feature("x"), np.zeros(len(reference.feature("x").counts)))
+    assert res.detected is None and res.sample_count == 0

@@ -13,6 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as _st
 
+from collections.abc import Sequence
+
 from ._policy import DriftPolicy
 
 
@@ -21,12 +23,14 @@ def quality_alarm(
     bad_count: npt.ArrayLike,
     total_count: npt.ArrayLike,
     *,
-    policy: DriftPolicy = DriftPolicy(),
+    policy: DriftPolicy | Sequence[DriftPolicy] = DriftPolicy(),
     n_tests: int | npt.ArrayLike = 1,
 ) -> tuple[npt.NDArray[np.float64] | float, npt.NDArray[np.int8] | int]:
     """``(ratio, alarm)``: the window ratio and 1 (alarm), 0 (none) or -1 (fewer than ``min_samples`` rows).
 
-    Vectorised: array arguments give arrays back; scalars give a float and an int.
+    Vectorised: array arguments give arrays back; scalars give a float and an int. ``policy`` may
+    be one policy or one per element; ``n_tests`` (the number of streams judged together, for a
+    Bonferroni correction of the test) a scalar or one per element.
     """
     ref = np.asarray(reference_ratio, dtype=np.float64)
     bad = np.asarray(bad_count, dtype=np.float64)
@@ -40,9 +44,18 @@ def quality_alarm(
     n = np.rint(total)
     # P(X >= k) under Binomial(n, p0); with p0 = 0 any bad row is "significant": the floor decides.
     p = np.where(k > 0, _st.binom.sf(k - 1, n, p0), 1.0)
-    level = policy.alpha / np.asarray(n_tests, dtype=np.float64)
-    alarm = (ratio - p0 >= policy.quality_min_increase - 1e-12) & (p < level)
-    out = np.where(total >= policy.min_samples, alarm.astype(np.int8), np.int8(-1)).astype(np.int8)
+    if isinstance(policy, DriftPolicy):
+        alpha, increase, min_samples = policy.alpha, policy.quality_min_increase, policy.min_samples
+    else:
+        policies = list(policy)
+        if len(policies) != ratio.shape[0]:
+            raise ValueError(f"policy sequence has {len(policies)} entries for {ratio.shape[0]} values")
+        alpha = np.array([q.alpha for q in policies])
+        increase = np.array([q.quality_min_increase for q in policies])
+        min_samples = np.array([q.min_samples for q in policies])
+    level = alpha / np.asarray(n_tests, dtype=np.float64)
+    alarm = (ratio - p0 >= increase - 1e-12) & (p < level)
+    out = np.where(total >= min_samples, alarm.astype(np.int8), np.int8(-1)).astype(np.int8)
     if scalar:
         return float(ratio[0]), int(out[0])
     return ratio, out
