@@ -227,6 +227,9 @@ def decode_protobuf(data: bytes) -> Decoded:
 
 def decode_json(data: bytes | str) -> Decoded:
     """Decode an OTLP/JSON ``ExportMetricsServiceRequest`` (unknown fields ignored, as the spec says)."""
+    head = data.lstrip()[:1]
+    if head not in (b"{", "{"):
+        raise DecodeError("not a valid OTLP/JSON ExportMetricsServiceRequest (expected a JSON object)")
     try:
         msg = json_format.Parse(data, ExportMetricsServiceRequest(), ignore_unknown_fields=True)
         encoded = msg.SerializeToString()

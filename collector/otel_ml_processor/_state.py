@@ -225,7 +225,7 @@ class State:
         # Series.
         self.series = _Grow({"stream": np.int64, "dst": np.int64, "src": np.int64, "width": np.int64,
                              "start": np.int64, "time": np.int64, "total": np.float64, "seen": np.float64,
-                             "alive": np.bool_})
+                             "epoch": np.int64, "alive": np.bool_})
         self.series_keys: list[tuple[str, bytes, tuple[bytes, ...]]] = []
         self.series_bounds: list[bytes | None] = []
         self.series_model: list[str] = []
@@ -237,6 +237,8 @@ class State:
         # Per model name: [streams, series].
         self.model_counts: dict[str, list[int]] = {}
         self._specs_generation = getattr(specs, "generation", 0)
+        # After a reference changed layout: first points of a series count only if they start later.
+        self._rebaseline: dict[tuple[str, str], int] = {}
         self.layout_version = 0  # bumped whenever streams are added, removed or moved
         # Counters (self-telemetry).
         self.resets = 0
@@ -367,7 +369,7 @@ class State:
             neg = np.logical_or.reduceat(diff < 0, offs) if len(diff) else np.zeros(0, bool)
             live = known & ~stale
             reset = live & ((start != last_start) | (total < s.total[sids]) | neg)
-            full = reset | (~known & (start >= self.epoch_ns) & (start > 0))
+            full = reset | (~known & (start >= s.epoch[sids]) & (start > 0))
             use_diff = live & ~reset
             inc = np.where(np.repeat(full, w), values, np.where(np.repeat(use_diff, w), diff, 0.0))
             upd = ~stale
@@ -455,6 +457,7 @@ class State:
         s.start[sid] = s.time[sid] = 0
         s.total[sid] = 0.0
         s.seen[sid] = self.clock()
+        s.epoch[sid] = max(self.epoch_ns, self._rebaseline.get((model, version), 0))
         s.alive[sid] = True
         self.series_keys.append((metric, resource, attrs))
         self.series_bounds.append(bounds)
@@ -517,6 +520,7 @@ class State:
         for i, st in enumerate(self.streams):
             if st.alive and (self.specs.fingerprint(st.key[0], st.key[1]) or "") != st.fingerprint:
                 self._retire_stream(i)
+                self._rebaseline[(st.key[0], st.key[1])] = int(self.clock() * 1e9)
                 changed = True
         if changed:
             self._drop_dead_streams_series()
