@@ -97,9 +97,15 @@ def numeric_column(values: Any) -> tuple[np.ndarray, int]:
         try:
             arr = np.asarray(values)
         except Exception:
-            arr = np.array(list(values), dtype=object) if isinstance(values, Sequence) else np.array([values], dtype=object)
+            arr = None
+        if arr is None or arr.ndim != 1 or arr.dtype.kind in "USV":
+            # numpy would turn [1, "x"] into strings, or fail on ragged items: keep the objects as they are
+            seq = values if isinstance(values, (list, tuple)) else [values]
+            arr = np.empty(len(seq), dtype=object)
+            for i, v in enumerate(seq):
+                arr[i] = v
     if arr.ndim != 1:
-        arr = arr.reshape(-1) if arr.ndim == 0 else np.array(list(arr), dtype=object)
+        arr = arr.reshape(-1) if arr.ndim == 0 else _object_rows(arr)
     kind = arr.dtype.kind
     if kind in _NUMERIC_KINDS:
         return arr.astype(np.float64, copy=False), 0
@@ -109,7 +115,7 @@ def numeric_column(values: Any) -> tuple[np.ndarray, int]:
     wrong = 0
     for i, v in enumerate(arr.tolist()):
         t = type(v)
-        if t is float or t is int:
+        if t is float:
             out[i] = v
         elif v is None or t.__name__ in _MISSING_TYPE_NAMES:
             out[i] = np.nan
@@ -123,6 +129,14 @@ def numeric_column(values: Any) -> tuple[np.ndarray, int]:
             out[i] = np.nan
             wrong += 1
     return out, wrong
+
+
+def _object_rows(arr: np.ndarray) -> np.ndarray:
+    """A 1-D object array with one entry per leading-axis item of ``arr``."""
+    out = np.empty(arr.shape[0], dtype=object)
+    for i in range(arr.shape[0]):
+        out[i] = arr[i]
+    return out
 
 
 def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema) -> Batch:
@@ -260,16 +274,15 @@ def adapt(x: Any, schema: Schema) -> Batch:
             if len(widths) != 1:
                 return Batch(len(x), violations=[WIDTH_MISMATCH])
             try:
-                arr = np.array([list(r) for r in x], dtype=object)
+                arr = np.array(x)
             except Exception:
-                return _unsupported(len(x))
-            if arr.ndim != 2:
-                return _unsupported(len(x))
-            try:
-                arr = np.array(x, dtype=np.float64) if all(
-                    type(v) in (int, float) for r in x for v in r) else arr
-            except Exception:
-                pass
+                arr = None
+            if arr is None or arr.ndim != 2 or arr.dtype.kind not in _NUMERIC_KINDS:
+                # mixed or junk cells: an object matrix, cell by cell (never reinterpreted as strings)
+                arr = np.empty((len(x), widths.pop()), dtype=object)
+                for i, r in enumerate(x):
+                    for j, v in enumerate(r):
+                        arr[i, j] = v
             return _from_matrix(arr, schema)
         return _unsupported(len(x))
     return _unsupported()
