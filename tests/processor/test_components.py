@@ -1,0 +1,216 @@
+"""Store, checkpoint, evaluation, exporter and ingest admission, in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from otel_ml import semconv
+from otel_ml.stats import PolicyBook
+from otel_ml_processor import _checkpoint
+from otel_ml_processor._decode import decode_protobuf
+from otel_ml_processor._evaluate import Evaluator
+from otel_ml_processor._exporter import Exporter, Telemetry, build_request
+from otel_ml_processor._ingest import Ingestor
+from otel_ml_processor._state import State
+from otel_ml_processor._store import ReferenceStore, file_name
+
+from conftest import Sink, wait_for
+from payloads import Emitter, make_reference
+
+
+def feed(state: State, ref, rows: int = 1000, shift: dict | None = None, pods: int = 2) -> None:  # type: ignore[no-untyped-def]
+    for p in range(pods):
+        e = Emitter(ref, pod=f"p{p}", start_ns=10, seed=p)
+        e.observe(rows, shift=shift)
+        state.ingest(decode_protobuf(e.request(time_ns=100).SerializeToString()))
+
+
+# --- store ------------------------------------------------------------------------------------------
+
+def test_store_reloads_changed_files_and_skips_invalid_ones(tmp_path: Path) -> None:
+    store = ReferenceStore(str(tmp_path))
+    assert len(store) == 0
+    make_reference().save(tmp_path / "a.json")
+    (tmp_path / "broken.json").write_text("{}")
+    assert store.poll()
+    assert store.get("churn", "1") is not None
+    assert "broken.json" in store.errors and "format_version" in store.errors["broken.json"]
+    gen = store.generation
+    assert not store.poll()
+    make_reference(bins=5).save(tmp_path / "a.json")
+    os.utime(tmp_path / "a.json", ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+    assert store.poll() and store.generation > gen
+    (tmp_path / "a.json").unlink()
+    assert store.poll() and store.get("churn", "1") is None
+
+
+def test_store_put_and_delete_write_the_directory(tmp_path: Path) -> None:
+    store = ReferenceStore(str(tmp_path))
+    ref = make_reference(model="a/b", version="1.0")
+    store.put(ref)
+    assert (tmp_path / file_name("a/b", "1.0")).exists() and "/" not in file_name("a/b", "1.0")
+    assert [r["model"] for r in store.list()] == ["a/b"]
+    assert store.delete("a/b", "1.0")
+    assert not store.delete("a/b", "1.0")
+    assert not list(tmp_path.glob("*.json"))
+
+
+# --- checkpoint --------------------------------------------------------------------------------------
+
+def test_checkpoint_roundtrip_keeps_windows_and_baselines(tmp_path: Path) -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    clock = [1_000_000.0]
+    state = State(store, clock=lambda: clock[0], epoch_ns=0)
+    feed(state, ref)
+    before = [c.copy() for c in state.window_counts()]
+    _checkpoint.save(state, str(tmp_path))
+    assert json.loads((tmp_path / "state.json").read_text())["format_version"] == 1
+    with np.load(next(tmp_path.glob("state-*.npz")), allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+    restored = State(store, clock=lambda: clock[0])
+    assert _checkpoint.load(restored, str(tmp_path))
+    after = restored.window_counts()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))
+    assert restored.epoch_ns == 0 and restored.series_count == state.series_count
+    # Re-sending the same cumulative points adds nothing: the baselines survived.
+    feed(restored, ref)
+    assert all(np.array_equal(a, b) for a, b in zip(before, restored.window_counts()))
+
+
+def test_checkpoint_unreadable_is_ignored(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text("{nope")
+    state = State(ReferenceStore(None))
+    assert not _checkpoint.load(state, str(tmp_path))
+    (tmp_path / "state.json").write_text(json.dumps({"format_version": 1, "arrays": "missing.npz"}))
+    assert not _checkpoint.load(state, str(tmp_path))
+
+
+def test_checkpoint_with_other_windows_keeps_baselines_only(tmp_path: Path) -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    feed(state, ref)
+    _checkpoint.save(state, str(tmp_path))
+    other = State(store, windows=(60.0,))
+    assert _checkpoint.load(other, str(tmp_path))
+    assert not other.window_counts()[0].any()
+    assert other.series_count == state.series_count
+
+
+# --- evaluation --------------------------------------------------------------------------------------
+
+def test_evaluate_flags_only_the_shifted_feature_per_window_family() -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    feed(state, ref, rows=2000, shift={"f2": 0.5})
+    ev = Evaluator(store, PolicyBook.from_mapping({}), ("5m", "1h")).evaluate(state)
+    got = {(k[3], w): int(d) for k, w, d in zip(ev.keys, ev.windows, ev.detected)}
+    assert got == {(f, w): int(f == "f2") for f in ("f0", "f1", "f2", "plan") for w in ("5m", "1h")}
+    assert np.all(ev.sample_count == 4000)
+
+
+def test_evaluate_per_model_policy_and_no_verdict_below_min_samples() -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    feed(state, ref, rows=50, pods=1)
+    book = PolicyBook.from_mapping({"models": {"churn": {"min_samples": 10}}, "min_samples": 500})
+    ev = Evaluator(store, book, ("5m", "1h")).evaluate(state)
+    assert set(ev.detected.tolist()) <= {0, 1}
+    ev = Evaluator(store, PolicyBook.from_mapping({"min_samples": 500}), ("5m", "1h")).evaluate(state)
+    assert set(ev.detected.tolist()) == {-1}
+
+
+def test_evaluate_quality_alarm_on_missing_values() -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    for p in range(2):
+        e = Emitter(ref, pod=f"p{p}", start_ns=10, seed=p)
+        e.observe(3000, missing=0.05)
+        state.ingest(decode_protobuf(e.request(time_ns=100).SerializeToString()))
+    ev = Evaluator(store, PolicyBook.from_mapping({}), ("5m", "1h")).evaluate(state)
+    assert (ev.quality_alarm == 1).all()
+    assert np.allclose(ev.quality_ratio[:, 0], 0.05, atol=0.01)
+
+
+def test_build_request_uses_semconv_names_and_attributes() -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    feed(state, ref)
+    ev = Evaluator(store, PolicyBook.from_mapping({}), ("5m", "1h")).evaluate(state)
+    req = build_request(ev, Telemetry(received=5))
+    rm = req.resource_metrics[0]
+    assert {kv.key: kv.value.string_value for kv in rm.resource.attributes}["service.name"] == "otel-ml-processor"
+    names = {m.name for m in rm.scope_metrics[0].metrics}
+    assert names <= set(semconv.PROCESSOR_METRICS)
+    assert {semconv.DRIFT_SCORE, semconv.DRIFT_DETECTED, semconv.DRIFT_SAMPLE_COUNT, semconv.QUALITY_ALARM,
+            semconv.PROCESSOR_STATE_BYTES} <= names
+    score = next(m for m in rm.scope_metrics[0].metrics if m.name == semconv.DRIFT_SCORE)
+    keys = {kv.key for kv in score.gauge.data_points[0].attributes}
+    assert keys == {semconv.MODEL_NAME, semconv.MODEL_VERSION, semconv.FEATURE_NAME, semconv.DRIFT_KIND,
+                    semconv.DRIFT_WINDOW, semconv.DRIFT_METHOD}
+
+
+# --- exporter ------------------------------------------------------------------------------------------
+
+def test_exporter_retries_then_delivers_and_counts_drops(sink: Sink) -> None:
+    async def main() -> None:
+        tel = Telemetry()
+        ex = Exporter(sink.endpoint, telemetry=tel, queue_size=2, timeout=2)
+        sink.fail_next = 2
+        stop = asyncio.Event()
+        task = asyncio.create_task(ex.run(stop))
+        payload = build_request(None, tel).SerializeToString()
+        ex.submit(payload)
+        for _ in range(100):
+            if sink.requests:
+                break
+            await asyncio.sleep(0.1)
+        assert len(sink.requests) == 1 and tel.export_failures["retryable"] == 2
+        stop.set()
+        await task
+        for _ in range(3):
+            ex.submit(payload)
+        assert tel.export_failures["queue_full"] == 1
+        assert await ex.flush(5) and len(sink.requests) == 3
+        await ex.close()
+
+    asyncio.run(main())
+
+
+# --- ingest admission -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "case, lag, draining, points, expect",
+    [
+        ("idle", 0.0, False, 10, None),
+        ("lagging_loop", 5.0, False, 10, "busy"),
+        ("draining", 0.0, True, 10, "busy"),
+        ("over_rate", 0.0, False, 150, "rate"),
+    ],
+)
+def test_ingest_overload_policy(case: str, lag: float, draining: bool, points: int, expect: str | None) -> None:
+    ing = Ingestor(State(ReferenceStore(None)), Telemetry(), max_points_per_second=100, max_loop_lag=2.0)
+    ing.lag = lag
+    ing.draining = draining
+    ov = ing.busy() or ing.take(points) or ing.take(points)
+    assert (ov.reason if ov else None) == expect, case
+    if ov:
+        assert ov.retry_after >= 1
