@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboards import rules
+from dashboards import promql, rules
 
 GRAFANA_DIR = Path(__file__).resolve().parent / "grafana"
 
@@ -116,18 +116,23 @@ def parse_label_values(query: str) -> tuple[str | None, str]:
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 
+#: The dashboards' own variables; "All" (``.*``) unless :func:`render` is given a value.
+DASHBOARD_VARIABLES = (promql.V_SERVICE, promql.V_MODEL, promql.V_VERSION, promql.V_FEATURE, promql.V_WINDOW,
+                       promql.V_METHOD)
+
+
 def render(expr: str, values: Mapping[str, str] | None = None, *, rate_interval: str = "1m",
            range_: str = "15m", interval: str = "15s") -> str:
     """Substitute Grafana's variables: ``$__rate_interval``, ``$__range``, ``$__interval`` and the
-    dashboard's own (``$service``, ``$model``, ...; a missing one becomes ``.*``, like "All")."""
-    builtins = {"__rate_interval": rate_interval, "__range": range_, "__interval": interval}
-    values = dict(values or {})
+    dashboards' own (``$service``, ``$model``, ...; one without a value becomes ``.*``, like "All").
+    Anything else that looks like a variable (``$1`` in ``label_replace``) is left alone, as Grafana
+    leaves names it does not know."""
+    known = {"__rate_interval": rate_interval, "__range": range_, "__interval": interval,
+             **{name: ".*" for name in DASHBOARD_VARIABLES}, **dict(values or {})}
 
     def sub(m: re.Match) -> str:
         name = m.group(1) or m.group(2)
-        if name in builtins:
-            return builtins[name]
-        return values.get(name, ".*")
+        return known.get(name, m.group(0))
 
     return _VARIABLE.sub(sub, expr)
 

@@ -201,31 +201,45 @@ def processor_evaluation_duration(q: float) -> str:
 
 
 # --- Distributions (library histograms) -----------------------------------------------------------
+# The drill-down's $feature may name an input feature (ml.feature.*) or a model output (ml.prediction.*,
+# e.g. "proba:1" or "label"): each query reads the feature's series, or else the output's.
+ONE_OUTPUT = {PRED_NAME: f"${V_FEATURE}"}
+
+
+def _feature_or_output(template: str, feature_metric: str, output_metric: str, **kw: str) -> str:
+    f = template.format(m=_s(feature_metric, ONE_FEATURE, **kw), **{"cat": CATEGORY})
+    o = template.format(m=_s(output_metric, ONE_OUTPUT, **kw), **{"cat": PRED_CLASS})
+    return f"({f}\n or {o})"
+
+
 def feature_cdf_current() -> str:
     """Cumulative share of the chosen feature's values up to each bucket bound, over the time range.
 
     A cumulative distribution needs no de-accumulation, and the gap between two CDFs is the KS statistic.
     """
-    buckets = _s(sc.FEATURE_VALUE, ONE_FEATURE, suffix="_bucket")
-    count = _s(sc.FEATURE_VALUE, ONE_FEATURE, suffix="_count")
-    return (f"sort(sum by ({LE}) (increase({buckets}[{RANGE}]))\n"
-            f"/ scalar(sum(increase({count}[{RANGE}]))))")
+    buckets = _feature_or_output(f"sum by ({LE}) (increase({{m}}[{RANGE}]))", sc.FEATURE_VALUE,
+                                 sc.PREDICTION_VALUE, suffix="_bucket")
+    count = _feature_or_output(f"sum(increase({{m}}[{RANGE}]))", sc.FEATURE_VALUE, sc.PREDICTION_VALUE,
+                               suffix="_count")
+    return f"sort({buckets}\n/ scalar{count})"
 
 
 def feature_buckets_over_time() -> str:
     """Per-bucket counts over time, for a heatmap (Grafana de-accumulates ``le`` with format=heatmap)."""
-    return f"sum by ({LE}) (increase({_s(sc.FEATURE_VALUE, ONE_FEATURE, suffix='_bucket')}[{RATE}]))"
+    return _feature_or_output(f"sum by ({LE}) (increase({{m}}[{RATE}]))", sc.FEATURE_VALUE,
+                              sc.PREDICTION_VALUE, suffix="_bucket")
 
 
 def feature_quantile(q: float) -> str:
-    return (f"histogram_quantile({q}, "
-            f"{rate(sc.FEATURE_VALUE, ONE_FEATURE, by=f'{LE}, {VERSION}', suffix='_bucket')})")
+    by = f"sum by ({LE}, {VERSION}) (rate({{m}}[{RATE}]))"
+    return f"histogram_quantile({q}, {_feature_or_output(by, sc.FEATURE_VALUE, sc.PREDICTION_VALUE, suffix='_bucket')})"
 
 
 def category_share_current() -> str:
-    counts = _s(sc.FEATURE_CATEGORY_COUNT, ONE_FEATURE)
-    return (f"sort_desc(sum by ({CATEGORY}) (increase({counts}[{RANGE}]))\n"
-            f"/ scalar(sum(increase({counts}[{RANGE}]))))")
+    f = f"sum by ({CATEGORY}) (increase({_s(sc.FEATURE_CATEGORY_COUNT, ONE_FEATURE)}[{RANGE}]))"
+    o = (f'sum by ({CATEGORY}) (label_replace(increase({_s(sc.PREDICTION_CLASS_COUNT, ONE_OUTPUT)}[{RANGE}]), '
+         f'"{CATEGORY}", "$1", "{PRED_CLASS}", "(.*)"))')
+    return f"sort_desc(({f}\n or {o})\n/ scalar(sum({f}\n or {o})))"
 
 
 #: Optional processor metric with the reference distribution (see docs/dashboards.md, "Reference

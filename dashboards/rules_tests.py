@@ -208,8 +208,8 @@ def _histogram(name: str, labels: dict[str, str], per_minute: dict[str, int]) ->
 def query_tests() -> dict[str, Any]:
     from dashboards import catalog, promql
 
-    def rendered(expr: str) -> str:
-        return catalog.render(expr, rate_interval=QUERY_RATE_INTERVAL, range_=QUERY_RANGE)
+    def rendered(expr: str, **values: str) -> str:
+        return catalog.render(expr, values, rate_interval=QUERY_RATE_INTERVAL, range_=QUERY_RANGE)
 
     v1 = {**APP, **CHURN_V1}
     v2 = {**APP, INSTANCE: "pod-2", MODEL: "churn", VERSION: "v2"}
@@ -224,6 +224,11 @@ def query_tests() -> dict[str, Any]:
         {"series": f'{duration}{{job="shop", instance="pod-2", {MODEL}="churn", {VERSION}="v2"}}',
          "values": "_x8 0+5x12"},
         *_histogram(sc.FEATURE_VALUE, {**v1, FEATURE: "age"}, {"30": 10, "50": 30, "+Inf": 40}),
+        *_histogram(sc.PREDICTION_VALUE, {**v1, promql.PRED_NAME: "proba:1"}, {"0.5": 45, "+Inf": 60}),
+        series(sc.FEATURE_CATEGORY_COUNT, {**v1, FEATURE: "plan", promql.CATEGORY: "a"}, "0+30x20"),
+        series(sc.FEATURE_CATEGORY_COUNT, {**v1, FEATURE: "plan", promql.CATEGORY: "b"}, "0+10x20"),
+        series(sc.PREDICTION_CLASS_COUNT, {**v2, promql.PRED_NAME: "label", promql.PRED_CLASS: "1"}, "0+15x20"),
+        series(sc.PREDICTION_CLASS_COUNT, {**v2, promql.PRED_NAME: "label", promql.PRED_CLASS: "0"}, "0+5x20"),
         drift("age", "1x20"),
         drift("income", "0x20"),
         drift("age", "0x20", window="1h"),
@@ -241,9 +246,17 @@ def query_tests() -> dict[str, Any]:
                  "exp_samples": [{"labels": mv("v1"), "value": 0.75}, {"labels": mv("v2"), "value": 0.25}]},
                 {"expr": rendered(promql.predict_error_ratio()), "eval_time": "19m",
                  "exp_samples": [{"labels": mv("v1"), "value": 0.25}, {"labels": mv("v2"), "value": 0}]},
-                {"expr": rendered(promql.feature_cdf_current()), "eval_time": "19m",
+                {"expr": rendered(promql.feature_cdf_current(), feature="age"), "eval_time": "19m",
                  "exp_samples": [{"labels": '{le="30"}', "value": 0.25}, {"labels": '{le="50"}', "value": 0.75},
                                  {"labels": '{le="+Inf"}', "value": 1}]},
+                {"expr": rendered(promql.feature_cdf_current(), feature="proba:1"), "eval_time": "19m",
+                 "exp_samples": [{"labels": '{le="0.5"}', "value": 0.75}, {"labels": '{le="+Inf"}', "value": 1}]},
+                {"expr": rendered(promql.category_share_current(), feature="plan"), "eval_time": "19m",
+                 "exp_samples": [{"labels": f'{{{promql.CATEGORY}="a"}}', "value": 0.75},
+                                 {"labels": f'{{{promql.CATEGORY}="b"}}', "value": 0.25}]},
+                {"expr": rendered(promql.category_share_current(), feature="label"), "eval_time": "19m",
+                 "exp_samples": [{"labels": f'{{{promql.CATEGORY}="1"}}', "value": 0.75},
+                                 {"labels": f'{{{promql.CATEGORY}="0"}}', "value": 0.25}]},
                 {"expr": rendered(promql.version_changes()), "eval_time": "15m",
                  "exp_samples": [{"labels": mv("v2"), "value": 1}]},
                 {"expr": rendered(promql.drifting_count()), "eval_time": "19m",

@@ -80,6 +80,18 @@ def test_committed_files_equal_generator_output():
     assert not stale, f"regenerate with `python -m dashboards.generate`: {stale}"
 
 
+def test_committed_json_round_trips_through_the_sdk_dashboard_schema():
+    """Schema-aware: every field of the committed JSON is one the SDK's (Grafana's) dashboard model knows,
+    with the type it expects; nothing is dropped or changed by parsing and re-encoding it."""
+    pytest.importorskip("grafana_foundation_sdk", reason="dev dependency grafana-foundation-sdk==0.0.21")
+    from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    for uid, model in catalog.dashboards().items():
+        again = json.loads(json.dumps(Dashboard.from_json(model), cls=JSONEncoder))
+        assert again == model, uid
+
+
 def test_generator_pins_the_current_sdk():
     sdk = pytest.importorskip("grafana_foundation_sdk")
     from importlib.metadata import version
