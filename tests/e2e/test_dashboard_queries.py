@@ -216,3 +216,13 @@ def test_exemplars_link_latency_panels_to_traces(drift_scenario):
         found = prometheus.exemplars(catalog.render(q.expr, rate_interval=RATE_INTERVAL), now - 300, now)
         trace_ids = [e["labels"].get("trace_id") for s in found for e in s["exemplars"]]
         assert trace_ids and all(trace_ids), (title, found[:2])
+
+
+def test_drilldown_distribution_panels_for_model_outputs(drift_scenario):
+    """The drill-down's $feature may also name a model output: probabilities (numeric) or labels."""
+    prometheus = drift_scenario
+    outputs = {"Cumulative distribution: current vs reference": "proba:1", "Distribution over time": "proba:1",
+               "Quantiles over time": "proba:1", "Category shares: current vs reference": "label"}
+    for q in catalog.panel_queries():
+        if q.dashboard == "otel-ml-feature" and q.panel in outputs:
+            assert _run(prometheus, q, {promql.V_FEATURE: outputs[q.panel]}), (q.name, outputs[q.panel])
