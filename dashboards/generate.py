@@ -116,13 +116,15 @@ def _state_mappings(ok: str, bad: str) -> list[dm.ValueMapping]:
 
 
 def state_timeline(title: str, description: str, tgt: prom.Dataquery, ok: str, bad: str, *,
-                   span: int = 24, height: int = 10) -> statetimeline.Panel:
-    return (statetimeline.Panel().title(title).description(description).datasource(DS).targets([tgt])
+                   span: int = 24, height: int = 10, links: list[db.DashboardLink] | None = None
+                   ) -> statetimeline.Panel:
+    p = (statetimeline.Panel().title(title).description(description).datasource(DS).targets([tgt])
             .span(span).height(height).mappings(_state_mappings(ok, bad))
             .thresholds(_thresholds([(None, "green"), (1, "red")]))
             .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
             .merge_values(True).show_value(cm.VisibilityMode.NEVER).row_height(0.8)
             .legend(cb.VizLegendOptions().show_legend(False)))
+    return p.data_links(links) if links else p
 
 
 def row(title: str) -> db.Row:
@@ -187,6 +189,14 @@ def dashboard(uid: str, title: str, description: str, extra_vars: tuple[str, ...
     return d
 
 
+def drilldown_link() -> list[db.DashboardLink]:
+    """A data link from a per-feature series to the feature drill-down, with its model/version/feature."""
+    url = (f"/d/{UID_FEATURE}/?${{{q.V_DATASOURCE}:queryparam}}&${{{q.V_SERVICE}:queryparam}}"
+           f"&var-{q.V_MODEL}=${{__field.labels.{q.MODEL}}}&var-{q.V_VERSION}=${{__field.labels.{q.VERSION}}}"
+           f"&var-{q.V_FEATURE}=${{__field.labels.{q.FEATURE}}}&${{__url_time_range}}")
+    return [db.DashboardLink("Feature drill-down").type(dm.DashboardLinkType.LINK).url(url)]
+
+
 VERSION_LEGEND = "{{%s}} {{%s}}" % (q.MODEL, q.VERSION)
 FEATURE_LEGEND = "{{%s}} {{%s}} {{%s}}" % (q.VERSION, q.KIND, q.FEATURE)
 
@@ -224,7 +234,7 @@ def overview() -> db.Dashboard:
         "Drift status per feature",
         "The processor's verdict (ml.drift.detected) for every input feature and output over time, in any "
         "of the selected windows. Gaps: below the minimum sample size, no verdict.",
-        target(q.drift_status(), FEATURE_LEGEND), "OK", "Drift", height=10))
+        target(q.drift_status(), FEATURE_LEGEND), "OK", "Drift", height=10, links=drilldown_link()))
     d = d.with_panel(
         bargauge.Panel().title("Top drifting features ($method, $window)")
         .description("The ten largest current drift scores of the selected method.")
@@ -233,7 +243,8 @@ def overview() -> db.Dashboard:
         .display_mode(cm.BarGaugeDisplayMode.GRADIENT).min(0)
         .thresholds(_thresholds([(None, "green"), (0.1, "yellow"), (0.2, "red")]))
         .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
-        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .data_links(drilldown_link()))
     d = d.with_panel(ts(
         "Drifting features per version",
         "How many features and outputs of each version are judged drifted right now.",
@@ -278,7 +289,8 @@ def overview() -> db.Dashboard:
         "Data-quality alarm",
         "The processor's data-quality verdict (ml.quality.alarm) per feature.",
         target(q.gauge(sc.QUALITY_ALARM, by=f"{q.MODEL}, {q.VERSION}, {q.FEATURE}"),
-               "{{%s}} {{%s}}" % (q.VERSION, q.FEATURE)), "OK", "Alarm", span=18, height=8))
+               "{{%s}} {{%s}}" % (q.VERSION, q.FEATURE)), "OK", "Alarm", span=18, height=8,
+        links=drilldown_link()))
     d = d.with_panel(
         stat.Panel().title("otel-ml internal errors").datasource(DS)
         .description("Failures inside otel-ml itself (ml.instrumentation.errors), per second; should be 0.")
@@ -460,7 +472,7 @@ def service() -> db.Dashboard:
     d = d.with_panel(state_timeline(
         "Drift status per feature", "ml.drift.detected per feature and output, on the same time axis as "
         "the service's traffic and latency.", target(q.drift_status(), FEATURE_LEGEND), "OK", "Drift",
-        height=8))
+        height=8, links=drilldown_link()))
     d = d.with_panel(ts(
         "Max PSI per version", "The largest PSI over the version's features (ml.drift.score, psi).",
         targets((f"max by ({q.MODEL}, {q.VERSION}) ({q.drift_score('psi')})", VERSION_LEGEND),

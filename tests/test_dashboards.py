@@ -189,6 +189,8 @@ def test_drift_status_is_a_state_timeline_per_feature():
     expr = panel["targets"][0]["expr"]
     assert semconv.PROMETHEUS_NAMES[semconv.DRIFT_DETECTED] in expr
     assert promql.FEATURE in expr and promql.VERSION in expr
+    (link,) = panel["fieldConfig"]["defaults"]["links"]  # click a feature: its drill-down
+    assert link["url"].startswith("/d/otel-ml-feature/") and f"labels.{promql.FEATURE}" in link["url"]
 
 
 def test_versions_side_by_side_and_version_change_annotations():
