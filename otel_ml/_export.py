@@ -545,7 +545,8 @@ def _atexit_flush(ref: Any) -> None:
     pipeline = ref()
     if pipeline is not None and pipeline.running:
         try:
-            pipeline.shutdown(timeout_s=5.0, flush=True)
+            pipeline.flush(5.0)  # bounded: an unreachable collector costs at most this at exit
+            pipeline.shutdown(timeout_s=0.5, flush=False)
         except Exception:
             pass
 

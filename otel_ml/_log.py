@@ -9,6 +9,7 @@ so a bad input repeated a million times writes one line a minute, not a million.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -56,8 +57,17 @@ def error_count() -> int:
     return _errors
 
 
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at fork time
+
+
 def _reset() -> None:
     global _errors
     with _lock:
         _errors = 0
         _last_logged.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
