@@ -251,16 +251,14 @@ BUCKET_LE = label(getattr(sc, "BUCKET_LE", "ml.bucket.le"))
 def feature_cdf_reference() -> str | None:
     if REFERENCE_RATIO is None:
         return None
-    ref = _s(REFERENCE_RATIO, ONE_FEATURE, {KIND: f"={sc.DRIFT_KIND_FEATURE}", BUCKET_LE: ".+"},
-             base=EVAL)
+    ref = _s(REFERENCE_RATIO, ONE_FEATURE, {BUCKET_LE: ".+"}, base=EVAL)
     return f'max by ({LE}) (label_replace({ref}, "{LE}", "$1", "{BUCKET_LE}", "(.*)"))'
 
 
 def category_share_reference() -> str | None:
     if REFERENCE_RATIO is None:
         return None
-    ref = _s(REFERENCE_RATIO, ONE_FEATURE, {KIND: f"={sc.DRIFT_KIND_FEATURE}", CATEGORY: ".+"},
-             base=EVAL)
+    ref = _s(REFERENCE_RATIO, ONE_FEATURE, {CATEGORY: ".+"}, base=EVAL)
     return f"max by ({CATEGORY}) ({ref})"
 
 
