@@ -331,6 +331,7 @@ def test_datasource_example_links_exemplars_to_tempo():
     doc = yaml.safe_load((DASHBOARDS / "provisioning" / "datasources" / "otel-ml-datasources.yaml").read_text())
     by_uid = {d["uid"]: d for d in doc["datasources"]}
     prom = next(d for d in doc["datasources"] if d["type"] == "prometheus")
+    assert prom["jsonData"]["timeInterval"] == "60s"  # the OTel SDK's default export interval
     (dest,) = prom["jsonData"]["exemplarTraceIdDestinations"]
     assert dest["name"] == "trace_id"
     assert by_uid[dest["datasourceUid"]]["type"] == "tempo"
