@@ -83,38 +83,35 @@ class Evaluator:
                 continue
             streams.append(st)
         s = len(streams)
-        bmax = max((st.spec.bins for st in streams), default=1)
-        sentinel = state.cells_used  # window vectors get one zero appended
-        index = np.full((s, bmax), sentinel, dtype=np.int64)
-        q_index = np.empty((s, 4), dtype=np.int64)
-        reference = np.zeros((s, bmax))
-        positions = np.full((s, bmax), np.nan)
-        spread = np.full(s, np.nan)
-        numeric = np.zeros(s, dtype=bool)
-        bins = np.zeros(s, dtype=np.int64)
-        ratios = np.zeros((s, 4))
+        bins = np.fromiter((st.spec.bins for st in streams), dtype=np.int64, count=s)
+        cell0 = np.fromiter((st.cell0 for st in streams), dtype=np.int64, count=s)
+        bmax = int(bins.max()) if s else 1
+        cols = np.arange(bmax)
+        inside = cols[None, :] < bins[:, None]
+        index = np.where(inside, cell0[:, None] + cols[None, :], state.cells_used)  # sentinel: a zero cell
+        q_index = (cell0 + bins)[:, None] + np.arange(4)[None, :]
+        specs = []
         policies: list[DriftPolicy] = []
         fam: list[tuple[str, str]] = []
         pcache: dict[tuple[str, str], DriftPolicy] = {}
-        for i, st in enumerate(streams):
+        get = self.store.get
+        for st in streams:
             model, version, kind, name = st.key
-            b = st.spec.bins
-            bins[i] = b
-            index[i, :b] = np.arange(st.cell0, st.cell0 + b)
-            q_index[i] = np.arange(st.cell0 + b, st.cell0 + b + 4)
-            es = self.store.get(model, version).eval_spec(kind, name)  # type: ignore[union-attr]
-            n = min(b, len(es.counts))
-            reference[i, :n] = es.counts[:n]
-            numeric[i] = st.spec.numeric
-            if es.positions is not None:
-                positions[i, :n] = es.positions[:n]
-            spread[i] = es.spread
-            ratios[i] = es.quality_ratios
+            specs.append(get(model, version).eval_spec(kind, name))  # type: ignore[union-attr]
             p = pcache.get((model, name))
             if p is None:
                 p = pcache[(model, name)] = self.book.policy_for(name, model=model)
             policies.append(p)
             fam.append((model, version))
+        reference = np.zeros((s, bmax))
+        positions = np.full((s, bmax), np.nan)
+        if s:
+            reference[inside] = np.concatenate([es.counts for es in specs])
+            positions[inside] = np.concatenate([es.positions if es.positions is not None else
+                                                np.full(len(es.counts), np.nan) for es in specs])
+        spread = np.fromiter((es.spread for es in specs), dtype=np.float64, count=s)
+        numeric = np.fromiter((st.spec.numeric for st in streams), dtype=bool, count=s)
+        ratios = np.array([es.quality_ratios for es in specs]).reshape(s, 4)
         is_feature = np.array([st.key[2] == KIND_FEATURE for st in streams], dtype=bool)
         return _Layout(streams, index, q_index, reference, positions, spread, numeric, bins, ratios, fam, policies,
                        is_feature)

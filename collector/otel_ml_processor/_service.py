@@ -25,7 +25,7 @@ from typing import Any
 from . import _checkpoint
 from ._config import Config, parse_host_port
 from ._evaluate import Evaluation, Evaluator
-from ._exporter import Exporter, Telemetry, build_request
+from ._exporter import Exporter, Telemetry, encode_request
 from ._grpc import GrpcReceiver
 from ._http import HttpServer
 from ._ingest import Ingestor
@@ -138,7 +138,7 @@ class Service:
             tel.series = self.state.series_count
             tel.state_bytes = self.state.nbytes()
             if self.exporter.endpoint:
-                payload = await loop.run_in_executor(None, lambda: build_request(ev, tel).SerializeToString())
+                payload = await loop.run_in_executor(None, encode_request, ev, tel)
                 self.exporter.submit(payload)
             self.last_evaluation = ev
             self.evaluations += 1

@@ -253,23 +253,21 @@ class State:
         self._sync_specs()
         self.advance(now)
         res = IngestResult()
-        for g in decoded.histograms:
-            self._ingest_group(g, True, now, res)
-        for g in decoded.sums:
-            self._ingest_group(g, False, now, res)
+        if decoded.histograms:
+            self._ingest_kind(decoded.histograms, True, now, res)
+        if decoded.sums:
+            self._ingest_kind(decoded.sums, False, now, res)
         return res
 
-    def _ingest_group(self, g: Any, histogram: bool, now: float, res: IngestResult) -> None:
-        n = len(g.start)
-        res.received += n
+    def _resolve(self, g: Any, histogram: bool, out: list[int]) -> None:
+        """Series id per point of group ``g`` (negative: a rejection code), appended to ``out``."""
         table = self._lookup.get((g.metric, g.resource))
         if table is None:
             table = self._lookup[(g.metric, g.resource)] = {}
         get = table.get
-        bounds = self.series_bounds
-        sids = []
-        append = sids.append
+        append = out.append
         if histogram:
+            bounds = self.series_bounds
             for attrs, b in zip(g.attrs, g.bounds):
                 sid = get(attrs)
                 if sid is None:
@@ -283,24 +281,49 @@ class State:
                 if sid is None:
                     sid = self._new_series(g.metric, g.resource, attrs, table)
                 append(sid)
+
+    def _ingest_kind(self, groups: list[Any], histogram: bool, now: float, res: IngestResult) -> None:
+        """All histogram (or all sum) points of a request, resolved per group, then vectorised at once."""
+        sids: list[int] = []
+        start: list[int] = []
+        tim: list[int] = []
+        tot: list[Any] = []
+        flg: list[int] = []
+        blobs: list[bytes] = []
+        delta_parts = []
+        for g in groups:
+            self._resolve(g, histogram, sids)
+            start.extend(g.start)
+            tim.extend(g.time)
+            flg.extend(g.flags)
+            if histogram:
+                tot.extend(g.count)
+                blobs.extend(g.buckets)
+            else:
+                tot.extend(g.value)
+            delta_parts.append((len(g.start), g.temporality == TEMPORALITY_DELTA))
+        n = len(sids)
+        res.received += n
         sid_arr = np.fromiter(sids, dtype=np.int64, count=n)
+        delta = np.repeat(np.array([d for _, d in delta_parts], dtype=bool),
+                          np.array([k for k, _ in delta_parts], dtype=np.int64))
         ok = sid_arr >= 0
         if not ok.all():
             for code, cnt in zip(*np.unique(sid_arr[~ok], return_counts=True)):
                 res.rejected[_REASON_OF[int(code)]] += int(cnt)
-        flags = np.fromiter(g.flags, dtype=np.int64, count=n)
-        start = np.fromiter(g.start, dtype=np.uint64, count=n).astype(np.int64)
-        tim = np.fromiter(g.time, dtype=np.uint64, count=n).astype(np.int64)
+        flags = np.fromiter(flg, dtype=np.int64, count=n)
+        start_a = np.fromiter(start, dtype=np.uint64, count=n).astype(np.int64)
+        tim_a = np.fromiter(tim, dtype=np.uint64, count=n).astype(np.int64)
         if histogram:
-            total = np.fromiter(g.count, dtype=np.uint64, count=n).astype(np.float64)
-            lens = np.fromiter(map(len, g.buckets), dtype=np.int64, count=n)
+            total = np.fromiter(tot, dtype=np.uint64, count=n).astype(np.float64)
+            lens = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
         else:
-            total = np.fromiter(g.value, dtype=np.float64, count=n)
+            total = np.fromiter(tot, dtype=np.float64, count=n)
             lens = np.full(n, 8, dtype=np.int64)
         safe = np.where(ok, sid_arr, 0)
         width = self.series.width[safe]
         # Structural checks: right number of buckets, a timestamp, a finite non-negative total.
-        good = ok & (lens == width * 8) & (tim > 0) & np.isfinite(total) & (total >= 0)
+        good = ok & (lens == width * 8) & (tim_a > 0) & np.isfinite(total) & (total >= 0)
         bad = ok & ~good
         if bad.any():
             res.rejected[R_MALFORMED] += int(bad.sum())
@@ -311,15 +334,14 @@ class State:
             return
         idx = np.nonzero(use)[0]
         if histogram:
-            blob = b"".join([g.buckets[i] for i in idx.tolist()])
+            blob = b"".join([blobs[i] for i in idx.tolist()]) if len(idx) < n else b"".join(blobs)
             values = np.frombuffer(blob, dtype="<u8").astype(np.float64)
             w = width[idx]
             sums = np.add.reduceat(values, np.cumsum(w) - w) if len(values) else np.zeros(0)
             consistent = sums == total[idx]
             if not consistent.all():
                 res.rejected[R_MALFORMED] += int((~consistent).sum())
-                keep_cells = np.repeat(consistent, w)
-                values = values[keep_cells]
+                values = values[np.repeat(consistent, w)]
                 idx = idx[consistent]
                 w = w[consistent]
         else:
@@ -328,11 +350,10 @@ class State:
         if len(idx) == 0:
             return
         res.accepted += len(idx)
-        self._apply(sid_arr[idx], start[idx], tim[idx], total[idx], values, w,
-                    g.temporality == TEMPORALITY_DELTA, now, res)
+        self._apply(sid_arr[idx], start_a[idx], tim_a[idx], total[idx], values, w, delta[idx], now, res)
 
     def _apply(self, sids: np.ndarray, start: np.ndarray, tim: np.ndarray, total: np.ndarray,
-               values: np.ndarray, w: np.ndarray, delta: bool, now: float, res: IngestResult) -> None:
+               values: np.ndarray, w: np.ndarray, delta: np.ndarray, now: float, res: IngestResult) -> None:
         # The same series twice in one request (a batch of several exports): apply in time order.
         if len(np.unique(sids)) != len(sids):
             order = np.lexsort((tim, sids))
@@ -346,44 +367,48 @@ class State:
                 sel = np.nonzero(rank == r)[0]
                 cells = _ranges(offs[sel], w[sel])
                 self._apply_unique(sids[sel], start[sel], tim[sel], total[sel], values[cells], w[sel],
-                                   delta, now, res)
+                                   delta[sel], now, res)
             return
         self._apply_unique(sids, start, tim, total, values, w, delta, now, res)
 
     def _apply_unique(self, sids: np.ndarray, start: np.ndarray, tim: np.ndarray, total: np.ndarray,
-                      values: np.ndarray, w: np.ndarray, delta: bool, now: float, res: IngestResult) -> None:
+                      values: np.ndarray, w: np.ndarray, delta: np.ndarray, now: float,
+                      res: IngestResult) -> None:
         s = self.series
         src = _ranges(s.src[sids], w)
         dst = _ranges(s.dst[sids], w)
         last_time = s.time[sids]
+        last_start = s.start[sids]
         known = last_time > 0
-        if delta:
-            fresh = tim > last_time
-            inc = values * np.repeat(fresh, w)
-            upd = fresh
-        else:
-            last_start = s.start[sids]
-            stale = known & ((start < last_start) | ((start == last_start) & (tim <= last_time)))
-            diff = values - self.last[src]
-            offs = np.cumsum(w) - w
-            neg = np.logical_or.reduceat(diff < 0, offs) if len(diff) else np.zeros(0, bool)
-            live = known & ~stale
-            reset = live & ((start != last_start) | (total < s.total[sids]) | neg)
-            full = reset | (~known & (start >= s.epoch[sids]) & (start > 0))
-            use_diff = live & ~reset
-            inc = np.where(np.repeat(full, w), values, np.where(np.repeat(use_diff, w), diff, 0.0))
-            upd = ~stale
-            self.resets += int(reset.sum())
-            fresh = upd
-        n_dup = int((~fresh).sum())
+        # Cumulative: stale (duplicate, out of order, older incarnation), reset, or a plain increment.
+        stale = known & ((start < last_start) | ((start == last_start) & (tim <= last_time)))
+        # Delta: a point not newer than the series' last one is a duplicate.
+        stale = np.where(delta, tim <= last_time, stale)
+        diff = values - self.last[src]
+        offs = np.cumsum(w) - w
+        neg = np.logical_or.reduceat(diff < 0, offs) if len(diff) else np.zeros(0, bool)
+        live = known & ~stale & ~delta
+        reset = live & ((start != last_start) | (total < s.total[sids]) | neg)
+        full = ~stale & (delta | reset | (~known & (start >= s.epoch[sids]) & (start > 0)))
+        use_diff = live & ~reset
+        inc = np.where(np.repeat(full, w), values, np.where(np.repeat(use_diff, w), diff, 0.0))
+        upd = ~stale
+        self.resets += int(reset.sum())
+        n_dup = int(stale.sum())
         self.duplicates += n_dup
         res.ignored += n_dup
-        cells = np.repeat(upd, w)
-        self.last[src[cells]] = values[cells]
-        u = sids[upd]
-        s.start[u] = start[upd]
-        s.time[u] = tim[upd]
-        s.total[u] = total[upd]
+        if not upd.all():
+            cells = np.repeat(upd, w)
+            self.last[src[cells]] = values[cells]
+            u = sids[upd]
+            s.start[u] = start[upd]
+            s.time[u] = tim[upd]
+            s.total[u] = total[upd]
+        else:
+            self.last[src] = values
+            s.start[sids] = start
+            s.time[sids] = tim
+            s.total[sids] = total
         s.seen[sids] = now
         nz = inc != 0
         if nz.any():

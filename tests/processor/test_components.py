@@ -16,7 +16,7 @@ from otel_ml.stats import PolicyBook
 from otel_ml_processor import _checkpoint
 from otel_ml_processor._decode import decode_protobuf
 from otel_ml_processor._evaluate import Evaluator
-from otel_ml_processor._exporter import Exporter, Telemetry, build_request
+from otel_ml_processor._exporter import Exporter, Telemetry, build_request, encode_request
 from otel_ml_processor._ingest import Ingestor
 from otel_ml_processor._state import State
 from otel_ml_processor._store import ReferenceStore, file_name
@@ -166,6 +166,15 @@ def test_build_request_uses_semconv_names_and_attributes() -> None:
     keys = {kv.key for kv in score.gauge.data_points[0].attributes}
     assert keys == {semconv.MODEL_NAME, semconv.MODEL_VERSION, semconv.FEATURE_NAME, semconv.DRIFT_KIND,
                     semconv.DRIFT_WINDOW, semconv.DRIFT_METHOD}
+    # The fast hand encoding is the same message.
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    tel = Telemetry(received=5, start_ns=1)
+    fast = ExportMetricsServiceRequest.FromString(encode_request(ev, tel, now_ns=123))
+    slow = build_request(ev, tel, now_ns=123)
+    for r in (fast, slow):  # the instance id differs by nothing but is process-specific: drop it
+        del r.resource_metrics[0].resource.attributes[:]
+    assert fast == slow
 
 
 # --- exporter ------------------------------------------------------------------------------------------

@@ -1,0 +1,147 @@
+"""Processor ingest throughput: decode + state update of OTLP histogram points, on one core.
+
+Workload: requests as an OTel Collector forwards them, each holding 10 pods x 100 features of
+``ml.feature.value`` histograms with 20 buckets (1,000 histogram points), successive cumulative
+exports of the same series (so every point is a real increment), plus an unrelated metric that
+must be skipped.
+
+Baselines measured in the same run, on the same bytes:
+
+* ``do-nothing receiver``: what a Python OTLP receiver that does nothing with the data still has
+  to do to *receive* it -- parse the request with the standard generated classes and read every
+  data point's attributes, timestamps and values into Python objects, then drop them;
+* ``parse only``: ``ExportMetricsServiceRequest.FromString`` alone (the C parser, no Python object
+  per point), shown for reference.
+
+Targets (issue): >= 100,000 histogram points/s, and >= 0.5x the do-nothing receiver.
+Run: ``python benchmarks/bench_processor_ingest.py [--strict]`` (``--strict``: exit 1 on a miss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "collector"))
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest  # noqa: E402
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
+
+from otel_ml import semconv  # noqa: E402
+from otel_ml._reference import build_reference  # noqa: E402
+from otel_ml_processor._decode import decode_protobuf  # noqa: E402
+from otel_ml_processor._state import State  # noqa: E402
+from otel_ml_processor._store import ReferenceStore  # noqa: E402
+
+PODS = 10
+FEATURES = 100
+BINS = 20
+EXPORTS = 30
+
+
+def _kv(k: str, v: str) -> KeyValue:
+    return KeyValue(key=k, value=AnyValue(string_value=v))
+
+
+def build_payloads() -> tuple[ReferenceStore, list[bytes]]:
+    rng = np.random.default_rng(0)
+    data = {f"feature_{i:03d}": rng.normal(0, 1, 5000) for i in range(FEATURES)}
+    ref = build_reference(data, model="bench", version="1", bins=BINS)
+    store = ReferenceStore(None)
+    store.put(ref)
+    start = time.time_ns()
+    counts = {(p, f.name): np.zeros(len(f.edges) + 1, dtype=np.int64) for p in range(PODS) for f in ref.features}
+    payloads = []
+    for k in range(EXPORTS):
+        req = ExportMetricsServiceRequest()
+        for p in range(PODS):
+            rm = req.resource_metrics.add()
+            rm.resource.attributes.extend([_kv("service.name", "api"), _kv("service.instance.id", f"pod-{p}")])
+            sm = rm.scope_metrics.add()
+            sm.scope.name = "otel_ml"
+            m = sm.metrics.add(name=semconv.FEATURE_VALUE)
+            m.histogram.aggregation_temporality = 2
+            for f in ref.features:
+                c = counts[(p, f.name)]
+                c += rng.integers(0, 20, size=len(c))
+                dp = m.histogram.data_points.add(start_time_unix_nano=start, time_unix_nano=start + (k + 1) * 10**9,
+                                                 count=int(c.sum()))
+                dp.attributes.extend([_kv(semconv.MODEL_NAME, "bench"), _kv(semconv.MODEL_VERSION, "1"),
+                                      _kv(semconv.FEATURE_NAME, f.name)])
+                dp.bucket_counts.extend(c.tolist())
+                dp.explicit_bounds.extend(f.edges)
+            other = sm.metrics.add(name="http.server.request.duration")
+            other.gauge.data_points.add(time_unix_nano=start, as_double=1.0)
+        payloads.append(req.SerializeToString())
+    return store, payloads
+
+
+def do_nothing_receiver(payloads: list[bytes]) -> int:
+    n = 0
+    for body in payloads:
+        req = ExportMetricsServiceRequest.FromString(body)
+        for rm in req.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.HasField("histogram"):
+                        for dp in m.histogram.data_points:
+                            _ = ({kv.key: kv.value.string_value for kv in dp.attributes}, dp.start_time_unix_nano,
+                                 dp.time_unix_nano, dp.count, list(dp.bucket_counts), list(dp.explicit_bounds))
+                            n += 1
+    return n
+
+
+def parse_only(payloads: list[bytes]) -> int:
+    for body in payloads:
+        ExportMetricsServiceRequest.FromString(body)
+    return len(payloads) * PODS * FEATURES
+
+
+def processor(store: ReferenceStore, payloads: list[bytes]) -> int:
+    state = State(store, epoch_ns=0)
+    n = 0
+    for body in payloads:
+        res = state.ingest(decode_protobuf(body))
+        assert res.rejected_total == 0, res.rejected
+        n += res.accepted
+    return n
+
+
+def rate(fn, *args, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
+    best = float("inf")
+    points = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        points = fn(*args)
+        best = min(best, time.perf_counter() - t0)
+    return points / best
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--strict", action="store_true")
+    args = ap.parse_args()
+    store, payloads = build_payloads()
+    total = len(payloads) * PODS * FEATURES
+    print(f"workload: {len(payloads)} requests x {PODS * FEATURES} histogram points ({BINS} buckets), "
+          f"{sum(map(len, payloads)) / len(payloads) / 1024:.0f} KiB each")
+    base = rate(do_nothing_receiver, payloads)
+    parse = rate(parse_only, payloads)
+    ours = rate(processor, store, payloads)
+    print(f"do-nothing receiver (parse + read points): {base:12,.0f} points/s")
+    print(f"parse only (FromString):                   {parse:12,.0f} points/s")
+    print(f"processor (decode + state update):         {ours:12,.0f} points/s")
+    ratio = ours / base
+    print(f"ratio vs do-nothing receiver: {ratio:.2f}x (target >= 0.5x); vs parse only: {ours / parse:.2f}x")
+    ok = ours >= 100_000 and ratio >= 0.5
+    print(f"target >= 100,000 points/s and >= 0.5x: {'PASS' if ok else 'MISS'} ({total} points per pass)")
+    return 0 if ok or not args.strict else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
