@@ -179,3 +179,55 @@ def test_exact_buckets_spans_and_quality_over_real_otlp_grpc(receiver, monkeypat
     assert span.trace_id == parent.get_span_context().trace_id.to_bytes(16, "big")
     # exemplar links the duration histogram to this span
     assert dur.exemplars and dur.exemplars[0].span_id == span.span_id
+
+
+def test_otlp_http_exporter_from_the_shared_helper():
+    """create_metric_exporter picks OTLP/HTTP for a /v1/metrics URL; a real HTTP receiver gets the points."""
+    import http.server
+
+    received: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            req = metrics_service_pb2.ExportMetricsServiceRequest()
+            req.ParseFromString(body)
+            received.append((self.path, self.headers.get("x-token"), req))
+            payload = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    reset_library()
+    try:
+        port = server.server_address[1]
+        from otel_ml._export import create_metric_exporter
+
+        exp = create_metric_exporter(f"http://127.0.0.1:{port}/v1/metrics", headers={"x-token": "t0k"}, timeout_s=5)
+        otel_ml.configure(exporter=exp, export_interval_s=3600)
+        ref = otel_ml.build_reference({"a": np.linspace(-3, 3, 60)}, model="h", version="1", bins=3)
+
+        @otel_ml.monitor(model="h", version="1", reference=ref)
+        def predict(X):
+            return None
+
+        predict(np.array([[-2.5], [0.0], [2.9]]))
+        assert otel_ml.flush(10.0)
+        path, token, req = received[-1]
+        assert path == "/v1/metrics" and token == "t0k"
+        fv = _metric([req], M.FEATURE_VALUE)
+        p = _pt(fv, **{M.FEATURE_NAME: "a"})
+        assert list(p.explicit_bounds) == list(ref.feature("a").edges)
+        assert sum(p.bucket_counts) == 3 and p.bucket_counts[0] == 1
+        exp.shutdown()
+    finally:
+        reset_library()
+        server.shutdown()
