@@ -258,6 +258,12 @@ def adapt(x: Any, schema: Schema) -> Batch:
             return _from_columns(lambda n: data[n], keys, lengths.pop(), schema)
         row = dict(zip(keys, values))
         return _from_columns(lambda n: [row[n]], keys, 1, schema)
+    if hasattr(x, "toarray") and len(getattr(x, "shape", ())) == 2:  # scipy.sparse
+        try:
+            dense = x.toarray()
+        except Exception:
+            return _unsupported()
+        return adapt(np.asarray(dense), schema)
     if isinstance(x, (list, tuple)):
         if len(x) == 0:
             return Batch(0)
@@ -285,6 +291,13 @@ def adapt(x: Any, schema: Schema) -> Batch:
                         arr[i, j] = v
             return _from_matrix(arr, schema)
         return _unsupported(len(x))
+    if hasattr(x, "__array__"):  # array-likes: torch/jax tensors (on CPU), xarray, ...
+        try:
+            arr = np.asarray(x)
+        except Exception:
+            return _unsupported()
+        if arr.ndim >= 1:
+            return adapt(arr, schema)
     return _unsupported()
 
 

@@ -375,8 +375,13 @@ class ExportPipeline:
         return self._config
 
     def configure(self, config: Any) -> None:
-        """Replace the configuration; the running thread (if any) is stopped and restarted lazily."""
+        """Replace the configuration; the running thread (if any) is stopped and restarted lazily.
+
+        The last exported snapshots are kept, so delta temporality does not re-send old counts.
+        """
+        last = self._last
         self.shutdown(timeout_s=1.0, flush=False)
+        self._last = last
         self._config = config
 
     def _make_exporter(self) -> MetricExporter:

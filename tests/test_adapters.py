@@ -84,6 +84,25 @@ def test_schema_violations():
     assert adapt(pd.DataFrame([[1.0, 2.0]], columns=["a", "a"]), NUM).violations == [UNSUPPORTED_INPUT]
 
 
+def test_sparse_and_array_likes():
+    from scipy import sparse
+
+    b = adapt(sparse.csr_matrix(np.array([[1.0, 0.0], [0.0, 2.0]])), NUM)
+    assert b.numeric.tolist() == [[1.0, 0.0], [0.0, 2.0]]
+
+    class Tensor:
+        def __array__(self, dtype=None, copy=None):
+            return np.array([[3.0, 4.0]])
+
+    assert adapt(Tensor(), NUM).numeric.tolist() == [[3.0, 4.0]]
+
+    class Broken:
+        def __array__(self, dtype=None, copy=None):
+            raise RuntimeError("no")
+
+    assert adapt(Broken(), NUM).violations == [UNSUPPORTED_INPUT]
+
+
 def test_lists_of_rows():
     b = adapt([[1, 2], [3, 4]], NUM)
     assert b.rows == 2 and b.numeric.tolist() == [[1.0, 2.0], [3.0, 4.0]]

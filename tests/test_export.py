@@ -166,6 +166,18 @@ def test_delta_temporality(exporter):
     assert h.start_time_unix_nano == point(first, M.FEATURE_VALUE).time_unix_nano
 
 
+def test_reconfiguring_keeps_the_delta_base(exporter):
+    mem = MemoryExporter()
+    otel_ml.configure(exporter=mem, export_interval_s=3600, temporality="delta")
+    predict = predictor()
+    predict(np.array([[0.1], [0.2]]))
+    assert otel_ml.flush(5.0)
+    otel_ml.configure(exporter=mem, export_interval_s=3600, temporality="delta")
+    predict(np.array([[0.3]]))
+    assert otel_ml.flush(5.0)
+    assert value(mem.last, M.PREDICT_ROWS) == 1
+
+
 def test_delta_after_failed_export_loses_nothing(exporter):
     mem = MemoryExporter()
     otel_ml.configure(exporter=mem, export_interval_s=3600, temporality="delta")
