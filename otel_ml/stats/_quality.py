@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as _st
+from scipy import special
 
 from collections.abc import Sequence
 
@@ -43,7 +43,8 @@ def quality_alarm(
     k = np.rint(bad)
     n = np.rint(total)
     # P(X >= k) under Binomial(n, p0); with p0 = 0 any bad row is "significant": the floor decides.
-    p = np.where(k > 0, _st.binom.sf(k - 1, n, p0), 1.0)
+    with np.errstate(invalid="ignore"):
+        p = np.where(k > 0, special.bdtrc(np.maximum(k - 1, 0).astype(np.int64), np.maximum(n, k).astype(np.int64), p0), 1.0)
     if isinstance(policy, DriftPolicy):
         alpha, increase, min_samples = policy.alpha, policy.quality_min_increase, policy.min_samples
     else:
