@@ -222,7 +222,8 @@ def judge(reference: Reference, data: Any, book: PolicyBook) -> tuple[list[Row],
     unexpected = [c for c in columns if c not in known and not _is_output_column(c)]
     if rows:
         results = evaluate_profiles([r.profile for r in rows], [r.counts.buckets for r in rows], policy=[r.policy for r in rows])
-        n_tests = len(rows)
+        # Bonferroni over the model's quality tests (one per ratio per stream).
+        n_tests = sum(len(_reference_ratios(r.profile)) for r in rows)
         for r, res in zip(rows, results):
             r.result = res
             r.quality = {}
