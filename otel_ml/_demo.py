@@ -21,40 +21,89 @@ Collector and Prometheus (see ``docs/demo.md``).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ._demo_receiver import GaugePoint
 from ._demo_status import DemoResult, StatusTracker
 from ._demo_traffic import MODEL_NAME, MODEL_VERSION, Scenario, Traffic, train_model
 from ._demo_view import DemoView, LiveView, PlainView
+
+_RUNS = itertools.count(1)
 
 #: How long, after the traffic stops, the demo waits for the processor's last evaluations.
 SETTLE_EVALUATIONS = 2
 
 
-def run_demo(scenario: Scenario, view: DemoView | None = None, *, clock: Callable[[], float] = time.monotonic) -> DemoResult:
-    """Run the whole story once and return what was injected and detected (the CLI wraps this)."""
-    import otel_ml
+@dataclass(frozen=True)
+class Backend:
+    """Where the demo's library exports, and where it reads the processor's verdicts back from."""
 
+    ingest_endpoint: str  # OTLP/gRPC host:port the monitored model exports to
+    points: Callable[[], list[GaugePoint]]  # latest drift/quality gauges
+    evaluations: Callable[[], int]  # how many batches of gauges have arrived so far
+    settle_s: float = 0.0  # extra wait after the traffic (pipeline hops)
+
+
+#: Starts a backend inside the ExitStack: (stack, reference, scenario, view) -> Backend.
+BackendFactory = Callable[[contextlib.ExitStack, Any, Scenario, DemoView], Backend]
+
+
+def in_process_backend(stack: contextlib.ExitStack, reference: Any, scenario: Scenario, view: DemoView) -> Backend:
+    """The processor in a thread on free loopback ports, exporting to the demo's OTLP receiver."""
     from ._demo_processor import start_processor
     from ._demo_receiver import GaugeReceiver
+
+    refdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="otel-ml-demo-")))
+    receiver = stack.enter_context(GaugeReceiver())
+    processor = stack.enter_context(
+        start_processor(
+            references=reference,
+            directory=refdir,
+            export_endpoint=receiver.endpoint,
+            window_s=scenario.window,
+            evaluation_interval_s=scenario.evaluation_interval,
+        )
+    )
+    view.info(
+        f"processor running in-process: OTLP gRPC {processor.grpc_endpoint}, "
+        f"{scenario.window:g}s window, evaluation every {scenario.evaluation_interval:g}s; "
+        f"drift gauges exported over OTLP to the demo's receiver at {receiver.endpoint}"
+    )
+    return Backend(processor.grpc_endpoint, receiver.store.snapshot, lambda: receiver.store.exports)
+
+
+def run_demo(
+    scenario: Scenario,
+    view: DemoView | None = None,
+    *,
+    backend: BackendFactory = in_process_backend,
+    clock: Callable[[], float] = time.monotonic,
+) -> DemoResult:
+    """Run the whole story once and return what was injected and detected (the CLI wraps this)."""
+    import otel_ml
 
     view = view or PlainView()
     started = clock()
     view.info("training a classifier on scikit-learn's bundled breast-cancer data ...")
     demo = train_model(scenario.seed)
-    probabilities = demo.predict_proba(demo.data)
+    # A process monitors one model version with one reference: a second run in the same process
+    # (the tests) gets its own version, so its counts start from zero.
+    run = next(_RUNS)
+    version = MODEL_VERSION if run == 1 else f"{MODEL_VERSION}.{run}"
     reference = otel_ml.build_reference(
         demo.data,
         model=MODEL_NAME,
-        version=MODEL_VERSION,
-        predictions=probabilities,
+        version=version,
+        predictions=demo.predict_proba(demo.data),
         class_names=demo.class_names,
     )
     view.info(
@@ -65,58 +114,46 @@ def run_demo(scenario: Scenario, view: DemoView | None = None, *, clock: Callabl
     notes: list[str] = []
     rows_sent = 0
     with contextlib.ExitStack() as stack:
-        refdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="otel-ml-demo-")))
-        receiver = stack.enter_context(GaugeReceiver())
-        processor = stack.enter_context(
-            start_processor(
-                references=reference,
-                directory=refdir,
-                export_endpoint=receiver.endpoint,
-                window_s=scenario.window,
-                evaluation_interval_s=scenario.evaluation_interval,
-            )
-        )
-        view.info(
-            f"processor running in-process: OTLP gRPC {processor.grpc_endpoint}, "
-            f"{scenario.window:g}s window, evaluation every {scenario.evaluation_interval:g}s; "
-            f"drift gauges exported to {receiver.endpoint}"
-        )
-        stack.enter_context(_monitoring(processor.grpc_endpoint, scenario.export_interval))
+        be = backend(stack, reference, scenario, view)
+        stack.enter_context(_monitoring(be.ingest_endpoint, scenario.export_interval))
 
-        @otel_ml.monitor(model=MODEL_NAME, version=MODEL_VERSION, reference=reference)
+        @otel_ml.monitor(model=MODEL_NAME, version=version, reference=reference)
         def predict(frame: Any) -> Any:
             return demo.predict_proba(frame)
 
-        view.info(f"predict_proba wrapped with @otel_ml.monitor, exporting every {scenario.export_interval:g}s")
-
+        view.info(
+            f"predict_proba wrapped with @otel_ml.monitor, exporting to {be.ingest_endpoint} "
+            f"every {scenario.export_interval:g}s"
+        )
         traffic = Traffic(demo.data, scenario)
         per_tick = max(1, round(scenario.rate * scenario.tick))
+
+        def refresh(t: float) -> None:
+            new = tracker.update(be.points(), t)
+            view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at)
+
         view.start(scenario)
         try:
             t0 = clock()
             tick = 0
-            while True:
-                t = clock() - t0
-                if t >= scenario.duration:
-                    break
+            while (t := clock() - t0) < scenario.duration:
                 predict(traffic.batch(t, per_tick))
                 rows_sent += per_tick
-                new = tracker.update(receiver.store.snapshot(), t)
-                view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at)
+                refresh(t)
                 tick += 1
                 _sleep_until(t0 + tick * scenario.tick, clock)
             # Let the last exported counts be evaluated: flush, then wait for a few more evaluations.
-            otel_ml.flush()
-            settle_until = clock() + SETTLE_EVALUATIONS * scenario.evaluation_interval + scenario.export_interval
+            otel_ml.flush(timeout_s=2.0)
+            settle = SETTLE_EVALUATIONS * scenario.evaluation_interval + scenario.export_interval + be.settle_s
+            settle_until = clock() + settle
             while clock() < settle_until:
-                t = clock() - t0
-                new = tracker.update(receiver.store.snapshot(), t)
-                view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at)
+                refresh(clock() - t0)
                 time.sleep(min(0.25, scenario.tick))
         finally:
             view.stop()
-        if receiver.store.exports == 0:
-            notes.append("the processor exported nothing to the demo's receiver")
+        evaluations = be.evaluations()
+        if evaluations == 0:
+            notes.append("no drift evaluation reached the demo: is the processor exporting?")
     result = DemoResult(
         model=MODEL_NAME,
         drift_feature=scenario.drift_feature,
@@ -128,7 +165,7 @@ def run_demo(scenario: Scenario, view: DemoView | None = None, *, clock: Callabl
         elapsed=clock() - started,
         events=tuple(tracker.events),
         final=tuple(tracker.rows()),
-        evaluations_received=receiver.store.exports,
+        evaluations_received=evaluations,
         notes=tuple(notes),
         drift_shift=scenario.drift_shift,
         incident_missing=scenario.incident_missing,
@@ -175,8 +212,9 @@ def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
               help="Also write the run's result as JSON to this file.")
 @click.option("--pipeline", is_flag=True,
               help="Run the story through a real OpenTelemetry Collector and Prometheus (see docs/demo.md).")
+@click.option("--keep", is_flag=True, help="With --pipeline: keep Prometheus running after the story (Ctrl-C stops).")
 def demo(duration: float, window: float | None, rate: int, seed: int, live: bool | None,
-         json_path: str | None, pipeline: bool) -> None:
+         json_path: str | None, pipeline: bool, keep: bool) -> None:
     """Train a model, monitor it, inject drift and a data-quality incident, watch them get caught.
 
     Needs nothing but the package: the processor runs in-process on loopback ports, the data ships
@@ -186,7 +224,7 @@ def demo(duration: float, window: float | None, rate: int, seed: int, live: bool
     if pipeline:
         from ._demo_pipeline import run_pipeline_demo
 
-        result: Any = run_pipeline_demo(scenario, live=live)
+        result: Any = run_pipeline_demo(scenario, live=live, keep=keep)
     else:
         view: DemoView
         if live is None:

@@ -71,6 +71,8 @@ class Scenario:
 
     def phase(self, t: float) -> str:
         """A one-line description of what the traffic looks like at time ``t``."""
+        if t >= self.duration:
+            return "traffic stopped; waiting for the last evaluations"
         parts = []
         if t >= self.drift_at:
             parts.append(f"drift: {self.drift_feature!r} shifted by +{self.drift_shift:g}σ")

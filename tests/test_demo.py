@@ -125,7 +125,7 @@ def test_demo_detects_the_injected_drift_and_incident() -> None:
     from otel_ml._demo_view import PlainView
 
     out = io.StringIO()
-    result = run_demo(Scenario.scaled(20.0), PlainView(out))
+    result = run_demo(Scenario.scaled(16.0), PlainView(out))
     log = out.getvalue()
     assert result.evaluations_received > 0, log
     assert result.drift_detected is not None, log
@@ -139,3 +139,48 @@ def test_demo_detects_the_injected_drift_and_incident() -> None:
     assert final[result.incident_feature].missing_ratio > 0.1
     assert "summary:" in log and "drift detected on 'mean radius'" in log
     assert result.elapsed < 45
+
+
+def test_prometheus_results_become_the_same_gauge_points() -> None:
+    from otel_ml._demo_pipeline import PromPoller, promql_queries
+
+    class FakeProm:
+        def promql(self, query: str) -> list[dict[str, Any]]:
+            assert 'ml_model_name="m"' in query and "ml_drift_detected" in query
+            return [
+                {"metric": {"__name__": "ml_drift_detected", "ml_model_name": "m", "ml_feature_name": "a",
+                            "ml_drift_kind": "feature", "ml_drift_window": "10s", "job": "x"},
+                 "value": [1700000000.5, "1"]},
+                {"metric": {"__name__": "ml_drift_score", "ml_model_name": "m", "ml_feature_name": "a",
+                            "ml_drift_kind": "feature", "ml_drift_window": "10s", "ml_drift_method": "psi"},
+                 "value": [1700000000.5, "0.41"]},
+                {"metric": {"__name__": "ml_quality_missing_ratio", "ml_model_name": "m", "ml_feature_name": "b",
+                            "ml_drift_kind": "feature", "ml_drift_window": "10s"},
+                 "value": [1700000000.5, "0.3"]},
+            ]
+
+    poller = PromPoller(FakeProm(), "m")
+    poller.poll()
+    tracker = StatusTracker(model="m", feature_order=("a", "b"))
+    events = tracker.update(poller.points(), 5.0)
+    assert [e.line() for e in events] == ["t=5s drift detected on 'a' (PSI 0.41)"]
+    assert {s.name: s.missing_ratio for s in tracker.rows()}["b"] == 0.3
+    assert poller.evaluations() == 1
+    for expr, _ in promql_queries():
+        assert "breast-cancer-classifier" in expr
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_pipeline_demo_through_the_real_collector_and_prometheus() -> None:
+    """``otel-ml demo --pipeline``: the same story via otelcol-ml and Prometheus (make components)."""
+    pytest.importorskip("sklearn")
+    from otel_ml._demo_pipeline import run_pipeline_demo
+    from otel_ml._demo_view import PlainView
+
+    out = io.StringIO()
+    result = run_pipeline_demo(Scenario.scaled(12.0), PlainView(out))
+    log = out.getvalue()
+    assert result.ok, log
+    assert result.drift_detected is not None and result.drift_detected.t >= result.drift_at, log
+    assert "PromQL to look at:" in log and "ml_drift_detected" in log
