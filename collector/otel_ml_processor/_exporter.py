@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import logging
 import math
 import os
@@ -69,6 +70,12 @@ class Telemetry:
     eval_buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     eval_count: int = 0
     eval_sum: float = 0.0
+
+    def snapshot(self) -> Telemetry:
+        """A copy safe to read from another thread while the loop keeps counting."""
+        return dataclasses.replace(self, rejected=collections.Counter(self.rejected),
+                                   export_failures=collections.Counter(self.export_failures),
+                                   eval_buckets=list(self.eval_buckets))
 
     def record_evaluation(self, seconds: float) -> None:
         i = int(np.searchsorted(DURATION_BUCKETS, seconds, side="left"))

@@ -211,6 +211,8 @@ class HttpServer:
             ref = loads_reference(body, source="uploaded reference")
         except ReferenceProfileError as exc:
             return _json_error(400, str(exc))
+        except Exception as exc:  # e.g. JSON nested too deeply: still the client's fault, never fatal
+            return _json_error(400, f"uploaded reference: not a valid reference profile ({type(exc).__name__})")
         model = request.match_info.get("model")
         version = request.match_info.get("version")
         if model is not None and (model, version) != (ref.model_name, ref.model_version):

@@ -18,6 +18,7 @@ a refused request.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from ._decode import Decoded, decode_json, decode_protobuf
 from ._exporter import Telemetry
 from ._state import IngestResult, State
+
+log = logging.getLogger("otel_ml_processor")
 
 BUSY = "busy"
 RATE = "rate"
@@ -50,6 +53,7 @@ class Ingestor:
         self._tokens = self.rate
         self._t_tokens = time.monotonic()
         self.refused = 0
+        self._logged: dict[str, float] = {}
 
     # --- admission ------------------------------------------------------------------------------
     def busy(self) -> Overload | None:
@@ -97,4 +101,11 @@ class Ingestor:
         self.telemetry.received += res.received
         for reason, n in res.rejected.items():
             self.telemetry.rejected[reason] += n
+        if res.rejected:
+            now = time.monotonic()
+            for reason in res.rejected:
+                if now - self._logged.get(reason, -1e9) >= 60.0:  # a recurring problem: one line a minute
+                    self._logged[reason] = now
+                    log.warning("rejecting data points: %s (counted in otel_ml.processor.points.rejected; "
+                                "logged once a minute)", res.message())
         return res

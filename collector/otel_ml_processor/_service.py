@@ -138,7 +138,7 @@ class Service:
             tel.series = self.state.series_count
             tel.state_bytes = self.state.nbytes()
             if self.exporter.endpoint:
-                payload = await loop.run_in_executor(None, encode_request, ev, tel)
+                payload = await loop.run_in_executor(None, encode_request, ev, tel.snapshot())
                 self.exporter.submit(payload)
             self.last_evaluation = ev
             self.evaluations += 1

@@ -263,7 +263,7 @@ class State:
         """Series id per point of group ``g`` (negative: a rejection code), appended to ``out``."""
         table = self._lookup.get((g.metric, g.resource))
         if table is None:
-            table = self._lookup[(g.metric, g.resource)] = {}
+            table = {}  # registered by _create_series once a series of this resource is accepted
         get = table.get
         append = out.append
         if histogram:
@@ -491,6 +491,8 @@ class State:
         stream.series += 1
         counts[1] += 1
         table[attrs] = sid
+        if not self._lookup.get((metric, resource)):
+            self._lookup[(metric, resource)] = table
         return sid
 
     def _alloc_src(self, width: int) -> int:
@@ -600,6 +602,7 @@ class State:
             for sid in np.nonzero(stale)[0].tolist():
                 self._kill_series(sid)
             self.evicted_series += count
+            self._negative.clear()  # cardinality rejections may no longer apply
         sums = self.window_counts(now) if self.streams else []
         dead_streams = 0
         for i, st in enumerate(self.streams):

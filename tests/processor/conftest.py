@@ -104,7 +104,7 @@ class Proc:
         cmd = [sys.executable, "-m", "otel_ml_processor", "--otlp-grpc", "127.0.0.1:0", "--otlp-http",
                "127.0.0.1:0", *args]
         full_env = {**os.environ, **(env or {})}
-        self.p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=full_env,
+        self.p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=full_env,
                                   cwd=cwd)
         self.lines: list[str] = []
         self.grpc = self.http = ""
@@ -155,7 +155,9 @@ def start_processor() -> Iterator[Any]:
     for p in procs:
         if p.alive():
             p.p.kill()
-            p.p.wait()
+        p.p.wait()
+        if p.p.stderr is not None:
+            p.p.stderr.close()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -15,6 +17,7 @@ CUMULATIVE = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
 DELTA = pb.AGGREGATION_TEMPORALITY_DELTA
 
 
+@functools.lru_cache(maxsize=32)
 def make_reference(model: str = "churn", version: str = "1", n_features: int = 3, rows: int = 20_000,
                    seed: int = 0, bins: int = 10, categorical: bool = True) -> Reference:
     rng = np.random.default_rng(seed)
