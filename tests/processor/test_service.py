@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -196,6 +197,7 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI to make a test certificate")
 def test_service_tls_and_bearer_token(start_processor: Any, ref_dir: Path, tmp_path: Path) -> None:
     import ssl
 
