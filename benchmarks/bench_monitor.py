@@ -117,7 +117,7 @@ def main() -> int:
     one = X[:1].copy()
     for f in (bare, span_only, decorated):
         per_call(f, one, 200, 2)  # warm-up
-    calls, rounds = (200, 15) if QUICK else (200, 101)
+    calls, rounds = (200, 15) if QUICK else (200, 61)
     r = interleaved({"bare": bare, "span": span_only, "monitor": decorated}, one, calls, rounds)
     span_oh = r["span"] - r["bare"]
     mon_oh = r["monitor"] - r["bare"]
@@ -194,7 +194,7 @@ def main() -> int:
     ok &= thread_ok
 
     # 4. memory
-    mem_calls = 1000 if QUICK else 5000
+    mem_calls = 500 if QUICK else 2000
     hostile = [
         {f"x{j}": [f"junk{i}"] * 3 for j in range(n_feat)} for i in range(50)
     ] + [rng.normal(scale=1e6, size=(10, n_feat)), None, "text", np.zeros((3, 7))]
