@@ -21,9 +21,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from payloads import make_reference  # noqa: E402
+from .payloads import make_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"otel-ml processor ready grpc=(\S+) http=(\S+)")

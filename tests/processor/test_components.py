@@ -21,8 +21,8 @@ from otel_ml_processor._ingest import Ingestor
 from otel_ml_processor._state import State
 from otel_ml_processor._store import ReferenceStore, file_name
 
-from conftest import Sink, wait_for
-from payloads import Emitter, make_reference
+from .conftest import Sink, wait_for
+from .payloads import Emitter, make_reference
 
 
 def feed(state: State, ref, rows: int = 1000, shift: dict | None = None, pods: int = 2) -> None:  # type: ignore[no-untyped-def]

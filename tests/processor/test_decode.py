@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from otel_ml import semconv
 from otel_ml_processor._decode import DecodeError, TooLargeError, decode_json, decode_protobuf, decompress
 
-from payloads import Emitter, make_reference
+from .payloads import Emitter, make_reference
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from otel_ml_processor import Config, run_in_thread
 
-from payloads import Emitter, make_reference
+from .payloads import Emitter, make_reference
 
 EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 

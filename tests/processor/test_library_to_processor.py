@@ -12,8 +12,8 @@ import pytest
 
 from otel_ml import semconv
 
-from conftest import Sink, wait_for
-from payloads import make_reference
+from .conftest import Sink, wait_for
+from .payloads import make_reference
 
 CLIENT = textwrap.dedent(
     """

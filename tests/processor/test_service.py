@@ -22,8 +22,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from otel_ml import semconv
 
-from conftest import Sink, wait_for
-from payloads import Emitter, make_reference
+from .conftest import Sink, wait_for
+from .payloads import Emitter, make_reference
 
 EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 

@@ -9,7 +9,7 @@ from otel_ml_processor._decode import decode_protobuf
 from otel_ml_processor._state import State
 from otel_ml_processor._store import ReferenceStore
 
-from payloads import CUMULATIVE, DELTA, Emitter, make_reference
+from .payloads import CUMULATIVE, DELTA, Emitter, make_reference
 
 T0 = 1_000_000.0
 
