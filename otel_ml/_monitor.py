@@ -9,6 +9,7 @@ and an exception of the model propagates unchanged after being recorded on the s
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import os
 import threading
@@ -41,6 +42,11 @@ _SELF_NAMES = ("self", "cls")
 
 _enabled = True  # switched by OtelMLInstrumentor.uninstrument()
 
+#: The model (name, version) whose monitored call is running in this context. A nested monitored call of
+#: the same model (RandomForestClassifier.predict calls self.predict_proba) passes straight through, so
+#: its rows are not counted twice and no nested span is opened.
+_active: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("otel_ml_active", default=None)
+
 
 def _version() -> str:
     from . import __version__
@@ -60,6 +66,7 @@ class _Monitor:
         self.span_name = semconv.SPAN_NAME_TEMPLATE.format(model=model)
         self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version())
         self.base_attrs = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version}
+        self.key = (model, version)
         self._attrs_cache: dict[int | None, dict[str, Any]] = {}
         config = PIPELINE.config
         self.disabled = config.disabled
@@ -301,29 +308,39 @@ class _Monitor:
 
     # --- sync and async wrappers --------------------------------------------------------------------
     def sync_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not _enabled or self.disabled:
+        if not _enabled or self.disabled or _active.get() == self.key:
             return wrapped(*args, **kwargs)
         state = self.before(instance, args, kwargs)
+        active = _active.set(self.key)
         t0 = time.perf_counter()
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            self.after(state, None, exc, time.perf_counter() - t0)
+            duration = time.perf_counter() - t0
+            _active.reset(active)
+            self.after(state, None, exc, duration)
             raise
-        self.after(state, result, None, time.perf_counter() - t0)
+        duration = time.perf_counter() - t0
+        _active.reset(active)
+        self.after(state, result, None, duration)
         return result
 
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not _enabled or self.disabled:
+        if not _enabled or self.disabled or _active.get() == self.key:
             return await wrapped(*args, **kwargs)
         state = self.before(instance, args, kwargs)
+        active = _active.set(self.key)
         t0 = time.perf_counter()
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            self.after(state, None, exc, time.perf_counter() - t0)
+            duration = time.perf_counter() - t0
+            _active.reset(active)
+            self.after(state, None, exc, duration)
             raise
-        self.after(state, result, None, time.perf_counter() - t0)
+        duration = time.perf_counter() - t0
+        _active.reset(active)
+        self.after(state, result, None, duration)
         return result
 
 
@@ -420,8 +437,9 @@ def instrument(
     """Monitor an object's ``predict`` / ``predict_proba`` (scikit-learn style); returns the same object.
 
     The methods are replaced on the instance only (the class is untouched); instrumenting twice is a
-    no-op. :meth:`OtelMLInstrumentor.uninstrument` undoes it. Each call counts its input, so a service
-    calling both methods on one batch counts the features twice.
+    no-op. :meth:`OtelMLInstrumentor.uninstrument` undoes it. A method called from inside another
+    monitored method of the same model (``RandomForestClassifier.predict`` calls ``predict_proba``) is not
+    counted again; but a service calling both methods itself on one batch counts the features twice.
     """
     decorate = monitor(model=model, version=version, reference=reference,
                        record_feature_values=record_feature_values)

@@ -315,3 +315,39 @@ def test_sdk_disabled_passes_through(exporter, monkeypatch):
     assert f(3) == 3
     assert len(SPANS.get_finished_spans()) == n
     assert otel_ml.flush(1.0)
+
+
+def test_nested_call_of_the_same_model_is_counted_once(exporter):
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)  # predict calls predict_proba
+    ref = otel_ml.build_reference(X, model="rf", version="1", predictions=forest.predict(X))
+    otel_ml.instrument(forest, model="rf", version="1", reference=ref)
+    SPANS.clear()
+    forest.predict(X[:7])
+    assert otel_ml.flush(5.0)
+    assert value(exporter.last, M.PREDICT_ROWS) == 7
+    assert point(exporter.last, M.FEATURE_VALUE, **{M.FEATURE_NAME: "x0"}).count == 7
+    assert len([s for s in SPANS.get_finished_spans() if s.name == "predict rf"]) == 1
+    assert value(exporter.last, M.SCHEMA_VIOLATIONS, **{M.SCHEMA_VIOLATION: M.SCHEMA_UNSUPPORTED_INPUT}) == 0
+    forest.predict_proba(X[:2])  # called directly it is monitored as usual
+    assert otel_ml.flush(5.0)
+    assert value(exporter.last, M.PREDICT_ROWS) == 9
+
+
+def test_different_models_nest_normally(exporter):
+    @otel_ml.monitor(model="inner", version="1")
+    def inner(X):
+        return X
+
+    @otel_ml.monitor(model="outer", version="1")
+    def outer(X):
+        return inner(X)
+
+    SPANS.clear()
+    outer([[1.0]])
+    spans = {s.name: s for s in SPANS.get_finished_spans()}
+    assert spans["predict inner"].parent.span_id == spans["predict outer"].context.span_id
