@@ -261,10 +261,13 @@ def model_points(agg: ModelAggregate, snap: Snapshot, base: Snapshot | None, del
         )
 
     num(semconv.PREDICT_ROWS, d(snap.rows, "rows"))
-    num(semconv.INSTRUMENTATION_ERRORS, d(snap.errors, "errors"))
-    schema = d(snap.schema, "schema")
-    for i, kind in enumerate(SCHEMA_KINDS):
-        num(semconv.SCHEMA_VIOLATIONS, schema[i], {semconv.SCHEMA_VIOLATION: kind})
+    errors = d(snap.errors, "errors")
+    if agg.reference is not None or snap.errors:  # without a reference: span, duration and rows only
+        num(semconv.INSTRUMENTATION_ERRORS, errors)
+    if agg.reference is not None:
+        schema = d(snap.schema, "schema")
+        for i, kind in enumerate(SCHEMA_KINDS):
+            num(semconv.SCHEMA_VIOLATIONS, schema[i], {semconv.SCHEMA_VIOLATION: kind})
 
     # ml.predict.duration, one point per error.type (None: success)
     ex = snap.exemplar
