@@ -287,7 +287,7 @@ class Collector:
         _, body = http_get(self.metrics_url)
         total = 0.0
         for line in body.decode().splitlines():
-            if line.startswith(name) and (line[len(name)] in " {"):
+            if line.startswith((name + " ", name + "{")):
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
