@@ -33,8 +33,9 @@ from typing import Any
 import click
 
 from ._demo_receiver import GaugePoint
+from ._errors import OtelMLError
 from ._demo_status import DemoResult, StatusTracker
-from ._demo_traffic import MODEL_NAME, MODEL_VERSION, Scenario, Traffic, train_model
+from ._demo_traffic import MODEL_NAME, MODEL_VERSION, DemoUnavailable, Scenario, Traffic, train_model
 from ._demo_view import DemoView, LiveView, PlainView
 
 _RUNS = itertools.count(1)
@@ -221,16 +222,20 @@ def demo(duration: float, window: float | None, rate: int, seed: int, live: bool
     with scikit-learn. Exits 0 when the injected drift and incident were both detected.
     """
     scenario = Scenario.scaled(duration, window=window, rate=rate, seed=seed)
-    if pipeline:
-        from ._demo_pipeline import run_pipeline_demo
-
-        result: Any = run_pipeline_demo(scenario, live=live, keep=keep)
-    else:
-        view: DemoView
-        if live is None:
-            live = LiveView().console.is_terminal
-        view = LiveView() if live else PlainView()
-        result = run_demo(scenario, view)
+    try:
+        result = _run_command(scenario, live, pipeline, keep)
+    except (DemoUnavailable, OtelMLError) as exc:
+        raise click.ClickException(str(exc)) from None
     if json_path:
         Path(json_path).write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
     raise SystemExit(0 if result.ok else 1)
+
+
+def _run_command(scenario: Scenario, live: bool | None, pipeline: bool, keep: bool) -> DemoResult:
+    if pipeline:
+        from ._demo_pipeline import run_pipeline_demo
+
+        return run_pipeline_demo(scenario, live=live, keep=keep)
+    if live is None:
+        live = LiveView().console.is_terminal
+    return run_demo(scenario, LiveView() if live else PlainView())

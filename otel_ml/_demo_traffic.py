@@ -30,6 +30,10 @@ FEATURES: tuple[str, ...] = (
 )
 
 
+class DemoUnavailable(RuntimeError):
+    """Something the demo needs is not installed; the message says what to install."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     """Timeline and knobs of one demo run. Times are seconds since the traffic started."""
@@ -57,8 +61,8 @@ class Scenario:
         drift at 1/3, incident at 2/3.
         """
         window = overrides.pop("window", None) or max(4.0, round(duration / 3.0))
-        evaluation = overrides.pop("evaluation_interval", None) or max(0.5, min(2.0, window / 8.0))
-        export = overrides.pop("export_interval", None) or max(0.25, min(1.0, evaluation / 2.0))
+        evaluation = overrides.pop("evaluation_interval", None) or (2.0 if window >= 12 else 1.0 if window >= 6 else 0.5)
+        export = overrides.pop("export_interval", None) or evaluation / 2.0
         return cls(
             duration=duration,
             window=window,
@@ -103,7 +107,7 @@ def train_model(seed: int = 7) -> DemoModel:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise RuntimeError(
+        raise DemoUnavailable(
             "the demo needs scikit-learn and pandas: pip install 'otel-ml[demo]'"
         ) from exc
 
