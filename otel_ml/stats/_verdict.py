@@ -1,7 +1,21 @@
 """The drift verdict: significance corrected across a model's streams, gated by an effect-size floor.
 
+A stream (one feature or output of one model, over one window) with at least
+``policy.min_samples`` rows is *drifted* when
+
+1. the two-sample chi-square homogeneity test of its bucket counts against the reference counts
+   (:mod:`.chi_square`; the reference is a finite sample too) has a p-value below ``alpha`` after
+   Holm's step-down correction across the streams of the same family (one model evaluation), and
+2. the change is large enough to matter: numeric streams need a binned Wasserstein distance of at
+   least ``wasserstein_floor`` reference standard deviations *or* an interquartile range changed by
+   a log ratio of at least ``dispersion_floor``; categorical streams a total variation distance of
+   at least ``total_variation_floor``.
+
+Below ``min_samples`` rows there is no verdict (``detected = -1`` / ``None``), visibly.
+
 :func:`evaluate_batch` judges many streams (model x feature) at once, fully vectorised over the
-stream axis; :func:`evaluate_profile` judges one feature against its reference profile.
+stream axis; :func:`evaluate_profile` judges one feature against its reference profile and
+:func:`evaluate_profiles` a model's features together.
 """
 
 from __future__ import annotations
@@ -33,10 +47,11 @@ class BatchDrift:
     """Scores and verdicts of ``S`` streams; every field is an array of shape ``[S]``.
 
     ``wasserstein``, ``ks`` and ``dispersion`` (log ratio of interquartile ranges) are NaN for
-    categorical streams. ``detected`` is int8: 1 drift,
-    0 no drift, -1 no verdict (fewer than ``min_samples`` rows in the window, or no reference
-    counts). ``effect`` is the statistic the floor was applied to (Wasserstein for numeric, total
-    variation for categorical) and ``effect_floor`` that floor.
+    categorical streams. ``detected`` is int8: 1 drift, 0 no drift, -1 no verdict (fewer than
+    ``min_samples`` rows in the window, or no reference counts). ``p_adjusted`` is the p-value after
+    the family correction (NaN without verdict). ``effect`` is the location statistic the floor was
+    applied to (Wasserstein for numeric, total variation for categorical) and ``effect_floor``
+    that floor; numeric streams may also pass on ``|dispersion| >= policy.dispersion_floor``.
     """
 
     sample_count: FloatArray
