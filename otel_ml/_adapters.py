@@ -48,6 +48,7 @@ WIDTH_MISMATCH = 2
 UNSUPPORTED_INPUT = 3  # indices into _aggregate.SCHEMA_KINDS
 
 _NUMERIC_KINDS = "iuf"
+_PANDAS_PROBE_ROWS = 1024
 _MISSING_TYPE_NAMES = ("NAType", "NaTType")
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 
@@ -214,16 +215,23 @@ def adapt(x: Any, schema: Schema) -> Batch:
     mod = type(x).__module__
     if mod.startswith("pandas"):
         if hasattr(x, "columns"):  # DataFrame
-            names = [str(c) for c in x.columns]
+            labels = x.columns.tolist()
+            names = labels if all(type(c) is str for c in labels) else [str(c) for c in labels]
             if len(set(names)) != len(names):
                 return _unsupported(len(x))
-            cols = dict(zip(names, x.columns))
+            cols = dict(zip(names, labels))
             rows = len(x)
             if rows == 0:
                 return Batch(0)
             if schema.all_numeric and names == list(schema.names):
-                dtypes = x.dtypes.tolist()
-                if all(getattr(d, "kind", "O") == "f" and isinstance(d, np.dtype) for d in dtypes):
+                # Fast path: every column a plain number type. For small frames one to_numpy() tells
+                # (an object/bool/extension column makes the result non-numeric); big frames check dtypes
+                # first so a mixed frame is not converted to objects for nothing.
+                if rows <= _PANDAS_PROBE_ROWS:
+                    arr = x.to_numpy()
+                    if arr.dtype.kind in _NUMERIC_KINDS:
+                        return Batch(rows, arr.astype(np.float64, copy=False))
+                elif all(isinstance(d, np.dtype) and d.kind in _NUMERIC_KINDS for d in x.dtypes.tolist()):
                     return Batch(rows, x.to_numpy(dtype=np.float64))
 
             def get_pd(name: str) -> Any:

@@ -50,6 +50,17 @@ def test_pandas_columns_by_name_in_any_order():
     assert b.numeric.tolist() == [[1.0, 2.0], [3.0, 4.0]]
 
 
+@pytest.mark.parametrize("rows", [3, 2000])  # the to_numpy probe and the dtype check
+def test_pandas_fast_path_only_for_plain_numbers(rows):
+    ok = pd.DataFrame({"a": np.arange(rows), "b": np.linspace(0, 1, rows)})
+    b = adapt(ok, NUM)
+    assert b.wrong is None and b.numeric.dtype == np.float64 and b.numeric[-1, 0] == rows - 1
+    flags = pd.DataFrame({"a": np.ones(rows), "b": np.zeros(rows, dtype=bool)})
+    assert adapt(flags, NUM).wrong.tolist() == [0, rows]
+    text = pd.DataFrame({"a": np.ones(rows), "b": ["7"] * rows})
+    assert adapt(text, NUM).wrong.tolist() == [0, rows]
+
+
 def test_pandas_nullable_and_categorical_dtypes():
     df = pd.DataFrame({
         "a": pd.array([1, None, 3], dtype="Int64"),
