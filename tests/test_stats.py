@@ -440,3 +440,34 @@ def test_constant_reference_single_bucket() -> None:
 def test_empty_current_window_has_no_verdict(reference) -> None:
     res = evaluate_profile(reference.feature("x"), np.zeros(len(reference.feature("x").counts)))
     assert res.detected is None and res.sample_count == 0
+
+
+def test_public_surface() -> None:
+    import otel_ml.stats as stats
+
+    assert {
+        "DriftPolicy",
+        "DriftResult",
+        "BatchDrift",
+        "PolicyBook",
+        "evaluate_batch",
+        "evaluate_profile",
+        "evaluate_profiles",
+        "quality_alarm",
+        "profile_arrays",
+        "STATISTICS",
+    } <= set(stats.__all__)
+    assert all(hasattr(stats, name) for name in stats.__all__)
+
+
+def test_chi_square_is_calibrated_under_no_drift_with_sparse_buckets() -> None:
+    """p < alpha in about alpha of the windows, even with rare categories and a padded row."""
+    rng = np.random.default_rng(12)
+    shares = np.array([0.4, 0.3, 0.2, 0.05, 0.03, 0.015, 0.004, 0.001])
+    ref = rng.multinomial(20_000, shares).astype(float)
+    windows = 4000
+    cur = rng.multinomial(1000, shares, size=windows).astype(float)
+    refs = np.broadcast_to(ref, cur.shape)
+    _, p, _ = chi_square_test(np.pad(refs, ((0, 0), (0, 2))), np.pad(cur, ((0, 0), (0, 2))))
+    for alpha in (0.05, 0.01):
+        assert abs(np.mean(p < alpha) - alpha) < 0.5 * alpha + 0.005

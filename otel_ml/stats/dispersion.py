@@ -24,6 +24,56 @@ DEFAULT_THRESHOLD = 0.125
 LOWER, UPPER = 0.25, 0.75
 
 
+def _knot_x(positions: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Abscissae of the distribution-function knots of each row, and its number of real buckets.
+
+    Knots: ``[start, b_0, ..., b_{n-2}, end]`` where ``b_i`` lies half-way between positions ``i``
+    and ``i + 1`` and the outer knots mirror the first and last boundary about the outer positions;
+    padded knots repeat ``end``.
+    """
+    valid = ~np.isnan(positions)
+    n_valid = valid.sum(axis=1)
+    rows = np.arange(positions.shape[0])
+    last = np.maximum(n_valid - 1, 0)
+    pos = np.where(valid, positions, 0.0)
+    width = positions.shape[1]
+    bounds = 0.5 * (pos[:, :-1] + pos[:, 1:])
+    if width > 1:
+        first_bound = bounds[:, 0]
+        last_bound = bounds[rows, np.clip(last - 1, 0, None)]
+    else:
+        first_bound = last_bound = pos[:, 0]
+    first = np.where(n_valid > 1, 2.0 * pos[:, 0] - first_bound, pos[:, 0])
+    end = np.where(n_valid > 1, 2.0 * pos[rows, last] - last_bound, pos[rows, last])
+    x = np.empty((positions.shape[0], width + 1))
+    x[:, 0] = first
+    x[:, 1:width] = bounds
+    beyond = np.arange(1, width + 1)[None, :] >= n_valid[:, None]
+    x[:, 1:] = np.where(beyond, end[:, None], x[:, 1:])
+    return x, n_valid
+
+
+def _knot_y(counts: FloatArray, positions: FloatArray, n_valid: npt.NDArray[np.int64]) -> FloatArray:
+    p = np.where(~np.isnan(positions), np.nan_to_num(proportions(counts)), 0.0)
+    width = counts.shape[1]
+    y = np.empty((counts.shape[0], width + 1))
+    y[:, 0] = 0.0
+    y[:, 1:width] = np.cumsum(p, axis=1)[:, :-1]
+    beyond = np.arange(1, width + 1)[None, :] >= n_valid[:, None]
+    y[:, 1:] = np.where(beyond, 1.0, y[:, 1:])
+    return y
+
+
+def _interpolate(x: FloatArray, y: FloatArray, u: float) -> FloatArray:
+    rows = np.arange(x.shape[0])
+    k = np.clip((y < u).sum(axis=1), 1, x.shape[1] - 1)  # y is non-decreasing: knots k-1, k bracket u
+    y_lo, y_hi = y[rows, k - 1], y[rows, k]
+    x_lo, x_hi = x[rows, k - 1], x[rows, k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(y_hi > y_lo, (u - y_lo) / (y_hi - y_lo), 0.5)
+    return x_lo + np.clip(t, 0.0, 1.0) * (x_hi - x_lo)
+
+
 def binned_quantile(counts: FloatArray, positions: FloatArray, u: float) -> FloatArray:
     """Quantile ``u`` of each row's bucket distribution (interpolated; NaN positions are padding).
 
@@ -33,36 +83,15 @@ def binned_quantile(counts: FloatArray, positions: FloatArray, u: float) -> Floa
     linearly between boundaries, the outer buckets closed at the same distance beyond their
     position as their inner boundary lies before it.
     """
-    p = proportions(counts)
-    valid = ~np.isnan(positions)
-    p = np.where(valid, np.nan_to_num(p), 0.0)
-    n_valid = valid.sum(axis=1)
-    rows = np.arange(counts.shape[0])
-    last = np.maximum(n_valid - 1, 0)
-    pos = np.where(valid, positions, 0.0)
-    # Knots: x = [start, b_0 .. b_{n-2}, end], y = [0, F_0 .. F_{n-2}, 1]; padded knots repeat the end.
-    bounds = 0.5 * (pos[:, :-1] + pos[:, 1:])
-    first = 2.0 * pos[:, 0] - np.where(n_valid > 1, bounds[:, 0] if bounds.shape[1] else pos[:, 0], pos[:, 0])
-    last_bound = bounds[rows, np.clip(last - 1, 0, None)] if bounds.shape[1] else pos[:, 0]
-    end = 2.0 * pos[rows, last] - np.where(n_valid > 1, last_bound, pos[rows, last])
-    cum = np.cumsum(p, axis=1)
-    width = counts.shape[1]
-    x = np.empty((counts.shape[0], width + 1))
-    y = np.empty_like(x)
-    x[:, 0], y[:, 0] = first, 0.0
-    x[:, 1:width], y[:, 1:width] = bounds, cum[:, :-1]
-    col = np.arange(1, width + 1)[None, :]
-    beyond = col >= n_valid[:, None]
-    x[:, 1:] = np.where(beyond, end[:, None], x[:, 1:])
-    y[:, 1:] = np.where(beyond, 1.0, y[:, 1:])
-    k = (y < u).sum(axis=1)  # y is non-decreasing: knots k-1 and k bracket u
-    k = np.clip(k, 1, width)
-    y_lo, y_hi = y[rows, k - 1], y[rows, k]
-    x_lo, x_hi = x[rows, k - 1], x[rows, k]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(y_hi > y_lo, (u - y_lo) / (y_hi - y_lo), 0.5)
-    q = x_lo + np.clip(t, 0.0, 1.0) * (x_hi - x_lo)
+    counts, positions = np.asarray(counts, dtype=np.float64), np.asarray(positions, dtype=np.float64)
+    x, n_valid = _knot_x(positions)
+    q = _interpolate(x, _knot_y(counts, positions, n_valid), u)
     return np.where(n_valid > 0, q, np.nan)
+
+
+def _iqr(counts: FloatArray, x: FloatArray, positions: FloatArray, n_valid: npt.NDArray[np.int64]) -> FloatArray:
+    y = _knot_y(counts, positions, n_valid)
+    return _interpolate(x, y, UPPER) - _interpolate(x, y, LOWER)
 
 
 def dispersion(
@@ -78,12 +107,14 @@ def dispersion(
     pos = np.asarray(positions, dtype=np.float64)
     if pos.ndim == 1:
         pos = np.broadcast_to(pos, ref.shape)
-    iqr_ref = binned_quantile(ref, pos, UPPER) - binned_quantile(ref, pos, LOWER)
-    iqr_cur = binned_quantile(cur, pos, UPPER) - binned_quantile(cur, pos, LOWER)
+    x, n_valid = _knot_x(pos)
+    iqr_ref = _iqr(ref, x, pos, n_valid)
+    iqr_cur = _iqr(cur, x, pos, n_valid)
     span = np.nanmax(np.where(np.isnan(pos), -np.inf, pos), axis=1) - np.nanmin(np.where(np.isnan(pos), np.inf, pos), axis=1)
     eps = 1e-9 * np.where(np.isfinite(span) & (span > 0), span, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.log((iqr_cur + eps) / (iqr_ref + eps))
+    out = np.where(n_valid > 0, out, np.nan)
     if numeric is not None:
         out = np.where(np.asarray(numeric, dtype=bool), out, np.nan)
     return out
