@@ -95,6 +95,9 @@ def configure(
         disabled=disabled,
     )
     _PIPELINE.configure(config)
+    from ._monitor import _set_disabled
+
+    _set_disabled(config.disabled)
     from ._aggregate import aggregates
 
     if aggregates():

@@ -41,6 +41,7 @@ _ATTRS_CACHE_SIZE = 64
 _SELF_NAMES = ("self", "cls")
 
 _enabled = True  # switched by OtelMLInstrumentor.uninstrument()
+_disabled = False  # OTEL_SDK_DISABLED / configure(disabled=True); refreshed by configure()
 
 #: The model (name, version) whose monitored call is running in this context. A nested monitored call of
 #: the same model (RandomForestClassifier.predict calls self.predict_proba) passes straight through, so
@@ -68,8 +69,9 @@ class _Monitor:
         self.base_attrs = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version}
         self.key = (model, version)
         self._attrs_cache: dict[int | None, dict[str, Any]] = {}
+        global _disabled
         config = PIPELINE.config
-        self.disabled = config.disabled
+        _disabled = config.disabled
         self.metrics = config.metrics_enabled
         self.agg: ModelAggregate | None = get_aggregate(model, version, reference) if self.metrics else None
         agg = self.agg
@@ -308,7 +310,7 @@ class _Monitor:
 
     # --- sync and async wrappers --------------------------------------------------------------------
     def sync_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not _enabled or self.disabled or _active.get() == self.key:
+        if not _enabled or _disabled or _active.get() == self.key:
             return wrapped(*args, **kwargs)
         state = self.before(instance, args, kwargs)
         active = _active.set(self.key)
@@ -326,7 +328,7 @@ class _Monitor:
         return result
 
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not _enabled or self.disabled or _active.get() == self.key:
+        if not _enabled or _disabled or _active.get() == self.key:
             return await wrapped(*args, **kwargs)
         state = self.before(instance, args, kwargs)
         active = _active.set(self.key)
@@ -342,6 +344,11 @@ class _Monitor:
         _active.reset(active)
         self.after(state, result, None, duration)
         return result
+
+
+def _set_disabled(disabled: bool) -> None:
+    global _disabled
+    _disabled = bool(disabled)
 
 
 def _float_matrix(arr: np.ndarray) -> np.ndarray | None:

@@ -101,6 +101,7 @@ def reset_library() -> None:
     _aggregate._clear()
     _log._reset()
     _monitor._enabled = True
+    _monitor._disabled = False
     _monitor.OtelMLInstrumentor._is_instrumented = False
 
 

@@ -315,6 +315,12 @@ def test_sdk_disabled_passes_through(exporter, monkeypatch):
     assert f(3) == 3
     assert len(SPANS.get_finished_spans()) == n
     assert otel_ml.flush(1.0)
+    otel_ml.configure(disabled=False, exporter=exporter)
+    f(3)
+    assert len(SPANS.get_finished_spans()) == n + 1
+    otel_ml.configure(disabled=True)
+    f(3)
+    assert len(SPANS.get_finished_spans()) == n + 1
 
 
 def test_nested_call_of_the_same_model_is_counted_once(exporter):
