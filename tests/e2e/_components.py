@@ -5,6 +5,9 @@ hash of ``collector/builder/manifest.yaml`` and installs Prometheus; this module
 on free loopback ports with their logs in the test's tmp dir, and stops them. The fixtures in
 ``conftest.py`` wrap it; use those in tests.
 
+``otel-ml demo --pipeline`` (otel_ml/_demo_pipeline.py) loads this file by path as a standalone module:
+keep it free of relative imports and of pytest.
+
 A missing component is a test FAILURE with the command that fixes it, never a skip: in CI a skip is a
 failure that nobody sees.
 """
@@ -575,7 +578,8 @@ class OtlpSink:
     ``endpoint`` is ``127.0.0.1:<port>``; ``requests`` the ExportMetricsServiceRequest messages seen.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
+        """``port``: listen there (e.g. the port of a stopped sink, to "restart" it); default: free."""
         import grpc
         from opentelemetry.proto.collector.metrics.v1 import (
             metrics_service_pb2,
@@ -592,7 +596,7 @@ class OtlpSink:
                     sink.requests.append(request)
                 return metrics_service_pb2.ExportMetricsServiceResponse()
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(_Servicer(), self._server)

@@ -336,3 +336,33 @@ def test_traces_reach_the_collector_and_exemplars_reach_prometheus(otelcol, prom
 
     wait_until(lambda: trace_id in exemplar_trace_ids(), timeout=30,
                message=lambda: f"exemplar with trace_id {trace_id}; got {exemplar_trace_ids()}")
+
+
+# --- 6. Retry while the processor is away ------------------------------------------------------------------
+
+
+def test_collector_retries_while_the_processor_is_down(otelcol, prometheus, otlp_sink):
+    """The otel-ml exporter's queue + unlimited retry in otel-ml-collector.yaml: data sent while the
+    processor is down arrives once it is back on the same address."""
+    import time
+
+    from ._components import OtlpSink
+
+    col = otelcol(
+        COLLECTOR_CONFIG,
+        env={
+            "OTEL_ML_PROCESSOR_ENDPOINT": otlp_sink.endpoint,
+            "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        },
+    )
+    otlp_sink.stop()  # the processor goes away (restart, crash, rollout)
+    send_metrics(col.otlp_grpc, {semconv.FEATURE_VALUE: ("histogram", "")})
+    time.sleep(3)  # a few failed attempts; the batch waits in the sending queue
+    assert "ml.feature.value" not in otlp_sink.metric_names()
+
+    back = OtlpSink(port=otlp_sink.port)  # the processor is back on the same address
+    try:
+        wait_until(lambda: semconv.FEATURE_VALUE in back.metric_names(), timeout=60,
+                   message="the queued batch to be delivered after the processor came back")
+    finally:
+        back.stop()
