@@ -522,11 +522,25 @@ def get_aggregate(name: str, version: str, reference: Reference | None) -> Model
         agg = _registry.get(key)
         if agg is None:
             agg = _registry[key] = ModelAggregate(name, version, reference)
-        elif agg.reference != reference:
+        elif _layout(agg.reference) != _layout(reference):
             raise ConfigurationError(
-                f"model {name!r} version {version!r} is already monitored with a different reference"
+                f"model {name!r} version {version!r} is already monitored with a reference of different "
+                "features, edges or categories"
             )
         return agg
+
+
+def _layout(reference: Reference | None) -> Any:
+    """What the counters depend on: names, kinds, edges, categories and min/max (not counts or dates)."""
+    if reference is None:
+        return None
+
+    def one(p: Any) -> Any:
+        if isinstance(p, NumericProfile):
+            return (p.name, "n", p.edges, p.min, p.max)
+        return (p.name, "c", p.categories)
+
+    return tuple(one(p) for p in reference.features), tuple(one(p) for p in reference.outputs)
 
 
 def aggregates() -> list[ModelAggregate]:

@@ -230,8 +230,14 @@ def test_reference_loaded_at_decoration_time(tmp_path):
 
 def test_same_model_version_with_another_reference_fails_fast(exporter):
     otel_ml.monitor(model="m", version="1", reference=simple_reference(seed=1))(lambda X: X)
-    with pytest.raises(otel_ml.ConfigurationError, match="different reference"):
+    with pytest.raises(otel_ml.ConfigurationError, match="different"):
         otel_ml.monitor(model="m", version="1", reference=simple_reference(seed=2))(lambda X: X)
+    # the same profile rebuilt later (another created_at) is the same layout: shared counters
+    import dataclasses
+
+    again = dataclasses.replace(simple_reference(seed=1), created_at="2000-01-01T00:00:00+00:00")
+    otel_ml.monitor(model="m", version="1", reference=again)(lambda X: X)
+    assert len(aggregates()) == 1
 
 
 def test_internal_failure_is_counted_logged_once_and_never_raised(exporter, monkeypatch, caplog):
