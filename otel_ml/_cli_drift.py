@@ -174,6 +174,8 @@ def count_categorical(profile: CategoricalProfile, column: Any, n_rows: int) -> 
             j = keys[v]
         except (KeyError, TypeError):
             key = category_key(None if _is_na(v) else v)
+            if key is not None and key not in index and isinstance(v, str):
+                key = _text_key(v, index) or key
             j = -1 if key is None else index.get(key, other)
             try:
                 keys[v] = j
@@ -184,6 +186,19 @@ def count_categorical(profile: CategoricalProfile, column: Any, n_rows: int) -> 
         else:
             buckets[j] += 1
     return Counts(buckets, rows=int(buckets.sum()) + missing, missing=missing, unseen=int(buckets[other]))
+
+
+def _text_key(text: str, index: dict[str, int]) -> str | None:
+    """The category a value read back from a text file stands for ("True" -> "true", "3.0" -> "3")."""
+    low = text.strip().lower()
+    if low in ("true", "false") and low in index:
+        return low
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    key = category_key(number)
+    return key if key in index else None
 
 
 def _is_na(v: Any) -> bool:

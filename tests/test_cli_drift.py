@@ -177,3 +177,18 @@ def test_input_errors_exit_2(workdir: Path) -> None:
     assert result.exit_code == 2 and "broken.json" in result.output
     result = CliRunner().invoke(main, ["drift", "--data", str(workdir / "current.csv")])
     assert result.exit_code == 2 and "--reference" in result.output
+
+
+def test_csv_text_maps_back_to_boolean_and_integer_categories(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    train = pd.DataFrame({"flag": rng.random(5000) < 0.3, "code": rng.integers(1, 4, 5000), "x": rng.normal(size=5000)})
+    build_reference(train, model="m", version="1", categorical=["flag", "code"]).save(tmp_path / "ref.json")
+    current = pd.DataFrame({"flag": rng.random(2000) < 0.3, "code": rng.integers(1, 4, 2000).astype(float),
+                            "x": rng.normal(size=2000)})
+    current.to_csv(tmp_path / "cur.csv", index=False)
+    result = CliRunner().invoke(
+        main, ["drift", "--reference", str(tmp_path / "ref.json"), "--data", str(tmp_path / "cur.csv"), "--format", "json"]
+    )
+    doc = json.loads(result.output)
+    assert result.exit_code == 0, result.output
+    assert all(f["quality"].get("unseen_ratio", 0.0) == 0.0 for f in doc["features"])
