@@ -24,22 +24,40 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
+from opentelemetry.sdk.metrics import Exemplar
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
     MetricExporter,
     MetricExportResult,
     MetricsData,
+    NumberDataPoint,
     ResourceMetrics,
     ScopeMetrics,
+    Sum,
 )
 from opentelemetry.sdk.metrics.export import Metric as Metric  # re-exported for the processor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from . import semconv
+from ._aggregate import (
+    DURATION_BOUNDS,
+    Q_MISSING,
+    Q_NON_FINITE,
+    Q_OUT_OF_RANGE,
+    Q_WRONG_TYPE,
+    SCHEMA_KINDS,
+    ModelAggregate,
+    NumericTable,
+    Snapshot,
+    aggregates,
+)
 from ._errors import ConfigurationError
+from ._log import internal_error, log_once
 
 PROTOCOL_GRPC = "grpc"
 PROTOCOL_HTTP = "http/protobuf"
@@ -83,7 +101,6 @@ def _parse_headers(headers: Mapping[str, str] | str | None) -> dict[str, str] | 
         if "=" not in item:
             raise ConfigurationError(f"OTLP header {item.strip()!r} is not of the form key=value")
         k, v = item.split("=", 1)
-        from urllib.parse import unquote
 
         out[unquote(k).strip().lower()] = unquote(v).strip()
     return out
@@ -165,28 +182,6 @@ def build_metrics_data(
 
 
 # --- The library's periodic exporter ------------------------------------------------------------
-
-from opentelemetry.sdk.metrics import Exemplar  # noqa: E402
-from opentelemetry.sdk.metrics.export import (  # noqa: E402
-    Histogram,
-    HistogramDataPoint,
-    NumberDataPoint,
-    Sum,
-)
-
-from ._aggregate import (  # noqa: E402
-    DURATION_BOUNDS,
-    Q_MISSING,
-    Q_NON_FINITE,
-    Q_OUT_OF_RANGE,
-    Q_WRONG_TYPE,
-    SCHEMA_KINDS,
-    ModelAggregate,
-    NumericTable,
-    Snapshot,
-    aggregates,
-)
-from ._log import internal_error, log_once  # noqa: E402
 
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 _DELTA = AggregationTemporality.DELTA
