@@ -101,7 +101,6 @@ def _parse_headers(headers: Mapping[str, str] | str | None) -> dict[str, str] | 
         if "=" not in item:
             raise ConfigurationError(f"OTLP header {item.strip()!r} is not of the form key=value")
         k, v = item.split("=", 1)
-
         out[unquote(k).strip().lower()] = unquote(v).strip()
     return out
 
