@@ -363,3 +363,23 @@ def test_different_models_nest_normally(exporter):
     outer([[1.0]])
     spans = {s.name: s for s in SPANS.get_finished_spans()}
     assert spans["predict inner"].parent.span_id == spans["predict outer"].context.span_id
+
+
+def test_instrumentor_passes_configuration(exporter):
+    from _otel_ml_support import MemoryExporter
+
+    mem = MemoryExporter()
+    inst = otel_ml.OtelMLInstrumentor()
+    inst.instrument(exporter=mem, export_interval_s=3600, skip_dep_check=True)
+    assert inst.is_instrumented_by_opentelemetry
+    assert inst.instrumentation_dependencies() == ()
+
+    @otel_ml.monitor(model="cfg", version="1")
+    def f(X):
+        return X
+
+    f([[1.0]])
+    assert otel_ml.flush(5.0)
+    assert value(mem.last, M.PREDICT_ROWS) == 1
+    inst.uninstrument()
+    assert not inst.is_instrumented_by_opentelemetry
