@@ -194,16 +194,16 @@ def main() -> int:
     ok &= thread_ok
 
     # 4. memory
-    mem_calls = 500 if QUICK else 2000
+    mem_calls = 2000 if QUICK else 20000
     hostile = [
         {f"x{j}": [f"junk{i}"] * 3 for j in range(n_feat)} for i in range(50)
     ] + [rng.normal(scale=1e6, size=(10, n_feat)), None, "text", np.zeros((3, 7))]
+    # a stub model (same model version, same counters): sklearn rejecting junk would dominate the time
+    stub = otel_ml.monitor(model="bench", version="1", reference=ref)(lambda x: None)
+
     def hammer(n):
         for i in range(n):
-            try:
-                decorated(hostile[i % len(hostile)])
-            except Exception:
-                pass  # the model itself rejects junk; the decorator re-raises it unchanged
+            stub(hostile[i % len(hostile)])
 
     hammer(len(hostile) * 4)  # warm-up: first-call caches of numpy, sklearn, the SDK
     nbytes0 = agg.nbytes()
