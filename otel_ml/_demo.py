@@ -33,10 +33,10 @@ from typing import Any
 import click
 
 from ._demo_receiver import GaugePoint
-from ._errors import OtelMLError
 from ._demo_status import DemoResult, StatusTracker
 from ._demo_traffic import MODEL_NAME, MODEL_VERSION, DemoUnavailable, Scenario, Traffic, train_model
 from ._demo_view import DemoView, LiveView, PlainView
+from ._errors import OtelMLError
 
 _RUNS = itertools.count(1)
 
@@ -184,7 +184,7 @@ def _sleep_until(deadline: float, clock: Callable[[], float]) -> None:
 
 @contextlib.contextmanager
 def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
-    """Point the library's exporter at the processor for the demo; restore the old setup after."""
+    """Point the library's exporter at ``endpoint`` for the run; flush and switch export off after."""
     import otel_ml
 
     otel_ml.configure(endpoint=endpoint, protocol="grpc", export_interval_s=export_interval_s)
