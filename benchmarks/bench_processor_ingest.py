@@ -3,7 +3,10 @@
 Workload: requests as an OTel Collector forwards them, each holding 10 pods x 100 features of
 ``ml.feature.value`` histograms with 20 buckets (1,000 histogram points), successive cumulative
 exports of the same series (so every point is a real increment), plus an unrelated metric that
-must be skipped.
+must be skipped. The processor path is the service's: lean decode with the histogram structure
+cache (``_template.py``; each pod's payload misses twice, then hits) and the vectorised state update;
+the rate without the cache is shown too. Steady state: the first exports (series creation, cache
+learning) are not timed; each rate is the best of 7 passes (the machine may be shared).
 
 Baselines measured in the same run, on the same bytes:
 
@@ -37,6 +40,7 @@ from otel_ml._reference import build_reference  # noqa: E402
 from otel_ml_processor._decode import decode_protobuf  # noqa: E402
 from otel_ml_processor._state import State  # noqa: E402
 from otel_ml_processor._store import ReferenceStore  # noqa: E402
+from otel_ml_processor._template import TemplateCache  # noqa: E402
 
 PODS = 10
 FEATURES = 100
@@ -81,9 +85,13 @@ def build_payloads() -> tuple[ReferenceStore, list[bytes]]:
     return store, payloads
 
 
-def do_nothing_receiver(payloads: list[bytes]) -> int:
+WARMUP = 3  # exports that create the series and teach the structure cache; not timed
+
+
+def do_nothing_receiver(payloads: list[bytes]) -> tuple[float, int]:
+    t0 = time.perf_counter()
     n = 0
-    for body in payloads:
+    for body in payloads[WARMUP:]:
         req = ExportMetricsServiceRequest.FromString(body)
         for rm in req.resource_metrics:
             for sm in rm.scope_metrics:
@@ -93,33 +101,33 @@ def do_nothing_receiver(payloads: list[bytes]) -> int:
                             _ = ({kv.key: kv.value.string_value for kv in dp.attributes}, dp.start_time_unix_nano,
                                  dp.time_unix_nano, dp.count, list(dp.bucket_counts), list(dp.explicit_bounds))
                             n += 1
-    return n
+    return time.perf_counter() - t0, n
 
 
-def parse_only(payloads: list[bytes]) -> int:
-    for body in payloads:
+def parse_only(payloads: list[bytes]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    for body in payloads[WARMUP:]:
         ExportMetricsServiceRequest.FromString(body)
-    return len(payloads) * PODS * FEATURES
+    return time.perf_counter() - t0, (len(payloads) - WARMUP) * PODS * FEATURES
 
 
-def processor(store: ReferenceStore, payloads: list[bytes]) -> int:
+def processor(store: ReferenceStore, payloads: list[bytes], cached: bool = True) -> tuple[float, int]:
     state = State(store, epoch_ns=0)
+    cache = TemplateCache() if cached else None  # as the service's Ingestor does
+    for body in payloads[:WARMUP]:
+        state.ingest(decode_protobuf(body, cache))
+    t0 = time.perf_counter()
     n = 0
-    for body in payloads:
-        res = state.ingest(decode_protobuf(body))
-        assert res.rejected_total == 0, res.rejected
+    for body in payloads[WARMUP:]:
+        res = state.ingest(decode_protobuf(body, cache))
         n += res.accepted
-    return n
+    elapsed = time.perf_counter() - t0
+    assert n == (len(payloads) - WARMUP) * PODS * FEATURES, n
+    return elapsed, n
 
 
-def rate(fn, *args, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    points = 0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        points = fn(*args)
-        best = min(best, time.perf_counter() - t0)
-    return points / best
+def rate(fn, *args, repeat: int = 7) -> float:  # type: ignore[no-untyped-def]
+    return max(n / dt for dt, n in (fn(*args) for _ in range(repeat)))
 
 
 def main() -> int:
@@ -127,15 +135,17 @@ def main() -> int:
     ap.add_argument("--strict", action="store_true")
     args = ap.parse_args()
     store, payloads = build_payloads()
-    total = len(payloads) * PODS * FEATURES
+    total = (len(payloads) - WARMUP) * PODS * FEATURES
     print(f"workload: {len(payloads)} requests x {PODS * FEATURES} histogram points ({BINS} buckets), "
           f"{sum(map(len, payloads)) / len(payloads) / 1024:.0f} KiB each")
     base = rate(do_nothing_receiver, payloads)
     parse = rate(parse_only, payloads)
     ours = rate(processor, store, payloads)
+    cold = rate(processor, store, payloads, False)
     print(f"do-nothing receiver (parse + read points): {base:12,.0f} points/s")
     print(f"parse only (FromString):                   {parse:12,.0f} points/s")
-    print(f"processor (decode + state update):         {ours:12,.0f} points/s")
+    print(f"processor (decode + state update):         {ours:12,.0f} points/s  (structure cache, as deployed)")
+    print(f"processor without the structure cache:     {cold:12,.0f} points/s  (first exports of a pod)")
     ratio = ours / base
     print(f"ratio vs do-nothing receiver: {ratio:.2f}x (target >= 0.5x); vs parse only: {ours / parse:.2f}x")
     ok = ours >= 100_000 and ratio >= 0.5

@@ -26,11 +26,14 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError as _PbDecodeError
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from otel_ml import semconv
+
+from ._template import TemplateCache
 
 #: Histogram metrics the processor consumes.
 HISTOGRAM_METRICS = frozenset({semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE})
@@ -73,6 +76,11 @@ class HistogramGroup:
     buckets: Sequence[bytes]
     bounds: Sequence[bytes]
     flags: Sequence[int]
+    #: Set when the structure cache decoded the group: ``start``/``time``/``count`` are int64 arrays,
+    #: ``values`` the bucket counts of all points (float64) and ``widths`` the buckets per point.
+    values: np.ndarray | None = None
+    widths: np.ndarray | None = None
+    template: int = -1
 
 
 @dataclass(slots=True)
@@ -150,7 +158,7 @@ class _Unpacked(Exception):
     """The lean schema cannot read this request (unpacked repeated numbers)."""
 
 
-def _lean_decode(data: bytes) -> Decoded:
+def _lean_decode(data: bytes, cache: TemplateCache | None = None) -> Decoded:
     try:
         req = _Request.FromString(data)
     except _PbDecodeError as exc:
@@ -167,6 +175,14 @@ def _lean_decode(data: bytes) -> Decoded:
                     raw = metric.histogram
                     if not raw:
                         continue
+                    if cache is not None:
+                        hit = cache.lookup(name, resource, raw)
+                        if hit is not None:
+                            t, fixed, values = hit
+                            out.histograms.append(HistogramGroup(
+                                name, resource, t.temporality, t.attrs, fixed[:, 0], fixed[:, 1], fixed[:, 2],
+                                (), t.bounds, t.flags, values, t.widths, t.id))
+                            continue
                     try:
                         h = _Histogram.FromString(raw)
                     except _PbDecodeError as exc:
@@ -204,10 +220,13 @@ def _lean_decode(data: bytes) -> Decoded:
     return out
 
 
-def decode_protobuf(data: bytes) -> Decoded:
-    """Decode a binary ``ExportMetricsServiceRequest``; raises :class:`DecodeError` if malformed."""
+def decode_protobuf(data: bytes, cache: TemplateCache | None = None) -> Decoded:
+    """Decode a binary ``ExportMetricsServiceRequest``; raises :class:`DecodeError` if malformed.
+
+    With a :class:`~._template.TemplateCache`, repeated histogram payloads skip the per-point work.
+    """
     try:
-        return _lean_decode(data)
+        return _lean_decode(data, cache)
     except _Unpacked:
         pass
     except DecodeError:
@@ -225,7 +244,7 @@ def decode_protobuf(data: bytes) -> Decoded:
         raise DecodeError(f"not a valid OTLP ExportMetricsServiceRequest protobuf ({exc})") from None
 
 
-def decode_json(data: bytes | str) -> Decoded:
+def decode_json(data: bytes | str, cache: TemplateCache | None = None) -> Decoded:
     """Decode an OTLP/JSON ``ExportMetricsServiceRequest`` (unknown fields ignored, as the spec says)."""
     head = data.lstrip()[:1]
     if head not in (b"{", "{"):
@@ -237,7 +256,7 @@ def decode_json(data: bytes | str) -> Decoded:
         raise DecodeError(f"not a valid OTLP/JSON ExportMetricsServiceRequest ({exc})") from None
     except Exception as exc:
         raise DecodeError(f"not a valid OTLP/JSON ExportMetricsServiceRequest ({type(exc).__name__})") from None
-    return decode_protobuf(encoded)
+    return decode_protobuf(encoded, cache)
 
 
 def decompress(data: bytes, encoding: str, limit: int) -> bytes:

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 from ._decode import Decoded, decode_json, decode_protobuf
+from ._template import TemplateCache
 from ._exporter import Telemetry
 from ._state import IngestResult, State
 
@@ -54,6 +55,7 @@ class Ingestor:
         self._t_tokens = time.monotonic()
         self.refused = 0
         self._logged: dict[str, float] = {}
+        self.templates = TemplateCache()
 
     # --- admission ------------------------------------------------------------------------------
     def busy(self) -> Overload | None:
@@ -94,7 +96,7 @@ class Ingestor:
 
     # --- ingest ---------------------------------------------------------------------------------
     def decode(self, data: bytes, json: bool = False) -> Decoded:
-        return decode_json(data) if json else decode_protobuf(data)
+        return decode_json(data, self.templates) if json else decode_protobuf(data, self.templates)
 
     def apply(self, decoded: Decoded) -> IngestResult:
         res = self.state.ingest(decoded)

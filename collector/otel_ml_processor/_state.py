@@ -239,6 +239,9 @@ class State:
         self._specs_generation = getattr(specs, "generation", 0)
         # After a reference changed layout: first points of a series count only if they start later.
         self._rebaseline: dict[tuple[str, str], int] = {}
+        # Series ids per structure-cache template, valid while the token is unchanged.
+        self._template_sids: dict[int, tuple[int, np.ndarray]] = {}
+        self._sids_token = 0
         self.layout_version = 0  # bumped whenever streams are added, removed or moved
         # Counters (self-telemetry).
         self.resets = 0
@@ -282,48 +285,67 @@ class State:
                     sid = self._new_series(g.metric, g.resource, attrs, table)
                 append(sid)
 
+    def _group_sids(self, g: Any, histogram: bool) -> np.ndarray:
+        tmpl = g.template if histogram else -1
+        if tmpl >= 0:
+            cached = self._template_sids.get(tmpl)
+            if cached is not None and cached[0] == self._sids_token:
+                return cached[1]
+        out: list[int] = []
+        self._resolve(g, histogram, out)
+        sids = np.fromiter(out, dtype=np.int64, count=len(out))
+        if tmpl >= 0:
+            if len(self._template_sids) >= _NEGATIVE_CACHE_MAX:
+                self._template_sids.clear()
+            self._template_sids[tmpl] = (self._sids_token, sids)
+        return sids
+
     def _ingest_kind(self, groups: list[Any], histogram: bool, now: float, res: IngestResult) -> None:
         """All histogram (or all sum) points of a request, resolved per group, then vectorised at once."""
-        sids: list[int] = []
-        start: list[int] = []
-        tim: list[int] = []
-        tot: list[Any] = []
-        flg: list[int] = []
-        blobs: list[bytes] = []
-        delta_parts = []
+        sid_p, start_p, time_p, tot_p, flag_p, delta_p, val_p, w_p = [], [], [], [], [], [], [], []
         for g in groups:
-            self._resolve(g, histogram, sids)
-            start.extend(g.start)
-            tim.extend(g.time)
-            flg.extend(g.flags)
+            n = len(g.start)
+            sid_p.append(self._group_sids(g, histogram))
+            flag_p.append(np.fromiter(g.flags, dtype=np.int64, count=n))
+            delta_p.append(np.full(n, g.temporality == TEMPORALITY_DELTA))
+            if histogram and g.values is not None:  # decoded by the structure cache
+                start_p.append(g.start)
+                time_p.append(g.time)
+                tot_p.append(g.count.astype(np.float64))
+                val_p.append(g.values)
+                w_p.append(g.widths)
+                continue
+            start_p.append(np.fromiter(g.start, dtype=np.uint64, count=n).astype(np.int64))
+            time_p.append(np.fromiter(g.time, dtype=np.uint64, count=n).astype(np.int64))
             if histogram:
-                tot.extend(g.count)
-                blobs.extend(g.buckets)
+                tot_p.append(np.fromiter(g.count, dtype=np.uint64, count=n).astype(np.float64))
+                blobs = [b if len(b) % 8 == 0 else b"" for b in g.buckets]
+                w_p.append(np.fromiter(map(len, blobs), dtype=np.int64, count=n) // 8)
+                val_p.append(np.frombuffer(b"".join(blobs), dtype="<u8").astype(np.float64))
             else:
-                tot.extend(g.value)
-            delta_parts.append((len(g.start), g.temporality == TEMPORALITY_DELTA))
-        n = len(sids)
+                tot_p.append(np.fromiter(g.value, dtype=np.float64, count=n))
+        sid_arr = np.concatenate(sid_p)
+        n = len(sid_arr)
         res.received += n
-        sid_arr = np.fromiter(sids, dtype=np.int64, count=n)
-        delta = np.repeat(np.array([d for _, d in delta_parts], dtype=bool),
-                          np.array([k for k, _ in delta_parts], dtype=np.int64))
+        delta = np.concatenate(delta_p)
+        flags = np.concatenate(flag_p)
+        start_a = np.concatenate(start_p)
+        tim_a = np.concatenate(time_p)
+        total = np.concatenate(tot_p)
         ok = sid_arr >= 0
         if not ok.all():
             for code, cnt in zip(*np.unique(sid_arr[~ok], return_counts=True)):
                 res.rejected[_REASON_OF[int(code)]] += int(cnt)
-        flags = np.fromiter(flg, dtype=np.int64, count=n)
-        start_a = np.fromiter(start, dtype=np.uint64, count=n).astype(np.int64)
-        tim_a = np.fromiter(tim, dtype=np.uint64, count=n).astype(np.int64)
-        if histogram:
-            total = np.fromiter(tot, dtype=np.uint64, count=n).astype(np.float64)
-            lens = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
-        else:
-            total = np.fromiter(tot, dtype=np.float64, count=n)
-            lens = np.full(n, 8, dtype=np.int64)
         safe = np.where(ok, sid_arr, 0)
         width = self.series.width[safe]
+        if histogram:
+            got_w = np.concatenate(w_p)
+            all_values = np.concatenate(val_p)
+        else:
+            got_w = np.ones(n, dtype=np.int64)
+            all_values = total
         # Structural checks: right number of buckets, a timestamp, a finite non-negative total.
-        good = ok & (lens == width * 8) & (tim_a > 0) & np.isfinite(total) & (total >= 0)
+        good = ok & (got_w == width) & (tim_a > 0) & np.isfinite(total) & (total >= 0)
         bad = ok & ~good
         if bad.any():
             res.rejected[R_MALFORMED] += int(bad.sum())
@@ -333,10 +355,9 @@ class State:
         if not use.any():
             return
         idx = np.nonzero(use)[0]
+        values = all_values if len(idx) == n else all_values[np.repeat(use, got_w)]
+        w = width[idx]
         if histogram:
-            blob = b"".join([blobs[i] for i in idx.tolist()]) if len(idx) < n else b"".join(blobs)
-            values = np.frombuffer(blob, dtype="<u8").astype(np.float64)
-            w = width[idx]
             sums = np.add.reduceat(values, np.cumsum(w) - w) if len(values) else np.zeros(0)
             consistent = sums == total[idx]
             if not consistent.all():
@@ -344,9 +365,6 @@ class State:
                 values = values[np.repeat(consistent, w)]
                 idx = idx[consistent]
                 w = w[consistent]
-        else:
-            values = total[idx]
-            w = np.ones(len(idx), dtype=np.int64)
         if len(idx) == 0:
             return
         res.accepted += len(idx)
@@ -543,6 +561,7 @@ class State:
             return
         self._specs_generation = gen
         self._negative.clear()
+        self._sids_token += 1
         changed = False
         for i, st in enumerate(self.streams):
             if st.alive and (self.specs.fingerprint(st.key[0], st.key[1]) or "") != st.fingerprint:
@@ -603,6 +622,7 @@ class State:
                 self._kill_series(sid)
             self.evicted_series += count
             self._negative.clear()  # cardinality rejections may no longer apply
+            self._sids_token += 1
         sums = self.window_counts(now) if self.streams else []
         dead_streams = 0
         for i, st in enumerate(self.streams):
@@ -648,6 +668,7 @@ class State:
     def compact(self) -> None:
         """Rebuild the arrays with live streams and series only (after evictions)."""
         self._flush()
+        self._sids_token += 1
         s = self.series
         n = self.n_series
         old_cell0 = np.array([st.cell0 for st in self.streams] or [0], dtype=np.int64)
