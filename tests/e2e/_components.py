@@ -569,6 +569,106 @@ def start_prometheus(
     return prom
 
 
+# --- The otel-ml processor -------------------------------------------------------------------------
+
+
+@dataclass
+class Processor:
+    """A running otel-ml processor (``python -m otel_ml_processor``) on fixed loopback ports.
+
+    ``otlp_grpc`` is what a collector's exporter points at; ``http`` serves /healthz, /readyz and the
+    admin API. ``restart()`` stops it (SIGTERM, or SIGKILL with ``crash=True``) and starts it again on
+    the same ports with the same state dir.
+    """
+
+    process: Process
+    otlp_grpc: str
+    http: str
+    argv: list[str]
+    env: dict[str, str]
+    workdir: Path
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
+
+    def ready(self) -> bool:
+        self.process.check_running()
+        try:
+            status, _ = http_get(f"http://{self.http}/readyz", timeout=1)
+        except OSError:
+            return False
+        return status == 200
+
+    def wait_ready(self, timeout: float = 60.0) -> Processor:
+        wait_until(self.ready, timeout=timeout, message=f"otel-ml processor /readyz on {self.http}")
+        return self
+
+    def restart(self, *, crash: bool = False, down_for: float = 0.0) -> Processor:
+        if crash:
+            self.process.kill()
+        self.process.stop()
+        time.sleep(down_for)
+        self.process = Process(self.process.name, self.argv, self.process.log_path, env=self.env,
+                               cwd=self.workdir).start()
+        return self.wait_ready()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_processor(
+    workdir: Path,
+    *,
+    references: Path,
+    export_to: str,
+    otlp_grpc: str | None = None,
+    http: str | None = None,
+    windows: Iterable[int | str] = (30, 60),
+    evaluation_interval: float = 1.0,
+    state_dir: Path | None = None,
+    extra_args: Iterable[str] = (),
+    name: str = "otel-ml-processor",
+    wait: bool = True,
+) -> Processor:
+    """Start the otel-ml processor as a subprocess with its log in ``workdir``.
+
+    ``export_to``: the collector's OTLP/gRPC ``host:port`` (``Collector.otlp_grpc``), where the drift
+    gauges go. ``otlp_grpc``/``http``: listen addresses (default: free loopback ports; reserve one
+    with ``free_port()`` when the collector must know it before the processor starts).
+    """
+    import sys
+
+    otlp_grpc = otlp_grpc or f"127.0.0.1:{free_port()}"
+    http = http or f"127.0.0.1:{free_port()}"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO / "collector"), str(REPO), env.get("PYTHONPATH")])
+    )
+    argv = [
+        sys.executable, "-m", "otel_ml_processor",
+        "--otlp-grpc", otlp_grpc,
+        "--otlp-http", http,
+        "--references", str(references),
+        "--export-endpoint", export_to if "://" in export_to else f"http://{export_to}",
+        "--evaluation-interval", str(evaluation_interval),
+        "--state-dir", str(state_dir or workdir / f"{name}-state"),
+    ]
+    for w in windows:
+        argv += ["--window", str(w)]
+    argv += list(extra_args)
+    process = Process(name, argv, workdir / f"{name}.log", env=env, cwd=workdir).start()
+    proc = Processor(process=process, otlp_grpc=otlp_grpc, http=http, argv=argv, env=env,
+                     workdir=workdir)
+    if wait:
+        try:
+            proc.wait_ready()
+        except BaseException:
+            proc.stop()
+            raise
+    return proc
+
+
 # --- An OTLP/gRPC sink (stands in for the otel-ml processor) ---------------------------------------
 
 

@@ -28,6 +28,7 @@ from ._components import (  # noqa: F401 - re-exported for tests
     LOADBALANCING_CONFIG,
     Collector,
     OtlpSink,
+    Processor,
     Prometheus,
     wait_until,
 )
@@ -130,6 +131,47 @@ def prometheus(prometheus_factory: Callable[..., Prometheus]) -> Prometheus:
     """A fresh Prometheus for this test: ``.remote_write_url``, ``.promql(q)``, ``.wait_for(q)``,
     ``.metric_names()``, ``.series(match)``, ``.exemplars(q, start, end)``."""
     return prometheus_factory()
+
+
+@pytest.fixture
+def otel_ml_processor(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., c.Processor]]:
+    """Factory: ``otel_ml_processor(references=dir, export_to=collector.otlp_grpc, otlp_grpc=None,
+    windows=(30, 60), evaluation_interval=1, name=...)`` -> Processor (``.otlp_grpc``, ``.http``,
+    ``.restart(crash=False, down_for=0)``); waits for /readyz, stops it after the test."""
+    started: list[c.Processor] = []
+
+    def start(**kwargs: Any) -> c.Processor:
+        name = kwargs.setdefault(
+            "name", f"otel-ml-processor-{len(started)}" if started else "otel-ml-processor"
+        )
+        _register_log(request, name, tmp_path / f"{name}.log")
+        proc = c.start_processor(tmp_path, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
+
+
+@pytest.fixture
+def spawn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., c.Process]]:
+    """Factory: ``spawn(name, argv, env=None)`` -> a started Process (an app, a traffic generator)
+    with its log under tmp_path (shown on failure); stopped after the test."""
+    started: list[c.Process] = []
+
+    def start(name: str, argv: list[str], env: dict[str, str] | None = None) -> c.Process:
+        log = tmp_path / f"{name}.log"
+        _register_log(request, name, log)
+        proc = c.Process(name, [str(a) for a in argv], log, env=env, cwd=tmp_path).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        proc.stop()
 
 
 @pytest.fixture
