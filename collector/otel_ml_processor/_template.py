@@ -5,7 +5,7 @@ same attributes and the same bounds; only fixed-size numbers change (timestamps,
 and the packed fixed64 bucket counts). Its ``Histogram`` message therefore has the same length and
 the same bytes everywhere except at those numbers' offsets. The first time such a payload is seen twice
 with one length, a wire-format walk records where the numbers sit; from then on a payload of that
-length whose *other* bytes hash the same (BLAKE2b over the payload with the number bytes zeroed) is
+length whose *other* bytes hash the same (SHA-256 over the payload with the number bytes zeroed) is
 decoded by gathering the numbers with numpy, and the per-point attributes and bounds are the cached
 ones. Identical structure bytes at equal length imply an identical parse, so a hit is exact; anything
 else (different length, changed attributes, exemplars, unpacked encodings) takes the normal path.
@@ -30,11 +30,8 @@ class Template:
     id: int
     digest: bytes
     size: int
-    # Every number is an 8-byte little-endian word; word j sits at byte offset ``offsets[j]``. Reading
-    # them goes through eight zero-copy uint64 views of the payload, one per alignment ``offset % 8``:
-    # ``align[k]`` lists (word index j, element in view k) for the words with that alignment.
-    align: list[tuple[np.ndarray, np.ndarray]]
-    n_words: int
+    # Every number is an 8-byte little-endian word; word j sits at byte offset ``word_off[j]``.
+    word_off: np.ndarray
     fixed_words: np.ndarray  # int64[P, 3]: word index of start_time, time, count
     bucket_words: np.ndarray  # int64[sum widths]: word indices of the bucket counts, point by point
     widths: np.ndarray  # int64[P]: buckets per point
@@ -153,34 +150,26 @@ def learn(raw: bytes, next_id: int) -> Template:
             word_of[o] = len(offsets)
             offsets.append(o)
     off = np.asarray(offsets, dtype=np.int64)
-    align = []
-    for k in range(8):
-        sel = np.nonzero(off % 8 == k)[0]
-        align.append((sel, (off[sel] - k) // 8))
     fixed_words = np.asarray([[word_of[o] for o in row] for row in fixed], dtype=np.int64)
     bucket_words = np.asarray([word_of[b + 8 * i] for b, w in zip(bucket_off, widths) for i in range(w)],
                               dtype=np.int64)
-    t = Template(next_id, b"", n, align, len(offsets), fixed_words, bucket_words,
+    t = Template(next_id, b"", n, off, fixed_words, bucket_words,
                  np.asarray(widths, dtype=np.int64), temporality, attrs, bounds, flags)
     t.digest = _digest(raw, t)[0]
     return t
 
 
-def _views(buf: bytearray | bytes, size: int) -> list[np.ndarray]:
-    return [np.frombuffer(buf, dtype="<u8", offset=k, count=(size - k) // 8) for k in range(8)]
+_EIGHT = np.arange(8, dtype=np.int64)
 
 
 def _digest(raw: bytes, t: Template) -> tuple[bytes, np.ndarray]:
-    """Hash of the payload with every number zeroed, and the numbers (uint64[n_words])."""
-    words = np.empty(t.n_words, dtype=np.uint64)
-    for view, (sel, pos) in zip(_views(raw, t.size), t.align):
-        if len(sel):
-            words[sel] = view[pos]
-    masked = bytearray(raw)
-    for view, (_, pos) in zip(_views(masked, t.size), t.align):
-        if len(pos):
-            view[pos] = 0
-    return hashlib.blake2b(masked, digest_size=16).digest(), words
+    """SHA-256 of the payload with every number zeroed, and the numbers (uint64[words])."""
+    arr = np.frombuffer(raw, dtype=np.uint8)
+    byte_idx = (t.word_off[:, None] + _EIGHT).ravel()
+    words = arr[byte_idx].view("<u8")
+    masked = arr.copy()
+    masked[byte_idx] = 0
+    return hashlib.sha256(masked).digest(), words
 
 
 class TemplateCache:
