@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_MAX_ENTRIES = 20_000
+_MAX_ENTRIES = 4096
+_MAX_BYTES = 128 * 1024 * 1024  # rough budget for all templates (about 1.5x the payload sizes)
 
 
 class _Unsupported(Exception):
@@ -175,8 +176,10 @@ def _digest(raw: bytes, t: Template) -> tuple[bytes, np.ndarray]:
 class TemplateCache:
     """Per (metric, resource, payload length): the learned structure of a histogram payload."""
 
-    def __init__(self, max_entries: int = _MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int = _MAX_ENTRIES, max_bytes: int = _MAX_BYTES) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self._entries: dict[tuple[str, bytes, int], Template] = {}
         self._seen: set[tuple[str, bytes, int]] = set()
         self._next = 0
@@ -200,6 +203,7 @@ class TemplateCache:
         if digest != t.digest:
             self.misses += 1
             del self._entries[key]  # the structure changed: learn the new one next time
+            self.bytes -= len(raw) * 3 // 2
             return None
         self.hits += 1
         fixed = words[t.fixed_words].astype(np.int64)
@@ -212,6 +216,9 @@ class TemplateCache:
         except (_Unsupported, IndexError, ValueError):
             return
         self._next += 1
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
+        size = len(raw) * 3 // 2
+        if len(self._entries) >= self.max_entries or self.bytes + size > self.max_bytes:
+            self._entries.clear()  # crude but bounded; hot payloads are learned again in two exports
+            self.bytes = 0
         self._entries[key] = t
+        self.bytes += size
