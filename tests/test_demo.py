@@ -138,7 +138,7 @@ def test_demo_detects_the_injected_drift_and_incident() -> None:
     assert final[result.incident_feature].missing_ratio is not None
     assert final[result.incident_feature].missing_ratio > 0.1
     assert "summary:" in log and "drift detected on 'mean radius'" in log
-    assert result.elapsed < 45
+    assert result.elapsed < 60  # a hang, not a slow machine
 
 
 def test_prometheus_results_become_the_same_gauge_points() -> None:
