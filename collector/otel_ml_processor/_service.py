@@ -122,7 +122,7 @@ class Service:
             log.info("references reloaded: %d", len(self.store))
 
     # --- evaluation -----------------------------------------------------------------------------
-    async def evaluate_once(self, *, final: bool = False) -> Evaluation:
+    async def evaluate_once(self) -> Evaluation:
         """Snapshot, evaluate (worker thread), export, evict, checkpoint."""
         assert self._eval_lock is not None
         async with self._eval_lock:
@@ -192,7 +192,7 @@ class Service:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await self.evaluate_once(final=True)
+            await self.evaluate_once()
         except Exception:
             log.exception("final evaluation failed")
         if self.exporter.endpoint and not await self.exporter.flush(self.config.export_timeout):
@@ -203,7 +203,15 @@ class Service:
 
 async def _main(config: Config) -> int:
     svc = Service(config)
-    await svc.start()
+    try:
+        await svc.start()
+    except OSError as exc:  # a port in use, an unreadable certificate, ...
+        log.error("cannot start: %s", exc)
+        if svc._grpc is not None:
+            await svc._grpc.stop(grace=0)
+        if svc._http is not None:
+            await svc._http.stop()
+        return 1
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
