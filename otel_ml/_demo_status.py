@@ -121,14 +121,27 @@ class DemoResult:
             (self.drift_at, 0, f"t={self.drift_at:.0f}s injected: {self.drift_feature!r} shifted{shift}"),
             (self.incident_at, 0, f"t={self.incident_at:.0f}s injected: {self.incident_feature!r} missing{share}"),
         ]
-        timed += [(e.t, 1, self._with_peak(e)) for e in self.events]
+        drift, incident = self.drift_detected, self.incident_detected
+        for e in self.events:
+            line = self._with_peak(e)
+            if e is drift:
+                line += f", {e.t - self.drift_at:.0f}s after the shift"
+            elif e is incident:
+                line += f", {e.t - self.incident_at:.0f}s after the incident began"
+            timed.append((e.t, 1, line))
         lines = [line for _, _, line in sorted(timed, key=lambda x: (x[0], x[1]))]
-        if self.drift_detected is None:
+        if drift is None:
             lines.append(f"MISSED: no drift detected on {self.drift_feature!r}")
-        if self.incident_detected is None:
+        if incident is None:
             lines.append(f"MISSED: no data-quality alarm on {self.incident_feature!r}")
+        others = [s.name for s in self.final if s.kind == semconv.DRIFT_KIND_FEATURE and s.name != self.drift_feature]
         if self.false_alarms:
-            lines.append("also flagged (not shifted): " + ", ".join(repr(f) for f in self.false_alarms))
+            lines.append(
+                f"also flagged, though not shifted ({len(self.false_alarms)} of {len(others)}): "
+                + ", ".join(repr(f) for f in self.false_alarms)
+            )
+        elif others:
+            lines.append(f"no drift flagged on the {len(others)} features that were not shifted")
         return lines
 
     def _with_peak(self, e: DemoEvent) -> str:

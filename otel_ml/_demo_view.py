@@ -91,6 +91,8 @@ def summary_text(result: DemoResult) -> Text:
         style = "red" if line.startswith("MISSED") else ("dim" if "injected:" in line else "")
         if " detected on " in line or " alarm on " in line:
             style = "bold"
+        elif line.startswith("also flagged"):
+            style = "yellow"
         text.append(line + "\n", style=style)
     verdict = (
         "✔ the injected drift and data-quality incident were both detected"
@@ -114,7 +116,8 @@ class LiveView:
         )
         self._task = self._progress.add_task("starting", total=1, rows=0)
         self._live: Live | None = None
-        self._events: list[DemoEvent] = []
+        self._lines: list[Text] = []  # injections (dim) and alerts, in order
+        self._injected: set[float] = set()
         self._table: Table = status_table([])
         self._scenario: Scenario | None = None
 
@@ -128,23 +131,26 @@ class LiveView:
         self._live.start()
 
     def _render(self) -> Group:
-        recent = Text()
-        for e in self._events[-6:]:
-            style = "red" if e.kind in ("drift", "quality alarm") else "green"
-            recent.append(e.line() + "\n", style=style)
-        if not self._events:
-            recent.append("no alarms yet", style="dim")
+        recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
         window = f"{self._scenario.window:g}s window" if self._scenario else ""
         return Group(
             self._progress,
             Text(""),
             Panel(self._table, title=f"processor view ({window})", title_align="left", expand=False),
-            Panel(recent, title="alerts", title_align="left", expand=False),
+            Panel(recent, title="timeline", title_align="left", expand=False),
         )
 
     def update(self, t, rows_sent, statuses, new_events, changed_at) -> None:  # type: ignore[no-untyped-def]
         assert self._scenario is not None
-        self._events += new_events
+        s = self._scenario
+        for at, what in ((s.drift_at, f"{s.drift_feature!r} shifted by +{s.drift_shift:g}σ"),
+                         (s.incident_at, f"{s.incident_feature!r} missing in {s.incident_missing:.0%} of rows")):
+            if t >= at and at not in self._injected:
+                self._injected.add(at)
+                self._lines.append(Text(f"t={at:.0f}s injected: {what}", style="dim"))
+        for e in new_events:
+            style = "bold red" if e.kind in ("drift", "quality alarm") else "green"
+            self._lines.append(Text(e.line(), style=style))
         self._progress.update(
             self._task,
             completed=min(t, self._scenario.duration),

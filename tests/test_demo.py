@@ -184,3 +184,54 @@ def test_pipeline_demo_through_the_real_collector_and_prometheus() -> None:
     assert result.ok, log
     assert result.drift_detected is not None and result.drift_detected.t >= result.drift_at, log
     assert "PromQL to look at:" in log and "ml_drift_detected" in log
+
+
+def test_result_without_detections_is_not_ok_and_says_what_was_missed() -> None:
+    from otel_ml._demo_status import DemoEvent, FeatureStatus
+
+    early = DemoEvent(3.0, "a", "drift", "PSI 0.30")  # before the shift: does not count
+    other = DemoEvent(12.0, "c", "drift", "PSI 0.25")
+    final = (FeatureStatus("a"), FeatureStatus("b"), FeatureStatus("c"))
+    result = DemoResult("m", "a", 10.0, "b", 20.0, 30.0, 100, 31.0, (early, other), final)
+    assert not result.ok
+    assert result.false_alarms == ("c",)
+    lines = result.summary_lines()
+    assert "MISSED: no drift detected on 'a'" in lines
+    assert "MISSED: no data-quality alarm on 'b'" in lines
+    assert "also flagged, though not shifted (1 of 2): 'c'" in lines
+
+
+@pytest.mark.parametrize("ok, code", [(True, 0), (False, 1)])
+def test_cli_exit_code_and_json_follow_the_result(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, ok: bool, code: int
+) -> None:
+    import json
+
+    import otel_ml._demo as demo_mod
+    from otel_ml._cli import main
+    from otel_ml._demo_status import DemoEvent
+
+    seen: dict[str, Any] = {}
+
+    def fake_run(scenario: Scenario, view: Any) -> DemoResult:
+        seen["scenario"] = scenario
+        events = (DemoEvent(15.0, "a", "drift", "PSI 0.5"), DemoEvent(25.0, "b", "quality alarm", "missing 30%"))
+        return DemoResult("m", "a", 10.0, "b", 20.0, 30.0, 100, 31.0, events if ok else (), ())
+
+    monkeypatch.setattr(demo_mod, "run_demo", fake_run)
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(main, ["demo", "--duration", "30", "--no-live", "--json", str(out)])
+    assert res.exit_code == code, res.output
+    assert seen["scenario"].duration == 30 and seen["scenario"].drift_at == 10
+    doc = json.loads(out.read_text())
+    assert doc["ok"] is ok
+    assert doc["drift_detected_at"] == (15.0 if ok else None)
+
+
+def test_pipeline_without_components_fails_with_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from otel_ml._cli import main
+
+    monkeypatch.setenv("OTEL_ML_OTELCOL", str(tmp_path / "no-such-otelcol"))
+    res = CliRunner().invoke(main, ["demo", "--pipeline", "--no-live"])
+    assert res.exit_code == 1
+    assert "OTEL_ML_OTELCOL" in res.output
