@@ -24,7 +24,7 @@ T0=$SECONDS
 
 log() { printf 'e2e-components: %s\n' "$*"; }
 die() { printf 'e2e-components: ERROR: %s\n' "$*" >&2; exit 1; }
-trap 'rc=$?; [ $rc -eq 0 ] || printf "e2e-components: FAILED (exit %s) at line %s after %ss\n" "$rc" "$LINENO" "$((SECONDS - T0))" >&2' EXIT
+trap 'rc=$?; [ $rc -eq 0 ] || printf "e2e-components: FAILED (exit %s) after %ss\n" "$rc" "$((SECONDS - T0))" >&2' EXIT
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -46,7 +46,7 @@ collector() {
     dir="$CACHE/otelcol-$hash"
     bin="$dir/otelcol-ml"
     if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then
-        log "collector: cached $bin ($("$bin" --version | head -1)) — nothing to do (${SECONDS}s)"
+        log "collector: cached $bin ($("$bin" --version | head -1)) — nothing to do ($((SECONDS - t))s)"
         return
     fi
     command -v go >/dev/null 2>&1 || die "the collector must be built but 'go' is not on PATH (need Go >= 1.24)"
