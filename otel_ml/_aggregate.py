@@ -64,16 +64,16 @@ Q_MISSING, Q_NON_FINITE, Q_WRONG_TYPE, Q_OUT_OF_RANGE = range(4)
 class NumericStats:
     """What one batch adds to a :class:`NumericTable`'s counters (arrays are per column)."""
 
-    __slots__ = ("counts", "vmin", "vmax", "vsum", "quality", "first")
+    __slots__ = ("counts", "vmin", "vmax", "vsum", "quality", "first_row")
 
     def __init__(self, counts: np.ndarray, vmin: np.ndarray, vmax: np.ndarray, vsum: np.ndarray,
-                 quality: np.ndarray | None, first: float | None = None) -> None:
+                 quality: np.ndarray | None, first_row: list[float] | None = None) -> None:
         self.counts = counts  # flat int64, k * width
         self.vmin = vmin
         self.vmax = vmax
         self.vsum = vsum  # sum of the finite values
         self.quality = quality  # int64 (4, k) or None when every value was finite and in range
-        self.first = first
+        self.first_row = first_row  # the batch's first row (exemplar values of model outputs)
 
 
 class NumericTable:
@@ -115,7 +115,7 @@ class NumericTable:
             if (row < self.ref_min).any() or (row > self.ref_max).any():
                 quality = np.zeros((4, k), dtype=np.int64)
                 quality[Q_OUT_OF_RANGE] = (row < self.ref_min) | (row > self.ref_max)
-            return NumericStats(counts, row, row, colsum, quality, values[0] if values else None)
+            return NumericStats(counts, row, row, colsum, quality, values)
         if all_finite:
             finite = None
             vmin = v.min(axis=0)
@@ -144,7 +144,7 @@ class NumericTable:
                 oor &= finite
             quality[Q_OUT_OF_RANGE] = oor.sum(axis=0)
         counts = self._bin(v, finite)
-        return NumericStats(counts, vmin, vmax, colsum, quality)
+        return NumericStats(counts, vmin, vmax, colsum, quality, v[0].tolist() if n else None)
 
     def _bin(self, v: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
         """Flat bucket counts of a batch: one comparison pass per edge rank, across all columns at once.
@@ -353,7 +353,8 @@ class ModelAggregate:
         self.pending_num: list[list[float]] = []
         self.pending_out: list[list[float]] = []
         self.durations: dict[str | None, _Duration] = {}
-        self.exemplar: tuple[int, int, int, float] | None = None  # trace id, span id, time, value
+        #: latest sampled call: (trace id, span id, time, duration, error.type, first output row or None)
+        self.exemplar: tuple[Any, ...] | None = None
 
     # --- recording (called on the predict path) -------------------------------------------------
     def commit(
@@ -366,7 +367,7 @@ class ModelAggregate:
         label: tuple[Any, int, int] | None,
         duration_s: float | None,
         error_type: str | None,
-        exemplar: tuple[int, int, int, float] | None,
+        exemplar: tuple[Any, ...] | None,
     ) -> None:
         """Add one call's statistics; the only code that runs under the model's lock.
 

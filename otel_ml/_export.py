@@ -202,9 +202,19 @@ _DESCRIPTIONS = {
 _HISTOGRAMS = (semconv.PREDICT_DURATION, semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE)
 
 
+def _value_exemplar(ex: tuple[Any, ...] | None, j: int, start: int) -> list[Exemplar]:
+    """Exemplar for column ``j`` of the latest sampled call's first output row, if any."""
+    if ex is None or ex[5] is None or ex[2] < start or j >= len(ex[5]):
+        return []
+    v = ex[5][j]
+    if not isinstance(v, float) or not np.isfinite(v):
+        return []
+    return [Exemplar({}, v, ex[2], span_id=ex[1], trace_id=ex[0])]
+
+
 def _hist_points(table: NumericTable, attrs: dict[str, Any], name_key: str, counts: np.ndarray,
                  mins: np.ndarray, maxs: np.ndarray, sums: np.ndarray, start: int, now: int,
-                 exemplars: list[Exemplar] | None = None) -> list[HistogramDataPoint]:
+                 exemplar: tuple[Any, ...] | None = None) -> list[HistogramDataPoint]:
     points = []
     m = counts.reshape(table.k, table.width) if table.k else counts
     for j, name in enumerate(table.names):
@@ -223,7 +233,7 @@ def _hist_points(table: NumericTable, attrs: dict[str, Any], name_key: str, coun
                 explicit_bounds=table.edge_lists[j],
                 min=float(mins[j]) if has else None,  # type: ignore[arg-type]
                 max=float(maxs[j]) if has else None,  # type: ignore[arg-type]
-                exemplars=exemplars or [],
+                exemplars=_value_exemplar(exemplar, j, start),
             )
         )
     return points
@@ -310,7 +320,7 @@ def model_points(agg: ModelAggregate, snap: Snapshot, base: Snapshot | None, del
     if ot is not None:
         out[semconv.PREDICTION_VALUE] = _hist_points(
             ot, attrs, semconv.PREDICTION_NAME, d(snap.out_counts, "out_counts"), snap.out_min[mm],
-            snap.out_max[mm], d(snap.out_sum, "out_sum"), start, now)
+            snap.out_max[mm], d(snap.out_sum, "out_sum"), start, now, exemplar=snap.exemplar)
     lt = agg.label_table
     if lt is not None:
         counts = d(snap.label_counts, "label_counts")

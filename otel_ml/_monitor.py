@@ -280,7 +280,10 @@ class _Monitor:
             if span is not None:
                 sc = span.get_span_context()
                 if sc.trace_flags.sampled:
-                    exemplar = (sc.trace_id, sc.span_id, time.time_ns(), duration, error_type)
+                    first_out = None
+                    if out is not None:  # the first row of numeric outputs, for ml.prediction.value
+                        first_out = out[0] if type(out) is list else out.first_row
+                    exemplar = (sc.trace_id, sc.span_id, time.time_ns(), duration, error_type, first_out)
             agg.commit(
                 batch.rows if batch is not None else 0,
                 num,

@@ -383,3 +383,22 @@ def test_instrumentor_passes_configuration(exporter):
     assert value(mem.last, M.PREDICT_ROWS) == 1
     inst.uninstrument()
     assert not inst.is_instrumented_by_opentelemetry
+
+
+def test_prediction_histograms_carry_an_exemplar_of_the_sampled_span(exporter):
+    ref = simple_reference()
+
+    @otel_ml.monitor(model="m", version="1", reference=ref)
+    def predict(batch):
+        return np.array([[0.2, 0.8]] * len(batch["x"]))
+
+    for n in (1, 50):  # the buffered and the direct path
+        SPANS.clear()
+        predict({"x": [0.0] * n, "y": [1.0] * n, "c": ["a"] * n})
+        assert otel_ml.flush(5.0)
+        span = [s for s in SPANS.get_finished_spans() if s.name == "predict m"][-1]
+        p = point(exporter.last, M.PREDICTION_VALUE, **{M.PREDICTION_NAME: "proba:1"})
+        assert len(p.exemplars) == 1
+        ex = p.exemplars[0]
+        assert ex.value == 0.8 and ex.span_id == span.context.span_id and ex.trace_id == span.context.trace_id
+    assert not point(exporter.last, M.FEATURE_VALUE, **{M.FEATURE_NAME: "x"}).exemplars  # no raw feature values
