@@ -397,12 +397,21 @@ class State:
         dst = _ranges(s.dst[sids], w)
         last_time = s.time[sids]
         last_start = s.start[sids]
+        diff = values - self.last[src]
+        if not delta.any() and (start == last_start).all() and (tim > last_time).all() and \
+                (last_time > 0).all() and (total >= s.total[sids]).all() and not (diff < 0).any():
+            # Steady state (every point a later cumulative point of a known series): plain increments.
+            self.last[src] = values
+            s.time[sids] = tim
+            s.total[sids] = total
+            s.seen[sids] = now
+            np.add.at(self.pending, dst, diff)
+            return
         known = last_time > 0
         # Cumulative: stale (duplicate, out of order, older incarnation), reset, or a plain increment.
         stale = known & ((start < last_start) | ((start == last_start) & (tim <= last_time)))
         # Delta: a point not newer than the series' last one is a duplicate.
         stale = np.where(delta, tim <= last_time, stale)
-        diff = values - self.last[src]
         offs = np.cumsum(w) - w
         neg = np.logical_or.reduceat(diff < 0, offs) if len(diff) else np.zeros(0, bool)
         live = known & ~stale & ~delta

@@ -5,15 +5,17 @@ same attributes and the same bounds; only fixed-size numbers change (timestamps,
 and the packed fixed64 bucket counts). Its ``Histogram`` message therefore has the same length and
 the same bytes everywhere except at those numbers' offsets. The first time such a payload is seen twice
 with one length, a wire-format walk records where the numbers sit; from then on a payload of that
-length whose *other* bytes hash the same (SHA-256 over the payload with the number bytes zeroed) is
-decoded by gathering the numbers with numpy, and the per-point attributes and bounds are the cached
-ones. Identical structure bytes at equal length imply an identical parse, so a hit is exact; anything
-else (different length, changed attributes, exemplars, unpacked encodings) takes the normal path.
+length whose *other* bytes are the same is decoded by gathering the numbers with numpy, and the
+per-point attributes and bounds are the cached ones. The check compares the payload, numbers masked out, with the stored structure (numpy, no
+Python loop); identical structure bytes at equal length imply an identical parse, so a hit is exact.
+Anything else (different length, changed attributes, exemplars, unpacked encodings) takes the normal
+path. Memory: about three times the payload per cached (metric, pod), within a global budget; templates
+unused for 10 minutes make room for new ones.
 """
 
 from __future__ import annotations
 
-import hashlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,10 +31,10 @@ class _Unsupported(Exception):
 @dataclass(slots=True)
 class Template:
     id: int
-    digest: bytes
-    size: int
-    # Every number is an 8-byte little-endian word; word j sits at byte offset ``word_off[j]``.
-    word_off: np.ndarray
+    structure: np.ndarray  # uint8[len]: the payload with every number's bytes zeroed
+    numbers: np.ndarray  # bool[len]: True at the bytes of numbers (8-byte little-endian words)
+    keep: np.ndarray  # uint8[len]: 0x00 at numbers, 0xFF elsewhere
+    last_hit: float
     fixed_words: np.ndarray  # int64[P, 3]: word index of start_time, time, count
     bucket_words: np.ndarray  # int64[sum widths]: word indices of the bucket counts, point by point
     widths: np.ndarray  # int64[P]: buckets per point
@@ -150,27 +152,25 @@ def learn(raw: bytes, next_id: int) -> Template:
         for o in range(st, st + ln, 8):
             word_of[o] = len(offsets)
             offsets.append(o)
-    off = np.asarray(offsets, dtype=np.int64)
+    numbers = np.zeros(n, dtype=bool)
+    for o in offsets:
+        numbers[o: o + 8] = True
     fixed_words = np.asarray([[word_of[o] for o in row] for row in fixed], dtype=np.int64)
     bucket_words = np.asarray([word_of[b + 8 * i] for b, w in zip(bucket_off, widths) for i in range(w)],
                               dtype=np.int64)
-    t = Template(next_id, b"", n, off, fixed_words, bucket_words,
-                 np.asarray(widths, dtype=np.int64), temporality, attrs, bounds, flags)
-    t.digest = _digest(raw, t)[0]
-    return t
+    structure = np.frombuffer(raw, dtype=np.uint8).copy()
+    structure[numbers] = 0
+    keep = np.where(numbers, 0, 0xFF).astype(np.uint8)
+    return Template(next_id, structure, numbers, keep, time.monotonic(), fixed_words, bucket_words,
+                    np.asarray(widths, dtype=np.int64), temporality, attrs, bounds, flags)
 
 
-_EIGHT = np.arange(8, dtype=np.int64)
-
-
-def _digest(raw: bytes, t: Template) -> tuple[bytes, np.ndarray]:
-    """SHA-256 of the payload with every number zeroed, and the numbers (uint64[words])."""
+def _match(raw: bytes, t: Template) -> np.ndarray | None:
+    """The numbers (uint64, in payload order) if ``raw`` has ``t``'s structure, else None."""
     arr = np.frombuffer(raw, dtype=np.uint8)
-    byte_idx = (t.word_off[:, None] + _EIGHT).ravel()
-    words = arr[byte_idx].view("<u8")
-    masked = arr.copy()
-    masked[byte_idx] = 0
-    return hashlib.sha256(masked).digest(), words
+    if not np.array_equal(arr & t.keep, t.structure):
+        return None
+    return arr[t.numbers].view("<u8")
 
 
 class TemplateCache:
@@ -199,13 +199,14 @@ class TemplateCache:
                     self._seen.clear()
                 self._seen.add(key)
             return None
-        digest, words = _digest(raw, t)
-        if digest != t.digest:
+        words = _match(raw, t)
+        if words is None:
             self.misses += 1
             del self._entries[key]  # the structure changed: learn the new one next time
-            self.bytes -= len(raw) * 3 // 2
+            self.bytes -= 3 * len(raw)
             return None
         self.hits += 1
+        t.last_hit = time.monotonic()
         fixed = words[t.fixed_words].astype(np.int64)
         buckets = words[t.bucket_words].astype(np.float64)
         return t, fixed, buckets
@@ -216,9 +217,15 @@ class TemplateCache:
         except (_Unsupported, IndexError, ValueError):
             return
         self._next += 1
-        size = len(raw) * 3 // 2
+        size = 3 * len(raw)
         if len(self._entries) >= self.max_entries or self.bytes + size > self.max_bytes:
-            self._entries.clear()  # crude but bounded; hot payloads are learned again in two exports
-            self.bytes = 0
+            # Over budget: forget templates not used for 10 minutes (pods that went away); if that
+            # frees nothing, keep the working set and let this payload take the normal path.
+            cutoff = time.monotonic() - 600.0
+            for k in [k for k, v in self._entries.items() if v.last_hit < cutoff]:
+                self.bytes -= 3 * k[2]
+                del self._entries[k]
+            if len(self._entries) >= self.max_entries or self.bytes + size > self.max_bytes:
+                return
         self._entries[key] = t
         self.bytes += size
