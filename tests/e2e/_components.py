@@ -14,6 +14,7 @@ failure that nobody sees.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -171,8 +173,17 @@ def tail(path: Path, lines: int = 200) -> str:
 
 # --- Processes --------------------------------------------------------------------------------------
 
+_live: weakref.WeakSet[Process] = weakref.WeakSet()
 
-@dataclass
+
+@atexit.register
+def _kill_leftovers() -> None:
+    """Safety net: no component outlives the test session (a fixture's teardown normally stops it)."""
+    for proc in list(_live):
+        proc.kill()
+
+
+@dataclass(eq=False)
 class Process:
     """A child process whose stdout+stderr go to ``log_path``."""
 
@@ -198,6 +209,7 @@ class Process:
             cwd=self.cwd,
             start_new_session=True,
         )
+        _live.add(self)
         return self
 
     @property
