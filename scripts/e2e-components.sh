@@ -54,6 +54,14 @@ collector() {
     builder_version="$(sed -n 's/^# builder: *go.opentelemetry.io\/collector\/cmd\/builder *\(v[0-9.]*\).*/\1/p' "$MANIFEST")"
     [ -n "$builder_version" ] || die "no '# builder: go.opentelemetry.io/collector/cmd/builder vX.Y.Z' line in $MANIFEST"
 
+    # Toolchains cannot be downloaded here: use the installed Go, and say so if a module wants newer.
+    export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+    local free_kb
+    free_kb="$(df -Pk "$(go env GOMODCACHE | xargs dirname)" 2>/dev/null | awk 'NR==2 {print $4}')"
+    if [ -n "$free_kb" ] && [ "$free_kb" -lt 5000000 ]; then
+        log "collector: WARNING: only $((free_kb / 1024)) MiB free for Go's caches; a cold build needs ~4 GiB"
+    fi
+
     mkdir -p "$CACHE"
     lock="$CACHE/.build.lock"
     exec 9>"$lock"
