@@ -163,21 +163,11 @@ def test_only_library_ml_metrics_reach_the_processor(otelcol, prometheus, otlp_s
             "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
         },
     )
-    to_processor = {
-        semconv.FEATURE_VALUE: ("histogram", ""),
-        semconv.FEATURE_MISSING: ("counter", "{value}"),
-        semconv.FEATURE_CATEGORY_COUNT: ("counter", "{value}"),
-        semconv.PREDICTION_VALUE: ("histogram", ""),
-        semconv.PREDICT_DURATION: ("histogram", "s"),
-        semconv.PREDICT_ROWS: ("counter", "{row}"),
-    }
+    # Every metric the library emits goes to the processor; none of the processor's own outputs
+    # (ml.drift.*, ml.quality.*, otel_ml.processor.*) nor the service's ordinary telemetry does.
+    to_processor = dict(semconv.LIBRARY_METRICS)
     not_to_processor = {
-        # the processor's own outputs, coming back through the collector
-        semconv.DRIFT_SCORE: ("gauge", ""),
-        semconv.DRIFT_DETECTED: ("gauge", ""),
-        semconv.QUALITY_MISSING_RATIO: ("gauge", "1"),
-        semconv.PROCESSOR_STREAMS: ("gauge", "{stream}"),
-        # the service's ordinary telemetry
+        **semconv.PROCESSOR_METRICS,
         "http.server.request.duration": ("histogram", "s"),
         "mlx.lookalike": ("counter", ""),
     }
