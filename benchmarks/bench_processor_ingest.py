@@ -16,7 +16,9 @@ Baselines measured in the same run, on the same bytes:
 * ``parse only``: ``ExportMetricsServiceRequest.FromString`` alone (the C parser, no Python object
   per point), shown for reference.
 
-Targets (issue): >= 100,000 histogram points/s, and >= 0.5x the do-nothing receiver.
+Targets (issue): >= 100,000 histogram points/s, and >= 0.5x the do-nothing receiver; the script
+checks the ratio against all three baselines (do-nothing receiver in-process, bare parse, and end to
+end over OTLP/gRPC with both servers pinned to one core). Timings on a shared machine are noisy.
 Run: ``python benchmarks/bench_processor_ingest.py [--strict]`` (``--strict``: exit 1 on a miss).
 """
 
@@ -131,8 +133,9 @@ def processor(store: ReferenceStore, payloads: list[bytes], cached: bool = True)
     return elapsed, n
 
 
-def rate(fn, *args, repeat: int = 7) -> float:  # type: ignore[no-untyped-def]
-    return max(n / dt for dt, n in (fn(*args) for _ in range(repeat)))
+def rate(fn, *args) -> float:  # type: ignore[no-untyped-def]
+    dt, n = fn(*args)
+    return n / dt
 
 
 _DO_NOTHING_SERVER = """
@@ -205,19 +208,18 @@ def end_to_end(store: ReferenceStore, payloads: list[bytes]) -> tuple[float, flo
     with tempfile.TemporaryDirectory() as refs:
         store.get("bench", "1").reference.save(os.path.join(refs, "bench.json"))  # type: ignore[union-attr]
         base_proc, base_target = _start([sys.executable, "-c", _DO_NOTHING_SERVER])
-        try:
-            base = max(_blast(base_target, payloads) for _ in range(3))
-        finally:
-            base_proc.terminate()
-            base_proc.wait()
         ours_proc, ours_target = _start([sys.executable, "-m", "otel_ml_processor", "--otlp-grpc", "127.0.0.1:0",
                                          "--otlp-http", "none", "--export-endpoint", "none",
                                          "--references", refs])
         try:
-            ours = max(_blast(ours_target, payloads) for _ in range(3))
+            base = ours = 0.0
+            for _ in range(4):  # interleaved, best of each: the machine's load changes over time
+                base = max(base, _blast(base_target, payloads))
+                ours = max(ours, _blast(ours_target, payloads))
         finally:
-            ours_proc.terminate()
-            ours_proc.wait()
+            for p in (base_proc, ours_proc):
+                p.terminate()
+                p.wait()
     return base, ours
 
 
@@ -230,10 +232,12 @@ def main() -> int:
     total = (len(payloads) - WARMUP) * PODS * FEATURES
     print(f"workload: {len(payloads)} requests x {PODS * FEATURES} histogram points ({BINS} buckets), "
           f"{sum(map(len, payloads)) / len(payloads) / 1024:.0f} KiB each")
-    base = rate(do_nothing_receiver, payloads)
-    parse = rate(parse_only, payloads)
-    ours = rate(processor, store, payloads)
-    cold = rate(processor, store, payloads, False)
+    base = parse = ours = cold = 0.0
+    for _ in range(7):  # interleaved, best of each
+        base = max(base, rate(do_nothing_receiver, payloads))
+        parse = max(parse, rate(parse_only, payloads))
+        ours = max(ours, rate(processor, store, payloads))
+        cold = max(cold, rate(processor, store, payloads, False))
     print(f"do-nothing receiver (parse + read points): {base:12,.0f} points/s")
     print(f"parse only (FromString):                   {parse:12,.0f} points/s")
     print(f"processor (decode + state update):         {ours:12,.0f} points/s  (structure cache, as deployed)")
@@ -248,8 +252,12 @@ def main() -> int:
         print(f"  do-nothing grpc.aio receiver (generated deserializer): {e2e_base:12,.0f} points/s")
         print(f"  otel-ml processor (python -m otel_ml_processor):       {e2e_ours:12,.0f} points/s  "
               f"ratio {e2e_ratio:.2f}x")
-    ok = ours >= 100_000 and ratio >= 0.5
-    print(f"target >= 100,000 points/s and >= 0.5x: {'PASS' if ok else 'MISS'} ({total} points per pass)")
+    ratios = {"do-nothing receiver": ratio, "parse only": ours / parse}
+    if e2e_ratio is not None:
+        ratios["end to end over gRPC"] = e2e_ratio
+    ok = ours >= 100_000 and min(ratios.values()) >= 0.5
+    summary = ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
+    print(f"targets >= 100,000 points/s ({ours:,.0f}) and >= 0.5x ({summary}): {'PASS' if ok else 'MISS'}")
     return 0 if ok or not args.strict else 1
 
 
