@@ -52,6 +52,7 @@ class Backend:
     points: Callable[[], list[GaugePoint]]  # latest drift/quality gauges
     evaluations: Callable[[], int]  # how many batches of gauges have arrived so far
     settle_s: float = 0.0  # extra wait after the traffic (pipeline hops)
+    source: str = "processor → OTLP"  # where the status table's numbers come from (panel title)
 
 
 #: Starts a backend inside the ExitStack: (stack, reference, scenario, view) -> Backend.
@@ -133,7 +134,7 @@ def run_demo(
             new = tracker.update(be.points(), t)
             view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at)
 
-        view.start(scenario)
+        view.start(scenario, be.source)
         try:
             t0 = clock()
             tick = 0

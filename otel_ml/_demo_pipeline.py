@@ -209,7 +209,8 @@ def _run(c: ModuleType, scenario: Scenario, view: DemoView, keep: bool) -> DemoR
                 f"Prometheus at {prom.url}"
             )
             # Two more hops (collector batches of 1s, remote write) before a verdict is queryable.
-            return Backend(collector.otlp_grpc, poller.points, poller.evaluations, settle_s=4.0)
+            return Backend(collector.otlp_grpc, poller.points, poller.evaluations, settle_s=4.0,
+                           source="Prometheus, by PromQL")
 
         result = run_demo(scenario, view, backend=backend)
         _print_queries(view, prom.url, keep)

@@ -22,7 +22,7 @@ HIGHLIGHT_SECONDS = 4.0
 
 class DemoView(Protocol):
     def info(self, message: str) -> None: ...
-    def start(self, scenario: Scenario) -> None: ...
+    def start(self, scenario: Scenario, source: str = ...) -> None: ...
     def update(self, t: float, rows_sent: int, statuses: Sequence[FeatureStatus], new_events: Sequence[DemoEvent],
                changed_at: dict[tuple[str, str], float]) -> None: ...
     def stop(self) -> None: ...
@@ -120,23 +120,25 @@ class LiveView:
         self._injected: set[float] = set()
         self._table: Table = status_table([])
         self._scenario: Scenario | None = None
+        self._source = "processor"
 
     def info(self, message: str) -> None:
         self.console.print(f"[dim]•[/] {message}")
 
-    def start(self, scenario: Scenario) -> None:
+    def start(self, scenario: Scenario, source: str = "processor") -> None:
         self._scenario = scenario
+        self._source = source
         self._progress.update(self._task, total=scenario.duration, description=scenario.phase(0))
         self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
         self._live.start()
 
     def _render(self) -> Group:
         recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
-        window = f"{self._scenario.window:g}s window" if self._scenario else ""
+        window = f"{self._scenario.window:g}s window, from {self._source}" if self._scenario else ""
         return Group(
             self._progress,
             Text(""),
-            Panel(self._table, title=f"processor view ({window})", title_align="left", expand=False),
+            Panel(self._table, title=f"drift and data quality per feature ({window})", title_align="left", expand=False),
             Panel(recent, title="timeline", title_align="left", expand=False),
         )
 
@@ -188,7 +190,7 @@ class PlainView:
     def info(self, message: str) -> None:
         self._print(f"- {message}")
 
-    def start(self, scenario: Scenario) -> None:
+    def start(self, scenario: Scenario, source: str = "processor") -> None:
         self._scenario = scenario
 
     def update(self, t, rows_sent, statuses, new_events, changed_at) -> None:  # type: ignore[no-untyped-def]
