@@ -29,11 +29,12 @@ EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 
 
 def grpc_export(endpoint: str, req: ExportMetricsServiceRequest | bytes, *, metadata: Any = None,
-                credentials: grpc.ChannelCredentials | None = None) -> ExportMetricsServiceResponse:
+                credentials: grpc.ChannelCredentials | None = None, gzip: bool = False) -> ExportMetricsServiceResponse:
     with (grpc.secure_channel(endpoint, credentials) if credentials else grpc.insecure_channel(endpoint)) as ch:
         call = ch.unary_unary(EXPORT, request_serializer=None, response_deserializer=ExportMetricsServiceResponse.FromString)
         data = req if isinstance(req, bytes) else req.SerializeToString()
-        return call(data, timeout=10, metadata=metadata)
+        return call(data, timeout=10, metadata=metadata,
+                    compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression)
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
@@ -61,8 +62,8 @@ def test_service_flags_shifted_feature_over_grpc_and_http(sink: Sink, start_proc
     pods = [Emitter(ref, "pod-a", seed=1), Emitter(ref, "pod-b", seed=2)]
     for e in pods:
         e.observe(1500, shift={"f1": 0.5})
-    # pod-a over gRPC, pod-b over HTTP protobuf with gzip (what the Collector's otlphttp exporter sends).
-    resp = grpc_export(proc.grpc, pods[0].request())
+    # pod-a over gRPC with gzip, pod-b over HTTP protobuf with gzip (the Collector exporters' default).
+    resp = grpc_export(proc.grpc, pods[0].request(), gzip=True)
     assert resp.partial_success.rejected_data_points == 0
     status, _, body = http("POST", f"http://{proc.http}/v1/metrics", gzip.compress(pods[1].request().SerializeToString()),
                            {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
