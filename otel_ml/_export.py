@@ -117,8 +117,8 @@ def create_metric_exporter(
 ) -> MetricExporter:
     """An OTLP metric exporter for ``endpoint`` (OTLP/HTTP or OTLP/gRPC, see :func:`resolve_protocol`).
 
-    ``endpoint`` may be ``host:port``, ``http://host:port`` or, for HTTP, a full ``.../v1/metrics`` URL
-    (the path is added when missing). With ``endpoint=None`` the exporter reads the standard
+    ``endpoint`` may be ``host:port``, ``http://host:port`` or, for HTTP, a full URL such as
+    ``https://host/otlp/v1/metrics`` (kept as is; ``/v1/metrics`` is added only to a URL without a path). With ``endpoint=None`` the exporter reads the standard
     ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT`` variables itself. ``headers`` is a mapping or the
     ``k1=v1,k2=v2`` form of ``OTEL_EXPORTER_OTLP_HEADERS``. Raises :class:`ConfigurationError` for a bad
     protocol, port or header.
@@ -134,7 +134,7 @@ def create_metric_exporter(
         if url is not None:
             if "://" not in url:
                 url = f"{'http' if insecure is not False else 'https'}://{url}"
-            if not urlparse(url).path.rstrip("/").endswith(_HTTP_METRICS_PATH):
+            if not urlparse(url).path.strip("/"):  # a bare host:port gets the signal path; a full URL is kept
                 url = url.rstrip("/") + _HTTP_METRICS_PATH
         return HTTPExporter(
             endpoint=url,

@@ -109,6 +109,9 @@ def test_create_metric_exporter_builds_both_kinds():
 
     h = create_metric_exporter("127.0.0.1:4318", headers="a=b")
     assert isinstance(h, H) and h._endpoint == "http://127.0.0.1:4318/v1/metrics"
+    custom = create_metric_exporter("https://gw.example/otlp/custom", protocol="http/protobuf")
+    assert custom._endpoint == "https://gw.example/otlp/custom"
+    custom.shutdown()
     g = create_metric_exporter("127.0.0.1:14317", timeout_s=1.0)
     assert isinstance(g, G)
     h.shutdown()
