@@ -91,3 +91,19 @@ def test_config_example_file_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "collector" / "processor.example.yaml"
     c = load_config(str(example), env={})
     assert c.windows == (300.0, 3600.0)
+
+
+def test_cli_rejects_unknown_keys_naming_them(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from otel_ml._cli import main
+
+    f = tmp_path / "c.yaml"
+    f.write_text("export:\n  endpiont: http://x:4317\n")
+    result = CliRunner().invoke(main, ["collector", "--config", str(f)])
+    assert result.exit_code == 2
+    assert "export.endpiont: unknown key (did you mean 'endpoint'?)" in result.output
+    result = CliRunner().invoke(main, ["collector", "--window", "5 parsecs"])
+    assert result.exit_code == 2 and "--window" in result.output
+    result = CliRunner().invoke(main, ["reference", "push", "--help"])
+    assert result.exit_code == 0 and "--url" in result.output
