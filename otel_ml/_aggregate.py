@@ -43,6 +43,8 @@ MAX_ERROR_TYPES = 16
 ERROR_TYPE_OTHER = "_OTHER"
 #: Up to this many edges per feature, batches are binned by comparison passes; above, by searchsorted.
 _LOOP_MAX_EDGES = 32
+#: Huge batches are binned in slices of this many rows, so temporary arrays stay small.
+_BIN_CHUNK_ROWS = 1 << 16
 _MAX_KEY_CACHE = 4096
 #: Batches of at most this many rows are buffered as Python rows and binned together later.
 SMALL_BATCH = 8
@@ -154,6 +156,12 @@ class NumericTable:
         ``searchsorted`` is cheaper and is used instead.
         """
         n, k = v.shape
+        if n > _BIN_CHUNK_ROWS:  # bound the temporaries of huge batches
+            total = np.zeros(self.size, dtype=np.int64)
+            for lo in range(0, n, _BIN_CHUNK_ROWS):
+                hi = lo + _BIN_CHUNK_ROWS
+                total += self._bin(v[lo:hi], None if finite is None else finite[lo:hi])
+            return total
         if self.max_edges <= _LOOP_MAX_EDGES:
             idx = np.zeros((n, k), dtype=np.uint8)
             padded = self.padded

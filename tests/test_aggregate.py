@@ -38,7 +38,7 @@ TABLE = NumericTable([
 ])
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 300, 5000])
+@pytest.mark.parametrize("n", [1, 2, 7, 300, 5000, 150_001])
 def test_numeric_stats_match_oracle_for_every_batch_size(n):
     rng = np.random.default_rng(n)
     v = np.column_stack([rng.normal(scale=2, size=n), rng.uniform(0, 20, size=n), rng.normal(size=n)])
