@@ -67,6 +67,10 @@ def test_library_emitted_shift_of_half_a_std_is_flagged(sink: Sink, start_proces
 
     result = wait_for(verdicts, timeout=20)
     assert result == {"f0": 0, "f1": 1, "f2": 0, "plan": 0}
+    # The model's output is judged too: a constant 0.5 against a uniform reference is drift.
+    outputs = {a[semconv.FEATURE_NAME]: v for a, v, _ in sink.points(semconv.DRIFT_DETECTED)
+               if a[semconv.DRIFT_KIND] == "prediction" and a[semconv.DRIFT_WINDOW] == "5m"}
+    assert outputs == {"value": 1}
     status = proc.stop()
     assert status == 0
     rejected = [v for a, v, _ in sink.points(semconv.PROCESSOR_POINTS_REJECTED) if v]
