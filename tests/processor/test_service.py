@@ -274,3 +274,16 @@ def test_service_admin_api_without_token(start_processor: Any, ref_dir: Path, tm
     # A file dropped in the directory is picked up by the poll.
     make_reference(model="fraud").save(ref_dir / "fraud.json")
     wait_for(lambda: "fraud" in http("GET", base)[2].decode(), timeout=10)
+
+
+def test_service_sigterm_drains_evaluates_and_exports(sink: Sink, start_processor: Any, ref_dir: Path,
+                                                      tmp_path: Path) -> None:
+    proc = start_processor("--references", str(ref_dir), "--export-endpoint", sink.endpoint,
+                           "--evaluation-interval", "3600", "--state-dir", str(tmp_path / "state"))
+    e = Emitter(make_reference(), "pod-a")
+    e.observe(700)
+    grpc_export(proc.grpc, e.request())
+    assert not sink.requests  # no evaluation yet
+    assert proc.stop() == 0
+    assert any(v == 700 for _, v, _ in sink.points(semconv.DRIFT_SAMPLE_COUNT))
+    assert (tmp_path / "state" / "state.json").exists()
