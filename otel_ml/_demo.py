@@ -188,7 +188,14 @@ def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
     """Point the library's exporter at ``endpoint`` for the run; flush and switch export off after."""
     import otel_ml
 
-    otel_ml.configure(endpoint=endpoint, protocol="grpc", export_interval_s=export_interval_s)
+    from ._export import create_metric_exporter
+
+    # An explicit exporter, cumulative temporality and disabled=False: OTEL_* variables meant for the
+    # user's own services (OTEL_SDK_DISABLED, OTEL_METRICS_EXPORTER=none, delta temporality, headers)
+    # must not silently turn the demo into a run where nothing is detected.
+    exporter = create_metric_exporter(endpoint, protocol="grpc")
+    otel_ml.configure(exporter=exporter, export_interval_s=export_interval_s, temporality="cumulative",
+                      disabled=False)
     try:
         yield
     finally:
@@ -198,6 +205,8 @@ def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
             otel_ml.flush(timeout_s=2.0)
         with contextlib.suppress(Exception):
             otel_ml.configure(disabled=True)
+        with contextlib.suppress(Exception):
+            exporter.shutdown()
 
 
 @click.command()

@@ -142,6 +142,7 @@ class DemoResult:
             )
         elif others:
             lines.append(f"no drift flagged on the {len(others)} features that were not shifted")
+        lines += [f"note: {n}" for n in self.notes]
         return lines
 
     def _with_peak(self, e: DemoEvent) -> str:
