@@ -346,3 +346,17 @@ def test_docs_list_every_panel_and_alert():
                 assert p["title"] in text, (uid, p["title"])
     for a in rules.ALERTS:
         assert a.name in text
+
+
+def test_every_otel_ml_metric_is_on_some_panel():
+    """A metric added to semconv needs a panel (or this test tells you which one is missing)."""
+    used = set()
+    for q in catalog.panel_queries():
+        used |= catalog.metric_names(q.expr)
+    kinds = {**semconv.LIBRARY_METRICS, **semconv.PROCESSOR_METRICS}
+    missing = []
+    for name, prom in semconv.PROMETHEUS_NAMES.items():
+        names = {prom + s for s in ("_bucket", "_sum", "_count")} if kinds[name][0] == "histogram" else {prom}
+        if not names & used:
+            missing.append(name)
+    assert not missing, f"no dashboard panel shows {missing}"
