@@ -21,6 +21,8 @@ HIGHLIGHT_SECONDS = 4.0
 
 
 class DemoView(Protocol):
+    """What :func:`otel_ml._demo.run_demo` tells its view, in order: info*, start, update*, stop, finish."""
+
     def info(self, message: str) -> None: ...
     def start(self, scenario: Scenario, source: str = ...) -> None: ...
     def update(self, t: float, rows_sent: int, statuses: Sequence[FeatureStatus], new_events: Sequence[DemoEvent],
@@ -104,7 +106,7 @@ def summary_text(result: DemoResult) -> Text:
 
 
 class LiveView:
-    """A live terminal dashboard: progress bar, status table, recent events."""
+    """A live terminal dashboard: progress bar, status table, timeline of injections and alerts."""
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console()
@@ -134,15 +136,22 @@ class LiveView:
 
     def _render(self) -> Group:
         recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
-        window = f"{self._scenario.window:g}s window, from {self._source}" if self._scenario else ""
+        about = f" ({self._scenario.window:g}s window, from {self._source})" if self._scenario else ""
         return Group(
             self._progress,
             Text(""),
-            Panel(self._table, title=f"drift and data quality per feature ({window})", title_align="left", expand=False),
+            Panel(self._table, title=f"drift and data quality per feature{about}", title_align="left", expand=False),
             Panel(recent, title="timeline", title_align="left", expand=False),
         )
 
-    def update(self, t, rows_sent, statuses, new_events, changed_at) -> None:  # type: ignore[no-untyped-def]
+    def update(
+        self,
+        t: float,
+        rows_sent: int,
+        statuses: Sequence[FeatureStatus],
+        new_events: Sequence[DemoEvent],
+        changed_at: dict[tuple[str, str], float],
+    ) -> None:
         assert self._scenario is not None
         s = self._scenario
         for at, what in ((s.drift_at, f"{s.drift_feature!r} shifted by +{s.drift_shift:g}σ"),
@@ -193,7 +202,14 @@ class PlainView:
     def start(self, scenario: Scenario, source: str = "processor") -> None:
         self._scenario = scenario
 
-    def update(self, t, rows_sent, statuses, new_events, changed_at) -> None:  # type: ignore[no-untyped-def]
+    def update(
+        self,
+        t: float,
+        rows_sent: int,
+        statuses: Sequence[FeatureStatus],
+        new_events: Sequence[DemoEvent],
+        changed_at: dict[tuple[str, str], float],
+    ) -> None:
         assert self._scenario is not None
         phase = self._scenario.phase(t)
         if t >= self._next_progress or phase != self._phase:
