@@ -38,6 +38,8 @@ _MAX_INTERVAL_S = 86400.0
 EXPORTER_OTLP = "otlp"
 EXPORTER_CONSOLE = "console"
 EXPORTER_NONE = "none"
+#: Valid for the OTel SDK but unusable for otel-ml's pre-aggregated points: metrics off, with a warning.
+_SDK_ONLY_EXPORTERS = frozenset({"prometheus", "logging"})
 
 TEMPORALITY_CUMULATIVE = "cumulative"
 TEMPORALITY_DELTA = "delta"
@@ -105,8 +107,14 @@ def load_config(
             exporter_kind = EXPORTER_OTLP
         elif EXPORTER_CONSOLE in listed:
             exporter_kind = EXPORTER_CONSOLE
-        elif listed <= {EXPORTER_NONE}:
+        elif listed <= {EXPORTER_NONE, *_SDK_ONLY_EXPORTERS}:
             exporter_kind = EXPORTER_NONE
+            if listed - {EXPORTER_NONE}:
+                from ._log import log_once
+
+                log_once("config:metrics-exporter", "otel-ml: OTEL_METRICS_EXPORTER=%s has no exporter otel-ml "
+                         "can use for pre-aggregated histograms ('otlp' or 'console'); its metrics are off, "
+                         "spans stay on", kinds)
         else:
             raise ConfigurationError(
                 f"OTEL_METRICS_EXPORTER={kinds!r}: otel-ml exports with 'otlp', 'console' or 'none'"

@@ -65,6 +65,11 @@ def test_environment_variables():
     assert load_config(env={"OTEL_METRICS_EXPORTER": "none"}, exporter=MemoryExporter()).metrics_enabled
 
 
+def test_sdk_only_metric_exporters_turn_library_metrics_off():
+    c = load_config(env={"OTEL_METRICS_EXPORTER": "prometheus"})
+    assert not c.metrics_enabled and not c.disabled
+
+
 def test_arguments_win_over_environment():
     c = load_config(export_interval_s=2.0, endpoint="127.0.0.1:9999", temporality="cumulative",
                     env={"OTEL_METRIC_EXPORT_INTERVAL": "5", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318",
@@ -78,7 +83,7 @@ def test_arguments_win_over_environment():
     ({"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sideways"}, "TEMPORALITY_PREFERENCE"),
     ({"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
     ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS"),
-    ({"OTEL_METRICS_EXPORTER": "prometheus"}, "OTEL_METRICS_EXPORTER"),
+    ({"OTEL_METRICS_EXPORTER": "carrier-pigeon"}, "OTEL_METRICS_EXPORTER"),
 ])
 def test_bad_environment_fails_fast_naming_the_variable(env, name):
     with pytest.raises(otel_ml.ConfigurationError, match=name):
