@@ -8,7 +8,7 @@ set-up time (never on a predict call).
 Variable                                            Effect
 ==================================================  =============================================
 ``OTEL_SDK_DISABLED=true``                          monitoring off: decorated functions pass through
-``OTEL_METRICS_EXPORTER``                           ``otlp`` (default), ``console`` or ``none``
+``OTEL_METRICS_EXPORTER``                           ``otlp`` (default), ``console``, ``none`` (spans only)
 ``OTEL_METRIC_EXPORT_INTERVAL``                     export period in ms (default 60000)
 ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT``             OTLP endpoint (else ``OTEL_EXPORTER_OTLP_ENDPOINT``)
 ``OTEL_EXPORTER_OTLP_METRICS_PROTOCOL``             ``grpc`` or ``http/protobuf`` (else ..._PROTOCOL)
