@@ -15,7 +15,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -80,7 +84,11 @@ def main() -> None:
     reference.save(path)
     print(f"reference written to {path}: {len(reference.features)} features, {len(reference.outputs)} outputs")
 
-    # 2. Export to an in-memory exporter for this example (omit to export over OTLP).
+    # 2. Export to in-memory exporters for this example (a service configures OTLP instead).
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    trace.set_tracer_provider(provider)
     sink = SummaryExporter()
     otel_ml.configure(exporter=sink, export_interval_s=60)
 
@@ -97,6 +105,8 @@ def main() -> None:
 
     # 4. Export now (a service exports every OTEL_METRIC_EXPORT_INTERVAL, and at exit).
     assert otel_ml.flush(timeout_s=5.0)
+    for span in spans.get_finished_spans():
+        print(f"span {span.name!r}: {dict(span.attributes)}")
     summarize(sink.last, features=["mean radius", "mean texture"])
 
 
