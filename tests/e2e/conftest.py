@@ -9,6 +9,11 @@
         prometheus.wait_for('ml_drift_detected{ml_feature_name="age"} == 1')
         assert prometheus.promql("sum(ml_predict_rows_total)")[0]["value"][1] == "100"
 
+Fixtures: ``otelcol`` (factory), ``prometheus`` (one per test; ``prometheus_factory`` for more or for
+rule files), ``otel_ml_processor`` (factory: the real processor as a subprocess), ``otlp_sink`` (a stub
+OTLP/gRPC receiver), ``spawn`` (any other process, e.g. a traffic app), ``otelcol_binary``,
+``prometheus_binary``, ``promtool_binary``. Module-scoped scenarios can call ``_components`` directly.
+
 Every component writes its log under the test's tmp dir; when a test fails, the tails of all of them are
 added to its report. A component that is not installed fails the test (never skips) with the command
 that installs it.
