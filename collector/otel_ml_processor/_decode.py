@@ -33,7 +33,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from otel_ml import semconv
 
-from ._template import TemplateCache
+from ._template import TemplateCache, histogram_columns, sum_columns
 
 #: Histogram metrics the processor consumes.
 HISTOGRAM_METRICS = frozenset({semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE})
@@ -95,6 +95,8 @@ class SumGroup:
     time: Sequence[int]
     value: Sequence[float]
     flags: Sequence[int]
+    #: Set when the structure cache decoded the group (``start``/``time``/``value`` are arrays).
+    template: int = -1
 
 
 @dataclass(slots=True)
@@ -178,9 +180,10 @@ def _lean_decode(data: bytes, cache: TemplateCache | None = None) -> Decoded:
                     if cache is not None:
                         hit = cache.lookup(name, resource, raw)
                         if hit is not None:
-                            t, fixed, values = hit
+                            t, words = hit
+                            start, tim, count, values = histogram_columns(t, words)
                             out.histograms.append(HistogramGroup(
-                                name, resource, t.temporality, t.attrs, fixed[:, 0], fixed[:, 1], fixed[:, 2],
+                                name, resource, t.temporality, t.attrs, start, tim, count,
                                 (), t.bounds, t.flags, values, t.widths, t.id))
                             continue
                     try:
@@ -204,6 +207,14 @@ def _lean_decode(data: bytes, cache: TemplateCache | None = None) -> Decoded:
                     raw = metric.sum
                     if not raw:
                         continue
+                    if cache is not None:
+                        hit = cache.lookup(name, resource, raw, histogram=False)
+                        if hit is not None:
+                            t, words = hit
+                            start, tim, value = sum_columns(t, words)
+                            out.sums.append(SumGroup(name, resource, t.temporality, t.attrs, start, tim, value,
+                                                     t.flags, t.id))
+                            continue
                     try:
                         s = _Sum.FromString(raw)
                     except _PbDecodeError as exc:

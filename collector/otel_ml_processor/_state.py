@@ -286,7 +286,7 @@ class State:
                 append(sid)
 
     def _group_sids(self, g: Any, histogram: bool) -> np.ndarray:
-        tmpl = g.template if histogram else -1
+        tmpl = g.template * 2 + (0 if histogram else 1) if g.template >= 0 else -1
         if tmpl >= 0:
             cached = self._template_sids.get(tmpl)
             if cached is not None and cached[0] == self._sids_token:
@@ -314,6 +314,11 @@ class State:
                 tot_p.append(g.count.astype(np.float64))
                 val_p.append(g.values)
                 w_p.append(g.widths)
+                continue
+            if not histogram and g.template >= 0:  # a sum decoded by the structure cache
+                start_p.append(g.start)
+                time_p.append(g.time)
+                tot_p.append(g.value)
                 continue
             start_p.append(np.fromiter(g.start, dtype=np.uint64, count=n).astype(np.int64))
             time_p.append(np.fromiter(g.time, dtype=np.uint64, count=n).astype(np.int64))

@@ -37,7 +37,8 @@ class Template:
     last_hit: float
     fixed_words: np.ndarray  # int64[P, 3]: word index of start_time, time, count
     bucket_words: np.ndarray  # int64[sum widths]: word indices of the bucket counts, point by point
-    widths: np.ndarray  # int64[P]: buckets per point
+    widths: np.ndarray  # int64[P]: buckets per point (1 for sums)
+    is_double: np.ndarray  # bool[P]: sums: the value is as_double (else as_int)
     temporality: int
     attrs: list[tuple[bytes, ...]]
     bounds: list[bytes]
@@ -72,8 +73,8 @@ def _skip(buf: bytes, pos: int, wt: int) -> int:
     raise _Unsupported
 
 
-def learn(raw: bytes, next_id: int) -> Template:
-    """Walk a ``Histogram`` payload and record where its numbers are (raises ``_Unsupported``)."""
+def learn(raw: bytes, next_id: int, histogram: bool = True) -> Template:
+    """Walk a ``Histogram`` (or ``Sum``) payload and record where its numbers are (raises ``_Unsupported``)."""
     starts: list[int] = []
     lengths: list[int] = []
     fixed: list[list[int]] = []
@@ -82,8 +83,11 @@ def learn(raw: bytes, next_id: int) -> Template:
     attrs: list[tuple[bytes, ...]] = []
     bounds: list[bytes] = []
     flags: list[int] = []
+    is_double: list[bool] = []
     temporality = 0
     pos, n = 0, len(raw)
+    # Field numbers of the data point: (attributes, flags); numbers with wire type 1.
+    attr_f, flags_f = (9, 10) if histogram else (7, 8)
     while pos < n:
         tag, pos = _varint(raw, pos)
         field, wt = tag >> 3, tag & 7
@@ -97,9 +101,31 @@ def learn(raw: bytes, next_id: int) -> Template:
             p_bounds = b""
             p_flags = 0
             boff, bw = -1, 0
+            dbl = False
             while pos < end:
                 tag, pos = _varint(raw, pos)
                 f, w = tag >> 3, tag & 7
+                if not histogram:
+                    if f in (2, 3, 4, 6) and w == 1:
+                        if f >= 4:
+                            if offs[2] >= 0:
+                                raise _Unsupported
+                            dbl = f == 4
+                        offs[min(f, 4) - 2] = pos
+                        starts.append(pos)
+                        lengths.append(8)
+                        pos += 8
+                    elif f == attr_f and w == 2:
+                        ln, pos = _varint(raw, pos)
+                        p_attrs.append(raw[pos: pos + ln])
+                        pos += ln
+                    elif f == flags_f and w == 0:
+                        p_flags, pos = _varint(raw, pos)
+                    elif f in (2, 3, 4, 5, 6, 7, 8):
+                        raise _Unsupported
+                    else:
+                        pos = _skip(raw, pos, w)
+                    continue
                 if f in (2, 3, 4) and w == 1:
                     offs[f - 2] = pos
                     starts.append(pos)
@@ -131,11 +157,14 @@ def learn(raw: bytes, next_id: int) -> Template:
                     raise _Unsupported  # unpacked numbers, exemplars, odd wire types
                 else:
                     pos = _skip(raw, pos, w)
-            if pos != end or min(offs) < 0 or boff < 0:
+            if histogram and boff < 0:
+                raise _Unsupported
+            if pos != end or min(offs) < 0:
                 raise _Unsupported
             fixed.append(offs)
-            bucket_off.append(boff)
-            widths.append(bw)
+            bucket_off.append(boff if histogram else 0)
+            widths.append(bw if histogram else 1)
+            is_double.append(dbl)
             attrs.append(tuple(p_attrs))
             bounds.append(p_bounds)
             flags.append(p_flags)
@@ -156,13 +185,14 @@ def learn(raw: bytes, next_id: int) -> Template:
     for o in offsets:
         numbers[o: o + 8] = True
     fixed_words = np.asarray([[word_of[o] for o in row] for row in fixed], dtype=np.int64)
-    bucket_words = np.asarray([word_of[b + 8 * i] for b, w in zip(bucket_off, widths) for i in range(w)],
-                              dtype=np.int64)
+    bucket_words = np.asarray([word_of[b + 8 * i] for b, w in zip(bucket_off, widths) for i in range(w)]
+                              if histogram else [], dtype=np.int64)
     structure = np.frombuffer(raw, dtype=np.uint8).copy()
     structure[numbers] = 0
     keep = np.where(numbers, 0, 0xFF).astype(np.uint8)
     return Template(next_id, structure, numbers, keep, time.monotonic(), fixed_words, bucket_words,
-                    np.asarray(widths, dtype=np.int64), temporality, attrs, bounds, flags)
+                    np.asarray(widths, dtype=np.int64), np.asarray(is_double, dtype=bool), temporality, attrs,
+                    bounds, flags)
 
 
 def _match(raw: bytes, t: Template) -> np.ndarray | None:
@@ -186,14 +216,14 @@ class TemplateCache:
         self.hits = 0
         self.misses = 0
 
-    def lookup(self, name: str, resource: bytes, raw: bytes) -> tuple[Template, np.ndarray, np.ndarray] | None:
-        """``(template, fixed int64[P, 3], bucket values float64[sum widths])`` on a hit, else None."""
+    def lookup(self, name: str, resource: bytes, raw: bytes, histogram: bool = True) -> tuple[Template, np.ndarray] | None:
+        """``(template, numbers uint64[words])`` on a hit, else None (and maybe learn the payload)."""
         key = (name, resource, len(raw))
         t = self._entries.get(key)
         if t is None:
             self.misses += 1
             if key in self._seen:
-                self._learn(key, raw)
+                self._learn(key, raw, histogram)
             else:
                 if len(self._seen) >= self.max_entries:
                     self._seen.clear()
@@ -207,13 +237,11 @@ class TemplateCache:
             return None
         self.hits += 1
         t.last_hit = time.monotonic()
-        fixed = words[t.fixed_words].astype(np.int64)
-        buckets = words[t.bucket_words].astype(np.float64)
-        return t, fixed, buckets
+        return t, words
 
-    def _learn(self, key: tuple[str, bytes, int], raw: bytes) -> None:
+    def _learn(self, key: tuple[str, bytes, int], raw: bytes, histogram: bool) -> None:
         try:
-            t = learn(raw, self._next)
+            t = learn(raw, self._next, histogram)
         except (_Unsupported, IndexError, ValueError):
             return
         self._next += 1
@@ -229,3 +257,17 @@ class TemplateCache:
                 return
         self._entries[key] = t
         self.bytes += size
+
+
+def histogram_columns(t: Template, words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """start, time, count (int64[P]) and the bucket counts of every point (float64)."""
+    fixed = words[t.fixed_words].astype(np.int64)
+    return fixed[:, 0], fixed[:, 1], fixed[:, 2], words[t.bucket_words].astype(np.float64)
+
+
+def sum_columns(t: Template, words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """start, time (int64[P]) and the value of every point (float64, from as_int or as_double)."""
+    fixed = words[t.fixed_words]
+    raw_value = np.ascontiguousarray(fixed[:, 2])
+    value = np.where(t.is_double, raw_value.view(np.float64), raw_value.view(np.int64).astype(np.float64))
+    return fixed[:, 0].astype(np.int64), fixed[:, 1].astype(np.int64), value
