@@ -11,6 +11,10 @@ OTLP but declares only what the processor reads, and declares some fields as raw
   become numpy arrays for a whole request in one ``frombuffer`` and compare with the reference's
   edges as one ``bytes`` comparison.
 
+With a :class:`~._template.TemplateCache` (the service always passes one), a ``sum``/``histogram``
+payload that repeats the structure of an earlier one from the same resource is decoded without any
+per-point Python work (see ``_template.py``).
+
 Proto3 encoders pack repeated numbers (every OTLP exporter does). A request that uses the unpacked
 encoding, which the lean schema cannot see, is detected (a point with a count but no buckets) and
 re-read with the full OTLP classes, re-encoded packed and decoded again. JSON requests are parsed with
