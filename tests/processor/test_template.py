@@ -104,3 +104,31 @@ def test_template_sum_as_double_values() -> None:
     slow = decode_protobuf(data).sums
     assert all(g.template >= 0 for g in fast)
     assert [g.value.tolist() for g in fast] == [list(g.value) for g in slow]
+
+
+def test_template_fuzzed_payloads_never_break_decode_or_state() -> None:
+    import random
+
+    from otel_ml_processor._decode import DecodeError
+
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    cache = TemplateCache()
+    e = Emitter(ref, start_ns=10)
+    e.observe(100)
+    data = bytearray(e.request(time_ns=100).SerializeToString())
+    for _ in range(3):
+        state.ingest(decode_protobuf(bytes(data), cache))
+    rng = random.Random(3)
+    for _ in range(300):
+        mutated = bytearray(data)
+        for _ in range(rng.randrange(1, 6)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        try:
+            decoded = decode_protobuf(bytes(mutated), cache)
+        except DecodeError:
+            continue
+        state.ingest(decoded)
+    assert np.isfinite(state.pending).all()
