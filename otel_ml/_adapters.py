@@ -49,6 +49,7 @@ UNSUPPORTED_INPUT = 3  # indices into _aggregate.SCHEMA_KINDS
 
 _NUMERIC_KINDS = "iuf"
 _PANDAS_PROBE_ROWS = 1024
+_PANDAS_SMALL_ROWS = 64
 _MISSING_TYPE_NAMES = ("NAType", "NaTType")
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 
@@ -233,6 +234,13 @@ def adapt(x: Any, schema: Schema) -> Batch:
                         return Batch(rows, arr.astype(np.float64, copy=False))
                 elif all(isinstance(d, np.dtype) and d.kind in _NUMERIC_KINDS for d in x.dtypes.tolist()):
                     return Batch(rows, x.to_numpy(dtype=np.float64))
+            if rows <= _PANDAS_SMALL_ROWS:
+                # A few rows: one to_numpy() of the whole frame (objects for mixed dtypes) is much cheaper
+                # than a Series per column; the cells keep their Python types (NA, bools, strings).
+                whole = x.to_numpy()
+                if whole.ndim == 2 and whole.shape[1] == len(names):
+                    position = {n: i for i, n in enumerate(names)}
+                    return _from_columns(lambda n: whole[:, position[n]], names, rows, schema)
 
             def get_pd(name: str) -> Any:
                 s = x[cols[name]]

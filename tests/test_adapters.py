@@ -61,15 +61,27 @@ def test_pandas_fast_path_only_for_plain_numbers(rows):
     assert adapt(text, NUM).wrong.tolist() == [0, rows]
 
 
-def test_pandas_nullable_and_categorical_dtypes():
+@pytest.mark.parametrize("repeat", [1, 100])  # one whole-frame to_numpy() / a column at a time
+def test_pandas_nullable_and_categorical_dtypes(repeat):
     df = pd.DataFrame({
-        "a": pd.array([1, None, 3], dtype="Int64"),
-        "k": pd.Categorical(["x", "y", None]),
-        "b": pd.array([0.5, 1.5, None], dtype="Float64"),
+        "a": pd.array([1, None, 3] * repeat, dtype="Int64"),
+        "k": pd.Categorical(["x", "y", None] * repeat),
+        "b": pd.array([0.5, 1.5, None] * repeat, dtype="Float64"),
+        "flag": [True, False, True] * repeat,
     })
     b = adapt(df, MIXED)
     assert np.isnan(b.numeric[1, 0]) and np.isnan(b.numeric[2, 1]) and b.wrong is None
+    assert b.numeric[0].tolist() == [1.0, 0.5]
     assert list(b.categorical[0])[:2] == ["x", "y"]
+    assert b.violations == [UNEXPECTED_COLUMN]
+
+
+@pytest.mark.parametrize("repeat", [1, 100])
+def test_pandas_mixed_frames_count_wrong_types_alike(repeat):
+    df = pd.DataFrame({"a": [1.0, "7", None] * repeat, "k": ["x", "y", "z"] * repeat, "b": [True, 2, 3.5] * repeat})
+    b = adapt(df, MIXED)
+    assert b.wrong.tolist() == [repeat, repeat]
+    assert np.isnan(b.numeric[2, 0]) and b.numeric[2, 1] == 3.5
 
 
 def test_polars_frame():
