@@ -28,19 +28,28 @@ class FeatureStatus:
     alarm: bool | None = None
     updated_at: float | None = None
 
+    def worst_quality(self) -> tuple[str, str] | None:
+        """(words, field) of the highest quality ratio, e.g. ``("missing", "missing_ratio")``."""
+        known = [(getattr(self, f), words, f) for words, f in _QUALITY_FIELDS if getattr(self, f) is not None]
+        if not known:
+            return None
+        _, words, f = max(known)
+        return words, f
+
     def quality_detail(self) -> str:
         """The worst quality ratio, in words: ``missing 34%``."""
-        ratios = {
-            "missing": self.missing_ratio,
-            "invalid": self.invalid_ratio,
-            "out of range": self.out_of_range_ratio,
-            "unseen": self.unseen_ratio,
-        }
-        known = {k: v for k, v in ratios.items() if v is not None}
-        if not known:
+        worst = self.worst_quality()
+        if worst is None:
             return "no quality data"
-        worst = max(known, key=lambda k: known[k])  # type: ignore[arg-type]
-        return f"{worst} {known[worst]:.0%}"
+        return f"{worst[0]} {getattr(self, worst[1]):.0%}"
+
+
+_QUALITY_FIELDS = (
+    ("missing", "missing_ratio"),
+    ("invalid", "invalid_ratio"),
+    ("out of range", "out_of_range_ratio"),
+    ("unseen", "unseen_ratio"),
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class DemoEvent:
     kind: str  # "drift", "drift cleared", "quality alarm", "quality cleared"
     detail: str
     output: bool = False  # True for a model output (prediction drift), False for an input feature
+    measure: str | None = None  # the FeatureStatus field the detail quotes ("psi", "missing_ratio", ...)
 
     def line(self) -> str:
         what = {
@@ -148,15 +158,11 @@ class DemoResult:
     def _with_peak(self, e: DemoEvent) -> str:
         """The event's line, plus the peak the value reached later when that says more."""
         line = e.line()
-        peak = self.peaks.get(e.feature, {})
-        if e.kind == "drift" and "psi" in peak:
-            return line[:-1] + f"; peak PSI {peak['psi']:.2f})"
-        if e.kind == "quality alarm" and e.detail.split(" ")[0] in ("missing", "invalid", "out", "unseen"):
-            field_name = {"missing": "missing_ratio", "invalid": "invalid_ratio", "out": "out_of_range_ratio",
-                          "unseen": "unseen_ratio"}[e.detail.split(" ")[0]]
-            if field_name in peak:
-                return line[:-1] + f"; peak {peak[field_name]:.0%})"
-        return line
+        peak = self.peaks.get(e.feature, {}).get(e.measure or "")
+        if peak is None or e.kind not in ("drift", "quality alarm"):
+            return line
+        shown = f"PSI {peak:.2f}" if e.measure == "psi" else f"{peak:.0%}"
+        return line[:-1] + f"; peak {shown})"
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -226,11 +232,13 @@ class StatusTracker:
             detail = f"PSI {cur.psi:.2f}" if cur.psi is not None else "score n/a"
             if cur.p_value is not None:
                 detail += f", p={cur.p_value:.2g}"
-            out.append(DemoEvent(t, cur.name, "drift" if cur.drift else "drift cleared", detail, is_output))
+            out.append(DemoEvent(t, cur.name, "drift" if cur.drift else "drift cleared", detail, is_output,
+                                 "psi" if cur.psi is not None else None))
             self.changed_at[key] = t
         if bool(cur.alarm) != bool(old.alarm) and cur.alarm is not None:
             kind = "quality alarm" if cur.alarm else "quality cleared"
-            out.append(DemoEvent(t, cur.name, kind, cur.quality_detail(), is_output))
+            worst = cur.worst_quality()
+            out.append(DemoEvent(t, cur.name, kind, cur.quality_detail(), is_output, worst[1] if worst else None))
             self.changed_at[key] = t
         return out
 
