@@ -35,7 +35,11 @@ INDEX = "state.json"
 
 def save(state: State, directory: str) -> str:
     """Write a checkpoint of ``state`` into ``directory``; returns the index path."""
-    os.makedirs(directory, exist_ok=True)
+    return write(directory, *snapshot(state))
+
+
+def snapshot(state: State) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Copies of everything a checkpoint holds (fast; on the event loop), to :func:`write` elsewhere."""
     state.window_counts()  # flush pending increments into the current slots
     n_cells = state.cells_used
     n = state.n_series
@@ -43,16 +47,8 @@ def save(state: State, directory: str) -> str:
     arrays["last"] = state.last[: state.src_used].copy()
     for name, arr in state.series.cols.items():
         arrays[f"series_{name}"] = arr[:n].copy()
-    generation = time.time_ns()
-    npz_name = f"state-{generation}.npz"
-    npz_path = os.path.join(directory, npz_name)
-    with open(npz_path + ".tmp", "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(npz_path + ".tmp", npz_path)
     index: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "arrays": npz_name,
-        "saved_at_ns": generation,
         "epoch_ns": state.epoch_ns,
         "windows": list(state.windows),
         "slots": state.slots,
@@ -68,6 +64,19 @@ def save(state: State, directory: str) -> str:
         ],
         "counters": {"resets": state.resets, "duplicates": state.duplicates},
     }
+    return arrays, index
+
+
+def write(directory: str, arrays: dict[str, np.ndarray], index: dict[str, Any]) -> str:
+    """Write a :func:`snapshot` atomically (arrays first, index last); safe to run in a worker thread."""
+    os.makedirs(directory, exist_ok=True)
+    generation = time.time_ns()
+    npz_name = f"state-{generation}.npz"
+    npz_path = os.path.join(directory, npz_name)
+    with open(npz_path + ".tmp", "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(npz_path + ".tmp", npz_path)
+    index = {**index, "arrays": npz_name, "saved_at_ns": generation}
     index_path = os.path.join(directory, INDEX)
     with open(index_path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(index, f, separators=(",", ":"))

@@ -143,8 +143,9 @@ class Service:
             self.last_evaluation = ev
             self.evaluations += 1
             if self.config.state_dir is not None:
+                arrays, index = _checkpoint.snapshot(self.state)  # copies, on the loop
                 try:
-                    _checkpoint.save(self.state, self.config.state_dir)
+                    await loop.run_in_executor(None, _checkpoint.write, self.config.state_dir, arrays, index)
                 except OSError as exc:
                     log.error("cannot write checkpoint to %s: %s", self.config.state_dir, exc)
             log.debug("evaluation %d: %d rows in %.3fs", self.evaluations, ev.rows, ev.duration_s)
