@@ -25,14 +25,52 @@ def _progress(enabled: bool) -> Any:
     )
 
 
-def read_table(path: str, *, progress: bool | None = None) -> Any:
-    """Read a CSV or Parquet file into a pandas DataFrame, in chunks, with a progress bar on large files."""
+class _Sample:
+    """Keeps a uniform random sample of at most ``n`` rows over a stream of chunks (bounded memory)."""
+
+    def __init__(self, n: int | None, seed: int = 0) -> None:
+        self.n = n
+        self.rng = np.random.default_rng(seed)
+        self.frame: Any = None
+        self.keys = np.empty(0)
+        self.chunks: list[Any] = []
+
+    def add(self, chunk: Any) -> None:
+        if self.n is None:
+            self.chunks.append(chunk)
+            return
+        import pandas as pd
+
+        keys = self.rng.random(len(chunk))
+        frame = chunk if self.frame is None else pd.concat([self.frame, chunk], ignore_index=True)
+        keys = np.concatenate([self.keys, keys])
+        if len(frame) > self.n:  # keep the rows with the n smallest random keys: a uniform sample
+            keep = np.sort(np.argpartition(keys, self.n - 1)[: self.n])
+            frame = frame.iloc[keep].reset_index(drop=True)
+            keys = keys[keep]
+        self.frame, self.keys = frame, keys
+
+    def result(self) -> Any:
+        import pandas as pd
+
+        if self.n is not None:
+            return self.frame
+        if not self.chunks:
+            return None
+        return pd.concat(self.chunks, ignore_index=True) if len(self.chunks) > 1 else self.chunks[0]
+
+
+def read_table(path: str, *, progress: bool | None = None, max_rows: int | None = None) -> Any:
+    """Read a CSV or Parquet file into a pandas DataFrame, in chunks, with a progress bar on large files.
+
+    With ``max_rows`` a uniform random sample of at most that many rows is kept (memory stays bounded).
+    """
     import pandas as pd
 
     size = os.path.getsize(path)
     show = size >= PROGRESS_MIN_BYTES if progress is None else progress
     lower = path.lower()
-    chunks = []
+    chunks = _Sample(max_rows)
     if lower.endswith((".parquet", ".pq")):
         import pyarrow.parquet as pq
 
@@ -41,20 +79,21 @@ def read_table(path: str, *, progress: bool | None = None) -> Any:
         with _progress(show) as bar:
             task = bar.add_task(f"reading {os.path.basename(path)}", total=total_rows)
             for batch in pf.iter_batches(batch_size=CSV_CHUNK_ROWS):
-                chunks.append(batch.to_pandas())
+                chunks.add(batch.to_pandas())
                 bar.advance(task, batch.num_rows)
     elif lower.endswith((".csv", ".csv.gz", ".txt")):
         with open(path, "rb") as raw, _progress(show) as bar:
             task = bar.add_task(f"reading {os.path.basename(path)}", total=size)
             for chunk in pd.read_csv(raw, chunksize=CSV_CHUNK_ROWS,
                                      compression="gzip" if lower.endswith(".gz") else None):
-                chunks.append(chunk)
+                chunks.add(chunk)
                 bar.update(task, completed=raw.tell())
     else:
         raise click.BadParameter(f"{path}: expected a .csv or .parquet file", param_hint="DATA")
-    if not chunks:
+    table = chunks.result()
+    if table is None or len(table) == 0:
         raise click.BadParameter(f"{path}: the file has no rows", param_hint="DATA")
-    return pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    return table
 
 
 @click.command()
@@ -69,10 +108,13 @@ def read_table(path: str, *, progress: bool | None = None) -> Any:
 @click.option("--top-k", "top_k", default=DEFAULT_TOP_K, show_default=True, help="Categories kept per feature.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reference JSON to write.")
 @click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
+@click.option("--max-rows", type=click.IntRange(min=1), default=None,
+              help="Profile a uniform random sample of at most this many rows (bounded memory on huge files).")
 def build(data: str, model: str, version: str, categorical: tuple[str, ...], target: tuple[str, ...],
-          prediction_columns: tuple[str, ...], bins: int, top_k: int, output: str, progress: bool | None) -> None:
+          prediction_columns: tuple[str, ...], bins: int, top_k: int, output: str, progress: bool | None,
+          max_rows: int | None) -> None:
     """Build a reference profile from a CSV or Parquet file of training data."""
-    df = read_table(data, progress=progress)
+    df = read_table(data, progress=progress, max_rows=max_rows)
     df.columns = [str(c) for c in df.columns]
     for name in (*categorical, *target, *prediction_columns):
         if name not in df.columns:

@@ -96,3 +96,21 @@ def test_errors_name_the_problem(tmp_path, frame):
     bad.write_text("{}")
     r = runner.invoke(main, ["reference", "show", str(bad)])
     assert r.exit_code != 0 and "bad.json" in r.output
+
+
+def test_max_rows_keeps_a_bounded_uniform_sample(tmp_path, frame, monkeypatch):
+    import otel_ml._cli_reference as cli
+
+    monkeypatch.setattr(cli, "CSV_CHUNK_ROWS", 400)
+    data = tmp_path / "t.csv"
+    frame.assign(row=np.arange(len(frame))).to_csv(data, index=False)
+    df = read_table(str(data), progress=False, max_rows=1000)
+    assert len(df) == 1000 and df["row"].is_unique
+    assert df["row"].min() < 300 and df["row"].max() > 2700  # drawn from the whole file
+    assert 1000 < df["row"].mean() < 2000
+    frame.to_csv(data, index=False)
+    out = tmp_path / "r.json"
+    r = CliRunner().invoke(main, ["reference", "build", str(data), "--model", "m", "--version", "1",
+                                  "--max-rows", "500", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert otel_ml.load_reference(out).row_count == 500
