@@ -4,7 +4,7 @@ gauges, the events (status changes) seen along the way, and the run's structured
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from . import semconv
 from ._demo_receiver import GaugePoint
@@ -179,6 +179,7 @@ class DemoResult:
             "elapsed": round(self.elapsed, 2),
             "events": [self._with_peak(e) for e in self.events],
             "peaks": {k: dict(v) for k, v in self.peaks.items()},
+            "final": [asdict(st) for st in self.final],
             "notes": list(self.notes),
         }
 
