@@ -197,6 +197,13 @@ def _is_scalar(v: Any) -> bool:
     return v is None or isinstance(v, (str, bytes, int, float, bool, np.generic))
 
 
+def _is_column(v: Any) -> bool:
+    """A dict value holding a column (list, tuple, array, pandas/polars Series), not one cell."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return True
+    return hasattr(v, "__array__") and hasattr(v, "__len__") and not _is_scalar(v)
+
+
 def adapt(x: Any, schema: Schema) -> Batch:
     """Adapt one predict input to the model's features. Never raises for bad input (counted instead)."""
     if isinstance(x, np.ndarray):
@@ -266,7 +273,7 @@ def adapt(x: Any, schema: Schema) -> Batch:
     if isinstance(x, Mapping):
         keys = [str(k) for k in x]
         values = list(x.values())
-        if values and all(isinstance(v, (list, tuple, np.ndarray)) for v in values):
+        if values and all(_is_column(v) for v in values):
             lengths = {len(v) for v in values}
             if len(lengths) != 1:
                 return _unsupported()

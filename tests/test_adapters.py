@@ -96,6 +96,8 @@ def test_dicts_rows_and_columns():
     b = adapt([{"a": 1.0, "b": 2.0}, {"a": 3.0}], NUM)
     assert b.rows == 2 and np.isnan(b.numeric[1, 1])
     assert adapt({"a": [1.0], "b": [1.0, 2.0]}, NUM).violations == [UNSUPPORTED_INPUT]
+    b = adapt({"a": pd.Series([1.0, 2.0]), "b": pl.Series([3, None])}, NUM)
+    assert b.rows == 2 and b.numeric[0].tolist() == [1.0, 3.0] and np.isnan(b.numeric[1, 1])
 
 
 def test_schema_violations():
