@@ -378,7 +378,8 @@ class State:
     def _apply(self, sids: np.ndarray, start: np.ndarray, tim: np.ndarray, total: np.ndarray,
                values: np.ndarray, w: np.ndarray, delta: np.ndarray, now: float, res: IngestResult) -> None:
         # The same series twice in one request (a batch of several exports): apply in time order.
-        if len(np.unique(sids)) != len(sids):
+        ordered = np.sort(sids)
+        if len(ordered) > 1 and (ordered[1:] == ordered[:-1]).any():
             order = np.lexsort((tim, sids))
             rank = np.empty(len(sids), dtype=np.int64)
             s_sorted = sids[order]
