@@ -266,3 +266,19 @@ def test_state_never_raises_on_odd_values(env) -> None:  # type: ignore[no-untyp
     res = ingest(state, req)
     assert res.rejected["malformed_point"] >= 1
     assert np.isfinite(state.pending).all()
+
+
+def test_state_unknown_model_is_counted_then_evaluated_once_its_reference_arrives(env) -> None:  # type: ignore[no-untyped-def]
+    store, _, _, state = env
+    other = make_reference(model="late")
+    e = Emitter(other, start_ns=10)
+    e.observe(100)
+    res = ingest(state, e.request(time_ns=100))
+    assert res.rejected["unknown_reference"] == 11
+    store.put(other)
+    e.observe(20)
+    res = ingest(state, e.request(time_ns=200))
+    assert res.rejected_total == 0
+    st = state.streams[state.stream_index[("late", "1", "feature", "f0")]]
+    # Cumulative counts carry everything since the process started: nothing was lost while waiting.
+    assert [float(c[st.cell0: st.cell0 + st.spec.bins].sum()) for c in state.window_counts()] == [120, 120]
