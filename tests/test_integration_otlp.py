@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from concurrent import futures
 
@@ -231,3 +234,49 @@ def test_otlp_http_exporter_from_the_shared_helper():
     finally:
         reset_library()
         server.shutdown()
+
+
+_FORK_SCRIPT = r"""
+import os, sys
+import numpy as np
+import otel_ml
+otel_ml.configure(endpoint=sys.argv[1], export_interval_s=3600, timeout_s=5)
+ref = otel_ml.build_reference({"a": np.linspace(-1, 1, 50)}, model="forked", version="1", bins=4)
+
+@otel_ml.monitor(model="forked", version="1", reference=ref)
+def predict(X):
+    return X
+
+predict(np.array([[0.1]]))
+assert otel_ml.flush(10), "parent flush before fork"
+pid = os.fork()
+if pid == 0:
+    predict(np.array([[-0.5]] * 5))
+    os._exit(0 if otel_ml.flush(10) else 3)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, "child flush failed"
+predict(np.array([[0.2], [0.3]]))
+assert otel_ml.flush(10), "parent flush after fork"
+otel_ml.configure(disabled=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_pre_fork_worker_exports_its_own_stream_over_grpc(receiver, tmp_path):
+    """A gunicorn-like fork: the child re-creates its gRPC exporter and reports under its own instance id."""
+    rec, port = receiver
+    script = tmp_path / "fork_worker.py"
+    script.write_text(_FORK_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    r = subprocess.run([sys.executable, str(script), f"127.0.0.1:{port}"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    rows_by_instance: dict[str, int] = {}
+    for req in rec.metrics:
+        for rm in req.resource_metrics:
+            instance = _attrs(rm.resource.attributes)["service.instance.id"]
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == M.PREDICT_ROWS:
+                        rows_by_instance[instance] = max(p.as_int for p in m.sum.data_points)
+    assert sorted(rows_by_instance.values()) == [3, 5]  # parent 1 + 2, child 5: independent streams
