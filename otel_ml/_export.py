@@ -364,7 +364,7 @@ class ExportPipeline:
         self._requested = 0
         self._completed = 0
         self._results: dict[int, bool] = {}
-        self._last: dict[int, Snapshot] = {}  # last exported snapshot per aggregate (delta)
+        self._last: dict[ModelAggregate, Snapshot] = {}  # last exported snapshot per aggregate (delta)
         self._resource: Resource | None = None
         self._resource_is_fallback = False
         self._stop = False
@@ -466,7 +466,7 @@ class ExportPipeline:
         for agg in aggregates():
             snap = agg.snapshot()
             snaps.append((agg, snap))
-            for name, pts in model_points(agg, snap, self._last.get(id(agg)), delta).items():
+            for name, pts in model_points(agg, snap, self._last.get(agg), delta).items():
                 points.setdefault(name, []).extend(pts)
         if not snaps:
             return None, snaps
@@ -503,7 +503,7 @@ class ExportPipeline:
         self.exports += 1
         if ok:
             for agg, snap in snaps:
-                self._last[id(agg)] = snap
+                self._last[agg] = snap
         else:
             self.failures += 1
             for agg, snap in snaps:
