@@ -312,6 +312,7 @@ class Exporter:
         self._stub = None
         self._session = None
         self._backoff = 0.0
+        self._last_warning = -1e9
 
     # --- queue ----------------------------------------------------------------------------------
     def submit(self, payload: bytes) -> None:
@@ -357,7 +358,11 @@ class Exporter:
         except _RetryableError as exc:
             self.telemetry.export_failures["retryable"] += 1
             self._backoff = min(30.0, max(exc.delay or 0.0, self._backoff * 2 or 0.5))
-            log.warning("export to %s failed (will retry in %.1fs): %s", self.endpoint, self._backoff, exc)
+            now = time.monotonic()
+            if now - self._last_warning >= 60.0:  # a down endpoint: one line a minute, all counted
+                self._last_warning = now
+                log.warning("export to %s failed (retrying with backoff, %d queued; failures are counted in "
+                            "otel_ml.processor.export.failures): %s", self.endpoint, len(self.queue), exc)
             return False
         except Exception as exc:
             self.telemetry.export_failures["rejected"] += 1
