@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -231,6 +232,7 @@ def demo(duration: float, window: float | None, rate: int, seed: int, live: bool
     Needs nothing but the package: the processor runs in-process on loopback ports, the data ships
     with scikit-learn. Exits 0 when the injected drift and incident were both detected.
     """
+    _tolerate_narrow_terminals()
     scenario = Scenario.scaled(duration, window=window, rate=rate, seed=seed)
     try:
         result = _run_command(scenario, live, pipeline, keep)
@@ -239,6 +241,15 @@ def demo(duration: float, window: float | None, rate: int, seed: int, live: bool
     if json_path:
         Path(json_path).write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
     raise SystemExit(0 if result.ok else 1)
+
+
+def _tolerate_narrow_terminals() -> None:
+    """σ, ✔ and box lines on a terminal that cannot show them: replaced by '?', never a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-")
+        if not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
+            with contextlib.suppress(Exception):
+                stream.reconfigure(errors="replace")
 
 
 def _run_command(scenario: Scenario, live: bool | None, pipeline: bool, keep: bool) -> DemoResult:
