@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, TextIO
 
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
@@ -35,6 +36,14 @@ def _fmt(v: float | None, spec: str) -> str:
     return "–" if v is None else format(v, spec)
 
 
+def _fmt_p(v: float | None, compact: bool) -> str:
+    if v is None:
+        return "–"
+    if not compact:
+        return format(v, ".2g")
+    return format(v, ".2f") if v >= 0.01 else format(v, ".0e")
+
+
 def _verdict(flag: bool | None, on: str, off: str = "ok") -> Text:
     if flag is None:
         return Text("…", style="dim")
@@ -47,17 +56,23 @@ def status_table(
     now: float | None = None,
     changed_at: dict[tuple[str, str], float] | None = None,
     title: str | None = None,
+    compact: bool = False,
 ) -> Table:
-    """Feature | PSI | Wasserstein | p-value | drift | missing | quality | rows: one row per feature."""
-    table = Table(title=title, title_justify="left", expand=False)
-    table.add_column("feature", no_wrap=True)
-    table.add_column("PSI", justify="right")
-    table.add_column("Wasserstein", justify="right")
-    table.add_column("p-value", justify="right")
-    table.add_column("drift", justify="center")
-    table.add_column("missing", justify="right")
-    table.add_column("quality", justify="center")
-    table.add_column("rows in window", justify="right")
+    """Feature | PSI | Wasserstein | p-value | drift | missing | quality | rows: one row per feature.
+
+    ``compact`` fits an 80x24 terminal: short headers, fewer digits, no vertical rules.
+    """
+    if compact:
+        table = Table(title=title, title_justify="left", expand=False, box=box.SIMPLE_HEAD, pad_edge=False,
+                      show_edge=False, title_style="bold")
+        headers = ("feature", "PSI", "W1/σ", "p", "drift", "miss", "qual", "rows")
+        formats = (".2f", ".2f")
+    else:
+        table = Table(title=title, title_justify="left", expand=False)
+        headers = ("feature", "PSI", "Wasserstein", "p-value", "drift", "missing", "quality", "rows in window")
+        formats = (".3f", ".3g")
+    for header, justify in zip(headers, ("left", "right", "right", "right", "center", "right", "center", "right")):
+        table.add_column(header, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     outputs_started = False
     for s in statuses:
         is_output = s.kind == semconv.DRIFT_KIND_PREDICTION
@@ -69,16 +84,17 @@ def status_table(
             and changed_at is not None
             and now - changed_at.get((s.kind, s.name), float("-inf")) < HIGHLIGHT_SECONDS
         )
-        name = Text(("output " if is_output else "") + s.name, style="bold yellow" if fresh else "")
+        label = s.name if compact else ("output " if is_output else "") + s.name
+        name = Text(label, style="bold yellow" if fresh else ("italic" if is_output else ""))
         if fresh:
             name.append(" ◀", style="bold yellow")
         psi_style = "red" if s.drift else ""
         miss_style = "red" if s.alarm else ""
         table.add_row(
             name,
-            Text(_fmt(s.psi, ".3f"), style=psi_style),
-            _fmt(s.wasserstein, ".3g"),
-            _fmt(s.p_value, ".2g"),
+            Text(_fmt(s.psi, formats[0]), style=psi_style),
+            _fmt(s.wasserstein, formats[1]),
+            _fmt_p(s.p_value, compact),
             _verdict(s.drift, "DRIFT"),
             Text(_fmt(s.missing_ratio, ".0%"), style=miss_style),
             Text("–") if is_output and s.alarm is None else _verdict(s.alarm, "ALARM"),
@@ -134,13 +150,24 @@ class LiveView:
         self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
         self._live.start()
 
-    def _render(self) -> Group:
-        recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
+    @property
+    def compact(self) -> bool:
+        """A small terminal (80x24 and the like): no panels, short table, the last few events only."""
+        return self.console.width < 110 or self.console.height < 36
+
+    def _title(self) -> str:
         about = f" ({self._scenario.window:g}s window, from {self._source})" if self._scenario else ""
+        return f"drift and data quality per feature{about}"
+
+    def _render(self) -> Group:
+        if self.compact:
+            recent = Text("\n").join(self._lines[-4:]) if self._lines else Text("no alarms yet", style="dim")
+            return Group(self._progress, self._table, recent)
+        recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
         return Group(
             self._progress,
             Text(""),
-            Panel(self._table, title=f"drift and data quality per feature{about}", title_align="left", expand=False),
+            Panel(self._table, title=self._title(), title_align="left", expand=False),
             Panel(recent, title="timeline", title_align="left", expand=False),
         )
 
@@ -168,7 +195,9 @@ class LiveView:
             rows=rows_sent,
             description=self._scenario.phase(t),
         )
-        self._table = status_table(statuses, now=t, changed_at=changed_at)
+        compact = self.compact
+        self._table = status_table(statuses, now=t, changed_at=changed_at, compact=compact,
+                                   title=self._title() if compact else None)
         if self._live is not None:
             self._live.update(self._render())
 
