@@ -30,7 +30,7 @@ from ._aggregate import SCHEMA_INDEX, SMALL_BATCH, ModelAggregate, get_aggregate
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error
-from ._reference import MAX_NAME_LENGTH, Reference, load_reference
+from ._reference import MAX_NAME_LENGTH, OUTPUT_VALUE, Reference, load_reference
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -207,14 +207,14 @@ class _Monitor:
                 m = col.reshape(-1, 1)
             else:
                 m = np.full((col.shape[0], ot.k), np.nan)
-                m[:, agg.output_index["value"]] = col
+                m[:, agg.output_index[OUTPUT_VALUE]] = col
             return ot.stats(m, None), None, None
         if agg.label_table is not None:
             return None, agg.label_table.stats(arr), None
         if agg.value_output and ot is not None:
             col, _ = numeric_column(arr)
             m = np.full((col.shape[0], ot.k), np.nan)
-            m[:, agg.output_index["value"]] = col
+            m[:, agg.output_index[OUTPUT_VALUE]] = col
             return ot.stats(m, None), None, None
         return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
 
