@@ -133,6 +133,13 @@ def numeric_column(values: Any) -> tuple[np.ndarray, int]:
     return out, wrong
 
 
+def series_values(s: Any) -> np.ndarray:
+    """A pandas Series as a 1-D array: float64 (NaN for NA) for number dtypes, else its own values."""
+    if getattr(s.dtype, "kind", "O") in _NUMERIC_KINDS:
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    return s.to_numpy()
+
+
 def _object_rows(arr: np.ndarray) -> np.ndarray:
     """A 1-D object array with one entry per leading-axis item of ``arr``."""
     out = np.empty(arr.shape[0], dtype=object)
@@ -249,13 +256,7 @@ def adapt(x: Any, schema: Schema) -> Batch:
                     position = {n: i for i, n in enumerate(names)}
                     return _from_columns(lambda n: whole[:, position[n]], names, rows, schema)
 
-            def get_pd(name: str) -> Any:
-                s = x[cols[name]]
-                if getattr(s.dtype, "kind", "O") in _NUMERIC_KINDS:
-                    return s.to_numpy(dtype=np.float64, na_value=np.nan)
-                return s.to_numpy()
-
-            return _from_columns(get_pd, names, rows, schema)
+            return _from_columns(lambda n: series_values(x[cols[n]]), names, rows, schema)
         if hasattr(x, "index") and hasattr(x, "to_dict"):  # Series: one row keyed by the index
             try:
                 return adapt({str(k): v for k, v in x.items()}, schema)

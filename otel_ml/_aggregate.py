@@ -18,11 +18,13 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import semconv
+from ._adapters import numeric_column
 from ._errors import ConfigurationError
 from ._reference import (
     OUTPUT_LABEL,
@@ -247,6 +249,46 @@ class CategoricalTable:
                 else:
                     counts[i] += 1
         return counts, missing, int(counts[self.other])
+
+
+@dataclass(frozen=True)
+class ColumnCounts:
+    """What the library counts for one feature (or model output) over a whole column (docs/CONTRACT.md)."""
+
+    buckets: np.ndarray  # int64: len(edges) + 1 numeric buckets, or the categories then "__other__"
+    rows: int
+    missing: int = 0
+    invalid: int = 0  # numeric: non-finite or wrong-typed
+    out_of_range: int = 0  # numeric: finite values outside the reference [min, max]
+    unseen: int = 0  # categorical: values not among the reference categories
+
+
+def count_column(profile: NumericProfile | CategoricalProfile, values: Any, rows: int) -> ColumnCounts:
+    """Count a whole column against its profile with the predict path's own adapter and tables.
+
+    ``values`` is a 1-D array-like of ``rows`` cells, or None for an absent column (every row missing,
+    as on the predict path). Used by the offline ``otel-ml drift`` command, so it can never count
+    differently from a monitored process.
+    """
+    if isinstance(profile, NumericProfile):
+        table = NumericTable([profile])
+        if rows == 0:
+            return ColumnCounts(np.zeros(table.size, dtype=np.int64), rows=0)
+        if values is None:
+            col, wrong = np.full(rows, np.nan), 0
+        else:
+            col, wrong = numeric_column(values)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf in the column's sum: no warning
+            s = table.stats(col.reshape(-1, 1), np.array([wrong], dtype=np.int64) if wrong else None)
+        q = s.quality[:, 0].tolist() if s.quality is not None else [0, 0, 0, 0]
+        invalid = q[Q_NON_FINITE] + q[Q_WRONG_TYPE]
+        return ColumnCounts(s.counts, rows=int(s.counts.sum()) + q[Q_MISSING] + invalid, missing=q[Q_MISSING],
+                            invalid=invalid, out_of_range=q[Q_OUT_OF_RANGE])
+    cat = CategoricalTable(profile)
+    counts, missing, unseen = cat.stats(np.full(rows, np.nan) if values is None else values)
+    if isinstance(counts, list):  # a few values come back as bucket indices
+        counts = np.bincount(np.asarray(counts, dtype=np.int64), minlength=cat.other + 1)
+    return ColumnCounts(counts, rows=int(counts.sum()) + missing, missing=missing, unseen=unseen)
 
 
 class _Duration:

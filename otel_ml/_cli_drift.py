@@ -1,9 +1,10 @@
 """``otel-ml drift``: judge a batch of current data against a reference profile, offline.
 
-Bins the data with the reference's edges and categories, counts missing, invalid, out-of-range
-and unseen values the way the library does (docs/CONTRACT.md), and judges every feature and every
-model output present in the data with the shared verdict (:mod:`otel_ml.stats`; Holm's correction
-across the model's streams). Exit status: 0 nothing detected, 1 drift or a data-quality alarm,
+Bins the data with the reference's edges and categories and counts missing, invalid, out-of-range
+and unseen values with the library's own code (:func:`otel_ml._aggregate.count_column`: the adapter
+and tables of the predict path; docs/CONTRACT.md), and judges every feature and every model output
+present in the data with the shared verdict (:mod:`otel_ml.stats`; Holm's correction across the
+model's streams). Exit status: 0 nothing detected, 1 drift or a data-quality alarm,
 2 usage or input error. Meant for CI/CD: gate a release on training/serving skew.
 """
 
@@ -18,7 +19,8 @@ from typing import Any
 import click
 import numpy as np
 
-from ._binning import bucket_counts
+from ._adapters import series_values
+from ._aggregate import ColumnCounts, count_column
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._reference import (
     OUTPUT_LABEL,
@@ -42,25 +44,13 @@ class InputError(click.ClickException):
 
 
 @dataclass
-class Counts:
-    """What the library would have counted for one feature over the data."""
-
-    buckets: np.ndarray
-    rows: int
-    missing: int = 0
-    invalid: int = 0
-    out_of_range: int = 0
-    unseen: int = 0
-    absent: bool = False
-
-
-@dataclass
 class Row:
     name: str
     role: str  # "feature" | "prediction"
     profile: NumericProfile | CategoricalProfile
-    counts: Counts
+    counts: ColumnCounts  # what the library counts over the column (otel_ml._aggregate.count_column)
     policy: DriftPolicy
+    absent: bool = False  # no such column: every row counted missing
     result: DriftResult | None = None
     quality: dict[str, tuple[float, int]] | None = None
 
@@ -114,81 +104,45 @@ def read_policy(path: str | None) -> PolicyBook:
         raise InputError(str(exc)) from None
 
 
-# --- Counting as the library does ------------------------------------------------------------------
+# --- Reading text back as values ----------------------------------------------------------------
 
 
-def _numeric_values(column: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(float values with NaN for missing, wrong-type mask) of a DataFrame column."""
-    import pandas as pd
+def read_back_text(profile: NumericProfile | CategoricalProfile, values: np.ndarray) -> np.ndarray:
+    """A text file has no types: cells written as text are read back as what they stand for.
 
-    if column.dtype.kind in "iuf":
-        return column.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(column), dtype=bool)
-    if column.dtype.kind == "b":
-        return np.full(len(column), np.nan), np.ones(len(column), dtype=bool)
-    values = column.to_numpy(dtype=object)
-    out = np.full(values.shape[0], np.nan)
-    wrong = np.zeros(values.shape[0], dtype=bool)
+    For a numeric feature a number written as text is a number ("3.5"); for a categorical one, text
+    spelling a reference category another way maps to it ("True" -> "true", "3.0" -> "3"). Anything
+    else is left as it is, for the library to count (wrong type, unseen).
+    """
+    if values.dtype != object:
+        return values
+    if isinstance(profile, NumericProfile):
+        convert = _text_number
+    else:
+        index = set(profile.categories)
+
+        def convert(text: str) -> Any:
+            return text if text in index else (_text_key(text, index) or text)
+
+    out = values.copy()
+    seen: dict[str, Any] = {}
     for i, v in enumerate(values.tolist()):
-        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
-            continue
-        if isinstance(v, (bool, np.bool_)):
-            wrong[i] = True
-        elif isinstance(v, (int, float, np.integer, np.floating)):
-            out[i] = float(v)
-        elif isinstance(v, str):  # text files: a number written as text is a number
+        if isinstance(v, str):
             try:
-                out[i] = float(v)
-            except ValueError:
-                wrong[i] = True
-        else:
-            wrong[i] = True
-    return out, wrong
+                out[i] = seen[v]
+            except KeyError:
+                out[i] = seen[v] = convert(v)
+    return out
 
 
-def count_numeric(profile: NumericProfile, column: Any, n_rows: int) -> Counts:
-    width = len(profile.edges) + 1
-    if column is None:
-        return Counts(np.zeros(width), rows=n_rows, missing=n_rows, absent=True)
-    values, wrong = _numeric_values(column)
-    missing = np.isnan(values) & ~wrong
-    finite = np.isfinite(values)
-    good = values[finite]
-    buckets = bucket_counts(good, np.asarray(profile.edges, dtype=np.float64)).astype(np.float64)
-    invalid = int(wrong.sum() + (~finite & ~np.isnan(values)).sum())
-    out_of_range = int(((good < profile.min) | (good > profile.max)).sum())
-    return Counts(buckets, rows=int(good.size) + int(missing.sum()) + invalid, missing=int(missing.sum()),
-                  invalid=invalid, out_of_range=out_of_range)
+def _text_number(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
-def count_categorical(profile: CategoricalProfile, column: Any, n_rows: int) -> Counts:
-    width = len(profile.categories) + 1
-    if column is None:
-        return Counts(np.zeros(width), rows=n_rows, missing=n_rows, absent=True)
-    index = {c: i for i, c in enumerate(profile.categories)}
-    other = len(profile.categories)
-    buckets = np.zeros(width)
-    missing = 0
-    keys: dict[Any, int] = {}
-    for v in column.to_numpy(dtype=object).tolist():
-        try:
-            j = keys[v]
-        except (KeyError, TypeError):
-            key = category_key(None if _is_na(v) else v)
-            if key is not None and key not in index and isinstance(v, str):
-                key = _text_key(v, index) or key
-            j = -1 if key is None else index.get(key, other)
-            try:
-                keys[v] = j
-            except TypeError:
-                pass
-        if j < 0:
-            missing += 1
-        else:
-            buckets[j] += 1
-    return Counts(buckets, rows=int(buckets.sum()) + missing, missing=missing, unseen=int(buckets[other]))
-
-
-def _text_key(text: str, index: dict[str, int]) -> str | None:
+def _text_key(text: str, index: set[str]) -> str | None:
     """The category a value read back from a text file stands for ("True" -> "true", "3.0" -> "3")."""
     low = text.strip().lower()
     if low in ("true", "false") and low in index:
@@ -199,15 +153,6 @@ def _text_key(text: str, index: dict[str, int]) -> str | None:
         return None
     key = category_key(number)
     return key if key in index else None
-
-
-def _is_na(v: Any) -> bool:
-    try:
-        import pandas as pd
-
-        return v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
-    except ImportError:  # pragma: no cover
-        return isinstance(v, float) and math.isnan(v)
 
 
 def _reference_ratios(profile: NumericProfile | CategoricalProfile) -> dict[str, float]:
@@ -231,8 +176,10 @@ def judge(reference: Reference, data: Any, book: PolicyBook) -> tuple[list[Row],
             column = columns.get(p.name)
             if column is None and role == "prediction":
                 continue
-            counts = count_numeric(p, column, n_rows) if isinstance(p, NumericProfile) else count_categorical(p, column, n_rows)
-            rows.append(Row(p.name, role, p, counts, book.policy_for(p.name, model=reference.model_name)))
+            values = None if column is None else read_back_text(p, series_values(column))
+            counts = count_column(p, values, n_rows)
+            rows.append(Row(p.name, role, p, counts, book.policy_for(p.name, model=reference.model_name),
+                            absent=column is None))
     known = {r.name for r in rows} | {p.name for p in reference.outputs}
     unexpected = [c for c in columns if c not in known and not _is_output_column(c)]
     if rows:
@@ -266,7 +213,7 @@ def to_json(reference: Reference, rows: list[Row], unexpected: list[str], n_rows
                 "name": r.name,
                 "role": r.role,
                 "kind": r.profile.kind,
-                "absent": r.counts.absent,
+                "absent": r.absent,
                 "sample_count": res.sample_count,
                 "psi": _num(res.psi),
                 "jensen_shannon": _num(res.jensen_shannon),
@@ -328,7 +275,7 @@ def print_table(reference: Reference, rows: list[Row], unexpected: list[str], n_
         q = r.quality or {}
         quality = "[bold red]ALARM[/]" if r.quality_alarm else (
             "[yellow]-[/]" if all(a == -1 for _, a in q.values()) else "[green]ok[/]")
-        kind = r.profile.kind + (" (output)" if r.role == "prediction" else "") + (" [absent]" if r.counts.absent else "")
+        kind = r.profile.kind + (" (output)" if r.role == "prediction" else "") + (" [absent]" if r.absent else "")
         table.add_row(
             r.name, kind, f"{res.sample_count:,}", _fmt(res.psi), _fmt(res.jensen_shannon), _fmt(res.ks),
             _fmt(res.wasserstein), _fmt(res.p_value, 4), _fmt(res.p_adjusted, 4), verdict,

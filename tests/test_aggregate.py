@@ -155,3 +155,34 @@ def test_many_edges_use_the_searchsorted_path_with_the_same_result():
     counts = table.stats(v, None).counts.reshape(table.k, table.width)
     assert counts[0, : len(edges) + 1].tolist() == oracle(v[:, 0], edges)
     assert counts[1, :2].tolist() == oracle(v[:, 1], [0.0])
+
+
+def test_count_column_counts_a_column_as_the_predict_path_does():
+    from otel_ml._adapters import Schema, adapt
+    from otel_ml._aggregate import Q_WRONG_TYPE, count_column
+
+    rng = np.random.default_rng(11)
+    ref = otel_ml.build_reference(
+        {"a": rng.normal(size=500), "k": rng.choice(list("abc"), 500).astype(object)},
+        model="cc", version="1", categorical=["k"],
+    )
+    n = 40
+    a = np.array([*rng.normal(scale=3, size=n - 8), None, float("nan"), "x", True, np.inf, -np.inf, 1e6, 2], dtype=object)
+    k = np.array([*rng.choice(list("abcz"), n - 5), None, float("nan"), 1, "a", "new"], dtype=object)
+    agg = ModelAggregate("cc", "1", ref)
+    batch = adapt({"a": a, "k": k}, Schema(ref.feature_names, agg.num_positions, agg.cat_positions))
+    with np.errstate(invalid="ignore"):
+        num = agg.numeric.stats(batch.numeric, batch.wrong)
+    cat, cat_missing, cat_unseen = agg.cat_tables[0].stats(batch.categorical[0])
+
+    got = count_column(ref.feature("a"), a, n)
+    assert got.buckets.tolist() == num.counts[: agg.numeric.width].tolist()
+    q = num.quality[:, 0]
+    assert (got.missing, got.invalid, got.out_of_range) == (q[Q_MISSING], q[Q_NON_FINITE] + q[Q_WRONG_TYPE], q[Q_OUT_OF_RANGE])
+    assert got.rows == n
+    got = count_column(ref.feature("k"), k, n)
+    assert got.buckets.tolist() == cat.tolist() and (got.missing, got.unseen, got.rows) == (cat_missing, cat_unseen, n)
+    for p in ref.features:  # an absent column: every row missing; no rows: nothing
+        absent, empty = count_column(p, None, n), count_column(p, np.array([]), 0)
+        assert (absent.missing, absent.rows, int(absent.buckets.sum())) == (n, n, 0)
+        assert (empty.rows, int(empty.buckets.sum())) == (0, 0)
