@@ -39,6 +39,26 @@ def proportions(counts: FloatArray) -> FloatArray:
         return counts / total
 
 
+def cdf_gap(ref: FloatArray, cur: FloatArray) -> FloatArray:
+    """``|F_ref(i) - F_cur(i)|`` per bucket: the gap between the cumulative bucket distributions."""
+    return np.abs(np.cumsum(proportions(ref), axis=1) - np.cumsum(proportions(cur), axis=1))
+
+
+def as_positions(positions: npt.ArrayLike, shape: tuple[int, ...]) -> FloatArray:
+    """Bucket positions as ``float64``; one 1-D row serves every row of a batch of ``shape``."""
+    pos = np.asarray(positions, dtype=np.float64)
+    if pos.ndim == 1:
+        pos = np.broadcast_to(pos, shape)
+    return pos
+
+
+def numeric_only(out: FloatArray, numeric: npt.ArrayLike | None) -> FloatArray:
+    """``out`` with NaN for the rows ``numeric`` marks categorical (unordered buckets); all rows if None."""
+    if numeric is None:
+        return out
+    return np.where(np.asarray(numeric, dtype=bool), out, np.nan)
+
+
 def smoothed_proportions(counts: FloatArray, mask: BoolArray, pseudo_count: float) -> FloatArray:
     """Proportions after adding ``pseudo_count`` to every active bucket; inactive buckets stay 0."""
     padded = np.where(mask, counts + pseudo_count, 0.0)

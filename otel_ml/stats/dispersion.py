@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ._common import FloatArray, as_batch, proportions
+from ._common import FloatArray, as_batch, as_positions, numeric_only, proportions
 from ._registry import Statistic, register
 
 DEFAULT_THRESHOLD = 0.125
@@ -104,9 +104,7 @@ def dispersion(
 ) -> FloatArray:
     """``log(IQR_cur / IQR_ref)`` per row (``float64[S]``)."""
     ref, cur = as_batch(reference, current)
-    pos = np.asarray(positions, dtype=np.float64)
-    if pos.ndim == 1:
-        pos = np.broadcast_to(pos, ref.shape)
+    pos = as_positions(positions, ref.shape)
     x, n_valid = _knot_x(pos)
     iqr_ref = _iqr(ref, x, pos, n_valid)
     iqr_cur = _iqr(cur, x, pos, n_valid)
@@ -115,9 +113,7 @@ def dispersion(
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.log((iqr_cur + eps) / (iqr_ref + eps))
     out = np.where(n_valid > 0, out, np.nan)
-    if numeric is not None:
-        out = np.where(np.asarray(numeric, dtype=bool), out, np.nan)
-    return out
+    return numeric_only(out, numeric)
 
 
 STATISTIC = register(

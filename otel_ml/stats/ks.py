@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ._common import FloatArray, as_batch, proportions
+from ._common import FloatArray, as_batch, cdf_gap, numeric_only
 from ._registry import Statistic, register
 
 DEFAULT_THRESHOLD = 0.1
@@ -19,11 +19,9 @@ DEFAULT_THRESHOLD = 0.1
 def ks(reference: npt.ArrayLike, current: npt.ArrayLike, *, numeric: npt.ArrayLike | None = None, **_: object) -> FloatArray:
     """max_i |F_ref(i) - F_cur(i)| for each row (``float64[S]``); NaN where ``numeric`` is False."""
     ref, cur = as_batch(reference, current)
-    gap = np.abs(np.cumsum(proportions(ref), axis=1) - np.cumsum(proportions(cur), axis=1))
+    gap = cdf_gap(ref, cur)
     out = gap.max(axis=1) if gap.shape[1] else np.zeros(gap.shape[0])
-    if numeric is not None:
-        out = np.where(np.asarray(numeric, dtype=bool), out, np.nan)
-    return out
+    return numeric_only(out, numeric)
 
 
 STATISTIC = register(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ._common import FloatArray, as_batch, proportions
+from ._common import FloatArray, as_batch, as_positions, cdf_gap, numeric_only
 from ._registry import Statistic, register
 
 DEFAULT_THRESHOLD = 0.1
@@ -31,12 +31,10 @@ def wasserstein(
 ) -> FloatArray:
     """Normalised binned W1 of each row pair (``float64[S]``); NaN where positions are NaN."""
     ref, cur = as_batch(reference, current)
-    pos = np.asarray(positions, dtype=np.float64)
-    if pos.ndim == 1:
-        pos = np.broadcast_to(pos, ref.shape)
+    pos = as_positions(positions, ref.shape)
     if pos.shape != ref.shape:
         raise ValueError(f"positions must have shape {ref.shape}, got {pos.shape}")
-    gap = np.abs(np.cumsum(proportions(ref), axis=1) - np.cumsum(proportions(cur), axis=1))[:, :-1]
+    gap = cdf_gap(ref, cur)[:, :-1]
     step = np.diff(pos, axis=1)
     # Padding on the right has NaN (or any) positions, but there both cumulative sums are 1.
     terms = np.where(gap > 1e-15, gap * step, 0.0)
@@ -45,9 +43,7 @@ def wasserstein(
         out = raw / np.asarray(spread, dtype=np.float64)
     first = pos[:, 0] if pos.shape[1] else np.full(ref.shape[0], np.nan)
     out = np.where(np.isnan(first), np.nan, out)
-    if numeric is not None:
-        out = np.where(np.asarray(numeric, dtype=bool), out, np.nan)
-    return out
+    return numeric_only(out, numeric)
 
 
 STATISTIC = register(
