@@ -220,7 +220,7 @@ class _Monitor:
 
     # --- the wrapper --------------------------------------------------------------------------------
     def before(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
-        """Everything up to the model call; returns the state ``after`` needs. Never raises."""
+        """Everything up to the model call, entering the model's context last: ``after``'s state. Never raises."""
         batch = num = cats = violations = None
         span = token = None
         found = False
@@ -248,11 +248,12 @@ class _Monitor:
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:
             self.internal_error("span", exc)
-        return batch, num, cats, violations, span, token
+        return batch, num, cats, violations, span, token, _active.set(self.key)
 
     def after(self, state: tuple[Any, ...], result: Any, exc: BaseException | None, duration: float) -> None:
-        """Everything after the model call. Never raises."""
-        batch, num, cats, violations, span, token = state
+        """Everything after the model call, from leaving the model's context on. Never raises."""
+        batch, num, cats, violations, span, token, active = state
+        _active.reset(active)
         error_type = None
         try:
             if token is not None:
@@ -320,36 +321,26 @@ class _Monitor:
         if not _enabled or _disabled or _active.get() == self.key:
             return wrapped(*args, **kwargs)
         state = self.before(instance, args, kwargs)
-        active = _active.set(self.key)
         t0 = time.perf_counter()
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            duration = time.perf_counter() - t0
-            _active.reset(active)
-            self.after(state, None, exc, duration)
+            self.after(state, None, exc, time.perf_counter() - t0)
             raise
-        duration = time.perf_counter() - t0
-        _active.reset(active)
-        self.after(state, result, None, duration)
+        self.after(state, result, None, time.perf_counter() - t0)
         return result
 
     async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if not _enabled or _disabled or _active.get() == self.key:
             return await wrapped(*args, **kwargs)
         state = self.before(instance, args, kwargs)
-        active = _active.set(self.key)
         t0 = time.perf_counter()
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            duration = time.perf_counter() - t0
-            _active.reset(active)
-            self.after(state, None, exc, duration)
+            self.after(state, None, exc, time.perf_counter() - t0)
             raise
-        duration = time.perf_counter() - t0
-        _active.reset(active)
-        self.after(state, result, None, duration)
+        self.after(state, result, None, time.perf_counter() - t0)
         return result
 
 
