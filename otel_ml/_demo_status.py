@@ -63,6 +63,11 @@ class DemoEvent:
     output: bool = False  # True for a model output (prediction drift), False for an input feature
     measure: str | None = None  # the FeatureStatus field the detail quotes ("psi", "missing_ratio", ...)
 
+    @property
+    def raised(self) -> bool:
+        """An alarm raised (drift or data quality), not one cleared."""
+        return self.kind in ("drift", "quality alarm")
+
     def line(self) -> str:
         what = {
             "drift": "drift detected on",
@@ -159,7 +164,7 @@ class DemoResult:
         """The event's line, plus the peak the value reached later when that says more."""
         line = e.line()
         peak = self.peaks.get(e.feature, {}).get(e.measure or "")
-        if peak is None or e.kind not in ("drift", "quality alarm"):
+        if peak is None or not e.raised:
             return line
         shown = f"PSI {peak:.2f}" if e.measure == "psi" else f"{peak:.0%}"
         return line[:-1] + f"; peak {shown})"

@@ -187,7 +187,7 @@ class LiveView:
                 self._injected.add(at)
                 self._lines.append(Text(f"t={at:.0f}s injected: {what}", style="dim"))
         for e in new_events:
-            style = "bold red" if e.kind in ("drift", "quality alarm") else "green"
+            style = "bold red" if e.raised else "green"
             self._lines.append(Text(e.line(), style=style))
         self._progress.update(
             self._task,
@@ -246,7 +246,7 @@ class PlainView:
             self._next_progress = t + self._every
             self._phase = phase
         for e in new_events:
-            self._print(f"  ALERT {e.line()}" if e.kind in ("drift", "quality alarm") else f"  {e.line()}")
+            self._print(f"  ALERT {e.line()}" if e.raised else f"  {e.line()}")
 
     def stop(self) -> None:
         pass
