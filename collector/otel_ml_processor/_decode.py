@@ -67,8 +67,8 @@ class TooLargeError(DecodeError):
 
 
 @dataclass(slots=True)
-class HistogramGroup:
-    """The data points of one histogram metric of one resource, column by column."""
+class _Group:
+    """The data points of one metric of one resource, column by column: the columns of every kind."""
 
     metric: str
     resource: bytes
@@ -76,6 +76,12 @@ class HistogramGroup:
     attrs: Sequence[tuple[bytes, ...]]
     start: Sequence[int]
     time: Sequence[int]
+
+
+@dataclass(slots=True)
+class HistogramGroup(_Group):
+    """The data points of one histogram metric of one resource, column by column."""
+
     count: Sequence[int]
     buckets: Sequence[bytes]
     bounds: Sequence[bytes]
@@ -88,15 +94,9 @@ class HistogramGroup:
 
 
 @dataclass(slots=True)
-class SumGroup:
+class SumGroup(_Group):
     """The data points of one sum metric of one resource, column by column."""
 
-    metric: str
-    resource: bytes
-    temporality: int
-    attrs: Sequence[tuple[bytes, ...]]
-    start: Sequence[int]
-    time: Sequence[int]
     value: Sequence[float]
     flags: Sequence[int]
     #: Set when the structure cache decoded the group (``start``/``time``/``value`` are arrays).
