@@ -116,9 +116,10 @@ class NumericTable:
             counts = np.zeros(self.size, dtype=np.int64)
             counts[idx] = 1
             quality = None
-            if (row < self.ref_min).any() or (row > self.ref_max).any():
+            oor = (row < self.ref_min) | (row > self.ref_max)
+            if oor.any():
                 quality = np.zeros((4, k), dtype=np.int64)
-                quality[Q_OUT_OF_RANGE] = (row < self.ref_min) | (row > self.ref_max)
+                quality[Q_OUT_OF_RANGE] = oor
             return NumericStats(counts, row, row, colsum, quality, values)
         if all_finite:
             finite = None

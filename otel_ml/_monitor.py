@@ -254,13 +254,12 @@ class _Monitor:
         """Everything after the model call, from leaving the model's context on. Never raises."""
         batch, num, cats, violations, span, token, active = state
         _active.reset(active)
-        error_type = None
+        error_type = type(exc).__qualname__ if exc is not None else None
         try:
             if token is not None:
                 otel_context.detach(token)
             if span is not None:
                 if exc is not None:
-                    error_type = type(exc).__qualname__
                     span.set_attribute(semconv.ERROR_TYPE, error_type)
                     span.set_status(Status(StatusCode.ERROR, str(exc)[:_MAX_STRING * 4]))
                     span.record_exception(exc)
@@ -270,8 +269,6 @@ class _Monitor:
         agg = self.agg
         if agg is None:
             return
-        if exc is not None:
-            error_type = type(exc).__qualname__
         out = label = None
         try:
             if exc is None:
