@@ -163,6 +163,13 @@ def _parse_attributes(attrs: Iterable[bytes]) -> dict[str, str]:
     return out
 
 
+def _capacity(cap: int, n: int) -> int:
+    """``cap`` doubled until it holds ``n``: the size every growable array here grows to."""
+    while cap < n:
+        cap *= 2
+    return cap
+
+
 class _Grow:
     """Capacity-doubling 1-D numpy columns sharing one length."""
 
@@ -174,9 +181,7 @@ class _Grow:
     def ensure(self, n: int) -> None:
         if n <= self.cap:
             return
-        cap = self.cap
-        while cap < n:
-            cap *= 2
+        cap = _capacity(self.cap, n)
         for name, arr in list(self.cols.items()):
             new = np.zeros(cap, dtype=arr.dtype)
             new[: self.cap] = arr
@@ -532,10 +537,7 @@ class State:
         off = self.src_used
         need = off + width
         if need > len(self.last):
-            cap = len(self.last)
-            while cap < need:
-                cap *= 2
-            new = np.zeros(cap)
+            new = np.zeros(_capacity(len(self.last), need))
             new[: len(self.last)] = self.last
             self.last = new
         self.src_used = need
@@ -557,9 +559,7 @@ class State:
     def _ensure_cells(self, n: int) -> None:
         if n <= self._cell_cap:
             return
-        cap = self._cell_cap
-        while cap < n:
-            cap *= 2
+        cap = _capacity(self._cell_cap, n)
         for i, ring in enumerate(self.rings):
             new = np.zeros((self.slots, cap))
             new[:, : self._cell_cap] = ring
@@ -695,9 +695,7 @@ class State:
         widths_st = np.array([st.spec.width for st in live], dtype=np.int64)
         new_cell0 = np.cumsum(widths_st) - widths_st
         cells = int(widths_st.sum())
-        cap = 256
-        while cap < cells:
-            cap *= 2
+        cap = _capacity(256, cells)
         cells_from = _ranges(np.array([st.cell0 for st in live], dtype=np.int64), widths_st)
         rings = []
         for ring in self.rings:
@@ -716,19 +714,13 @@ class State:
         # Series: keep live ones, repack their last values, point them at the moved streams.
         keep = np.nonzero(s.alive[:n])[0]
         k = len(keep)
-        cap = 64
-        while cap < k:
-            cap *= 2
-        new = _Grow({name: arr.dtype for name, arr in s.cols.items()}, capacity=cap)
+        new = _Grow({name: arr.dtype for name, arr in s.cols.items()}, capacity=_capacity(64, k))
         for name, arr in s.cols.items():
             new.cols[name][:k] = arr[keep]
         new.__dict__.update(new.cols)
         widths = s.width[keep]
         used = int(widths.sum())
-        last_cap = 1024
-        while last_cap < used:
-            last_cap *= 2
-        last = np.zeros(last_cap)
+        last = np.zeros(_capacity(1024, used))
         last[:used] = self.last[_ranges(s.src[keep], widths)]
         new.src[:k] = np.cumsum(widths) - widths
         new_stream = remap[s.stream[keep]]
