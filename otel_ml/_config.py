@@ -79,6 +79,13 @@ def _env(env: Mapping[str, str], *names: str) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _arg_or_env(value: Any, arg: str, env: Mapping[str, str], *names: str) -> tuple[str | None, Any]:
+    """(where it came from, value): the argument ``arg`` when given, else the first set variable of ``names``."""
+    if value is not None:
+        return arg, value
+    return _env(env, *names)
+
+
 def load_config(
     *,
     exporter: MetricExporter | None = None,
@@ -138,10 +145,8 @@ def load_config(
         generic = endpoint is not None and env.get("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "").strip() == ""
     else:
         generic = False
-    if protocol is None:
-        pname, protocol = _env(env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-    else:
-        pname = "protocol"
+    pname, protocol = _arg_or_env(protocol, "protocol", env, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+                                  "OTEL_EXPORTER_OTLP_PROTOCOL")
     try:
         resolved_protocol = resolve_protocol(endpoint, protocol)
     except ConfigurationError as exc:
@@ -150,10 +155,8 @@ def load_config(
         # OTEL_EXPORTER_OTLP_ENDPOINT is a base URL: the signal path is appended (OTel spec).
         endpoint = endpoint.rstrip("/") + "/v1/metrics"
 
-    if headers is None:
-        hname, headers = _env(env, "OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS")
-    else:
-        hname = "headers"
+    hname, headers = _arg_or_env(headers, "headers", env, "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+                                 "OTEL_EXPORTER_OTLP_HEADERS")
     try:
         parsed_headers = _parse_headers(headers) or {}
     except ConfigurationError as exc:
@@ -164,10 +167,8 @@ def load_config(
     if not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= 600:
         raise ConfigurationError(f"timeout_s must be in (0, 600] seconds, got {timeout_s!r}")
 
-    if temporality is None:
-        tname, temporality = _env(env, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
-    else:
-        tname = "temporality"
+    tname, temporality = _arg_or_env(temporality, "temporality", env,
+                                     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE")
     resolved_temporality = TEMPORALITY_CUMULATIVE
     if temporality is not None:
         t = _TEMPORALITIES.get(temporality.strip().lower())
