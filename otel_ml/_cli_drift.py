@@ -33,9 +33,7 @@ from ._reference import (
     load_reference,
 )
 from .stats import DriftPolicy, DriftResult, PolicyBook, evaluate_profiles, quality_alarm
-
-QUALITY_KINDS = ("missing", "invalid", "out_of_range", "unseen")
-
+from .stats._quality import reference_ratios
 
 class InputError(click.ClickException):
     """A bad file or option: exit status 2, like click's own usage errors."""
@@ -155,13 +153,6 @@ def _text_key(text: str, index: set[str]) -> str | None:
     return key if key in index else None
 
 
-def _reference_ratios(profile: NumericProfile | CategoricalProfile) -> dict[str, float]:
-    rows = profile.rows or 1
-    if isinstance(profile, NumericProfile):
-        return {"missing": profile.missing / rows, "invalid": profile.invalid / rows, "out_of_range": 0.0}
-    return {"missing": profile.missing / rows, "unseen": profile.other_count / rows}
-
-
 def _is_output_column(name: str) -> bool:
     return name in (OUTPUT_VALUE, OUTPUT_LABEL) or name.startswith(PROBA_PREFIX)
 
@@ -185,11 +176,11 @@ def judge(reference: Reference, data: Any, book: PolicyBook) -> tuple[list[Row],
     if rows:
         results = evaluate_profiles([r.profile for r in rows], [r.counts.buckets for r in rows], policy=[r.policy for r in rows])
         # Bonferroni over the model's quality tests (one per ratio per stream).
-        n_tests = sum(len(_reference_ratios(r.profile)) for r in rows)
+        n_tests = sum(len(reference_ratios(r.profile)) for r in rows)
         for r, res in zip(rows, results):
             r.result = res
             r.quality = {}
-            for kind, ref_ratio in _reference_ratios(r.profile).items():
+            for kind, ref_ratio in reference_ratios(r.profile).items():
                 bad = getattr(r.counts, kind)
                 ratio, alarm = quality_alarm(ref_ratio, bad, r.counts.rows, policy=r.policy, n_tests=n_tests)
                 r.quality[kind] = (float(ratio), int(alarm))

@@ -25,6 +25,7 @@ import numpy as np
 
 from otel_ml._errors import ReferenceProfileError
 from otel_ml._reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference
+from otel_ml.stats._quality import reference_ratios
 
 from ._state import KIND_FEATURE, KIND_PREDICTION, QUALITY_COLUMNS, StreamSpec
 
@@ -66,12 +67,8 @@ def _profile_arrays(profile: Profile) -> tuple[np.ndarray, np.ndarray | None, fl
 
 def _eval_spec(p: Profile) -> EvalSpec:
     counts, positions, spread = _profile_arrays(p)
-    rows = max(p.rows, 1)
-    if isinstance(p, NumericProfile):
-        ratios = [p.missing / rows, p.invalid / rows, 0.0, 0.0]
-    else:
-        ratios = [p.missing / rows, 0.0, 0.0, p.other_count / rows]
-    return EvalSpec(counts, positions, spread, np.array(ratios, dtype=np.float64))
+    ratios = reference_ratios(p)  # the kinds that apply to the profile; the others are 0
+    return EvalSpec(counts, positions, spread, np.array([ratios.get(k, 0.0) for k in QUALITY_COLUMNS]))
 
 
 def _spec(kind: str, p: Profile) -> StreamSpec:

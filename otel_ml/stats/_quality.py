@@ -15,7 +15,23 @@ from scipy import special
 
 from collections.abc import Sequence
 
+from .._reference import CategoricalProfile, NumericProfile
 from ._policy import DriftPolicy
+
+#: The data-quality ratios, in the order the processor keeps them (docs/CONTRACT.md).
+QUALITY_KINDS = ("missing", "invalid", "out_of_range", "unseen")
+
+
+def reference_ratios(profile: NumericProfile | CategoricalProfile) -> dict[str, float]:
+    """The reference's ratio of each quality kind that applies to the profile, in :data:`QUALITY_KINDS` order.
+
+    Numeric: missing, invalid and out_of_range (0: the reference defines the range); categorical:
+    missing and unseen (the share of the reference's "other" bucket).
+    """
+    rows = profile.rows or 1
+    if isinstance(profile, NumericProfile):
+        return {"missing": profile.missing / rows, "invalid": profile.invalid / rows, "out_of_range": 0.0}
+    return {"missing": profile.missing / rows, "unseen": profile.other_count / rows}
 
 
 def quality_alarm(
