@@ -2,8 +2,10 @@
 
 Bucket semantics are OpenTelemetry's explicit-bucket histogram: with edges ``e[0] < ... < e[n-1]``,
 bucket 0 is ``(-inf, e[0]]``, bucket ``i`` is ``(e[i-1], e[i]]`` and bucket ``n`` is
-``(e[n-1], +inf)``; ``n`` edges give ``n + 1`` counts. Reference building and the predict hot path
-both use :func:`bucket_index`, so the processor can compare counts directly.
+``(e[n-1], +inf)``; ``n`` edges give ``n + 1`` counts. Reference building uses :func:`bucket_counts`;
+the predict hot path and ``otel-ml drift`` bin by the same rule in
+:meth:`otel_ml._aggregate.NumericTable.stats` (comparison passes, cheaper for a few edges; tested
+equal), so the processor can compare counts directly.
 """
 
 from __future__ import annotations
