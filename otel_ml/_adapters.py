@@ -238,23 +238,24 @@ def adapt(x: Any, schema: Schema) -> Batch:
             rows = len(x)
             if rows == 0:
                 return Batch(0)
+            whole = None  # x.to_numpy(), once
             if schema.all_numeric and names == list(schema.names):
                 # Fast path: every column a plain number type. For small frames one to_numpy() tells
                 # (an object/bool/extension column makes the result non-numeric); big frames check dtypes
                 # first so a mixed frame is not converted to objects for nothing.
                 if rows <= _PANDAS_PROBE_ROWS:
-                    arr = x.to_numpy()
-                    if arr.dtype.kind in _NUMERIC_KINDS:
-                        return Batch(rows, arr.astype(np.float64, copy=False))
+                    whole = x.to_numpy()
+                    if whole.dtype.kind in _NUMERIC_KINDS:
+                        return Batch(rows, whole.astype(np.float64, copy=False))
                 elif all(isinstance(d, np.dtype) and d.kind in _NUMERIC_KINDS for d in x.dtypes.tolist()):
                     return Batch(rows, x.to_numpy(dtype=np.float64))
             if rows <= _PANDAS_SMALL_ROWS:
                 # A few rows: one to_numpy() of the whole frame (objects for mixed dtypes) is much cheaper
                 # than a Series per column; the cells keep their Python types (NA, bools, strings).
-                whole = x.to_numpy()
-                if whole.ndim == 2 and whole.shape[1] == len(names):
+                cells = whole if whole is not None else x.to_numpy()
+                if cells.ndim == 2 and cells.shape[1] == len(names):
                     position = {n: i for i, n in enumerate(names)}
-                    return _from_columns(lambda n: whole[:, position[n]], names, rows, schema)
+                    return _from_columns(lambda n: cells[:, position[n]], names, rows, schema)
 
             return _from_columns(lambda n: series_values(x[cols[n]]), names, rows, schema)
         if hasattr(x, "index") and hasattr(x, "to_dict"):  # Series: one row keyed by the index
