@@ -242,22 +242,20 @@ def category_share_current() -> str:
     return f"sort_desc(({f}\n or {o})\n/ scalar(sum({f}\n or {o})))"
 
 
-#: Optional processor metric with the reference distribution (see docs/dashboards.md, "Reference
-#: distribution"). The panels query it only once semconv declares it.
-REFERENCE_RATIO = getattr(sc, "DRIFT_REFERENCE_RATIO", None)
-BUCKET_LE = label(getattr(sc, "BUCKET_LE", "ml.bucket.le"))
+#: The processor's export of the reference distribution (see docs/dashboards.md, "Reference
+#: distribution"): numeric streams carry the bucket bound in ml.bucket.le, categorical ones the category.
+REFERENCE_RATIO = sc.DRIFT_REFERENCE_RATIO
+BUCKET_LE = label(sc.BUCKET_LE)
 
 
-def feature_cdf_reference() -> str | None:
-    if REFERENCE_RATIO is None:
-        return None
+def feature_cdf_reference() -> str:
+    """The reference's cumulative share up to each bound, its ``ml_bucket_le`` relabelled ``le``."""
     ref = _s(REFERENCE_RATIO, ONE_FEATURE, {BUCKET_LE: ".+"}, base=EVAL)
     return f'max by ({LE}) (label_replace({ref}, "{LE}", "$1", "{BUCKET_LE}", "(.*)"))'
 
 
-def category_share_reference() -> str | None:
-    if REFERENCE_RATIO is None:
-        return None
+def category_share_reference() -> str:
+    """The reference's share of each category (``__other__`` included)."""
     ref = _s(REFERENCE_RATIO, ONE_FEATURE, {CATEGORY: ".+"}, base=EVAL)
     return f"max by ({CATEGORY}) ({ref})"
 

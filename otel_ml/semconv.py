@@ -23,6 +23,9 @@ SCHEMA_VIOLATION: Final = "ml.schema.violation"
 DRIFT_METHOD: Final = "ml.drift.method"
 DRIFT_WINDOW: Final = "ml.drift.window"
 DRIFT_KIND: Final = "ml.drift.kind"
+BUCKET_LE: Final = "ml.bucket.le"
+"""On ``ml.drift.reference.ratio`` of numeric streams: the bucket's upper bound, spelled as the collector
+spells the Prometheus ``le`` label of the library's histograms (``0``, ``2.5``, ``+Inf``)."""
 ERROR_TYPE: Final = "error.type"
 
 #: Span attribute prefix for raw feature values (only with ``record_feature_values=True``).
@@ -71,6 +74,7 @@ QUALITY_INVALID_RATIO: Final = "ml.quality.invalid.ratio"  # gauge, 1
 QUALITY_OUT_OF_RANGE_RATIO: Final = "ml.quality.out_of_range.ratio"  # gauge, 1
 QUALITY_UNSEEN_RATIO: Final = "ml.quality.unseen.ratio"  # gauge, 1
 QUALITY_ALARM: Final = "ml.quality.alarm"  # gauge 0/1
+DRIFT_REFERENCE_RATIO: Final = "ml.drift.reference.ratio"  # gauge, 1: the reference's share per bucket
 
 # Processor self-telemetry.
 PROCESSOR_POINTS_RECEIVED: Final = "otel_ml.processor.points.received"
@@ -107,6 +111,7 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     QUALITY_OUT_OF_RANGE_RATIO: ("gauge", "1"),
     QUALITY_UNSEEN_RATIO: ("gauge", "1"),
     QUALITY_ALARM: ("gauge", ""),
+    DRIFT_REFERENCE_RATIO: ("gauge", "1"),
     PROCESSOR_POINTS_RECEIVED: ("counter", "{point}"),
     PROCESSOR_POINTS_REJECTED: ("counter", "{point}"),
     PROCESSOR_STREAMS: ("gauge", "{stream}"),

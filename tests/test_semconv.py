@@ -7,8 +7,15 @@ def test_prometheus_names_follow_otel_translation():
     assert semconv.prometheus_name(semconv.FEATURE_VALUE) == "ml_feature_value"
     assert semconv.prometheus_name(semconv.QUALITY_MISSING_RATIO) == "ml_quality_missing_ratio"
     assert semconv.prometheus_name(semconv.DRIFT_DETECTED) == "ml_drift_detected"
+    assert semconv.prometheus_name(semconv.DRIFT_REFERENCE_RATIO) == "ml_drift_reference_ratio"
 
 
 def test_every_ml_metric_is_in_the_ml_namespace():
     for name in semconv.LIBRARY_METRICS:
         assert name.startswith(semconv.ML_METRIC_PREFIX)
+
+
+def test_every_processor_ml_metric_and_attribute_is_in_the_ml_namespace():
+    for name in semconv.PROCESSOR_METRICS:
+        assert name.startswith((semconv.ML_METRIC_PREFIX, "otel_ml."))
+    assert semconv.BUCKET_LE.startswith(semconv.ML_METRIC_PREFIX)

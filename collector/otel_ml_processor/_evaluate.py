@@ -13,7 +13,7 @@ only on the set of streams and references, so it is cached until either changes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ import numpy as np
 from otel_ml.stats import DriftPolicy, PolicyBook, evaluate_batch, quality_alarm
 
 from ._state import KIND_FEATURE, QUALITY_COLUMNS, State, Stream
-from ._store import ReferenceStore
+from ._store import ReferenceShares, ReferenceStore
 
 NO_VERDICT = -1
 
@@ -40,6 +40,8 @@ class Evaluation:
     quality_ratio: np.ndarray  # float64[R, 4] (NaN: no rows / not applicable)
     quality_alarm: np.ndarray  # int8[R]: 1, 0, -1 (no verdict / not applicable)
     duration_s: float = 0.0
+    #: (model, version, shares) of every reference with live streams here: ml.drift.reference.ratio.
+    references: list[tuple[str, str, ReferenceShares]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -63,6 +65,7 @@ class _Layout:
     family_key: list[tuple[str, str]]
     policies: list[DriftPolicy]
     is_feature: np.ndarray
+    references: list[tuple[str, str, ReferenceShares]]
 
 
 class Evaluator:
@@ -113,8 +116,10 @@ class Evaluator:
         numeric = np.fromiter((st.spec.numeric for st in streams), dtype=bool, count=s)
         ratios = np.array([es.quality_ratios for es in specs]).reshape(s, 4)
         is_feature = np.array([st.key[2] == KIND_FEATURE for st in streams], dtype=bool)
+        # The reference shares of the model versions evaluated here (bounded by the live streams).
+        refs = [(m, v, get(m, v).shares) for m, v in dict.fromkeys(fam)]  # type: ignore[union-attr]
         return _Layout(streams, index, q_index, reference, positions, spread, numeric, bins, ratios, fam, policies,
-                       is_feature)
+                       is_feature, refs)
 
     def layout(self, state: State) -> _Layout:
         key = (id(state), state.layout_version, self.store.generation)
@@ -200,4 +205,5 @@ class Evaluator:
             quality_ratio=q_ratio,
             quality_alarm=q_alarm,
             duration_s=time.perf_counter() - t0,
+            references=lay.references,
         )

@@ -151,6 +151,14 @@ def _add_evaluation(sm: pb.ScopeMetrics, ev: Evaluation, now_ns: int) -> None:
     rows = np.nonzero(ev.quality_alarm >= 0)[0]
     if len(rows):
         emit_int(_gauge(sm, semconv.QUALITY_ALARM), ev.quality_alarm, rows)
+    if any(len(shares) for _, _, shares in ev.references):
+        pts = _gauge(sm, semconv.DRIFT_REFERENCE_RATIO).gauge.data_points
+        for model, version, shares in ev.references:
+            for (kind, name, key, value), share in zip(shares.points, shares.values.tolist()):
+                dp = pts.add(time_unix_nano=now_ns, as_double=share)
+                dp.attributes.extend([_kv(semconv.MODEL_NAME, model), _kv(semconv.MODEL_VERSION, version),
+                                      _kv(semconv.FEATURE_NAME, name), _kv(semconv.DRIFT_KIND, kind),
+                                      _kv(key, value)])
 
 
 def _add_telemetry(sm: pb.ScopeMetrics, tel: Telemetry, now_ns: int) -> None:
@@ -276,6 +284,15 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
         if len(rows):
             metrics.append(_encoded_gauge(semconv.QUALITY_ALARM, prefixes, rows, ev.quality_alarm, now_ns,
                                           as_int=True))
+        if any(len(shares) for _, _, shares in ev.references):
+            # The reference's shares (ml.drift.reference.ratio): no window, one point per reference bucket.
+            ref_parts = []
+            for model, version, shares in ev.references:
+                head = kvs[(semconv.MODEL_NAME, model)] + kvs[(semconv.MODEL_VERSION, version)]
+                ref_prefixes = [b"".join((head, kvs[(semconv.FEATURE_NAME, n)], kvs[(semconv.DRIFT_KIND, k)],
+                                          kvs[(key, value)])) for k, n, key, value in shares.points]
+                ref_parts.append(_gauge_points(ref_prefixes, np.arange(len(ref_prefixes)), shares.values, now_ns))
+            metrics.append(_metric(semconv.DRIFT_REFERENCE_RATIO, b"".join(ref_parts)))
     tele = pb.ScopeMetrics()
     _add_telemetry(tele, tel, now_ns)
     metrics.extend(m.SerializeToString() for m in tele.metrics)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import struct
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from otel_ml import semconv
 from otel_ml._errors import ReferenceProfileError
 from otel_ml._reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference
 from otel_ml.stats._quality import reference_ratios
@@ -42,6 +44,61 @@ class EvalSpec:
     quality_ratios: np.ndarray  # float64[4]: missing, invalid, out_of_range, unseen in the reference
 
 
+@dataclass(frozen=True)
+class ReferenceShares:
+    """What ``ml.drift.reference.ratio`` exports for one reference, computed once when it loads.
+
+    One point per bucket of every feature and output: ``(kind, name, attribute, attribute value)`` and its
+    share. Numeric: the cumulative share of reference values ``<=`` each bound (attribute ``ml.bucket.le``,
+    the bound spelled as the collector spells Prometheus ``le`` labels, ``+Inf`` last). Categorical: the
+    share of each category, ``__other__`` included (attribute ``ml.feature.category``). A profile without
+    values has no points.
+    """
+
+    points: tuple[tuple[str, str, str, str], ...]
+    values: np.ndarray  # float64[P]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+def le_label(bound: float) -> str:
+    """``bound`` as the collector writes a Prometheus ``le`` label: Go's ``FormatFloat(bound, 'f', -1, 64)``.
+
+    The shortest decimal that round-trips, never in exponent notation (``0``, ``2.5``, ``0.0000001``),
+    and ``+Inf`` for the last bucket.
+    """
+    if math.isinf(bound):
+        return "+Inf" if bound > 0 else "-Inf"
+    return np.format_float_positional(bound, unique=True, trim="-")
+
+
+def reference_shares(ref: Reference) -> ReferenceShares:
+    points: list[tuple[str, str, str, str]] = []
+    values: list[float] = []
+    for kind, items in ((KIND_FEATURE, ref.features), (KIND_PREDICTION, ref.outputs)):
+        for p in items:
+            if isinstance(p, NumericProfile):
+                counts = np.asarray(p.counts, dtype=np.float64)
+                labels = [le_label(e) for e in p.edges] + ["+Inf"]
+                key = semconv.BUCKET_LE
+                total = counts.sum()
+                shares = np.cumsum(counts) / total if total > 0 else counts
+                if total > 0:
+                    shares[-1] = 1.0  # exactly, whatever the rounding of the sum
+            else:
+                counts = np.asarray(p.bucket_counts, dtype=np.float64)
+                labels = list(p.bucket_labels)
+                key = semconv.FEATURE_CATEGORY
+                total = counts.sum()
+                shares = counts / total if total > 0 else counts
+            if total <= 0:
+                continue
+            points.extend((kind, p.name, key, lab) for lab in labels)
+            values.extend(shares.tolist())
+    return ReferenceShares(tuple(points), np.asarray(values, dtype=np.float64))
+
+
 @dataclass
 class CompiledReference:
     reference: Reference
@@ -49,6 +106,7 @@ class CompiledReference:
     fingerprint: str
     specs: dict[tuple[str, str], StreamSpec] = field(default_factory=dict)
     profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
+    shares: ReferenceShares = field(default_factory=lambda: ReferenceShares((), np.zeros(0)))
     _eval: dict[tuple[str, str], EvalSpec] = field(default_factory=dict)
 
     def eval_spec(self, kind: str, name: str) -> EvalSpec:
@@ -90,7 +148,7 @@ def compile_reference(ref: Reference, source: str) -> CompiledReference:
             profiles[(kind, p.name)] = p
             layout.append([kind, p.name, list(p.edges) if isinstance(p, NumericProfile) else list(p.categories)])
     fp = hashlib.sha256(json.dumps(layout).encode()).hexdigest()[:16]
-    return CompiledReference(ref, source, fp, specs, profiles)
+    return CompiledReference(ref, source, fp, specs, profiles, reference_shares(ref))
 
 
 def file_name(model: str, version: str) -> str:
@@ -235,4 +293,5 @@ class ReferenceStore:
         self._file_refs.pop(name, None)
 
 
-__all__ = ["ReferenceStore", "CompiledReference", "EvalSpec", "QUALITY_COLUMNS", "compile_reference", "file_name"]
+__all__ = ["ReferenceStore", "CompiledReference", "EvalSpec", "QUALITY_COLUMNS", "ReferenceShares", "compile_reference",
+           "file_name", "le_label", "reference_shares"]

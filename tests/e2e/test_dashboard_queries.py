@@ -226,3 +226,45 @@ def test_drilldown_distribution_panels_for_model_outputs(drift_scenario):
     for q in catalog.panel_queries():
         if q.dashboard == "otel-ml-feature" and q.panel in outputs:
             assert _run(prometheus, q, {promql.V_FEATURE: outputs[q.panel]}), (q.name, outputs[q.panel])
+
+
+def _panel_query(title: str, ref_id: str) -> catalog.Query:
+    return next(q for q in catalog.panel_queries()
+                if q.dashboard == "otel-ml-feature" and q.panel == title and q.ref_id == ref_id)
+
+
+def test_drilldown_shows_the_reference_beside_the_current_distribution(drift_scenario):
+    """The processor's ml.drift.reference.ratio reaches Prometheus and the drill-down draws it (target B)
+    beside the live distribution (target A): same ``le`` bounds as the library's histogram, a CDF that
+    ends at 1, and for the shifted feature a visible gap to the current CDF that the others lack."""
+    prometheus = drift_scenario
+    cdf_title = "Cumulative distribution: current vs reference"
+    current_q, reference_q = _panel_query(cdf_title, "A"), _panel_query(cdf_title, "B")
+    assert semconv.PROMETHEUS_NAMES[semconv.DRIFT_REFERENCE_RATIO] in reference_q.expr
+
+    def cdf(query: catalog.Query, feature: str) -> dict[str, float]:
+        return {r["metric"][promql.LE]: float(r["value"][1]) for r in _run(prometheus, query, {
+            **DEFAULT_VALUES, promql.V_FEATURE: feature, promql.V_VERSION: "v1"})}
+
+    gaps = {}
+    for feature in (SHIFTED, "income", "proba:1"):
+        current, reference = cdf(current_q, feature), cdf(reference_q, feature)
+        assert reference, f"no reference series for {feature}"
+        # The processor spells the bounds as the collector spells the histogram's le labels.
+        assert set(reference) == set(current), (feature, sorted(reference), sorted(current))
+        assert reference["+Inf"] == pytest.approx(1.0), (feature, reference)
+        ordered = [reference[le] for le in sorted(reference, key=float)]
+        assert all(b >= a - 1e-12 for a, b in zip(ordered, ordered[1:])), (feature, reference)
+        gaps[feature] = max(abs(current[le] - reference[le]) for le in reference)
+    # age is shifted by 0.8 reference standard deviations: the KS gap is ~0.3; income is only missing values.
+    assert gaps[SHIFTED] > 0.15, gaps
+    assert gaps["income"] < gaps[SHIFTED] / 2, gaps
+
+    cat_title = "Category shares: current vs reference"
+    for feature in ("plan", "label"):
+        shares = {r["metric"][promql.CATEGORY]: float(r["value"][1]) for r in _run(
+            prometheus, _panel_query(cat_title, "B"), {**DEFAULT_VALUES, promql.V_FEATURE: feature})}
+        assert semconv.OTHER_CATEGORY in shares, (feature, shares)
+        if feature == "plan":
+            assert set(shares) == {"a", "b", "c", semconv.OTHER_CATEGORY}, shares
+            assert sum(shares.values()) == pytest.approx(1.0), shares

@@ -223,3 +223,72 @@ def test_ingest_overload_policy(case: str, lag: float, draining: bool, points: i
     assert (ov.reason if ov else None) == expect, case
     if ov:
         assert ov.retry_after >= 1
+
+
+# --- reference distribution (ml.drift.reference.ratio) ------------------------------------------------
+
+def test_le_label_spells_bounds_as_the_collector_spells_prometheus_le() -> None:
+    from otel_ml_processor._store import le_label
+
+    # Go's strconv.FormatFloat(f, 'f', -1, 64), as tests/e2e observed it ("0", "1", "2.5", "+Inf").
+    cases = {0.0: "0", 1.0: "1", 2.5: "2.5", 10.0: "10", -3.25: "-3.25", 1e-7: "0.0000001", 1e22: "1" + "0" * 22,
+             0.1 + 0.2: "0.30000000000000004", 123456.789: "123456.789", float("inf"): "+Inf"}
+    assert {b: le_label(b) for b in cases} == cases
+
+
+def test_reference_ratio_exports_each_evaluated_reference_once_per_bucket() -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    store.put(make_reference(version="2"))  # a reference without live streams: nothing exported for it
+    state = State(store, epoch_ns=0)
+    feed(state, ref)
+    ev = Evaluator(store, PolicyBook.from_mapping({}), ("5m", "1h")).evaluate(state)
+    req = build_request(ev, Telemetry())
+    (metric,) = [m for m in req.resource_metrics[0].scope_metrics[0].metrics
+                 if m.name == semconv.DRIFT_REFERENCE_RATIO]
+    assert metric.unit == "1"
+    points: dict[tuple[str, str], dict[str, float]] = {}
+    for dp in metric.gauge.data_points:
+        attrs = {kv.key: kv.value.string_value for kv in dp.attributes}
+        assert dp.time_unix_nano == ev.time_ns
+        assert (attrs[semconv.MODEL_NAME], attrs[semconv.MODEL_VERSION]) == ("churn", "1")
+        assert semconv.DRIFT_WINDOW not in attrs
+        bucket_key = semconv.BUCKET_LE if semconv.BUCKET_LE in attrs else semconv.FEATURE_CATEGORY
+        assert set(attrs) == {semconv.MODEL_NAME, semconv.MODEL_VERSION, semconv.FEATURE_NAME, semconv.DRIFT_KIND,
+                              bucket_key}
+        per = points.setdefault((attrs[semconv.DRIFT_KIND], attrs[semconv.FEATURE_NAME]), {})
+        assert attrs[bucket_key] not in per
+        per[attrs[bucket_key]] = dp.as_double
+    expected = {(semconv.DRIFT_KIND_FEATURE, p.name) for p in ref.features}
+    expected |= {(semconv.DRIFT_KIND_PREDICTION, p.name) for p in ref.outputs}
+    assert set(points) == expected and ref.outputs
+    from otel_ml_processor._store import le_label
+
+    for kind, items in ((semconv.DRIFT_KIND_FEATURE, ref.features), (semconv.DRIFT_KIND_PREDICTION, ref.outputs)):
+        for p in items:
+            got = points[(kind, p.name)]
+            if p.kind == "numeric":
+                # Cumulative share of reference values <= each bound, in bound order, +Inf last and exactly 1.
+                labels = [le_label(e) for e in p.edges] + ["+Inf"]
+                assert list(got) == labels
+                cum = np.cumsum(p.counts) / sum(p.counts)
+                assert np.allclose(list(got.values()), cum)
+                assert got["+Inf"] == 1.0 and all(np.diff(list(got.values())) >= 0)
+            else:
+                assert list(got) == list(p.bucket_labels) and semconv.OTHER_CATEGORY in got
+                total = sum(p.bucket_counts)
+                assert got == pytest.approx({c: n / total for c, n in zip(p.bucket_labels, p.bucket_counts)})
+                assert sum(got.values()) == pytest.approx(1.0)
+    # The fast hand encoding carries the same points.
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    fast = ExportMetricsServiceRequest.FromString(encode_request(ev, Telemetry(start_ns=1), now_ns=5))
+    slow = build_request(ev, Telemetry(start_ns=1), now_ns=5)
+    for r in (fast, slow):
+        del r.resource_metrics[0].resource.attributes[:]
+    assert fast == slow
+    # No live streams, no reference points.
+    idle = Evaluator(store, PolicyBook.from_mapping({}), ("5m",)).evaluate(State(store, epoch_ns=0))
+    assert semconv.DRIFT_REFERENCE_RATIO not in {m.name for m in build_request(idle, Telemetry())
+                                                 .resource_metrics[0].scope_metrics[0].metrics}
