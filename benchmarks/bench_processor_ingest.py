@@ -14,11 +14,17 @@ Baselines measured in the same run, on the same bytes:
   to do to *receive* it -- parse the request with the standard generated classes and read every
   data point's attributes, timestamps and values into Python objects, then drop them;
 * ``parse only``: ``ExportMetricsServiceRequest.FromString`` alone (the C parser, no Python object
-  per point), shown for reference.
+  per point), shown for reference only;
+* ``do-nothing grpc.aio receiver`` (end to end): a grpc.aio server whose handler only parses the
+  request with the generated deserializer, against ``python -m otel_ml_processor``, each pinned to one
+  core, the client on another, 4 requests in flight; interleaved rounds, each sending both servers
+  the same fresh exports (later than any sent before: no replayed duplicates); medians.
 
-Targets (issue): >= 100,000 histogram points/s, and >= 0.5x the do-nothing receiver; the script
-checks the ratio against all three baselines (do-nothing receiver in-process, bare parse, and end to
-end over OTLP/gRPC with both servers pinned to one core). Timings on a shared machine are noisy.
+Targets (issue): >= 100,000 histogram points/s, and >= 0.5x "a do-nothing Python OTLP receiver
+measured in the same run": checked against both do-nothing receivers (in-process, and end to end
+over OTLP/gRPC). ``parse only`` is not a receiver and has no target. Timings on a shared machine
+are noisy.
+
 Run: ``python benchmarks/bench_processor_ingest.py [--strict]`` (``--strict``: exit 1 on a miss).
 """
 
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,35 +66,42 @@ def _kv(k: str, v: str) -> KeyValue:
     return KeyValue(key=k, value=AnyValue(string_value=v))
 
 
-def build_payloads() -> tuple[ReferenceStore, list[bytes]]:
+def build_payloads(exports: int = EXPORTS) -> tuple[ReferenceStore, list[bytes]]:
+    """``exports`` successive cumulative exports of the same series (every point a real increment)."""
     rng = np.random.default_rng(0)
     data = {f"feature_{i:03d}": rng.normal(0, 1, 5000) for i in range(FEATURES)}
     ref = build_reference(data, model="bench", version="1", bins=BINS)
     store = ReferenceStore(None)
     store.put(ref)
     start = time.time_ns()
-    counts = {(p, f.name): np.zeros(len(f.edges) + 1, dtype=np.int64) for p in range(PODS) for f in ref.features}
+    assert all(len(f.edges) + 1 == BINS for f in ref.features)
+    counts = np.zeros((PODS * FEATURES, BINS), dtype=np.int64)  # cumulative bucket counts, point by point
+    # One request, built once; each export sets its numbers in place (same structure, later values).
+    req = ExportMetricsServiceRequest()
+    points = []
+    for p in range(PODS):
+        rm = req.resource_metrics.add()
+        rm.resource.attributes.extend([_kv("service.name", "api"), _kv("service.instance.id", f"pod-{p}")])
+        sm = rm.scope_metrics.add()
+        sm.scope.name = "otel_ml"
+        m = sm.metrics.add(name=semconv.FEATURE_VALUE)
+        m.histogram.aggregation_temporality = 2
+        for f in ref.features:
+            dp = m.histogram.data_points.add(start_time_unix_nano=start)
+            dp.attributes.extend([_kv(semconv.MODEL_NAME, "bench"), _kv(semconv.MODEL_VERSION, "1"),
+                                  _kv(semconv.FEATURE_NAME, f.name)])
+            dp.explicit_bounds.extend(f.edges)
+            points.append(dp)
+        other = sm.metrics.add(name="http.server.request.duration")
+        other.gauge.data_points.add(time_unix_nano=start, as_double=1.0)
     payloads = []
-    for k in range(EXPORTS):
-        req = ExportMetricsServiceRequest()
-        for p in range(PODS):
-            rm = req.resource_metrics.add()
-            rm.resource.attributes.extend([_kv("service.name", "api"), _kv("service.instance.id", f"pod-{p}")])
-            sm = rm.scope_metrics.add()
-            sm.scope.name = "otel_ml"
-            m = sm.metrics.add(name=semconv.FEATURE_VALUE)
-            m.histogram.aggregation_temporality = 2
-            for f in ref.features:
-                c = counts[(p, f.name)]
-                c += rng.integers(0, 20, size=len(c))
-                dp = m.histogram.data_points.add(start_time_unix_nano=start, time_unix_nano=start + (k + 1) * 10**9,
-                                                 count=int(c.sum()))
-                dp.attributes.extend([_kv(semconv.MODEL_NAME, "bench"), _kv(semconv.MODEL_VERSION, "1"),
-                                      _kv(semconv.FEATURE_NAME, f.name)])
-                dp.bucket_counts.extend(c.tolist())
-                dp.explicit_bounds.extend(f.edges)
-            other = sm.metrics.add(name="http.server.request.duration")
-            other.gauge.data_points.add(time_unix_nano=start, as_double=1.0)
+    for k in range(exports):
+        now = start + (k + 1) * 10**9
+        counts += rng.integers(0, 20, size=counts.shape)
+        for dp, row, total in zip(points, counts.tolist(), counts.sum(axis=1).tolist()):
+            dp.time_unix_nano = now
+            dp.count = total
+            dp.bucket_counts[:] = row
         payloads.append(req.SerializeToString())
     return store, payloads
 
@@ -177,7 +191,13 @@ def _start(cmd: list[str]) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError(f"{cmd[:3]} did not start")
 
 
-def _blast(target: str, payloads: list[bytes], requests: int = 120, inflight: int = 4) -> float:
+E2E_ROUNDS = 5  # interleaved rounds per server; the figure is the median
+E2E_REQUESTS = 120  # timed requests per round
+E2E_INFLIGHT = 4
+
+
+def _blast(target: str, payloads: list[bytes], inflight: int = E2E_INFLIGHT) -> float:
+    """Send ``payloads`` once each (the first WARMUP untimed), ``inflight`` at a time; timed points/s."""
     import asyncio
 
     import grpc
@@ -188,22 +208,29 @@ def _blast(target: str, payloads: list[bytes], requests: int = 120, inflight: in
                               request_serializer=None, response_deserializer=None)
         for body in payloads[:WARMUP]:
             await call(body)
+        timed = payloads[WARMUP:]
         t0 = time.perf_counter()
 
         async def worker(k: int) -> None:
-            for i in range(k, requests, inflight):
-                await call(payloads[WARMUP + i % (len(payloads) - WARMUP)])
+            for i in range(k, len(timed), inflight):
+                await call(timed[i])
 
         await asyncio.gather(*(worker(k) for k in range(inflight)))
         dt = time.perf_counter() - t0
         await ch.close()
-        return requests * PODS * FEATURES / dt
+        return len(timed) * PODS * FEATURES / dt
 
     return asyncio.run(run())
 
 
-def end_to_end(store: ReferenceStore, payloads: list[bytes]) -> tuple[float, float]:
-    """Points/s through a real OTLP/gRPC receiver on one core: do-nothing receiver vs the processor."""
+def end_to_end(store: ReferenceStore) -> tuple[list[float], list[float]]:
+    """Points/s per round through a real OTLP/gRPC receiver on one core: do-nothing receiver, processor.
+
+    Each round sends both servers the same fresh exports, later than any sent before, so that every
+    point is a new cumulative point for the processor (as from a Collector), not a replayed duplicate.
+    """
+    per_round = WARMUP + E2E_REQUESTS
+    _, payloads = build_payloads(E2E_ROUNDS * per_round)
     _pin(1)
     with tempfile.TemporaryDirectory() as refs:
         store.get("bench", "1").reference.save(os.path.join(refs, "bench.json"))  # type: ignore[union-attr]
@@ -212,10 +239,12 @@ def end_to_end(store: ReferenceStore, payloads: list[bytes]) -> tuple[float, flo
                                          "--otlp-http", "none", "--export-endpoint", "none",
                                          "--references", refs])
         try:
-            base = ours = 0.0
-            for _ in range(4):  # interleaved, best of each: the machine's load changes over time
-                base = max(base, _blast(base_target, payloads))
-                ours = max(ours, _blast(ours_target, payloads))
+            base: list[float] = []
+            ours: list[float] = []
+            for r in range(E2E_ROUNDS):  # interleaved: the machine's load changes over time
+                batch = payloads[r * per_round: (r + 1) * per_round]
+                base.append(_blast(base_target, batch))
+                ours.append(_blast(ours_target, batch))
         finally:
             for p in (base_proc, ours_proc):
                 p.terminate()
@@ -229,7 +258,6 @@ def main() -> int:
     ap.add_argument("--no-e2e", action="store_true", help="skip the end-to-end gRPC comparison")
     args = ap.parse_args()
     store, payloads = build_payloads()
-    total = (len(payloads) - WARMUP) * PODS * FEATURES
     print(f"workload: {len(payloads)} requests x {PODS * FEATURES} histogram points ({BINS} buckets), "
           f"{sum(map(len, payloads)) / len(payloads) / 1024:.0f} KiB each")
     base = parse = ours = cold = 0.0
@@ -243,21 +271,27 @@ def main() -> int:
     print(f"processor (decode + state update):         {ours:12,.0f} points/s  (structure cache, as deployed)")
     print(f"processor without the structure cache:     {cold:12,.0f} points/s  (first exports of a pod)")
     ratio = ours / base
-    print(f"ratio vs do-nothing receiver: {ratio:.2f}x (target >= 0.5x); vs parse only: {ours / parse:.2f}x")
-    e2e_ratio = None
+    print(f"ratio vs do-nothing receiver: {ratio:.2f}x (target >= 0.5x); "
+          f"vs parse only: {ours / parse:.2f}x (reference only, no target)")
+    # The issue's targets: >= 100,000 points/s, and >= 0.5x "a do-nothing Python OTLP receiver measured
+    # in the same run" -- the do-nothing receivers above (in-process) and below (over gRPC). A bare
+    # FromString is not a receiver (it reads no point); its ratio is shown for reference only.
+    ratios = {"do-nothing receiver, in-process": ratio}
     if not args.no_e2e:
-        e2e_base, e2e_ours = end_to_end(store, payloads)
-        e2e_ratio = e2e_ours / e2e_base
-        print("end to end over OTLP/gRPC, server pinned to one core, 4 requests in flight:")
-        print(f"  do-nothing grpc.aio receiver (generated deserializer): {e2e_base:12,.0f} points/s")
-        print(f"  otel-ml processor (python -m otel_ml_processor):       {e2e_ours:12,.0f} points/s  "
-              f"ratio {e2e_ratio:.2f}x")
-    ratios = {"do-nothing receiver": ratio, "parse only": ours / parse}
-    if e2e_ratio is not None:
-        ratios["end to end over gRPC"] = e2e_ratio
+        e2e_base, e2e_ours = end_to_end(store)
+        mb, mo = statistics.median(e2e_base), statistics.median(e2e_ours)
+        per_round = [o / b for o, b in zip(e2e_ours, e2e_base)]
+        ratios["do-nothing grpc.aio receiver, end to end"] = mo / mb
+        print(f"end to end over OTLP/gRPC: each server pinned to one core, {E2E_INFLIGHT} requests in flight, "
+              f"{E2E_ROUNDS} interleaved rounds of {E2E_REQUESTS} fresh exports (medians):")
+        print(f"  do-nothing grpc.aio receiver (generated deserializer): {mb:12,.0f} points/s")
+        print(f"  otel-ml processor (python -m otel_ml_processor):       {mo:12,.0f} points/s")
+        print(f"  END-TO-END RATIO processor / do-nothing grpc.aio receiver: {mo / mb:.2f}x (target >= 0.5x; "
+              f"per round {min(per_round):.2f}-{max(per_round):.2f}x)")
     ok = ours >= 100_000 and min(ratios.values()) >= 0.5
-    summary = ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
-    print(f"targets >= 100,000 points/s ({ours:,.0f}) and >= 0.5x ({summary}): {'PASS' if ok else 'MISS'}")
+    summary = ", ".join(f"vs {k} {v:.2f}x" for k, v in ratios.items())
+    print(f"targets (issue): >= 100,000 points/s ({ours:,.0f}) and >= 0.5x a do-nothing Python OTLP receiver "
+          f"({summary}): {'PASS' if ok else 'MISS'}")
     return 0 if ok or not args.strict else 1
 
 

@@ -31,12 +31,12 @@ class _Unsupported(Exception):
 @dataclass(slots=True)
 class Template:
     id: int
-    structure: np.ndarray  # uint8[len]: the payload with every number's bytes zeroed
-    numbers: np.ndarray  # bool[len]: True at the bytes of numbers (8-byte little-endian words)
-    keep: np.ndarray  # uint8[len]: 0x00 at numbers, 0xFF elsewhere
+    structure: np.ndarray  # uint64[len // 8]: the payload's whole 8-byte words, every number's bytes zeroed
+    keep: np.ndarray  # uint64[len // 8]: 0x00 bytes at numbers, 0xFF elsewhere
+    tail: tuple[int, int]  # (keep, structure) of the payload's last 8 bytes, as integers
     last_hit: float
-    fixed_words: np.ndarray  # int64[P, 3]: word index of start_time, time, count
-    bucket_words: np.ndarray  # int64[sum widths]: word indices of the bucket counts, point by point
+    fixed_words: np.ndarray  # int64[P, 3]: byte offset of start_time, time, count
+    bucket_words: np.ndarray  # int64[sum widths]: byte offsets of the bucket counts, point by point
     widths: np.ndarray  # int64[P]: buckets per point (1 for sums)
     is_double: np.ndarray  # bool[P]: sums: the value is as_double (else as_int)
     temporality: int
@@ -174,33 +174,39 @@ def learn(raw: bytes, next_id: int, histogram: bool = True) -> Template:
             pos = _skip(raw, pos, wt)
     if pos != n or not fixed:
         raise _Unsupported
-    # Number ranges -> 8-byte words (each range is a multiple of 8 bytes long).
-    word_of: dict[int, int] = {}
-    offsets: list[int] = []
-    for st, ln in zip(starts, lengths):
-        for o in range(st, st + ln, 8):
-            word_of[o] = len(offsets)
-            offsets.append(o)
+    if n < 8:
+        raise _Unsupported
     numbers = np.zeros(n, dtype=bool)
-    for o in offsets:
-        numbers[o: o + 8] = True
-    fixed_words = np.asarray([[word_of[o] for o in row] for row in fixed], dtype=np.int64)
-    bucket_words = np.asarray([word_of[b + 8 * i] for b, w in zip(bucket_off, widths) for i in range(w)]
+    for st, ln in zip(starts, lengths):  # each range is a multiple of 8 bytes long
+        numbers[st: st + ln] = True
+    # Numbers are gathered straight from the payload by byte offset (see _match).
+    fixed_words = np.asarray(fixed, dtype=np.int64).reshape(-1, 3)
+    bucket_words = np.asarray([b + 8 * i for b, w in zip(bucket_off, widths) for i in range(w)]
                               if histogram else [], dtype=np.int64)
-    structure = np.frombuffer(raw, dtype=np.uint8).copy()
-    structure[numbers] = 0
-    keep = np.where(numbers, 0, 0xFF).astype(np.uint8)
-    return Template(next_id, structure, numbers, keep, time.monotonic(), fixed_words, bucket_words,
+    keep_bytes = np.where(numbers, 0, 0xFF).astype(np.uint8)
+    masked = np.frombuffer(raw, dtype=np.uint8) & keep_bytes
+    n8 = n - n % 8
+    keep = keep_bytes[:n8].view("<u8").copy()
+    structure = masked[:n8].view("<u8").copy()
+    tail = (int.from_bytes(keep_bytes[n - 8:].tobytes(), "little"),
+            int.from_bytes(masked[n - 8:].tobytes(), "little"))
+    return Template(next_id, structure, keep, tail, time.monotonic(), fixed_words, bucket_words,
                     np.asarray(widths, dtype=np.int64), np.asarray(is_double, dtype=bool), temporality, attrs,
                     bounds, flags)
 
 
 def _match(raw: bytes, t: Template) -> np.ndarray | None:
-    """The numbers (uint64, in payload order) if ``raw`` has ``t``'s structure, else None."""
-    arr = np.frombuffer(raw, dtype=np.uint8)
-    if not np.array_equal(arr & t.keep, t.structure):
+    """If ``raw`` has ``t``'s structure: a uint64 view of ``raw`` at every byte offset (the template's
+    offsets index it; no copy), else None. The structure check compares 8-byte words (the last
+    ``len % 8`` bytes through the payload's final 8 bytes)."""
+    n = len(raw)
+    words = np.frombuffer(raw, dtype="<u8", count=n // 8)
+    if not ((words & t.keep) == t.structure).all():
         return None
-    return arr[t.numbers].view("<u8")
+    keep, structure = t.tail
+    if int.from_bytes(raw[n - 8:], "little") & keep != structure:
+        return None
+    return np.ndarray((n - 7,), dtype="<u8", buffer=raw, strides=(1,))
 
 
 class TemplateCache:
@@ -217,7 +223,7 @@ class TemplateCache:
         self.misses = 0
 
     def lookup(self, name: str, resource: bytes, raw: bytes, histogram: bool = True) -> tuple[Template, np.ndarray] | None:
-        """``(template, numbers uint64[words])`` on a hit, else None (and maybe learn the payload)."""
+        """``(template, words)`` on a hit (``words``: see :func:`_match`), else None (and maybe learn the payload)."""
         key = (name, resource, len(raw))
         t = self._entries.get(key)
         if t is None:
