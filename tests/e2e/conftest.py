@@ -69,6 +69,27 @@ def _require(get: Callable[[], Path]) -> Path:
     pytest.fail(message, pytrace=False)
 
 
+def _component_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, prefix: str, starter: Callable[..., Any]
+) -> tuple[Callable[..., Any], Callable[[], None]]:
+    """A start function naming each component ``prefix``, ``prefix-1``, ... with its log kept for the
+    report, and the matching stop-all function (last started, first stopped)."""
+    started: list[Any] = []
+
+    def start(*args: Any, **kwargs: Any) -> Any:
+        name = kwargs.setdefault("name", f"{prefix}-{len(started)}" if started else prefix)
+        _register_log(request, name, tmp_path / f"{name}.log")
+        component = starter(*args, **kwargs)
+        started.append(component)
+        return component
+
+    def stop_all() -> None:
+        for component in reversed(started):
+            component.stop()
+
+    return start, stop_all
+
+
 @pytest.fixture(scope="session")
 def otelcol_binary() -> Path:
     """Path of the collector built from collector/builder/manifest.yaml (fails if not built)."""
@@ -95,21 +116,11 @@ def otelcol(
     ``env`` plus free ports for its own OTLP/health endpoints), waits for its health check, and stops
     it after the test. See ``_components.start_collector`` for the details.
     """
-    started: list[Collector] = []
-    counter = iter(range(1000))
-
-    def start(config: Path | str, **kwargs: Any) -> Collector:
-        idx = next(counter)
-        kwargs.setdefault("name", "otelcol" if idx == 0 else f"otelcol-{idx}")
-        log = tmp_path / f"{kwargs['name']}.log"
-        _register_log(request, kwargs["name"], log)
-        col = c.start_collector(config, tmp_path, **kwargs)
-        started.append(col)
-        return col
-
+    start, stop_all = _component_factory(
+        request, tmp_path, "otelcol", lambda config, **kw: c.start_collector(config, tmp_path, **kw)
+    )
     yield start
-    for col in reversed(started):
-        col.stop()
+    stop_all()
 
 
 @pytest.fixture
@@ -117,18 +128,11 @@ def prometheus_factory(
     request: pytest.FixtureRequest, tmp_path: Path, prometheus_binary: Path
 ) -> Iterator[Callable[..., Prometheus]]:
     """Factory: ``prometheus_factory(rule_files=[...], name="prometheus")`` -> Prometheus."""
-    started: list[Prometheus] = []
-
-    def start(**kwargs: Any) -> Prometheus:
-        name = kwargs.setdefault("name", f"prometheus-{len(started)}" if started else "prometheus")
-        _register_log(request, name, tmp_path / f"{name}.log")
-        prom = c.start_prometheus(tmp_path, **kwargs)
-        started.append(prom)
-        return prom
-
+    start, stop_all = _component_factory(
+        request, tmp_path, "prometheus", lambda **kw: c.start_prometheus(tmp_path, **kw)
+    )
     yield start
-    for prom in reversed(started):
-        prom.stop()
+    stop_all()
 
 
 @pytest.fixture
@@ -145,20 +149,11 @@ def otel_ml_processor(
     """Factory: ``otel_ml_processor(references=dir, export_to=collector.otlp_grpc, otlp_grpc=None,
     windows=(30, 60), evaluation_interval=1, name=...)`` -> Processor (``.otlp_grpc``, ``.http``,
     ``.restart(crash=False, down_for=0)``); waits for /readyz, stops it after the test."""
-    started: list[c.Processor] = []
-
-    def start(**kwargs: Any) -> c.Processor:
-        name = kwargs.setdefault(
-            "name", f"otel-ml-processor-{len(started)}" if started else "otel-ml-processor"
-        )
-        _register_log(request, name, tmp_path / f"{name}.log")
-        proc = c.start_processor(tmp_path, **kwargs)
-        started.append(proc)
-        return proc
-
+    start, stop_all = _component_factory(
+        request, tmp_path, "otel-ml-processor", lambda **kw: c.start_processor(tmp_path, **kw)
+    )
     yield start
-    for proc in reversed(started):
-        proc.stop()
+    stop_all()
 
 
 @pytest.fixture
