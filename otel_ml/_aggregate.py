@@ -254,7 +254,7 @@ class CategoricalTable:
 
 @dataclass(frozen=True)
 class ColumnCounts:
-    """What the library counts for one feature (or model output) over a whole column (docs/CONTRACT.md)."""
+    """What the library counts for one feature (or model output) over a whole column (docs/semantic-conventions.md)."""
 
     buckets: np.ndarray  # int64: len(edges) + 1 numeric buckets, or the categories then "__other__"
     rows: int

@@ -2,7 +2,7 @@
 
 Bins the data with the reference's edges and categories and counts missing, invalid, out-of-range
 and unseen values with the library's own code (:func:`otel_ml._aggregate.count_column`: the adapter
-and tables of the predict path; docs/CONTRACT.md), and judges every feature and every model output
+and tables of the predict path; docs/semantic-conventions.md), and judges every feature and every model output
 present in the data with the shared verdict (:mod:`otel_ml.stats`; Holm's correction across the
 model's streams). Exit status: 0 nothing detected, 1 drift or a data-quality alarm,
 2 usage or input error. Meant for CI/CD: gate a release on training/serving skew.

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .._reference import CategoricalProfile, NumericProfile
 from ._policy import DriftPolicy
 
-#: The data-quality ratios, in the order the processor keeps them (docs/CONTRACT.md).
+#: The data-quality ratios, in the order the processor keeps them (docs/semantic-conventions.md).
 QUALITY_KINDS = ("missing", "invalid", "out_of_range", "unseen")
 
 
