@@ -56,8 +56,11 @@ collector() {
 
     # Toolchains cannot be downloaded here: use the installed Go, and say so if a module wants newer.
     export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
-    local free_kb
-    free_kb="$(df -Pk "$(go env GOMODCACHE | xargs dirname)" 2>/dev/null | awk 'NR==2 {print $4}')"
+    # Go's caches may not exist yet on a fresh machine: measure the nearest directory that does.
+    local free_kb probe
+    probe="$(go env GOMODCACHE 2>/dev/null || true)"
+    while [ -n "$probe" ] && [ ! -d "$probe" ]; do probe="$(dirname "$probe")"; done
+    free_kb="$(df -Pk "${probe:-/}" 2>/dev/null | awk 'NR==2 {print $4}' || true)"
     if [ -n "$free_kb" ] && [ "$free_kb" -lt 5000000 ]; then
         log "collector: WARNING: only $((free_kb / 1024)) MiB free for Go's caches; a cold build needs ~4 GiB"
     fi
