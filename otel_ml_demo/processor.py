@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._reference import Reference
+from otel_ml import Reference
 
 
 @dataclass(frozen=True)
