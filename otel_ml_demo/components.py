@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import yaml
 
@@ -137,7 +137,7 @@ def port_open(host: str, port: int) -> bool:
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     *,
     timeout: float = 30.0,
     interval: float = 0.25,
@@ -202,6 +202,7 @@ class Process:
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> Process:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -251,7 +252,7 @@ class Process:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if getattr(self, "_log", None) is not None:
+        if self._log is not None:
             self._log.close()
             self._log = None
 

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,6 @@ from otel_ml_demo.components import (  # noqa: F401 - re-exported for the tests
     tail,
     wait_until,
 )
-
 
 # --- A file tap on a collector pipeline ------------------------------------------------------------
 
