@@ -235,3 +235,16 @@ def test_pipeline_without_components_fails_with_the_fix(monkeypatch: pytest.Monk
     res = CliRunner().invoke(main, ["demo", "--pipeline", "--no-live"])
     assert res.exit_code == 1
     assert "OTEL_ML_OTELCOL" in res.output
+
+
+def test_pipeline_outside_a_checkout_says_it_needs_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from otel_ml._cli import main
+    from otel_ml_demo import components
+
+    monkeypatch.delenv("OTEL_ML_OTELCOL", raising=False)
+    monkeypatch.setattr(components, "MANIFEST", tmp_path / "collector" / "builder" / "manifest.yaml")
+    with pytest.raises(components.ComponentMissing, match="checkout of the otel-ml repository"):
+        components.otelcol_binary()
+    res = CliRunner().invoke(main, ["demo", "--pipeline", "--no-live"])
+    assert res.exit_code == 1
+    assert "checkout of the otel-ml repository" in res.output and "pip install -e ." in res.output
