@@ -41,7 +41,7 @@ collector() {
         log "collector: using OTEL_ML_OTELCOL=$OTEL_ML_OTELCOL (not building)"
         return
     fi
-    # The same key tests/e2e/_components.py computes: the first 16 hex digits of the manifest's sha256.
+    # The same key otel_ml_demo/components.py computes: the first 16 hex digits of the manifest's sha256.
     hash="$(sha256sum "$MANIFEST" | cut -c1-16)"
     dir="$CACHE/otelcol-$hash"
     bin="$dir/otelcol-ml"

@@ -1,10 +1,10 @@
-"""Drift statistics and verdicts on binned counts, shared by the library, the processor and ``otel-ml drift``.
+"""Drift statistics and verdicts on binned counts, shared by the processor and ``otel-ml drift``.
 
 Every statistic works on bucket counts with the reference's bins (OTel explicit bounds for
 numeric features; the reference categories plus ``__other__`` for categorical ones), for a whole
 batch of streams at once. One module per statistic, each registered by name with its default
 threshold in :data:`STATISTICS`: ``psi``, ``jensen_shannon``, ``ks``, ``wasserstein``,
-``chi_square``, ``total_variation``.
+``chi_square``, ``total_variation``, ``dispersion`` (numeric only).
 
 The verdict (:func:`evaluate_batch`, :func:`evaluate_profile`) avoids both classic traps: a
 p-value alone calls every tiny change "significant" on a large window, a fixed score cut-off misses
