@@ -93,7 +93,7 @@ SCENARIOS: dict[str, list[str]] = {
     "default": [],
     "everything": [
         "--set", "auth.token=s3cr3t-token", "--set", "tls.secretName=otel-ml-processor-tls",
-        "--set-string", 'references.files.credit@3\\.json={"format": "otel-ml-reference"}',
+        "--set-string", 'references.files.credit-3\\.json={"format": "otel-ml-reference"}',
         "--set", "replicaCount=3", "--set", "persistence.storageClassName=fast",
         "--set", "extraArgs={--window,5m,--window,1h,--evaluation-interval,30s}",
         "--set", "listenHost=[::]", "--set", "image.tag=dev", "--set", "podDisruptionBudget.enabled=false",
@@ -253,6 +253,12 @@ def test_helm_lint(scenario):
 def test_chart_refuses_to_run_without_a_token():
     result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS, "--set", "auth.existingSecret=", check=False)
     assert result.returncode != 0 and "bearer token" in result.stderr
+
+
+def test_chart_refuses_reference_file_names_a_configmap_cannot_hold():
+    result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS, "--set-string", "references.files.credit@3\\.json={}",
+                  check=False)
+    assert result.returncode != 0 and "credit@3.json" in result.stderr
 
 
 def test_committed_manifests_are_the_chart_rendered_with_its_defaults():
