@@ -255,6 +255,16 @@ def test_chart_refuses_to_run_without_a_token():
     assert result.returncode != 0 and "bearer token" in result.stderr
 
 
+@pytest.mark.parametrize("bad, message", [
+    ("logFormat=xml", "logFormat"),
+    ("exportEndpoit=http://x:4317", "exportEndpoit"),
+    ("ports.otlpGrpc=70000", "otlpGrpc"),
+])
+def test_chart_values_schema_rejects_typos_and_bad_values(bad, message):
+    result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS, "--set", bad, check=False)
+    assert result.returncode != 0 and message in result.stderr
+
+
 def test_chart_refuses_reference_file_names_a_configmap_cannot_hold():
     result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS, "--set-string", "references.files.credit@3\\.json={}",
                   check=False)
