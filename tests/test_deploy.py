@@ -93,7 +93,7 @@ SCENARIOS: dict[str, list[str]] = {
     "default": [],
     "everything": [
         "--set", "auth.token=s3cr3t-token", "--set", "tls.secretName=otel-ml-processor-tls",
-        "--set-string", 'references.files.credit-3\\.json={"format": "otel-ml-reference"}',
+        "--set-json", 'references.files={"credit-3.json": "{\\"format\\": \\"otel-ml-reference\\"}"}',
         "--set", "replicaCount=3", "--set", "persistence.storageClassName=fast",
         "--set", "extraArgs={--window,5m,--window,1h,--evaluation-interval,30s}",
         "--set", "listenHost=[::]", "--set", "image.tag=dev", "--set", "podDisruptionBudget.enabled=false",
@@ -266,7 +266,7 @@ def test_chart_values_schema_rejects_typos_and_bad_values(bad, message):
 
 
 def test_chart_refuses_reference_file_names_a_configmap_cannot_hold():
-    result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS, "--set-string", "references.files.credit@3\\.json={}",
+    result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS, "--set-json", 'references.files={"credit@3.json": "{}"}',
                   check=False)
     assert result.returncode != 0 and "credit@3.json" in result.stderr
 
@@ -334,6 +334,8 @@ def test_statefulset_starts_the_processor_with_flags_it_accepts(rendered, scenar
     assert Path(opts["--token-file"]).parent == Path(mounts["token"])
     if "--references" in opts:
         assert mounts["references"] == opts["--references"]
+        refs = one(rendered[scenario], "ConfigMap", "-references")
+        assert json.loads(refs["data"]["credit-3.json"]) == {"format": "otel-ml-reference"}
     if scenario == "everything":
         assert params["tls_cert"].startswith(mounts["tls"]) and params["window"] == (300.0, 3600.0)
     env = {e["name"]: e.get("value") for e in container["env"]}
