@@ -12,12 +12,16 @@ command that installs it; nothing here skips.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +156,28 @@ def port_of(host_port: str) -> int:
     return int(host_port.rsplit(":", 1)[1])
 
 
+@contextlib.contextmanager
+def running_processor(tmp_path: Path, args: list[str], log_format: str = "text") -> Iterator[tuple[str, str]]:
+    """``python -m otel_ml_processor ARGS`` (the command either name runs); yields its gRPC and HTTP addresses
+    from its ready line, then stops it with SIGTERM and requires exit status 0."""
+    log = tmp_path / "processor.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "otel_ml_processor", *args], stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ, "OTEL_ML_PROCESSOR_TOKEN": "t0ken",
+                                                       "OTEL_ML_PROCESSOR_LOG_FORMAT": log_format})
+    try:
+        deadline = time.monotonic() + 60
+        ready = None
+        while ready is None and time.monotonic() < deadline and proc.poll() is None:
+            ready = re.search(r"ready grpc=([^\s\"]+) http=([^\s\"]+)", log.read_text())
+            time.sleep(0.2)
+        assert ready, log.read_text()
+        yield ready.group(1), ready.group(2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+
+
 def test_the_argument_check_rejects_what_the_processor_rejects():
     with pytest.raises(click.UsageError):
         parse_processor_args(["--otlp-grpc", "0.0.0.0:14317", "--no-such-flag", "x"])
@@ -223,20 +249,16 @@ def test_image_copies_only_what_the_dockerignore_lets_in():
 
 
 def test_health_check_script_answers_from_a_real_processor(tmp_path):
-    from otel_ml_processor import Config, run_in_thread
-
     def probe(url: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, str(HEALTHCHECK)], capture_output=True, text=True, timeout=30,
                               env={**os.environ, "OTEL_ML_HEALTHCHECK_URL": url})
 
-    config = Config(grpc_endpoint="127.0.0.1:0", http_endpoint="127.0.0.1:0", export_endpoint=None,
-                    state_dir=str(tmp_path / "state"))
-    with run_in_thread(config) as svc:
-        url = f"http://{svc.http_endpoint}/healthz"
+    with running_processor(tmp_path, ["--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0",
+                                      "--export-endpoint", "none"]) as (_grpc, http):
+        url = f"http://{http}/healthz"
         ok = probe(url)
         assert ok.returncode == 0, ok.stderr
-        missing = probe(f"http://{svc.http_endpoint}/no-such-page")
-        assert missing.returncode == 1
+        assert probe(f"http://{http}/no-such-page").returncode == 1
     down = probe(url)
     assert down.returncode == 1 and "healthcheck:" in down.stderr
 
@@ -432,31 +454,25 @@ def test_collector_config_is_accepted_by_the_real_collector(rendered, tmp_path):
 
 def test_image_command_starts_a_processor_listening_on_all_interfaces(tmp_path):
     """The image's CMD, run for real (free ports, a temporary state dir, no export): it binds 0.0.0.0."""
-    import signal
-    import time
     import urllib.request
 
     args = json.loads(instruction("CMD")[0])
     opts = options(args)
     replace = {opts["--otlp-grpc"]: "0.0.0.0:0", opts["--otlp-http"]: "0.0.0.0:0",
                opts["--state-dir"]: str(tmp_path / "state"), opts["--export-endpoint"]: "none"}
-    args = [replace.get(a, a) for a in args]
-    log = tmp_path / "processor.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "otel_ml_processor", *args], stdout=out,
-                                stderr=subprocess.STDOUT, env={**os.environ, "OTEL_ML_PROCESSOR_TOKEN": "t0ken"})
-    try:
-        deadline = time.monotonic() + 60
-        ready = None
-        while ready is None and time.monotonic() < deadline and proc.poll() is None:
-            ready = re.search(r"ready grpc=(\S+) http=(\S+)", log.read_text())
-            time.sleep(0.2)
-        assert ready, log.read_text()
-        grpc, http = ready.groups()
-        assert grpc.startswith("0.0.0.0:") and http.startswith("0.0.0.0:"), ready.group(0)
+    with running_processor(tmp_path, [replace.get(a, a) for a in args]) as (grpc, http):
+        assert grpc.startswith("0.0.0.0:") and http.startswith("0.0.0.0:"), (grpc, http)
         with urllib.request.urlopen(f"http://127.0.0.1:{port_of(http)}/readyz", timeout=10) as resp:
             assert resp.status == 200
         assert (tmp_path / "state").is_dir()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, log.read_text()
+
+
+@pytest.mark.xfail(strict=True, reason="the service start does not call _logformat.configure_logging yet (wired at "
+                   "merge); once it does this passes: drop the marker")
+def test_processor_logs_json_lines_when_asked(tmp_path):
+    with running_processor(tmp_path, ["--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0",
+                                      "--export-endpoint", "none"], log_format="json"):
+        pass
+    lines = [line for line in (tmp_path / "processor.log").read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert any("ready grpc=" in r["message"] and r["logger"].startswith("otel_ml_processor") for r in records)
