@@ -157,3 +157,8 @@ def test_unset_home_is_named(fresh_machine: dict[str, str]) -> None:
 
     assert run.returncode == 1
     assert "ERROR:" in run.stderr and "HOME" in run.stderr and "unbound variable" not in run.stderr, run.stderr
+
+
+def test_readme_states_the_go_version_the_script_checks() -> None:
+    go_min = re.search(r"^GO_MIN=(\S+)$", SCRIPT.read_text(), re.M).group(1)  # type: ignore[union-attr]
+    assert f"Go >= {go_min}" in (REPO / "README.md").read_text()

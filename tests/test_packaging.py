@@ -133,3 +133,16 @@ def test_pyproject_declares_the_extras_the_code_imports() -> None:
     assert any("cli" in d and "processor" in d for d in extras["demo"])
     assert project["license"] == "Apache-2.0"
     assert json.dumps(project["scripts"]) == json.dumps({"otel-ml": "otel_ml._cli_commands:main"})
+
+
+def test_make_demo_installs_the_demo_extra_and_make_test_the_dev_extra(tmp_path: Path) -> None:
+    def dry_run(target: str) -> str:
+        run = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}"], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    demo = dry_run("demo")
+    assert "pip install -q -e '.[demo]'" in demo and "[dev]" not in demo, demo
+    test = dry_run("test")
+    assert "pip install -q -e '.[dev]'" in test and "scripts/e2e-components.sh" in test, test
