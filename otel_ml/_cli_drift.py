@@ -237,7 +237,7 @@ def judge(
     not_judged: list[NotJudged] = []
     for role, profiles in (("feature", reference.features), ("prediction", reference.outputs)):
         for p in profiles:
-            column = p.name if role == "feature" else outputs[p.name]
+            column: str | None = p.name if role == "feature" else outputs[p.name]
             if column not in columns:
                 if role == "prediction":
                     hint = "; --prediction-column names the column that holds it" if column == p.name else ""

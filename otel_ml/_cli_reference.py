@@ -29,7 +29,7 @@ CODES_MAX_DISTINCT = 10
 
 def class_of(column: str) -> str:
     """The class a probability column stands for: its name, without a leading ``proba:``."""
-    return column[len(PROBA_PREFIX):] if column.startswith(PROBA_PREFIX) else column
+    return column.removeprefix(PROBA_PREFIX)
 
 
 def prediction_outputs(columns: Sequence[str]) -> list[str] | None:
