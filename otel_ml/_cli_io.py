@@ -15,7 +15,7 @@ import numpy as np
 
 #: Files at least this large get a progress bar (when stderr is a terminal).
 PROGRESS_MIN_BYTES = 8 * 1024 * 1024
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 250_000
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
