@@ -43,7 +43,7 @@ from .stats._quality import reference_ratios
 
 EXIT_PASS = 0
 EXIT_FLAGGED = 1
-EXIT_INPUT = 2
+EXIT_INPUT = InputError.exit_code  # 2, as click's own usage errors
 EXIT_NOT_JUDGED = 3
 
 
