@@ -162,3 +162,14 @@ def test_unset_home_is_named(fresh_machine: dict[str, str]) -> None:
 def test_readme_states_the_go_version_the_script_checks() -> None:
     go_min = re.search(r"^GO_MIN=(\S+)$", SCRIPT.read_text(), re.M).group(1)  # type: ignore[union-attr]
     assert f"Go >= {go_min}" in (REPO / "README.md").read_text()
+
+
+def test_any_failing_command_names_itself(fresh_machine: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    fresh_machine["OTEL_ML_CACHE_DIR"] = str(blocker / "otel-ml")  # mkdir under a file fails
+
+    run = _run(fresh_machine)
+
+    assert run.returncode == 1
+    assert re.search(r"ERROR: line \d+: `mkdir -p \"\$CACHE\"` failed", run.stderr), run.stderr
