@@ -36,7 +36,7 @@ helm_tool() {
         log "helm: cached $bin ($("$bin" version --short)) — nothing to do ($((SECONDS - t))s)"
         return
     fi
-    command -v go >/dev/null 2>&1 || die "helm must be built but 'go' is not on PATH (need Go >= 1.24)"
+    command -v go >/dev/null 2>&1 || die "helm must be built but 'go' is not on PATH (see README for the Go version)"
     mkdir -p "$CACHE"
     lock="$CACHE/.helm.lock"
     exec 8>"$lock"

@@ -35,7 +35,11 @@ case "$1" in
   version) echo "go version go$STANDIN_GO_VERSION linux/amd64" ;;
   install)
     [ -n "${GOBIN:-}" ] || { echo "stand-in go: install without GOBIN" >&2; exit 2; }
-    mkdir -p "$GOBIN" && cp "$STANDIN_DIR/builder.in" "$GOBIN/builder" && chmod +x "$GOBIN/builder" ;;
+    mkdir -p "$GOBIN"
+    case "$2" in
+      helm.sh/*) printf '#!/bin/sh\necho v0.0.0-standin\n' > "$GOBIN/helm" && chmod +x "$GOBIN/helm" ;;
+      *) cp "$STANDIN_DIR/builder.in" "$GOBIN/builder" && chmod +x "$GOBIN/builder" ;;
+    esac ;;
   *) echo "stand-in go: unexpected go $*" >&2; exit 2 ;;
 esac
 """
@@ -100,6 +104,8 @@ def test_fresh_machine_reaches_the_build_and_says_what_it_did(fresh_machine: dic
         f"collector: installing go.opentelemetry.io/collector/cmd/builder@{BUILDER_VERSION}",
         f"collector: built {binary}",
         "prometheus: prometheus, version 0.0.0-standin — already installed",
+        "deploy-tools: helm: building helm.sh/helm/v3/cmd/helm@",
+        "deploy-tools: helm: built",
         "e2e-components: done in",
     ):
         assert message in out, f"missing {message!r} in:\n{out}"
@@ -109,6 +115,7 @@ def test_fresh_machine_reaches_the_build_and_says_what_it_did(fresh_machine: dic
     calls = Path(fresh_machine["STANDIN_LOG"]).read_text()
     assert f"go install go.opentelemetry.io/collector/cmd/builder@{BUILDER_VERSION} GOTOOLCHAIN=local" in calls, calls
     assert "builder --config manifest.yaml" in calls, calls
+    assert "go install helm.sh/helm/v3/cmd/helm@" in calls, calls
 
     # A second run finds the binary in the cache and builds nothing.
     again = _run(fresh_machine)
