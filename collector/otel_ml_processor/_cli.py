@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from otel_ml._errors import ConfigurationError, ReferenceProfileError
+from otel_ml import ConfigurationError, ReferenceProfileError
 
 from ._config import TOKEN_ENV, load_config, parse_duration, read_token_file
 
@@ -83,7 +83,7 @@ def push(reference_file: str, url: str, token: str | None, token_file: str | Non
     import urllib.request
     from urllib.parse import quote
 
-    from otel_ml._reference import load_reference
+    from otel_ml.reference import load_reference
 
     try:
         ref = load_reference(reference_file)

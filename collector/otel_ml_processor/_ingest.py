@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass
 
 from ._decode import Decoded, decode_json, decode_protobuf
-from ._template import TemplateCache
-from ._exporter import Telemetry
 from ._state import IngestResult, State
+from ._telemetry import Telemetry
+from ._template import TemplateCache
 
 log = logging.getLogger("otel_ml_processor")
 

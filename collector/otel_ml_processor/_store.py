@@ -1,6 +1,6 @@
 """The reference store: a directory of JSON reference profiles, matched to streams by model name+version.
 
-Every ``*.json`` file in the directory is read with :func:`otel_ml._reference.load_reference` (JSON
+Every ``*.json`` file in the directory is read with :func:`otel_ml.reference.load_reference` (JSON
 only, schema-validated; never pickle). :meth:`ReferenceStore.poll` compares the files' modification
 times and sizes with the last scan and reloads what changed, so dropping a file in the directory (or
 ``otel-ml reference push``, which writes one through the admin API) takes effect within
@@ -24,10 +24,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from otel_ml import semconv
-from otel_ml._errors import ReferenceProfileError
-from otel_ml._reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference
-from otel_ml.stats._quality import reference_ratios
+from otel_ml import ReferenceProfileError, semconv
+from otel_ml.reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference
+from otel_ml.stats import reference_ratios
 
 from ._state import KIND_FEATURE, KIND_PREDICTION, QUALITY_COLUMNS, StreamSpec
 
