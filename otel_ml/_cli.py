@@ -7,7 +7,7 @@ import importlib
 import click
 
 _COMMANDS = {
-    "collector": "otel_ml_processor._cli:collector",
+    "processor": "otel_ml_processor._cli:processor",
     "demo": "otel_ml._demo:demo",
     "drift": "otel_ml._cli_drift:drift",
 }

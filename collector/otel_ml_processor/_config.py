@@ -450,20 +450,20 @@ class Config:
 
 
 # --- building -------------------------------------------------------------------------------------
-def _replace(obj: Any, changes: Mapping[str, Any]) -> Any:
+def _replace(obj: Any, changes: Mapping[str, Any], prefix: str = "") -> Any:
     direct: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
     names = {f.name for f in dataclasses.fields(obj)}
     for path, value in changes.items():
         head, _, rest = path.partition(".")
         if head not in names:
-            raise ConfigurationError(f"{path}: unknown key")
+            raise ConfigurationError(f"{prefix}{path}: unknown key")
         if rest:
             nested.setdefault(head, {})[rest] = value
         else:
             direct[head] = value
     for head, sub in nested.items():
-        direct[head] = _replace(direct.get(head, getattr(obj, head)), sub)
+        direct[head] = _replace(direct.get(head, getattr(obj, head)), sub, f"{prefix}{head}.")
     return dataclasses.replace(obj, **direct) if direct else obj
 
 
