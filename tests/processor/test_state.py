@@ -222,7 +222,7 @@ def test_state_stale_series_evicted_and_compacted(env) -> None:  # type: ignore[
     state.evict()
     assert state.series_count == 11
     state.compact()
-    assert state.n_series == 11
+    assert state.series.n == 11
     e2.observe(5)
     ingest(state, e2.request(time_ns=300))
     assert sample_counts(state)[1] == 25
@@ -265,7 +265,7 @@ def test_state_never_raises_on_odd_values(env) -> None:  # type: ignore[no-untyp
     req.resource_metrics[0].scope_metrics[0].metrics[1].sum.data_points[0].as_double = float("nan")
     res = ingest(state, req)
     assert res.rejected["malformed_point"] >= 1
-    assert np.isfinite(state.pending).all()
+    assert np.isfinite(state.windows.pending).all()
 
 
 def test_state_unknown_model_is_counted_then_evaluated_once_its_reference_arrives(env) -> None:  # type: ignore[no-untyped-def]
