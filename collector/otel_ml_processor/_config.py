@@ -328,6 +328,7 @@ class WindowsConfig(_Section):
                 raise ConfigurationError(f"{key}: each window must be at least 1 second, got {w}")
         if len(set(self.labels)) != len(self.sizes):
             raise ConfigurationError(f"{key}: duplicate window {list(self.sizes)}")
+        object.__setattr__(self, "sizes", tuple(float(w) for w in self.sizes))
         _positive_int(self.slots, self._k("slots"), low=2, high=120)
 
     @property
@@ -347,6 +348,7 @@ class EvaluationConfig(_Section):
 
     def validate(self) -> None:
         _positive(self.interval, self._k("interval"))
+        object.__setattr__(self, "drift", _policy_mapping(_thaw(self.drift), self._k("drift")))  # deep-frozen
         self.policy_book()  # validates the policy, naming its key
 
     def policy_book(self) -> Any:

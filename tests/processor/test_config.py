@@ -11,6 +11,7 @@ from otel_ml import ConfigurationError
 from otel_ml.stats import DriftPolicy
 from otel_ml_processor._config import (
     Config,
+    EvaluationConfig,
     ExportConfig,
     WindowsConfig,
     from_mapping,
@@ -110,6 +111,15 @@ def test_config_and_its_sections_are_frozen() -> None:
         c.windows = WindowsConfig(sizes=(1.0,))  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field 'sizes'"):
         c.windows.sizes = (1.0,)  # type: ignore[misc]
+
+
+def test_config_drift_policy_is_deep_frozen() -> None:
+    drift = {"alpha": 0.01, "features": {"age": {"wasserstein_floor": 0.2}}}
+    section = EvaluationConfig(drift=drift)
+    drift["alpha"] = 0.5  # the caller's dict no longer matters
+    assert section.policy_book().default.alpha == 0.01
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        section.drift["features"]["age"]["wasserstein_floor"] = 1.0  # type: ignore[index]
 
 
 def test_config_sections_validate_themselves() -> None:
