@@ -199,7 +199,7 @@ class CategoricalTable:
             i = self._str_cache.get(value)
             if i is not None:
                 return i
-            i = self.index.get(value[: 128], self.other)
+            i = self.index.get(value[: semconv.MAX_NAME_LENGTH], self.other)
             if len(self._str_cache) < _MAX_KEY_CACHE:
                 self._str_cache[value] = i
             return i
@@ -211,7 +211,7 @@ class CategoricalTable:
             return self.other
         if key is None:
             return None
-        return self.index.get(key[:128], self.other)
+        return self.index.get(key[: semconv.MAX_NAME_LENGTH], self.other)
 
     def stats(self, values: Any) -> tuple[Any, int, int]:
         """(counts per bucket incl. 'other', missing, unseen) of a column (ndarray or list).

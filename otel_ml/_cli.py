@@ -8,7 +8,7 @@ import click
 
 _COMMANDS = {
     "processor": "otel_ml_processor._cli:processor",
-    "demo": "otel_ml._demo:demo",
+    "demo": "otel_ml_demo.cli:demo",
     "drift": "otel_ml._cli_drift:drift",
 }
 _REFERENCE_COMMANDS = {

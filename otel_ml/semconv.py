@@ -32,6 +32,12 @@ ERROR_TYPE: Final = "error.type"
 #: Span attribute prefix for raw feature values (only with ``record_feature_values=True``).
 FEATURE_VALUE_ATTRIBUTE_PREFIX: Final = "ml.feature.value."
 
+# --- Limits ----------------------------------------------------------------------------------------
+MAX_NAME_LENGTH: Final = 128
+"""Longest model name, model version, feature or output name and category, in characters. A reference
+with a longer name is refused when it is built or loaded; a longer category value is counted under its
+first ``MAX_NAME_LENGTH`` characters, by the reference and by the monitored process alike."""
+
 # --- Values of bounded attributes ----------------------------------------------------------------
 OTHER_CATEGORY: Final = "__other__"
 """Category bucket for values outside the reference's top-K categories (unseen ones included)."""

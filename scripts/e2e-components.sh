@@ -41,7 +41,7 @@ collector() {
         log "collector: using OTEL_ML_OTELCOL=$OTEL_ML_OTELCOL (not building)"
         return
     fi
-    # The same key tests/e2e/_components.py computes: the first 16 hex digits of the manifest's sha256.
+    # The same key otel_ml_demo/components.py computes: the first 16 hex digits of the manifest's sha256.
     hash="$(sha256sum "$MANIFEST" | cut -c1-16)"
     dir="$CACHE/otelcol-$hash"
     bin="$dir/otelcol-ml"
@@ -108,14 +108,14 @@ prometheus_pkg() {
     fi
     command -v apt-get >/dev/null 2>&1 || die "prometheus/promtool missing and no apt-get to install them"
     log "prometheus: installing Debian's prometheus package"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq || die "apt-get update failed"
     # policy-rc.d exit 101 keeps the package's maintainer scripts from starting the service at all.
     local policy=/usr/sbin/policy-rc.d created_policy=0
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 0755 "$policy" && created_policy=1
     fi
     local rc=0
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus || rc=$?
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends prometheus || rc=$?
     [ "$created_policy" -eq 1 ] && as_root rm -f "$policy"
     [ "$rc" -eq 0 ] || die "apt-get install prometheus failed (exit $rc)"
     # Belt and braces: if a service did start anyway, stop it so that it holds no port (9090).

@@ -96,6 +96,13 @@ def test_quality_alarm_without_enough_rows_is_no_verdict() -> None:
     assert (ratio, alarm) == (0.5, stats.NO_VERDICT)
 
 
+def test_package_docstring_lists_every_registered_statistic() -> None:
+    import otel_ml.stats
+
+    listed = otel_ml.stats.__doc__.split("in :data:`STATISTICS`:", 1)[1].split(".\n", 1)[0]
+    assert sorted(n for n in STATISTICS if f"``{n}``" not in listed) == []
+
+
 def test_registered_functions_compute_batches() -> None:
     ref = np.array([[10.0, 20.0, 30.0], [5.0, 5.0, 0.0]])
     cur = np.array([[12.0, 18.0, 30.0], [4.0, 6.0, 0.0]])

@@ -1,4 +1,4 @@
-"""Drift statistics and verdicts on binned counts, shared by the library, the processor and ``otel-ml drift``.
+"""Drift statistics and verdicts on binned counts, shared by the processor and ``otel-ml drift``.
 
 Every statistic works on bucket counts with the reference's bins (OTel explicit bounds for
 numeric features; the reference categories plus ``__other__`` for categorical ones), for a whole

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._reference import Reference
+from otel_ml import Reference
+
+from .traffic import DemoUnavailable
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,10 @@ def start_processor(
     """
     try:
         from otel_ml_processor import from_mapping, run_in_thread
-    except ImportError as exc:  # pragma: no cover - the processor ships in the same distribution
-        raise RuntimeError(f"the otel-ml processor is not importable: {exc}") from exc
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise DemoUnavailable(
+            f"the demo runs the otel-ml processor, which is not importable ({exc}): pip install 'otel-ml[demo]'"
+        ) from exc
 
     reference_file(directory, references)
     config = from_mapping({
