@@ -19,6 +19,7 @@ import logging
 import math
 import struct
 import time
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -147,7 +148,7 @@ def _gauge_points(prefixes: list[bytes], rows: np.ndarray, values: np.ndarray, t
     t2 = 0x31 if as_int else 0x21
     vals = values[rows]
     vals = vals.astype(np.int64).tolist() if as_int else vals.tolist()
-    parts = []
+    parts: list[bytes] = []
     append = parts.append
     for r, v in zip(rows.tolist(), vals):
         body = prefixes[r] + extra
@@ -241,9 +242,9 @@ class Exporter:
         self.telemetry = telemetry or Telemetry()
         self.sent = 0
         self._wake = asyncio.Event()
-        self._channel = None
-        self._stub = None
-        self._session = None
+        self._channel: Any = None
+        self._stub: Any = None
+        self._session: Any = None
         self._backoff = 0.0
         self._last_warning = -1e9
 

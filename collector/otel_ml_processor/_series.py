@@ -109,7 +109,18 @@ def parse_attributes(attrs: Iterable[bytes]) -> dict[str, str]:
 
 
 class _Grow:
-    """Capacity-doubling 1-D numpy columns sharing one length."""
+    """Capacity-doubling 1-D numpy columns sharing one length (the series columns, by name)."""
+
+    stream: np.ndarray  # int64: the stream it writes
+    dst: np.ndarray  # int64: its first cell in the windows
+    src: np.ndarray  # int64: its first value in ``last``
+    width: np.ndarray  # int64: cells (buckets) per point
+    start: np.ndarray  # int64: start time of its last point (ns)
+    time: np.ndarray  # int64: time of its last point (ns)
+    total: np.ndarray  # float64: count / value of its last point
+    seen: np.ndarray  # float64: receive time of its last point (s)
+    epoch: np.ndarray  # int64: its first point counts in full only when it starts after this (ns)
+    alive: np.ndarray  # bool
 
     def __init__(self, spec: dict[str, Any], capacity: int = 64) -> None:
         self.cap = capacity

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -65,17 +65,16 @@ class StreamSpec:
         return self.bins + len(semconv.QUALITY_KINDS)
 
 
-class SpecSource:
-    """What the state asks the reference store (duck-typed: :class:`~._store.ReferenceStore`)."""
+class SpecSource(Protocol):
+    """What the state asks the reference store (:class:`~._store.ReferenceStore`)."""
 
     generation: int
 
     def spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | None | bool:
         """The spec; ``False`` when the model version has no reference, ``None`` when it lacks the name."""
-        raise NotImplementedError
+        ...
 
-    def fingerprint(self, model: str, version: str) -> str | None:
-        raise NotImplementedError
+    def fingerprint(self, model: str, version: str) -> str | None: ...
 
 
 @dataclass(slots=True)
