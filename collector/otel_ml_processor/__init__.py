@@ -21,7 +21,8 @@ the components), ``_service`` (starts and stops them, the evaluation loop), ``_g
 (receivers, admin API), ``_decode`` / ``_template`` (OTLP decoding), ``_ingest`` (admission), ``_state``
 (streams) with ``_series`` (cumulative -> increments) and ``_windows`` (slot rings), ``_store``
 (references), ``_evaluate`` (verdicts via :mod:`otel_ml.stats`), ``_exporter`` (OTLP out),
-``_telemetry`` (self-metrics), ``_checkpoint`` (files under ``state.directory``), ``_cli``.
+``_telemetry`` (self-metrics), ``_checkpoint`` (files under ``state.directory``), ``_logformat`` (log
+lines), ``_cli``.
 """
 
 from __future__ import annotations
