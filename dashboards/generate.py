@@ -60,7 +60,7 @@ _METHOD_TITLES = {
 #: feature) decides the verdict, shown in the "Verdict" panel.
 DRIFT_SCORE_PANELS = tuple(
     (name, _METHOD_TITLES.get(name, name),
-     STATISTICS[name].default_threshold if name in STATISTICS and STATISTICS[name].higher_is_drift else None)
+     STATISTICS[name].default_threshold if STATISTICS[name].higher_is_drift else None)
     for name in q.DRIFT_METHODS
 )
 P_VALUE_ALPHA = DriftPolicy().alpha

@@ -60,12 +60,7 @@ _DETECTED = metric(sc.DRIFT_DETECTED)
 _SAMPLES = metric(sc.DRIFT_SAMPLE_COUNT)
 _BY_FEATURE = f"{MODEL}, {VERSION}, {KIND}, {FEATURE}"
 
-_QUALITY = {
-    "missing": sc.QUALITY_MISSING_RATIO,
-    "invalid": sc.QUALITY_INVALID_RATIO,
-    "out_of_range": sc.QUALITY_OUT_OF_RANGE_RATIO,
-    "unseen": sc.QUALITY_UNSEEN_RATIO,
-}
+_QUALITY = sc.QUALITY_RATIOS
 QUALITY_LABEL = "quality"
 
 

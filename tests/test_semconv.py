@@ -21,6 +21,21 @@ def test_every_processor_ml_metric_and_attribute_is_in_the_ml_namespace():
     assert semconv.BUCKET_LE.startswith(semconv.ML_METRIC_PREFIX)
 
 
+def test_quality_kinds_are_spelled_once_and_map_to_their_metrics():
+    assert semconv.QUALITY_KINDS == ("missing", "invalid", "out_of_range", "unseen")
+    assert tuple(semconv.QUALITY_COUNTERS) == semconv.QUALITY_KINDS
+    assert tuple(semconv.QUALITY_RATIOS) == semconv.QUALITY_KINDS
+    for kind in semconv.QUALITY_KINDS:
+        assert semconv.QUALITY_COUNTERS[kind] == f"ml.feature.{kind}" in semconv.LIBRARY_METRICS
+        assert semconv.QUALITY_RATIOS[kind] == f"ml.quality.{kind}.ratio" in semconv.PROCESSOR_METRICS
+
+
+def test_processor_telemetry_table_feeds_processor_metrics():
+    for name, definition in semconv.PROCESSOR_TELEMETRY.items():
+        assert semconv.PROCESSOR_METRICS[name] == (definition.instrument, definition.unit)
+        assert definition.instrument in ("counter", "gauge", "histogram") and definition.description
+
+
 # --- docs/semantic-conventions.md agrees with semconv ----------------------------------------------
 import re  # noqa: E402
 from pathlib import Path  # noqa: E402
