@@ -1,0 +1,107 @@
+"""Fixtures for the hostile-input regression suite (issue 10).
+
+Black-box on purpose, so the suite survives the processor's restructure: the processor runs as a
+subprocess started with flags only (the ``start_processor`` factory of ``tests/processor``), and the
+tests talk to it over loopback with real OTLP payloads, or use the library's public API and CLIs.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import grpc
+import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+
+from processor.conftest import Proc, Sink, ref_dir, sink, start_processor, wait_for  # noqa: F401
+
+EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+TOKEN = "s3cret-token"
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request; (status, headers, body) for errors too."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def http_json(method: str, url: str, doc: Any = None, headers: dict[str, str] | None = None,
+              timeout: float = 10) -> tuple[int, Any]:
+    body = None if doc is None else (doc if isinstance(doc, bytes) else json.dumps(doc).encode())
+    status, _, raw = http(method, url, body, {"Content-Type": "application/json", **(headers or {})}, timeout)
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def grpc_export(endpoint: str, req: ExportMetricsServiceRequest | bytes, *, timeout: float = 10,
+                metadata: Any = None) -> ExportMetricsServiceResponse:
+    options = [("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)]
+    with grpc.insecure_channel(endpoint, options=options) as ch:
+        call = ch.unary_unary(EXPORT, request_serializer=None,
+                              response_deserializer=ExportMetricsServiceResponse.FromString)
+        data = req if isinstance(req, bytes) else req.SerializeToString()
+        return call(data, timeout=timeout, metadata=metadata)
+
+
+def status(proc: Proc, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    code, doc = http_json("GET", f"http://{proc.http}/api/v1/status", headers=headers)
+    assert code == 200, (code, doc)
+    return doc
+
+
+def healthz(proc: Proc, timeout: float = 10) -> int:
+    try:
+        return http("GET", f"http://{proc.http}/healthz", timeout=timeout)[0]
+    except OSError:
+        return 0
+
+
+def host_port(endpoint: str) -> tuple[str, int]:
+    host, port = endpoint.rsplit(":", 1)
+    return host, int(port)
+
+
+@contextmanager
+def open_file_limit(n: int) -> Iterator[None]:
+    """Lower this process's soft RLIMIT_NOFILE while a child is started (the child inherits it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@contextmanager
+def sockets() -> Iterator[list[socket.socket]]:
+    """A list of client sockets, all closed on exit."""
+    socks: list[socket.socket] = []
+    try:
+        yield socks
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.fixture
+def token_file(tmp_path: Any) -> Any:
+    p = tmp_path / "token"
+    p.write_text(TOKEN + "\n")
+    return p
