@@ -71,7 +71,7 @@ def test_item3_half_sent_requests_leave_health_and_grpc_reachable(start_processo
                 socks.append(s)
         assert len(socks) > 200  # the attack really happened
         # Generous liveness bound (the default read timeout is 10 s); not a performance assertion.
-        wait_for(lambda: healthz(proc, timeout=5) == 200, timeout=60, interval=0.5)
+        wait_for(lambda: healthz(proc, timeout=5) == 200, timeout=40, interval=0.5)
         e = Emitter(make_reference(), "pod-a")
         e.observe(100)
         resp = grpc_export(proc.grpc, e.request(), timeout=30)
