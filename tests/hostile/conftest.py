@@ -60,6 +60,17 @@ def grpc_export(endpoint: str, req: ExportMetricsServiceRequest | bytes, *, time
         return call(data, timeout=timeout, metadata=metadata)
 
 
+def ml_points(req: ExportMetricsServiceRequest) -> int:
+    """The number of ``ml.*`` data points in a request."""
+    n = 0
+    for rm in req.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.name.startswith("ml."):
+                    n += len(m.histogram.data_points if m.HasField("histogram") else m.sum.data_points)
+    return n
+
+
 def status(proc: Proc, headers: dict[str, str] | None = None) -> dict[str, Any]:
     code, doc = http_json("GET", f"http://{proc.http}/api/v1/status", headers=headers)
     assert code == 200, (code, doc)

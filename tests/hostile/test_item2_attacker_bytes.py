@@ -20,7 +20,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from processor.payloads import Emitter, kv, make_reference
 
-from .conftest import Proc, grpc_export, status
+from .conftest import Proc, grpc_export, ml_points, status
 
 MIB = 1 << 20
 
@@ -47,16 +47,6 @@ def _request(pod: str, *, resource_bytes: int = 0, attribute_bytes: int = 0, mod
     return req
 
 
-def _ml_points(req: ExportMetricsServiceRequest) -> int:
-    n = 0
-    for rm in req.resource_metrics:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                if m.name.startswith("ml."):
-                    n += len(m.histogram.data_points if m.HasField("histogram") else m.sum.data_points)
-    return n
-
-
 @pytest.mark.xfail(strict=True, reason="issue 10 item 2: 1 MiB resources and attributes are accepted and kept "
                                        "as lookup keys; no size cap, no attributes_too_large rejection")
 @pytest.mark.parametrize("where", ["resource", "attribute"])
@@ -66,9 +56,9 @@ def test_item2_oversized_resource_or_attribute_is_rejected_and_counted(where: st
     sizes = {"resource_bytes": MIB} if where == "resource" else {"attribute_bytes": MIB}
     req = _request("pod-big", **sizes)
     resp = grpc_export(proc.grpc, req)
-    assert resp.partial_success.rejected_data_points == _ml_points(req)
+    assert resp.partial_success.rejected_data_points == ml_points(req)
     assert "attributes_too_large" in resp.partial_success.error_message
-    assert status(proc)["points_rejected"].get("attributes_too_large") == _ml_points(req)
+    assert status(proc)["points_rejected"].get("attributes_too_large") == ml_points(req)
     # A normal request still goes through.
     ok = grpc_export(proc.grpc, _request("pod-ok"))
     assert ok.partial_success.rejected_data_points == 0
@@ -85,7 +75,7 @@ def test_item2_caches_are_bounded_in_bytes_and_keyed_by_digest(start_processor: 
         for model in ("churn", "no-such-model"):
             req = _request(f"pod-{i}", resource_bytes=2048, attribute_bytes=1024, model=model, tag=f"{i}-{model}-")
             grpc_export(proc.grpc, req)
-            sent += 2048 + 1024 * _ml_points(req)
+            sent += 2048 + 1024 * ml_points(req)
     caches = status(proc)["caches"]
     assert 0 < caches["bytes"] <= caches["limit_bytes"], caches
     # Digests, not the attacker's bytes: what the caches hold is a small fraction of what was sent.
