@@ -89,15 +89,10 @@ def host_port(endpoint: str) -> tuple[str, int]:
     return host, int(port)
 
 
-@contextmanager
-def open_file_limit(n: int) -> Iterator[None]:
-    """Lower this process's soft RLIMIT_NOFILE while a child is started (the child inherits it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(n, hard), hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+def set_limit(proc: Proc, which: int, soft: int) -> None:
+    """Lower a running processor's soft resource limit (e.g. ``resource.RLIMIT_NOFILE``)."""
+    _, hard = resource.prlimit(proc.p.pid, which)
+    resource.prlimit(proc.p.pid, which, (soft, hard))
 
 
 @contextmanager

@@ -14,6 +14,7 @@ and keeps ``/healthz`` and gRPC ingest answering under such an attack.
 
 from __future__ import annotations
 
+import resource
 import socket
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 
 from processor.payloads import Emitter, make_reference
 
-from .conftest import Proc, grpc_export, healthz, host_port, open_file_limit, sockets, wait_for
+from .conftest import Proc, grpc_export, healthz, host_port, set_limit, sockets, wait_for
 
 HALF_HEAD = b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
 HALF_BODY = HALF_HEAD + b"Content-Length: 100000\r\n\r\n" + b"\x00" * 100
@@ -61,8 +62,8 @@ def _closed_by_server(s: socket.socket) -> bool:
 def test_item3_half_sent_requests_leave_health_and_grpc_reachable(start_processor: Any, ref_dir: Path) -> None:
     # A processor with 256 open files and 300 half-sent requests: the situation of the issue (1,100 on
     # 1,024), scaled down. Default settings: the defaults must protect it.
-    with open_file_limit(256):
-        proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none")
+    proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none")
+    set_limit(proc, resource.RLIMIT_NOFILE, 256)
     addr = host_port(proc.http)
     with sockets() as socks:
         for i in range(300):
