@@ -24,7 +24,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from processor.conftest import Proc, Sink, ref_dir, sink, start_processor, wait_for  # noqa: F401
+from processor.payloads import Emitter, kv, make_reference
 
+MIB = 1 << 20
 EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 TOKEN = "s3cret-token"
 
@@ -69,6 +71,49 @@ def ml_points(req: ExportMetricsServiceRequest) -> int:
                 if m.name.startswith("ml."):
                     n += len(m.histogram.data_points if m.HasField("histogram") else m.sum.data_points)
     return n
+
+
+def attacker_request(pod: str, *, resource_bytes: int = 0, attribute_bytes: int = 0, model: str = "churn",
+             tag: str = "") -> ExportMetricsServiceRequest:
+    """A real request of the library's shape; ``tag`` makes the attacker bytes unique per request."""
+    e = Emitter(make_reference(), pod)
+    e.observe(50)
+    req = e.request()
+    for rm in req.resource_metrics:
+        if resource_bytes:
+            rm.resource.attributes.append(kv("attacker.blob", (tag + "r" * resource_bytes)[:resource_bytes]))
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                points = (m.histogram.data_points if m.HasField("histogram")
+                          else m.sum.data_points if m.HasField("sum") else ())
+                for dp in points:
+                    for a in dp.attributes:
+                        if a.key == "ml.model.name":
+                            a.value.string_value = model
+                    if attribute_bytes:
+                        dp.attributes.append(kv("attacker.blob", (tag + "a" * attribute_bytes)[:attribute_bytes]))
+    return req
+
+
+def _padding(n_bytes: int) -> bytes:
+    """An unrelated gauge metric of about ``n_bytes`` (the processor must read and ignore it)."""
+    req = ExportMetricsServiceRequest()
+    m = req.resource_metrics.add().scope_metrics.add().metrics.add(name="app.queue.depth")
+    for i in range(n_bytes // 20):  # about 20 bytes per point
+        m.gauge.data_points.add(time_unix_nano=1_700_000_000_000_000_000 + i, as_double=float(i))
+    return req.SerializeToString()
+
+
+def large_requests(n: int, size: int) -> tuple[list[bytes], int]:
+    """``n`` requests of about ``size`` bytes, and the number of ml points in each."""
+    pad = _padding(size)
+    out = []
+    for i in range(n):
+        e = Emitter(make_reference(), f"pod-{i}", seed=i)
+        e.observe(100)
+        req = e.request()
+        out.append(req.SerializeToString() + pad)  # concatenated messages merge
+    return out, ml_points(req)
 
 
 def status(proc: Proc, headers: dict[str, str] | None = None) -> dict[str, Any]:

@@ -16,35 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from processor.payloads import Emitter, kv, make_reference
-
-from .conftest import Proc, grpc_export, ml_points, status
-
-MIB = 1 << 20
-
-
-def _request(pod: str, *, resource_bytes: int = 0, attribute_bytes: int = 0, model: str = "churn",
-             tag: str = "") -> ExportMetricsServiceRequest:
-    """A real request of the library's shape; ``tag`` makes the attacker bytes unique per request."""
-    e = Emitter(make_reference(), pod)
-    e.observe(50)
-    req = e.request()
-    for rm in req.resource_metrics:
-        if resource_bytes:
-            rm.resource.attributes.append(kv("attacker.blob", (tag + "r" * resource_bytes)[:resource_bytes]))
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                points = (m.histogram.data_points if m.HasField("histogram")
-                          else m.sum.data_points if m.HasField("sum") else ())
-                for dp in points:
-                    for a in dp.attributes:
-                        if a.key == "ml.model.name":
-                            a.value.string_value = model
-                    if attribute_bytes:
-                        dp.attributes.append(kv("attacker.blob", (tag + "a" * attribute_bytes)[:attribute_bytes]))
-    return req
+from .conftest import MIB, Proc, attacker_request, grpc_export, ml_points, status
 
 
 @pytest.mark.xfail(strict=True, reason="issue 10 item 2: 1 MiB resources and attributes are accepted and kept "
@@ -54,13 +27,13 @@ def test_item2_oversized_resource_or_attribute_is_rejected_and_counted(where: st
                                                                       ref_dir: Path) -> None:
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none")
     sizes = {"resource_bytes": MIB} if where == "resource" else {"attribute_bytes": MIB}
-    req = _request("pod-big", **sizes)
+    req = attacker_request("pod-big", **sizes)
     resp = grpc_export(proc.grpc, req)
     assert resp.partial_success.rejected_data_points == ml_points(req)
     assert "attributes_too_large" in resp.partial_success.error_message
     assert status(proc)["points_rejected"].get("attributes_too_large") == ml_points(req)
     # A normal request still goes through.
-    ok = grpc_export(proc.grpc, _request("pod-ok"))
+    ok = grpc_export(proc.grpc, attacker_request("pod-ok"))
     assert ok.partial_success.rejected_data_points == 0
 
 
@@ -73,7 +46,7 @@ def test_item2_caches_are_bounded_in_bytes_and_keyed_by_digest(start_processor: 
     # (rejected points: the negative cache) and for the known one (series lookups and templates).
     for i in range(20):
         for model in ("churn", "no-such-model"):
-            req = _request(f"pod-{i}", resource_bytes=2048, attribute_bytes=1024, model=model, tag=f"{i}-{model}-")
+            req = attacker_request(f"pod-{i}", resource_bytes=2048, attribute_bytes=1024, model=model, tag=f"{i}-{model}-")
             grpc_export(proc.grpc, req)
             sent += 2048 + 1024 * ml_points(req)
     caches = status(proc)["caches"]

@@ -18,34 +18,8 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
-from processor.payloads import Emitter, make_reference
-
-from .conftest import Proc, grpc_export, healthz, http, ml_points, status
-
-MIB = 1 << 20
-
-
-def _padding(n_bytes: int) -> bytes:
-    """An unrelated gauge metric of about ``n_bytes`` (the processor must read and ignore it)."""
-    req = ExportMetricsServiceRequest()
-    m = req.resource_metrics.add().scope_metrics.add().metrics.add(name="app.queue.depth")
-    for i in range(n_bytes // 11):
-        m.gauge.data_points.add(time_unix_nano=1_700_000_000_000_000_000 + i, as_double=float(i))
-    return req.SerializeToString()
-
-
-def _large_requests(n: int, size: int) -> tuple[list[bytes], int]:
-    """``n`` requests of about ``size`` bytes, and the number of ml points in each."""
-    pad = _padding(size)
-    out = []
-    for i in range(n):
-        e = Emitter(make_reference(), f"pod-{i}", seed=i)
-        e.observe(100)
-        req = e.request()
-        out.append(req.SerializeToString() + pad)  # concatenated messages merge
-    return out, ml_points(req)
+from .conftest import MIB, Proc, grpc_export, healthz, http, large_requests, status
 
 
 def _retry_info(err: grpc.RpcError) -> error_details_pb2.RetryInfo | None:
@@ -65,7 +39,7 @@ def test_item4_inflight_bytes_are_bounded_with_retryable_refusals(start_processo
     limit = 6 * MIB
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none",
                                  "--max-inflight-bytes", str(limit))
-    bodies, per_request = _large_requests(12, 3 * MIB)
+    bodies, per_request = large_requests(12, 3 * MIB)
     start = threading.Barrier(len(bodies))
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -107,7 +81,7 @@ def test_item4_inflight_bytes_are_bounded_with_retryable_refusals(start_processo
 
 def test_item4_health_answers_during_concurrent_large_grpc_requests(start_processor: Any, ref_dir: Path) -> None:
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none")
-    bodies, _ = _large_requests(8, 3 * MIB)
+    bodies, _ = large_requests(8, 3 * MIB)
     errors: list[BaseException] = []
 
     def send(body: bytes) -> None:
