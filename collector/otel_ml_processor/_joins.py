@@ -1,0 +1,354 @@
+"""The join store: predictions wait for their outcomes and outcomes for their predictions, on disk.
+
+One SQLite file, ``<state.directory>/joins.sqlite`` (in memory without a state directory), in WAL mode.
+Every call is blocking and meant for one worker thread (the service runs them off the event loop);
+:meth:`JoinStore.add` commits before it returns, so a request is acknowledged only once its records
+are durable: with ``synchronous=NORMAL`` (the default) a killed process (kill -9) loses nothing
+committed; ``outcomes.synchronous: full`` also survives a power loss, at an fsync per request.
+
+Tables (compact: a waiting prediction costs ~100 bytes on disk):
+
+* ``pred`` -- waiting predictions, ``outc`` -- waiting outcomes, ``joined`` -- completed pairs (the
+  evaluation store that ``otel-ml outcomes export`` reads). Rows are keyed by (model, id) with a unique
+  index; the id is 16 bytes for the library's keyed hash (:func:`._records.id_key`); times are
+  milliseconds; probabilities float32; the trace and span id one 24-byte blob.
+* The rowid (``seq``) follows arrival, so "oldest" is "smallest seq": TTL expiry (``outcomes.ttl``,
+  counted from arrival) and the cap (``outcomes.max_pending`` rows per table; the oldest are evicted)
+  are range deletes, no time index needed. Joined pairs are kept for ``outcomes.ttl`` after the join.
+
+A batch is joined set-wise in SQL (a temporary table of the batch joined against the other side), so
+the per-record Python work is one tuple. Counted per model: duplicates (an outcome for an id that
+already has one, joined or waiting; a prediction id seen before), joins, expired predictions, outcomes
+that never found their prediction (``unmatched``, at expiry or eviction).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._records import Outcome, Prediction
+
+FILE_NAME = "joins.sqlite"
+TTL = "ttl"
+CAP = "cap"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS models(mid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS versions(vid INTEGER PRIMARY KEY, mid INTEGER NOT NULL, version TEXT NOT NULL,
+                                    UNIQUE(mid, version));
+CREATE TABLE IF NOT EXISTS pred(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER,
+                                recv INTEGER, lab TEXT, val REAL, prob BLOB, trace BLOB);
+CREATE UNIQUE INDEX IF NOT EXISTS pred_key ON pred(mid, id);
+CREATE TABLE IF NOT EXISTS outc(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER,
+                                recv INTEGER, alab TEXT, aval REAL);
+CREATE UNIQUE INDEX IF NOT EXISTS outc_key ON outc(mid, id);
+CREATE TABLE IF NOT EXISTS joined(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t_pred INTEGER,
+                                  t_out INTEGER, t_join INTEGER, lab TEXT, val REAL, prob BLOB, trace BLOB,
+                                  alab TEXT, aval REAL);
+CREATE UNIQUE INDEX IF NOT EXISTS joined_key ON joined(mid, id);
+CREATE TEMP TABLE IF NOT EXISTS bp(mid INTEGER, id BLOB, vid INTEGER, t INTEGER, lab TEXT, val REAL, prob BLOB,
+                                   trace BLOB, PRIMARY KEY(mid, id)) WITHOUT ROWID;
+CREATE TEMP TABLE IF NOT EXISTS bo(mid INTEGER, id BLOB, vid INTEGER, t INTEGER, alab TEXT, aval REAL,
+                                   PRIMARY KEY(mid, id)) WITHOUT ROWID;
+"""
+
+_JOINED_COLUMNS = "seq, mid, vid, id, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One joined prediction and outcome (times in milliseconds since the epoch)."""
+
+    model: str
+    version: str
+    key: bytes
+    t_pred: int
+    t_out: int
+    t_join: int
+    label: str | None
+    value: float | None
+    proba: np.ndarray | None  # float32
+    trace: bytes  # trace id + span id, or b""
+    actual_label: str | None
+    actual_value: float | None
+
+
+@dataclass
+class AddResult:
+    """What one :meth:`JoinStore.add` did; counters are keyed by (model, version or "")."""
+
+    pairs: list[Pair] = field(default_factory=list)
+    duplicates: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    duplicate_predictions: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    predictions: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    evicted: collections.Counter[tuple[str, str, str]] = field(default_factory=collections.Counter)
+
+
+@dataclass
+class SweepResult:
+    expired: collections.Counter[tuple[str, str, str]] = field(default_factory=collections.Counter)
+    unmatched: collections.Counter[tuple[str, str, str]] = field(default_factory=collections.Counter)
+
+
+def _ms(ns: int) -> int:
+    return ns // 1_000_000
+
+
+class JoinStore:
+    """The SQLite join store (see the module docstring). Not thread-safe: one thread at a time."""
+
+    def __init__(self, directory: str | None, *, ttl: float = 30 * 86400.0, max_pending: int = 10_000_000,
+                 synchronous: str = "normal") -> None:
+        self.path = ":memory:" if directory is None else os.path.join(directory, FILE_NAME)
+        if directory is not None:
+            os.makedirs(directory, exist_ok=True)
+        self.ttl = ttl
+        self.max_pending = max_pending
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
+        self.db.execute("PRAGMA temp_store=MEMORY")
+        self.db.executescript(_SCHEMA)
+        self._models: dict[str, int] = dict(self.db.execute("SELECT name, mid FROM models"))
+        self._model_names = {v: k for k, v in self._models.items()}
+        self._versions: dict[tuple[int, str], int] = {
+            (m, v): i for i, m, v in self.db.execute("SELECT vid, mid, version FROM versions")}
+        self._version_names = {i: v for (m, v), i in self._versions.items()}
+        self.pending_predictions = self.db.execute("SELECT count(*) FROM pred").fetchone()[0]
+        self.pending_outcomes = self.db.execute("SELECT count(*) FROM outc").fetchone()[0]
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- names ----------------------------------------------------------------------------------
+    def _mid(self, model: str) -> int:
+        mid = self._models.get(model)
+        if mid is None:
+            mid = self.db.execute("INSERT INTO models(name) VALUES (?)", (model,)).lastrowid
+            assert mid is not None
+            self._models[model] = mid
+            self._model_names[mid] = model
+        return mid
+
+    def _vid(self, mid: int, version: str | None) -> int | None:
+        if version is None:
+            return None
+        vid = self._versions.get((mid, version))
+        if vid is None:
+            vid = self.db.execute("INSERT INTO versions(mid, version) VALUES (?, ?)", (mid, version)).lastrowid
+            assert vid is not None
+            self._versions[(mid, version)] = vid
+            self._version_names[vid] = version
+        return vid
+
+    def _names(self, mid: int, vid: int | None) -> tuple[str, str]:
+        return self._model_names.get(mid, "?"), "" if vid is None else self._version_names.get(vid, "?")
+
+    # --- ingest ---------------------------------------------------------------------------------
+    def add(self, predictions: Sequence[Prediction], outcomes: Sequence[Outcome], now: float | None = None) -> AddResult:
+        """Store a request's records, join what can be joined, commit; the new pairs and the counts."""
+        now = time.time() if now is None else now
+        recv = int(now)
+        t_join = int(now * 1000)
+        res = AddResult()
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (last_seq,) = db.execute("SELECT coalesce(max(seq), 0) FROM joined").fetchone()
+            if predictions:
+                self._add_predictions(predictions, recv, t_join, res)
+            if outcomes:
+                self._add_outcomes(outcomes, recv, t_join, res)
+            res.pairs = list(self._pairs(db.execute(
+                f"SELECT {_JOINED_COLUMNS} FROM joined WHERE seq > ? ORDER BY seq", (last_seq,))))
+            self._evict(res)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return res
+
+    def _add_predictions(self, predictions: Sequence[Prediction], recv: int, t_join: int, res: AddResult) -> None:
+        db = self.db
+        rows = []
+        for p in predictions:
+            mid = self._mid(p.model)
+            prob = None if p.proba is None else np.asarray(p.proba, np.float32).tobytes()
+            rows.append((mid, p.key, self._vid(mid, p.version), _ms(p.time_ns), p.label, p.value, prob,
+                         p.trace or None))
+            res.predictions[(p.model, p.version)] += 1
+        n = len(rows)
+        db.executemany("INSERT OR IGNORE INTO bp VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        inserted = db.execute("SELECT count(*) FROM bp").fetchone()[0]
+        dup_rows = db.execute(
+            "SELECT mid, vid FROM bp WHERE EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id) "
+            "OR EXISTS (SELECT 1 FROM joined j WHERE j.mid = bp.mid AND j.id = bp.id)").fetchall()
+        if n != inserted or dup_rows:
+            self._count_dups(rows, inserted, dup_rows, res.duplicate_predictions)
+            db.execute("DELETE FROM bp WHERE EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id) "
+                       "OR EXISTS (SELECT 1 FROM joined j WHERE j.mid = bp.mid AND j.id = bp.id)")
+        db.execute(
+            "INSERT INTO joined(mid, id, vid, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval) "
+            "SELECT bp.mid, bp.id, bp.vid, bp.t, o.t, ?, bp.lab, bp.val, bp.prob, bp.trace, o.alab, o.aval "
+            "FROM bp JOIN outc o ON o.mid = bp.mid AND o.id = bp.id", (t_join,))
+        joined = db.execute("SELECT changes()").fetchone()[0]
+        if joined:
+            db.execute("DELETE FROM outc WHERE EXISTS (SELECT 1 FROM bp WHERE bp.mid = outc.mid AND bp.id = outc.id)")
+            self.pending_outcomes -= joined
+        db.execute("INSERT INTO pred(mid, id, vid, t, recv, lab, val, prob, trace) "
+                   "SELECT mid, id, vid, t, ?, lab, val, prob, trace FROM bp "
+                   "WHERE NOT EXISTS (SELECT 1 FROM outc o WHERE o.mid = bp.mid AND o.id = bp.id) "
+                   "AND NOT EXISTS (SELECT 1 FROM joined j WHERE j.mid = bp.mid AND j.id = bp.id)", (recv,))
+        self.pending_predictions += db.execute("SELECT changes()").fetchone()[0]
+        db.execute("DELETE FROM bp")
+
+    def _add_outcomes(self, outcomes: Sequence[Outcome], recv: int, t_join: int, res: AddResult) -> None:
+        db = self.db
+        rows = []
+        for o in outcomes:
+            mid = self._mid(o.model)
+            rows.append((mid, o.key, self._vid(mid, o.version), _ms(o.time_ns), o.label, o.value))
+        n = len(rows)
+        db.executemany("INSERT OR IGNORE INTO bo VALUES (?, ?, ?, ?, ?, ?)", rows)
+        inserted = db.execute("SELECT count(*) FROM bo").fetchone()[0]
+        dup_rows = db.execute(
+            "SELECT mid, vid FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND o.id = bo.id) "
+            "OR EXISTS (SELECT 1 FROM joined j WHERE j.mid = bo.mid AND j.id = bo.id)").fetchall()
+        if n != inserted or dup_rows:
+            self._count_dups(rows, inserted, dup_rows, res.duplicates)
+            db.execute("DELETE FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND o.id = bo.id) "
+                       "OR EXISTS (SELECT 1 FROM joined j WHERE j.mid = bo.mid AND j.id = bo.id)")
+        db.execute(
+            "INSERT INTO joined(mid, id, vid, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval) "
+            "SELECT p.mid, p.id, p.vid, p.t, bo.t, ?, p.lab, p.val, p.prob, p.trace, bo.alab, bo.aval "
+            "FROM bo JOIN pred p ON p.mid = bo.mid AND p.id = bo.id", (t_join,))
+        joined = db.execute("SELECT changes()").fetchone()[0]
+        if joined:
+            db.execute("DELETE FROM pred WHERE EXISTS (SELECT 1 FROM bo WHERE bo.mid = pred.mid AND bo.id = pred.id)")
+            self.pending_predictions -= joined
+        db.execute("INSERT INTO outc(mid, id, vid, t, recv, alab, aval) "
+                   "SELECT mid, id, vid, t, ?, alab, aval FROM bo "
+                   "WHERE NOT EXISTS (SELECT 1 FROM joined j WHERE j.mid = bo.mid AND j.id = bo.id)", (recv,))
+        self.pending_outcomes += db.execute("SELECT changes()").fetchone()[0]
+        db.execute("DELETE FROM bo")
+
+    def _count_dups(self, rows: list[tuple], inserted: int, dup_rows: list[tuple[int, int | None]],
+                    into: collections.Counter[tuple[str, str]]) -> None:
+        for mid, vid in dup_rows:
+            into[self._names(mid, vid)] += 1
+        if len(rows) != inserted:  # the same id twice in this request: count the repeats
+            seen: set[tuple[int, bytes]] = set()
+            for r in rows:
+                k = (r[0], r[1])
+                if k in seen:
+                    into[self._names(r[0], r[2])] += 1
+                seen.add(k)
+
+    def _pairs(self, cursor: Iterator[tuple]) -> Iterator[Pair]:
+        for _seq, mid, vid, key, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval in cursor:
+            model, version = self._names(mid, vid)
+            yield Pair(model, version, key, t_pred, t_out, t_join, lab, val,
+                       None if prob is None else np.frombuffer(prob, np.float32), trace or b"", alab, aval)
+
+    # --- expiry and the cap ---------------------------------------------------------------------
+    def _evict(self, res: AddResult) -> None:
+        over = self.pending_predictions - self.max_pending
+        if over > 0:
+            self._delete_oldest("pred", over, CAP, res.evicted)
+            self.pending_predictions -= over
+        over = self.pending_outcomes - self.max_pending
+        if over > 0:
+            self._delete_oldest("outc", over, CAP, res.evicted)
+            self.pending_outcomes -= over
+
+    def _delete_oldest(self, table: str, n: int, reason: str, into: collections.Counter[tuple[str, str, str]]) -> None:
+        (edge,) = self.db.execute(f"SELECT seq FROM {table} ORDER BY seq LIMIT 1 OFFSET ?", (n - 1,)).fetchone()
+        self._delete_through(table, edge, reason, into)
+
+    def _delete_through(self, table: str, edge: int, reason: str,
+                        into: collections.Counter[tuple[str, str, str]]) -> int:
+        total = 0
+        for mid, vid, count in self.db.execute(
+                f"SELECT mid, vid, count(*) FROM {table} WHERE seq <= ? GROUP BY mid, vid", (edge,)).fetchall():
+            into[(*self._names(mid, vid), reason)] += count
+            total += count
+        self.db.execute(f"DELETE FROM {table} WHERE seq <= ?", (edge,))
+        return total
+
+    def sweep(self, now: float | None = None) -> SweepResult:
+        """Expire what waited longer than ``ttl`` (and joined pairs older than ``ttl``); commit."""
+        now = time.time() if now is None else now
+        cutoff = int(now - self.ttl)
+        res = SweepResult()
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, into in (("pred", res.expired), ("outc", res.unmatched)):
+                row = db.execute(f"SELECT seq FROM {table} WHERE recv >= ? ORDER BY seq LIMIT 1", (cutoff,)).fetchone()
+                edge = (row[0] - 1) if row else db.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()[0]
+                n = self._delete_through(table, edge, TTL, into) if edge > 0 else 0
+                if table == "pred":
+                    self.pending_predictions -= n
+                else:
+                    self.pending_outcomes -= n
+            row = db.execute("SELECT seq FROM joined WHERE t_join >= ? ORDER BY seq LIMIT 1",
+                             (cutoff * 1000,)).fetchone()
+            edge = (row[0] - 1) if row else db.execute("SELECT coalesce(max(seq), 0) FROM joined").fetchone()[0]
+            db.execute("DELETE FROM joined WHERE seq <= ?", (edge,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return res
+
+    # --- reading --------------------------------------------------------------------------------
+    def recent_pairs(self, since_ms: int, limit: int) -> list[Pair]:
+        """The newest joined pairs (at most ``limit`` per model version) joined at or after ``since_ms``."""
+        out: list[Pair] = []
+        for vid, in self.db.execute("SELECT DISTINCT vid FROM joined WHERE t_join >= ?", (since_ms,)).fetchall():
+            cur = self.db.execute(f"SELECT {_JOINED_COLUMNS} FROM joined WHERE vid = ? AND t_join >= ? "
+                                  "ORDER BY seq DESC LIMIT ?", (vid, since_ms, limit))
+            out.extend(reversed(list(self._pairs(cur))))
+        out.sort(key=lambda p: p.t_join)
+        return out
+
+    def export_rows(self, model: str, version: str | None = None, since_ms: int | None = None,
+                    until_ms: int | None = None) -> Iterator[Pair]:
+        """Joined pairs of ``model`` (optionally one version) whose prediction time is in [since, until)."""
+        mid = self._models.get(model)
+        if mid is None:
+            return
+        sql = f"SELECT {_JOINED_COLUMNS} FROM joined WHERE mid = ?"
+        args: list[object] = [mid]
+        if version is not None:
+            vid = self._versions.get((mid, version))
+            if vid is None:
+                return
+            sql += " AND vid = ?"
+            args.append(vid)
+        if since_ms is not None:
+            sql += " AND t_pred >= ?"
+            args.append(since_ms)
+        if until_ms is not None:
+            sql += " AND t_pred < ?"
+            args.append(until_ms)
+        yield from self._pairs(self.db.execute(sql + " ORDER BY seq", args))
+
+    def nbytes(self) -> int:
+        """Bytes on disk (database and WAL), or the in-memory database's pages."""
+        page = self.db.execute("PRAGMA page_size").fetchone()[0]
+        count = self.db.execute("PRAGMA page_count").fetchone()[0]
+        wal = 0
+        if self.path != ":memory:":
+            try:
+                wal = os.path.getsize(self.path + "-wal")
+            except OSError:
+                pass
+        return int(page * count + wal)
