@@ -110,6 +110,8 @@ class Reference:
     outputs: tuple[Profile, ...] = ()
     row_count: int = 0
     created_at: str = ""
+    #: The optional holdout ``performance`` section (task, n, metrics with intervals, calibration), as stored.
+    performance: Mapping[str, Any] | None = None
 
     def feature(self, name: str) -> Profile:
         """The profile of feature ``name`` (KeyError if the reference has none)."""
@@ -132,6 +134,7 @@ class Reference:
             "row_count": self.row_count,
             "features": [_profile_to_dict(p) for p in self.features],
             "outputs": [_profile_to_dict(p) for p in self.outputs],
+            **({"performance": _plain(self.performance)} if self.performance is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -424,7 +427,19 @@ def _parse(doc: Any, source: str) -> Reference:
     created = doc.get("created_at", "")
     if not isinstance(created, str):
         raise fail("created_at", "must be a string")
-    return Reference(model["name"], model["version"], features, outputs, row_count, created)
+    performance = doc.get("performance")
+    if performance is not None and not (isinstance(performance, dict) and isinstance(performance.get("metrics", {}),
+                                                                                   dict)):
+        raise fail("performance", "must be an object with 'task', 'n' and 'metrics'")
+    return Reference(model["name"], model["version"], features, outputs, row_count, created, performance)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return v
 
 
 def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:

@@ -143,6 +143,9 @@ PROCESSOR_STREAMS: Final = "otel_ml.processor.streams"
 PROCESSOR_EVALUATION_DURATION: Final = "otel_ml.processor.evaluation.duration"
 PROCESSOR_EXPORT_FAILURES: Final = "otel_ml.processor.export.failures"
 PROCESSOR_STATE_BYTES: Final = "otel_ml.processor.state.bytes"
+PROCESSOR_PENDING_PREDICTIONS: Final = "otel_ml.processor.joins.pending_predictions"
+PROCESSOR_PENDING_OUTCOMES: Final = "otel_ml.processor.joins.pending_outcomes"
+PROCESSOR_JOIN_STORE_BYTES: Final = "otel_ml.processor.joins.bytes"
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,11 @@ PROCESSOR_TELEMETRY: Final[dict[str, MetricDefinition]] = {
     PROCESSOR_EVALUATION_DURATION: MetricDefinition(
         "histogram", "s", "time of one evaluation (all streams, all windows)"),
     PROCESSOR_EXPORT_FAILURES: MetricDefinition("counter", "{export}", "export problems", (ERROR_TYPE,)),
+    PROCESSOR_PENDING_PREDICTIONS: MetricDefinition(
+        "gauge", "{prediction}", "predictions waiting in the join store for their outcome"),
+    PROCESSOR_PENDING_OUTCOMES: MetricDefinition(
+        "gauge", "{outcome}", "outcomes waiting in the join store for their prediction"),
+    PROCESSOR_JOIN_STORE_BYTES: MetricDefinition("gauge", "By", "disk used by the join store (database and WAL)"),
 }
 
 #: Every metric the library emits, with (instrument kind, unit). Units follow UCUM as OTel does.
@@ -198,6 +206,20 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     QUALITY_UNSEEN_RATIO: ("gauge", "1"),
     QUALITY_ALARM: ("gauge", ""),
     DRIFT_REFERENCE_RATIO: ("gauge", "1"),
+    PERFORMANCE_VALUE: ("gauge", ""),
+    PERFORMANCE_LOWER: ("gauge", ""),
+    PERFORMANCE_UPPER: ("gauge", ""),
+    PERFORMANCE_REFERENCE: ("gauge", ""),
+    PERFORMANCE_DEGRADED: ("gauge", ""),
+    PERFORMANCE_SAMPLE_COUNT: ("gauge", "{outcome}"),
+    OUTCOME_COVERAGE_RATIO: ("gauge", "1"),
+    CALIBRATION_OBSERVED: ("gauge", "1"),
+    OUTCOMES_JOINED: ("counter", "{outcome}"),
+    OUTCOMES_UNMATCHED: ("counter", "{outcome}"),
+    PREDICTIONS_EXPIRED: ("counter", "{prediction}"),
+    OUTCOMES_DUPLICATES: ("counter", "{outcome}"),
+    OUTCOMES_REJECTED: ("counter", "{record}"),
+    LABEL_DELAY: ("histogram", "s"),
     **{name: (m.instrument, m.unit) for name, m in PROCESSOR_TELEMETRY.items()},
 }
 

@@ -417,6 +417,59 @@ class ExportConfig(_Section):
         return PROTOCOL_GRPC
 
 
+@dataclass(frozen=True)
+class OutcomesConfig(_Section):
+    """The ground-truth path: how long predictions and outcomes wait for each other in the join store
+    (``joins.sqlite`` under ``state.directory``), how many may wait, how many joined pairs per model
+    version the performance windows hold, and the degradation policy
+    (:class:`otel_ml.stats.performance.PerformancePolicy` fields: ``min_samples``, ``alpha``,
+    ``tolerances``; unset ones keep the policy's defaults)."""
+
+    KEY: ClassVar[str] = "outcomes"
+    SYNCHRONOUS: ClassVar[tuple[str, ...]] = ("normal", "full")
+    ttl: float = field(default=30 * 86400.0, metadata=_yaml(parse_duration))
+    max_pending: int = field(default=10_000_000, metadata=_yaml(_int))
+    max_window_pairs: int = field(default=100_000, metadata=_yaml(_int))
+    synchronous: str = field(default="normal", metadata=_yaml(_str))
+    min_samples: int | None = field(default=None, metadata=_yaml(lambda v, k: None if v is None else _int(v, k)))
+    alpha: float | None = field(default=None, metadata=_yaml(lambda v, k: None if v is None else _number(v, k)))
+    tolerances: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}),
+                                            metadata=_yaml(lambda v, k: _tolerances(v, k)))
+
+    def validate(self) -> None:
+        _positive(self.ttl, self._k("ttl"))
+        _positive_int(self.max_pending, self._k("max_pending"))
+        _positive_int(self.max_window_pairs, self._k("max_window_pairs"), low=10, high=10_000_000)
+        if self.synchronous not in self.SYNCHRONOUS:
+            raise ConfigurationError(f"{self._k('synchronous')}: must be 'normal' or 'full', got {self.synchronous!r}")
+        if self.min_samples is not None:
+            _positive_int(self.min_samples, self._k("min_samples"))
+        if self.alpha is not None and not (_is_number(self.alpha) and 0 < self.alpha < 1):
+            raise ConfigurationError(f"{self._k('alpha')}: must be a number between 0 and 1, got {self.alpha!r}")
+        object.__setattr__(self, "tolerances", _tolerances(dict(self.tolerances), self._k("tolerances")))
+
+    def policy(self) -> Any:
+        """The :class:`otel_ml.stats.performance.PerformancePolicy`: its defaults with this section's values."""
+        from otel_ml.stats.performance import PerformancePolicy
+
+        kwargs: dict[str, Any] = {}
+        if self.min_samples is not None:
+            kwargs["min_samples"] = self.min_samples
+        if self.alpha is not None:
+            kwargs["alpha"] = self.alpha
+        if self.tolerances:
+            kwargs["tolerances"] = {**PerformancePolicy().tolerances, **self.tolerances}
+        return PerformancePolicy(**kwargs)
+
+
+def _tolerances(v: Any, key: str) -> Mapping[str, float]:
+    if v is None:
+        return MappingProxyType({})
+    if not isinstance(v, Mapping) or not all(isinstance(k, str) and _is_number(x) and x >= 0 for k, x in v.items()):
+        raise ConfigurationError(f"{key}: must be a mapping of metric name to a number >= 0")
+    return MappingProxyType({k: float(x) for k, x in v.items()})
+
+
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -431,6 +484,7 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     state: StateConfig = field(default_factory=StateConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
     log_level: str = field(default="info", metadata=_yaml(_str))
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ from ._exporter import Exporter
 from ._grpc import GrpcReceiver
 from ._http import HttpServer
 from ._ingest import Ingestor
+from ._outcomes import Outcomes
 from ._state import State
 from ._store import ReferenceStore
 from ._telemetry import Telemetry
@@ -37,6 +38,7 @@ class Components:
     evaluator: Evaluator
     grpc: GrpcReceiver | None
     http: HttpServer | None
+    outcomes: Outcomes | None = None
 
 
 def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None) -> Components:
@@ -65,4 +67,11 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
                           max_reference_bytes=config.references.max_upload_bytes, token=config.auth.token,
                           require_token_for_ingest=config.auth.require_for_ingest, tls=tls,
                           status=status)
-    return Components(store, state, telemetry, exporter, ingestor, evaluator, grpc, http)
+    out = config.outcomes
+    outcomes = Outcomes(store, directory=st.directory, windows=win.sizes, labels=win.labels, ttl=out.ttl,
+                        max_pending=out.max_pending, max_window_pairs=out.max_window_pairs,
+                        synchronous=out.synchronous, policy=out.policy)
+    for receiver in (grpc, http):
+        if receiver is not None:
+            receiver.outcomes = outcomes
+    return Components(store, state, telemetry, exporter, ingestor, evaluator, grpc, http, outcomes)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -23,6 +24,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from ._decode import DecodeError
 from ._ingest import Ingestor, Overload
+from ._outcomes import grpc_logs_handler
 
 log = logging.getLogger("otel_ml_processor")
 
@@ -70,6 +72,7 @@ class GrpcReceiver:
         self.token = token
         self.tls = tls
         self.server: grpc.aio.Server | None = None
+        self.outcomes: Any = None  # _outcomes.Outcomes: LogsService/Export
         self.port = 0
 
     async def start(self) -> int:
@@ -85,6 +88,7 @@ class GrpcReceiver:
             SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(self._export)}
         )
         self.server.add_generic_rpc_handlers((handler,))
+        self.server.add_generic_rpc_handlers((grpc_logs_handler(self),))
         if self.tls:
             with open(self.tls[0], "rb") as f:
                 cert = f.read()

@@ -42,6 +42,7 @@ from otel_ml.reference import loads_reference
 
 from ._decode import DecodeError, TooLargeError, decompress
 from ._ingest import RATE, Ingestor, Overload
+from ._outcomes import http_logs
 from ._store import ReferenceStore
 
 log = logging.getLogger("otel_ml_processor")
@@ -69,10 +70,12 @@ class HttpServer:
         self.ready = False
         self.on_references_changed: Callable[[], None] = lambda: None
         self._runner: web.AppRunner | None = None
+        self.outcomes: Any = None  # _outcomes.Outcomes: POST /v1/logs
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=max(self.max_request_bytes, self.max_reference_bytes) + 1)
         app.router.add_post("/v1/metrics", self.otlp)
+        app.router.add_post("/v1/logs", lambda request: http_logs(self, request))
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/api/v1/status", self.get_status)

@@ -43,6 +43,7 @@ class Service:
         self.last_evaluation: Evaluation | None = None
         self.evaluations = 0
         self.components: Components | None = None
+        self.outcomes: Any = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._grpc: GrpcReceiver | None = None
         self._http: HttpServer | None = None
@@ -62,6 +63,7 @@ class Service:
         self.store, self.state, self.telemetry = c.store, c.state, c.telemetry
         self.exporter, self.ingestor, self.evaluator = c.exporter, c.ingestor, c.evaluator
         self._grpc, self._http = c.grpc, c.http
+        self.outcomes = c.outcomes
         if cfg.state.directory is not None and _checkpoint.load(self.state, cfg.state.directory):
             log.info("restored checkpoint: %d streams, %d series", self.state.stream_count, self.state.series_count)
         grpc_address = cfg.receivers.grpc_address()
@@ -120,6 +122,8 @@ class Service:
             if self.exporter.endpoint:
                 payload = await loop.run_in_executor(None, encode_request, ev, tel.snapshot())
                 self.exporter.submit(payload)
+            if self.outcomes is not None:
+                await self._evaluate_outcomes()
             self.last_evaluation = ev
             self.evaluations += 1
             state_dir = self.config.state.directory
@@ -131,6 +135,17 @@ class Service:
                     log.error("cannot write checkpoint to %s: %s", state_dir, exc)
             log.debug("evaluation %d: %d rows in %.3fs", self.evaluations, ev.rows, ev.duration_s)
             return ev
+
+    async def _evaluate_outcomes(self) -> None:
+        """Expire waiting records, judge the performance windows, export (see :mod:`._outcomes`)."""
+        assert self.outcomes is not None
+        payload = await self.outcomes.evaluate()
+        tel = self.telemetry
+        tel.pending_predictions = self.outcomes.joins.pending_predictions
+        tel.pending_outcomes = self.outcomes.joins.pending_outcomes
+        tel.join_store_bytes = self.outcomes.store_bytes
+        if self.exporter.endpoint:
+            self.exporter.submit(payload)
 
     def status(self) -> dict[str, Any]:
         ev = self.last_evaluation
@@ -149,6 +164,7 @@ class Service:
             "export_failures": dict(self.telemetry.export_failures),
             "refused_requests": self.ingestor.refused,
             "windows": list(self.config.windows.labels),
+            "outcomes": None if self.outcomes is None else self.outcomes.status(),
         }
 
     # --- stop -----------------------------------------------------------------------------------
@@ -180,6 +196,8 @@ class Service:
         if self.exporter.endpoint and not await self.exporter.flush(self.config.export.timeout):
             log.warning("export queue not delivered before shutdown: %d requests dropped", len(self.exporter.queue))
         await self.exporter.close()
+        if self.outcomes is not None:
+            self.outcomes.close()
         log.info("stopped")
 
 

@@ -44,6 +44,9 @@ class Telemetry:
     eval_buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     eval_count: int = 0
     eval_sum: float = 0.0
+    pending_predictions: int = 0
+    pending_outcomes: int = 0
+    join_store_bytes: int = 0
 
     def snapshot(self) -> Telemetry:
         """A copy safe to read from another thread while the loop keeps counting."""
@@ -86,6 +89,9 @@ def add_telemetry(sm: pb.ScopeMetrics, tel: Telemetry, now_ns: int) -> None:
         semconv.PROCESSOR_STREAMS: tel.streams,
         semconv.PROCESSOR_STATE_BYTES: tel.state_bytes,
         semconv.PROCESSOR_EVALUATION_DURATION: None,
+        semconv.PROCESSOR_PENDING_PREDICTIONS: tel.pending_predictions,
+        semconv.PROCESSOR_PENDING_OUTCOMES: tel.pending_outcomes,
+        semconv.PROCESSOR_JOIN_STORE_BYTES: tel.join_store_bytes,
     }
     for name, definition in semconv.PROCESSOR_TELEMETRY.items():
         m = new_metric(sm, name)

@@ -1,0 +1,373 @@
+"""The ground-truth path: OTLP log records in (both receivers), the join store, performance windows, OTLP out.
+
+:class:`Outcomes` is one service component. A request's records are decoded (:mod:`._records`),
+checked against the references (a model with no reference loaded: ``unknown_model``; probabilities
+not of the reference's width: ``wrong_width``; an outcome label outside the reference's classes:
+``unknown_class``; an outcome older than ``outcomes.ttl``: ``late``), written to the join store in its
+worker thread (:mod:`._joins`; the event loop never blocks on SQLite) and acknowledged only after the
+commit. Rejected records are counted (``ml.outcome.rejected``, ``error.type``) and reported to the
+sender as OTLP partial success. Too many requests waiting for the store: retryable overload.
+
+Receivers: :func:`http_logs` serves ``POST /v1/logs`` and :func:`grpc_logs_handler` the gRPC
+``LogsService/Export``, with the same token, TLS, size limits and backpressure as metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import json_format
+from google.rpc import code_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
+
+from otel_ml import semconv
+
+from ._decode import DecodeError, TooLargeError, decompress
+from ._joins import AddResult, JoinStore, SweepResult
+from ._performance import PerformanceWindows, TaskSpec, WindowResult, add_performance, task_spec
+from ._records import Records, decode_logs, decode_logs_json
+from ._store import ReferenceStore
+from ._telemetry import SCOPE_NAME, kv, new_metric, resource_attributes
+
+log = logging.getLogger("otel_ml_processor")
+
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
+UNKNOWN_MODEL = "unknown_model"
+WRONG_WIDTH = "wrong_width"
+UNKNOWN_CLASS = "unknown_class"
+LATE = "late"
+DUPLICATE_PREDICTION = "duplicate_prediction"
+#: Label-delay histogram bounds (seconds): 1 s .. 30 d.
+DELAY_BUCKETS = (1.0, 10.0, 60.0, 600.0, 3600.0, 21600.0, 86400.0, 604800.0, 2592000.0)
+#: Requests allowed to wait for the store before the receivers answer "retry later".
+MAX_QUEUED_REQUESTS = 64
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request came to: records accepted and the rejections (for OTLP partial success)."""
+
+    accepted: int
+    rejected: collections.Counter[str]
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def message(self) -> str:
+        return "rejected log records: " + ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items()))
+
+
+class Outcomes:
+    """Join store + performance windows of one service (see the module docstring)."""
+
+    def __init__(self, store: ReferenceStore, *, directory: str | None, windows: tuple[float, ...],
+                 labels: tuple[str, ...], ttl: float, max_pending: int, max_window_pairs: int,
+                 synchronous: str, policy: Any) -> None:
+        self.references = store
+        self.ttl = ttl
+        self.policy = policy
+        self.joins = JoinStore(directory, ttl=ttl, max_pending=max_pending, synchronous=synchronous)
+        self.windows = PerformanceWindows(windows, labels, max_pairs=max_window_pairs)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="otel-ml-joins")
+        self.queued = 0
+        self.start_ns = time.time_ns()
+        self.joined: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.duplicates: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.unmatched: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        self.expired: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        self.rejected: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.delay: dict[tuple[str, str], list[float]] = {}  # bucket counts + [sum, count]
+        self._specs: dict[tuple[str, str], tuple[int, TaskSpec | None]] = {}
+        self._logged: dict[str, float] = {}
+        self._restore()
+
+    def _spec(self, model: str, version: str) -> TaskSpec | None:
+        gen = self.references.generation
+        hit = self._specs.get((model, version))
+        if hit is not None and hit[0] == gen:
+            return hit[1]
+        c = self.references.get(model, version)
+        spec = None if c is None else task_spec(c.reference)
+        self._specs[(model, version)] = (gen, spec)
+        return spec
+
+    def _model_classes(self, model: str) -> set[str] | None:
+        """Classes of every loaded version of ``model``; ``None`` without any reference for it."""
+        found = None
+        for item in self.references.list():
+            if item["model"] == model:
+                spec = self._spec(model, item["version"])
+                found = found or set()
+                if spec is not None:
+                    found |= set(spec.classes)
+        return found
+
+    def _restore(self) -> None:
+        since = int((time.time() - max(self.windows.windows)) * 1000)
+        pairs = self.joins.recent_pairs(since, self.windows.max_pairs)
+        self._feed(pairs)
+        if pairs:
+            log.info("outcomes: %d joined pairs restored into the performance windows", len(pairs))
+
+    # --- ingest ---------------------------------------------------------------------------------
+    def check(self, records: Records) -> None:
+        """Move the records that the references refuse into ``records.rejected``."""
+        late_ns = (time.time() - self.ttl) * 1e9
+        kept_p = []
+        for p in records.predictions:
+            spec = self._spec(p.model, p.version)
+            if spec is None and self.references.get(p.model, p.version) is None:
+                records.reject(p.model, UNKNOWN_MODEL)
+            elif p.proba is not None and spec is not None and spec.classes and len(p.proba) != len(spec.classes):
+                records.reject(p.model, WRONG_WIDTH)
+            else:
+                kept_p.append(p)
+        kept_o = []
+        classes: dict[str, set[str] | None] = {}
+        for o in records.outcomes:
+            if o.model not in classes:
+                classes[o.model] = self._model_classes(o.model)
+            known = classes[o.model]
+            if known is None:
+                records.reject(o.model, UNKNOWN_MODEL)
+            elif o.label is not None and known and o.label not in known:
+                records.reject(o.model, UNKNOWN_CLASS)
+            elif o.time_ns and o.time_ns < late_ns:
+                records.reject(o.model, LATE)
+            else:
+                kept_o.append(o)
+        records.predictions, records.outcomes = kept_p, kept_o
+
+    def busy(self) -> bool:
+        return self.queued >= MAX_QUEUED_REQUESTS
+
+    async def ingest(self, records: Records) -> Outcome:
+        """Check, store (committed before this returns), join, feed the windows, count."""
+        self.check(records)
+        res = AddResult()
+        if records.predictions or records.outcomes:
+            self.queued += 1
+            try:
+                loop = asyncio.get_running_loop()
+                res = await loop.run_in_executor(self._pool, self.joins.add, records.predictions, records.outcomes)
+            finally:
+                self.queued -= 1
+        for (model, reason), n in records.rejected.items():
+            self.rejected[(model, reason)] += n
+        for (model, version), n in res.duplicate_predictions.items():
+            self.rejected[(model, DUPLICATE_PREDICTION)] += n
+        self.duplicates.update(res.duplicates)
+        self.expired.update({k: v for k, v in res.evicted.items() if k[1]})
+        now = time.time()
+        for (model, version), n in res.predictions.items():
+            self.windows.received(model, version, n, now)
+        self._feed(res.pairs)
+        rejected: collections.Counter[str] = collections.Counter()
+        for (_, reason), n in records.rejected.items():
+            rejected[reason] += n
+        for n in res.duplicate_predictions.values():
+            rejected[DUPLICATE_PREDICTION] += n
+        if rejected:
+            self._log_once(rejected)
+        return Outcome(len(records.predictions) + len(records.outcomes), rejected)
+
+    def _feed(self, pairs: list[Any]) -> None:
+        for pair in pairs:
+            spec = self._spec(pair.model, pair.version)
+            if spec is None or not self.windows.add(pair, spec):
+                self.rejected[(pair.model, UNKNOWN_CLASS if spec is not None else UNKNOWN_MODEL)] += 1
+                continue
+            self.joined[(pair.model, pair.version)] += 1
+            h = self.delay.get((pair.model, pair.version))
+            if h is None:
+                h = self.delay[(pair.model, pair.version)] = [0.0] * (len(DELAY_BUCKETS) + 3)
+            d = max(0.0, (pair.t_out - pair.t_pred) / 1000.0)
+            i = 0
+            while i < len(DELAY_BUCKETS) and d > DELAY_BUCKETS[i]:
+                i += 1
+            h[i] += 1
+            h[-2] += d
+            h[-1] += 1
+
+    def _log_once(self, rejected: collections.Counter[str]) -> None:
+        now = time.monotonic()
+        for reason in rejected:
+            if now - self._logged.get(reason, -1e9) >= 60.0:
+                self._logged[reason] = now
+                log.warning("rejecting prediction/outcome records: %s (counted in ml.outcome.rejected; "
+                            "logged once a minute)", dict(rejected))
+
+    # --- evaluation -----------------------------------------------------------------------------
+    async def evaluate(self) -> bytes:
+        """Expire, evaluate every window (worker threads) and encode the OTLP request."""
+        loop = asyncio.get_running_loop()
+        sweep: SweepResult = await loop.run_in_executor(self._pool, self.joins.sweep)
+        self.expired.update(sweep.expired)
+        self.unmatched.update(sweep.unmatched)
+        now = time.time()
+        policy = self._policy()
+        results = [] if policy is None else await loop.run_in_executor(None, self.windows.evaluate, now, policy)
+        self.store_bytes = await loop.run_in_executor(self._pool, self.joins.nbytes)
+        return self.encode(results, time.time_ns())
+
+    store_bytes = 0
+
+    def _policy(self) -> Any:
+        try:
+            return self.policy()
+        except ImportError as exc:  # otel_ml.stats.performance missing: counters only, said once
+            if "policy" not in self._logged:
+                self._logged["policy"] = time.monotonic()
+                log.error("realized performance is not evaluated: %s", exc)
+            return None
+
+    def encode(self, results: list[WindowResult], now_ns: int) -> bytes:
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+        req = ExportMetricsServiceRequest()
+        rm = req.resource_metrics.add()
+        rm.resource.attributes.extend(resource_attributes())
+        sm = rm.scope_metrics.add()
+        sm.scope.name = SCOPE_NAME
+        add_performance(sm, results, now_ns)
+        self._counters(sm, now_ns)
+        return req.SerializeToString()
+
+    def _counters(self, sm: pb.ScopeMetrics, now_ns: int) -> None:
+        def counter(name: str, items: dict[tuple[str, ...], int], extra: str | None = None) -> None:
+            if not items:
+                return
+            m = new_metric(sm, name)
+            m.sum.aggregation_temporality = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
+            m.sum.is_monotonic = True
+            for key, n in sorted(items.items()):
+                dp = m.sum.data_points.add(start_time_unix_nano=self.start_ns, time_unix_nano=now_ns, as_int=int(n))
+                dp.attributes.append(kv(semconv.MODEL_NAME, key[0]))
+                if len(key) > 1 and key[1] and extra != "reason_only":
+                    dp.attributes.append(kv(semconv.MODEL_VERSION, key[1]))
+                if extra is not None:
+                    dp.attributes.append(kv(semconv.ERROR_TYPE, key[-1]))
+
+        counter(semconv.OUTCOMES_JOINED, dict(self.joined))
+        counter(semconv.OUTCOMES_DUPLICATES, dict(self.duplicates))
+        counter(semconv.OUTCOMES_UNMATCHED, dict(self.unmatched), "reason")
+        counter(semconv.PREDICTIONS_EXPIRED, dict(self.expired), "reason")
+        counter(semconv.OUTCOMES_REJECTED, dict(self.rejected), "reason_only")
+        if self.delay:
+            m = new_metric(sm, semconv.LABEL_DELAY)
+            m.histogram.aggregation_temporality = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
+            for (model, version), h in sorted(self.delay.items()):
+                dp = m.histogram.data_points.add(start_time_unix_nano=self.start_ns, time_unix_nano=now_ns,
+                                                 count=int(h[-1]), sum=h[-2])
+                dp.bucket_counts.extend(int(x) for x in h[:-2])
+                dp.explicit_bounds.extend(DELAY_BUCKETS)
+                dp.attributes.extend([kv(semconv.MODEL_NAME, model), kv(semconv.MODEL_VERSION, version)])
+
+    def status(self) -> dict[str, Any]:
+        return {"pending_predictions": self.joins.pending_predictions,
+                "pending_outcomes": self.joins.pending_outcomes, "store_bytes": self.store_bytes,
+                "joined": sum(self.joined.values()), "window_bytes": self.windows.nbytes()}
+
+    def close(self) -> None:
+        self._pool.submit(self.joins.close).result()
+        self._pool.shutdown()
+
+
+# --- receivers ----------------------------------------------------------------------------------
+def _response(res: Outcome) -> ExportLogsServiceResponse:
+    resp = ExportLogsServiceResponse()
+    if res.rejected_total:
+        resp.partial_success.rejected_log_records = res.rejected_total
+        resp.partial_success.error_message = res.message()
+    return resp
+
+
+async def http_logs(server: Any, request: Any) -> Any:
+    """``POST /v1/logs`` on the :class:`~._http.HttpServer` (the same checks as ``/v1/metrics``)."""
+    from aiohttp import web
+
+    from ._http import JSON, PROTOBUF, _status
+
+    ctype = (request.content_type or "").lower()
+    as_json = ctype == JSON
+    if ctype not in (PROTOBUF, JSON):
+        return _status(415, code_pb2.INVALID_ARGUMENT,
+                       f"unsupported Content-Type {ctype!r}; use {PROTOBUF} or {JSON}", as_json=True)
+    if server.require_token_for_ingest and not server._authorized(request):
+        return _status(401, code_pb2.UNAUTHENTICATED, "missing or invalid bearer token", as_json,
+                       headers={"WWW-Authenticate": "Bearer"})
+    outcomes: Outcomes | None = server.outcomes
+    if outcomes is None:
+        return _status(404, code_pb2.UNIMPLEMENTED, "outcomes are not enabled", as_json)
+    ov = server.ingestor.busy()
+    if ov is not None:
+        return server._overload(ov, as_json)
+    if outcomes.busy():
+        from ._ingest import BUSY, Overload
+        return server._overload(Overload(BUSY, server.ingestor.retry_after,
+                                         "the join store is busy; retry"), as_json)
+    if request.content_length is not None and request.content_length > server.max_request_bytes:
+        return _status(413, code_pb2.RESOURCE_EXHAUSTED, f"request body of {request.content_length} bytes "
+                       f"exceeds the limit of {server.max_request_bytes} bytes", as_json)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _status(413, code_pb2.RESOURCE_EXHAUSTED,
+                       f"request body exceeds the limit of {server.max_request_bytes} bytes", as_json)
+    try:
+        data = decompress(body, request.headers.get("Content-Encoding", ""), server.max_request_bytes)
+        records = decode_logs_json(data) if as_json else decode_logs(data)
+    except TooLargeError as exc:
+        return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), as_json)
+    except DecodeError as exc:
+        return _status(400, code_pb2.INVALID_ARGUMENT, str(exc), as_json)
+    try:
+        res = await outcomes.ingest(records)
+    except Exception as exc:  # the store failed (disk full, ...): retryable, nothing acknowledged
+        log.exception("cannot store prediction/outcome records")
+        return _status(503, code_pb2.UNAVAILABLE, f"cannot store the records ({type(exc).__name__}); retry",
+                       as_json, headers={"Retry-After": "5"})
+    resp = _response(res)
+    if as_json:
+        return web.Response(body=json_format.MessageToJson(resp, indent=None).encode(), content_type=JSON)
+    return web.Response(body=resp.SerializeToString(), content_type=PROTOBUF)
+
+
+def grpc_logs_handler(receiver: Any) -> Any:
+    """The generic handler of ``LogsService/Export`` on the :class:`~._grpc.GrpcReceiver`."""
+    import grpc
+
+    async def export(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        outcomes: Outcomes | None = receiver.outcomes
+        if outcomes is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "outcomes are not enabled")
+        ov = receiver.ingestor.busy()
+        if ov is not None:
+            await receiver._abort_overload(context, ov)
+        if outcomes.busy():
+            from ._ingest import BUSY, Overload
+            await receiver._abort_overload(context, Overload(BUSY, receiver.ingestor.retry_after,
+                                                             "the join store is busy; retry"))
+        try:
+            records = decode_logs(request)
+        except DecodeError as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            res = await outcomes.ingest(records)
+        except Exception as exc:
+            log.exception("cannot store prediction/outcome records")
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot store the records ({type(exc).__name__})")
+        return _response(res).SerializeToString()
+
+    return grpc.method_handlers_generic_handler(
+        LOGS_SERVICE, {"Export": grpc.unary_unary_rpc_method_handler(export)})
+

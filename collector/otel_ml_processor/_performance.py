@@ -1,0 +1,318 @@
+"""Realized performance: joined pairs in per-version windows, judged against the reference's holdout.
+
+A pair enters its model version's windows when it is *joined* (when the later of prediction and
+outcome arrives), so a window of 1h holds the pairs completed in the last hour whatever their label
+delay; the prediction time and the delay travel with each pair (``ml.label.delay``, ``otel-ml outcomes
+export``). The windows are the drift windows (``windows.sizes``).
+
+Memory is bounded: each model version keeps the newest ``outcomes.max_window_pairs`` joined pairs as
+numpy columns (join time, actual, predicted, probabilities as float32, trace and span id); a window
+evaluates the pairs of that ring that fall in it. (With more pairs per largest window than the ring
+holds, the largest windows see the newest ``max_window_pairs``: the sample count says so.) Waiting
+predictions are never in memory (they are in the join store).
+
+At each evaluation, per model version x window: :func:`otel_ml.stats.performance.classification_metrics`
+or ``regression_metrics`` (the task from the reference: ``proba:<class>``/``label`` outputs ->
+classification, a ``value`` output -> regression; the performance section's ``task`` wins), then
+``degradation_verdicts`` against the reference's ``performance`` section (none -> the values are
+exported and ``ml.performance.degraded`` is NO_VERDICT). The worst-scored pairs of the window (highest
+per-row log loss, or absolute error) become exemplars on ``ml.performance.value`` of ``log_loss`` /
+``mae``, carrying their trace and span id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
+
+from otel_ml import semconv
+from otel_ml.reference import CategoricalProfile, Reference
+from otel_ml.stats import NO_VERDICT
+
+from ._joins import Pair
+from ._store import le_label
+from ._telemetry import kv
+
+CLASSIFICATION = ("binary", "multiclass")
+REGRESSION = "regression"
+EXEMPLARS = 5
+#: Metrics whose worst rows are exported as exemplars, and how a row is scored.
+_LOSS_METRICS = ("log_loss", "mae")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How a model version's pairs are read: the task, its classes (classification) and the reference's
+    holdout performance (metric -> Estimate), when the reference has a ``performance`` section."""
+
+    task: str
+    classes: tuple[str, ...] = ()
+    reference: Mapping[str, Any] | None = None
+    calibration: tuple[dict[str, Any], ...] = ()
+
+
+def reference_performance(ref: Reference) -> Mapping[str, Any] | None:
+    """The reference's ``performance`` section (a mapping), or ``None``."""
+    section = getattr(ref, "performance", None)
+    return section if isinstance(section, Mapping) else None
+
+
+def task_spec(ref: Reference) -> TaskSpec | None:
+    """The :class:`TaskSpec` of a reference, or ``None`` when its outputs say nothing to judge."""
+    names = [p.name for p in ref.outputs]
+    classes = tuple(n[len("proba:"):] for n in names if n.startswith("proba:"))
+    if not classes:
+        for p in ref.outputs:
+            if p.name == "label" and isinstance(p, CategoricalProfile):
+                classes = tuple(c for c in p.categories if c != semconv.OTHER_CATEGORY)
+    section = reference_performance(ref)
+    task = None
+    if section is not None and section.get("task") in (*CLASSIFICATION, REGRESSION):
+        task = section["task"]
+    elif classes:
+        task = "binary" if len(classes) == 2 else "multiclass"
+    elif "value" in names:
+        task = REGRESSION
+    if task is None:
+        return None
+    reference = None
+    calibration: tuple[dict[str, Any], ...] = ()
+    if section is not None:
+        n = int(section.get("n", 0) or 0)
+        reference = {}
+        for name, m in (section.get("metrics") or {}).items():
+            try:
+                reference[name] = (float(m["value"]), float(m.get("lower", math.nan)),
+                                   float(m.get("upper", math.nan)), n)
+            except (TypeError, KeyError, ValueError):
+                continue
+        calibration = tuple((section.get("calibration") or {}).get("bins") or ())
+    return TaskSpec(task, classes if task != REGRESSION else (), reference, calibration)
+
+
+class _Ring:
+    """The newest ``capacity`` joined pairs of one model version, as columns."""
+
+    def __init__(self, capacity: int, width: int) -> None:
+        self.capacity = capacity
+        self.t = np.zeros(capacity)
+        self.actual = np.zeros(capacity)
+        self.pred = np.full(capacity, np.nan)
+        self.proba = np.full((capacity, width), np.nan, np.float32)
+        self.trace = np.zeros((capacity, 24), np.uint8)
+        self.size = 0
+        self.pos = 0
+
+    def add(self, t: float, actual: float, pred: float, proba: np.ndarray | None, trace: bytes) -> None:
+        i = self.pos
+        self.t[i], self.actual[i], self.pred[i] = t, actual, pred
+        if proba is not None and len(proba) == self.proba.shape[1]:
+            self.proba[i] = proba
+        else:
+            self.proba[i] = np.nan
+        self.trace[i] = np.frombuffer(trace, np.uint8) if len(trace) == 24 else 0
+        self.pos = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def select(self, since: float) -> np.ndarray:
+        return np.nonzero(self.t[: self.size] >= since)[0]
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.t, self.actual, self.pred, self.proba, self.trace))
+
+
+@dataclass
+class _Version:
+    spec: TaskSpec
+    ring: _Ring
+    #: predictions received, per slot start (seconds): the coverage ratio's denominator.
+    received: dict[int, int] = field(default_factory=dict)
+
+
+class PerformanceWindows:
+    """Joined pairs per model version, evaluated per window (see the module docstring)."""
+
+    def __init__(self, windows: Sequence[float], labels: Sequence[str], *, max_pairs: int = 100_000) -> None:
+        self.windows = tuple(windows)
+        self.labels = tuple(labels)
+        self.max_pairs = max_pairs
+        self.slot = max(1, int(min(self.windows) // 10))
+        self.versions: dict[tuple[str, str], _Version] = {}
+        self.rejected: dict[tuple[str, str], int] = {}
+
+    def _version(self, model: str, version: str, spec: TaskSpec) -> _Version:
+        v = self.versions.get((model, version))
+        if v is None or v.spec.classes != spec.classes or v.spec.task != spec.task:
+            v = self.versions[(model, version)] = _Version(spec, _Ring(self.max_pairs, len(spec.classes)))
+        else:
+            v.spec = spec
+        return v
+
+    def received(self, model: str, version: str, count: int, now: float) -> None:
+        v = self.versions.get((model, version))
+        if v is not None:
+            slot = int(now) // self.slot * self.slot
+            v.received[slot] = v.received.get(slot, 0) + count
+
+    def add(self, pair: Pair, spec: TaskSpec) -> bool:
+        """Put a joined pair in its version's windows; ``False`` if it cannot be judged (counted by the caller)."""
+        v = self._version(pair.model, pair.version, spec)
+        t = pair.t_join / 1000.0
+        if spec.task == REGRESSION:
+            if pair.actual_value is None or pair.value is None:
+                return False
+            v.ring.add(t, pair.actual_value, pair.value, None, pair.trace)
+            return True
+        classes = spec.classes
+        try:
+            actual = classes.index(pair.actual_label) if pair.actual_label is not None else -1
+        except ValueError:
+            return False
+        if actual < 0:
+            return False
+        pred = math.nan
+        if pair.label is not None and pair.label in classes:
+            pred = classes.index(pair.label)
+        elif pair.proba is not None and len(pair.proba) == len(classes):
+            pred = int(np.argmax(pair.proba))
+        if math.isnan(pred):
+            return False
+        v.ring.add(t, actual, pred, pair.proba, pair.trace)
+        return True
+
+    def nbytes(self) -> int:
+        return sum(v.ring.nbytes() for v in self.versions.values())
+
+    # --- evaluation -----------------------------------------------------------------------------
+    def evaluate(self, now: float, policy: Any) -> list[WindowResult]:
+        """Every model version x window with pairs: metrics, verdicts, calibration, exemplars."""
+        out = []
+        horizon = now - max(self.windows)
+        for (model, version), v in self.versions.items():
+            v.received = {s: c for s, c in v.received.items() if s + self.slot >= horizon}
+            for size, label in zip(self.windows, self.labels):
+                rows = v.ring.select(now - size)
+                received = sum(c for s, c in v.received.items() if s + self.slot > now - size)
+                out.append(_evaluate_window(model, version, label, v, rows, received, policy))
+        return out
+
+
+@dataclass
+class WindowResult:
+    model: str
+    version: str
+    window: str
+    n: int
+    coverage: float
+    metrics: dict[str, Any]  # name -> Estimate
+    verdicts: dict[str, Any]  # metric -> PerformanceVerdict
+    degraded_default: tuple[str, ...]  # primary metrics present without a verdict (NO_VERDICT)
+    reference: Mapping[str, Any]
+    calibration: list[tuple[float, float]]  # (upper bound, observed)
+    exemplars: dict[str, list[tuple[float, bytes, float]]]  # metric -> (row score, trace+span, time s)
+
+
+def _evaluate_window(model: str, version: str, label: str, v: _Version, rows: np.ndarray, received: int,
+                     policy: Any) -> WindowResult:
+    from otel_ml.stats.performance import (
+        Estimate,
+        classification_metrics,
+        degradation_verdicts,
+        regression_metrics,
+        reliability,
+    )
+
+    spec, ring = v.spec, v.ring
+    n = len(rows)
+    coverage = n / received if received else math.nan
+    reference = {k: Estimate(*v) for k, v in (spec.reference or {}).items()}
+    res = WindowResult(model, version, label, n, coverage, {}, {}, (), reference, [], {})
+    if n == 0:
+        return res
+    actual, pred = ring.actual[rows], ring.pred[rows]
+    trace, times = ring.trace[rows], ring.t[rows]
+    if spec.task == REGRESSION:
+        res.metrics = dict(regression_metrics(actual, pred))
+        score = np.abs(actual - pred)
+        res.exemplars["mae"] = _worst(score, trace, times)
+    else:
+        classes = np.asarray(spec.classes, dtype=object)
+        y_true = classes[actual.astype(np.int64)].tolist()
+        y_pred = classes[pred.astype(np.int64)].tolist()
+        proba = ring.proba[rows].astype(np.float64)
+        has_proba = proba.shape[1] > 0 and bool(np.isfinite(proba).all())
+        res.metrics = dict(classification_metrics(y_true, y_pred, proba if has_proba else None, spec.classes))
+        if has_proba:
+            p_true = proba[np.arange(n), actual.astype(np.int64)]
+            res.exemplars["log_loss"] = _worst(-np.log(np.clip(p_true, 1e-15, 1.0)), trace, times)
+            if len(spec.classes) == 2:
+                bins = reliability(actual == 1, proba[:, 1])
+                res.calibration = [(float(b["upper"]), float(b["observed"])) for b in bins
+                                   if b.get("count") and math.isfinite(float(b["observed"]))]
+    if reference:
+        res.verdicts = {vd.metric: vd for vd in degradation_verdicts(res.metrics, reference, policy)}
+    primary = tuple(getattr(policy, "primary", ()))
+    res.degraded_default = tuple(m for m in primary if m in res.metrics and m not in res.verdicts)
+    return res
+
+
+def _worst(score: np.ndarray, trace: np.ndarray, times: np.ndarray) -> list[tuple[float, bytes, float]]:
+    has = trace.any(axis=1)
+    idx = np.nonzero(has & np.isfinite(score))[0]
+    if not len(idx):
+        return []
+    top = idx[np.argsort(-score[idx], kind="stable")[:EXEMPLARS]]
+    return [(float(score[i]), trace[i].tobytes(), float(times[i])) for i in top]
+
+
+# --- OTLP -----------------------------------------------------------------------------------------
+def add_performance(sm: pb.ScopeMetrics, results: Sequence[WindowResult], now_ns: int) -> None:
+    """Append the ``ml.performance.*``, coverage and calibration gauges of ``results`` to ``sm``."""
+    from ._telemetry import new_metric
+
+    metrics: dict[str, pb.Metric] = {}
+
+    def gauge(name: str) -> Any:
+        if name not in metrics:
+            metrics[name] = new_metric(sm, name)
+        return metrics[name].gauge.data_points
+
+    for r in results:
+        base = [kv(semconv.MODEL_NAME, r.model), kv(semconv.MODEL_VERSION, r.version),
+                kv(semconv.DRIFT_WINDOW, r.window)]
+        gauge(semconv.PERFORMANCE_SAMPLE_COUNT).add(time_unix_nano=now_ns, as_int=r.n).attributes.extend(base)
+        if math.isfinite(r.coverage):
+            gauge(semconv.OUTCOME_COVERAGE_RATIO).add(time_unix_nano=now_ns,
+                                                      as_double=r.coverage).attributes.extend(base)
+        for key, est in r.metrics.items():
+            metric, _, cls = key.partition(":")
+            attrs = [*base, kv(semconv.PERFORMANCE_METRIC, metric)]
+            if cls:
+                attrs.append(kv(semconv.PREDICTION_CLASS, cls))
+            for name, value in ((semconv.PERFORMANCE_VALUE, est.value), (semconv.PERFORMANCE_LOWER, est.lower),
+                                (semconv.PERFORMANCE_UPPER, est.upper)):
+                if value is not None and math.isfinite(value):
+                    dp = gauge(name).add(time_unix_nano=now_ns, as_double=float(value))
+                    dp.attributes.extend(attrs)
+                    if name == semconv.PERFORMANCE_VALUE and key in r.exemplars:
+                        for score, trace, t in r.exemplars[key]:
+                            dp.exemplars.add(time_unix_nano=int(t * 1e9), as_double=score,
+                                             trace_id=trace[:16], span_id=trace[16:])
+            ref = r.reference.get(key)
+            if ref is not None and math.isfinite(ref.value):
+                gauge(semconv.PERFORMANCE_REFERENCE).add(time_unix_nano=now_ns,
+                                                         as_double=float(ref.value)).attributes.extend(attrs)
+            verdict = r.verdicts.get(key)
+            degraded = verdict.degraded if verdict is not None else (
+                NO_VERDICT if key in r.degraded_default else None)
+            if degraded is not None:
+                gauge(semconv.PERFORMANCE_DEGRADED).add(time_unix_nano=now_ns,
+                                                        as_int=int(degraded)).attributes.extend(attrs)
+        for upper, observed in r.calibration:
+            dp = gauge(semconv.CALIBRATION_OBSERVED).add(time_unix_nano=now_ns, as_double=observed)
+            dp.attributes.extend([*base, kv(semconv.BUCKET_LE, le_label(upper))])
