@@ -51,6 +51,14 @@ REFERENCE_COMMANDS: dict[str, Command] = {
     "show": Command("otel_ml._cli_reference:show", "cli", "Print a human-readable summary of a reference profile."),
 }
 
+#: ``otel-ml outcomes <name>``.
+OUTCOMES_COMMANDS: dict[str, Command] = {
+    "export": Command(
+        "otel_ml_processor._cli_outcomes:export", "processor",
+        "Write the joined predictions and outcomes of a model from a processor's state directory to Parquet or CSV.",
+    ),
+}
+
 #: The packages of this distribution: a missing module of theirs is a broken install, not a missing extra.
 OWN_PACKAGES = frozenset({"otel_ml", "otel_ml_processor", "otel_ml_demo"})
 
@@ -81,6 +89,8 @@ def _command_named(argv: Sequence[str]) -> tuple[str, Command | None]:
     words = [a for a in argv if not a.startswith("-")]
     if words[:1] == ["reference"] and len(words) > 1 and words[1] in REFERENCE_COMMANDS:
         return f"reference {words[1]}", REFERENCE_COMMANDS[words[1]]
+    if words[:1] == ["outcomes"] and len(words) > 1 and words[1] in OUTCOMES_COMMANDS:
+        return f"outcomes {words[1]}", OUTCOMES_COMMANDS[words[1]]
     if words and words[0] in COMMANDS:
         return words[0], COMMANDS[words[0]]
     return "", None

@@ -75,7 +75,7 @@ class HttpServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=max(self.max_request_bytes, self.max_reference_bytes) + 1)
         app.router.add_post("/v1/metrics", self.otlp)
-        app.router.add_post("/v1/logs", lambda request: http_logs(self, request))
+        app.router.add_post("/v1/logs", self.otlp_logs)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/api/v1/status", self.get_status)
@@ -170,6 +170,10 @@ class HttpServer:
         if as_json:
             return web.Response(body=json_format.MessageToJson(resp, indent=None).encode(), content_type=JSON)
         return web.Response(body=resp.SerializeToString(), content_type=PROTOBUF)
+
+    async def otlp_logs(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/logs``: prediction and outcome records (:func:`._outcomes.http_logs`)."""
+        return await http_logs(self, request)  # type: ignore[no-any-return]
 
     def _overload(self, ov: Overload, as_json: bool) -> web.Response:
         self.ingestor.refused += 1
