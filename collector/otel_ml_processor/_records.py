@@ -86,20 +86,22 @@ class Records:
 
 
 def id_key(raw: str) -> bytes:
-    """The store key of an id: 16 bytes for a 32-hex-digit hash, else ``b"\\0"`` + UTF-8."""
+    """The store key of an id: 16 bytes for a 32-hex-digit hash, else NUL + UTF-8 (two NULs when that
+    would be 16 bytes long), so a raw id never takes the form of a hash's key. Ids hold no NUL."""
     if len(raw) == 32:
         try:
             return bytes.fromhex(raw)
         except ValueError:
             pass
-    return b"\0" + raw.encode("utf-8", "surrogatepass")
+    data = raw.encode("utf-8", "surrogatepass")
+    return (b"\0\0" if len(data) == 15 else b"\0") + data
 
 
 def id_text(key: bytes) -> str:
     """The inverse of :func:`id_key` (what ``otel-ml outcomes export`` writes)."""
     if len(key) == 16:
         return key.hex()
-    return key[1:].decode("utf-8", "surrogatepass")
+    return key[2 if len(key) == 17 and key[1] == 0 else 1:].decode("utf-8", "surrogatepass")
 
 
 # --- the lean schema ----------------------------------------------------------------------------
@@ -178,7 +180,7 @@ def _record(r: object, out: Records) -> None:
     assert isinstance(model, str)
     version = attrs.get(semconv.MODEL_VERSION, _MISSING)
     raw_id = attrs.get(semconv.PREDICTION_ID)
-    if not isinstance(raw_id, str) or not 0 < len(raw_id) <= MAX_ID_LENGTH:
+    if not isinstance(raw_id, str) or not 0 < len(raw_id) <= MAX_ID_LENGTH or "\0" in raw_id:
         out.reject(model, INVALID_ID)
         return
     t = r.time_unix_nano  # type: ignore[attr-defined]

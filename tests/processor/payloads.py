@@ -102,3 +102,84 @@ class Emitter:
         o = sm.metrics.add(name="http.server.request.duration")
         o.gauge.data_points.add(time_unix_nano=self.time_ns, as_double=1.0)
         return req
+
+
+# --- prediction and outcome records (OTLP logs), as the contract of issue 11 spells them -------------
+def _any(value: object) -> "AnyValue":
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
+    if isinstance(value, int):
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    if isinstance(value, (list, tuple)):
+        from opentelemetry.proto.common.v1.common_pb2 import ArrayValue
+
+        return AnyValue(array_value=ArrayValue(values=[_any(v) for v in value]))
+    return AnyValue(string_value=str(value))
+
+
+def hashed_id(i: int) -> str:
+    """An id as the library sends it by default: 32 hex digits of a keyed hash."""
+    import hashlib
+    import hmac
+
+    return hmac.new(b"test-secret", str(i).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def log_record(event: str, attrs: dict[str, object], time_ns: int, trace: bytes = b"", span: bytes = b""):
+    from opentelemetry.proto.logs.v1 import logs_pb2
+
+    r = logs_pb2.LogRecord(time_unix_nano=time_ns, event_name=event, trace_id=trace, span_id=span)
+    r.attributes.extend(KeyValue(key=k, value=_any(v)) for k, v in attrs.items())
+    return r
+
+
+def prediction(model: str, version: str, pid: str, time_ns: int, *, label: str | None = None,
+               value: float | None = None, proba: list[float] | None = None, trace: bytes = b"", span: bytes = b""):
+    attrs: dict[str, object] = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version, semconv.PREDICTION_ID: pid}
+    if label is not None:
+        attrs[semconv.PREDICTION_LABEL] = label
+    if value is not None:
+        attrs[semconv.PREDICTION_VALUE_ATTRIBUTE] = value
+    if proba is not None:
+        attrs[semconv.PREDICTION_PROBABILITIES] = list(proba)
+    return log_record(semconv.EVENT_PREDICTION, attrs, time_ns, trace, span)
+
+
+def outcome(model: str, pid: str, time_ns: int, *, label: str | None = None, value: float | None = None,
+            version: str | None = None):
+    attrs: dict[str, object] = {semconv.MODEL_NAME: model, semconv.PREDICTION_ID: pid}
+    if version is not None:
+        attrs[semconv.MODEL_VERSION] = version
+    if label is not None:
+        attrs[semconv.OUTCOME_LABEL] = label
+    if value is not None:
+        attrs[semconv.OUTCOME_VALUE] = value
+    return log_record(semconv.EVENT_OUTCOME, attrs, time_ns)
+
+
+def logs_request(records: list) -> bytes:
+    """An ExportLogsServiceRequest (resource, scope ``otel_ml``) holding ``records``."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    rl.resource.attributes.append(kv("service.name", "scorer"))
+    sl = rl.scope_logs.add()
+    sl.scope.name = "otel_ml"
+    sl.log_records.extend(records)
+    return req.SerializeToString()
+
+
+def classifier_reference(model: str = "fraud", version: str = "1", accuracy: float = 0.95) -> Reference:
+    """A binary classifier's reference (outputs proba:0, proba:1) with a holdout performance section."""
+    import dataclasses
+
+    rng = np.random.default_rng(3)
+    p1 = rng.uniform(0, 1, 2000)
+    ref = build_reference({"x": rng.normal(size=2000)}, model=model, version=version,
+                          predictions=np.column_stack([1 - p1, p1]), class_names=["0", "1"])
+    section = {"task": "binary", "n": 5000,
+               "metrics": {"accuracy": {"value": accuracy, "lower": accuracy - 0.006, "upper": accuracy + 0.006}}}
+    return dataclasses.replace(ref, performance=section)
