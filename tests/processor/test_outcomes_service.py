@@ -1,0 +1,133 @@
+"""Prediction and outcome records over real OTLP gRPC and HTTP into a processor subprocess: joins in either
+order, exact realized performance, exemplars, rejections, and kill -9 losing nothing acknowledged."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import grpc
+from google.protobuf import json_format
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+
+from otel_ml import semconv
+
+from .conftest import Sink, wait_for
+from .payloads import classifier_reference, hashed_id, logs_request, outcome, prediction
+from .test_service import http
+
+LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+STANDIN_ENV = {"PYTHONPATH": str(Path(__file__).parent / "standin_site")}
+T0 = time.time_ns() - 3600 * 10**9  # prediction times (ns); outcomes 90 s later
+
+
+def grpc_logs(endpoint: str, data: bytes) -> ExportLogsServiceResponse:
+    with grpc.insecure_channel(endpoint) as ch:
+        call = ch.unary_unary(LOGS_EXPORT, request_serializer=None,
+                              response_deserializer=ExportLogsServiceResponse.FromString)
+        return call(data, timeout=10)
+
+
+def http_logs(endpoint: str, data: bytes, as_json: bool = False) -> ExportLogsServiceResponse:
+    if as_json:
+        body = json_format.MessageToJson(ExportLogsServiceRequest.FromString(data)).encode()
+        status, _, out = http("POST", f"http://{endpoint}/v1/logs", body, {"Content-Type": "application/json"})
+        assert status == 200, out
+        return json_format.Parse(out, ExportLogsServiceResponse())
+    status, _, out = http("POST", f"http://{endpoint}/v1/logs", gzip.compress(data),
+                          {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
+    assert status == 200, out
+    return ExportLogsServiceResponse.FromString(out)
+
+
+def case(n: int = 600, correct: int = 540) -> tuple[list[Any], list[Any]]:
+    """``n`` predictions of a binary classifier and their outcomes: the first ``correct`` are right."""
+    preds, outs = [], []
+    for i in range(n):
+        predicted = i % 2
+        p1 = 0.8 if predicted else 0.2
+        actual = predicted if i < correct else 1 - predicted
+        preds.append(prediction("fraud", "1", hashed_id(i), T0 + i, label=str(predicted), proba=[1 - p1, p1],
+                                trace=(i + 1).to_bytes(16, "big"), span=(i + 1).to_bytes(8, "big")))
+        outs.append(outcome("fraud", hashed_id(i), T0 + i + 90 * 10**9, label=str(actual)))
+    return preds, outs
+
+
+def perf(sink: Sink, metric: str, name: str = semconv.PERFORMANCE_VALUE, window: str = "1h") -> float | None:
+    found = [v for a, v, _ in sink.points(name) if a.get(semconv.PERFORMANCE_METRIC) == metric
+             and a.get(semconv.DRIFT_WINDOW) == window and not a.get(semconv.PREDICTION_CLASS)]
+    return found[-1] if found else None
+
+
+def start(start_processor: Any, tmp_path: Path, sink: Sink) -> Any:
+    refs = tmp_path / "refs"
+    refs.mkdir(exist_ok=True)
+    classifier_reference().save(refs / "fraud.json")
+    return start_processor("--references", str(refs), "--state-dir", str(tmp_path / "state"), "--export-endpoint",
+                           sink.endpoint, "--evaluation-interval", "0.5", "--window", "1h", env=STANDIN_ENV)
+
+
+def test_outcomes_join_either_order_over_grpc_and_http_and_export_exact_performance(
+        sink: Sink, start_processor: Any, tmp_path: Path) -> None:
+    proc = start(start_processor, tmp_path, sink)
+    preds, outs = case()
+    # predictions first (gRPC), then their outcomes (HTTP protobuf, gzip)
+    assert grpc_logs(proc.grpc, logs_request(preds[:300])).partial_success.rejected_log_records == 0
+    assert http_logs(proc.http, logs_request(outs[:300])).partial_success.rejected_log_records == 0
+    # outcomes first (HTTP JSON), then their predictions (gRPC)
+    assert http_logs(proc.http, logs_request(outs[300:]), as_json=True).partial_success.rejected_log_records == 0
+    assert grpc_logs(proc.grpc, logs_request(preds[300:])).partial_success.rejected_log_records == 0
+    wait_for(lambda: perf(sink, "accuracy", semconv.PERFORMANCE_SAMPLE_COUNT) is None
+             and any(v == 600 for _, v, _ in sink.points(semconv.PERFORMANCE_SAMPLE_COUNT)))
+    assert perf(sink, "accuracy") == 0.9
+    assert perf(sink, "accuracy", semconv.PERFORMANCE_REFERENCE) == 0.95
+    assert perf(sink, "accuracy", semconv.PERFORMANCE_DEGRADED) == 1
+    lower, upper = perf(sink, "accuracy", semconv.PERFORMANCE_LOWER), perf(sink, "accuracy", semconv.PERFORMANCE_UPPER)
+    assert lower is not None and upper is not None and lower < 0.9 < upper
+    assert [v for a, v, _ in sink.points(semconv.OUTCOMES_JOINED)][-1] == 600
+    # exemplars on log_loss: the worst-scored pairs are wrong ones (i >= 540), with their trace and span ids
+    exemplars = [e for r in sink.requests for rm in r.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+                 if m.name == semconv.PERFORMANCE_VALUE for dp in m.gauge.data_points for e in dp.exemplars]
+    assert exemplars
+    for e in exemplars:
+        i = int.from_bytes(e.trace_id, "big") - 1
+        assert i >= 540 and int.from_bytes(e.span_id, "big") - 1 == i and abs(e.as_double - 1.6094) < 1e-3
+    # label delay: 90 s for every pair
+    delays = [dp for r in sink.requests for rm in r.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+              if m.name == semconv.LABEL_DELAY for dp in m.histogram.data_points]
+    assert delays[-1].count == 600 and abs(delays[-1].sum - 600 * 90) < 1
+    # bad records: counted, reported as partial success, the good ones in the request kept
+    bad = [outcome("nosuchmodel", "x", T0, label="1"), outcome("fraud", hashed_id(9999), T0, label="7"),
+           outcome("fraud", hashed_id(0), T0, label="1")]
+    resp = grpc_logs(proc.grpc, logs_request(bad))
+    assert resp.partial_success.rejected_log_records == 2
+    assert "unknown_model=1" in resp.partial_success.error_message
+    assert "unknown_class=1" in resp.partial_success.error_message
+    wait_for(lambda: [v for _, v, _ in sink.points(semconv.OUTCOMES_DUPLICATES)][-1:] == [1])
+    rejected = {a[semconv.ERROR_TYPE]: v for a, v, _ in sink.points(semconv.OUTCOMES_REJECTED)}
+    assert rejected == {"unknown_model": 1, "unknown_class": 1}
+    status, _, body = http("GET", f"http://{proc.http}/api/v1/status")
+    assert json.loads(body)["outcomes"]["joined"] == 600
+    assert proc.stop() == 0
+
+
+def test_outcomes_kill_9_loses_nothing_acknowledged(sink: Sink, start_processor: Any, tmp_path: Path) -> None:
+    proc = start(start_processor, tmp_path, sink)
+    preds, outs = case(200, 150)
+    for k in range(0, 200, 50):  # four acknowledged requests
+        assert grpc_logs(proc.grpc, logs_request(preds[k:k + 50])).partial_success.rejected_log_records == 0
+    assert http_logs(proc.http, logs_request(outs[:20])).partial_success.rejected_log_records == 0
+    proc.p.kill()  # SIGKILL: no drain, no final checkpoint
+    proc.p.wait()
+    proc2 = start(start_processor, tmp_path, sink)
+    n = len(sink.requests)
+    assert http_logs(proc2.http, logs_request(outs[20:])).partial_success.rejected_log_records == 0
+    wait_for(lambda: any(v == 200 for a, v, i in sink.points(semconv.PERFORMANCE_SAMPLE_COUNT, since=n)))
+    assert perf(sink, "accuracy") == 0.75
+    assert proc2.stop() == 0
