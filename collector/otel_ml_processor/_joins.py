@@ -8,18 +8,22 @@ committed; ``outcomes.synchronous: full`` also survives a power loss, at an fsyn
 
 Tables (compact: a waiting prediction costs ~100 bytes on disk):
 
-* ``pred`` -- waiting predictions, ``outc`` -- waiting outcomes, ``joined`` -- completed pairs (the
-  evaluation store that ``otel-ml outcomes export`` reads). Rows are keyed by (model, id) with a unique
-  index; the id is 16 bytes for the library's keyed hash (:func:`._records.id_key`); times are
-  milliseconds; probabilities float32; the trace and span id one 24-byte blob.
-* The rowid (``seq``) follows arrival, so "oldest" is "smallest seq": TTL expiry (``outcomes.ttl``,
-  counted from arrival) and the cap (``outcomes.max_pending`` rows per table; the oldest are evicted)
-  are range deletes, no time index needed. Joined pairs are kept for ``outcomes.ttl`` after the join.
+* ``pred`` -- predictions, waiting or joined: a joined pair is the prediction's row with the outcome
+  columns filled in place (no index changes, and pages touched in arrival order), so ``pred`` is also
+  the evaluation store ``otel-ml outcomes export`` reads; ``outc`` -- outcomes waiting for their
+  prediction. Rows are keyed by (model, id) with a unique index; the id is 16 bytes for the library's
+  keyed hash (:func:`._records.id_key`); times are milliseconds; probabilities float32; the trace and
+  span id one 24-byte blob.
+* The rowid (``seq``) follows arrival, and ``marks`` records the last ``seq`` of each request with its
+  arrival time, so "oldest" is "smallest seq": TTL expiry (``outcomes.ttl`` after arrival; joined pairs
+  go with their prediction) and the cap (``outcomes.max_pending`` rows of ``pred`` -- waiting or kept for
+  export -- and of ``outc``; the oldest are evicted) are range deletes, with no time index. Within one
+  request rows are ordered by key, not arrival.
 
 A batch is joined set-wise in SQL (a temporary table of the batch joined against the other side), so
 the per-record Python work is one tuple. Counted per model: duplicates (an outcome for an id that
-already has one, joined or waiting; a prediction id seen before), joins, expired predictions, outcomes
-that never found their prediction (``unmatched``, at expiry or eviction).
+already has one, joined or waiting; a prediction id seen before), expired predictions (still waiting
+when removed by the TTL or the cap), outcomes that never found their prediction (``unmatched``).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import collections
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,26 +47,24 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models(mid INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS versions(vid INTEGER PRIMARY KEY, mid INTEGER NOT NULL, version TEXT NOT NULL,
                                     UNIQUE(mid, version));
-CREATE TABLE IF NOT EXISTS pred(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER,
-                                recv INTEGER, lab TEXT, val REAL, prob BLOB, trace BLOB);
+CREATE TABLE IF NOT EXISTS pred(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER, lab TEXT,
+                                val REAL, prob BLOB, trace BLOB, t_out INTEGER, t_join INTEGER, alab TEXT, aval REAL);
 CREATE UNIQUE INDEX IF NOT EXISTS pred_key ON pred(mid, id);
-CREATE TABLE IF NOT EXISTS outc(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER,
-                                recv INTEGER, alab TEXT, aval REAL);
+CREATE TABLE IF NOT EXISTS outc(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER, alab TEXT,
+                                aval REAL);
 CREATE UNIQUE INDEX IF NOT EXISTS outc_key ON outc(mid, id);
-CREATE TABLE IF NOT EXISTS joined(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t_pred INTEGER,
-                                  t_out INTEGER, t_join INTEGER, lab TEXT, val REAL, prob BLOB, trace BLOB,
-                                  alab TEXT, aval REAL);
-CREATE UNIQUE INDEX IF NOT EXISTS joined_key ON joined(mid, id);
+CREATE TABLE IF NOT EXISTS marks(tbl INTEGER, seq INTEGER, recv INTEGER, PRIMARY KEY(tbl, seq)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS bp(mid INTEGER, id BLOB, vid INTEGER, t INTEGER, lab TEXT, val REAL, prob BLOB,
                                    trace BLOB, PRIMARY KEY(mid, id)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS bo(mid INTEGER, id BLOB, vid INTEGER, t INTEGER, alab TEXT, aval REAL,
                                    PRIMARY KEY(mid, id)) WITHOUT ROWID;
 """
 
-_JOINED_COLUMNS = "seq, mid, vid, id, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval"
+_PAIR_COLUMNS = "mid, vid, id, t, t_out, t_join, lab, val, prob, trace, alab, aval"
+_TABLES = {"pred": 0, "outc": 1}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Pair:
     """One joined prediction and outcome (times in milliseconds since the epoch)."""
 
@@ -74,10 +76,15 @@ class Pair:
     t_join: int
     label: str | None
     value: float | None
-    proba: np.ndarray | None  # float32
+    prob: bytes | None  # the probabilities, packed float32
     trace: bytes  # trace id + span id, or b""
     actual_label: str | None
     actual_value: float | None
+
+    @property
+    def proba(self) -> np.ndarray | None:
+        """The probabilities (float32), or ``None``."""
+        return None if self.prob is None else np.frombuffer(self.prob, np.float32)
 
 
 @dataclass
@@ -121,8 +128,11 @@ class JoinStore:
         self._versions: dict[tuple[int, str], int] = {
             (m, v): i for i, m, v in self.db.execute("SELECT vid, mid, version FROM versions")}
         self._version_names = {i: v for (m, v), i in self._versions.items()}
-        self.pending_predictions = self.db.execute("SELECT count(*) FROM pred").fetchone()[0]
+        self.pending_predictions = self.db.execute("SELECT count(*) FROM pred WHERE t_join IS NULL").fetchone()[0]
         self.pending_outcomes = self.db.execute("SELECT count(*) FROM outc").fetchone()[0]
+        self._marked: dict[int, int] = dict(self.db.execute("SELECT tbl, max(seq) FROM marks GROUP BY tbl"))
+        #: rows of ``pred``: waiting predictions and joined pairs kept for export (what the cap bounds)
+        self.prediction_rows = self.db.execute("SELECT count(*) FROM pred").fetchone()[0]
 
     def close(self) -> None:
         self.db.close()
@@ -155,19 +165,20 @@ class JoinStore:
     def add(self, predictions: Sequence[Prediction], outcomes: Sequence[Outcome], now: float | None = None) -> AddResult:
         """Store a request's records, join what can be joined, commit; the new pairs and the counts."""
         now = time.time() if now is None else now
-        recv = int(now)
         t_join = int(now * 1000)
         res = AddResult()
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            (last_seq,) = db.execute("SELECT coalesce(max(seq), 0) FROM joined").fetchone()
             if predictions:
-                self._add_predictions(predictions, recv, t_join, res)
+                self._add_predictions(predictions, t_join, res)
             if outcomes:
-                self._add_outcomes(outcomes, recv, t_join, res)
-            res.pairs = list(self._pairs(db.execute(
-                f"SELECT {_JOINED_COLUMNS} FROM joined WHERE seq > ? ORDER BY seq", (last_seq,))))
+                self._add_outcomes(outcomes, t_join, res)
+            for table, tbl in _TABLES.items():
+                (last,) = db.execute(f"SELECT max(seq) FROM {table}").fetchone()
+                if last is not None and last > self._marked.get(tbl, 0):
+                    db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?, ?)", (tbl, last, int(now)))
+                    self._marked[tbl] = last
             self._evict(res)
             db.execute("COMMIT")
         except BaseException:
@@ -175,7 +186,7 @@ class JoinStore:
             raise
         return res
 
-    def _add_predictions(self, predictions: Sequence[Prediction], recv: int, t_join: int, res: AddResult) -> None:
+    def _add_predictions(self, predictions: Sequence[Prediction], t_join: int, res: AddResult) -> None:
         db = self.db
         rows = []
         for p in predictions:
@@ -184,58 +195,57 @@ class JoinStore:
             rows.append((mid, p.key, self._vid(mid, p.version), _ms(p.time_ns), p.label, p.value, prob,
                          p.trace or None))
             res.predictions[(p.model, p.version)] += 1
-        n = len(rows)
         db.executemany("INSERT OR IGNORE INTO bp VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         inserted = db.execute("SELECT count(*) FROM bp").fetchone()[0]
-        dup_rows = db.execute(
-            "SELECT mid, vid FROM bp WHERE EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id) "
-            "OR EXISTS (SELECT 1 FROM joined j WHERE j.mid = bp.mid AND j.id = bp.id)").fetchall()
-        if n != inserted or dup_rows:
+        dup_rows = db.execute("SELECT mid, vid FROM bp WHERE EXISTS "
+                              "(SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id)").fetchall()
+        if len(rows) != inserted or dup_rows:
             self._count_dups(rows, inserted, dup_rows, res.duplicate_predictions)
-            db.execute("DELETE FROM bp WHERE EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id) "
-                       "OR EXISTS (SELECT 1 FROM joined j WHERE j.mid = bp.mid AND j.id = bp.id)")
-        db.execute(
-            "INSERT INTO joined(mid, id, vid, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval) "
-            "SELECT bp.mid, bp.id, bp.vid, bp.t, o.t, ?, bp.lab, bp.val, bp.prob, bp.trace, o.alab, o.aval "
-            "FROM bp JOIN outc o ON o.mid = bp.mid AND o.id = bp.id", (t_join,))
-        joined = db.execute("SELECT changes()").fetchone()[0]
-        if joined:
-            db.execute("DELETE FROM outc WHERE EXISTS (SELECT 1 FROM bp WHERE bp.mid = outc.mid AND bp.id = outc.id)")
-            self.pending_outcomes -= joined
-        db.execute("INSERT INTO pred(mid, id, vid, t, recv, lab, val, prob, trace) "
-                   "SELECT mid, id, vid, t, ?, lab, val, prob, trace FROM bp "
-                   "WHERE NOT EXISTS (SELECT 1 FROM outc o WHERE o.mid = bp.mid AND o.id = bp.id) "
-                   "AND NOT EXISTS (SELECT 1 FROM joined j WHERE j.mid = bp.mid AND j.id = bp.id)", (recv,))
-        self.pending_predictions += db.execute("SELECT changes()").fetchone()[0]
+            db.execute("DELETE FROM bp WHERE EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id)")
+        res.pairs.extend(self._pairs(db.execute(
+            "INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace, t_out, t_join, alab, aval) "
+            "SELECT bp.mid, bp.id, bp.vid, bp.t, bp.lab, bp.val, bp.prob, bp.trace, o.t, ?, o.alab, o.aval "
+            f"FROM bp CROSS JOIN outc o ON o.mid = bp.mid AND o.id = bp.id RETURNING {_PAIR_COLUMNS}",
+            (t_join,)).fetchall()))
+        self.prediction_rows += len(res.pairs)
+        if res.pairs:
+            db.execute("DELETE FROM outc WHERE seq IN "
+                       "(SELECT o.seq FROM bp CROSS JOIN outc o ON o.mid = bp.mid AND o.id = bp.id)")
+            self.pending_outcomes -= db.execute("SELECT changes()").fetchone()[0]
+        db.execute("INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace) "
+                   "SELECT mid, id, vid, t, lab, val, prob, trace FROM bp "
+                   "WHERE NOT EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id)")
+        added = db.execute("SELECT changes()").fetchone()[0]
+        self.pending_predictions += added
+        self.prediction_rows += added
         db.execute("DELETE FROM bp")
 
-    def _add_outcomes(self, outcomes: Sequence[Outcome], recv: int, t_join: int, res: AddResult) -> None:
+    def _add_outcomes(self, outcomes: Sequence[Outcome], t_join: int, res: AddResult) -> None:
         db = self.db
         rows = []
         for o in outcomes:
             mid = self._mid(o.model)
             rows.append((mid, o.key, self._vid(mid, o.version), _ms(o.time_ns), o.label, o.value))
-        n = len(rows)
         db.executemany("INSERT OR IGNORE INTO bo VALUES (?, ?, ?, ?, ?, ?)", rows)
         inserted = db.execute("SELECT count(*) FROM bo").fetchone()[0]
         dup_rows = db.execute(
             "SELECT mid, vid FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND o.id = bo.id) "
-            "OR EXISTS (SELECT 1 FROM joined j WHERE j.mid = bo.mid AND j.id = bo.id)").fetchall()
-        if n != inserted or dup_rows:
+            "OR EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND p.id = bo.id AND p.t_join IS NOT NULL)"
+        ).fetchall()
+        if len(rows) != inserted or dup_rows:
             self._count_dups(rows, inserted, dup_rows, res.duplicates)
-            db.execute("DELETE FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND o.id = bo.id) "
-                       "OR EXISTS (SELECT 1 FROM joined j WHERE j.mid = bo.mid AND j.id = bo.id)")
-        db.execute(
-            "INSERT INTO joined(mid, id, vid, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval) "
-            "SELECT p.mid, p.id, p.vid, p.t, bo.t, ?, p.lab, p.val, p.prob, p.trace, bo.alab, bo.aval "
-            "FROM bo JOIN pred p ON p.mid = bo.mid AND p.id = bo.id", (t_join,))
-        joined = db.execute("SELECT changes()").fetchone()[0]
-        if joined:
-            db.execute("DELETE FROM pred WHERE EXISTS (SELECT 1 FROM bo WHERE bo.mid = pred.mid AND bo.id = pred.id)")
-            self.pending_predictions -= joined
-        db.execute("INSERT INTO outc(mid, id, vid, t, recv, alab, aval) "
-                   "SELECT mid, id, vid, t, ?, alab, aval FROM bo "
-                   "WHERE NOT EXISTS (SELECT 1 FROM joined j WHERE j.mid = bo.mid AND j.id = bo.id)", (recv,))
+            db.execute(
+                "DELETE FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND o.id = bo.id) "
+                "OR EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND p.id = bo.id AND p.t_join IS NOT NULL)")
+        pairs = list(self._pairs(db.execute(
+            "UPDATE pred SET (t_out, alab, aval) = (SELECT t, alab, aval FROM bo WHERE bo.mid = pred.mid AND "
+            "bo.id = pred.id), t_join = ? "
+            "WHERE seq IN (SELECT p.seq FROM bo CROSS JOIN pred p ON p.mid = bo.mid AND p.id = bo.id) "
+            f"RETURNING {_PAIR_COLUMNS}", (t_join,)).fetchall()))
+        self.pending_predictions -= len(pairs)
+        res.pairs.extend(pairs)
+        db.execute("INSERT INTO outc(mid, id, vid, t, alab, aval) SELECT mid, id, vid, t, alab, aval FROM bo "
+                   "WHERE NOT EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND p.id = bo.id)")
         self.pending_outcomes += db.execute("SELECT changes()").fetchone()[0]
         db.execute("DELETE FROM bo")
 
@@ -251,39 +261,43 @@ class JoinStore:
                     into[self._names(r[0], r[2])] += 1
                 seen.add(k)
 
-    def _pairs(self, cursor: Iterator[tuple]) -> Iterator[Pair]:
-        for _seq, mid, vid, key, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval in cursor:
+    def _pairs(self, rows: Iterable[tuple]) -> Iterator[Pair]:
+        for mid, vid, key, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval in rows:
             model, version = self._names(mid, vid)
-            yield Pair(model, version, key, t_pred, t_out, t_join, lab, val,
-                       None if prob is None else np.frombuffer(prob, np.float32), trace or b"", alab, aval)
+            yield Pair(model, version, key, t_pred, t_out, t_join, lab, val, prob, trace or b"", alab, aval)
 
     # --- expiry and the cap ---------------------------------------------------------------------
     def _evict(self, res: AddResult) -> None:
-        over = self.pending_predictions - self.max_pending
-        if over > 0:
-            self._delete_oldest("pred", over, CAP, res.evicted)
-            self.pending_predictions -= over
-        over = self.pending_outcomes - self.max_pending
-        if over > 0:
-            self._delete_oldest("outc", over, CAP, res.evicted)
-            self.pending_outcomes -= over
-
-    def _delete_oldest(self, table: str, n: int, reason: str, into: collections.Counter[tuple[str, str, str]]) -> None:
-        (edge,) = self.db.execute(f"SELECT seq FROM {table} ORDER BY seq LIMIT 1 OFFSET ?", (n - 1,)).fetchone()
-        self._delete_through(table, edge, reason, into)
+        """The cap: the oldest rows of a table beyond ``max_pending`` go (waiting ones are counted)."""
+        for table, rows in (("pred", self.prediction_rows), ("outc", self.pending_outcomes)):
+            over = rows - self.max_pending
+            if over > 0:
+                (edge,) = self.db.execute(f"SELECT seq FROM {table} ORDER BY seq LIMIT 1 OFFSET ?",
+                                          (over - 1,)).fetchone()
+                self._delete_through(table, edge, CAP, res.evicted)
 
     def _delete_through(self, table: str, edge: int, reason: str,
                         into: collections.Counter[tuple[str, str, str]]) -> int:
+        """Delete rows with ``seq <= edge``; count the waiting ones into ``into``; the number counted."""
+        waiting = "" if table == "outc" else " AND t_join IS NULL"
         total = 0
         for mid, vid, count in self.db.execute(
-                f"SELECT mid, vid, count(*) FROM {table} WHERE seq <= ? GROUP BY mid, vid", (edge,)).fetchall():
+                f"SELECT mid, vid, count(*) FROM {table} WHERE seq <= ?{waiting} GROUP BY mid, vid", (edge,)).fetchall():
             into[(*self._names(mid, vid), reason)] += count
             total += count
         self.db.execute(f"DELETE FROM {table} WHERE seq <= ?", (edge,))
+        if table == "pred":
+            self.prediction_rows -= self.db.execute("SELECT changes()").fetchone()[0]
+        self.db.execute("DELETE FROM marks WHERE tbl = ? AND seq <= ?", (_TABLES[table], edge))
+        if table == "pred":
+            self.pending_predictions -= total
+        else:
+            self.pending_outcomes -= total
         return total
 
     def sweep(self, now: float | None = None) -> SweepResult:
-        """Expire what waited longer than ``ttl`` (and joined pairs older than ``ttl``); commit."""
+        """Delete what arrived more than ``ttl`` ago (waiting records are counted; joined pairs are kept for
+        export as long as their prediction); commit."""
         now = time.time() if now is None else now
         cutoff = int(now - self.ttl)
         res = SweepResult()
@@ -291,17 +305,10 @@ class JoinStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             for table, into in (("pred", res.expired), ("outc", res.unmatched)):
-                row = db.execute(f"SELECT seq FROM {table} WHERE recv >= ? ORDER BY seq LIMIT 1", (cutoff,)).fetchone()
-                edge = (row[0] - 1) if row else db.execute(f"SELECT coalesce(max(seq), 0) FROM {table}").fetchone()[0]
-                n = self._delete_through(table, edge, TTL, into) if edge > 0 else 0
-                if table == "pred":
-                    self.pending_predictions -= n
-                else:
-                    self.pending_outcomes -= n
-            row = db.execute("SELECT seq FROM joined WHERE t_join >= ? ORDER BY seq LIMIT 1",
-                             (cutoff * 1000,)).fetchone()
-            edge = (row[0] - 1) if row else db.execute("SELECT coalesce(max(seq), 0) FROM joined").fetchone()[0]
-            db.execute("DELETE FROM joined WHERE seq <= ?", (edge,))
+                (edge,) = db.execute("SELECT max(seq) FROM marks WHERE tbl = ? AND recv < ?",
+                                     (_TABLES[table], cutoff)).fetchone()
+                if edge is not None:
+                    self._delete_through(table, edge, TTL, into)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -312,10 +319,10 @@ class JoinStore:
     def recent_pairs(self, since_ms: int, limit: int) -> list[Pair]:
         """The newest joined pairs (at most ``limit`` per model version) joined at or after ``since_ms``."""
         out: list[Pair] = []
-        for vid, in self.db.execute("SELECT DISTINCT vid FROM joined WHERE t_join >= ?", (since_ms,)).fetchall():
-            cur = self.db.execute(f"SELECT {_JOINED_COLUMNS} FROM joined WHERE vid = ? AND t_join >= ? "
-                                  "ORDER BY seq DESC LIMIT ?", (vid, since_ms, limit))
-            out.extend(reversed(list(self._pairs(cur))))
+        for vid, in self.db.execute("SELECT DISTINCT vid FROM pred WHERE t_join >= ?", (since_ms,)).fetchall():
+            rows = self.db.execute(f"SELECT {_PAIR_COLUMNS} FROM pred WHERE vid = ? AND t_join >= ? "
+                                   "ORDER BY t_join DESC LIMIT ?", (vid, since_ms, limit)).fetchall()
+            out.extend(reversed(list(self._pairs(rows))))
         out.sort(key=lambda p: p.t_join)
         return out
 
@@ -325,7 +332,7 @@ class JoinStore:
         mid = self._models.get(model)
         if mid is None:
             return
-        sql = f"SELECT {_JOINED_COLUMNS} FROM joined WHERE mid = ?"
+        sql = f"SELECT {_PAIR_COLUMNS} FROM pred WHERE mid = ? AND t_join IS NOT NULL"
         args: list[object] = [mid]
         if version is not None:
             vid = self._versions.get((mid, version))
@@ -334,10 +341,10 @@ class JoinStore:
             sql += " AND vid = ?"
             args.append(vid)
         if since_ms is not None:
-            sql += " AND t_pred >= ?"
+            sql += " AND t >= ?"
             args.append(since_ms)
         if until_ms is not None:
-            sql += " AND t_pred < ?"
+            sql += " AND t < ?"
             args.append(until_ms)
         yield from self._pairs(self.db.execute(sql + " ORDER BY seq", args))
 

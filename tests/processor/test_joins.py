@@ -51,7 +51,7 @@ def test_joins_counts_duplicates_and_a_million_outcomes_for_one_id_stay_one_row(
     s.add([], [outc(2)] * 1000, now=T0)  # waiting outcome: the first one is kept, the rest are duplicates
     assert s.pending_outcomes == 1
     assert sum(s.add([pred(1)], [], now=T0).duplicate_predictions.values()) == 1
-    assert s.db.execute("SELECT count(*) FROM joined").fetchone()[0] == 1
+    assert s.db.execute("SELECT count(*) FROM pred WHERE t_join IS NOT NULL").fetchone()[0] == 1
 
 
 def test_joins_ttl_expires_waiting_records_and_counts_them() -> None:
