@@ -11,9 +11,11 @@ Tables (compact: a waiting prediction costs ~100 bytes on disk):
 * ``pred`` -- predictions, waiting or joined: a joined pair is the prediction's row with the outcome
   columns filled in place (no index changes, and pages touched in arrival order), so ``pred`` is also
   the evaluation store ``otel-ml outcomes export`` reads; ``outc`` -- outcomes waiting for their
-  prediction. Rows are keyed by (model, id) with a unique index; the id is 16 bytes for the library's
-  keyed hash (:func:`._records.id_key`); times are milliseconds; probabilities float32; the trace and
-  span id one 24-byte blob.
+  prediction. Rows are found by (model, id) through an index on (model, last 8 bytes of the id) -- half
+  the size of an index of whole ids; the id itself is compared too, so a shared suffix costs a probe,
+  never a wrong join (one key per (model, id) is kept by the batch logic, not by the index). The id is
+  16 bytes for the library's keyed hash (:func:`._records.id_key`); times are milliseconds;
+  probabilities float32; the trace and span id one 24-byte blob.
 * The rowid (``seq``) follows arrival, and ``marks`` records the last ``seq`` of each request with its
   arrival time, so "oldest" is "smallest seq": TTL expiry (``outcomes.ttl`` after arrival; joined pairs
   go with their prediction) and the cap (``outcomes.max_pending`` rows of ``pred`` -- waiting or kept for
@@ -49,10 +51,10 @@ CREATE TABLE IF NOT EXISTS versions(vid INTEGER PRIMARY KEY, mid INTEGER NOT NUL
                                     UNIQUE(mid, version));
 CREATE TABLE IF NOT EXISTS pred(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER, lab TEXT,
                                 val REAL, prob BLOB, trace BLOB, t_out INTEGER, t_join INTEGER, alab TEXT, aval REAL);
-CREATE UNIQUE INDEX IF NOT EXISTS pred_key ON pred(mid, id);
+CREATE INDEX IF NOT EXISTS pred_key ON pred(mid, substr(id, -8));
 CREATE TABLE IF NOT EXISTS outc(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER, alab TEXT,
                                 aval REAL);
-CREATE UNIQUE INDEX IF NOT EXISTS outc_key ON outc(mid, id);
+CREATE INDEX IF NOT EXISTS outc_key ON outc(mid, substr(id, -8));
 CREATE TABLE IF NOT EXISTS marks(tbl INTEGER, seq INTEGER, recv INTEGER, PRIMARY KEY(tbl, seq)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS bp(mid INTEGER, id BLOB, vid INTEGER, t INTEGER, lab TEXT, val REAL, prob BLOB,
                                    trace BLOB, PRIMARY KEY(mid, id)) WITHOUT ROWID;
@@ -198,23 +200,23 @@ class JoinStore:
         db.executemany("INSERT OR IGNORE INTO bp VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         inserted = db.execute("SELECT count(*) FROM bp").fetchone()[0]
         dup_rows = db.execute("SELECT mid, vid FROM bp WHERE EXISTS "
-                              "(SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id)").fetchall()
+                              "(SELECT 1 FROM pred p WHERE p.mid = bp.mid AND substr(p.id, -8) = substr(bp.id, -8) AND p.id = bp.id)").fetchall()
         if len(rows) != inserted or dup_rows:
             self._count_dups(rows, inserted, dup_rows, res.duplicate_predictions)
-            db.execute("DELETE FROM bp WHERE EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id)")
+            db.execute("DELETE FROM bp WHERE EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND substr(p.id, -8) = substr(bp.id, -8) AND p.id = bp.id)")
         res.pairs.extend(self._pairs(db.execute(
             "INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace, t_out, t_join, alab, aval) "
             "SELECT bp.mid, bp.id, bp.vid, bp.t, bp.lab, bp.val, bp.prob, bp.trace, o.t, ?, o.alab, o.aval "
-            f"FROM bp CROSS JOIN outc o ON o.mid = bp.mid AND o.id = bp.id RETURNING {_PAIR_COLUMNS}",
+            f"FROM bp CROSS JOIN outc o ON o.mid = bp.mid AND substr(o.id, -8) = substr(bp.id, -8) AND o.id = bp.id RETURNING {_PAIR_COLUMNS}",
             (t_join,)).fetchall()))
         self.prediction_rows += len(res.pairs)
         if res.pairs:
             db.execute("DELETE FROM outc WHERE seq IN "
-                       "(SELECT o.seq FROM bp CROSS JOIN outc o ON o.mid = bp.mid AND o.id = bp.id)")
+                       "(SELECT o.seq FROM bp CROSS JOIN outc o ON o.mid = bp.mid AND substr(o.id, -8) = substr(bp.id, -8) AND o.id = bp.id)")
             self.pending_outcomes -= db.execute("SELECT changes()").fetchone()[0]
         db.execute("INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace) "
                    "SELECT mid, id, vid, t, lab, val, prob, trace FROM bp "
-                   "WHERE NOT EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND p.id = bp.id)")
+                   "WHERE NOT EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND substr(p.id, -8) = substr(bp.id, -8) AND p.id = bp.id)")
         added = db.execute("SELECT changes()").fetchone()[0]
         self.pending_predictions += added
         self.prediction_rows += added
@@ -229,23 +231,23 @@ class JoinStore:
         db.executemany("INSERT OR IGNORE INTO bo VALUES (?, ?, ?, ?, ?, ?)", rows)
         inserted = db.execute("SELECT count(*) FROM bo").fetchone()[0]
         dup_rows = db.execute(
-            "SELECT mid, vid FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND o.id = bo.id) "
-            "OR EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND p.id = bo.id AND p.t_join IS NOT NULL)"
+            "SELECT mid, vid FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND substr(o.id, -8) = substr(bo.id, -8) AND o.id = bo.id) "
+            "OR EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND substr(p.id, -8) = substr(bo.id, -8) AND p.id = bo.id AND p.t_join IS NOT NULL)"
         ).fetchall()
         if len(rows) != inserted or dup_rows:
             self._count_dups(rows, inserted, dup_rows, res.duplicates)
             db.execute(
-                "DELETE FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND o.id = bo.id) "
-                "OR EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND p.id = bo.id AND p.t_join IS NOT NULL)")
+                "DELETE FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND substr(o.id, -8) = substr(bo.id, -8) AND o.id = bo.id) "
+                "OR EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND substr(p.id, -8) = substr(bo.id, -8) AND p.id = bo.id AND p.t_join IS NOT NULL)")
         pairs = list(self._pairs(db.execute(
             "UPDATE pred SET (t_out, alab, aval) = (SELECT t, alab, aval FROM bo WHERE bo.mid = pred.mid AND "
             "bo.id = pred.id), t_join = ? "
-            "WHERE seq IN (SELECT p.seq FROM bo CROSS JOIN pred p ON p.mid = bo.mid AND p.id = bo.id) "
+            "WHERE seq IN (SELECT p.seq FROM bo CROSS JOIN pred p ON p.mid = bo.mid AND substr(p.id, -8) = substr(bo.id, -8) AND p.id = bo.id) "
             f"RETURNING {_PAIR_COLUMNS}", (t_join,)).fetchall()))
         self.pending_predictions -= len(pairs)
         res.pairs.extend(pairs)
         db.execute("INSERT INTO outc(mid, id, vid, t, alab, aval) SELECT mid, id, vid, t, alab, aval FROM bo "
-                   "WHERE NOT EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND p.id = bo.id)")
+                   "WHERE NOT EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND substr(p.id, -8) = substr(bo.id, -8) AND p.id = bo.id)")
         self.pending_outcomes += db.execute("SELECT changes()").fetchone()[0]
         db.execute("DELETE FROM bo")
 

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from google.protobuf import json_format
 from google.rpc import code_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
@@ -85,7 +87,7 @@ class Outcomes:
         self.unmatched: collections.Counter[tuple[str, str, str]] = collections.Counter()
         self.expired: collections.Counter[tuple[str, str, str]] = collections.Counter()
         self.rejected: collections.Counter[tuple[str, str]] = collections.Counter()
-        self.delay: dict[tuple[str, str], list[float]] = {}  # bucket counts + [sum, count]
+        self.delay: dict[tuple[str, str], np.ndarray] = {}  # bucket counts, then sum, count
         self._specs: dict[tuple[str, str], tuple[int, TaskSpec | None]] = {}
         self._logged: dict[str, float] = {}
         self._restore()
@@ -181,22 +183,28 @@ class Outcomes:
         return Outcome(len(records.predictions) + len(records.outcomes), rejected)
 
     def _feed(self, pairs: list[Any]) -> None:
+        """Joined pairs into the performance windows and the label-delay histogram, per model version."""
+        groups: dict[tuple[str, str], list[Any]] = collections.defaultdict(list)
         for pair in pairs:
-            spec = self._spec(pair.model, pair.version)
-            if spec is None or not self.windows.add(pair, spec):
-                self.rejected[(pair.model, UNKNOWN_CLASS if spec is not None else UNKNOWN_MODEL)] += 1
+            groups[(pair.model, pair.version)].append(pair)
+        for (model, version), group in groups.items():
+            spec = self._spec(model, version)
+            if spec is None:
+                self.rejected[(model, UNKNOWN_MODEL)] += len(group)
                 continue
-            self.joined[(pair.model, pair.version)] += 1
-            h = self.delay.get((pair.model, pair.version))
+            ok = self.windows.add(model, version, group, spec)
+            if not ok.all():
+                self.rejected[(model, UNKNOWN_CLASS)] += int((~ok).sum())
+            self.joined[(model, version)] += int(ok.sum())
+            delays = np.fromiter((p.t_out - p.t_pred for p in group), np.float64, len(group))[ok] / 1000.0
+            delays = np.maximum(delays, 0.0)
+            h = self.delay.get((model, version))
             if h is None:
-                h = self.delay[(pair.model, pair.version)] = [0.0] * (len(DELAY_BUCKETS) + 3)
-            d = max(0.0, (pair.t_out - pair.t_pred) / 1000.0)
-            i = 0
-            while i < len(DELAY_BUCKETS) and d > DELAY_BUCKETS[i]:
-                i += 1
-            h[i] += 1
-            h[-2] += d
-            h[-1] += 1
+                h = self.delay[(model, version)] = np.zeros(len(DELAY_BUCKETS) + 3)
+            h[: len(DELAY_BUCKETS) + 1] += np.bincount(np.searchsorted(DELAY_BUCKETS, delays, side="left"),
+                                                       minlength=len(DELAY_BUCKETS) + 1)
+            h[-2] += delays.sum()
+            h[-1] += len(delays)
 
     def _log_once(self, rejected: collections.Counter[str]) -> None:
         now = time.monotonic()

@@ -108,16 +108,20 @@ class _Ring:
         self.size = 0
         self.pos = 0
 
-    def add(self, t: float, actual: float, pred: float, proba: np.ndarray | None, trace: bytes) -> None:
-        i = self.pos
-        self.t[i], self.actual[i], self.pred[i] = t, actual, pred
-        if proba is not None and len(proba) == self.proba.shape[1]:
-            self.proba[i] = proba
-        else:
-            self.proba[i] = np.nan
-        self.trace[i] = np.frombuffer(trace, np.uint8) if len(trace) == 24 else 0
-        self.pos = (i + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
+    def extend(self, t: np.ndarray, actual: np.ndarray, pred: np.ndarray, proba: np.ndarray | None,
+               trace: np.ndarray) -> None:
+        """Append rows (the newest ``capacity`` are kept)."""
+        m = len(t)
+        if m > self.capacity:
+            keep = slice(m - self.capacity, m)
+            t, actual, pred, trace = t[keep], actual[keep], pred[keep], trace[keep]
+            proba = None if proba is None else proba[keep]
+            m = self.capacity
+        idx = (self.pos + np.arange(m)) % self.capacity
+        self.t[idx], self.actual[idx], self.pred[idx], self.trace[idx] = t, actual, pred, trace
+        self.proba[idx] = np.nan if proba is None else proba
+        self.pos = (self.pos + m) % self.capacity
+        self.size = min(self.size + m, self.capacity)
 
     def select(self, since: float) -> np.ndarray:
         return np.nonzero(self.t[: self.size] >= since)[0]
@@ -159,31 +163,36 @@ class PerformanceWindows:
             slot = int(now) // self.slot * self.slot
             v.received[slot] = v.received.get(slot, 0) + count
 
-    def add(self, pair: Pair, spec: TaskSpec) -> bool:
-        """Put a joined pair in its version's windows; ``False`` if it cannot be judged (counted by the caller)."""
-        v = self._version(pair.model, pair.version, spec)
-        t = pair.t_join / 1000.0
+    def add(self, model: str, version: str, pairs: Sequence[Pair], spec: TaskSpec) -> np.ndarray:
+        """Put joined pairs of one model version in its windows; the mask of those that could be judged
+        (the others -- an actual outside the reference's classes, no usable output -- are counted by the caller)."""
+        v = self._version(model, version, spec)
+        n = len(pairs)
+        t = np.fromiter((p.t_join for p in pairs), np.float64, n) / 1000.0
+        trace = np.frombuffer(b"".join(p.trace if len(p.trace) == 24 else bytes(24) for p in pairs),
+                              np.uint8).reshape(n, 24)
+        proba = None
         if spec.task == REGRESSION:
-            if pair.actual_value is None or pair.value is None:
-                return False
-            v.ring.add(t, pair.actual_value, pair.value, None, pair.trace)
-            return True
-        classes = spec.classes
-        try:
-            actual = classes.index(pair.actual_label) if pair.actual_label is not None else -1
-        except ValueError:
-            return False
-        if actual < 0:
-            return False
-        pred = math.nan
-        if pair.label is not None and pair.label in classes:
-            pred = classes.index(pair.label)
-        elif pair.proba is not None and len(pair.proba) == len(classes):
-            pred = int(np.argmax(pair.proba))
-        if math.isnan(pred):
-            return False
-        v.ring.add(t, actual, pred, pair.proba, pair.trace)
-        return True
+            actual = np.array([math.nan if p.actual_value is None else p.actual_value for p in pairs], np.float64)
+            pred = np.array([math.nan if p.value is None else p.value for p in pairs], np.float64)
+            ok = np.isfinite(actual) & np.isfinite(pred)
+        else:
+            index = {c: i for i, c in enumerate(spec.classes)}
+            k = len(spec.classes)
+            actual = np.fromiter((index.get(p.actual_label, -1) for p in pairs), np.float64, n)  # type: ignore[arg-type]
+            pred = np.fromiter((-1 if p.label is None else index.get(p.label, -1) for p in pairs), np.float64, n)
+            width = 4 * k
+            has = np.fromiter((p.prob is not None and len(p.prob) == width for p in pairs), bool, n)
+            proba = np.full((n, k), np.nan, np.float32)
+            if has.any():
+                proba[has] = np.frombuffer(b"".join(p.prob for p, h in zip(pairs, has) if h),  # type: ignore[misc]
+                                           np.float32).reshape(-1, k)
+                fill = has & (pred < 0)
+                pred[fill] = np.argmax(proba[fill], axis=1)
+            ok = (actual >= 0) & (pred >= 0)
+        if ok.any():
+            v.ring.extend(t[ok], actual[ok], pred[ok], None if proba is None else proba[ok], trace[ok])
+        return ok
 
     def nbytes(self) -> int:
         return sum(v.ring.nbytes() for v in self.versions.values())
