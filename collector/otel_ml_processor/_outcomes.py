@@ -18,23 +18,30 @@ import asyncio
 import collections
 import concurrent.futures
 import logging
-import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
 from google.protobuf import json_format
 from google.rpc import code_pb2
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
 from otel_ml import semconv
 
 from ._decode import DecodeError, TooLargeError, decompress
 from ._joins import AddResult, JoinStore, SweepResult
-from ._performance import PerformanceWindows, TaskSpec, WindowResult, add_performance, task_spec
+from ._performance import (
+    PerformanceWindows,
+    TaskSpec,
+    WindowResult,
+    add_performance,
+    task_spec,
+)
 from ._records import Records, decode_logs, decode_logs_json
 from ._store import ReferenceStore
 from ._telemetry import SCOPE_NAME, kv, new_metric, resource_attributes
@@ -239,7 +246,9 @@ class Outcomes:
             return None
 
     def encode(self, results: list[WindowResult], now_ns: int) -> bytes:
-        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+            ExportMetricsServiceRequest,
+        )
 
         req = ExportMetricsServiceRequest()
         rm = req.resource_metrics.add()
@@ -251,7 +260,7 @@ class Outcomes:
         return req.SerializeToString()
 
     def _counters(self, sm: pb.ScopeMetrics, now_ns: int) -> None:
-        def counter(name: str, items: dict[tuple[str, ...], int], extra: str | None = None) -> None:
+        def counter(name: str, items: Mapping[Any, int], extra: str | None = None) -> None:
             if not items:
                 return
             m = new_metric(sm, name)
@@ -265,11 +274,11 @@ class Outcomes:
                 if extra is not None:
                     dp.attributes.append(kv(semconv.ERROR_TYPE, key[-1]))
 
-        counter(semconv.OUTCOMES_JOINED, dict(self.joined))
-        counter(semconv.OUTCOMES_DUPLICATES, dict(self.duplicates))
-        counter(semconv.OUTCOMES_UNMATCHED, dict(self.unmatched), "reason")
-        counter(semconv.PREDICTIONS_EXPIRED, dict(self.expired), "reason")
-        counter(semconv.OUTCOMES_REJECTED, dict(self.rejected), "reason_only")
+        counter(semconv.OUTCOMES_JOINED, self.joined)
+        counter(semconv.OUTCOMES_DUPLICATES, self.duplicates)
+        counter(semconv.OUTCOMES_UNMATCHED, self.unmatched, "reason")
+        counter(semconv.PREDICTIONS_EXPIRED, self.expired, "reason")
+        counter(semconv.OUTCOMES_REJECTED, self.rejected, "reason_only")
         if self.delay:
             m = new_metric(sm, semconv.LABEL_DELAY)
             m.histogram.aggregation_temporality = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -358,6 +367,7 @@ def grpc_logs_handler(receiver: Any) -> Any:
         outcomes: Outcomes | None = receiver.outcomes
         if outcomes is None:
             await context.abort(grpc.StatusCode.UNIMPLEMENTED, "outcomes are not enabled")
+        assert outcomes is not None  # abort raises
         ov = receiver.ingestor.busy()
         if ov is not None:
             await receiver._abort_overload(context, ov)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import sys
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,7 +105,7 @@ def degradation_verdicts(current, reference, policy):
 
 def install() -> None:
     try:
-        import otel_ml.stats.performance  # noqa: F401
+        import otel_ml.stats.performance
         return
     except ImportError:
         pass

@@ -112,7 +112,7 @@ def test_outcomes_join_either_order_over_grpc_and_http_and_export_exact_performa
     wait_for(lambda: [v for _, v, _ in sink.points(semconv.OUTCOMES_DUPLICATES)][-1:] == [1])
     rejected = {a[semconv.ERROR_TYPE]: v for a, v, _ in sink.points(semconv.OUTCOMES_REJECTED)}
     assert rejected == {"unknown_model": 1, "unknown_class": 1}
-    status, _, body = http("GET", f"http://{proc.http}/api/v1/status")
+    _, _, body = http("GET", f"http://{proc.http}/api/v1/status")
     assert json.loads(body)["outcomes"]["joined"] == 600
     assert proc.stop() == 0
 

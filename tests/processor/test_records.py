@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from otel_ml import semconv
 from otel_ml_processor._decode import DecodeError
 from otel_ml_processor._records import decode_logs, decode_logs_json, id_key, id_text
+
+from otel_ml import semconv
 
 from .payloads import hashed_id, log_record, logs_request, outcome, prediction
 
@@ -75,7 +75,9 @@ def test_records_malformed_protobuf_is_a_decode_error(data: bytes) -> None:
 
 def test_records_json_is_decoded_like_protobuf_and_bad_json_is_a_decode_error() -> None:
     from google.protobuf import json_format
-    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+        ExportLogsServiceRequest,
+    )
 
     data = logs_request([outcome("m", hashed_id(3), T, label="1")])
     text = json_format.MessageToJson(ExportLogsServiceRequest.FromString(data))
