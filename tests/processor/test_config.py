@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -198,3 +199,27 @@ def test_cli_rejects_unknown_keys_naming_them(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "--window" in result.output
     result = CliRunner().invoke(main, ["reference", "push", "--help"])
     assert result.exit_code == 0 and "--url" in result.output
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"outcomes": {"ttl": "soon"}}, "outcomes.ttl"),
+    ({"outcomes": {"max_pending": 0}}, "outcomes.max_pending"),
+    ({"outcomes": {"synchronous": "off"}}, "outcomes.synchronous: must be 'normal' or 'full'"),
+    ({"outcomes": {"alpha": 2}}, "outcomes.alpha"),
+    ({"outcomes": {"tolerances": {"accuracy": -1}}}, "outcomes.tolerances"),
+    ({"outcomes": {"tolerance": {}}}, "outcomes.tolerance: unknown key (did you mean 'tolerances'?)"),
+])
+def test_config_outcomes_section_names_bad_keys(doc: dict, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        from_mapping(doc, env={})
+
+
+def test_config_outcomes_policy_passes_overrides_to_the_performance_policy() -> None:
+    from otel_ml.stats.performance import PerformancePolicy
+
+    c = from_mapping({"outcomes": {"ttl": "7d", "min_samples": 200, "tolerances": {"accuracy": 0.05}}}, env={})
+    assert c.outcomes.ttl == 7 * 86400
+    policy = c.outcomes.policy()
+    assert policy.min_samples == 200 and policy.tolerances["accuracy"] == 0.05
+    assert policy.alpha == PerformancePolicy().alpha
+    assert from_mapping({}, env={}).outcomes.policy() == PerformancePolicy()

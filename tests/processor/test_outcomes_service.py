@@ -131,3 +131,45 @@ def test_outcomes_kill_9_loses_nothing_acknowledged(sink: Sink, start_processor:
     wait_for(lambda: any(v == 200 for a, v, i in sink.points(semconv.PERFORMANCE_SAMPLE_COUNT, since=n)))
     assert perf(sink, "accuracy") == 0.75
     assert proc2.stop() == 0
+
+
+def test_outcomes_receivers_share_the_metrics_token_limits_and_errors(start_processor: Any, tmp_path: Path) -> None:
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    classifier_reference().save(refs / "fraud.json")
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("receivers:\n  max_request_bytes: 4096\n")
+    proc = start_processor("--config", str(cfg), "--references", str(refs), "--token-file", str(token),
+                           "--export-endpoint", "none", env=STANDIN_ENV)
+    data = logs_request([outcome("fraud", hashed_id(1), T0, label="1")])
+    pb = {"Content-Type": "application/x-protobuf"}
+    auth = {"Authorization": "Bearer s3cret"}
+    assert http("POST", f"http://{proc.http}/v1/logs", data, pb)[0] == 401
+    try:
+        grpc_logs(proc.grpc, data)
+        raise AssertionError("gRPC logs without the token were accepted")
+    except grpc.RpcError as exc:
+        assert exc.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert http("POST", f"http://{proc.http}/v1/logs", data, {**pb, **auth})[0] == 200
+    assert http("POST", f"http://{proc.http}/v1/logs", data, {"Content-Type": "text/plain", **auth})[0] == 415
+    status, _, body = http("POST", f"http://{proc.http}/v1/logs", b"\xff\xff\xff", {**pb, **auth})
+    assert status == 400 and b"ExportLogsServiceRequest" in body
+    big = logs_request([outcome("fraud", hashed_id(i), T0, label="1") for i in range(200)])
+    assert http("POST", f"http://{proc.http}/v1/logs", big, {**pb, **auth})[0] == 413
+    assert http("POST", f"http://{proc.http}/v1/logs", gzip.compress(big),
+                {**pb, **auth, "Content-Encoding": "gzip"})[0] == 413
+    with grpc.insecure_channel(proc.grpc) as ch:
+        call = ch.unary_unary(LOGS_EXPORT, request_serializer=None,
+                              response_deserializer=ExportLogsServiceResponse.FromString)
+        try:
+            call(b"\xff\xff\xff", timeout=10, metadata=(("authorization", "Bearer s3cret"),))
+            raise AssertionError("malformed logs accepted over gRPC")
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+        try:
+            call(big, timeout=10, metadata=(("authorization", "Bearer s3cret"),))
+            raise AssertionError("oversized logs accepted over gRPC")
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
