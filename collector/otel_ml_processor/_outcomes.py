@@ -230,7 +230,8 @@ class Outcomes:
         self.unmatched.update(sweep.unmatched)
         now = time.time()
         policy = self._policy()
-        results = [] if policy is None else await loop.run_in_executor(None, self.windows.evaluate, now, policy)
+        results = [] if policy is None else await loop.run_in_executor(
+            None, self.windows.snapshot().evaluate, now, policy)
         self.store_bytes = await loop.run_in_executor(self._pool, self.joins.nbytes)
         return self.encode(results, time.time_ns())
 

@@ -197,6 +197,12 @@ class PerformanceWindows:
     def nbytes(self) -> int:
         return sum(v.ring.nbytes() for v in self.versions.values())
 
+    def snapshot(self) -> PerformanceWindows:
+        """A copy to evaluate in another thread while ingest keeps adding to this one (on the loop)."""
+        import copy
+
+        return copy.deepcopy(self)
+
     # --- evaluation -----------------------------------------------------------------------------
     def evaluate(self, now: float, policy: Any) -> list[WindowResult]:
         """Every model version x window with pairs: metrics, verdicts, calibration, exemplars."""
