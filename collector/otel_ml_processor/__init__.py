@@ -22,7 +22,9 @@ the components), ``_service`` (starts and stops them, the evaluation loop), ``_g
 (streams) with ``_series`` (cumulative -> increments) and ``_windows`` (slot rings), ``_store``
 (references), ``_evaluate`` (verdicts via :mod:`otel_ml.stats`), ``_exporter`` (OTLP out),
 ``_telemetry`` (self-metrics), ``_checkpoint`` (files under ``state.directory``), ``_logformat`` (log
-lines), ``_cli``.
+lines), ``_cli``; the ground-truth path: ``_records`` (OTLP logs decoding), ``_joins`` (the SQLite join
+store), ``_performance`` (windows of joined pairs, metrics, verdicts), ``_outcomes`` (the component and
+its receivers' handlers), ``_cli_outcomes`` (``otel-ml outcomes export``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ._config import (
     Config,
     EvaluationConfig,
     ExportConfig,
+    OutcomesConfig,
     OverloadConfig,
     ReceiversConfig,
     ReferencesConfig,
@@ -48,6 +51,7 @@ __all__ = [
     "Config",
     "EvaluationConfig",
     "ExportConfig",
+    "OutcomesConfig",
     "OverloadConfig",
     "ReceiversConfig",
     "ReferencesConfig",

@@ -218,8 +218,8 @@ def _record(r: object, out: Records) -> None:
             return
         tid, sid = r.trace_id, r.span_id  # type: ignore[attr-defined]
         trace = tid + sid if len(tid) == 16 and len(sid) == 8 and any(tid) else b""
-        out.predictions.append(Prediction(model, version, id_key(raw_id), t, None if label is _MISSING else label,
-                                          fvalue, probs, trace))  # type: ignore[arg-type]
+        out.predictions.append(Prediction(model, str(version), id_key(raw_id), t,
+                                          None if label is _MISSING else str(label), fvalue, probs, trace))
     else:
         if version is not _MISSING and _name(version) is None:
             out.reject(model, INVALID_MODEL)
