@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from . import semconv
 
 
 def columns_of(data: Any, feature_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
@@ -42,15 +45,23 @@ def columns_of(data: Any, feature_names: Sequence[str] | None = None) -> dict[st
 # arrive as one float64 matrix (NaN for missing and wrong-typed cells; the wrong-typed ones are counted
 # apart) so the binning is one vectorised pass.
 
-MISSING_COLUMN = 0
-UNEXPECTED_COLUMN = 1
-WIDTH_MISMATCH = 2
-UNSUPPORTED_INPUT = 3  # indices into _aggregate.SCHEMA_KINDS
+#: Kinds of schema violation (``ml.schema.violation``), in the order of the aggregate's counters;
+#: a violation travels as its index here.
+SCHEMA_KINDS: tuple[str, ...] = (
+    semconv.SCHEMA_MISSING_COLUMN,
+    semconv.SCHEMA_UNEXPECTED_COLUMN,
+    semconv.SCHEMA_WIDTH_MISMATCH,
+    semconv.SCHEMA_UNSUPPORTED_INPUT,
+)
+MISSING_COLUMN = SCHEMA_KINDS.index(semconv.SCHEMA_MISSING_COLUMN)
+UNEXPECTED_COLUMN = SCHEMA_KINDS.index(semconv.SCHEMA_UNEXPECTED_COLUMN)
+WIDTH_MISMATCH = SCHEMA_KINDS.index(semconv.SCHEMA_WIDTH_MISMATCH)
+UNSUPPORTED_INPUT = SCHEMA_KINDS.index(semconv.SCHEMA_UNSUPPORTED_INPUT)
 
 _NUMERIC_KINDS = "iuf"
 _PANDAS_PROBE_ROWS = 1024
 _PANDAS_SMALL_ROWS = 64
-_MISSING_TYPE_NAMES = ("NAType", "NaTType")
+MISSING_TYPE_NAMES = ("NAType", "NaTType")
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 
 
@@ -70,18 +81,15 @@ class Schema:
         self.all_numeric = not self.cat_positions and self.num_positions == list(range(self.width))
 
 
+@dataclass(frozen=True, slots=True)
 class Batch:
-    """One call's input, adapted. ``numeric`` is (rows x numeric features) float64 or None."""
+    """One call's input, adapted to the model's features: what the binning step takes."""
 
-    __slots__ = ("rows", "numeric", "wrong", "categorical", "violations")
-
-    def __init__(self, rows: int, numeric: np.ndarray | None = None, wrong: np.ndarray | None = None,
-                 categorical: list[Any] | None = None, violations: list[int] | None = None) -> None:
-        self.rows = rows
-        self.numeric = numeric
-        self.wrong = wrong
-        self.categorical = categorical
-        self.violations = violations
+    rows: int
+    numeric: np.ndarray | None = None  # rows x numeric features, float64; NaN where missing or wrong-typed
+    wrong: np.ndarray | None = None  # int64 per numeric feature: wrong-typed cells (None: none)
+    categorical: list[Any] | None = None  # one 1-D column of cells per categorical feature
+    violations: list[int] | None = None  # indices into SCHEMA_KINDS
 
 
 def _unsupported(rows: int = 0) -> Batch:
@@ -119,7 +127,7 @@ def numeric_column(values: Any) -> tuple[np.ndarray, int]:
         t = type(v)
         if t is float:
             out[i] = v
-        elif v is None or t.__name__ in _MISSING_TYPE_NAMES:
+        elif v is None or t.__name__ in MISSING_TYPE_NAMES:
             out[i] = np.nan
         elif isinstance(v, _NUMBER_TYPES) and not isinstance(v, (bool, np.bool_)):
             try:

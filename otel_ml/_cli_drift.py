@@ -1,7 +1,7 @@
 """``otel-ml drift``: judge a batch of current data against a reference profile, offline.
 
 Bins the data with the reference's edges and categories and counts missing, invalid, out-of-range
-and unseen values with the library's own code (:func:`otel_ml._aggregate.count_column`: the adapter
+and unseen values with the library's own code (:func:`otel_ml._binning.count_column`: the adapter
 and tables of the predict path; docs/semantic-conventions.md), and judges every feature and every model output
 present in the data with the shared verdict (:mod:`otel_ml.stats`; Holm's correction across the
 model's streams). Exit status: 0 nothing detected, 1 drift or a data-quality alarm,
@@ -20,7 +20,7 @@ import click
 import numpy as np
 
 from ._adapters import series_values
-from ._aggregate import ColumnCounts, count_column
+from ._binning import ColumnCounts, count_column
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._reference import (
     OUTPUT_LABEL,
@@ -46,7 +46,7 @@ class Row:
     name: str
     role: str  # "feature" | "prediction"
     profile: NumericProfile | CategoricalProfile
-    counts: ColumnCounts  # what the library counts over the column (otel_ml._aggregate.count_column)
+    counts: ColumnCounts  # what the library counts over the column (otel_ml._binning.count_column)
     policy: DriftPolicy
     absent: bool = False  # no such column: every row counted missing
     result: DriftResult | None = None
