@@ -1,8 +1,9 @@
 """The decorator: a span per predict call and the batch's counts added to the model's aggregate.
 
-Order of work on a call: find the input, adapt and bin it (no lock), open the span ``predict {model}``
-as a child of the current span, call the model (timed), map its output to the reference outputs, and add
-everything to the model's counters under one lock. Any failure of otel-ml itself is caught, counted in
+Order of work on a call: find the input, adapt it (:mod:`otel_ml._adapters`) and bin it
+(:mod:`otel_ml._binning`) without a lock, open the span ``predict {model}`` as a child of the current
+span, call the model (timed), map and bin its output, and add everything to the model's counters under
+one lock (:mod:`otel_ml._aggregate`); the export thread (:mod:`otel_ml._export`) sends them later. Any failure of otel-ml itself is caught, counted in
 ``ml.instrumentation.errors`` and logged once; the model's return value (the same object) is returned,
 and an exception of the model propagates unchanged after being recorded on the span.
 """
