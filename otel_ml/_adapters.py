@@ -148,6 +148,62 @@ def series_values(s: Any) -> np.ndarray:
     return s.to_numpy()
 
 
+@dataclass(frozen=True, slots=True)
+class FactorizedColumn:
+    """A column of strings as codes over its distinct values (code -1: missing), as pandas holds it.
+
+    The binning step looks each distinct value up once instead of every cell.
+    """
+
+    codes: np.ndarray  # integer codes, one per row
+    uniques: list[str]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i: int) -> str | None:
+        c = int(self.codes[i])
+        return None if c < 0 else self.uniques[c]
+
+    def __iter__(self) -> Any:
+        uniques = self.uniques
+        return (None if c < 0 else uniques[c] for c in self.codes.tolist())
+
+
+def series_cells(s: Any) -> Any:
+    """A pandas Series holding a categorical feature: string and category dtypes of strings come
+    factorized (:class:`FactorizedColumn`), anything else as :func:`series_values`."""
+    name = getattr(s.dtype, "name", None)
+    try:
+        if name in ("str", "string"):
+            codes, uniques = s.array.factorize()
+            values = uniques.tolist()
+        elif name == "category":
+            codes, values = s.cat.codes.to_numpy(), s.cat.categories.tolist()
+        else:
+            return series_values(s)
+    except Exception:
+        return series_values(s)
+    if all(type(v) is str for v in values):
+        return FactorizedColumn(np.asarray(codes), values)
+    return series_values(s)
+
+
+def _pandas_numeric_block(frame: Any, names: Sequence[str], schema: Schema) -> np.ndarray | None:
+    """The numeric features of a DataFrame as one float64 matrix, when all are present with number dtypes."""
+    if not schema.k_num:
+        return None
+    position = {n: i for i, n in enumerate(names)}
+    try:
+        cols = [position[n] for n in schema.num_names]
+    except KeyError:
+        return None
+    dtypes = frame.dtypes.tolist()
+    if not all(isinstance(dtypes[i], np.dtype) and dtypes[i].kind in _NUMERIC_KINDS for i in cols):
+        return None
+    return frame.iloc[:, cols].to_numpy(dtype=np.float64)
+
+
 def _object_rows(arr: np.ndarray) -> np.ndarray:
     """A 1-D object array with one entry per leading-axis item of ``arr``."""
     out = np.empty(arr.shape[0], dtype=object)
@@ -156,16 +212,20 @@ def _object_rows(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema) -> Batch:
-    """Batch from named columns; ``get(name)`` returns a 1-D array-like of ``rows`` values."""
+def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema, *,
+                  get_categorical: Any = None, numeric: np.ndarray | None = None) -> Batch:
+    """Batch from named columns; ``get(name)`` returns a 1-D array-like of ``rows`` values.
+
+    ``get_categorical`` (default ``get``) reads a categorical column; ``numeric``, when given, is the
+    numeric features already converted in one block (all present, all of a number dtype).
+    """
     violations: list[int] = []
     present_set = set(present)
     for name in present:
         if name not in schema.index:
             violations.append(UNEXPECTED_COLUMN)
-    numeric = None
     wrong = None
-    if schema.k_num:
+    if schema.k_num and numeric is None:
         numeric = np.empty((rows, schema.k_num), dtype=np.float64)
         for j, name in enumerate(schema.num_names):
             if name in present_set:
@@ -185,10 +245,11 @@ def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema) -
     categorical = None
     if schema.cat_positions:
         categorical = []
+        get_cat = get_categorical or get
         for pos in schema.cat_positions:
             name = schema.names[pos]
             if name in present_set:
-                categorical.append(get(name))
+                categorical.append(get_cat(name))
             else:
                 categorical.append([None] * rows)
                 violations.append(MISSING_COLUMN)
@@ -265,7 +326,9 @@ def adapt(x: Any, schema: Schema) -> Batch:
                     position = {n: i for i, n in enumerate(names)}
                     return _from_columns(lambda n: cells[:, position[n]], names, rows, schema)
 
-            return _from_columns(lambda n: series_values(x[cols[n]]), names, rows, schema)
+            return _from_columns(lambda n: series_values(x[cols[n]]), names, rows, schema,
+                                 get_categorical=lambda n: series_cells(x[cols[n]]),
+                                 numeric=_pandas_numeric_block(x, names, schema))
         if hasattr(x, "index") and hasattr(x, "to_dict"):  # Series: one row keyed by the index
             try:
                 return adapt({str(k): v for k, v in x.items()}, schema)

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
+from itertools import repeat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._adapters import MISSING_TYPE_NAMES, numeric_column
+from ._adapters import MISSING_TYPE_NAMES, FactorizedColumn, numeric_column
 
 if TYPE_CHECKING:
     from ._reference import CategoricalProfile, NumericProfile
@@ -38,6 +39,8 @@ _LOOP_MAX_EDGES = 32
 _BIN_CHUNK_ROWS = 1 << 16
 #: Distinct strings remembered per categorical table (bounded memory whatever the input).
 _MAX_KEY_CACHE = 4096
+#: More cache misses than this in one column, with room in the cache: learn its distinct strings first.
+_COLD_MISSES = 32
 
 # Rows of NumericStats.quality (and of the aggregate's numeric quality matrix).
 Q_MISSING, Q_NON_FINITE, Q_WRONG_TYPE, Q_OUT_OF_RANGE = range(4)
@@ -266,6 +269,8 @@ class CategoricalTable:
         arr = values if isinstance(values, np.ndarray) else None
         if arr is not None and arr.ndim == 1 and arr.dtype.kind in "iufb":
             counts = self._count_numbers(arr)
+        elif isinstance(values, FactorizedColumn):
+            counts = self._count_factorized(values)
         else:
             counts = self._count_cells(arr.tolist() if arr is not None else list(values))
         missing = int(counts[self._missing])
@@ -282,20 +287,34 @@ class CategoricalTable:
         """Python cells: strings through the cache in one C-level pass, the rest one by one.
 
         Only ``str`` keys are ever cached, and no other type compares equal to a ``str``, so a cache
-        hit is exactly what :meth:`key_index` would return; every miss (a new string, a number,
-        None, NaN, an unhashable cell) goes through :meth:`key_index`.
+        hit is exactly what :meth:`key_index` would return (``1``, ``1.0`` and ``True``, equal as dict
+        keys, never meet here); every miss (a new string, a number, None, NaN) goes through
+        :meth:`key_index`. A cold cache learns the batch's distinct strings first.
         """
+        n = len(cells)
         get = self._str_cache.get
         try:
-            found = list(map(get, cells))
-        except TypeError:  # an unhashable cell (a list, a dict)
-            found = [None] * len(cells)
-        if None in found:
+            idx = np.fromiter(map(get, cells, repeat(-1, n)), dtype=np.intp, count=n)
+        except TypeError:  # an unhashable cell (a list, a dict): one by one
+            idx = np.fromiter(map(self._bucket, cells), dtype=np.intp, count=n)
+            return np.bincount(idx, minlength=self.size + 1)
+        miss = np.flatnonzero(idx < 0)
+        if miss.size > _COLD_MISSES and len(self._str_cache) < _MAX_KEY_CACHE:
+            key_index = self.key_index
+            for v in dict.fromkeys(cells):  # distinct cells; only the strings are cached
+                if type(v) is str:
+                    key_index(v)
+            idx = np.fromiter(map(get, cells, repeat(-1, n)), dtype=np.intp, count=n)
+            miss = np.flatnonzero(idx < 0)
+        if miss.size:
             bucket = self._bucket
-            for i, g in enumerate(found):
-                if g is None:
-                    found[i] = bucket(cells[i])
-        return np.bincount(np.array(found, dtype=np.intp), minlength=self.size + 1)
+            idx[miss] = [bucket(cells[i]) for i in miss.tolist()]
+        return np.bincount(idx, minlength=self.size + 1)
+
+    def _count_factorized(self, col: FactorizedColumn) -> IntArray:
+        """A column the adapter already reduced to codes over its distinct strings."""
+        lut = np.array([*map(self._bucket, col.uniques), self._missing], dtype=np.intp)  # code -1: missing
+        return np.bincount(lut[col.codes], minlength=self.size + 1)
 
     def _bucket(self, value: Any) -> int:
         i = self.key_index(value)

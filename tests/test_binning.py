@@ -224,3 +224,12 @@ def test_count_column_categorical_matches_the_oracle_for_a_large_column():
     counts, missing, unseen = per_value_oracle(CategoricalTable(CATS), values.tolist())
     assert got.buckets.tolist() == counts and (got.missing, got.unseen, got.rows) == (missing, unseen, 10_000)
     assert not math.isnan(got.rows)
+
+
+def test_factorized_columns_count_like_their_cells():
+    from otel_ml._adapters import FactorizedColumn
+
+    col = FactorizedColumn(np.array([0, 1, -1, 2, 0, 0, 1, -1, 2, 3] * 3), ["a", "zz", "1", "c" * 300])
+    table = CategoricalTable(CATS)
+    s = table.stats(col)
+    assert (s.counts.tolist(), s.missing, s.unseen) == per_value_oracle(CategoricalTable(CATS), list(col))
