@@ -292,24 +292,33 @@ class CategoricalTable:
         :meth:`key_index`. A cold cache learns the batch's distinct strings first.
         """
         n = len(cells)
-        get = self._str_cache.get
         try:
-            idx = np.fromiter(map(get, cells, repeat(-1, n)), dtype=np.intp, count=n)
+            learned = n > _COLD_MISSES and not self._str_cache  # a new table: learn first, look up once
+            if learned:
+                self._learn(cells)
+            idx, miss = self._lookup(cells)
+            if not learned and miss.size > _COLD_MISSES and len(self._str_cache) < _MAX_KEY_CACHE:
+                self._learn(cells)
+                idx, miss = self._lookup(cells)
         except TypeError:  # an unhashable cell (a list, a dict): one by one
             idx = np.fromiter(map(self._bucket, cells), dtype=np.intp, count=n)
             return np.bincount(idx, minlength=self.size + 1)
-        miss = np.flatnonzero(idx < 0)
-        if miss.size > _COLD_MISSES and len(self._str_cache) < _MAX_KEY_CACHE:
-            key_index = self.key_index
-            for v in dict.fromkeys(cells):  # distinct cells; only the strings are cached
-                if type(v) is str:
-                    key_index(v)
-            idx = np.fromiter(map(get, cells, repeat(-1, n)), dtype=np.intp, count=n)
-            miss = np.flatnonzero(idx < 0)
         if miss.size:
             bucket = self._bucket
             idx[miss] = [bucket(cells[i]) for i in miss.tolist()]
         return np.bincount(idx, minlength=self.size + 1)
+
+    def _lookup(self, cells: list[Any]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Bucket of every cached string (-1 elsewhere) and the positions of the misses."""
+        idx = np.fromiter(map(self._str_cache.get, cells, repeat(-1, len(cells))), dtype=np.intp, count=len(cells))
+        return idx, np.flatnonzero(idx < 0)
+
+    def _learn(self, cells: list[Any]) -> None:
+        """Cache the distinct strings among ``cells`` (while the cache has room)."""
+        key_index = self.key_index
+        for v in dict.fromkeys(cells):
+            if type(v) is str:
+                key_index(v)
 
     def _count_factorized(self, col: FactorizedColumn) -> IntArray:
         """A column the adapter already reduced to codes over its distinct strings."""
