@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from itertools import repeat
 from dataclasses import dataclass
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np

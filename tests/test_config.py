@@ -10,7 +10,6 @@ from otel_ml._exporter import PROTOCOL_GRPC, PROTOCOL_HTTP
 
 from _otel_ml_support import MemoryExporter
 
-
 # --- configuration -------------------------------------------------------------------------------
 
 def test_defaults():

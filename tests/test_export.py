@@ -7,7 +7,6 @@ import threading
 import time
 
 import numpy as np
-import pytest
 from opentelemetry.sdk.metrics.export import AggregationTemporality
 from opentelemetry.sdk.resources import Resource
 
