@@ -26,7 +26,7 @@ import numpy.typing as npt
 from ._adapters import MISSING_TYPE_NAMES, FactorizedColumn, numeric_column
 
 if TYPE_CHECKING:
-    from ._reference import CategoricalProfile, NumericProfile
+    from ._reference import CategoricalProfile, NumericProfile  # noqa: F401 (NumericProfile: annotations)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -352,8 +352,10 @@ def count_column(profile: NumericProfile | CategoricalProfile, values: Any, rows
     as on the predict path). Used by the offline ``otel-ml drift`` command, so it can never count
     differently from a monitored process.
     """
-    if profile.kind == "numeric":
-        table = NumericTable([profile])  # type: ignore[list-item]
+    from ._reference import NumericProfile  # that module imports this one
+
+    if isinstance(profile, NumericProfile):
+        table = NumericTable([profile])
         if rows == 0:
             return ColumnCounts(np.zeros(table.size, dtype=np.int64), rows=0)
         if values is None:
@@ -366,7 +368,7 @@ def count_column(profile: NumericProfile | CategoricalProfile, values: Any, rows
         invalid = q[Q_NON_FINITE] + q[Q_WRONG_TYPE]
         return ColumnCounts(s.counts, rows=int(s.counts.sum()) + q[Q_MISSING] + invalid, missing=q[Q_MISSING],
                             invalid=invalid, out_of_range=q[Q_OUT_OF_RANGE])
-    cat = CategoricalTable(profile)  # type: ignore[arg-type]
+    cat = CategoricalTable(profile)
     c = cat.stats(np.full(rows, np.nan) if values is None else values)
     counts = c.dense(cat.size)
     return ColumnCounts(counts, rows=int(counts.sum()) + c.missing, missing=c.missing, unseen=c.unseen)

@@ -3,9 +3,10 @@
 Order of work on a call: find the input, adapt it (:mod:`otel_ml._adapters`) and bin it
 (:mod:`otel_ml._binning`) without a lock, open the span ``predict {model}`` as a child of the current
 span, call the model (timed), map and bin its output, and add everything to the model's counters under
-one lock (:mod:`otel_ml._aggregate`); the export thread (:mod:`otel_ml._export`) sends them later. Any failure of otel-ml itself is caught, counted in
-``ml.instrumentation.errors`` and logged once; the model's return value (the same object) is returned,
-and an exception of the model propagates unchanged after being recorded on the span.
+one lock (:mod:`otel_ml._aggregate`); the export thread (:mod:`otel_ml._export`) sends them later.
+Any failure of otel-ml itself is caught, counted in ``ml.instrumentation.errors`` and logged once; the
+model's return value (the same object) is returned, and an exception of the model propagates unchanged
+after being recorded on the span.
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import semconv
-from ._adapters import UNSUPPORTED_INPUT, WIDTH_MISMATCH, Batch, Schema, adapt, batch_size, numeric_column, output_array
+from ._adapters import (
+    UNSUPPORTED_INPUT,
+    WIDTH_MISMATCH,
+    Batch,
+    Schema,
+    adapt,
+    batch_size,
+    numeric_column,
+    output_array,
+)
 from ._aggregate import ModelAggregate, SampledCall, get_aggregate
 from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
 from ._errors import ConfigurationError, ReferenceProfileError
@@ -60,7 +70,7 @@ class _CallState:
     cats: list[CategoricalStats] | None
     violations: list[int] | None
     span: Span | None
-    token: object | None  # the context token of the span, to detach
+    token: contextvars.Token[Any] | None  # the context token of the span, to detach
     active: contextvars.Token[tuple[str, str] | None]
 
 

@@ -175,8 +175,9 @@ def model_points(agg: ModelAggregate, snap: Snapshot, base: Snapshot | None, del
     nt = agg.numeric
     if nt is not None:
         out[semconv.FEATURE_VALUE] = _hist_points(
-            nt, attrs, semconv.FEATURE_NAME, d(snap.num_counts, "num_counts"), snap.num_imin if interval else snap.num_min,
-            snap.num_imax if interval else snap.num_max, d(snap.num_sum, "num_sum"), start, now)
+            nt, attrs, semconv.FEATURE_NAME, d(snap.num_counts, "num_counts"),
+            snap.num_imin if interval else snap.num_min, snap.num_imax if interval else snap.num_max,
+            d(snap.num_sum, "num_sum"), start, now)
         q = d(snap.num_quality, "num_quality")
         for j, name in enumerate(nt.names):
             f = {semconv.FEATURE_NAME: name}
@@ -188,16 +189,19 @@ def model_points(agg: ModelAggregate, snap: Snapshot, base: Snapshot | None, del
         cq = d(snap.cat_quality, "cat_quality")
         for j, table in enumerate(agg.cat_tables):
             f = {semconv.FEATURE_NAME: table.name}
-            counts = snap.cat_counts[j] - base.cat_counts[j] if (delta and base is not None) else snap.cat_counts[j]
-            for label, c in zip(table.labels, counts.tolist()):
+            cat_counts = snap.cat_counts[j]
+            if delta and base is not None:
+                cat_counts = cat_counts - base.cat_counts[j]
+            for label, c in zip(table.labels, cat_counts.tolist()):
                 num(semconv.FEATURE_CATEGORY_COUNT, c, {**f, semconv.FEATURE_CATEGORY: label})
             num(semconv.FEATURE_MISSING, cq[C_MISSING, j], f)
             num(semconv.FEATURE_UNSEEN, cq[C_UNSEEN, j], f)
     ot = agg.outputs
     if ot is not None:
         out[semconv.PREDICTION_VALUE] = _hist_points(
-            ot, attrs, semconv.PREDICTION_NAME, d(snap.out_counts, "out_counts"), snap.out_imin if interval else snap.out_min,
-            snap.out_imax if interval else snap.out_max, d(snap.out_sum, "out_sum"), start, now, exemplar=snap.exemplar)
+            ot, attrs, semconv.PREDICTION_NAME, d(snap.out_counts, "out_counts"),
+            snap.out_imin if interval else snap.out_min, snap.out_imax if interval else snap.out_max,
+            d(snap.out_sum, "out_sum"), start, now, exemplar=snap.exemplar)
     lt = agg.label_table
     if lt is not None:
         counts = d(snap.label_counts, "label_counts")

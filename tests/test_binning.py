@@ -125,7 +125,8 @@ def test_count_column_counts_a_column_as_the_predict_path_does():
     assert (got.missing, got.invalid, got.out_of_range) == (q[Q_MISSING], q[Q_NON_FINITE] + q[Q_WRONG_TYPE], q[Q_OUT_OF_RANGE])
     assert got.rows == n
     got = count_column(ref.feature("k"), k, n)
-    assert got.buckets.tolist() == cat.counts.tolist() and (got.missing, got.unseen, got.rows) == (cat.missing, cat.unseen, n)
+    assert got.buckets.tolist() == cat.counts.tolist()
+    assert (got.missing, got.unseen, got.rows) == (cat.missing, cat.unseen, n)
     for p in ref.features:  # an absent column: every row missing; no rows: nothing
         absent, empty = count_column(p, None, n), count_column(p, np.array([]), 0)
         assert (absent.missing, absent.rows, int(absent.buckets.sum())) == (n, n, 0)
