@@ -3,9 +3,10 @@
 Numeric bucket semantics are OpenTelemetry's explicit-bucket histogram: with edges
 ``e[0] < ... < e[n-1]``, bucket 0 is ``(-inf, e[0]]``, bucket ``i`` is ``(e[i-1], e[i]]`` and bucket
 ``n`` is ``(e[n-1], +inf)``; ``n`` edges give ``n + 1`` counts. A categorical value is counted under
-its category key (``_reference.category_key``) among the reference's categories, anything else under ``__other__``.
+its key (``_reference.category_key``) when that is one of the reference's categories, else under
+``__other__``.
 
-Reference building bins with :func:`bucket_counts` and ``_reference.category_key``; the predict hot path and
+Reference building bins with :func:`bucket_counts` and ``category_key``; the predict hot path and
 ``otel-ml drift`` (:func:`count_column`) use the tables below, which bin by the same rules (tested
 equal), so the processor compares counts directly. Tables are built once per model version from its
 profiles; their ``stats`` methods take no lock and return frozen per-batch statistics that
