@@ -299,11 +299,8 @@ def categorical_batch(rng) -> bool:
 
 def offline_counting(rng) -> None:
     """``otel-ml drift``'s counting over 20 features x 10,000 rows, in-process (CSV cells as text)."""
-    try:
-        from otel_ml._binning import count_column
-    except ImportError:  # layout before the binning module held the tables
-        from otel_ml._aggregate import count_column
     from otel_ml._adapters import series_values
+    from otel_ml._binning import count_column
     from otel_ml._cli_drift import judge, read_back_text
     from otel_ml.stats import PolicyBook
 

@@ -31,11 +31,12 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 
 from otel_ml import semconv  # noqa: E402
-from otel_ml._reference import NumericProfile, Reference  # noqa: E402
+from otel_ml.reference import NumericProfile, Reference  # noqa: E402
 from otel_ml.stats import PolicyBook, evaluate_batch  # noqa: E402
 from otel_ml_processor._decode import decode_protobuf  # noqa: E402
 from otel_ml_processor._evaluate import Evaluator  # noqa: E402
-from otel_ml_processor._exporter import Telemetry, encode_request  # noqa: E402
+from otel_ml_processor._exporter import encode_request  # noqa: E402
+from otel_ml_processor._telemetry import Telemetry  # noqa: E402
 from otel_ml_processor._state import State  # noqa: E402
 from otel_ml_processor._store import ReferenceStore  # noqa: E402
 

@@ -60,7 +60,7 @@ _METHOD_TITLES = {
 #: feature) decides the verdict, shown in the "Verdict" panel.
 DRIFT_SCORE_PANELS = tuple(
     (name, _METHOD_TITLES.get(name, name),
-     STATISTICS[name].default_threshold if name in STATISTICS and STATISTICS[name].higher_is_drift else None)
+     STATISTICS[name].default_threshold if STATISTICS[name].higher_is_drift else None)
     for name in q.DRIFT_METHODS
 )
 P_VALUE_ALPHA = DriftPolicy().alpha
@@ -268,11 +268,11 @@ def overview() -> db.Dashboard:
     d = d.with_panel(ts(
         "Data-quality ratios (processor window)",
         "Missing, invalid, out-of-range and unseen-category shares per feature over the processor's "
-        "evaluation window.",
+        "evaluation window. No fixed threshold: the processor judges each share against the reference's own "
+        "(see 'Data-quality alarm').",
         targets(*[(q.quality_ratio(name), f"{{{{{q.VERSION}}}}} {{{{{q.FEATURE}}}}} {short}")
                   for short, name in q.QUALITY_RATIOS.items()]),
-        "percentunit", span=12, axis_min=0,
-        thresholds=[(None, "green"), (alerts.QUALITY_RATIO_THRESHOLD, "red")]))
+        "percentunit", span=12, axis_min=0))
     by_feature = f"{q.MODEL}, {q.VERSION}, {q.FEATURE}"
     d = d.with_panel(ts(
         "Bad values per second (library)",
@@ -415,11 +415,11 @@ def feature() -> db.Dashboard:
     d = d.with_row(row("Data quality of $feature"))
     d = d.with_panel(ts(
         "Missing / invalid / out-of-range / unseen ratio",
-        "The processor's data-quality ratios for this feature over its evaluation window.",
+        "The processor's data-quality ratios for this feature over its evaluation window; whether they are too "
+        "high is the processor's verdict (ml.quality.alarm), judged against the reference's own ratios.",
         targets(*[(q.quality_ratio(name, q.ONE_FEATURE), "{{%s}} %s" % (q.VERSION, short))
                   for short, name in q.QUALITY_RATIOS.items()]),
-        "percentunit", span=12, axis_min=0,
-        thresholds=[(None, "green"), (alerts.QUALITY_RATIO_THRESHOLD, "red")]))
+        "percentunit", span=12, axis_min=0))
     by = f"{q.MODEL}, {q.VERSION}"
     d = d.with_panel(ts(
         "Missing / out-of-range values per second",
@@ -538,7 +538,9 @@ def outputs() -> dict[Path, str]:
     files[GRAFANA_ALERTS_FILE] = to_yaml(
         alerts.grafana_alert_provisioning(),
         HEADER + "# Grafana-managed alert rules (Grafana alerting file provisioning). The rules query the "
-        f"datasource with uid\n# '{alerts.DATASOURCE_UID}' (see ../datasources/otel-ml-datasources.yaml).\n")
+        f"datasource whose uid is in\n# the environment variable {alerts.DATASOURCE_UID_ENV} of the Grafana "
+        "server: Grafana substitutes it when it reads this\n# file (e.g. "
+        f"{alerts.DATASOURCE_UID_ENV}=otel-ml-prometheus for ../datasources/otel-ml-datasources.yaml).\n")
     return files
 
 

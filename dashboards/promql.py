@@ -18,6 +18,7 @@ renders them for a plain Prometheus.
 from __future__ import annotations
 
 from otel_ml import semconv as sc
+from otel_ml import stats
 
 # --- Names --------------------------------------------------------------------------------------
 
@@ -66,8 +67,9 @@ V_METHOD = "method"
 RATE = "$__rate_interval"
 RANGE = "$__range"
 
-#: Drift methods the processor reports (semconv ``ml.drift.method`` values), in display order.
-DRIFT_METHODS = ("psi", "jensen_shannon", "ks", "wasserstein", "chi_square")
+#: Drift methods the processor reports (``ml.drift.method`` values), in display order: the reported
+#: statistics of otel_ml.stats' registry.
+DRIFT_METHODS = stats.DRIFT_METHODS
 
 
 def sel(**matchers: str) -> str:
@@ -171,12 +173,8 @@ def gauge(name: str, *extra: dict[str, str], by: str = f"{VERSION}, {FEATURE}, {
     return f"max by ({by}) ({_s(name, ONE_WINDOW, *extra, base=EVAL)})"
 
 
-QUALITY_RATIOS = {
-    "missing": sc.QUALITY_MISSING_RATIO,
-    "invalid": sc.QUALITY_INVALID_RATIO,
-    "out of range": sc.QUALITY_OUT_OF_RANGE_RATIO,
-    "unseen": sc.QUALITY_UNSEEN_RATIO,
-}
+#: Display name -> ratio metric of each quality kind, in the kinds' order.
+QUALITY_RATIOS = {kind.replace("_", " "): sc.QUALITY_RATIOS[kind] for kind in sc.QUALITY_KINDS}
 
 
 def quality_ratio(name: str, *extra: dict[str, str]) -> str:

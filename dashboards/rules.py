@@ -24,16 +24,18 @@ from dashboards.promql import (
 
 #: Default thresholds; edit here and regenerate (``python -m dashboards.generate``).
 DRIFT_FOR = "15m"
-QUALITY_RATIO_THRESHOLD = 0.05
 QUALITY_FOR = "10m"
 NO_PREDICTIONS_WINDOW = "15m"
 PROCESSOR_SILENCE = "10m"
 
 GROUP = "otel-ml"
 FOLDER = "otel-ml"
-#: The uid the example datasource (dashboards/provisioning/datasources/otel-ml-datasources.yaml) gets.
-#: Grafana-managed rules must name a datasource uid; point this at yours when you provision them.
-DATASOURCE_UID = "otel-ml-prometheus"
+#: Grafana-managed rules must name their datasource by uid. The provisioning file names none: it refers to
+#: this environment variable, which Grafana substitutes when it reads the file (its provisioning files
+#: interpolate ``${NAME}`` in values). Set it in Grafana's environment to your Prometheus datasource's uid
+#: (``otel-ml-prometheus`` for dashboards/provisioning/datasources/otel-ml-datasources.yaml).
+DATASOURCE_UID_ENV = "OTEL_ML_DATASOURCE_UID"
+DATASOURCE_UID = "${%s}" % DATASOURCE_UID_ENV
 OVERVIEW_UID = "otel-ml-overview"
 
 
@@ -53,16 +55,12 @@ class Alert:
 
 
 _ROWS = metric(sc.PREDICT_ROWS)
+_ALARM = metric(sc.QUALITY_ALARM)
 _DETECTED = metric(sc.DRIFT_DETECTED)
 _SAMPLES = metric(sc.DRIFT_SAMPLE_COUNT)
 _BY_FEATURE = f"{MODEL}, {VERSION}, {KIND}, {FEATURE}"
 
-_QUALITY = {
-    "missing": sc.QUALITY_MISSING_RATIO,
-    "invalid": sc.QUALITY_INVALID_RATIO,
-    "out_of_range": sc.QUALITY_OUT_OF_RANGE_RATIO,
-    "unseen": sc.QUALITY_UNSEEN_RATIO,
-}
+_QUALITY = sc.QUALITY_RATIOS
 QUALITY_LABEL = "quality"
 
 
@@ -73,6 +71,25 @@ def _quality_union() -> str:
     ]
     return (f"max by ({MODEL}, {VERSION}, {FEATURE}, {QUALITY_LABEL}) (\n  "
             + "\n  or ".join(parts) + "\n)")
+
+
+_BY_STREAM = f"{MODEL}, {VERSION}, {FEATURE}"
+
+
+def _quality_alarm() -> str:
+    """1 while the processor's data-quality verdict holds for a feature (in any window), else 0."""
+    return f"max by ({_BY_STREAM}) ({_ALARM})"
+
+
+def _quality_alarm_firing() -> str:
+    """The feature's highest quality ratio, only where the processor's verdict is an alarm.
+
+    The verdict, not a fixed threshold, decides (the processor compares each ratio with the reference's
+    own, with a significance test and ``quality_min_increase``); the value tells the on-call how bad it is.
+    """
+    return (f"max by ({_BY_STREAM}) ({_quality_union()})\n"
+            f"and on ({_BY_STREAM})\n"
+            f"({_quality_alarm()} == 1)")
 
 
 def _drift(kind: str) -> str:
@@ -132,23 +149,25 @@ ALERTS: tuple[Alert, ...] = (
     Alert(
         name="MLDataQualityRatioHigh",
         uid="otel-ml-data-quality",
-        expr=f"{_quality_union()} > {QUALITY_RATIO_THRESHOLD}",
-        signal=_quality_union(),
+        expr=_quality_alarm_firing(),
+        signal=_quality_alarm(),
         for_=QUALITY_FOR,
         severity="warning",
-        summary="{{ $labels.%s }} values of feature {{ $labels.%s }} ({{ $labels.%s }} {{ $labels.%s }}) "
-        "above %s%%" % (QUALITY_LABEL, FEATURE, MODEL, VERSION, round(QUALITY_RATIO_THRESHOLD * 100)),
+        summary="Data quality of feature {{ $labels.%s }} ({{ $labels.%s }} {{ $labels.%s }}) is worse than "
+        "in its reference" % (FEATURE, MODEL, VERSION),
         description=(
-            "The share of {{ $labels.%s }} values of feature {{ $labels.%s }} is VALUE over the "
-            "processor's evaluation window (threshold %s, for %s).\n"
+            "The otel-ml processor's data-quality verdict (ml.quality.alarm) has been an alarm for %s: the "
+            "share of missing, invalid, out-of-range or unseen values of feature {{ $labels.%s }} rose "
+            "significantly above the reference's share of the same (by at least the policy's "
+            "quality_min_increase). Highest of the four shares now: VALUE.\n"
             "Runbook:\n"
-            "1. 'otel-ml / Feature drill-down' shows when the ratio rose; a step change at a deploy of "
+            "1. 'otel-ml / Feature drill-down' shows which share rose and when; a step change at a deploy of "
             "the model's caller or of an upstream job is the usual cause.\n"
             "2. missing: a column dropped or renamed upstream, a join that stopped matching; invalid: "
             "wrong types or NaN/inf from a broken transformation; out_of_range: values outside the "
             "training range (unit change, new population); unseen: new category values.\n"
             "3. Fix the producer, or, if the new data is legitimate, rebuild the reference."
-        ) % (QUALITY_LABEL, FEATURE, QUALITY_RATIO_THRESHOLD, QUALITY_FOR),
+        ) % (QUALITY_FOR, FEATURE),
     ),
     Alert(
         name="MLDriftProcessorAbsent",

@@ -39,6 +39,11 @@ def rows(values: str, *, job: str = "shop", model: str = "churn", version: str =
     return series(sc.PREDICT_ROWS, {JOB: job, INSTANCE: instance, MODEL: model, VERSION: version}, values)
 
 
+def quality(name: str, feature: str, values: str, *, window: str = "5m") -> dict[str, str]:
+    """A processor quality gauge (a ratio or ml.quality.alarm) of one feature of churn v1."""
+    return series(name, {**PROC, MODEL: "churn", VERSION: "v1", FEATURE: feature, WINDOW: window}, values)
+
+
 def samples(values: str, *, version: str = "v1", feature: str = "age") -> dict[str, str]:
     return series(sc.DRIFT_SAMPLE_COUNT, {**PROC, MODEL: "churn", VERSION: version, KIND: "feature",
                                           FEATURE: feature, WINDOW: "5m"}, values)
@@ -113,27 +118,43 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
-        "name": "data-quality ratio above 5% for 10m fires, per feature and ratio",
+        "name": "data quality fires on the processor's alarm, valued at the feature's worst ratio, after 10m",
         "interval": "1m",
         "input_series": [
-            series(sc.QUALITY_MISSING_RATIO, {**PROC, **CHURN_V1, FEATURE: "income", WINDOW: "5m"},
-                   "0.01x4 0.2x30"),
-            series(sc.QUALITY_MISSING_RATIO, {**PROC, **CHURN_V1, FEATURE: "age", WINDOW: "5m"}, "0.04x35"),
-            series(sc.QUALITY_OUT_OF_RANGE_RATIO, {**PROC, **CHURN_V1, FEATURE: "age", WINDOW: "5m"},
-                   "0x35"),
-            series(sc.QUALITY_UNSEEN_RATIO, {**PROC, **CHURN_V1, FEATURE: "city", WINDOW: "5m"}, "0.5x35"),
-            series(sc.QUALITY_INVALID_RATIO, {**PROC, **CHURN_V1, FEATURE: "city", WINDOW: "5m"}, "0x35"),
+            # income: the alarm from 4m on; its missing share is the worst of its four ratios.
+            quality(sc.QUALITY_ALARM, "income", "0x4 1x30"),
+            quality(sc.QUALITY_MISSING_RATIO, "income", "0.01x4 0.2x30"),
+            quality(sc.QUALITY_OUT_OF_RANGE_RATIO, "income", "0.03x34"),
+            quality(sc.QUALITY_ALARM, "income", "0x6 1x28", window="1h"),  # the 1h window agrees later
+            # age: a 2% missing share the processor alarms on (its reference had none): below any fixed 5%.
+            quality(sc.QUALITY_ALARM, "age", "1x34"),
+            quality(sc.QUALITY_MISSING_RATIO, "age", "0.02x34"),
         ],
         "alert_rule_test": [
             check("MLDataQualityRatioHigh", "5m"),  # pending
-            check("MLDataQualityRatioHigh", "12m",  # city for 12m fires; income for 8m still pending
-                  expect("MLDataQualityRatioHigh", {**CHURN_V1, FEATURE: "city", rules.QUALITY_LABEL: "unseen"},
-                         0.5)),
+            check("MLDataQualityRatioHigh", "12m",  # age for 12m fires; income for 8m still pending
+                  expect("MLDataQualityRatioHigh", {**CHURN_V1, FEATURE: "age"}, 0.02)),
             check("MLDataQualityRatioHigh", "20m",
-                  expect("MLDataQualityRatioHigh", {**CHURN_V1, FEATURE: "city", rules.QUALITY_LABEL: "unseen"},
-                         0.5),
-                  expect("MLDataQualityRatioHigh",
-                         {**CHURN_V1, FEATURE: "income", rules.QUALITY_LABEL: "missing"}, 0.2)),
+                  expect("MLDataQualityRatioHigh", {**CHURN_V1, FEATURE: "age"}, 0.02),
+                  expect("MLDataQualityRatioHigh", {**CHURN_V1, FEATURE: "income"}, 0.2)),
+        ],
+    },
+    {
+        "name": "data quality stays quiet on a high ratio the processor does not alarm on",
+        "interval": "1m",
+        "input_series": [
+            # city: half its values unseen, as in its reference (alarm 0): the old fixed 5% would fire.
+            quality(sc.QUALITY_ALARM, "city", "0x35"),
+            quality(sc.QUALITY_UNSEEN_RATIO, "city", "0.5x35"),
+            # plan: a high ratio but too few rows for a verdict (no alarm point at all).
+            quality(sc.QUALITY_MISSING_RATIO, "plan", "0.3x35"),
+            # age: the alarm flaps off every 8 minutes, never holding for 10m.
+            quality(sc.QUALITY_ALARM, "age", "1x7 0 1x7 0 1x7 0 1x7 0"),
+            quality(sc.QUALITY_MISSING_RATIO, "age", "0.1x35"),
+        ],
+        "alert_rule_test": [
+            check("MLDataQualityRatioHigh", "20m"),
+            check("MLDataQualityRatioHigh", "34m"),
         ],
     },
     {

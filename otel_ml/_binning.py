@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from . import semconv
 from ._adapters import MISSING_TYPE_NAMES, FactorizedColumn, numeric_column
 
 if TYPE_CHECKING:
@@ -221,7 +222,7 @@ class CategoricalTable:
     """Reference categories of one column, with a bounded cache from raw string to bucket index."""
 
     def __init__(self, profile: CategoricalProfile) -> None:
-        from ._reference import MAX_NAME_LENGTH, category_key  # that module imports this one: bound here
+        from ._reference import category_key  # that module imports this one: bound here
 
         self.name = profile.name
         self.categories = profile.categories
@@ -230,7 +231,7 @@ class CategoricalTable:
         self.other = len(profile.categories)
         self.size = self.other + 1
         self._missing = self.size  # bucket of missing values while counting; never exported
-        self._max_len = MAX_NAME_LENGTH
+        self._max_len = semconv.MAX_NAME_LENGTH  # a longer value counts under its first characters
         self._category_key = category_key
         #: str -> bucket, bounded; only str keys, so 1, 1.0 and True (equal as dict keys) never meet here
         self._str_cache: dict[str, int] = {}

@@ -1,11 +1,16 @@
-"""``otel-ml drift``: judge a batch of current data against a reference profile, offline.
+"""``otel-ml drift``: judge a file of current data against a reference profile, offline: the release gate.
 
 Bins the data with the reference's edges and categories and counts missing, invalid, out-of-range
-and unseen values with the library's own code (:func:`otel_ml._binning.count_column`: the adapter
-and tables of the predict path; docs/semantic-conventions.md), and judges every feature and every model output
-present in the data with the shared verdict (:mod:`otel_ml.stats`; Holm's correction across the
-model's streams). Exit status: 0 nothing detected, 1 drift or a data-quality alarm,
-2 usage or input error. Meant for CI/CD: gate a release on training/serving skew.
+and unseen values with the library's own code (:func:`count_column`: the adapter and tables of the
+predict path; docs/semantic-conventions.md), and judges every feature and every model output present
+in the data with the shared verdict (:mod:`otel_ml.stats`; Holm's correction across the model's
+streams). Exit status, for CI/CD (README, ``otel-ml drift --help``):
+
+* 0 (:data:`EXIT_PASS`): every column judged; no drift, no data-quality alarm;
+* 1 (:data:`EXIT_FLAGGED`): drift or a data-quality alarm on at least one column;
+* 2 (:data:`EXIT_INPUT`): usage or input error (a file or option that cannot be used);
+* 3 (:data:`EXIT_NOT_JUDGED`): nothing flagged, but not every column could be judged (no rows, or
+  fewer than ``min_samples`` values in a column): the gate cannot say "pass".
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +27,10 @@ import numpy as np
 
 from ._adapters import series_values
 from ._binning import ColumnCounts, count_column
+from ._cli_io import InputError, console, progress_bar, read_table
+from ._cli_reference import prediction_outputs
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._reference import (
-    OUTPUT_LABEL,
-    OUTPUT_VALUE,
     PROBA_PREFIX,
     CategoricalProfile,
     NumericProfile,
@@ -35,71 +41,129 @@ from ._reference import (
 from .stats import DriftPolicy, DriftResult, PolicyBook, evaluate_profiles, quality_alarm
 from .stats._quality import reference_ratios
 
-class InputError(click.ClickException):
-    """A bad file or option: exit status 2, like click's own usage errors."""
-
-    exit_code = 2
+EXIT_PASS = 0
+EXIT_FLAGGED = 1
+EXIT_INPUT = InputError.exit_code  # 2, as click's own usage errors
+EXIT_NOT_JUDGED = 3
 
 
 @dataclass
 class Row:
-    name: str
+    name: str  # the reference's feature or output name
     role: str  # "feature" | "prediction"
     profile: NumericProfile | CategoricalProfile
-    counts: ColumnCounts  # what the library counts over the column (otel_ml._binning.count_column)
+    counts: ColumnCounts  # what the library counts over the column (count_column)
     policy: DriftPolicy
-    absent: bool = False  # no such column: every row counted missing
+    column: str | None  # the data column judged; None: absent, every row counted missing
     result: DriftResult | None = None
     quality: dict[str, tuple[float, int]] | None = None
+
+    @property
+    def absent(self) -> bool:
+        return self.column is None
 
     @property
     def quality_alarm(self) -> bool:
         return any(alarm == 1 for _, alarm in (self.quality or {}).values())
 
+    @property
+    def flagged(self) -> bool:
+        return bool(self.result is not None and self.result.detected) or self.quality_alarm
+
+    @property
+    def no_verdict(self) -> str | None:
+        """Why the column has no drift verdict, or None when it has one."""
+        if self.result is None or self.result.detected is not None:
+            return None
+        if self.result.sample_count == 0:
+            return "no values" if self.counts.rows else "no rows"
+        return f"{self.result.sample_count:,} values < min_samples {self.policy.min_samples:,}"
+
+
+@dataclass(frozen=True)
+class NotJudged:
+    """A column that is not judged at all: in the data but not the reference, or the other way round."""
+
+    column: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Judgement:
+    rows: list[Row]
+    not_judged: list[NotJudged]
+    n_rows: int
+
+    @property
+    def exit_code(self) -> int:
+        if any(r.flagged for r in self.rows):
+            return EXIT_FLAGGED
+        if self.n_rows == 0 or not self.rows or any(r.no_verdict for r in self.rows):
+            return EXIT_NOT_JUDGED
+        return EXIT_PASS
+
+    def summary(self) -> str:
+        """The one-line conclusion, matching :attr:`exit_code`."""
+        drifted = [r.name for r in self.rows if r.result is not None and r.result.detected]
+        alarms = [r.name for r in self.rows if r.quality_alarm]
+        if drifted or alarms:
+            return (f"drift detected in {', '.join(drifted) or 'no column'}; "
+                    f"data-quality alarm on {', '.join(alarms) or 'no column'}")
+        if self.n_rows == 0:
+            return "could not judge: the data has no rows"
+        unjudged = [r for r in self.rows if r.no_verdict]
+        if unjudged:
+            return (f"could not judge {len(unjudged)} of {len(self.rows)} columns: "
+                    + "; ".join(f"{r.name} ({r.no_verdict})" for r in unjudged)
+                    + " - more data or --min-samples")
+        return "no drift and no data-quality alarm"
+
 
 # --- Reading -------------------------------------------------------------------------------------
 
 
-def read_data(path: str, reference: Reference) -> Any:
-    """The data file as a pandas DataFrame (CSV or Parquet); categorical columns read as text."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is in the dev and pandas extras
-        raise InputError("otel-ml drift needs pandas: pip install 'otel-ml[pandas]'") from None
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such data file")
-    ext = os.path.splitext(path)[1].lower()
-    categorical = [p.name for p in (*reference.features, *reference.outputs) if isinstance(p, CategoricalProfile)]
-    try:
-        if ext in (".csv", ".txt") or path.endswith(".csv.gz"):
-            return pd.read_csv(path, dtype={c: str for c in categorical}, low_memory=False)
-        if ext in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (ValueError, OSError, ImportError) as exc:
-        raise InputError(f"{path}: cannot read the data ({exc})") from None
-    except Exception as exc:  # pandas raises parser-specific errors
-        raise InputError(f"{path}: cannot read the data ({type(exc).__name__}: {exc})") from None
-    raise InputError(f"{path}: unsupported data format {ext or '(no extension)'!r}; use .csv or .parquet")
-
-
-def read_policy(path: str | None) -> PolicyBook:
-    if path is None:
-        return PolicyBook()
-    try:
+def read_policy(path: str | None, min_samples: int | None) -> PolicyBook:
+    """The policy file (or the defaults), with ``--min-samples`` replacing its top-level ``min_samples``."""
+    doc: Any = {}
+    if path is not None:
         import yaml
 
-        with open(path, encoding="utf-8") as f:
-            doc = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such policy file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the policy file ({exc})") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})") from None
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = yaml.safe_load(f) or {}
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such policy file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot read the policy file ({exc})") from None
+        except yaml.YAMLError as exc:
+            raise InputError(f"{path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if min_samples is not None and isinstance(doc, Mapping):
+        doc = {**doc, "min_samples": min_samples}
     try:
-        return PolicyBook.from_mapping(doc or {}, source=path)
+        return PolicyBook.from_mapping(doc, source=path or "--min-samples")
     except ConfigurationError as exc:
         raise InputError(str(exc)) from None
+
+
+def output_columns(reference: Reference, prediction_columns: Sequence[str]) -> dict[str, str]:
+    """Reference output name -> data column, as ``--prediction-column`` says (same rule as ``build``)."""
+    if not prediction_columns:
+        return {}
+    names = [o.name for o in reference.outputs]
+    mapped = prediction_outputs(prediction_columns)
+    if mapped is None:  # one column: the reference's single value or label output
+        single = [n for n in names if not n.startswith(PROBA_PREFIX)]
+        if len(single) != 1:
+            raise InputError(
+                f"--prediction-column {prediction_columns[0]}: the reference has no single value or label output "
+                f"(its outputs: {', '.join(names) or 'none'}); pass one --prediction-column per class probability"
+            )
+        mapped = single
+    unknown = [f"{c} (-> {o})" for c, o in zip(prediction_columns, mapped) if o not in names]
+    if unknown:
+        raise InputError(f"--prediction-column names outputs the reference does not have: {', '.join(unknown)} "
+                         f"(its outputs: {', '.join(names) or 'none'})")
+    return dict(zip(mapped, prediction_columns))
 
 
 # --- Reading text back as values ----------------------------------------------------------------
@@ -153,28 +217,47 @@ def _text_key(text: str, index: set[str]) -> str | None:
     return key if key in index else None
 
 
-def _is_output_column(name: str) -> bool:
-    return name in (OUTPUT_VALUE, OUTPUT_LABEL) or name.startswith(PROBA_PREFIX)
+def judge(
+    reference: Reference,
+    data: Any,
+    book: PolicyBook,
+    outputs: Mapping[str, str] | None = None,
+    advance: Callable[[], None] | None = None,
+) -> Judgement:
+    """Count, evaluate and alarm every feature (present or not) and every output present.
 
-
-def judge(reference: Reference, data: Any, book: PolicyBook) -> tuple[list[Row], list[str]]:
-    """Count, evaluate and alarm every feature (present or not) and every output present."""
+    ``outputs`` maps reference output names to data columns (``--prediction-column``); an output
+    without one is judged when a column carries its own name. Every data column not judged and every
+    output not in the data is listed in :attr:`Judgement.not_judged`. ``advance`` is called once per column.
+    """
     n_rows = len(data)
     columns = {str(c): data[c] for c in data.columns}
+    outputs = {o.name: (outputs or {}).get(o.name, o.name) for o in reference.outputs}
     rows: list[Row] = []
+    not_judged: list[NotJudged] = []
     for role, profiles in (("feature", reference.features), ("prediction", reference.outputs)):
         for p in profiles:
-            column = columns.get(p.name)
-            if column is None and role == "prediction":
-                continue
-            values = None if column is None else read_back_text(p, series_values(column))
+            column: str | None = p.name if role == "feature" else outputs[p.name]
+            if column not in columns:
+                if role == "prediction":
+                    hint = "; --prediction-column names the column that holds it" if column == p.name else ""
+                    not_judged.append(NotJudged(p.name, f"reference output, no column {column!r} in the data{hint}"))
+                    continue
+                column = None
+            values = None if column is None else read_back_text(p, series_values(columns[column]))
             counts = count_column(p, values, n_rows)
-            rows.append(Row(p.name, role, p, counts, book.policy_for(p.name, model=reference.model_name),
-                            absent=column is None))
-    known = {r.name for r in rows} | {p.name for p in reference.outputs}
-    unexpected = [c for c in columns if c not in known and not _is_output_column(c)]
+            rows.append(Row(p.name, role, p, counts, book.policy_for(p.name, model=reference.model_name), column))
+            if advance is not None:
+                advance()
+    judged = {r.column for r in rows}
+    output_names = ", ".join(o.name for o in reference.outputs) or "none"
+    for c in columns:
+        if c not in judged:
+            not_judged.append(NotJudged(c, f"not in the reference (its outputs: {output_names}; "
+                                           "--prediction-column judges a column as one of them)"))
     if rows:
-        results = evaluate_profiles([r.profile for r in rows], [r.counts.buckets for r in rows], policy=[r.policy for r in rows])
+        results = evaluate_profiles([r.profile for r in rows], [r.counts.buckets for r in rows],
+                                    policy=[r.policy for r in rows])
         # Bonferroni over the model's quality tests (one per ratio per stream).
         n_tests = sum(len(reference_ratios(r.profile)) for r in rows)
         for r, res in zip(rows, results):
@@ -184,7 +267,7 @@ def judge(reference: Reference, data: Any, book: PolicyBook) -> tuple[list[Row],
                 bad = getattr(r.counts, kind)
                 ratio, alarm = quality_alarm(ref_ratio, bad, r.counts.rows, policy=r.policy, n_tests=n_tests)
                 r.quality[kind] = (float(ratio), int(alarm))
-    return rows, unexpected
+    return Judgement(rows, not_judged, n_rows)
 
 
 # --- Output --------------------------------------------------------------------------------------
@@ -194,9 +277,9 @@ def _num(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v
 
 
-def to_json(reference: Reference, rows: list[Row], unexpected: list[str], n_rows: int) -> dict[str, Any]:
+def to_json(reference: Reference, judgement: Judgement) -> dict[str, Any]:
     features = []
-    for r in rows:
+    for r in judgement.rows:
         res = r.result
         assert res is not None
         features.append(
@@ -204,6 +287,7 @@ def to_json(reference: Reference, rows: list[Row], unexpected: list[str], n_rows
                 "name": r.name,
                 "role": r.role,
                 "kind": r.profile.kind,
+                "column": r.column,
                 "absent": r.absent,
                 "sample_count": res.sample_count,
                 "psi": _num(res.psi),
@@ -216,6 +300,7 @@ def to_json(reference: Reference, rows: list[Row], unexpected: list[str], n_rows
                 "p_value": _num(res.p_value),
                 "p_adjusted": _num(res.p_adjusted),
                 "detected": res.detected,
+                "no_verdict": r.no_verdict,
                 "quality": {
                     **{f"{k}_ratio": _num(v[0]) for k, v in (r.quality or {}).items()},
                     "alarm": r.quality_alarm,
@@ -224,10 +309,12 @@ def to_json(reference: Reference, rows: list[Row], unexpected: list[str], n_rows
         )
     return {
         "model": {"name": reference.model_name, "version": reference.model_version},
-        "rows": n_rows,
-        "drift_detected": any(r.result is not None and r.result.detected for r in rows),
-        "quality_alarm": any(r.quality_alarm for r in rows),
-        "unexpected_columns": unexpected,
+        "rows": judgement.n_rows,
+        "exit_code": judgement.exit_code,
+        "summary": judgement.summary(),
+        "drift_detected": any(r.result is not None and r.result.detected for r in judgement.rows),
+        "quality_alarm": any(r.quality_alarm for r in judgement.rows),
+        "not_judged": [{"column": n.column, "reason": n.reason} for n in judgement.not_judged],
         "features": features,
     }
 
@@ -244,47 +331,92 @@ def _pct(v: float | None) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{100 * v:.1f}%"
 
 
-def print_table(reference: Reference, rows: list[Row], unexpected: list[str], n_rows: int) -> None:
-    from rich.console import Console
+@dataclass(frozen=True)
+class _Col:
+    header: str
+    justify: str
+    cell: Callable[[Row], str]
+    drop: int = 0  # 0: always shown; otherwise dropped in this order (1 first) when the terminal is narrow
+
+
+def _quality_cell(r: Row) -> str:
+    q = r.quality or {}
+    if r.quality_alarm:
+        return "[bold red]ALARM[/]"
+    return "[yellow]-[/]" if all(a == -1 for _, a in q.values()) else "[green]ok[/]"
+
+
+def _verdict_cell(r: Row) -> str:
+    assert r.result is not None
+    if r.result.detected is None:
+        return "[yellow]no verdict[/]"
+    return "[bold red]DRIFT[/]" if r.result.detected else "[green]ok[/]"
+
+
+def _kind_cell(r: Row) -> str:
+    return r.profile.kind + (" output" if r.role == "prediction" else "") + (" (absent)" if r.absent else "")
+
+
+def _ratio(kind: str) -> Callable[[Row], str]:
+    return lambda r: _pct((r.quality or {}).get(kind, (None,))[0])
+
+
+def _stat(name: str, digits: int = 3) -> Callable[[Row], str]:
+    return lambda r: _fmt(getattr(r.result, name), digits)
+
+
+TABLE_COLUMNS = (
+    _Col("feature", "left", lambda r: r.name),
+    _Col("kind", "left", _kind_cell),
+    _Col("n", "right", lambda r: f"{r.result.sample_count:,}" if r.result else "-"),
+    _Col("PSI", "right", _stat("psi"), drop=8),
+    _Col("JS", "right", _stat("jensen_shannon"), drop=1),
+    _Col("KS", "right", _stat("ks"), drop=2),
+    _Col("Wass.", "right", _stat("wasserstein"), drop=10),
+    _Col("p-value", "right", _stat("p_value", 4), drop=3),
+    _Col("p adj.", "right", _stat("p_adjusted", 4), drop=9),
+    _Col("verdict", "left", _verdict_cell),
+    _Col("missing", "right", _ratio("missing"), drop=7),
+    _Col("invalid", "right", _ratio("invalid"), drop=5),
+    _Col("out of range", "right", _ratio("out_of_range"), drop=4),
+    _Col("unseen", "right", _ratio("unseen"), drop=6),
+    _Col("quality", "left", _quality_cell),
+)
+
+
+def _table(title: str, rows: list[Row], columns: Sequence[_Col]) -> Any:
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console(width=max(160, Console().width))
-    table = Table(title=f"drift: {reference.model_name} {reference.model_version} - {n_rows:,} rows")
-    for header, justify in (
-        ("feature", "left"), ("kind", "left"), ("n", "right"), ("PSI", "right"), ("JS", "right"),
-        ("KS", "right"), ("Wass.", "right"), ("p-value", "right"), ("p adj.", "right"), ("verdict", "left"),
-        ("missing", "right"), ("invalid", "right"), ("out of range", "right"), ("unseen", "right"), ("quality", "left"),
-    ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    table = Table(title=title)
+    for col in columns:
+        table.add_column(col.header, justify=col.justify, no_wrap=col.header != "feature")  # type: ignore[arg-type]
     for r in rows:
-        res = r.result
-        assert res is not None
-        verdict = (
-            f"[yellow]no verdict (n < {r.policy.min_samples})[/]" if res.detected is None
-            else "[bold red]DRIFT[/]" if res.detected else "[green]ok[/]"
-        )
-        q = r.quality or {}
-        quality = "[bold red]ALARM[/]" if r.quality_alarm else (
-            "[yellow]-[/]" if all(a == -1 for _, a in q.values()) else "[green]ok[/]")
-        kind = r.profile.kind + (" (output)" if r.role == "prediction" else "") + (" [absent]" if r.absent else "")
-        table.add_row(
-            r.name, kind, f"{res.sample_count:,}", _fmt(res.psi), _fmt(res.jensen_shannon), _fmt(res.ks),
-            _fmt(res.wasserstein), _fmt(res.p_value, 4), _fmt(res.p_adjusted, 4), verdict,
-            _pct(q.get("missing", (None,))[0]), _pct(q.get("invalid", (None,))[0]),
-            _pct(q.get("out_of_range", (None,))[0]), _pct(q.get("unseen", (None,))[0]), quality,
-        )
-    console.print(table)
-    drifted = [r.name for r in rows if r.result is not None and r.result.detected]
-    alarms = [r.name for r in rows if r.quality_alarm]
-    if unexpected:
-        console.print(f"columns not in the reference (ignored): {', '.join(unexpected)}")
-    if drifted or alarms:
-        console.print(
-            f"[bold red]drift detected[/] in {', '.join(drifted) or 'no feature'}; "
-            f"data-quality alarm on {', '.join(alarms) or 'no feature'}"
-        )
-    else:
-        console.print("[green]no drift and no data-quality alarm[/]")
+        table.add_row(*(escape(col.cell(r)) if col.header == "feature" else col.cell(r) for col in columns))
+    return table
+
+
+def print_table(reference: Reference, judgement: Judgement) -> None:
+    """The per-column table, as wide as the terminal: the least needed columns go first when it is narrow."""
+    from rich.markup import escape
+
+    out = console()
+    title = f"drift: {reference.model_name} {reference.model_version} - {judgement.n_rows:,} rows"
+    columns = list(TABLE_COLUMNS)
+    table = _table(title, judgement.rows, columns)
+    unbounded = out.options.update_width(10_000)
+    while out.measure(table, options=unbounded).maximum > out.width and any(c.drop for c in columns):
+        columns.remove(min((c for c in columns if c.drop), key=lambda c: c.drop))
+        table = _table(title, judgement.rows, columns)
+    out.print(table)
+    hidden = [c.header for c in TABLE_COLUMNS if c not in columns]
+    if hidden:
+        out.print(f"(not shown at this width: {', '.join(hidden)}; --format json has every figure)")
+    for n in judgement.not_judged:
+        out.print(f"not judged: {escape(n.column)} - {escape(n.reason)}")
+    code = judgement.exit_code
+    style = {EXIT_PASS: "green", EXIT_FLAGGED: "bold red", EXIT_NOT_JUDGED: "bold yellow"}[code]
+    out.print(f"[{style}]{escape(judgement.summary())}[/] (exit {code})")
 
 
 @click.command()
@@ -292,26 +424,49 @@ def print_table(reference: Reference, rows: list[Row], unexpected: list[str], n_
               help="Reference profile (JSON, from `otel-ml reference build` or Reference.save).")
 @click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False),
               help="Current data: .csv or .parquet, one column per feature (and model outputs).")
+@click.option("--prediction-column", "prediction_columns", multiple=True,
+              help="Column holding the model's output, as given to `otel-ml reference build` (repeatable).")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False), default=None,
               help="YAML drift policy: DriftPolicy fields, per-feature 'features:' and per-model 'models:' overrides.")
+@click.option("--min-samples", type=click.IntRange(min=1), default=None,
+              help=f"Fewest values a column needs for a verdict [default: the policy's, else "
+                   f"{DriftPolicy.min_samples}].")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def drift(reference_path: str, data_path: str, policy_path: str | None, fmt: str) -> None:
-    """Compare DATA with a reference profile; exit 1 on drift or a data-quality alarm.
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: for large files, when stderr is a terminal).")
+def drift(reference_path: str, data_path: str, prediction_columns: tuple[str, ...], policy_path: str | None,
+          min_samples: int | None, fmt: str, progress: bool | None) -> None:
+    """Judge a file of current data against a reference profile: the release gate.
 
-    Every feature of the reference is judged (a missing column counts as all-missing) and every model
-    output whose column is present ("value", "label", "proba:<class>"). Exit status: 0 nothing
-    detected, 1 drift or quality alarm, 2 usage or input error.
+    Every feature of the reference is judged (a missing column counts as all-missing), and every
+    model output whose column is present: "value", "label", "proba:<class>", or the columns named by
+    --prediction-column. Columns that are not judged are listed.
+
+    \b
+    Exit status:
+      0  every column judged: no drift, no data-quality alarm
+      1  drift or a data-quality alarm
+      2  usage or input error
+      3  could not judge: no rows, or a column with fewer than --min-samples values
     """
     try:
         reference = load_reference(reference_path)
     except ReferenceProfileError as exc:
         raise InputError(str(exc)) from None
-    book = read_policy(policy_path)
-    data = read_data(data_path, reference)
-    rows, unexpected = judge(reference, data, book)
+    book = read_policy(policy_path, min_samples)
+    outputs = output_columns(reference, prediction_columns)
+    text = [p.name for p in reference.features if isinstance(p, CategoricalProfile)]
+    text += [outputs.get(p.name, p.name) for p in reference.outputs if isinstance(p, CategoricalProfile)]
+    size = os.path.getsize(data_path) if os.path.isfile(data_path) else 0
+    with progress_bar(progress, size=size) as bar:
+        data = read_table(data_path, text_columns=text, progress=bar)
+        missing = [c for c in prediction_columns if c not in data.columns]
+        if missing and len(data.columns):
+            raise InputError(f"--prediction-column names no column of {data_path}: {', '.join(missing)}")
+        task = bar.add_task("judging", total=len(reference.features) + len(reference.outputs))
+        judgement = judge(reference, data, book, outputs, advance=lambda: bar.advance(task))
     if fmt == "json":
-        click.echo(json.dumps(to_json(reference, rows, unexpected, len(data)), indent=1, allow_nan=False))
+        click.echo(json.dumps(to_json(reference, judgement), indent=1, allow_nan=False))
     else:
-        print_table(reference, rows, unexpected, len(data))
-    flagged = any(r.result is not None and r.result.detected for r in rows) or any(r.quality_alarm for r in rows)
-    raise SystemExit(1 if flagged else 0)
+        print_table(reference, judgement)
+    raise SystemExit(judgement.exit_code)

@@ -3,137 +3,134 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import click
 import numpy as np
 
+from ._cli_io import InputError, console, progress_bar, read_table
 from ._errors import OtelMLError
-from ._reference import DEFAULT_BINS, DEFAULT_TOP_K, NumericProfile, Reference, build_reference, load_reference
+from ._reference import (
+    DEFAULT_BINS,
+    DEFAULT_TOP_K,
+    PROBA_PREFIX,
+    NumericProfile,
+    Reference,
+    build_reference,
+    load_reference,
+    proba_output_name,
+)
 
-#: Files at least this large get a progress bar while they are read.
-PROGRESS_MIN_BYTES = 8 * 1024 * 1024
-CSV_CHUNK_ROWS = 100_000
-
-
-def _progress(enabled: bool) -> Any:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-        transient=True, disable=not enabled,
-    )
-
-
-class _Sample:
-    """Keeps a uniform random sample of at most ``n`` rows over a stream of chunks (bounded memory)."""
-
-    def __init__(self, n: int | None, seed: int = 0) -> None:
-        self.n = n
-        self.rng = np.random.default_rng(seed)
-        self.frame: Any = None
-        self.keys = np.empty(0)
-        self.chunks: list[Any] = []
-
-    def add(self, chunk: Any) -> None:
-        if self.n is None:
-            self.chunks.append(chunk)
-            return
-        import pandas as pd
-
-        keys = self.rng.random(len(chunk))
-        frame = chunk if self.frame is None else pd.concat([self.frame, chunk], ignore_index=True)
-        keys = np.concatenate([self.keys, keys])
-        if len(frame) > self.n:  # keep the rows with the n smallest random keys: a uniform sample
-            keep = np.sort(np.argpartition(keys, self.n - 1)[: self.n])
-            frame = frame.iloc[keep].reset_index(drop=True)
-            keys = keys[keep]
-        self.frame, self.keys = frame, keys
-
-    def result(self) -> Any:
-        import pandas as pd
-
-        if self.n is not None:
-            return self.frame
-        if not self.chunks:
-            return None
-        return pd.concat(self.chunks, ignore_index=True) if len(self.chunks) > 1 else self.chunks[0]
+#: A numeric column of whole numbers with at most this many distinct values looks like integer codes
+#: (a 0/1 flag, a few status codes): ``build`` warns that it is profiled as a number.
+CODES_MAX_DISTINCT = 10
 
 
-def read_table(path: str, *, progress: bool | None = None, max_rows: int | None = None) -> Any:
-    """Read a CSV or Parquet file into a pandas DataFrame, in chunks, with a progress bar on large files.
+def class_of(column: str) -> str:
+    """The class a probability column stands for: its name, without a leading ``proba:``."""
+    return column.removeprefix(PROBA_PREFIX)
 
-    With ``max_rows`` a uniform random sample of at most that many rows is kept (memory stays bounded).
+
+def prediction_outputs(columns: Sequence[str]) -> list[str] | None:
+    """The reference outputs the ``--prediction-column`` flags name, the same for ``build`` and ``drift``.
+
+    One column holds the model's single output: the reference's ``value`` (numbers) or ``label``
+    (classes), decided by its values, so ``None`` here. Several columns hold one class probability
+    each: ``proba:<class>``, the class being the column name without a leading ``proba:``.
     """
-    import pandas as pd
+    if len(columns) == 1:
+        return None
+    return [proba_output_name(class_of(c)) for c in columns]
 
-    size = os.path.getsize(path)
-    show = size >= PROGRESS_MIN_BYTES if progress is None else progress
-    lower = path.lower()
-    chunks = _Sample(max_rows)
-    if lower.endswith((".parquet", ".pq")):
-        import pyarrow.parquet as pq
 
-        pf = pq.ParquetFile(path)
-        total_rows = pf.metadata.num_rows
-        with _progress(show) as bar:
-            task = bar.add_task(f"reading {os.path.basename(path)}", total=total_rows)
-            for batch in pf.iter_batches(batch_size=CSV_CHUNK_ROWS):
-                chunks.add(batch.to_pandas())
-                bar.advance(task, batch.num_rows)
-    elif lower.endswith((".csv", ".csv.gz", ".txt")):
-        with open(path, "rb") as raw, _progress(show) as bar:
-            task = bar.add_task(f"reading {os.path.basename(path)}", total=size)
-            for chunk in pd.read_csv(raw, chunksize=CSV_CHUNK_ROWS,
-                                     compression="gzip" if lower.endswith(".gz") else None):
-                chunks.add(chunk)
-                bar.update(task, completed=raw.tell())
-    else:
-        raise click.BadParameter(f"{path}: expected a .csv or .parquet file", param_hint="DATA")
-    table = chunks.result()
-    if table is None or len(table) == 0:
-        raise click.BadParameter(f"{path}: the file has no rows", param_hint="DATA")
-    return table
+def integer_codes(column: Any) -> list[Any] | None:
+    """The distinct values of a numeric column that looks like integer codes, else None."""
+    if column.dtype.kind not in "iuf":
+        return None
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = values[np.isfinite(values)]
+    if values.size == 0 or not np.array_equal(values, np.round(values)):
+        return None
+    distinct = np.unique(values)
+    return [int(v) for v in distinct] if distinct.size <= CODES_MAX_DISTINCT else None
+
+
+def _warn_integer_codes(df: Any, skip: set[str]) -> None:
+    for name in df.columns:
+        if name in skip:
+            continue
+        codes = integer_codes(df[name])
+        if codes is None:
+            continue
+        shown = ", ".join(map(str, codes[:5])) + (", …" if len(codes) > 5 else "")
+        click.echo(
+            f"warning: {name!r} holds only {len(codes)} distinct whole numbers ({shown}) and is profiled as a "
+            f"number; if they are codes pass --categorical {name}, if they are amounts pass --numeric {name}",
+            err=True,
+        )
 
 
 @click.command()
-@click.argument("data", type=click.Path(exists=True, dir_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--model", required=True, help="Model name (ml.model.name).")
 @click.option("--version", "version", required=True, help="Model version (ml.model.version).")
 @click.option("--categorical", multiple=True, help="Column to profile as categories (repeatable).")
+@click.option("--numeric", multiple=True,
+              help=f"Column of whole numbers to keep numeric without the warning given when it has at most "
+                   f"{CODES_MAX_DISTINCT} distinct values (repeatable).")
 @click.option("--target", multiple=True, help="Column to leave out of the features, e.g. the label (repeatable).")
 @click.option("--prediction-column", "prediction_columns", multiple=True,
-              help="Column holding the model's predictions (repeat for class probabilities, one per class).")
+              help="Column holding the model's output: once for a score or label (output 'value' or 'label'), "
+                   "or once per class probability (output 'proba:<column>'). Pass the same to `otel-ml drift`.")
 @click.option("--bins", default=DEFAULT_BINS, show_default=True, help="Buckets per numeric feature (about).")
 @click.option("--top-k", "top_k", default=DEFAULT_TOP_K, show_default=True, help="Categories kept per feature.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reference JSON to write.")
-@click.option("--progress/--no-progress", default=None, help="Force the progress bar on or off.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: for large files, when stderr is a terminal).")
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,
               help="Profile a uniform random sample of at most this many rows (bounded memory on huge files).")
-def build(data: str, model: str, version: str, categorical: tuple[str, ...], target: tuple[str, ...],
-          prediction_columns: tuple[str, ...], bins: int, top_k: int, output: str, progress: bool | None,
-          max_rows: int | None) -> None:
-    """Build a reference profile from a CSV or Parquet file of training data."""
-    df = read_table(data, progress=progress, max_rows=max_rows)
-    df.columns = [str(c) for c in df.columns]
-    for name in (*categorical, *target, *prediction_columns):
+def build(data: str, model: str, version: str, categorical: tuple[str, ...], numeric: tuple[str, ...],
+          target: tuple[str, ...], prediction_columns: tuple[str, ...], bins: int, top_k: int, output: str,
+          progress: bool | None, max_rows: int | None) -> None:
+    """Build a reference profile from a CSV or Parquet file of training data.
+
+    Numbers are profiled into about --bins quantile buckets, text and booleans into categories.
+    Whole numbers with few distinct values (a 0/1 flag, status codes) stay numbers unless passed
+    with --categorical: the command warns and names the flag. Exit status 2 for a file or option
+    that cannot be used.
+    """
+    size = os.path.getsize(data) if os.path.isfile(data) else 0
+    with progress_bar(progress, size=size) as bar:
+        df = read_table(data, text_columns=categorical, max_rows=max_rows, progress=bar)
+    if len(df) == 0:
+        raise InputError(f"{data}: no rows to profile" + ("" if len(df.columns) else " (empty file)"))
+    both = sorted(set(categorical) & set(numeric))
+    if both:
+        raise InputError(f"--categorical and --numeric both name {', '.join(map(repr, both))}")
+    for name in (*categorical, *numeric, *target, *prediction_columns):
         if name not in df.columns:
-            raise click.BadParameter(f"no column {name!r} in {data} (columns: {', '.join(df.columns)})")
+            raise InputError(f"no column {name!r} in {data} (columns: {', '.join(df.columns)})")
     predictions = None
     class_names = None
     if len(prediction_columns) == 1:
         predictions = df[prediction_columns[0]].to_numpy()
     elif prediction_columns:
         predictions = df[list(prediction_columns)].to_numpy(dtype=np.float64)
-        class_names = list(prediction_columns)
+        class_names = [class_of(c) for c in prediction_columns]
     features = df.drop(columns=[*target, *prediction_columns])
+    _warn_integer_codes(features, set(categorical) | set(numeric))
     try:
         ref = build_reference(features, model=model, version=version, predictions=predictions,
                               categorical=list(categorical), class_names=class_names, bins=bins, top_k=top_k)
         ref.save(output)
     except OtelMLError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"wrote {output}: {len(ref.features)} features, {len(ref.outputs)} outputs, {ref.row_count} rows")
+        raise InputError(str(exc)) from None
+    except OSError as exc:
+        raise InputError(f"{output}: cannot write the reference ({exc.strerror or exc})") from None
+    outputs = ", ".join(f"{o.name} <- column {c!r}" for o, c in zip(ref.outputs, prediction_columns))
+    click.echo(f"wrote {output}: {len(ref.features)} features, {len(ref.outputs)} outputs"
+               + (f" ({outputs})" if outputs else "") + f", {ref.row_count} rows")
 
 
 def _describe(p: Any) -> tuple[str, str, str]:
@@ -172,10 +169,8 @@ def render(ref: Reference) -> Any:
 @click.argument("reference", type=click.Path(exists=True, dir_okay=False))
 def show(reference: str) -> None:
     """Print a human-readable summary of a reference profile."""
-    from rich.console import Console
-
     try:
         ref = load_reference(reference)
     except OtelMLError as exc:
-        raise click.ClickException(str(exc)) from None
-    Console(width=120 if not os.isatty(1) else None).print(render(ref))
+        raise InputError(str(exc)) from None
+    console().print(render(ref))

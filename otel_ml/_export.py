@@ -19,15 +19,12 @@ from typing import TYPE_CHECKING, Any
 from . import semconv
 from ._aggregate import ModelAggregate, Snapshot, aggregates
 from ._config import EXPORTER_CONSOLE, Config, global_sdk_resource, load_config, resolve_resource, with_instance_id
-from ._exporter import PROTOCOL_GRPC, PROTOCOL_HTTP, create_metric_exporter, resolve_protocol
+from ._exporter import create_metric_exporter
 from ._log import internal_error, log_once
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
     from opentelemetry.sdk.resources import Resource
-
-#: Kept importable from here for code written against the former layout (the processor).
-__all__ = ["PIPELINE", "PROTOCOL_GRPC", "PROTOCOL_HTTP", "ExportPipeline", "create_metric_exporter", "resolve_protocol"]
 
 
 class ExportPipeline:

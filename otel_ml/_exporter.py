@@ -2,9 +2,9 @@
 
 :func:`create_metric_exporter` chooses OTLP/HTTP or OTLP/gRPC (:func:`resolve_protocol`: port 4318,
 a ``/v1/metrics`` path or ``protocol="http/protobuf"`` mean HTTP; everything else gRPC). Used by the
-library's export loop (:mod:`otel_ml._export`), by configuration (:mod:`otel_ml._config`) to validate
-``OTEL_EXPORTER_OTLP_*`` at set-up time, and by the processor. The exporter packages are imported only
-when an exporter is built.
+library's export loop (:mod:`otel_ml._export`) and by configuration (:mod:`otel_ml._config`) to
+validate ``OTEL_EXPORTER_OTLP_*`` at set-up time. The exporter packages are imported only when an
+exporter is built.
 """
 
 from __future__ import annotations

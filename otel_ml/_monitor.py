@@ -42,7 +42,7 @@ from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error
-from ._reference import MAX_NAME_LENGTH, OUTPUT_VALUE, Reference, load_reference
+from ._reference import MAX_NAME_LENGTH, OUTPUT_VALUE, Reference, load_reference, name_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -404,10 +404,11 @@ def _resolve_reference(reference: Any, model: str, version: str) -> Reference | 
 
 
 def _check_names(model: Any, version: Any) -> tuple[str, str]:
-    if not isinstance(model, str) or not model or len(model) > MAX_NAME_LENGTH:
-        raise ConfigurationError(f"model must be a non-empty string of at most {MAX_NAME_LENGTH} characters, got {model!r}")
-    if version is None or isinstance(version, bool) or str(version) == "" or len(str(version)) > MAX_NAME_LENGTH:
-        raise ConfigurationError(f"version must be a non-empty string, got {version!r}")
+    text = version if version is None or isinstance(version, bool) else str(version)
+    for what, value, given in (("model", model, model), ("version", text, version)):
+        problem = name_problem(value)
+        if problem:
+            raise ConfigurationError(f"{what} {problem}, got {given!r}")
     return model, str(version)
 
 

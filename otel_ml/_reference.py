@@ -20,13 +20,14 @@ from typing import Any, Literal
 import numpy as np
 
 from . import semconv
+from ._adapters import columns_of
 from ._binning import bucket_counts, quantile_edges
 from ._errors import ReferenceProfileError
+from .semconv import MAX_NAME_LENGTH
 
 FORMAT_VERSION = 1
 DEFAULT_BINS = 10
 DEFAULT_TOP_K = 50
-MAX_NAME_LENGTH = 128
 MAX_FEATURES = 2048
 
 #: Output names used by :func:`build_reference` and the decorator to find a model's outputs.
@@ -203,19 +204,21 @@ def build_reference(
     (outputs ``proba:<class>``, classes from ``class_names`` or the column index), or a mapping of
     output name to array.
     """
-    from ._adapters import columns_of  # local import: adapters import this module
-
-    if not model or not isinstance(model, str):
-        raise ReferenceProfileError("model must be a non-empty string")
-    if version is None or str(version) == "":
-        raise ReferenceProfileError("version must be a non-empty string")
+    # Every check a loaded file must pass is made here too: what save() writes, load() reads.
+    _check_name("model", model)
+    if version is None or isinstance(version, bool):
+        raise ReferenceProfileError(f"version: must be a non-empty string, got {version!r}")
+    _check_name("version", str(version))
     if bins < 2 or bins > 256:
         raise ReferenceProfileError(f"bins must be between 2 and 256, got {bins}")
     if top_k < 1 or top_k > 1000:
         raise ReferenceProfileError(f"top_k must be between 1 and 1000, got {top_k}")
+    if feature_names is not None:
+        _check_unique("feature", list(feature_names))
     columns = columns_of(data, feature_names)
     if not columns:
         raise ReferenceProfileError("data has no columns to profile")
+    _check_unique("feature", list(columns))
     rows = {len(v) for v in columns.values()}
     if len(rows) != 1 or 0 in rows:
         raise ReferenceProfileError("data must have at least one row and columns of equal length")
@@ -227,9 +230,11 @@ def build_reference(
         profile_column(name, values, categorical=name in cat, bins=bins, top_k=top_k)
         for name, values in columns.items()
     )
+    prediction_columns = _prediction_columns(predictions, class_names)
+    _check_unique("output", [name for name, _, _ in prediction_columns])
     outputs = tuple(
         profile_column(name, values, categorical=is_cat, bins=bins, top_k=top_k)
-        for name, values, is_cat in _prediction_columns(predictions, class_names)
+        for name, values, is_cat in prediction_columns
     )
     return Reference(
         model_name=model,
@@ -311,6 +316,8 @@ def category_key(value: Any) -> str | None:
 
 
 def _categorical_profile(name: str, values: np.ndarray, top_k: int) -> CategoricalProfile:
+    # Values are counted as the monitored process counts them: under their first MAX_NAME_LENGTH
+    # characters, and a value spelled like the 'other' bucket in that bucket.
     freq: dict[str, int] = {}
     missing = 0
     for v in values.tolist():
@@ -318,15 +325,17 @@ def _categorical_profile(name: str, values: np.ndarray, top_k: int) -> Categoric
         if key is None:
             missing += 1
         else:
+            key = key[:MAX_NAME_LENGTH]
             freq[key] = freq.get(key, 0) + 1
+    other = freq.pop(semconv.OTHER_CATEGORY, 0)
     ranked = sorted(freq.items(), key=lambda kv: (-kv[1], kv[0]))
-    top = [(k[:MAX_NAME_LENGTH], c) for k, c in ranked[:top_k]]
+    top = ranked[:top_k]
     return CategoricalProfile(
         name=name,
         categories=tuple(k for k, _ in top),
         counts=tuple(c for _, c in top),
-        other_count=sum(c for _, c in ranked[top_k:]),
-        count=sum(freq.values()),
+        other_count=other + sum(c for _, c in ranked[top_k:]),
+        count=sum(freq.values()) + other,
         missing=missing,
     )
 
@@ -399,8 +408,12 @@ def _parse(doc: Any, source: str) -> Reference:
     if version != FORMAT_VERSION:
         raise fail("format_version", f"unsupported value {version!r} (this otel-ml reads {FORMAT_VERSION})")
     model = doc.get("model")
-    if not isinstance(model, dict) or not _is_name(model.get("name")) or not _is_name(model.get("version")):
-        raise fail("model", "must be an object with non-empty string 'name' and 'version'")
+    if not isinstance(model, dict):
+        raise fail("model", "must be an object with 'name' and 'version'")
+    for key in ("name", "version"):
+        problem = name_problem(model.get(key))
+        if problem:
+            raise fail(f"model.{key}", problem)
     features = _parse_profiles(doc.get("features"), "features", fail)
     outputs = _parse_profiles(doc.get("outputs", []), "outputs", fail)
     if not features:
@@ -423,8 +436,11 @@ def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
     out: list[Profile] = []
     for i, item in enumerate(items):
         where = f"{section}[{i}]"
-        if not isinstance(item, dict) or not _is_name(item.get("name")):
-            raise fail(where, "must be an object with a non-empty string 'name'")
+        if not isinstance(item, dict):
+            raise fail(where, "must be an object")
+        problem = name_problem(item.get("name"))
+        if problem:
+            raise fail(where, f"'name' {problem}")
         name = item["name"]
         where = f"{section}[{i}] ({name!r})"
         if name in seen:
@@ -432,8 +448,10 @@ def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
         seen.add(name)
         try:
             out.append(_parse_profile(item))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise fail(where, str(exc).strip("'")) from None
+        except KeyError as exc:
+            raise fail(where, f"missing field {exc.args[0]!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise fail(where, str(exc)) from None
     return tuple(out)
 
 
@@ -487,8 +505,41 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
     raise ValueError(f"'kind' must be 'numeric' or 'categorical', got {kind!r}")
 
 
-def _is_name(v: Any) -> bool:
-    return isinstance(v, str) and 0 < len(v) <= MAX_NAME_LENGTH
+def name_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a model name, version, feature or output name; None when it can."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_NAME_LENGTH:
+        return f"must be at most {MAX_NAME_LENGTH} characters, got {len(value)}"
+    return None
+
+
+def _check_name(what: str, value: Any) -> None:
+    problem = name_problem(value)
+    if problem:
+        raise ReferenceProfileError(f"{what}: {problem}")
+
+
+def _check_unique(kind: str, names: list[Any]) -> None:
+    """Each name valid and not repeated; at most :data:`MAX_FEATURES` of them (what a loaded file allows)."""
+    if len(names) > MAX_FEATURES:
+        raise ReferenceProfileError(f"{len(names)} {kind}s, more than the limit of {MAX_FEATURES}")
+    seen: set[Any] = set()
+    for name in names:
+        label = f"{kind} {_shown(name)}"
+        _check_name(label, name)
+        if name in seen:
+            raise ReferenceProfileError(f"duplicate {label}")
+        seen.add(name)
+
+
+def _shown(name: Any) -> str:
+    """``repr`` of a name, cut short: an error message need not repeat a name hundreds of characters long."""
+    if isinstance(name, str) and len(name) > 10:
+        return repr(name[:10] + "…")
+    return repr(name)
 
 
 def _is_count(v: Any) -> bool:

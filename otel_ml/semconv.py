@@ -8,6 +8,7 @@ spells them. ``docs/semantic-conventions.md`` describes each one (unit, type, me
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 # --- Attributes -------------------------------------------------------------------------------
@@ -31,6 +32,12 @@ ERROR_TYPE: Final = "error.type"
 #: Span attribute prefix for raw feature values (only with ``record_feature_values=True``).
 FEATURE_VALUE_ATTRIBUTE_PREFIX: Final = "ml.feature.value."
 
+# --- Limits ----------------------------------------------------------------------------------------
+MAX_NAME_LENGTH: Final = 128
+"""Longest model name, model version, feature or output name and category, in characters. A reference
+with a longer name is refused when it is built or loaded; a longer category value is counted under its
+first ``MAX_NAME_LENGTH`` characters, by the reference and by the monitored process alike."""
+
 # --- Values of bounded attributes ----------------------------------------------------------------
 OTHER_CATEGORY: Final = "__other__"
 """Category bucket for values outside the reference's top-K categories (unseen ones included)."""
@@ -45,6 +52,10 @@ SCHEMA_UNSUPPORTED_INPUT: Final = "unsupported_input"
 
 DRIFT_KIND_FEATURE: Final = "feature"
 DRIFT_KIND_PREDICTION: Final = "prediction"
+
+QUALITY_KINDS: Final = ("missing", "invalid", "out_of_range", "unseen")
+"""The data-quality kinds, in the order every part keeps them (counters, ratios, the processor's cells).
+Their number is ``len(QUALITY_KINDS)``; the maps below give each kind's metric names."""
 
 # --- Spans ---------------------------------------------------------------------------------------
 SPAN_NAME_TEMPLATE: Final = "predict {model}"
@@ -76,6 +87,21 @@ QUALITY_UNSEEN_RATIO: Final = "ml.quality.unseen.ratio"  # gauge, 1
 QUALITY_ALARM: Final = "ml.quality.alarm"  # gauge 0/1
 DRIFT_REFERENCE_RATIO: Final = "ml.drift.reference.ratio"  # gauge, 1: the reference's share per bucket
 
+#: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
+QUALITY_COUNTERS: Final[dict[str, str]] = {
+    "missing": FEATURE_MISSING,
+    "invalid": FEATURE_INVALID,
+    "out_of_range": FEATURE_OUT_OF_RANGE,
+    "unseen": FEATURE_UNSEEN,
+}
+#: The processor's ratio gauge of each quality kind (:data:`QUALITY_KINDS` order).
+QUALITY_RATIOS: Final[dict[str, str]] = {
+    "missing": QUALITY_MISSING_RATIO,
+    "invalid": QUALITY_INVALID_RATIO,
+    "out_of_range": QUALITY_OUT_OF_RANGE_RATIO,
+    "unseen": QUALITY_UNSEEN_RATIO,
+}
+
 # Processor self-telemetry.
 PROCESSOR_POINTS_RECEIVED: Final = "otel_ml.processor.points.received"
 PROCESSOR_POINTS_REJECTED: Final = "otel_ml.processor.points.rejected"
@@ -83,6 +109,32 @@ PROCESSOR_STREAMS: Final = "otel_ml.processor.streams"
 PROCESSOR_EVALUATION_DURATION: Final = "otel_ml.processor.evaluation.duration"
 PROCESSOR_EXPORT_FAILURES: Final = "otel_ml.processor.export.failures"
 PROCESSOR_STATE_BYTES: Final = "otel_ml.processor.state.bytes"
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    """One metric as a Collector component's ``metadata.yaml`` declares it: instrument, unit, meaning."""
+
+    instrument: str  # "counter", "gauge" or "histogram"
+    unit: str  # UCUM, as OTel spells units
+    description: str
+    attributes: tuple[str, ...] = ()  # attribute keys its points carry
+
+
+#: The processor's own metrics (self-telemetry): the one table the exporter, the docs' table
+#: (``docs/semantic-conventions.md``, tested against it) and the dashboards read.
+PROCESSOR_TELEMETRY: Final[dict[str, MetricDefinition]] = {
+    PROCESSOR_POINTS_RECEIVED: MetricDefinition(
+        "counter", "{point}",
+        "`ml.*` data points received (consumed metrics only; other metrics are skipped uncounted)"),
+    PROCESSOR_POINTS_REJECTED: MetricDefinition(
+        "counter", "{point}", "points dropped; also reported to the sender as OTLP partial success", (ERROR_TYPE,)),
+    PROCESSOR_STREAMS: MetricDefinition("gauge", "{stream}", "streams tracked (model × version × feature/output)"),
+    PROCESSOR_STATE_BYTES: MetricDefinition("gauge", "By", "memory held by windows and series state"),
+    PROCESSOR_EVALUATION_DURATION: MetricDefinition(
+        "histogram", "s", "time of one evaluation (all streams, all windows)"),
+    PROCESSOR_EXPORT_FAILURES: MetricDefinition("counter", "{export}", "export problems", (ERROR_TYPE,)),
+}
 
 #: Every metric the library emits, with (instrument kind, unit). Units follow UCUM as OTel does.
 LIBRARY_METRICS: Final[dict[str, tuple[str, str]]] = {
@@ -112,12 +164,7 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     QUALITY_UNSEEN_RATIO: ("gauge", "1"),
     QUALITY_ALARM: ("gauge", ""),
     DRIFT_REFERENCE_RATIO: ("gauge", "1"),
-    PROCESSOR_POINTS_RECEIVED: ("counter", "{point}"),
-    PROCESSOR_POINTS_REJECTED: ("counter", "{point}"),
-    PROCESSOR_STREAMS: ("gauge", "{stream}"),
-    PROCESSOR_EVALUATION_DURATION: ("histogram", "s"),
-    PROCESSOR_EXPORT_FAILURES: ("counter", "{export}"),
-    PROCESSOR_STATE_BYTES: ("gauge", "By"),
+    **{name: (m.instrument, m.unit) for name, m in PROCESSOR_TELEMETRY.items()},
 }
 
 ML_METRIC_PREFIX: Final = "ml."

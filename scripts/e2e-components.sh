@@ -15,16 +15,24 @@
 #   OTEL_ML_OTELCOL     use this collector binary instead of building one (the tests honour it too)
 #
 # Prints what it did and how long each step took; any failure stops it with a message and exit code 1.
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MANIFEST="$ROOT/collector/builder/manifest.yaml"
-CACHE="${OTEL_ML_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-ml}"
+# The Go the manifest's modules need: the `go` directive of builder v0.161.0's go.mod and of the v0.161.0
+# collector modules. Bump it with the manifest's builder line.
+GO_MIN=1.26
 T0=$SECONDS
 
 log() { printf 'e2e-components: %s\n' "$*"; }
 die() { printf 'e2e-components: ERROR: %s\n' "$*" >&2; exit 1; }
 trap 'rc=$?; [ $rc -eq 0 ] || printf "e2e-components: FAILED (exit %s) after %ss\n" "$rc" "$((SECONDS - T0))" >&2' EXIT
+# Under `set -e` a failing command would otherwise end the script with no word of what failed.
+trap 'printf "e2e-components: ERROR: line %s: \`%s\` failed (exit %s)\n" "$LINENO" "$BASH_COMMAND" "$?" >&2' ERR
+
+[ -n "${OTEL_ML_CACHE_DIR:-}${XDG_CACHE_HOME:-}${HOME:-}" ] \
+    || die "none of OTEL_ML_CACHE_DIR, XDG_CACHE_HOME, HOME is set: no place for the collector cache"
+CACHE="${OTEL_ML_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-}/.cache}/otel-ml}"
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"
@@ -41,7 +49,7 @@ collector() {
         log "collector: using OTEL_ML_OTELCOL=$OTEL_ML_OTELCOL (not building)"
         return
     fi
-    # The same key tests/e2e/_components.py computes: the first 16 hex digits of the manifest's sha256.
+    # The same key otel_ml_demo/components.py computes: the first 16 hex digits of the manifest's sha256.
     hash="$(sha256sum "$MANIFEST" | cut -c1-16)"
     dir="$CACHE/otelcol-$hash"
     bin="$dir/otelcol-ml"
@@ -49,7 +57,13 @@ collector() {
         log "collector: cached $bin ($("$bin" --version | head -1)) — nothing to do ($((SECONDS - t))s)"
         return
     fi
-    command -v go >/dev/null 2>&1 || die "the collector must be built but 'go' is not on PATH (need Go >= 1.24)"
+    command -v go >/dev/null 2>&1 || die "the collector must be built but 'go' is not on PATH (need Go >= $GO_MIN)"
+    local go_version
+    go_version="$(go env GOVERSION 2>/dev/null || true)"
+    if [ "$(printf '%s\n' "go$GO_MIN" "${go_version%%[-+ ]*}" | sort -V | head -1)" != "go$GO_MIN" ]; then
+        die "the collector's modules need Go >= $GO_MIN, found ${go_version:-an unknown version} ($(command -v go))"
+    fi
+    command -v flock >/dev/null 2>&1 || die "'flock' (util-linux) is not on PATH; it serialises concurrent builds"
     # The builder version is written once, in the manifest's '# builder:' line.
     builder_version="$(sed -n 's/^# builder: *go.opentelemetry.io\/collector\/cmd\/builder *\(v[0-9.]*\).*/\1/p' "$MANIFEST")"
     [ -n "$builder_version" ] || die "no '# builder: go.opentelemetry.io/collector/cmd/builder vX.Y.Z' line in $MANIFEST"
@@ -90,6 +104,8 @@ collector() {
         tail -n 40 "$build/build.log" >&2
         die "collector build failed after $((SECONDS - t))s; full log: $build/build.log"
     fi
+    [ -x "$build/otelcol-ml/otelcol-ml" ] \
+        || die "the builder did not produce $build/otelcol-ml/otelcol-ml (dist.output_path in $MANIFEST?); log: $build/build.log"
     mkdir -p "$dir"
     install -m 0755 "$build/otelcol-ml/otelcol-ml" "$bin.tmp"
     mv -f "$bin.tmp" "$bin"
@@ -108,14 +124,14 @@ prometheus_pkg() {
     fi
     command -v apt-get >/dev/null 2>&1 || die "prometheus/promtool missing and no apt-get to install them"
     log "prometheus: installing Debian's prometheus package"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || die "apt-get update failed"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq || die "apt-get update failed"
     # policy-rc.d exit 101 keeps the package's maintainer scripts from starting the service at all.
     local policy=/usr/sbin/policy-rc.d created_policy=0
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 0755 "$policy" && created_policy=1
     fi
     local rc=0
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus || rc=$?
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends prometheus || rc=$?
     [ "$created_policy" -eq 1 ] && as_root rm -f "$policy"
     [ "$rc" -eq 0 ] || die "apt-get install prometheus failed (exit $rc)"
     # Belt and braces: if a service did start anyway, stop it so that it holds no port (9090).
@@ -134,4 +150,5 @@ prometheus_pkg() {
 
 collector
 prometheus_pkg
+"$ROOT/scripts/deploy-tools.sh" || die "deploy tools (helm) could not be installed"
 log "done in $((SECONDS - T0))s"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import otel_ml
 from otel_ml._cli import main
-from otel_ml._cli_reference import read_table
+from otel_ml._cli_io import read_table
 
 
 @pytest.fixture
@@ -52,14 +52,14 @@ def test_build_from_csv_and_show(tmp_path, frame):
 
 
 def test_build_from_parquet_in_chunks_with_probabilities(tmp_path, frame, monkeypatch):
-    import otel_ml._cli_reference as cli
+    import otel_ml._cli_io as cli_io
 
-    monkeypatch.setattr(cli, "CSV_CHUNK_ROWS", 700)  # several chunks
+    monkeypatch.setattr(cli_io, "CHUNK_ROWS", 700)  # several chunks
     frame["p0"] = 1 - frame["score"]
     frame["p1"] = frame["score"]
     data = tmp_path / "train.parquet"
     frame.drop(columns=["score"]).to_parquet(data)
-    assert len(read_table(str(data), progress=True)) == 3000
+    assert len(read_table(str(data))) == 3000
     out = tmp_path / "ref.json"
     r = CliRunner().invoke(main, ["reference", "build", str(data), "--model", "m", "--version", "1",
                                   "--prediction-column", "p0", "--prediction-column", "p1", "--target", "label",
@@ -71,12 +71,12 @@ def test_build_from_parquet_in_chunks_with_probabilities(tmp_path, frame, monkey
 
 
 def test_csv_read_in_chunks_is_complete(tmp_path, frame, monkeypatch):
-    import otel_ml._cli_reference as cli
+    import otel_ml._cli_io as cli_io
 
-    monkeypatch.setattr(cli, "CSV_CHUNK_ROWS", 1000)
+    monkeypatch.setattr(cli_io, "CHUNK_ROWS", 1000)
     data = tmp_path / "t.csv"
     frame.to_csv(data, index=False)
-    df = read_table(str(data), progress=False)
+    df = read_table(str(data))
     assert len(df) == 3000 and df["income"].sum() == pytest.approx(frame["income"].sum())
 
 
@@ -99,12 +99,12 @@ def test_errors_name_the_problem(tmp_path, frame):
 
 
 def test_max_rows_keeps_a_bounded_uniform_sample(tmp_path, frame, monkeypatch):
-    import otel_ml._cli_reference as cli
+    import otel_ml._cli_io as cli_io
 
-    monkeypatch.setattr(cli, "CSV_CHUNK_ROWS", 400)
+    monkeypatch.setattr(cli_io, "CHUNK_ROWS", 400)
     data = tmp_path / "t.csv"
     frame.assign(row=np.arange(len(frame))).to_csv(data, index=False)
-    df = read_table(str(data), progress=False, max_rows=1000)
+    df = read_table(str(data), max_rows=1000)
     assert len(df) == 1000 and df["row"].is_unique
     assert df["row"].min() < 300 and df["row"].max() > 2700  # drawn from the whole file
     assert 1000 < df["row"].mean() < 2000
@@ -114,3 +114,54 @@ def test_max_rows_keeps_a_bounded_uniform_sample(tmp_path, frame, monkeypatch):
                                   "--max-rows", "500", "-o", str(out)])
     assert r.exit_code == 0, r.output
     assert otel_ml.load_reference(out).row_count == 500
+
+
+def _build(tmp_path, data, *args):
+    return CliRunner().invoke(main, ["reference", "build", str(data), "--model", "m", "--version", "1",
+                                     "-o", str(tmp_path / "r.json"), *args])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "no rows to profile (empty file)"),
+        ("header.csv", b"a,b,c\n", "no rows to profile"),
+        ("binary.csv", bytes(range(256)) * 64, "cannot read it as CSV"),
+        ("fake.parquet", b"a,b\n1,2\n", "cannot read it as Parquet"),
+        ("empty.parquet", b"", "cannot read it as Parquet"),
+        ("missing.csv", None, "no such data file"),
+    ],
+)
+def test_unreadable_files_exit_2_with_one_line(tmp_path, name, content, message):
+    data = tmp_path / name
+    if content is not None:
+        data.write_bytes(content)
+    r = _build(tmp_path, data)
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), r.output
+    assert message in r.output and r.output.count("\n") == 1 and "Traceback" not in r.output, r.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_integer_codes_get_a_warning_naming_the_flag(tmp_path, frame):
+    data = tmp_path / "t.csv"
+    frame.to_csv(data, index=False)  # label: 0/1; age: 72 distinct whole numbers (an amount, no warning)
+    r = _build(tmp_path, data, "--prediction-column", "score")
+    assert r.exit_code == 0, r.output
+    assert "'label' holds only 2 distinct whole numbers (0, 1)" in r.stderr
+    assert "--categorical label" in r.stderr and "--numeric label" in r.stderr and "'age'" not in r.stderr
+    assert otel_ml.load_reference(tmp_path / "r.json").feature("label").kind == "numeric"  # as documented
+
+    r = _build(tmp_path, data, "--prediction-column", "score", "--categorical", "label")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    assert otel_ml.load_reference(tmp_path / "r.json").feature("label").kind == "categorical"
+    r = _build(tmp_path, data, "--prediction-column", "score", "--numeric", "label")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    r = _build(tmp_path, data, "--categorical", "label", "--numeric", "label")
+    assert r.exit_code == 2 and "both name 'label'" in r.output
+
+
+def test_show_of_a_bad_reference_exits_2(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    r = CliRunner().invoke(main, ["reference", "show", str(bad)])
+    assert r.exit_code == 2 and "bad.json" in r.output and r.output.count("\n") == 1, r.output

@@ -309,12 +309,46 @@ def test_grafana_alert_provisioning_mirrors_the_rules_file():
     prom_uid = next(d["uid"] for d in ds["datasources"] if d["type"] == "prometheus")
     for r in group["rules"]:
         query = r["data"][0]
-        assert query["datasourceUid"] == prom_uid
+        # A parameter, not a hard-coded uid: Grafana expands ${NAME} from its environment when provisioning.
+        assert query["datasourceUid"] == "${%s}" % rules.DATASOURCE_UID_ENV
+        assert _grafana_interpolate(query["datasourceUid"], {rules.DATASOURCE_UID_ENV: prom_uid}) == prom_uid
         assert query["model"]["expr"] == prom[r["title"]]["expr"]
         assert r["condition"] == r["data"][-1]["refId"]
         assert r["for"] == prom[r["title"]]["for"]
         assert r["labels"]["severity"] == prom[r["title"]]["labels"]["severity"]
         assert r["annotations"]["summary"] and "Runbook:" in r["annotations"]["description"]
+
+
+def _grafana_interpolate(value: str, env: dict[str, str]) -> str:
+    """What Grafana's provisioning does to a value: ``$$`` is a literal ``$``, ``$NAME``/``${NAME}`` expand."""
+    return "$".join(re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), ""), part)
+                    for part in value.split("$$"))
+
+
+def test_grafana_alert_rules_name_no_datasource_uid_and_survive_grafana_interpolation():
+    text = (DASHBOARDS / "provisioning" / "alerting" / "otel-ml-alerts.yaml").read_text()
+    assert "otel-ml-prometheus" not in text.split("apiVersion", 1)[1]  # only the header's example names it
+    doc = yaml.safe_load(text)
+    for r in doc["groups"][0]["rules"]:
+        uids = {d["datasourceUid"] for d in r["data"]} - {"__expr__"}
+        assert uids == {"${%s}" % rules.DATASOURCE_UID_ENV}, r["title"]
+        # Annotations are expanded only for ${NAME} (Grafana >= 11) or not at all: the templates use $labels
+        # and $values unbraced, so provisioning leaves them to the alert templating.
+        for value in r["annotations"].values():
+            assert "${" not in value, r["title"]
+    assert rules.DATASOURCE_UID_ENV in (ROOT / "docs" / "dashboards.md").read_text()
+    ds = (DASHBOARDS / "provisioning" / "datasources" / "otel-ml-datasources.yaml").read_text()
+    assert rules.DATASOURCE_UID_ENV in ds
+
+
+def test_data_quality_alert_follows_the_processor_verdict():
+    """MLDataQualityRatioHigh fires on ml.quality.alarm (the verdict), never on a fixed ratio threshold."""
+    alert = next(a for a in rules.ALERTS if a.name == "MLDataQualityRatioHigh")
+    alarm = semconv.PROMETHEUS_NAMES[semconv.QUALITY_ALARM]
+    assert re.search(rf"\({re.escape('max by (ml_model_name, ml_model_version, ml_feature_name) (' + alarm)}\) == 1\)",
+                     alert.expr), alert.expr
+    assert not re.search(r"[<>]=?\s*0?\.\d", alert.expr), alert.expr
+    assert alarm in alert.signal
 
 
 # --- Provisioning -------------------------------------------------------------------------------------------

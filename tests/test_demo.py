@@ -13,9 +13,9 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metric
 from opentelemetry.proto.common.v1 import common_pb2
 
 from otel_ml import semconv
-from otel_ml._demo_receiver import GaugeReceiver
-from otel_ml._demo_status import DemoResult, StatusTracker
-from otel_ml._demo_traffic import FEATURES, Scenario, Traffic
+from otel_ml_demo.receiver import GaugeReceiver
+from otel_ml_demo.status import DemoResult, StatusTracker
+from otel_ml_demo.traffic import FEATURES, Scenario, Traffic
 
 
 def _gauge_request(points: list[tuple[str, dict[str, str], float]], t_ns: int = 1) -> Any:
@@ -121,8 +121,8 @@ def test_cli_help_lists_the_options() -> None:
 def test_demo_detects_the_injected_drift_and_incident() -> None:
     """A real, shortened run: library -> OTLP -> processor (in-process) -> OTLP -> demo receiver."""
     pytest.importorskip("sklearn")
-    from otel_ml._demo import run_demo
-    from otel_ml._demo_view import PlainView
+    from otel_ml_demo.runner import run_demo
+    from otel_ml_demo.view import PlainView
 
     out = io.StringIO()
     result = run_demo(Scenario.scaled(16.0), PlainView(out))
@@ -142,7 +142,7 @@ def test_demo_detects_the_injected_drift_and_incident() -> None:
 
 
 def test_prometheus_results_become_the_same_gauge_points() -> None:
-    from otel_ml._demo_pipeline import PromPoller, promql_queries
+    from otel_ml_demo.pipeline import PromPoller, promql_queries
 
     class FakeProm:
         def promql(self, query: str) -> list[dict[str, Any]]:
@@ -175,8 +175,8 @@ def test_prometheus_results_become_the_same_gauge_points() -> None:
 def test_pipeline_demo_through_the_real_collector_and_prometheus() -> None:
     """``otel-ml demo --pipeline``: the same story via otelcol-ml and Prometheus (make components)."""
     pytest.importorskip("sklearn")
-    from otel_ml._demo_pipeline import run_pipeline_demo
-    from otel_ml._demo_view import PlainView
+    from otel_ml_demo.pipeline import run_pipeline_demo
+    from otel_ml_demo.view import PlainView
 
     out = io.StringIO()
     result = run_pipeline_demo(Scenario.scaled(12.0), PlainView(out))
@@ -187,7 +187,7 @@ def test_pipeline_demo_through_the_real_collector_and_prometheus() -> None:
 
 
 def test_result_without_detections_is_not_ok_and_says_what_was_missed() -> None:
-    from otel_ml._demo_status import DemoEvent, FeatureStatus
+    from otel_ml_demo.status import DemoEvent, FeatureStatus
 
     early = DemoEvent(3.0, "a", "drift", "PSI 0.30")  # before the shift: does not count
     other = DemoEvent(12.0, "c", "drift", "PSI 0.25")
@@ -207,9 +207,9 @@ def test_cli_exit_code_and_json_follow_the_result(
 ) -> None:
     import json
 
-    import otel_ml._demo as demo_mod
+    import otel_ml_demo.cli as demo_mod
     from otel_ml._cli import main
-    from otel_ml._demo_status import DemoEvent
+    from otel_ml_demo.status import DemoEvent
 
     seen: dict[str, Any] = {}
 
@@ -235,3 +235,16 @@ def test_pipeline_without_components_fails_with_the_fix(monkeypatch: pytest.Monk
     res = CliRunner().invoke(main, ["demo", "--pipeline", "--no-live"])
     assert res.exit_code == 1
     assert "OTEL_ML_OTELCOL" in res.output
+
+
+def test_pipeline_outside_a_checkout_says_it_needs_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    from otel_ml._cli import main
+    from otel_ml_demo import components
+
+    monkeypatch.delenv("OTEL_ML_OTELCOL", raising=False)
+    monkeypatch.setattr(components, "MANIFEST", tmp_path / "collector" / "builder" / "manifest.yaml")
+    with pytest.raises(components.ComponentMissing, match="checkout of the otel-ml repository"):
+        components.otelcol_binary()
+    res = CliRunner().invoke(main, ["demo", "--pipeline", "--no-live"])
+    assert res.exit_code == 1
+    assert "checkout of the otel-ml repository" in res.output and "pip install -e ." in res.output

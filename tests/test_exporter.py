@@ -33,9 +33,3 @@ def test_create_metric_exporter_builds_both_kinds():
     with pytest.raises(otel_ml.ConfigurationError):
         create_metric_exporter("h:4317", protocol="smoke")
 
-
-def test_the_former_import_path_still_works_for_the_processor():
-    from otel_ml import _export, _exporter
-
-    assert _export.resolve_protocol is _exporter.resolve_protocol and _export.PROTOCOL_HTTP == PROTOCOL_HTTP
-    assert _export.create_metric_exporter is _exporter.create_metric_exporter

@@ -113,3 +113,95 @@ def test_binning_semantics_are_otel_explicit_buckets():
     e = quantile_edges(np.arange(100.0), 4)
     assert e.tolist() == [24.0, 49.0, 74.0] and e.max() < 99.0
     assert quantile_edges(np.array([np.nan]), 4).size == 0
+
+
+# --- What save() writes, load() reads: refused at build time with a clear message, or round-tripped -----
+
+LONG = "n" * (semconv.MAX_NAME_LENGTH + 1)
+
+
+TOO_LONG = f"must be at most {semconv.MAX_NAME_LENGTH} characters, got {len(LONG)}"
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(data={"x": [1.0, 2.0]}, model=LONG, version="1"), f"model: {TOO_LONG}"),
+    (dict(data={"x": [1.0, 2.0]}, model="m", version=LONG), f"version: {TOO_LONG}"),
+    (dict(data={LONG: [1.0, 2.0]}, model="m", version="1"), f"feature 'nnnnnnnnnn…': {TOO_LONG}"),
+    (dict(data={"": [1.0, 2.0]}, model="m", version="1"), "feature '': must be a non-empty string"),
+    (dict(data=np.ones((2, 1)), feature_names=[7], model="m", version="1"), "feature 7: must be a string, got int"),
+    (dict(data={"x": [1.0, 2.0]}, model="m", version="1", predictions={LONG: [0.1, 0.2]}),
+     f"output 'nnnnnnnnnn…': {TOO_LONG}"),
+    (dict(data={"x": [1.0, 2.0]}, model="m", version="1", predictions=np.ones((2, 2)), class_names=["a", LONG]),
+     f"output 'proba:nnnn…': must be at most {semconv.MAX_NAME_LENGTH} characters, got {len(LONG) + 6}"),
+], ids=["model_name_too_long", "version_too_long", "feature_name_too_long", "feature_name_empty",
+        "feature_name_not_a_string", "output_name_too_long", "class_name_too_long"])
+def test_names_a_file_could_not_hold_are_refused_at_build_time(kwargs, message):
+    with pytest.raises(otel_ml.ReferenceProfileError) as info:
+        otel_ml.build_reference(**kwargs)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(predictions={1: [0.1, 0.2], "1": [0.3, 0.4]}), "duplicate output '1'"),
+    (dict(predictions=np.ones((2, 2)), class_names=[1, "1"]), "duplicate output 'proba:1'"),
+    (dict(data=np.ones((2, 2)), feature_names=["a", "a"]), "duplicate feature 'a'"),
+], ids=["output_keys_equal_as_strings", "class_names_equal_as_strings", "feature_names_repeated"])
+def test_duplicate_names_are_refused_at_build_time(kwargs, message):
+    args = dict(data={"x": [1.0, 2.0]}, model="m", version="1") | kwargs
+    with pytest.raises(otel_ml.ReferenceProfileError, match=message.replace("(", r"\(")):
+        otel_ml.build_reference(**args)
+
+
+def test_too_long_version_is_reported_as_too_long():
+    with pytest.raises(otel_ml.ReferenceProfileError, match=f"at most {semconv.MAX_NAME_LENGTH} characters"):
+        otel_ml.build_reference({"x": [1.0, 2.0]}, model="m", version="v" * 200)
+    with pytest.raises(otel_ml.ConfigurationError, match=f"at most {semconv.MAX_NAME_LENGTH} characters"):
+        otel_ml.monitor(model="m", version="v" * 200)
+
+
+def test_categories_equal_in_their_first_128_characters_round_trip(tmp_path):
+    prefix = "c" * semconv.MAX_NAME_LENGTH
+    values = [prefix + "-one"] * 3 + [prefix + "-two"] * 2 + ["short"] * 4 + [semconv.OTHER_CATEGORY]
+    ref = otel_ml.build_reference({"k": values}, model="m", version="1", categorical=["k"])
+    path = tmp_path / "ref.json"
+    ref.save(path)
+    assert otel_ml.load_reference(path) == ref
+    k = ref.feature("k")
+    # Counted as the monitored process counts them: by their first 128 characters, and a value spelled
+    # like the 'other' bucket lands in it.
+    assert dict(zip(k.categories, k.counts)) == {prefix: 5, "short": 4}
+    assert k.other_count == 1 and k.count == 10
+
+
+def test_a_built_reference_always_loads(tmp_path):
+    rng = np.random.default_rng(1)
+    n = semconv.MAX_NAME_LENGTH
+    data = {
+        "f" * n: rng.normal(size=50),
+        "g": rng.choice(["x" * (n + 5) + str(i) for i in range(3)] + ["y"], 50),
+    }
+    ref = otel_ml.build_reference(data, model="m" * n, version="v" * n,
+                                  predictions=rng.uniform(size=(50, 2)), class_names=["a" * (n - 6), "b"])
+    path = tmp_path / "ref.json"
+    ref.save(path)
+    assert otel_ml.load_reference(path) == ref
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["features"][2].update(categories=["a", "a"]),
+     f"'categories' must be unique and must not contain '{semconv.OTHER_CATEGORY}'"),
+    (lambda d: d["features"][0].update(counts="x"), "'counts' must be a list of non-negative integers"),
+    (lambda d: d["features"][0].pop("edges"), "missing field 'edges'"),
+    (lambda d: d["model"].update(version="v" * 200),
+     f"model.version: must be at most {semconv.MAX_NAME_LENGTH} characters, got 200"),
+    (lambda d: d["model"].update(name=""), "model.name: must be a non-empty string"),
+    (lambda d: d["features"][0].update(name="f" * 200),
+     f"features[0]: 'name' must be at most {semconv.MAX_NAME_LENGTH} characters, got 200"),
+], ids=["quotes_kept", "quotes_kept_on_counts", "missing_field_named", "long_version_called_long",
+        "empty_name_called_empty", "long_feature_name_called_long"])
+def test_load_errors_say_exactly_what_is_wrong(ref, mutate, message):
+    doc = ref.to_dict()
+    mutate(doc)
+    with pytest.raises(otel_ml.ReferenceProfileError) as info:
+        loads_reference(json.dumps(doc), source="bad.json")
+    assert message in str(info.value)

@@ -10,10 +10,12 @@ from scipy import stats as st
 from scipy.spatial.distance import jensenshannon as scipy_js
 
 from otel_ml import ConfigurationError, build_reference
+from otel_ml import stats
 from otel_ml._binning import bucket_counts
 from otel_ml.stats import (
     STATISTICS,
     DriftPolicy,
+    DriftResult,
     PolicyBook,
     adjust_p_values,
     bucket_positions,
@@ -55,6 +57,50 @@ def test_registry_names_and_default_thresholds() -> None:
     assert get_statistic("chi_square").higher_is_drift is False
     with pytest.raises(KeyError, match="unknown statistic 'nope'"):
         get_statistic("nope")
+
+
+def test_drift_methods_are_the_registrys_reported_statistics_in_order() -> None:
+    assert stats.DRIFT_METHODS == ("psi", "jensen_shannon", "ks", "wasserstein", "chi_square")
+    assert stats.DRIFT_METHODS == tuple(name for name, s in STATISTICS.items() if s.reported)
+    assert {"total_variation", "dispersion"} <= set(STATISTICS) - set(stats.DRIFT_METHODS)
+
+
+def test_drift_result_scores_are_keyed_by_the_drift_methods() -> None:
+    res = DriftResult(sample_count=10, psi=0.1, jensen_shannon=0.2, ks=0.3, wasserstein=0.4, chi_square=5.0,
+                      p_value=0.5, p_adjusted=0.5, detected=False)
+    assert tuple(res.scores()) == stats.DRIFT_METHODS
+    assert res.scores()["chi_square"] == 5.0
+
+
+@pytest.mark.parametrize(
+    "field, module_constant",
+    [
+        ("alpha", "chi_square.DEFAULT_THRESHOLD"),
+        ("pool_expected", "chi_square.DEFAULT_POOL_EXPECTED"),
+        ("smoothing", "_common.DEFAULT_SMOOTHING"),
+        ("wasserstein_floor", "wasserstein.DEFAULT_THRESHOLD"),
+        ("dispersion_floor", "dispersion.DEFAULT_THRESHOLD"),
+        ("total_variation_floor", "total_variation.DEFAULT_THRESHOLD"),
+    ],
+)
+def test_policy_defaults_are_the_statistics_own_constants(field: str, module_constant: str) -> None:
+    import importlib
+
+    module, name = module_constant.split(".")
+    constant = getattr(importlib.import_module(f"otel_ml.stats.{module}"), name)
+    assert getattr(DriftPolicy(), field) == constant
+
+
+def test_quality_alarm_without_enough_rows_is_no_verdict() -> None:
+    ratio, alarm = quality_alarm(0.0, 5, 10, policy=DriftPolicy(min_samples=500))
+    assert (ratio, alarm) == (0.5, stats.NO_VERDICT)
+
+
+def test_package_docstring_lists_every_registered_statistic() -> None:
+    import otel_ml.stats
+
+    listed = otel_ml.stats.__doc__.split("in :data:`STATISTICS`:", 1)[1].split(".\n", 1)[0]
+    assert sorted(n for n in STATISTICS if f"``{n}``" not in listed) == []
 
 
 def test_registered_functions_compute_batches() -> None:
@@ -456,6 +502,9 @@ def test_public_surface() -> None:
         "quality_alarm",
         "profile_arrays",
         "STATISTICS",
+        "DRIFT_METHODS",
+        "NO_VERDICT",
+        "reference_ratios",
     } <= set(stats.__all__)
     assert all(hasattr(stats, name) for name in stats.__all__)
 

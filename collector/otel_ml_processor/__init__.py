@@ -6,19 +6,57 @@ cumulative streams of every instance of a model version into sliding-window incr
 each window with the model version's reference profile using :mod:`otel_ml.stats`, and exports drift
 and data-quality gauges over OTLP.
 
-Run it with ``otel-ml collector [--config FILE]`` or ``python -m otel_ml_processor``;
+Run it with ``otel-ml processor [--config FILE]`` or ``python -m otel_ml_processor``;
 ``docs/processor.md`` is the configuration reference and ``collector/processor.example.yaml`` a
 documented example. In-process use (tests, the demo)::
 
-    from otel_ml_processor import Config, run_in_thread
+    from otel_ml_processor import from_mapping, run_in_thread
 
-    with run_in_thread(Config(references_dir="refs", evaluation_interval=1.0)) as svc:
+    config = from_mapping({"references": {"directory": "refs"}, "evaluation": {"interval": 1.0}})
+    with run_in_thread(config) as svc:
         ...  # svc.grpc_endpoint, svc.http_endpoint
+
+Layout (one module per concern): ``_config`` (sections with their validation), ``_factory`` (builds
+the components), ``_service`` (starts and stops them, the evaluation loop), ``_grpc`` / ``_http``
+(receivers, admin API), ``_decode`` / ``_template`` (OTLP decoding), ``_ingest`` (admission), ``_state``
+(streams) with ``_series`` (cumulative -> increments) and ``_windows`` (slot rings), ``_store``
+(references), ``_evaluate`` (verdicts via :mod:`otel_ml.stats`), ``_exporter`` (OTLP out),
+``_telemetry`` (self-metrics), ``_checkpoint`` (files under ``state.directory``), ``_logformat`` (log
+lines), ``_cli``.
 """
 
 from __future__ import annotations
 
-from ._config import Config, load_config
+from ._config import (
+    AuthConfig,
+    Config,
+    EvaluationConfig,
+    ExportConfig,
+    OverloadConfig,
+    ReceiversConfig,
+    ReferencesConfig,
+    StateConfig,
+    TLSConfig,
+    WindowsConfig,
+    from_mapping,
+    load_config,
+)
 from ._service import Service, run, run_in_thread
 
-__all__ = ["Config", "Service", "load_config", "run", "run_in_thread"]
+__all__ = [
+    "AuthConfig",
+    "Config",
+    "EvaluationConfig",
+    "ExportConfig",
+    "OverloadConfig",
+    "ReceiversConfig",
+    "ReferencesConfig",
+    "Service",
+    "StateConfig",
+    "TLSConfig",
+    "WindowsConfig",
+    "from_mapping",
+    "load_config",
+    "run",
+    "run_in_thread",
+]

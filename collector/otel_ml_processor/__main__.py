@@ -1,6 +1,6 @@
-"""``python -m otel_ml_processor``: the same as ``otel-ml collector``."""
+"""``python -m otel_ml_processor``: the same as ``otel-ml processor``."""
 
-from ._cli import collector
+from ._cli import processor
 
 if __name__ == "__main__":
-    collector(prog_name="python -m otel_ml_processor")
+    processor(prog_name="python -m otel_ml_processor")

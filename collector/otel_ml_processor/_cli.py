@@ -1,4 +1,4 @@
-"""``otel-ml collector`` (run the processor) and ``otel-ml reference push`` (upload a reference)."""
+"""``otel-ml processor`` (run the processor) and ``otel-ml reference push`` (upload a reference)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from otel_ml._errors import ConfigurationError, ReferenceProfileError
+from otel_ml import ConfigurationError, ReferenceProfileError
 
 from ._config import TOKEN_ENV, load_config, parse_duration, read_token_file
 
@@ -25,7 +25,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
         raise click.BadParameter(str(exc)) from None
 
 
-@click.command("collector")
+@click.command("processor")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML configuration file.")
 @click.option("--otlp-grpc", metavar="HOST:PORT", help="OTLP/gRPC listen address (default 127.0.0.1:14317).")
 @click.option("--otlp-http", metavar="HOST:PORT",
@@ -41,7 +41,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help=f"File holding the bearer token (or set {TOKEN_ENV}).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
-def collector(config_file: str | None, otlp_grpc: str | None, otlp_http: str | None, references: str | None,
+def processor(config_file: str | None, otlp_grpc: str | None, otlp_http: str | None, references: str | None,
               export_endpoint: str | None, window: tuple[float, ...] | None, evaluation_interval: float | None,
               state_dir: str | None, tls_cert: str | None, tls_key: str | None, token_file: str | None,
               log_level: str | None) -> None:
@@ -49,17 +49,17 @@ def collector(config_file: str | None, otlp_grpc: str | None, otlp_http: str | N
     from ._service import run
 
     try:
-        overrides: dict[str, Any] = {
-            "grpc_endpoint": otlp_grpc,
-            "http_endpoint": otlp_http,
-            "references_dir": references,
-            "export_endpoint": export_endpoint,
-            "windows": window or None,
-            "evaluation_interval": evaluation_interval,
-            "state_dir": state_dir,
-            "tls_cert_file": tls_cert,
-            "tls_key_file": tls_key,
-            "token": read_token_file(token_file) if token_file else None,
+        overrides: dict[str, Any] = {  # flag -> config key (docs/processor.md)
+            "receivers.otlp_grpc": otlp_grpc,
+            "receivers.otlp_http": otlp_http,
+            "references.directory": references,
+            "export.endpoint": export_endpoint,
+            "windows.sizes": window or None,
+            "evaluation.interval": evaluation_interval,
+            "state.directory": state_dir,
+            "receivers.tls.cert_file": tls_cert,
+            "receivers.tls.key_file": tls_key,
+            "auth.token": read_token_file(token_file) if token_file else None,
             "log_level": log_level,
         }
         config = load_config(config_file, overrides=overrides)
@@ -83,7 +83,7 @@ def push(reference_file: str, url: str, token: str | None, token_file: str | Non
     import urllib.request
     from urllib.parse import quote
 
-    from otel_ml._reference import load_reference
+    from otel_ml.reference import load_reference
 
     try:
         ref = load_reference(reference_file)

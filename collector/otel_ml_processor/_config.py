@@ -1,25 +1,32 @@
-"""The processor's configuration: one frozen, validated object built from YAML, flags and defaults.
+"""The processor's configuration: frozen sections that each validate themselves, like a Collector
+component's ``config.go`` with its ``Validate()``.
+
+:class:`Config` is made of one section per concern -- :class:`ReceiversConfig` (with its
+:class:`TLSConfig` and :class:`OverloadConfig`), :class:`AuthConfig`, :class:`ReferencesConfig`,
+:class:`WindowsConfig`, :class:`EvaluationConfig`, :class:`StateConfig`, :class:`ExportConfig` --
+and the YAML file has the same shape: a section's keys are its field names. Each section checks its
+own values when it is built and names the offending key (``export.timeout: must be a positive
+number``); an unknown key is rejected with a suggestion (``export.endpiont: unknown key (did you
+mean 'endpoint'?)``).
 
 Precedence: command-line flags > the YAML file (``--config``) > environment (only the token,
-``OTEL_ML_PROCESSOR_TOKEN``) > defaults. Every value is checked when the object is built; an unknown
-key or a bad value raises :class:`otel_ml.ConfigurationError` with a message that names the key
-(``export.endpiont: unknown key (did you mean 'endpoint'?)``). ``docs/processor.md`` documents each key;
-``collector/processor.example.yaml`` shows them all.
+``OTEL_ML_PROCESSOR_TOKEN``) > defaults. ``docs/processor.md`` documents each key;
+``collector/processor.example.yaml`` shows them all with their defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlparse
 
-from otel_ml._errors import ConfigurationError
+from otel_ml import ConfigurationError
 
 TOKEN_ENV = "OTEL_ML_PROCESSOR_TOKEN"
 
@@ -27,130 +34,36 @@ DEFAULT_GRPC = "127.0.0.1:14317"
 DEFAULT_HTTP = "127.0.0.1:14318"
 DEFAULT_EXPORT = "http://127.0.0.1:4317"
 
+PROTOCOL_GRPC = "grpc"
+PROTOCOL_HTTP = "http/protobuf"
+_OTLP_HTTP_PORT = 4318
+_OTLP_HTTP_METRICS_PATH = "/v1/metrics"
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 
-@dataclass(frozen=True)
-class Config:
-    """Everything the service needs, validated. Durations are seconds, sizes bytes."""
-
-    # Receivers. ``None`` disables a listener.
-    grpc_endpoint: str | None = DEFAULT_GRPC
-    http_endpoint: str | None = DEFAULT_HTTP
-    max_request_bytes: int = 16 * 1024 * 1024
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    # Bearer token (the secret itself; never printed).
-    token: str | None = field(default=None, repr=False)
-    require_token_for_ingest: bool = True
-    # Reference store.
-    references_dir: str | None = None
-    reference_poll_interval: float = 5.0
-    max_reference_bytes: int = 8 * 1024 * 1024
-    # Windows and evaluation.
-    windows: tuple[float, ...] = (300.0, 3600.0)
-    slots_per_window: int = 10
-    evaluation_interval: float = 30.0
-    # State.
-    state_dir: str | None = None
-    series_ttl: float = 7200.0
-    max_streams_per_model: int = 5000
-    max_series_per_model: int = 100_000
-    # Overload.
-    max_points_per_second: float = 0.0
-    max_loop_lag: float = 2.0
-    retry_after: float = 1.0
-    # Export.
-    export_endpoint: str | None = DEFAULT_EXPORT
-    export_protocol: str = "auto"
-    export_headers: tuple[tuple[str, str], ...] = ()
-    export_timeout: float = 10.0
-    export_queue_size: int = 16
-    # Drift policy (a PolicyBook mapping: defaults, ``features:``, ``models:``), deep-frozen.
-    drift: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    log_level: str = "info"
-
-    def __post_init__(self) -> None:
-        for name in ("grpc_endpoint", "http_endpoint", "export_endpoint"):
-            value = getattr(self, name)
-            if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
-                object.__setattr__(self, name, None)  # "none" disables (usable from flags)
-        for name in ("grpc_endpoint", "http_endpoint"):
-            value = getattr(self, name)
-            if value is not None:
-                parse_host_port(value, _KEY_OF[name])
-        _positive_int(self.max_request_bytes, "receivers.max_request_bytes", low=1024)
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            raise ConfigurationError("receivers.tls: cert_file and key_file must be given together")
-        for name in ("tls_cert_file", "tls_key_file"):
-            path = getattr(self, name)
-            if path is not None and not os.path.isfile(path):
-                raise ConfigurationError(f"{_KEY_OF[name]}: no such file {path!r}")
-        if self.token is not None and (not self.token or any(c.isspace() for c in self.token)):
-            raise ConfigurationError("auth.token: must be non-empty and contain no whitespace")
-        if self.references_dir is not None and os.path.exists(self.references_dir) and not os.path.isdir(
-            self.references_dir
-        ):
-            raise ConfigurationError(f"references.directory: {self.references_dir!r} is not a directory")
-        _positive(self.reference_poll_interval, "references.poll_interval")
-        _positive_int(self.max_reference_bytes, "references.max_upload_bytes", low=1024)
-        if not self.windows:
-            raise ConfigurationError("windows: at least one window is required")
-        if len(self.windows) > 8:
-            raise ConfigurationError("windows: at most 8 windows")
-        if len({window_label(w) for w in self.windows}) != len(self.windows):
-            raise ConfigurationError(f"windows: duplicate window {list(self.windows)}")
-        for w in self.windows:
-            _positive(w, "windows")
-            if w < 1:
-                raise ConfigurationError(f"windows: each window must be at least 1 second, got {w}")
-        _positive_int(self.slots_per_window, "slots_per_window", low=2, high=120)
-        _positive(self.evaluation_interval, "evaluation.interval")
-        _positive(self.series_ttl, "state.series_ttl")
-        _positive_int(self.max_streams_per_model, "state.max_streams_per_model")
-        _positive_int(self.max_series_per_model, "state.max_series_per_model")
-        if not _is_number(self.max_points_per_second) or self.max_points_per_second < 0:
-            raise ConfigurationError("overload.max_points_per_second: must be a number >= 0 (0 = no limit)")
-        _positive(self.max_loop_lag, "overload.max_loop_lag")
-        _positive(self.retry_after, "overload.retry_after")
-        if self.export_endpoint is not None:
-            check_export_endpoint(self.export_endpoint)
-        if self.export_protocol not in ("auto", "grpc", "http/protobuf"):
-            raise ConfigurationError(
-                f"export.protocol: must be 'auto', 'grpc' or 'http/protobuf', got {self.export_protocol!r}"
-            )
-        _positive(self.export_timeout, "export.timeout")
-        _positive_int(self.export_queue_size, "export.queue_size", high=10_000)
-        if self.log_level not in ("debug", "info", "warning", "error"):
-            raise ConfigurationError(f"log_level: must be debug, info, warning or error, got {self.log_level!r}")
-        self.policy_book()  # validates the drift mapping, naming the key
-
-    # --- derived -----------------------------------------------------------------------------
-    def policy_book(self) -> Any:
-        """The :class:`otel_ml.stats.PolicyBook` of the ``drift:`` section."""
-        from otel_ml.stats import PolicyBook
-
-        return PolicyBook.from_mapping(_thaw(self.drift), source="drift")
-
-    @property
-    def tls(self) -> bool:
-        return self.tls_cert_file is not None
-
-    @property
-    def window_labels(self) -> tuple[str, ...]:
-        return tuple(window_label(w) for w in self.windows)
-
-    def replace(self, **changes: Any) -> Config:
-        return dataclasses.replace(self, **changes)
+# --- value checks (each names its key) ----------------------------------------------------------
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v not in (float("inf"), float("-inf"))
 
 
-_KEY_OF = {
-    "grpc_endpoint": "receivers.otlp_grpc",
-    "http_endpoint": "receivers.otlp_http",
-    "tls_cert_file": "receivers.tls.cert_file",
-    "tls_key_file": "receivers.tls.key_file",
-}
+def _positive(v: Any, key: str) -> None:
+    if not _is_number(v) or v <= 0:
+        raise ConfigurationError(f"{key}: must be a positive number, got {v!r}")
+
+
+def _positive_int(v: Any, key: str, *, low: int = 1, high: int | None = None) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
+        rng = f">= {low}" + (f" and <= {high}" if high is not None else "")
+        raise ConfigurationError(f"{key}: must be an integer {rng}, got {v!r}")
+
+
+def _disabled(value: str | None) -> str | None:
+    """``None`` for ``"none"``, ``"off"`` or ``""`` (so flags can disable a listener or the export)."""
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "off"):
+        return None
+    return value
 
 
 def window_label(seconds: float) -> str:
@@ -175,24 +88,6 @@ def parse_host_port(value: str, key: str) -> tuple[str, int]:
     return m.group(1), port
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_export_endpoint(value: str) -> None:
-    if not isinstance(value, str) or not re.match(r"^(https?://)?[^\s/:]+(:\d+)?(/\S*)?$", value) or (
-        "://" not in value and ":" not in value
-    ):
-        raise ConfigurationError(
-            f"export.endpoint: must be a URL such as http://127.0.0.1:4317 or HOST:PORT, got {value!r}"
-        )
-
-
 def parse_duration(value: Any, key: str) -> float:
     """Seconds from a number or a string such as ``"30s"``, ``"5m"``, ``"1h"``."""
     if _is_number(value):
@@ -204,42 +99,18 @@ def parse_duration(value: Any, key: str) -> float:
     raise ConfigurationError(f"{key}: must be a duration in seconds or like '30s', '5m', '1h', got {value!r}")
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v not in (float("inf"), float("-inf"))
+def read_token_file(path: str, key: str = "--token-file") -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            token = f.read().strip()
+    except OSError as exc:
+        raise ConfigurationError(f"{key}: cannot read token file {path!r} ({exc.strerror})") from None
+    if not token:
+        raise ConfigurationError(f"{key}: token file {path!r} is empty")
+    return token
 
 
-def _positive(v: Any, key: str) -> None:
-    if not _is_number(v) or v <= 0:
-        raise ConfigurationError(f"{key}: must be a positive number, got {v!r}")
-
-
-def _positive_int(v: Any, key: str, *, low: int = 1, high: int | None = None) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < low or (high is not None and v > high):
-        rng = f">= {low}" + (f" and <= {high}" if high is not None else "")
-        raise ConfigurationError(f"{key}: must be an integer {rng}, got {v!r}")
-
-
-def _freeze(v: Any) -> Any:
-    if isinstance(v, Mapping):
-        return MappingProxyType({str(k): _freeze(x) for k, x in v.items()})
-    if isinstance(v, list):
-        return tuple(_freeze(x) for x in v)
-    return v
-
-
-def _thaw(v: Any) -> Any:
-    if isinstance(v, Mapping):
-        return {k: _thaw(x) for k, x in v.items()}
-    if isinstance(v, tuple):
-        return [_thaw(x) for x in v]
-    return v
-
-
-# --- YAML schema ---------------------------------------------------------------------------------
-# key path -> (Config field, converter). A ``None`` field marks a section (a nested mapping).
-_SECTIONS = {"receivers", "receivers.tls", "auth", "references", "evaluation", "state", "overload", "export"}
-
-
+# --- YAML value converters: (raw value, key) -> field value -----------------------------------------
 def _opt_str(v: Any, key: str) -> str | None:
     if v is None:
         return None
@@ -272,7 +143,7 @@ def _number(v: Any, key: str) -> float:
     return float(v)
 
 
-def _windows(v: Any, key: str) -> tuple[float, ...]:
+def _durations(v: Any, key: str) -> tuple[float, ...]:
     if not isinstance(v, list):
         v = [v]
     return tuple(parse_duration(x, key) for x in v)
@@ -287,12 +158,26 @@ def _headers(v: Any, key: str) -> tuple[tuple[str, str], ...]:
 
 
 def _token_file(v: Any, key: str) -> str | None:
-    if v is None:
-        return None
-    return read_token_file(_str(v, key), key)
+    return None if v is None else read_token_file(_str(v, key), key)
 
 
-def _drift(v: Any, key: str) -> Mapping[str, Any]:
+def _freeze(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return MappingProxyType({str(k): _freeze(x) for k, x in v.items()})
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def _thaw(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {k: _thaw(x) for k, x in v.items()}
+    if isinstance(v, tuple):
+        return [_thaw(x) for x in v]
+    return v
+
+
+def _policy_mapping(v: Any, key: str) -> Mapping[str, Any]:
     if v is None:
         return MappingProxyType({})
     if not isinstance(v, Mapping):
@@ -300,96 +185,341 @@ def _drift(v: Any, key: str) -> Mapping[str, Any]:
     return _freeze(v)
 
 
-_FIELDS: dict[str, tuple[str, Any]] = {
-    "receivers.otlp_grpc": ("grpc_endpoint", _opt_str),
-    "receivers.otlp_http": ("http_endpoint", _opt_str),
-    "receivers.max_request_bytes": ("max_request_bytes", _int),
-    "receivers.tls.cert_file": ("tls_cert_file", _opt_str),
-    "receivers.tls.key_file": ("tls_key_file", _opt_str),
-    "auth.token_file": ("token", _token_file),
-    "auth.require_for_ingest": ("require_token_for_ingest", _bool),
-    "references.directory": ("references_dir", _opt_str),
-    "references.poll_interval": ("reference_poll_interval", parse_duration),
-    "references.max_upload_bytes": ("max_reference_bytes", _int),
-    "windows": ("windows", _windows),
-    "evaluation.interval": ("evaluation_interval", parse_duration),
-    "evaluation.slots_per_window": ("slots_per_window", _int),
-    "state.directory": ("state_dir", _opt_str),
-    "state.series_ttl": ("series_ttl", parse_duration),
-    "state.max_streams_per_model": ("max_streams_per_model", _int),
-    "state.max_series_per_model": ("max_series_per_model", _int),
-    "overload.max_points_per_second": ("max_points_per_second", _number),
-    "overload.max_loop_lag": ("max_loop_lag", parse_duration),
-    "overload.retry_after": ("retry_after", parse_duration),
-    "export.endpoint": ("export_endpoint", _opt_str),
-    "export.protocol": ("export_protocol", _str),
-    "export.headers": ("export_headers", _headers),
-    "export.timeout": ("export_timeout", parse_duration),
-    "export.queue_size": ("export_queue_size", _int),
-    "drift": ("drift", _drift),
-    "log_level": ("log_level", _str),
-}
+def _yaml(parse: Callable[[Any, str], Any], key: str | None = None) -> dict[str, Any]:
+    """Field metadata: how the YAML value is converted, and its YAML key when it differs from the field's."""
+    return {"parse": parse, "yaml": key}
 
 
-def read_token_file(path: str, key: str = "--token-file") -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
-    except OSError as exc:
-        raise ConfigurationError(f"{key}: cannot read token file {path!r} ({exc.strerror})") from None
-    if not token:
-        raise ConfigurationError(f"{key}: token file {path!r} is empty")
-    return token
+# --- sections -------------------------------------------------------------------------------------
+class _Section:
+    """A frozen dataclass whose fields are YAML keys; ``validate()`` checks them, naming ``KEY.field``."""
+
+    KEY: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        raise NotImplementedError
+
+    def _k(self, name: str) -> str:
+        return f"{self.KEY}.{name}"
 
 
-def _walk(doc: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
-    for k, v in doc.items():
-        if not isinstance(k, str):
-            raise ConfigurationError(f"{prefix or 'config'}: keys must be strings, got {k!r}")
-        path = f"{prefix}.{k}" if prefix else k
-        if path in _SECTIONS:
-            if v is None:
-                continue
-            if not isinstance(v, Mapping):
-                raise ConfigurationError(f"{path}: must be a mapping")
-            _walk(v, path, out)
-        elif path in _FIELDS:
-            out[path] = v
+@dataclass(frozen=True)
+class TLSConfig(_Section):
+    """TLS of both receivers: both files or neither."""
+
+    KEY: ClassVar[str] = "receivers.tls"
+    cert_file: str | None = field(default=None, metadata=_yaml(_opt_str))
+    key_file: str | None = field(default=None, metadata=_yaml(_opt_str))
+
+    def validate(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigurationError(f"{self.KEY}: cert_file and key_file must be given together")
+        for name in ("cert_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise ConfigurationError(f"{self._k(name)}: no such file {path!r}")
+
+    @property
+    def files(self) -> tuple[str, str] | None:
+        """``(cert_file, key_file)``, or ``None`` without TLS."""
+        if self.cert_file is None or self.key_file is None:
+            return None
+        return self.cert_file, self.key_file
+
+
+@dataclass(frozen=True)
+class OverloadConfig(_Section):
+    """When the receivers refuse data with a retry delay (rate limit, event-loop lag)."""
+
+    KEY: ClassVar[str] = "receivers.overload"
+    max_points_per_second: float = field(default=0.0, metadata=_yaml(_number))
+    max_loop_lag: float = field(default=2.0, metadata=_yaml(parse_duration))
+    retry_after: float = field(default=1.0, metadata=_yaml(parse_duration))
+
+    def validate(self) -> None:
+        if not _is_number(self.max_points_per_second) or self.max_points_per_second < 0:
+            raise ConfigurationError(f"{self._k('max_points_per_second')}: must be a number >= 0 (0 = no limit)")
+        _positive(self.max_loop_lag, self._k("max_loop_lag"))
+        _positive(self.retry_after, self._k("retry_after"))
+
+
+@dataclass(frozen=True)
+class ReceiversConfig(_Section):
+    """The OTLP listeners. ``None`` (YAML ``null``, flag ``none``) disables one."""
+
+    KEY: ClassVar[str] = "receivers"
+    otlp_grpc: str | None = field(default=DEFAULT_GRPC, metadata=_yaml(_opt_str))
+    otlp_http: str | None = field(default=DEFAULT_HTTP, metadata=_yaml(_opt_str))
+    max_request_bytes: int = field(default=16 * 1024 * 1024, metadata=_yaml(_int))
+    tls: TLSConfig = field(default_factory=TLSConfig)
+    overload: OverloadConfig = field(default_factory=OverloadConfig)
+
+    def validate(self) -> None:
+        for name in ("otlp_grpc", "otlp_http"):
+            value = _disabled(getattr(self, name))
+            object.__setattr__(self, name, value)
+            if value is not None:
+                parse_host_port(value, self._k(name))
+        _positive_int(self.max_request_bytes, self._k("max_request_bytes"), low=1024)
+
+    def grpc_address(self) -> tuple[str, int] | None:
+        return None if self.otlp_grpc is None else parse_host_port(self.otlp_grpc, self._k("otlp_grpc"))
+
+    def http_address(self) -> tuple[str, int] | None:
+        return None if self.otlp_http is None else parse_host_port(self.otlp_http, self._k("otlp_http"))
+
+
+@dataclass(frozen=True)
+class AuthConfig(_Section):
+    """The bearer token (the secret itself, never printed): required for reference changes and, with
+    ``require_for_ingest``, for OTLP ingest. Without one, reference changes come from loopback only."""
+
+    KEY: ClassVar[str] = "auth"
+    token: str | None = field(default=None, repr=False, metadata=_yaml(_token_file, "token_file"))
+    require_for_ingest: bool = field(default=True, metadata=_yaml(_bool))
+
+    def validate(self) -> None:
+        if self.token is not None and (not self.token or any(c.isspace() for c in self.token)):
+            raise ConfigurationError(f"{self._k('token')}: must be non-empty and contain no whitespace")
+
+    @property
+    def ingest_token(self) -> str | None:
+        return self.token if self.require_for_ingest else None
+
+
+@dataclass(frozen=True)
+class ReferencesConfig(_Section):
+    """The reference store: a directory of JSON profiles (or memory) and the admin API's upload limit."""
+
+    KEY: ClassVar[str] = "references"
+    directory: str | None = field(default=None, metadata=_yaml(_opt_str))
+    poll_interval: float = field(default=5.0, metadata=_yaml(parse_duration))
+    max_upload_bytes: int = field(default=8 * 1024 * 1024, metadata=_yaml(_int))
+
+    def validate(self) -> None:
+        d = self.directory
+        if d is not None and os.path.exists(d) and not os.path.isdir(d):
+            raise ConfigurationError(f"{self._k('directory')}: {d!r} is not a directory")
+        _positive(self.poll_interval, self._k("poll_interval"))
+        _positive_int(self.max_upload_bytes, self._k("max_upload_bytes"), low=1024)
+
+
+@dataclass(frozen=True)
+class WindowsConfig(_Section):
+    """The sliding windows, each judged separately, and the ring slots each is kept in."""
+
+    KEY: ClassVar[str] = "windows"
+    MAX_WINDOWS: ClassVar[int] = 8
+    sizes: tuple[float, ...] = field(default=(300.0, 3600.0), metadata=_yaml(_durations))
+    slots: int = field(default=10, metadata=_yaml(_int))
+
+    def validate(self) -> None:
+        key = self._k("sizes")
+        if not self.sizes:
+            raise ConfigurationError(f"{key}: at least one window is required")
+        if len(self.sizes) > self.MAX_WINDOWS:
+            raise ConfigurationError(f"{key}: at most {self.MAX_WINDOWS} windows")
+        for w in self.sizes:
+            _positive(w, key)
+            if w < 1:
+                raise ConfigurationError(f"{key}: each window must be at least 1 second, got {w}")
+        if len(set(self.labels)) != len(self.sizes):
+            raise ConfigurationError(f"{key}: duplicate window {list(self.sizes)}")
+        object.__setattr__(self, "sizes", tuple(float(w) for w in self.sizes))
+        _positive_int(self.slots, self._k("slots"), low=2, high=120)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The ``ml.drift.window`` value of each window (``5m``, ``1h``)."""
+        return tuple(window_label(w) for w in self.sizes)
+
+
+@dataclass(frozen=True)
+class EvaluationConfig(_Section):
+    """How often windows are judged, and the drift policy (an :class:`otel_ml.stats.PolicyBook` mapping:
+    :class:`otel_ml.stats.DriftPolicy` fields, ``features:``, ``models:``), deep-frozen."""
+
+    KEY: ClassVar[str] = "evaluation"
+    interval: float = field(default=30.0, metadata=_yaml(parse_duration))
+    drift: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), metadata=_yaml(_policy_mapping))
+
+    def validate(self) -> None:
+        _positive(self.interval, self._k("interval"))
+        object.__setattr__(self, "drift", _policy_mapping(_thaw(self.drift), self._k("drift")))  # deep-frozen
+        self.policy_book()  # validates the policy, naming its key
+
+    def policy_book(self) -> Any:
+        """The :class:`otel_ml.stats.PolicyBook` of ``drift:``."""
+        from otel_ml.stats import PolicyBook
+
+        return PolicyBook.from_mapping(_thaw(self.drift), source=self._k("drift"))
+
+
+@dataclass(frozen=True)
+class StateConfig(_Section):
+    """Checkpoints, and the bounds of the series and streams kept in memory."""
+
+    KEY: ClassVar[str] = "state"
+    directory: str | None = field(default=None, metadata=_yaml(_opt_str))
+    series_ttl: float = field(default=7200.0, metadata=_yaml(parse_duration))
+    max_streams_per_model: int = field(default=5000, metadata=_yaml(_int))
+    max_series_per_model: int = field(default=100_000, metadata=_yaml(_int))
+
+    def validate(self) -> None:
+        _positive(self.series_ttl, self._k("series_ttl"))
+        _positive_int(self.max_streams_per_model, self._k("max_streams_per_model"))
+        _positive_int(self.max_series_per_model, self._k("max_series_per_model"))
+
+
+@dataclass(frozen=True)
+class ExportConfig(_Section):
+    """Where the drift and quality gauges go (OTLP). ``endpoint`` ``None`` disables the export."""
+
+    KEY: ClassVar[str] = "export"
+    PROTOCOLS: ClassVar[tuple[str, ...]] = ("auto", PROTOCOL_GRPC, PROTOCOL_HTTP)
+    endpoint: str | None = field(default=DEFAULT_EXPORT, metadata=_yaml(_opt_str))
+    protocol: str = field(default="auto", metadata=_yaml(_str))
+    headers: tuple[tuple[str, str], ...] = field(default=(), metadata=_yaml(_headers))
+    timeout: float = field(default=10.0, metadata=_yaml(parse_duration))
+    queue_size: int = field(default=16, metadata=_yaml(_int))
+
+    def validate(self) -> None:
+        object.__setattr__(self, "endpoint", _disabled(self.endpoint))
+        if self.endpoint is not None:
+            self._check_endpoint(self.endpoint)
+        if self.protocol not in self.PROTOCOLS:
+            allowed = ", ".join(repr(p) for p in self.PROTOCOLS)
+            raise ConfigurationError(f"{self._k('protocol')}: must be one of {allowed}, got {self.protocol!r}")
+        _positive(self.timeout, self._k("timeout"))
+        _positive_int(self.queue_size, self._k("queue_size"), high=10_000)
+
+    def _check_endpoint(self, value: str) -> None:
+        if not isinstance(value, str) or not re.match(r"^(https?://)?[^\s/:]+(:\d+)?(/\S*)?$", value) or (
+            "://" not in value and ":" not in value
+        ):
+            raise ConfigurationError(
+                f"{self._k('endpoint')}: must be a URL such as http://127.0.0.1:4317 or HOST:PORT, got {value!r}"
+            )
+
+    @property
+    def resolved_protocol(self) -> str:
+        """``grpc`` or ``http/protobuf``, decided as the OTel exporters do when ``protocol`` is ``auto``:
+        port 4318 or a ``/v1/metrics`` path is OTLP/HTTP, anything else OTLP/gRPC."""
+        if self.protocol != "auto":
+            return self.protocol
+        if self.endpoint:
+            parsed = urlparse(self.endpoint if "://" in self.endpoint else f"//{self.endpoint}")
+            if parsed.port == _OTLP_HTTP_PORT or parsed.path.rstrip("/").endswith(_OTLP_HTTP_METRICS_PATH):
+                return PROTOCOL_HTTP
+        return PROTOCOL_GRPC
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the service needs, one validated section per concern. Durations are seconds, sizes bytes."""
+
+    receivers: ReceiversConfig = field(default_factory=ReceiversConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    references: ReferencesConfig = field(default_factory=ReferencesConfig)
+    windows: WindowsConfig = field(default_factory=WindowsConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    log_level: str = field(default="info", metadata=_yaml(_str))
+
+    def __post_init__(self) -> None:
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigurationError(f"log_level: must be {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}, "
+                                     f"got {self.log_level!r}")
+
+    @property
+    def references_directory(self) -> str | None:
+        """Where references are kept: ``references.directory``, else ``<state.directory>/references``."""
+        if self.references.directory is None and self.state.directory is not None:
+            return os.path.join(self.state.directory, "references")
+        return self.references.directory
+
+    def replace(self, changes: Mapping[str, Any]) -> Config:
+        """A copy with the values at dotted keys replaced (``{"export.endpoint": None}``), validated again."""
+        result: Config = _replace(self, changes)
+        return result
+
+
+# --- building -------------------------------------------------------------------------------------
+def _replace(obj: Any, changes: Mapping[str, Any], prefix: str = "") -> Any:
+    direct: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
+    names = {f.name for f in dataclasses.fields(obj)}
+    for path, value in changes.items():
+        head, _, rest = path.partition(".")
+        if head not in names:
+            raise ConfigurationError(f"{prefix}{path}: unknown key")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
         else:
-            siblings = [p.rsplit(".", 1)[-1] for p in (*_FIELDS, *_SECTIONS) if p.rpartition(".")[0] == prefix]
-            hint = difflib.get_close_matches(k, siblings, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(sorted(set(siblings)))})"
+            direct[head] = value
+    for head, sub in nested.items():
+        direct[head] = _replace(direct.get(head, getattr(obj, head)), sub, f"{prefix}{head}.")
+    return dataclasses.replace(obj, **direct) if direct else obj
+
+
+def _section_from_mapping(cls: type, doc: Any, key: str) -> Any:
+    """Build section ``cls`` from its YAML mapping (``None``: defaults), naming keys as ``key.field``."""
+    if doc is None:
+        return cls()
+    if not isinstance(doc, Mapping):
+        raise ConfigurationError(f"{key or 'config'}: must be a mapping")
+    by_yaml = {f.metadata.get("yaml") or f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for k, raw in doc.items():
+        if not isinstance(k, str):
+            raise ConfigurationError(f"{key or 'config'}: keys must be strings, got {k!r}")
+        path = f"{key}.{k}" if key else k
+        f = by_yaml.get(k)
+        if f is None:
+            hint = difflib.get_close_matches(k, list(by_yaml), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(sorted(by_yaml))})"
             raise ConfigurationError(f"{path}: unknown key{extra}")
+        parse = f.metadata.get("parse")
+        if parse is not None:
+            values[f.name] = parse(raw, path)
+        else:  # a nested section
+            values[f.name] = _section_from_mapping(_section_type(cls, f), raw, path)
+    return cls(**values)
+
+
+def _section_type(cls: type, f: dataclasses.Field[Any]) -> type:
+    factory = f.default_factory
+    assert factory is not dataclasses.MISSING and isinstance(factory, type), f"{cls.__name__}.{f.name}"
+    return factory
 
 
 def from_mapping(doc: Mapping[str, Any] | None, *, overrides: Mapping[str, Any] | None = None,
                  env: Mapping[str, str] | None = None) -> Config:
-    """Build a :class:`Config` from a parsed YAML document plus flag ``overrides`` (Config field names)."""
+    """A :class:`Config` from a parsed YAML document, then ``overrides`` (dotted keys such as
+    ``"receivers.otlp_grpc"``; ``None`` values are skipped: flags not given)."""
+    env = os.environ if env is None else env
     if doc is None:
         doc = {}
     if not isinstance(doc, Mapping):
         raise ConfigurationError("config: the top level must be a mapping")
-    flat: dict[str, Any] = {}
-    _walk(doc, "", flat)
-    values: dict[str, Any] = {}
-    env = os.environ if env is None else env
-    if env.get(TOKEN_ENV):
-        values["token"] = env[TOKEN_ENV].strip()
-    for path, raw in flat.items():
-        name, conv = _FIELDS[path]
-        values[name] = conv(raw, path)
-    for name, value in (overrides or {}).items():
-        if value is not None:
-            values[name] = value
-    try:
-        return Config(**values)
-    except TypeError as exc:  # pragma: no cover - programming error in overrides
-        raise ConfigurationError(str(exc)) from None
+    config: Config = _section_from_mapping(Config, doc, "")
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    token = env.get(TOKEN_ENV, "").strip()
+    if token and config.auth.token is None:  # the file's token_file wins over the environment
+        given.setdefault("auth.token", token)
+    return config.replace(given) if given else config
 
 
 def load_config(path: str | None = None, *, overrides: Mapping[str, Any] | None = None,
                 env: Mapping[str, str] | None = None) -> Config:
-    """Read the YAML file at ``path`` (optional) and apply flag ``overrides``."""
+    """Read the YAML file at ``path`` (optional) and apply flag ``overrides`` (see :func:`from_mapping`)."""
     doc: Any = None
     if path is not None:
         import yaml

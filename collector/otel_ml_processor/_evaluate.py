@@ -18,12 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from otel_ml.stats import DriftPolicy, PolicyBook, evaluate_batch, quality_alarm
+from otel_ml.semconv import QUALITY_KINDS
+from otel_ml.stats import DRIFT_METHODS, NO_VERDICT, DriftPolicy, PolicyBook, evaluate_batch, quality_alarm
 
-from ._state import KIND_FEATURE, QUALITY_COLUMNS, State, Stream
+from ._state import KIND_FEATURE, State, Stream
 from ._store import ReferenceShares, ReferenceStore
 
-NO_VERDICT = -1
+_Q = len(QUALITY_KINDS)
+_MISSING = QUALITY_KINDS.index("missing")
+_INVALID = QUALITY_KINDS.index("invalid")
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Evaluation:
     scores: dict[str, np.ndarray]  # method -> float64[R] (NaN: no data)
     p_value: np.ndarray
     detected: np.ndarray  # int8: 1, 0, -1 (no verdict)
-    quality_ratio: np.ndarray  # float64[R, 4] (NaN: no rows / not applicable)
+    quality_ratio: np.ndarray  # float64[R, len(QUALITY_KINDS)] (NaN: no rows / not applicable)
     quality_alarm: np.ndarray  # int8[R]: 1, 0, -1 (no verdict / not applicable)
     duration_s: float = 0.0
     #: (model, version, shares) of every reference with live streams here: ml.drift.reference.ratio.
@@ -48,20 +51,17 @@ class Evaluation:
         return len(self.keys)
 
 
-METHODS = ("psi", "jensen_shannon", "ks", "wasserstein", "chi_square")
-
-
 @dataclass
 class _Layout:
     streams: list[Stream]
     index: np.ndarray  # int64[S, Bmax] cell index, or the sentinel (a zero cell)
-    q_index: np.ndarray  # int64[S, 4]
+    q_index: np.ndarray  # int64[S, len(QUALITY_KINDS)]
     reference: np.ndarray  # float64[S, Bmax]
     positions: np.ndarray  # float64[S, Bmax]
     spread: np.ndarray
     numeric: np.ndarray
     bins: np.ndarray
-    ref_ratios: np.ndarray  # float64[S, 4]
+    ref_ratios: np.ndarray  # float64[S, len(QUALITY_KINDS)]
     family_key: list[tuple[str, str]]
     policies: list[DriftPolicy]
     is_feature: np.ndarray
@@ -92,7 +92,7 @@ class Evaluator:
         cols = np.arange(bmax)
         inside = cols[None, :] < bins[:, None]
         index = np.where(inside, cell0[:, None] + cols[None, :], state.cells_used)  # sentinel: a zero cell
-        q_index = (cell0 + bins)[:, None] + np.arange(4)[None, :]
+        q_index = (cell0 + bins)[:, None] + np.arange(_Q)[None, :]
         specs = []
         policies: list[DriftPolicy] = []
         fam: list[tuple[str, str]] = []
@@ -114,7 +114,7 @@ class Evaluator:
                                                 np.full(len(es.counts), np.nan) for es in specs])
         spread = np.fromiter((es.spread for es in specs), dtype=np.float64, count=s)
         numeric = np.fromiter((st.spec.numeric for st in streams), dtype=bool, count=s)
-        ratios = np.array([es.quality_ratios for es in specs]).reshape(s, 4)
+        ratios = np.array([es.quality_ratios for es in specs]).reshape(s, _Q)
         is_feature = np.array([st.key[2] == KIND_FEATURE for st in streams], dtype=bool)
         # The reference shares of the model versions evaluated here (bounded by the live streams).
         refs = [(m, v, get(m, v).shares) for m, v in dict.fromkeys(fam)]  # type: ignore[union-attr]
@@ -147,7 +147,7 @@ class Evaluator:
             cur_parts.append(padded[lay.index])
             q_parts.append(padded[lay.q_index])
         current = np.concatenate(cur_parts) if cur_parts else np.zeros((0, 1))
-        quality = np.concatenate(q_parts) if q_parts else np.zeros((0, 4))
+        quality = np.concatenate(q_parts) if q_parts else np.zeros((0, _Q))
         reference = np.tile(lay.reference, (w, 1))
         positions = np.tile(lay.positions, (w, 1))
         spread = np.tile(lay.spread, w)
@@ -159,8 +159,8 @@ class Evaluator:
         )
         policies = lay.policies * w
         if s == 0:
-            return Evaluation(int(now * 1e9), [], [], np.zeros(0), {m: np.zeros(0) for m in METHODS}, np.zeros(0),
-                              np.zeros(0, np.int8), np.zeros((0, 4)), np.zeros(0, np.int8),
+            return Evaluation(int(now * 1e9), [], [], np.zeros(0), {m: np.zeros(0) for m in DRIFT_METHODS}, np.zeros(0),
+                              np.zeros(0, np.int8), np.zeros((0, _Q)), np.zeros(0, np.int8),
                               time.perf_counter() - t0)
         distinct = {id(p): p for p in policies}
         policy_arg: Any = policies if len(distinct) > 1 else policies[0]
@@ -168,16 +168,16 @@ class Evaluator:
                                family=family, policy=policy_arg)
         # Quality: rows = bucket total + missing (+ invalid for numeric features).
         bucket_total = current.sum(axis=1)
-        rows = bucket_total + quality[:, 0] + np.where(numeric, quality[:, 1], 0.0)
+        rows = bucket_total + quality[:, _MISSING] + np.where(numeric, quality[:, _INVALID], 0.0)
         ref_ratios = np.tile(lay.ref_ratios, (w, 1))
         is_feature = np.tile(lay.is_feature, w)
-        q_ratio = np.full((s * w, 4), np.nan)
+        q_ratio = np.full((s * w, _Q), np.nan)
         q_alarm = np.full(s * w, NO_VERDICT, dtype=np.int8)
         feat = np.nonzero(is_feature)[0]
         if len(feat):
-            # Bonferroni over the family's quality tests (4 per feature stream).
+            # Bonferroni over the family's quality tests (one per quality kind and feature stream).
             fam_f = family[feat]
-            n_tests = np.bincount(fam_f, minlength=len(fam_ids))[fam_f] * len(QUALITY_COLUMNS)
+            n_tests = np.bincount(fam_f, minlength=len(fam_ids))[fam_f] * _Q
             groups: dict[int, list[int]] = {}
             for j, i in enumerate(feat.tolist()):
                 groups.setdefault(id(policies[i]), []).append(j)
@@ -185,7 +185,7 @@ class Evaluator:
             for members in groups.values():
                 sel = np.asarray(members, dtype=np.int64)
                 pol = policies[int(feat[sel[0]])]
-                for j in range(4):
+                for j in range(_Q):
                     r, a = quality_alarm(ref_ratios[feat[sel], j], quality[feat[sel], j], rows[feat[sel]],
                                          policy=pol, n_tests=n_tests[sel])
                     q_ratio[feat[sel], j] = r
@@ -193,7 +193,7 @@ class Evaluator:
             q_alarm[feat] = any_alarm
         keys = [st.key for st in lay.streams] * w
         windows = [lab for lab in self.window_labels[:w] for _ in range(s)]
-        scores = {m: np.asarray(getattr(drift, m), dtype=np.float64) for m in METHODS}
+        scores = {m: np.asarray(getattr(drift, m), dtype=np.float64) for m in DRIFT_METHODS}
         return Evaluation(
             time_ns=int(now * 1e9),
             keys=keys,

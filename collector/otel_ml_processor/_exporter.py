@@ -3,8 +3,8 @@
 Each evaluation becomes one ``ExportMetricsServiceRequest`` (resource ``service.name =
 otel-ml-processor``), encoded once and put on a bounded queue. A sender task delivers the queue head
 over OTLP/gRPC or OTLP/HTTP (protobuf), chosen from the endpoint as the OTel exporters do
-(:func:`otel_ml._export.resolve_protocol`: port 4318 or a ``/v1/metrics`` path is HTTP, else gRPC;
-``export.protocol`` overrides). Retryable failures (gRPC UNAVAILABLE/DEADLINE_EXCEEDED/
+(:attr:`~._config.ExportConfig.resolved_protocol`: port 4318 or a ``/v1/metrics`` path is HTTP, else
+gRPC; ``export.protocol`` overrides). Retryable failures (gRPC UNAVAILABLE/DEADLINE_EXCEEDED/
 RESOURCE_EXHAUSTED, HTTP 429/502/503/504, connection errors) keep the request at the head and back off
 exponentially (honouring Retry-After / RetryInfo); other failures drop it. When the queue is full the
 oldest request is dropped. Every failed attempt and every dropped request is counted in
@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import logging
 import math
-import os
-import socket
 import struct
 import time
-from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -30,67 +27,20 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
 from otel_ml import semconv
-from otel_ml._export import PROTOCOL_HTTP, resolve_protocol
+from otel_ml.stats import DRIFT_METHODS, NO_VERDICT
 
-from ._evaluate import METHODS, Evaluation
+from ._config import PROTOCOL_HTTP
+from ._evaluate import Evaluation
+from ._telemetry import SCOPE_NAME, Telemetry, add_telemetry, kv, new_metric, resource_attributes
 
 log = logging.getLogger("otel_ml_processor")
 
-SERVICE_NAME = "otel-ml-processor"
-SCOPE_NAME = "otel_ml_processor"
 EXPORT_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-_QUALITY_METRICS = (
-    semconv.QUALITY_MISSING_RATIO,
-    semconv.QUALITY_INVALID_RATIO,
-    semconv.QUALITY_OUT_OF_RANGE_RATIO,
-    semconv.QUALITY_UNSEEN_RATIO,
-)
-
-
-def _kv(key: str, value: str) -> KeyValue:
-    return KeyValue(key=key, value=AnyValue(string_value=value))
-
-
-@dataclass
-class Telemetry:
-    """The processor's own counters (cumulative since start) and gauges."""
-
-    start_ns: int = field(default_factory=time.time_ns)
-    received: int = 0
-    rejected: collections.Counter[str] = field(default_factory=collections.Counter)
-    export_failures: collections.Counter[str] = field(default_factory=collections.Counter)
-    streams: int = 0
-    series: int = 0
-    state_bytes: int = 0
-    eval_buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
-    eval_count: int = 0
-    eval_sum: float = 0.0
-
-    def snapshot(self) -> Telemetry:
-        """A copy safe to read from another thread while the loop keeps counting."""
-        return dataclasses.replace(self, rejected=collections.Counter(self.rejected),
-                                   export_failures=collections.Counter(self.export_failures),
-                                   eval_buckets=list(self.eval_buckets))
-
-    def record_evaluation(self, seconds: float) -> None:
-        i = int(np.searchsorted(DURATION_BUCKETS, seconds, side="left"))
-        self.eval_buckets[i] += 1
-        self.eval_count += 1
-        self.eval_sum += seconds
-
-
-def resource_attributes() -> list[KeyValue]:
-    return [
-        _kv("service.name", SERVICE_NAME),
-        _kv("service.instance.id", f"{socket.gethostname()}:{os.getpid()}"),
-        _kv("telemetry.sdk.name", "otel-ml"),
-        _kv("telemetry.sdk.language", "python"),
-    ]
+_QUALITY_METRICS = tuple(semconv.QUALITY_RATIOS[k] for k in semconv.QUALITY_KINDS)
 
 
 def build_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = None) -> ExportMetricsServiceRequest:
@@ -103,24 +53,17 @@ def build_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = No
     sm.scope.name = SCOPE_NAME
     if ev is not None and ev.rows:
         _add_evaluation(sm, ev, now_ns)
-    _add_telemetry(sm, tel, now_ns)
+    add_telemetry(sm, tel, now_ns)
     return req
-
-
-def _gauge(sm: pb.ScopeMetrics, name: str, unit: str = "") -> pb.Metric:
-    m = sm.metrics.add(name=name)
-    kind, default_unit = semconv.PROCESSOR_METRICS[name]
-    m.unit = unit or default_unit
-    return m
 
 
 def _add_evaluation(sm: pb.ScopeMetrics, ev: Evaluation, now_ns: int) -> None:
     base = [
-        [_kv(semconv.MODEL_NAME, m), _kv(semconv.MODEL_VERSION, v), _kv(semconv.FEATURE_NAME, n),
-         _kv(semconv.DRIFT_KIND, k), _kv(semconv.DRIFT_WINDOW, w)]
+        [kv(semconv.MODEL_NAME, m), kv(semconv.MODEL_VERSION, v), kv(semconv.FEATURE_NAME, n),
+         kv(semconv.DRIFT_KIND, k), kv(semconv.DRIFT_WINDOW, w)]
         for (m, v, k, n), w in zip(ev.keys, ev.windows)
     ]
-    method_kv = {m: _kv(semconv.DRIFT_METHOD, m) for m in METHODS}
+    method_kv = {m: kv(semconv.DRIFT_METHOD, m) for m in DRIFT_METHODS}
 
     def emit(metric: pb.Metric, values: np.ndarray, rows: np.ndarray, extra: KeyValue | None = None) -> None:
         pts = metric.gauge.data_points
@@ -136,55 +79,29 @@ def _add_evaluation(sm: pb.ScopeMetrics, ev: Evaluation, now_ns: int) -> None:
             dp = pts.add(time_unix_nano=now_ns, as_int=int(v))
             dp.attributes.extend(base[r])
 
-    score = _gauge(sm, semconv.DRIFT_SCORE)
-    for m in METHODS:
+    score = new_metric(sm, semconv.DRIFT_SCORE)
+    for m in DRIFT_METHODS:
         vals = ev.scores[m]
         emit(score, vals, np.nonzero(np.isfinite(vals))[0], method_kv[m])
-    emit(_gauge(sm, semconv.DRIFT_P_VALUE), ev.p_value, np.nonzero(np.isfinite(ev.p_value))[0])
-    emit_int(_gauge(sm, semconv.DRIFT_DETECTED), ev.detected, np.nonzero(ev.detected >= 0)[0])
-    emit_int(_gauge(sm, semconv.DRIFT_SAMPLE_COUNT), ev.sample_count, np.arange(ev.rows))
+    emit(new_metric(sm, semconv.DRIFT_P_VALUE), ev.p_value, np.nonzero(np.isfinite(ev.p_value))[0])
+    emit_int(new_metric(sm, semconv.DRIFT_DETECTED), ev.detected, np.nonzero(ev.detected != NO_VERDICT)[0])
+    emit_int(new_metric(sm, semconv.DRIFT_SAMPLE_COUNT), ev.sample_count, np.arange(ev.rows))
     for j, name in enumerate(_QUALITY_METRICS):
         vals = ev.quality_ratio[:, j]
         rows = np.nonzero(np.isfinite(vals))[0]
         if len(rows):
-            emit(_gauge(sm, name), vals, rows)
-    rows = np.nonzero(ev.quality_alarm >= 0)[0]
+            emit(new_metric(sm, name), vals, rows)
+    rows = np.nonzero(ev.quality_alarm != NO_VERDICT)[0]
     if len(rows):
-        emit_int(_gauge(sm, semconv.QUALITY_ALARM), ev.quality_alarm, rows)
+        emit_int(new_metric(sm, semconv.QUALITY_ALARM), ev.quality_alarm, rows)
     if any(len(shares) for _, _, shares in ev.references):
-        pts = _gauge(sm, semconv.DRIFT_REFERENCE_RATIO).gauge.data_points
+        pts = new_metric(sm, semconv.DRIFT_REFERENCE_RATIO).gauge.data_points
         for model, version, shares in ev.references:
             for (kind, name, key, value), share in zip(shares.points, shares.values.tolist()):
                 dp = pts.add(time_unix_nano=now_ns, as_double=share)
-                dp.attributes.extend([_kv(semconv.MODEL_NAME, model), _kv(semconv.MODEL_VERSION, version),
-                                      _kv(semconv.FEATURE_NAME, name), _kv(semconv.DRIFT_KIND, kind),
-                                      _kv(key, value)])
-
-
-def _add_telemetry(sm: pb.ScopeMetrics, tel: Telemetry, now_ns: int) -> None:
-    def counter(name: str, values: dict[str, int] | int) -> None:
-        m = _gauge(sm, name)
-        m.sum.aggregation_temporality = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
-        m.sum.is_monotonic = True
-        items = values.items() if isinstance(values, dict) else [(None, values)]
-        for reason, v in items:
-            dp = m.sum.data_points.add(start_time_unix_nano=tel.start_ns, time_unix_nano=now_ns, as_int=int(v))
-            if reason is not None:
-                dp.attributes.append(_kv(semconv.ERROR_TYPE, reason))
-
-    counter(semconv.PROCESSOR_POINTS_RECEIVED, tel.received)
-    counter(semconv.PROCESSOR_POINTS_REJECTED, dict(tel.rejected) or 0)
-    counter(semconv.PROCESSOR_EXPORT_FAILURES, dict(tel.export_failures) or 0)
-    g = _gauge(sm, semconv.PROCESSOR_STREAMS)
-    g.gauge.data_points.add(time_unix_nano=now_ns, as_int=tel.streams)
-    g = _gauge(sm, semconv.PROCESSOR_STATE_BYTES)
-    g.gauge.data_points.add(time_unix_nano=now_ns, as_int=tel.state_bytes)
-    h = _gauge(sm, semconv.PROCESSOR_EVALUATION_DURATION)
-    h.histogram.aggregation_temporality = pb.AGGREGATION_TEMPORALITY_CUMULATIVE
-    dp = h.histogram.data_points.add(start_time_unix_nano=tel.start_ns, time_unix_nano=now_ns,
-                                     count=tel.eval_count, sum=tel.eval_sum)
-    dp.bucket_counts.extend(tel.eval_buckets)
-    dp.explicit_bounds.extend(DURATION_BUCKETS)
+                dp.attributes.extend([kv(semconv.MODEL_NAME, model), kv(semconv.MODEL_VERSION, version),
+                                      kv(semconv.FEATURE_NAME, name), kv(semconv.DRIFT_KIND, kind),
+                                      kv(key, value)])
 
 
 # --- fast encoding ------------------------------------------------------------------------------
@@ -231,7 +148,7 @@ def _gauge_points(prefixes: list[bytes], rows: np.ndarray, values: np.ndarray, t
     t2 = 0x31 if as_int else 0x21
     vals = values[rows]
     vals = vals.astype(np.int64).tolist() if as_int else vals.tolist()
-    parts = []
+    parts: list[bytes] = []
     append = parts.append
     for r, v in zip(rows.tolist(), vals):
         body = prefixes[r] + extra
@@ -264,14 +181,14 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
             for (m, v, k, n), w in zip(ev.keys, ev.windows)
         ]
         parts = []
-        for meth in METHODS:
+        for meth in DRIFT_METHODS:
             vals = ev.scores[meth]
             parts.append(_gauge_points(prefixes, np.nonzero(np.isfinite(vals))[0], vals, now_ns,
                                        extra=kvs[(semconv.DRIFT_METHOD, meth)]))
         metrics.append(_metric(semconv.DRIFT_SCORE, b"".join(parts)))
         metrics.append(_encoded_gauge(semconv.DRIFT_P_VALUE, prefixes, np.nonzero(np.isfinite(ev.p_value))[0],
                                       ev.p_value, now_ns))
-        metrics.append(_encoded_gauge(semconv.DRIFT_DETECTED, prefixes, np.nonzero(ev.detected >= 0)[0],
+        metrics.append(_encoded_gauge(semconv.DRIFT_DETECTED, prefixes, np.nonzero(ev.detected != NO_VERDICT)[0],
                                       ev.detected, now_ns, as_int=True))
         metrics.append(_encoded_gauge(semconv.DRIFT_SAMPLE_COUNT, prefixes, np.arange(ev.rows), ev.sample_count,
                                       now_ns, as_int=True))
@@ -280,7 +197,7 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
             rows = np.nonzero(np.isfinite(vals))[0]
             if len(rows):
                 metrics.append(_encoded_gauge(name, prefixes, rows, vals, now_ns))
-        rows = np.nonzero(ev.quality_alarm >= 0)[0]
+        rows = np.nonzero(ev.quality_alarm != NO_VERDICT)[0]
         if len(rows):
             metrics.append(_encoded_gauge(semconv.QUALITY_ALARM, prefixes, rows, ev.quality_alarm, now_ns,
                                           as_int=True))
@@ -294,7 +211,7 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
                 ref_parts.append(_gauge_points(ref_prefixes, np.arange(len(ref_prefixes)), shares.values, now_ns))
             metrics.append(_metric(semconv.DRIFT_REFERENCE_RATIO, b"".join(ref_parts)))
     tele = pb.ScopeMetrics()
-    _add_telemetry(tele, tel, now_ns)
+    add_telemetry(tele, tel, now_ns)
     metrics.extend(m.SerializeToString() for m in tele.metrics)
     resource = pb.ResourceMetrics()
     resource.resource.attributes.extend(resource_attributes())
@@ -314,10 +231,10 @@ class _RetryableError(Exception):
 class Exporter:
     """A bounded queue of encoded requests and the task that delivers them."""
 
-    def __init__(self, endpoint: str | None, *, protocol: str = "auto", headers: tuple[tuple[str, str], ...] = (),
+    def __init__(self, endpoint: str | None, *, protocol: str = "grpc", headers: tuple[tuple[str, str], ...] = (),
                  timeout: float = 10.0, queue_size: int = 16, telemetry: Telemetry | None = None) -> None:
         self.endpoint = endpoint
-        self.protocol = resolve_protocol(endpoint, None if protocol == "auto" else protocol) if endpoint else ""
+        self.protocol = protocol if endpoint else ""
         self.headers = tuple(headers)
         self.timeout = timeout
         self.queue: collections.deque[bytes] = collections.deque()
@@ -325,9 +242,9 @@ class Exporter:
         self.telemetry = telemetry or Telemetry()
         self.sent = 0
         self._wake = asyncio.Event()
-        self._channel = None
-        self._stub = None
-        self._session = None
+        self._channel: Any = None
+        self._stub: Any = None
+        self._session: Any = None
         self._backoff = 0.0
         self._last_warning = -1e9
 

@@ -14,7 +14,7 @@ Admin API (``/api/v1/references``), JSON only:
 
 * ``GET /api/v1/references`` - list; ``GET /api/v1/references/{model}/{version}`` - the profile;
 * ``PUT /api/v1/references/{model}/{version}`` or ``POST /api/v1/references`` - upload a profile
-  (validated with :func:`otel_ml._reference.loads_reference`; 400 naming the bad field; 413 above
+  (validated with :func:`otel_ml.reference.loads_reference`; 400 naming the bad field; 413 above
   ``references.max_upload_bytes``; 409 when the body's model/version differ from the path);
 * ``DELETE /api/v1/references/{model}/{version}``.
 
@@ -37,8 +37,8 @@ from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
-from otel_ml._errors import ReferenceProfileError
-from otel_ml._reference import loads_reference
+from otel_ml import ReferenceProfileError
+from otel_ml.reference import loads_reference
 
 from ._decode import DecodeError, TooLargeError, decompress
 from ._ingest import RATE, Ingestor, Overload

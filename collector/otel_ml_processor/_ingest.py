@@ -2,11 +2,11 @@
 
 Overload policy (what makes the receivers answer "retry later" instead of accepting):
 
-* *busy*: the event loop lags more than ``overload.max_loop_lag`` seconds behind its schedule
+* *busy*: the event loop lags more than ``receivers.overload.max_loop_lag`` seconds behind its schedule
   (ingest, evaluation snapshots and admin calls all run on it, so a lagging loop means more arrives
   than it can process), or the service is draining for shutdown. Answer: gRPC ``UNAVAILABLE`` /
-  HTTP ``503``, with a delay of ``max(overload.retry_after, lag)``.
-* *rate*: more than ``overload.max_points_per_second`` ``ml.*`` points (a token bucket with one
+  HTTP ``503``, with a delay of ``max(receivers.overload.retry_after, lag)``.
+* *rate*: more than ``receivers.overload.max_points_per_second`` ``ml.*`` points (a token bucket with one
   second of burst; off by default). Answer: gRPC ``UNAVAILABLE`` / HTTP ``429``, with the time until
   the bucket holds enough tokens for the request.
 
@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass
 
 from ._decode import Decoded, decode_json, decode_protobuf
-from ._template import TemplateCache
-from ._exporter import Telemetry
 from ._state import IngestResult, State
+from ._telemetry import Telemetry
+from ._template import TemplateCache
 
 log = logging.getLogger("otel_ml_processor")
 

@@ -1,6 +1,7 @@
-"""The service: wires config, store, state, receivers, evaluation, export and checkpoints on one loop.
+"""The service: starts the components the factory built and runs them on one event loop.
 
-Lifecycle: load references -> restore the checkpoint -> open the receivers -> every
+Lifecycle: build the components (:mod:`._factory`: load references, ...) -> restore the checkpoint ->
+open the receivers -> every
 ``evaluation.interval``: snapshot the windows (on the loop), evaluate them (in a worker thread, so
 ingest keeps flowing), queue the export, evict stale series, write the checkpoint. On SIGTERM or
 SIGINT: refuse new data (UNAVAILABLE / 503, ``/readyz`` turns 503), stop the receivers, run a final
@@ -15,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import threading
 import time
@@ -23,14 +23,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from . import _checkpoint
-from ._config import Config, parse_host_port
-from ._evaluate import Evaluation, Evaluator
-from ._exporter import Exporter, Telemetry, encode_request
+from ._config import Config
+from ._evaluate import Evaluation
+from ._exporter import encode_request
+from ._factory import Components, build
 from ._grpc import GrpcReceiver
 from ._http import HttpServer
-from ._ingest import Ingestor
-from ._state import State
-from ._store import ReferenceStore
 
 log = logging.getLogger("otel_ml_processor")
 
@@ -43,6 +41,7 @@ class Service:
         self.http_endpoint: str | None = None
         self.last_evaluation: Evaluation | None = None
         self.evaluations = 0
+        self.components: Components | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._grpc: GrpcReceiver | None = None
         self._http: HttpServer | None = None
@@ -52,56 +51,36 @@ class Service:
 
     # --- start ----------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Build the components (:func:`~._factory.build`), restore the checkpoint, open the receivers,
+        start the periodic tasks."""
         cfg = self.config
         self._loop = asyncio.get_running_loop()
         self.stop_event = asyncio.Event()
         self._eval_lock = asyncio.Lock()
-        ref_dir = cfg.references_dir
-        if ref_dir is None and cfg.state_dir is not None:
-            ref_dir = os.path.join(cfg.state_dir, "references")
-        self.store = ReferenceStore(ref_dir)
-        log.info("reference store %s: %d references", ref_dir or "<memory>", len(self.store))
-        self.state = State(self.store, windows=cfg.windows, slots_per_window=cfg.slots_per_window,
-                           series_ttl=cfg.series_ttl, max_streams_per_model=cfg.max_streams_per_model,
-                           max_series_per_model=cfg.max_series_per_model)
-        if cfg.state_dir is not None and _checkpoint.load(self.state, cfg.state_dir):
+        c = self.components = build(cfg, status=self.status)
+        self.store, self.state, self.telemetry = c.store, c.state, c.telemetry
+        self.exporter, self.ingestor, self.evaluator = c.exporter, c.ingestor, c.evaluator
+        self._grpc, self._http = c.grpc, c.http
+        if cfg.state.directory is not None and _checkpoint.load(self.state, cfg.state.directory):
             log.info("restored checkpoint: %d streams, %d series", self.state.stream_count, self.state.series_count)
-        self.telemetry = Telemetry()
-        self.exporter = Exporter(cfg.export_endpoint, protocol=cfg.export_protocol, headers=cfg.export_headers,
-                                 timeout=cfg.export_timeout, queue_size=cfg.export_queue_size,
-                                 telemetry=self.telemetry)
-        self.ingestor = Ingestor(self.state, self.telemetry, max_points_per_second=cfg.max_points_per_second,
-                                 max_loop_lag=cfg.max_loop_lag, retry_after=cfg.retry_after)
-        self.evaluator = Evaluator(self.store, cfg.policy_book(), cfg.window_labels)
-        tls = (cfg.tls_cert_file, cfg.tls_key_file) if cfg.tls else None
-        ingest_token = cfg.token if cfg.require_token_for_ingest else None
-        if cfg.grpc_endpoint is not None:
-            host, _ = parse_host_port(cfg.grpc_endpoint, "receivers.otlp_grpc")
-            self._grpc = GrpcReceiver(self.ingestor, endpoint=cfg.grpc_endpoint,
-                                      max_request_bytes=cfg.max_request_bytes, token=ingest_token,
-                                      tls=tls)  # type: ignore[arg-type]
+        grpc_address = cfg.receivers.grpc_address()
+        if self._grpc is not None and grpc_address is not None:
             port = await self._grpc.start()
-            self.grpc_endpoint = f"{host}:{port}"
-        if cfg.http_endpoint is not None:
-            self._http = HttpServer(self.ingestor, self.store,
-                                    endpoint=parse_host_port(cfg.http_endpoint, "receivers.otlp_http"),
-                                    max_request_bytes=cfg.max_request_bytes,
-                                    max_reference_bytes=cfg.max_reference_bytes, token=cfg.token,
-                                    require_token_for_ingest=cfg.require_token_for_ingest, tls=tls,
-                                    status=self.status)  # type: ignore[arg-type]
+            self.grpc_endpoint = f"{grpc_address[0]}:{port}"
+        if self._http is not None:
             port = await self._http.start()
             self.http_endpoint = f"{self._http.host}:{port}"
         stop = self.stop_event
         self._tasks = [
             asyncio.create_task(self.ingestor.monitor_lag(stop)),
             asyncio.create_task(self.exporter.run(stop)),
-            asyncio.create_task(self._every(cfg.evaluation_interval, self.evaluate_once)),
-            asyncio.create_task(self._every(cfg.reference_poll_interval, self._poll_references)),
+            asyncio.create_task(self._every(cfg.evaluation.interval, self.evaluate_once)),
+            asyncio.create_task(self._every(cfg.references.poll_interval, self._poll_references)),
         ]
         if self._http is not None:
             self._http.ready = True
         log.info("otel-ml processor ready grpc=%s http=%s export=%s windows=%s", self.grpc_endpoint,
-                 self.http_endpoint, cfg.export_endpoint, ",".join(cfg.window_labels))
+                 self.http_endpoint, cfg.export.endpoint, ",".join(cfg.windows.labels))
         self._ready.set()
 
     async def _every(self, period: float, fn: Any) -> None:
@@ -142,12 +121,13 @@ class Service:
                 self.exporter.submit(payload)
             self.last_evaluation = ev
             self.evaluations += 1
-            if self.config.state_dir is not None:
+            state_dir = self.config.state.directory
+            if state_dir is not None:
                 arrays, index = _checkpoint.snapshot(self.state)  # copies, on the loop
                 try:
-                    await loop.run_in_executor(None, _checkpoint.write, self.config.state_dir, arrays, index)
+                    await loop.run_in_executor(None, _checkpoint.write, state_dir, arrays, index)
                 except OSError as exc:
-                    log.error("cannot write checkpoint to %s: %s", self.config.state_dir, exc)
+                    log.error("cannot write checkpoint to %s: %s", state_dir, exc)
             log.debug("evaluation %d: %d rows in %.3fs", self.evaluations, ev.rows, ev.duration_s)
             return ev
 
@@ -167,7 +147,7 @@ class Service:
             "exports_sent": self.exporter.sent,
             "export_failures": dict(self.telemetry.export_failures),
             "refused_requests": self.ingestor.refused,
-            "windows": list(self.config.window_labels),
+            "windows": list(self.config.windows.labels),
         }
 
     # --- stop -----------------------------------------------------------------------------------
@@ -196,7 +176,7 @@ class Service:
             await self.evaluate_once()
         except Exception:
             log.exception("final evaluation failed")
-        if self.exporter.endpoint and not await self.exporter.flush(self.config.export_timeout):
+        if self.exporter.endpoint and not await self.exporter.flush(self.config.export.timeout):
             log.warning("export queue not delivered before shutdown: %d requests dropped", len(self.exporter.queue))
         await self.exporter.close()
         log.info("stopped")

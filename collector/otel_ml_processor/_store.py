@@ -1,6 +1,6 @@
 """The reference store: a directory of JSON reference profiles, matched to streams by model name+version.
 
-Every ``*.json`` file in the directory is read with :func:`otel_ml._reference.load_reference` (JSON
+Every ``*.json`` file in the directory is read with :func:`otel_ml.reference.load_reference` (JSON
 only, schema-validated; never pickle). :meth:`ReferenceStore.poll` compares the files' modification
 times and sizes with the last scan and reloads what changed, so dropping a file in the directory (or
 ``otel-ml reference push``, which writes one through the admin API) takes effect within
@@ -24,12 +24,11 @@ from urllib.parse import quote
 
 import numpy as np
 
-from otel_ml import semconv
-from otel_ml._errors import ReferenceProfileError
-from otel_ml._reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference
-from otel_ml.stats._quality import reference_ratios
+from otel_ml import ReferenceProfileError, semconv
+from otel_ml.reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference
+from otel_ml.stats import reference_ratios
 
-from ._state import KIND_FEATURE, KIND_PREDICTION, QUALITY_COLUMNS, StreamSpec
+from ._state import KIND_FEATURE, KIND_PREDICTION, StreamSpec
 
 log = logging.getLogger("otel_ml_processor")
 
@@ -41,7 +40,7 @@ class EvalSpec:
     counts: np.ndarray  # float64[B]
     positions: np.ndarray | None  # float64[B] (numeric) or None
     spread: float
-    quality_ratios: np.ndarray  # float64[4]: missing, invalid, out_of_range, unseen in the reference
+    quality_ratios: np.ndarray  # float64[len(QUALITY_KINDS)]: each kind's ratio in the reference
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,7 @@ def _profile_arrays(profile: Profile) -> tuple[np.ndarray, np.ndarray | None, fl
 def _eval_spec(p: Profile) -> EvalSpec:
     counts, positions, spread = _profile_arrays(p)
     ratios = reference_ratios(p)  # the kinds that apply to the profile; the others are 0
-    return EvalSpec(counts, positions, spread, np.array([ratios.get(k, 0.0) for k in QUALITY_COLUMNS]))
+    return EvalSpec(counts, positions, spread, np.array([ratios.get(k, 0.0) for k in semconv.QUALITY_KINDS]))
 
 
 def _spec(kind: str, p: Profile) -> StreamSpec:
@@ -293,5 +292,5 @@ class ReferenceStore:
         self._file_refs.pop(name, None)
 
 
-__all__ = ["ReferenceStore", "CompiledReference", "EvalSpec", "QUALITY_COLUMNS", "ReferenceShares", "compile_reference",
+__all__ = ["ReferenceStore", "CompiledReference", "EvalSpec", "ReferenceShares", "compile_reference",
            "file_name", "le_label", "reference_shares"]

@@ -1,10 +1,12 @@
-"""Drift statistics and verdicts on binned counts, shared by the library, the processor and ``otel-ml drift``.
+"""Drift statistics and verdicts on binned counts, shared by the processor and ``otel-ml drift``.
 
 Every statistic works on bucket counts with the reference's bins (OTel explicit bounds for
 numeric features; the reference categories plus ``__other__`` for categorical ones), for a whole
 batch of streams at once. One module per statistic, each registered by name with its default
 threshold in :data:`STATISTICS`: ``psi``, ``jensen_shannon``, ``ks``, ``wasserstein``,
-``chi_square``, ``total_variation``.
+``chi_square`` (the *reported* ones: :data:`DRIFT_METHODS`, the values of ``ml.drift.method``, which
+the verdict, the processor and the dashboards iterate over), then ``total_variation`` and
+``dispersion`` (the effect-size floors of the verdict).
 
 The verdict (:func:`evaluate_batch`, :func:`evaluate_profile`) avoids both classic traps: a
 p-value alone calls every tiny change "significant" on a large window, a fixed score cut-off misses
@@ -24,10 +26,11 @@ Usage::
 
 from __future__ import annotations
 
-from . import chi_square, dispersion, jensen_shannon, ks, psi, total_variation, wasserstein  # noqa: F401  (registration)
+# Registration order is the order of DRIFT_METHODS (and of the dashboards' method panels).
+from . import psi, jensen_shannon, ks, wasserstein, chi_square, total_variation, dispersion  # noqa: F401, I001
 from ._policy import DriftPolicy, PolicyBook
-from ._quality import quality_alarm
-from ._registry import STATISTICS, Statistic, get_statistic, register
+from ._quality import quality_alarm, reference_ratios
+from ._registry import STATISTICS, Statistic, drift_methods, get_statistic, register
 from ._verdict import (
     NO_VERDICT,
     BatchDrift,
@@ -40,7 +43,11 @@ from ._verdict import (
     profile_arrays,
 )
 
+#: The reported statistics (``ml.drift.method`` values), in registration order.
+DRIFT_METHODS: tuple[str, ...] = drift_methods()
+
 __all__ = [
+    "DRIFT_METHODS",
     "NO_VERDICT",
     "STATISTICS",
     "BatchDrift",
@@ -56,5 +63,6 @@ __all__ = [
     "get_statistic",
     "profile_arrays",
     "quality_alarm",
+    "reference_ratios",
     "register",
 ]

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import ConfigurationError
+from . import chi_square as _chi
 from . import dispersion as _disp
 from . import total_variation as _tv
 from . import wasserstein as _w
+from ._common import DEFAULT_SMOOTHING
 
 CORRECTIONS = ("holm", "bonferroni", "none")
 TESTS = ("chi_square", "g_test")
@@ -63,15 +65,15 @@ class DriftPolicy:
       1,000 rows; a stable ratio never does.
     """
 
-    alpha: float = 0.05
+    alpha: float = _chi.DEFAULT_THRESHOLD
     min_samples: int = 500
     wasserstein_floor: float = _w.DEFAULT_THRESHOLD
     dispersion_floor: float = _disp.DEFAULT_THRESHOLD
     total_variation_floor: float = _tv.DEFAULT_THRESHOLD
     correction: str = "holm"
     test: str = "chi_square"
-    pool_expected: float = 5.0
-    smoothing: float = 0.5
+    pool_expected: float = _chi.DEFAULT_POOL_EXPECTED
+    smoothing: float = DEFAULT_SMOOTHING
     quality_min_increase: float = 0.02
 
     def __post_init__(self) -> None:

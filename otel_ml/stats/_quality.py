@@ -15,11 +15,13 @@ from scipy import special
 
 from collections.abc import Sequence
 
+from .. import semconv
 from .._reference import CategoricalProfile, NumericProfile
 from ._policy import DriftPolicy
+from ._verdict import NO_VERDICT
 
-#: The data-quality ratios, in the order the processor keeps them (docs/semantic-conventions.md).
-QUALITY_KINDS = ("missing", "invalid", "out_of_range", "unseen")
+#: The data-quality kinds, in the order every part keeps them (spelled once, in :mod:`otel_ml.semconv`).
+QUALITY_KINDS = semconv.QUALITY_KINDS
 
 
 def reference_ratios(profile: NumericProfile | CategoricalProfile) -> dict[str, float]:
@@ -72,7 +74,7 @@ def quality_alarm(
         min_samples = np.array([q.min_samples for q in policies])
     level = alpha / np.asarray(n_tests, dtype=np.float64)
     alarm = (ratio - p0 >= increase - 1e-12) & (p < level)
-    out = np.where(total >= min_samples, alarm.astype(np.int8), np.int8(-1)).astype(np.int8)
+    out = np.where(total >= min_samples, alarm.astype(np.int8), np.int8(NO_VERDICT)).astype(np.int8)
     if scalar:
         return float(ratio[0]), int(out[0])
     return ratio, out

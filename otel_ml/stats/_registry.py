@@ -26,7 +26,9 @@ class Statistic:
     zero-padded on the right) and returns ``float64[S]``. ``default_threshold`` is the value at or
     above which the statistic alone calls a stream drifted (for ``chi_square`` it is a p-value
     bound: drift below it). ``kinds`` lists the feature kinds the statistic is meaningful for; for
-    the others it returns NaN.
+    the others it returns NaN. ``reported`` marks the statistics whose scores the verdict returns
+    and the processor exports as ``ml.drift.score`` (attribute ``ml.drift.method`` = ``name``); the
+    others serve the verdict's effect-size floors only.
     """
 
     name: str
@@ -35,6 +37,7 @@ class Statistic:
     kinds: frozenset[str]
     description: str
     higher_is_drift: bool = True
+    reported: bool = True
 
 
 _REGISTRY: dict[str, Statistic] = {}
@@ -50,6 +53,11 @@ def register(statistic: Statistic) -> Statistic:
         raise ValueError(f"a statistic named {statistic.name!r} is already registered")
     _REGISTRY[statistic.name] = statistic
     return statistic
+
+
+def drift_methods() -> tuple[str, ...]:
+    """The names of the reported statistics, in registration order: the values of ``ml.drift.method``."""
+    return tuple(name for name, stat in _REGISTRY.items() if stat.reported)
 
 
 def get_statistic(name: str) -> Statistic:

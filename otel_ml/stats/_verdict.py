@@ -30,6 +30,7 @@ import numpy.typing as npt
 from .._reference import CategoricalProfile, NumericProfile
 from ._common import FloatArray, as_batch
 from ._policy import DriftPolicy
+from ._registry import drift_methods
 from .chi_square import chi_square_test
 from .dispersion import dispersion
 from .jensen_shannon import jensen_shannon
@@ -39,6 +40,8 @@ from .total_variation import total_variation
 from .wasserstein import wasserstein
 
 Int8Array = npt.NDArray[np.int8]
+#: ``detected`` of a stream that cannot be judged (too few rows, no reference counts): neither drift
+#: nor no drift. The processor exports no ``ml.drift.detected`` / ``ml.quality.alarm`` point for it.
 NO_VERDICT = -1
 
 
@@ -101,13 +104,7 @@ class DriftResult:
 
     def scores(self) -> dict[str, float]:
         """Score per ``ml.drift.method`` name (NaN ones left out)."""
-        named = {
-            "psi": self.psi,
-            "jensen_shannon": self.jensen_shannon,
-            "ks": self.ks,
-            "wasserstein": self.wasserstein,
-            "chi_square": self.chi_square,
-        }
+        named = {m: getattr(self, m) for m in drift_methods()}
         return {k: v for k, v in named.items() if not math.isnan(v)}
 
 

@@ -121,6 +121,7 @@ STATISTIC = register(
         name="dispersion",
         compute=dispersion,
         default_threshold=DEFAULT_THRESHOLD,
+        reported=False,
         kinds=frozenset({"numeric"}),
         description="log ratio of current to reference interquartile range (numeric only)",
     )

@@ -27,6 +27,7 @@ STATISTIC = register(
         name="total_variation",
         compute=total_variation,
         default_threshold=DEFAULT_THRESHOLD,
+        reported=False,
         kinds=frozenset({"numeric", "categorical"}),
         description="total variation distance: share of the mass that moved",
     )

@@ -12,7 +12,8 @@
 Fixtures: ``otelcol`` (factory), ``prometheus`` (one per test; ``prometheus_factory`` for more or for
 rule files), ``otel_ml_processor`` (factory: the real processor as a subprocess), ``otlp_sink`` (a stub
 OTLP/gRPC receiver), ``spawn`` (any other process, e.g. a traffic app), ``otelcol_binary``,
-``prometheus_binary``, ``promtool_binary``. Module-scoped scenarios can call ``_components`` directly.
+``prometheus_binary``, ``promtool_binary``. Module-scoped scenarios can call ``_components`` directly
+(the collector and Prometheus launchers there come from ``otel_ml_demo.components``).
 
 Every component writes its log under the test's tmp dir; when a test fails, the tails of all of them are
 added to its report. A component that is not installed fails the test (never skips) with the command
@@ -114,7 +115,7 @@ def otelcol(
 
     Starts the collector from the config file as it is (``${env:...}`` placeholders filled from
     ``env`` plus free ports for its own OTLP/health endpoints), waits for its health check, and stops
-    it after the test. See ``_components.start_collector`` for the details.
+    it after the test. See ``otel_ml_demo.components.start_collector`` for the details.
     """
     start, stop_all = _component_factory(
         request, tmp_path, "otelcol", lambda config, **kw: c.start_collector(config, tmp_path, **kw)

@@ -21,7 +21,7 @@ from otel_ml_processor._ingest import Ingestor
 from otel_ml_processor._state import State
 from otel_ml_processor._store import ReferenceStore, file_name
 
-from .conftest import Sink, wait_for
+from .conftest import Sink
 from .payloads import Emitter, make_reference
 
 

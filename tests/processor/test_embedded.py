@@ -12,7 +12,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
-from otel_ml_processor import Config, run_in_thread
+from otel_ml_processor import from_mapping, run_in_thread
 
 from .payloads import Emitter, make_reference
 
@@ -20,8 +20,10 @@ EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 
 
 def test_embedded_service_answers_busy_with_retry_delays_and_evaluates(ref_dir: Path) -> None:
-    cfg = Config(grpc_endpoint="127.0.0.1:0", http_endpoint="127.0.0.1:0", references_dir=str(ref_dir),
-                 export_endpoint=None, evaluation_interval=60.0, retry_after=3.0)
+    cfg = from_mapping({"receivers": {"otlp_grpc": "127.0.0.1:0", "otlp_http": "127.0.0.1:0",
+                                      "overload": {"retry_after": 3.0}},
+                        "references": {"directory": str(ref_dir)}, "export": {"endpoint": None},
+                        "evaluation": {"interval": 60.0}}, env={})
     with run_in_thread(cfg) as svc:
         e = Emitter(make_reference(), "pod-a")  # started after the processor: its first point counts
         e.observe(500)

@@ -8,12 +8,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from otel_ml import semconv
 
 from .conftest import Sink, wait_for
-from .payloads import make_reference
 
 CLIENT = textwrap.dedent(
     """

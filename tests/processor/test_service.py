@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import http.client as http_client
 import json
 import shutil
 import subprocess
@@ -133,7 +134,7 @@ def test_service_restart_keeps_the_windows(sink: Sink, start_processor: Any, ref
 
 def test_service_overload_yields_retryable_errors(start_processor: Any, ref_dir: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("overload:\n  max_points_per_second: 20\n  retry_after: 2s\nexport:\n  endpoint: null\n")
+    cfg.write_text("receivers:\n  overload:\n    max_points_per_second: 20\n    retry_after: 2s\nexport:\n  endpoint: null\n")
     proc = start_processor("--config", str(cfg), "--references", str(ref_dir))
     e = Emitter(make_reference(), "pod-a")
     e.observe(10)
@@ -221,8 +222,8 @@ def test_service_tls_and_bearer_token(start_processor: Any, ref_dir: Path, tmp_p
     pb = {"Content-Type": "application/x-protobuf"}
     assert http("POST", f"{url}/v1/metrics", body, pb, context=ctx)[0] == 401
     assert http("POST", f"{url}/v1/metrics", body, {**pb, "Authorization": "Bearer s3cret-token"}, context=ctx)[0] == 200
-    # Plain HTTP is refused on a TLS listener.
-    with pytest.raises(Exception):
+    # Plain HTTP is refused on a TLS listener: the server closes the connection without an answer.
+    with pytest.raises(http_client.RemoteDisconnected, match="closed connection without response"):
         urllib.request.urlopen(f"http://{proc.http}/healthz", timeout=5)
     # Admin API: reads are open, changes need the token.
     assert http("GET", f"{url}/api/v1/references", context=ctx)[0] == 200

@@ -222,7 +222,7 @@ def test_state_stale_series_evicted_and_compacted(env) -> None:  # type: ignore[
     state.evict()
     assert state.series_count == 11
     state.compact()
-    assert state.n_series == 11
+    assert state.series.n == 11
     e2.observe(5)
     ingest(state, e2.request(time_ns=300))
     assert sample_counts(state)[1] == 25
@@ -265,7 +265,7 @@ def test_state_never_raises_on_odd_values(env) -> None:  # type: ignore[no-untyp
     req.resource_metrics[0].scope_metrics[0].metrics[1].sum.data_points[0].as_double = float("nan")
     res = ingest(state, req)
     assert res.rejected["malformed_point"] >= 1
-    assert np.isfinite(state.pending).all()
+    assert np.isfinite(state.windows.pending).all()
 
 
 def test_state_unknown_model_is_counted_then_evaluated_once_its_reference_arrives(env) -> None:  # type: ignore[no-untyped-def]
@@ -282,3 +282,36 @@ def test_state_unknown_model_is_counted_then_evaluated_once_its_reference_arrive
     st = state.streams[state.stream_index[("late", "1", "feature", "f0")]]
     # Cumulative counts carry everything since the process started: nothing was lost while waiting.
     assert [float(c[st.cell0: st.cell0 + st.spec.bins].sum()) for c in state.window_counts()] == [120, 120]
+
+
+def test_state_snapshot_restore_round_trip_through_the_public_methods(env) -> None:  # type: ignore[no-untyped-def]
+    store, ref, clock, state = env
+    a, b = Emitter(ref, "pod-a", start_ns=10), Emitter(ref, "pod-b", start_ns=10)
+    for e in (a, b):
+        e.observe(100)
+        ingest(state, e.request(time_ns=20))
+    arrays, meta = state.snapshot()
+    assert all(arr.dtype != object for arr in arrays.values())
+    restored = State(store, windows=(60.0, 600.0), slots_per_window=6, clock=clock, series_ttl=1000)
+    assert restored.restore(arrays, meta)  # same windows: counts restored
+    assert sample_counts(restored) == sample_counts(state) == [200, 200]
+    assert (restored.series_count, restored.stream_count) == (state.series_count, state.stream_count)
+    assert restored.model_counts == state.model_counts
+    a.observe(5)
+    ingest(restored, a.request(time_ns=30))  # the baseline survived: only the 5 new rows count
+    assert sample_counts(restored) == [205, 205]
+    with pytest.raises(RuntimeError, match="only be restored into an empty state"):
+        restored.restore(arrays, meta)
+
+
+def test_state_restore_with_other_windows_keeps_baselines_only(env) -> None:  # type: ignore[no-untyped-def]
+    store, ref, clock, state = env
+    e = Emitter(ref, start_ns=10)
+    e.observe(100)
+    ingest(state, e.request(time_ns=20))
+    other = State(store, windows=(120.0,), slots_per_window=6, clock=clock, series_ttl=1000)
+    assert not other.restore(*state.snapshot())
+    assert sample_counts(other) == [0]
+    e.observe(7)
+    ingest(other, e.request(time_ns=30))
+    assert sample_counts(other) == [7]

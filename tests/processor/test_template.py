@@ -131,4 +131,4 @@ def test_template_fuzzed_payloads_never_break_decode_or_state() -> None:
         except DecodeError:
             continue
         state.ingest(decoded)
-    assert np.isfinite(state.pending).all()
+    assert np.isfinite(state.windows.pending).all()

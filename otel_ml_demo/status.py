@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 
-from . import semconv
-from ._demo_receiver import GaugePoint
+from otel_ml import semconv
+
+from .receiver import GaugePoint
 
 
 @dataclass(frozen=True)

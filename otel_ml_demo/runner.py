@@ -1,29 +1,15 @@
-"""``otel-ml demo``: the project's main job, end to end, on one machine and nothing but the package.
+"""One run of the demo's story against a backend: train, profile, monitor, replay, collect the result.
 
-What happens, in order:
-
-1. a classifier is trained on scikit-learn's bundled breast-cancer data (no download);
-2. its reference profile (features + predicted probabilities) is built with
-   :func:`otel_ml.build_reference` and written into a temporary references directory;
-3. the otel-ml processor starts in-process on free loopback ports with short windows, exporting its
-   drift and quality gauges over OTLP/gRPC to a tiny receiver the demo runs;
-4. the model's ``predict_proba`` is wrapped with :func:`otel_ml.monitor`, exporting to the processor
-   every second or so;
-5. production traffic is replayed: rows resampled from the data with a little noise, then one feature
-   shifted (drift), then another going missing for a third of the rows (a data-quality incident);
-6. the terminal shows what an ops team would see, live, and a summary of what was detected and when.
-
-The exit code is 0 when both the drift and the incident were detected, 1 otherwise. Everything binds
-to 127.0.0.1; nothing is downloaded. ``--pipeline`` runs the same story through a real OpenTelemetry
-Collector and Prometheus (see ``docs/demo.md``).
+A *backend* is where the monitored model exports and where the processor's verdicts are read back
+from: :func:`in_process_backend` (the processor in a thread, exporting to the demo's OTLP receiver) or
+the pipeline of :mod:`otel_ml_demo.pipeline` (collector -> processor -> collector -> Prometheus). The
+story, the status tracking and the views are the same for both.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
+import otel_ml
 
-from ._demo_receiver import GaugePoint
-from ._demo_status import DemoResult, StatusTracker
-from ._demo_traffic import MODEL_NAME, MODEL_VERSION, DemoUnavailable, Scenario, Traffic, train_model
-from ._demo_view import DemoView, LiveView, PlainView
-from ._errors import OtelMLError
+from .receiver import GaugePoint
+from .status import DemoResult, StatusTracker
+from .traffic import MODEL_NAME, MODEL_VERSION, Scenario, Traffic, train_model
+from .view import DemoView, PlainView
 
 _RUNS = itertools.count(1)
 
@@ -62,8 +47,8 @@ BackendFactory = Callable[[contextlib.ExitStack, Any, Scenario, DemoView], Backe
 
 def in_process_backend(stack: contextlib.ExitStack, reference: Any, scenario: Scenario, view: DemoView) -> Backend:
     """The processor in a thread on free loopback ports, exporting to the demo's OTLP receiver."""
-    from ._demo_processor import start_processor
-    from ._demo_receiver import GaugeReceiver
+    from .processor import start_processor
+    from .receiver import GaugeReceiver
 
     refdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="otel-ml-demo-")))
     receiver = stack.enter_context(GaugeReceiver())
@@ -92,8 +77,6 @@ def run_demo(
     clock: Callable[[], float] = time.monotonic,
 ) -> DemoResult:
     """Run the whole story once and return what was injected and detected (the CLI wraps this)."""
-    import otel_ml
-
     view = view or PlainView()
     started = clock()
     view.info("training a classifier on scikit-learn's bundled breast-cancer data ...")
@@ -186,15 +169,14 @@ def _sleep_until(deadline: float, clock: Callable[[], float]) -> None:
 
 @contextlib.contextmanager
 def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
-    """Point the library's exporter at ``endpoint`` for the run; flush and switch export off after."""
-    import otel_ml
-
-    from ._export import create_metric_exporter
+    """Point the library's exporter at ``endpoint`` (``host:port`` on loopback, OTLP/gRPC) for the run;
+    flush and switch export off after."""
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
     # An explicit exporter, cumulative temporality and disabled=False: OTEL_* variables meant for the
-    # user's own services (OTEL_SDK_DISABLED, OTEL_METRICS_EXPORTER=none, delta temporality, headers)
+    # user's own services (OTEL_SDK_DISABLED, OTEL_METRICS_EXPORTER=none, delta temporality, endpoints)
     # must not silently turn the demo into a run where nothing is detected.
-    exporter = create_metric_exporter(endpoint, protocol="grpc")
+    exporter = OTLPMetricExporter(endpoint=endpoint, insecure=True)
     otel_ml.configure(exporter=exporter, export_interval_s=export_interval_s, temporality="cumulative",
                       disabled=False)
     try:
@@ -208,55 +190,3 @@ def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
             otel_ml.configure(disabled=True)
         with contextlib.suppress(Exception):
             exporter.shutdown()
-
-
-@click.command()
-@click.option("--duration", type=click.FloatRange(min=6.0, max=600.0), default=45.0, show_default=True,
-              help="Seconds of replayed traffic (the story's phases scale with it).")
-@click.option("--window", type=click.FloatRange(min=2.0), default=None,
-              help="Processor window in seconds [default: a third of --duration].")
-@click.option("--rate", type=click.IntRange(min=10, max=100_000), default=400, show_default=True,
-              help="Rows of traffic per second.")
-@click.option("--seed", type=int, default=7, show_default=True, help="Seed of the traffic's randomness.")
-@click.option("--live/--no-live", default=None,
-              help="Live terminal dashboard, or plain lines for logs and CI [default: live on a terminal].")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write the run's result as JSON to this file.")
-@click.option("--pipeline", is_flag=True,
-              help="Run the story through a real OpenTelemetry Collector and Prometheus (see docs/demo.md).")
-@click.option("--keep", is_flag=True, help="With --pipeline: keep Prometheus running after the story (Ctrl-C stops).")
-def demo(duration: float, window: float | None, rate: int, seed: int, live: bool | None,
-         json_path: str | None, pipeline: bool, keep: bool) -> None:
-    """Train a model, monitor it, inject drift and a data-quality incident, watch them get caught.
-
-    Needs nothing but the package: the processor runs in-process on loopback ports, the data ships
-    with scikit-learn. Exits 0 when the injected drift and incident were both detected.
-    """
-    _tolerate_narrow_terminals()
-    scenario = Scenario.scaled(duration, window=window, rate=rate, seed=seed)
-    try:
-        result = _run_command(scenario, live, pipeline, keep)
-    except (DemoUnavailable, OtelMLError) as exc:
-        raise click.ClickException(str(exc)) from None
-    if json_path:
-        Path(json_path).write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
-    raise SystemExit(0 if result.ok else 1)
-
-
-def _tolerate_narrow_terminals() -> None:
-    """σ, ✔ and box lines on a terminal that cannot show them: replaced by '?', never a crash."""
-    for stream in (sys.stdout, sys.stderr):
-        encoding = (getattr(stream, "encoding", None) or "utf-8").lower().replace("_", "-")
-        if not encoding.startswith("utf") and hasattr(stream, "reconfigure"):
-            with contextlib.suppress(Exception):
-                stream.reconfigure(errors="replace")
-
-
-def _run_command(scenario: Scenario, live: bool | None, pipeline: bool, keep: bool) -> DemoResult:
-    if pipeline:
-        from ._demo_pipeline import run_pipeline_demo
-
-        return run_pipeline_demo(scenario, live=live, keep=keep)
-    if live is None:
-        live = LiveView().console.is_terminal
-    return run_demo(scenario, LiveView() if live else PlainView())

@@ -14,15 +14,16 @@ from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from . import semconv
-from ._demo_status import DemoEvent, DemoResult, FeatureStatus
-from ._demo_traffic import Scenario
+from otel_ml import semconv
+
+from .status import DemoEvent, DemoResult, FeatureStatus
+from .traffic import Scenario
 
 HIGHLIGHT_SECONDS = 4.0
 
 
 class DemoView(Protocol):
-    """What :func:`otel_ml._demo.run_demo` tells its view, in order: info*, start, update*, stop, finish."""
+    """What :func:`otel_ml_demo.runner.run_demo` tells its view, in order: info*, start, update*, stop, finish."""
 
     def info(self, message: str) -> None: ...
     def start(self, scenario: Scenario, source: str = ...) -> None: ...

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._reference import Reference
+from otel_ml import Reference
+
+from .traffic import DemoUnavailable
 
 
 @dataclass(frozen=True)
@@ -47,25 +49,24 @@ def start_processor(
     gauges over OTLP/gRPC to ``export_endpoint``.
     """
     try:
-        from otel_ml_processor import Config, run_in_thread
-    except ImportError as exc:  # pragma: no cover - the processor ships in the same distribution
-        raise RuntimeError(f"the otel-ml processor is not importable: {exc}") from exc
+        from otel_ml_processor import from_mapping, run_in_thread
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise DemoUnavailable(
+            f"the demo runs the otel-ml processor, which is not importable ({exc}): pip install 'otel-ml[demo]'"
+        ) from exc
 
     reference_file(directory, references)
-    config = Config(
-        grpc_endpoint=grpc_endpoint or "127.0.0.1:0",
-        http_endpoint=http_endpoint or "127.0.0.1:0",
-        references_dir=str(directory),
-        reference_poll_interval=1.0,
-        windows=(float(window_s),),
-        evaluation_interval=float(evaluation_interval_s),
-        export_endpoint=export_endpoint,
-        export_protocol="grpc",
-        log_level="warning",
-    )
+    config = from_mapping({
+        "receivers": {"otlp_grpc": grpc_endpoint or "127.0.0.1:0", "otlp_http": http_endpoint or "127.0.0.1:0"},
+        "references": {"directory": str(directory), "poll_interval": 1.0},
+        "windows": {"sizes": [float(window_s)]},
+        "evaluation": {"interval": float(evaluation_interval_s)},
+        "export": {"endpoint": export_endpoint, "protocol": "grpc"},
+        "log_level": "warning",
+    }, env={})
     with run_in_thread(config) as svc:
         yield ProcessorHandle(
-            grpc_endpoint=str(getattr(svc, "grpc_endpoint", config.grpc_endpoint)),
-            http_endpoint=getattr(svc, "http_endpoint", config.http_endpoint),
+            grpc_endpoint=str(getattr(svc, "grpc_endpoint", config.receivers.otlp_grpc)),
+            http_endpoint=getattr(svc, "http_endpoint", config.receivers.otlp_http),
             service=svc,
         )

@@ -7,35 +7,35 @@
 
 The collector runs ``collector/config/otel-ml-collector.yaml`` as it is, and the binaries are those of
 the end-to-end tests: the collector built by ``scripts/e2e-components.sh`` (cached) and Debian's
-``prometheus``. They are found and started with the tests' own launcher (``tests/e2e/_components.py``),
-so this mode needs a checkout of the repository; the plain ``otel-ml demo`` needs nothing but the package.
+``prometheus``, found and started by :mod:`otel_ml_demo.components` (which the end-to-end tests use
+too). This mode needs a checkout of the repository; the plain ``otel-ml demo`` needs nothing but the package.
 The verdicts shown live are read back from Prometheus with PromQL, and the queries are printed at the end.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import shutil
 import signal
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from collections.abc import Iterator
-from types import ModuleType
+from pathlib import Path
 from typing import Any
 
 import click
 
-from . import semconv
-from ._demo import Backend, run_demo
-from ._demo_processor import start_processor
-from ._demo_receiver import GaugePoint
-from ._demo_status import DemoResult
-from ._demo_traffic import MODEL_NAME, Scenario
-from ._demo_view import DemoView, LiveView, PlainView
+from otel_ml import semconv
+
+from . import components as c
+from .processor import start_processor
+from .receiver import GaugePoint
+from .runner import Backend, run_demo
+from .status import DemoResult
+from .traffic import MODEL_NAME, Scenario
+from .view import DemoView, LiveView, PlainView
 
 _GAUGES = (
     semconv.DRIFT_SCORE,
@@ -60,23 +60,6 @@ _LABEL_TO_ATTRIBUTE = {
         semconv.DRIFT_METHOD,
     )
 }
-
-
-def load_components() -> ModuleType:
-    """The end-to-end tests' component launcher, from the repository this package runs from."""
-    repo = Path(__file__).resolve().parents[1]
-    path = repo / "tests" / "e2e" / "_components.py"
-    if not path.is_file():
-        raise click.ClickException(
-            "--pipeline runs the collector and Prometheus of the end-to-end tests, so it needs a checkout "
-            "of the otel-ml repository (an editable install: pip install -e .); plain `otel-ml demo` does not"
-        )
-    spec = importlib.util.spec_from_file_location("_otel_ml_e2e_components", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def promql_queries(model: str = MODEL_NAME) -> list[tuple[str, str]]:
@@ -153,8 +136,8 @@ def run_pipeline_demo(
     scenario: Scenario, view: DemoView | None = None, *, live: bool | None = None, keep: bool = False
 ) -> DemoResult:
     """Run the demo's story through otelcol-ml and Prometheus; print the PromQL to look at."""
-    c = load_components()
     try:
+        c.require_checkout()
         c.otelcol_binary()
         c.prometheus_binary()
     except c.ComponentMissing as exc:
@@ -165,10 +148,10 @@ def run_pipeline_demo(
             live = LiveView().console.is_terminal
         view = LiveView() if live else PlainView()
     with _terminate_cleanly():
-        return _run(c, scenario, view, keep)
+        return _run(scenario, view, keep)
 
 
-def _run(c: ModuleType, scenario: Scenario, view: DemoView, keep: bool) -> DemoResult:
+def _run(scenario: Scenario, view: DemoView, keep: bool) -> DemoResult:
     workdir = Path(tempfile.mkdtemp(prefix="otel-ml-demo-pipeline-"))
     view.info(f"starting Prometheus and the OpenTelemetry Collector (logs in {workdir})")
     prom = c.start_prometheus(workdir / "prometheus")

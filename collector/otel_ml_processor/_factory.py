@@ -1,0 +1,68 @@
+"""The factory: every component of the service built from its config section, in one place.
+
+Like a Collector component's ``factory.go``: :func:`build` turns a validated :class:`Config` into
+unstarted components (the reference store loads its directory; nothing listens, nothing runs);
+:class:`~._service.Service` starts them, drives the evaluation loop and stops them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ._config import Config
+from ._evaluate import Evaluator
+from ._exporter import Exporter
+from ._grpc import GrpcReceiver
+from ._http import HttpServer
+from ._ingest import Ingestor
+from ._state import State
+from ._store import ReferenceStore
+from ._telemetry import Telemetry
+
+log = logging.getLogger("otel_ml_processor")
+
+
+@dataclass
+class Components:
+    """What one service is made of; the receivers are ``None`` when their listener is disabled."""
+
+    store: ReferenceStore
+    state: State
+    telemetry: Telemetry
+    exporter: Exporter
+    ingestor: Ingestor
+    evaluator: Evaluator
+    grpc: GrpcReceiver | None
+    http: HttpServer | None
+
+
+def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None) -> Components:
+    """The service's components, unstarted. ``status`` feeds the HTTP server's ``/api/v1/status``."""
+    rec, win, st, exp = config.receivers, config.windows, config.state, config.export
+    ref_dir = config.references_directory
+    store = ReferenceStore(ref_dir)
+    log.info("reference store %s: %d references", ref_dir or "<memory>", len(store))
+    state = State(store, windows=win.sizes, slots_per_window=win.slots, series_ttl=st.series_ttl,
+                  max_streams_per_model=st.max_streams_per_model, max_series_per_model=st.max_series_per_model)
+    telemetry = Telemetry()
+    exporter = Exporter(exp.endpoint, protocol=exp.resolved_protocol, headers=exp.headers, timeout=exp.timeout,
+                        queue_size=exp.queue_size, telemetry=telemetry)
+    ingestor = Ingestor(state, telemetry, max_points_per_second=rec.overload.max_points_per_second,
+                        max_loop_lag=rec.overload.max_loop_lag, retry_after=rec.overload.retry_after)
+    evaluator = Evaluator(store, config.evaluation.policy_book(), win.labels)
+    tls = rec.tls.files
+    grpc = None
+    if rec.otlp_grpc is not None:
+        grpc = GrpcReceiver(ingestor, endpoint=rec.otlp_grpc, max_request_bytes=rec.max_request_bytes,
+                            token=config.auth.ingest_token, tls=tls)
+    http = None
+    http_address = rec.http_address()
+    if http_address is not None:
+        http = HttpServer(ingestor, store, endpoint=http_address, max_request_bytes=rec.max_request_bytes,
+                          max_reference_bytes=config.references.max_upload_bytes, token=config.auth.token,
+                          require_token_for_ingest=config.auth.require_for_ingest, tls=tls,
+                          status=status)
+    return Components(store, state, telemetry, exporter, ingestor, evaluator, grpc, http)

@@ -1,0 +1,157 @@
+"""Input and output of ``otel-ml reference`` and ``otel-ml drift``: CSV or Parquet files into a pandas
+DataFrame, read in chunks (a bounded random sample on request), one line with exit status 2 for a file
+that cannot be read, a progress bar on stderr when it is a terminal, and the console tables print to.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Collection
+from typing import Any
+
+import click
+import numpy as np
+
+#: Files at least this large get a progress bar (when stderr is a terminal).
+PROGRESS_MIN_BYTES = 8 * 1024 * 1024
+CHUNK_ROWS = 250_000
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class InputError(click.ClickException):
+    """A file or option that cannot be used: one line, exit status 2 (like click's usage errors)."""
+
+    exit_code = 2
+
+
+#: Width of the tables when stdout is not a terminal (a CI log) and COLUMNS is not set.
+LOG_WIDTH = 120
+
+
+def console() -> Any:
+    """The rich console for stdout: the terminal's width, or :data:`LOG_WIDTH` (or COLUMNS) in a log."""
+    from rich.console import Console
+
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return Console()
+    return Console(width=LOG_WIDTH)
+
+
+def progress_bar(enabled: bool | None, *, size: int = PROGRESS_MIN_BYTES) -> Any:
+    """A transient rich progress bar on stderr; ``None`` means: on for a large file on a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    if enabled is None:
+        enabled = size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True, disable=not enabled,
+    )
+
+
+class _Sample:
+    """Keeps a uniform random sample of at most ``n`` rows over a stream of chunks (bounded memory)."""
+
+    def __init__(self, n: int | None, seed: int = 0) -> None:
+        self.n = n
+        self.rng = np.random.default_rng(seed)
+        self.frame: Any = None
+        self.keys = np.empty(0)
+        self.chunks: list[Any] = []
+
+    def add(self, chunk: Any) -> None:
+        if self.n is None:
+            self.chunks.append(chunk)
+            return
+        import pandas as pd
+
+        keys = self.rng.random(len(chunk))
+        frame = chunk if self.frame is None else pd.concat([self.frame, chunk], ignore_index=True)
+        keys = np.concatenate([self.keys, keys])
+        if len(frame) > self.n:  # keep the rows with the n smallest random keys: a uniform sample
+            keep = np.sort(np.argpartition(keys, self.n - 1)[: self.n])
+            frame = frame.iloc[keep].reset_index(drop=True)
+            keys = keys[keep]
+        self.frame, self.keys = frame, keys
+
+    def result(self) -> Any:
+        import pandas as pd
+
+        if self.n is not None:
+            return self.frame if self.frame is not None else pd.DataFrame()
+        if not self.chunks:
+            return pd.DataFrame()
+        return pd.concat(self.chunks, ignore_index=True) if len(self.chunks) > 1 else self.chunks[0]
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def read_table(
+    path: str,
+    *,
+    text_columns: Collection[str] = (),
+    max_rows: int | None = None,
+    progress: Any = None,
+) -> Any:
+    """``path`` (.csv, .csv.gz, .txt or .parquet) as a pandas DataFrame with string column names.
+
+    ``text_columns`` are read from CSV as text (categories stay as written: "007" is not 7).
+    ``max_rows`` keeps a uniform random sample of at most that many rows (memory stays bounded).
+    ``progress`` is a :func:`progress_bar` to advance while reading. A header-only or empty file
+    gives an empty DataFrame: whether that is an error is the caller's call. Raises
+    :class:`InputError` for a missing, unknown or unreadable file.
+    """
+    import pandas as pd
+
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such data file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a data file")
+    lower = path.lower()
+    sample = _Sample(max_rows)
+    task = progress.add_task(f"reading {os.path.basename(path)}", total=None) if progress is not None else None
+    try:
+        if lower.endswith(PARQUET_SUFFIXES):
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            if progress is not None:
+                progress.update(task, total=pf.metadata.num_rows)
+            for batch in pf.iter_batches(batch_size=CHUNK_ROWS):
+                sample.add(batch.to_pandas())
+                if progress is not None:
+                    progress.advance(task, batch.num_rows)
+        elif lower.endswith(CSV_SUFFIXES):
+            size = os.path.getsize(path)
+            if progress is not None:
+                progress.update(task, total=size)
+            with open(path, "rb") as raw:
+                try:
+                    chunks = pd.read_csv(raw, chunksize=CHUNK_ROWS, dtype={c: str for c in text_columns},
+                                         compression="gzip" if lower.endswith(".gz") else None)
+                except pd.errors.EmptyDataError:  # not even a header
+                    return pd.DataFrame()
+                for chunk in chunks:
+                    sample.add(chunk)
+                    if progress is not None:
+                        progress.update(task, completed=raw.tell())
+        else:
+            ext = os.path.splitext(path)[1] or "(no extension)"
+            raise InputError(f"{path}: unsupported data format {ext!r}; use .csv or .parquet")
+    except InputError:
+        raise
+    except Exception as exc:  # pandas and pyarrow raise parser-specific errors; each is one line here
+        kind = "Parquet" if lower.endswith(PARQUET_SUFFIXES) else "CSV"
+        raise InputError(f"{path}: cannot read it as {kind} ({_one_line(exc)})") from None
+    finally:
+        if progress is not None:
+            progress.remove_task(task)
+    table = sample.result()
+    table.columns = [str(c) for c in table.columns]
+    return table
