@@ -87,6 +87,40 @@ QUALITY_UNSEEN_RATIO: Final = "ml.quality.unseen.ratio"  # gauge, 1
 QUALITY_ALARM: Final = "ml.quality.alarm"  # gauge 0/1
 DRIFT_REFERENCE_RATIO: Final = "ml.drift.reference.ratio"  # gauge, 1: the reference's share per bucket
 
+# --- Ground truth: prediction and outcome records (OTLP logs), realized performance -------------
+EVENT_PREDICTION: Final = "ml.prediction"
+"""``LogRecord.event_name`` of a prediction record (one per predicted row that has an id)."""
+EVENT_OUTCOME: Final = "ml.outcome"
+"""``LogRecord.event_name`` of an outcome record (the actual label or value for one prediction id)."""
+PREDICTION_ID: Final = "ml.prediction.id"
+"""Keyed hash of the user's prediction id (raw only when asked)."""
+PREDICTION_VALUE_ATTRIBUTE: Final = "ml.prediction.value"
+PREDICTION_LABEL: Final = "ml.prediction.label"
+PREDICTION_PROBABILITIES: Final = "ml.prediction.probabilities"
+OUTCOME_LABEL: Final = "ml.outcome.label"
+OUTCOME_VALUE: Final = "ml.outcome.value"
+PERFORMANCE_METRIC: Final = "ml.performance.metric"
+
+# Library counters of the record path.
+PREDICTION_RECORDS: Final = "ml.prediction.records"  # counter, {record}
+RECORDS_DROPPED: Final = "ml.records.dropped"  # counter, {record}, error.type
+
+# Processor: realized performance per model version and window.
+PERFORMANCE_VALUE: Final = "ml.performance.value"  # gauge
+PERFORMANCE_LOWER: Final = "ml.performance.lower"  # gauge
+PERFORMANCE_UPPER: Final = "ml.performance.upper"  # gauge
+PERFORMANCE_REFERENCE: Final = "ml.performance.reference"  # gauge
+PERFORMANCE_DEGRADED: Final = "ml.performance.degraded"  # gauge 0/1 (NO_VERDICT below min samples)
+PERFORMANCE_SAMPLE_COUNT: Final = "ml.performance.sample_count"  # gauge, {outcome}
+OUTCOME_COVERAGE_RATIO: Final = "ml.outcome.coverage.ratio"  # gauge, 1
+CALIBRATION_OBSERVED: Final = "ml.calibration.observed"  # gauge, 1, per ml.bucket.le
+OUTCOMES_JOINED: Final = "ml.outcome.joined"  # counter, {outcome}
+OUTCOMES_UNMATCHED: Final = "ml.outcome.unmatched"  # counter, {outcome}
+PREDICTIONS_EXPIRED: Final = "ml.prediction.expired"  # counter, {prediction}
+OUTCOMES_DUPLICATES: Final = "ml.outcome.duplicates"  # counter, {outcome}
+OUTCOMES_REJECTED: Final = "ml.outcome.rejected"  # counter, {outcome}, error.type
+LABEL_DELAY: Final = "ml.label.delay"  # histogram, s
+
 #: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
 QUALITY_COUNTERS: Final[dict[str, str]] = {
     "missing": FEATURE_MISSING,

@@ -29,6 +29,7 @@ from ._exporter import encode_request
 from ._factory import Components, build
 from ._grpc import GrpcReceiver
 from ._http import HttpServer
+from ._logformat import configure_logging, log_format
 
 log = logging.getLogger("otel_ml_processor")
 
@@ -201,14 +202,9 @@ async def _main(config: Config) -> int:
     return 0
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def run(config: Config) -> int:
     """Run until SIGTERM/SIGINT; the exit status."""
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, log_format())
     return asyncio.run(_main(config))
 
 
