@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -292,3 +293,47 @@ def test_reference_ratio_exports_each_evaluated_reference_once_per_bucket() -> N
     idle = Evaluator(store, PolicyBook.from_mapping({}), ("5m",)).evaluate(State(store, epoch_ns=0))
     assert semconv.DRIFT_REFERENCE_RATIO not in {m.name for m in build_request(idle, Telemetry())
                                                  .resource_metrics[0].scope_metrics[0].metrics}
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda a, m: m["series"][-1].__setitem__(1, "not hex"),
+    lambda a, m: m.__setitem__("cells_used", m["cells_used"] + 1000),
+    lambda a, m: m.__setitem__("cells_used", -1),
+    lambda a, m: a.__setitem__("series_dst", a["series_dst"] + 10_000),
+    lambda a, m: a.__setitem__("series_stream", a["series_stream"] - 100),
+], ids=["series_key_not_hex", "cells_used_beyond_arrays", "cells_used_negative", "series_outside_windows",
+        "series_of_no_stream"])
+def test_checkpoint_restore_is_all_or_nothing(corrupt: Any, tmp_path: Path) -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    feed(state, ref)
+    arrays, meta = state.snapshot()
+    corrupt(arrays, meta)
+    fresh = State(store, epoch_ns=5)
+    with pytest.raises(Exception):
+        fresh.restore(arrays, meta)
+    assert (fresh.streams, fresh.series.n, fresh.cells_used, fresh.epoch_ns) == ([], 0, 0, 5)  # untouched
+    # Through the files: ignored as a whole, moved aside, the next checkpoint is a good one.
+    np.savez(tmp_path / "state-1.npz", **arrays)
+    (tmp_path / "state.json").write_text(json.dumps({**meta, "format_version": 1, "arrays": "state-1.npz"}))
+    assert not _checkpoint.load(fresh, str(tmp_path))
+    assert fresh.streams == [] and sorted(p.name.split(".bad-")[0] for p in tmp_path.iterdir()) == \
+        ["state-1.npz", "state.json"]
+    _checkpoint.save(state, str(tmp_path))
+    assert _checkpoint.load(State(store), str(tmp_path))
+
+
+def test_checkpoint_write_that_fails_leaves_nothing(tmp_path: Path, monkeypatch: Any) -> None:
+    state = State(ReferenceStore(None))
+    _checkpoint.save(state, str(tmp_path))
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(json, "dump", full_disk)  # the index, after the arrays were written
+    with pytest.raises(OSError):
+        _checkpoint.save(state, str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
