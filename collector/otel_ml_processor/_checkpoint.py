@@ -32,7 +32,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -69,9 +69,9 @@ def write(directory: str, arrays: dict[str, np.ndarray], index: dict[str, Any]) 
     npz_path = os.path.join(directory, npz_name)
     index = {**index, "arrays": npz_name, "saved_at_ns": generation}
     index_path = os.path.join(directory, INDEX)
-    _write_atomically(npz_path, "wb", lambda f: np.savez(f, **arrays))
+    _write_atomically(npz_path, lambda f: np.savez(f, **arrays))
     try:
-        _write_atomically(index_path, "w", lambda f: json.dump(index, f, separators=(",", ":")))
+        _write_atomically(index_path, lambda f: f.write(json.dumps(index, separators=(",", ":")).encode()))
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(npz_path)
@@ -83,11 +83,11 @@ def write(directory: str, arrays: dict[str, np.ndarray], index: dict[str, Any]) 
     return index_path
 
 
-def _write_atomically(path: str, mode: str, fill: Callable[[Any], None]) -> None:
+def _write_atomically(path: str, fill: Callable[[BinaryIO], object]) -> None:
     """Write ``path`` through ``path.tmp`` and a rename; the temporary file never survives a failure."""
     tmp = path + ".tmp"
     try:
-        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+        with open(tmp, "wb") as f:
             fill(f)
         os.replace(tmp, path)
     except BaseException:
@@ -111,10 +111,10 @@ def load(state: State, directory: str) -> bool:
         if not isinstance(index, dict) or type(index.get("format_version")) is not int \
                 or index["format_version"] != FORMAT_VERSION:
             raise ValueError("unsupported checkpoint format")
-        arrays_name = index.get("arrays")
-        if not isinstance(arrays_name, str) or not _ARRAYS.fullmatch(arrays_name):
-            arrays_name = ""
+        named = index.get("arrays")
+        if not isinstance(named, str) or not _ARRAYS.fullmatch(named):
             raise ValueError("the index names no arrays file")
+        arrays_name = named
         with np.load(os.path.join(directory, arrays_name), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         if not state.restore(arrays, index):

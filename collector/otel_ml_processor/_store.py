@@ -181,7 +181,7 @@ def remove_temporary_files(directory: str) -> list[str]:
 
     Only at start: a writer running at the same time would lose its file.
     """
-    removed = []
+    removed: list[str] = []
     try:
         names = os.listdir(directory)
     except OSError:

@@ -333,7 +333,7 @@ def test_checkpoint_write_that_fails_leaves_nothing(tmp_path: Path, monkeypatch:
     def full_disk(*args: Any, **kwargs: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(json, "dump", full_disk)  # the index, after the arrays were written
+    monkeypatch.setattr(json, "dumps", full_disk)  # the index, after the arrays were written
     with pytest.raises(OSError):
         _checkpoint.save(state, str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == before
