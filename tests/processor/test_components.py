@@ -63,6 +63,58 @@ def test_store_put_and_delete_write_the_directory(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.json"))
 
 
+@pytest.mark.parametrize("model, version", [
+    (".hidden", "1"), ("..", ".."), ("../../etc/x", "1"), ("m" * 128, "v" * 128), ("é" * 128, "😀" * 128),
+    ("a@b", "c"), ("a", "b@c"), ("CON", "nul"),
+])
+def test_store_file_names_are_plain_short_and_unique(model: str, version: str, tmp_path: Path) -> None:
+    name = file_name(model, version)
+    assert name.startswith("ref-") and name.endswith(".json") and "/" not in name and name.isascii()
+    assert len(name.encode()) <= 115
+    assert name != file_name(version, model) or model == version
+    store = ReferenceStore(str(tmp_path))
+    store.put(make_reference(model=model, version=version, rows=500))
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert ReferenceStore(str(tmp_path)).get(model, version) is not None  # found again by a fresh scan
+    assert store.delete(model, version) and not list(tmp_path.iterdir())
+
+
+def test_store_reports_any_bad_file_by_its_relative_name_and_keeps_the_others(tmp_path: Path) -> None:
+    make_reference().save(tmp_path / "z.json")
+    doc = make_reference(model="evil").to_dict()
+    doc["features"][0]["counts"][0] = 10**400
+    doc["features"][0]["kind"] = "numeric"
+    (tmp_path / "0-evil.json").write_text(json.dumps(doc))
+    (tmp_path / "1-deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    store = ReferenceStore(str(tmp_path))
+    assert store.get("churn", "1") is not None and len(store) == 1
+    assert sorted(store.errors) == ["0-evil.json", "1-deep.json"]
+    assert all(m.startswith(n + ":") and str(tmp_path) not in m for n, m in store.errors.items())
+
+
+def test_store_put_compiles_before_writing(tmp_path: Path, monkeypatch: Any) -> None:
+    from otel_ml import ReferenceProfileError
+    from otel_ml_processor import _store
+
+    store = ReferenceStore(str(tmp_path))
+
+    def broken(ref: Any, source: str) -> Any:
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(_store, "compile_reference", broken)
+    with pytest.raises(ReferenceProfileError, match="uploaded reference"):
+        store.put(make_reference())
+    assert not list(tmp_path.iterdir()) and len(store) == 0
+
+
+def test_store_removes_temporary_files_at_start(tmp_path: Path) -> None:
+    for name in ("churn.json.tmp-4242", "x.json.tmp", "keep.json.tmp-old"):
+        (tmp_path / name).write_text("{")
+    make_reference().save(tmp_path / "churn.json")
+    store = ReferenceStore(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["churn.json", "keep.json.tmp-old"] and len(store) == 1
+
+
 # --- checkpoint --------------------------------------------------------------------------------------
 
 def test_checkpoint_roundtrip_keeps_windows_and_baselines(tmp_path: Path) -> None:
