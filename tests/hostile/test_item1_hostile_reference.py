@@ -23,7 +23,7 @@ from otel_ml import ReferenceProfileError
 from otel_ml._cli import main
 from processor.payloads import make_reference
 
-from .conftest import Proc, http_json
+from .conftest import Proc, http_json, status
 
 BIG = 10**400
 DIGITS = "9" * 5000
@@ -139,4 +139,5 @@ def test_item1_bad_file_in_references_dir_is_reported_and_skipped(case: str, tmp
     assert sorted(r["model"] for r in body["references"]) == ["churn", "zz-later"], body
     assert "0-evil.json" in body["errors"], body
     assert "0-evil.json" in proc.log  # reported
+    assert status(proc)["reference_errors"] == ["0-evil.json"]
     assert proc.alive()
