@@ -189,17 +189,15 @@ def loads_reference(text: str | bytes, *, source: str = "<bytes>") -> Reference:
     """
     try:
         if isinstance(text, (bytes, bytearray)):
-            text = bytes(text).decode("utf-8")
+            text = bytes(text).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ReferenceProfileError(f"{source}: not UTF-8 text") from None
     try:
         doc = json.loads(text)
-    except UnicodeDecodeError:
-        raise ReferenceProfileError(f"{source}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ReferenceProfileError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} "
                                     f"column {exc.colno})") from None
-    except (ValueError, RecursionError, MemoryError) as exc:  # e.g. an integer beyond the digit limit
+    except (ValueError, RecursionError) as exc:  # e.g. an integer beyond the digit limit
         raise ReferenceProfileError(f"{source}: not a readable JSON reference profile "
                                     f"({type(exc).__name__})") from None
     try:
@@ -439,7 +437,8 @@ def _parse(doc: Any, source: str) -> Reference:
         raise fail("document", "must be a JSON object")
     version = doc.get("format_version")
     if type(version) is not int or version != FORMAT_VERSION:
-        raise fail("format_version", f"unsupported value {excerpt(version)} (this otel-ml reads {FORMAT_VERSION})")
+        raise fail("format_version",
+                   f"unsupported value {_excerpt(version)} (this otel-ml reads {FORMAT_VERSION})")
     model = doc.get("model")
     if not isinstance(model, dict):
         raise fail("model", "must be an object with 'name' and 'version'")
@@ -535,7 +534,7 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
             count=item["count"],
             missing=item.get("missing", 0),
         )
-    raise ValueError(f"'kind' must be 'numeric' or 'categorical', got {excerpt(kind)}")
+    raise ValueError(f"'kind' must be 'numeric' or 'categorical', got {_excerpt(kind)}")
 
 
 def name_problem(value: Any) -> str | None:
@@ -575,7 +574,7 @@ def _shown(name: Any) -> str:
     return repr(name)
 
 
-def excerpt(value: Any, limit: int = 24) -> str:
+def _excerpt(value: Any, limit: int = 24) -> str:
     """A bounded, escaped stand-in for a value read from an untrusted file: its type, and for a short
     scalar its ``repr``. Error messages show this, never the value itself."""
     if value is None or isinstance(value, bool):
