@@ -9,6 +9,7 @@ describes the file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -29,6 +30,11 @@ FORMAT_VERSION = 1
 DEFAULT_BINS = 10
 DEFAULT_TOP_K = 50
 MAX_FEATURES = 2048
+#: Largest count a profile may hold: every count stays exact as a float64 (the statistics' type).
+MAX_COUNT = 2**53
+#: Largest magnitude of an edge or statistic: far beyond any real feature, and its square (variances,
+#: squared distances) is still a finite float64.
+MAX_MAGNITUDE = 1e150
 
 #: Output names used by :func:`build_reference` and the decorator to find a model's outputs.
 OUTPUT_VALUE = "value"
@@ -141,9 +147,14 @@ class Reference:
         """Write the profile as JSON, atomically (a reader never sees half a file)."""
         path = os.fspath(path)
         tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.to_json())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(self.to_json())
+            os.replace(tmp, path)
+        except BaseException:  # a full disk, an interrupt: leave no partial file behind
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
 
     @classmethod
     def from_dict(cls, doc: Any, *, source: str = "<dict>") -> Reference:
@@ -159,22 +170,42 @@ def load_reference(path: str | os.PathLike[str]) -> Reference:
     """
     source = os.fspath(path)
     try:
-        with open(source, encoding="utf-8") as f:
-            doc = json.load(f)
+        with open(source, "rb") as f:
+            text = f.read()
     except FileNotFoundError:
         raise ReferenceProfileError(f"{source}: no such reference file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceProfileError(f"{source}: not a readable JSON reference profile ({exc})") from None
-    return _parse(doc, source)
+    except OSError as exc:
+        raise ReferenceProfileError(f"{source}: cannot read the reference file ({exc.strerror})") from None
+    return loads_reference(text, source=source)
 
 
 def loads_reference(text: str | bytes, *, source: str = "<bytes>") -> Reference:
-    """Parse and validate a reference profile from JSON text."""
+    """Parse and validate a reference profile from JSON text.
+
+    Any defect - not JSON, nested deeper than the interpreter's recursion limit (json's C decoder
+    checks it at every level, so 200,000 brackets fail fast), an integer beyond the interpreter's
+    digit limit, a field out of range - raises :class:`ReferenceProfileError` naming ``source`` and the
+    field, never the (possibly hostile) value.
+    """
+    try:
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ReferenceProfileError(f"{source}: not UTF-8 text") from None
     try:
         doc = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceProfileError(f"{source}: not valid JSON ({exc})") from None
-    return _parse(doc, source)
+    except json.JSONDecodeError as exc:
+        raise ReferenceProfileError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} "
+                                    f"column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer beyond the digit limit
+        raise ReferenceProfileError(f"{source}: not a readable JSON reference profile "
+                                    f"({type(exc).__name__})") from None
+    try:
+        return _parse(doc, source)
+    except (ArithmeticError, RecursionError, TypeError, ValueError) as exc:
+        if isinstance(exc, ReferenceProfileError):
+            raise
+        raise ReferenceProfileError(f"{source}: not a valid reference profile ({type(exc).__name__})") from None
 
 
 # --- Building ------------------------------------------------------------------------------------
@@ -405,8 +436,9 @@ def _parse(doc: Any, source: str) -> Reference:
     if not isinstance(doc, dict):
         raise fail("document", "must be a JSON object")
     version = doc.get("format_version")
-    if version != FORMAT_VERSION:
-        raise fail("format_version", f"unsupported value {version!r} (this otel-ml reads {FORMAT_VERSION})")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise fail("format_version",
+                   f"unsupported value {_excerpt(version)} (this otel-ml reads {FORMAT_VERSION})")
     model = doc.get("model")
     if not isinstance(model, dict):
         raise fail("model", "must be an object with 'name' and 'version'")
@@ -420,7 +452,7 @@ def _parse(doc: Any, source: str) -> Reference:
         raise fail("features", "must list at least one feature")
     row_count = doc.get("row_count", 0)
     if not _is_count(row_count):
-        raise fail("row_count", "must be a non-negative integer")
+        raise fail("row_count", "must be a non-negative integer (at most 2**53)")
     created = doc.get("created_at", "")
     if not isinstance(created, str):
         raise fail("created_at", "must be a string")
@@ -442,7 +474,7 @@ def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
         if problem:
             raise fail(where, f"'name' {problem}")
         name = item["name"]
-        where = f"{section}[{i}] ({name!r})"
+        where = f"{section}[{i}] ({_shown(name)})"
         if name in seen:
             raise fail(where, "duplicate name")
         seen.add(name)
@@ -450,7 +482,7 @@ def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
             out.append(_parse_profile(item))
         except KeyError as exc:
             raise fail(where, f"missing field {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
+        except (ArithmeticError, TypeError, ValueError) as exc:
             raise fail(where, str(exc)) from None
     return tuple(out)
 
@@ -459,14 +491,14 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
     kind = item.get("kind")
     counts = item["counts"]
     if not isinstance(counts, list) or not all(_is_count(c) for c in counts):
-        raise ValueError("'counts' must be a list of non-negative integers")
+        raise ValueError("'counts' must be a list of non-negative integers (at most 2**53)")
     for key in ("count", "missing") + (("invalid",) if kind == "numeric" else ("other_count",)):
         if not _is_count(item.get(key, 0)):
-            raise ValueError(f"'{key}' must be a non-negative integer")
+            raise ValueError(f"'{key}' must be a non-negative integer (at most 2**53)")
     if kind == "numeric":
         edges = item["edges"]
         if not isinstance(edges, list) or not all(_is_finite(e) for e in edges):
-            raise ValueError("'edges' must be a list of finite numbers")
+            raise ValueError(f"'edges' must be a list of finite numbers of magnitude at most {MAX_MAGNITUDE:g}")
         if any(b <= a for a, b in zip(edges, edges[1:])):
             raise ValueError("'edges' must be strictly increasing")
         if len(counts) != len(edges) + 1:
@@ -474,7 +506,7 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
         stats = {k: item[k] for k in ("min", "max", "mean", "std")}
         for k, v in stats.items():
             if not _is_finite(v):
-                raise ValueError(f"'{k}' must be a finite number")
+                raise ValueError(f"'{k}' must be a finite number of magnitude at most {MAX_MAGNITUDE:g}")
         if stats["min"] > stats["max"] or stats["std"] < 0:
             raise ValueError("'min' must not exceed 'max' and 'std' must be non-negative")
         return NumericProfile(
@@ -502,7 +534,7 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
             count=item["count"],
             missing=item.get("missing", 0),
         )
-    raise ValueError(f"'kind' must be 'numeric' or 'categorical', got {kind!r}")
+    raise ValueError(f"'kind' must be 'numeric' or 'categorical', got {_excerpt(kind)}")
 
 
 def name_problem(value: Any) -> str | None:
@@ -542,9 +574,26 @@ def _shown(name: Any) -> str:
     return repr(name)
 
 
+def _excerpt(value: Any, limit: int = 24) -> str:
+    """A bounded, escaped stand-in for a value read from an untrusted file: its type, and for a short
+    scalar its ``repr``. Error messages show this, never the value itself."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, float) or (isinstance(value, int) and abs(value) < 10**limit):
+        text = repr(value)
+        if len(text) <= limit:
+            return text
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    return f"a value of type {type(value).__name__}"
+
+
 def _is_count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT
 
 
 def _is_finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A real number within :data:`MAX_MAGNITUDE` (compared exactly: a huge int never meets ``float()``)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return -MAX_MAGNITUDE <= v <= MAX_MAGNITUDE
+    return isinstance(v, float) and math.isfinite(v) and abs(v) <= MAX_MAGNITUDE

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 import grpc
@@ -21,6 +20,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
+from ._auth import bearer_matches
 from ._decode import DecodeError
 from ._ingest import Ingestor, Overload
 
@@ -44,7 +44,7 @@ def status_details(code: int, message: str, retry_after: float | None = None) ->
 
 class _TokenInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._token = token
 
         async def deny(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
@@ -54,10 +54,8 @@ class _TokenInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         for key, value in handler_call_details.invocation_metadata or ():
-            if key == "authorization":
-                got = value.encode() if isinstance(value, str) else bytes(value)
-                if hmac.compare_digest(got, self._expected):
-                    return await continuation(handler_call_details)
+            if key == "authorization" and bearer_matches(value, self._token):
+                return await continuation(handler_call_details)
         return self._deny
 
 

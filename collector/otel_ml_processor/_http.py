@@ -18,13 +18,14 @@ Admin API (``/api/v1/references``), JSON only:
   ``references.max_upload_bytes``; 409 when the body's model/version differ from the path);
 * ``DELETE /api/v1/references/{model}/{version}``.
 
-Changes need ``Authorization: Bearer <token>`` when a token is configured; without a token they are
-accepted from loopback clients only. ``GET /api/v1/status`` reports the state's size.
+When a token is configured, every admin request (reads included: the references hold every model's
+training distributions) needs ``Authorization: Bearer <token>`` (scheme case-insensitive, RFC 6750);
+only ``/healthz`` and ``/readyz`` stay open for probes. Without a token, changes are accepted from
+loopback clients only. ``GET /api/v1/status`` reports the state's size.
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import json
 import logging
@@ -40,6 +41,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from otel_ml import ReferenceProfileError
 from otel_ml.reference import loads_reference
 
+from ._auth import bearer_matches
 from ._decode import DecodeError, TooLargeError, decompress
 from ._ingest import RATE, Ingestor, Overload
 from ._store import ReferenceStore
@@ -106,8 +108,13 @@ class HttpServer:
     def _authorized(self, request: web.Request) -> bool:
         if self.token is None:
             return True
-        got = request.headers.get("Authorization", "")
-        return hmac.compare_digest(got.encode(), f"Bearer {self.token}".encode())
+        return bearer_matches(request.headers.get("Authorization"), self.token)
+
+    def _may_read(self, request: web.Request) -> web.Response | None:
+        """The 401 for an admin read without the token (when one is configured), else None."""
+        if self.token is not None and not self._authorized(request):
+            return _json_error(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+        return None
 
     def _may_change(self, request: web.Request) -> web.Response | None:
         if self.token is not None:
@@ -183,13 +190,22 @@ class HttpServer:
                                  status=200 if ready else 503)
 
     async def get_status(self, request: web.Request) -> web.Response:
+        denied = self._may_read(request)
+        if denied is not None:
+            return denied
         return web.json_response(self.status())
 
     # --- admin ----------------------------------------------------------------------------------
     async def list_refs(self, request: web.Request) -> web.Response:
+        denied = self._may_read(request)
+        if denied is not None:
+            return denied
         return web.json_response({"references": self.store.list(), "errors": self.store.errors})
 
     async def get_ref(self, request: web.Request) -> web.Response:
+        denied = self._may_read(request)
+        if denied is not None:
+            return denied
         c = self.store.get(request.match_info["model"], request.match_info["version"])
         if c is None:
             return _json_error(404, "no such reference")
@@ -221,6 +237,8 @@ class HttpServer:
         existed = self.store.get(ref.model_name, ref.model_version) is not None
         try:
             where = self.store.put(ref)
+        except ReferenceProfileError as exc:  # valid JSON that cannot be compiled: nothing was stored
+            return _json_error(400, str(exc))
         except OSError as exc:
             return _json_error(500, f"cannot store the reference: {exc.strerror}")
         self.on_references_changed()

@@ -149,6 +149,7 @@ class Service:
             "export_failures": dict(self.telemetry.export_failures),
             "refused_requests": self.ingestor.refused,
             "windows": list(self.config.windows.labels),
+            "reference_errors": sorted(self.store.errors),  # files skipped; why: GET /api/v1/references
         }
 
     # --- stop -----------------------------------------------------------------------------------
