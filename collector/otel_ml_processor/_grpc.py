@@ -7,6 +7,11 @@
   ``grpc-status-details-bin`` trailer (what ``grpcio-status`` would produce; encoded here directly).
 * Points rejected by the state (bounds that differ from the reference, unknown model, ...): success
   with ``partial_success.rejected_data_points`` and an ``error_message`` naming the reasons.
+* Bounds: every request is charged to the shared in-flight byte budget before it is decoded (over
+  it: the overload answer above); at most :data:`MAX_CONCURRENT_RPCS` calls run at once; a request
+  whose client gave up (cancelled, or its deadline passed while it waited) is answered
+  ``DEADLINE_EXCEEDED`` and never applied; idle connections are closed after
+  :data:`MAX_CONNECTION_IDLE_MS`, and at most :data:`MAX_CONCURRENT_STREAMS` calls share a connection.
 * Bearer token: when configured, ``authorization: Bearer <token>`` is required (``UNAUTHENTICATED``).
 * TLS when a certificate and key are configured.
 """
@@ -28,6 +33,23 @@ log = logging.getLogger("otel_ml_processor")
 
 SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 _OK = ExportMetricsServiceResponse().SerializeToString()
+
+#: Calls handled at once (beyond: gRPC's own RESOURCE_EXHAUSTED before the request is read). Bounds
+#: the request bytes gRPC holds before the in-flight budget sees them: this many x the request limit.
+MAX_CONCURRENT_RPCS = 16
+MAX_CONCURRENT_STREAMS = 16
+MAX_CONNECTION_IDLE_MS = 5 * 60 * 1000
+
+
+def _gave_up(context: grpc.aio.ServicerContext) -> bool:
+    """True when the client cancelled the call or its deadline has passed."""
+    try:
+        if context.cancelled() or context.done():
+            return True
+        remaining = context.time_remaining()
+    except Exception:  # noqa: BLE001 - an unusual context: treat as still wanted
+        return False
+    return remaining is not None and remaining <= 0
 
 
 def status_details(code: int, message: str, retry_after: float | None = None) -> bytes:
@@ -76,9 +98,12 @@ class GrpcReceiver:
         interceptors = [_TokenInterceptor(self.token)] if self.token else []
         self.server = grpc.aio.server(
             interceptors=interceptors,
+            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
             options=[
                 ("grpc.max_receive_message_length", self.max_request_bytes),
                 ("grpc.so_reuseport", 0),
+                ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
+                ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_MS),
             ],
         )
         handler = grpc.method_handlers_generic_handler(
@@ -115,18 +140,27 @@ class GrpcReceiver:
         ov = self.ingestor.busy()
         if ov is not None:
             await self._abort_overload(context, ov)
-        try:
-            decoded = self.ingestor.decode(request)
-        except DecodeError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        ov = self.ingestor.take(decoded.points)
+        size = len(request)
+        ov = self.ingestor.charge(size)
         if ov is not None:
             await self._abort_overload(context, ov)
         try:
-            res = self.ingestor.apply(decoded)
-        except Exception as exc:  # never crash on input: report and keep serving
-            log.exception("internal error while ingesting a gRPC request")
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+            try:
+                decoded = self.ingestor.decode(request)
+            except DecodeError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            ov = self.ingestor.take(decoded.points)
+            if ov is not None:
+                await self._abort_overload(context, ov)
+            if _gave_up(context):
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the client gave up; not applied")
+            try:
+                res = self.ingestor.apply(decoded)
+            except Exception as exc:  # never crash on input: report and keep serving
+                log.exception("internal error while ingesting a gRPC request")
+                await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
+        finally:
+            self.ingestor.release(size)
         if res.rejected_total:
             resp = ExportMetricsServiceResponse()
             resp.partial_success.rejected_data_points = res.rejected_total

@@ -30,6 +30,7 @@ import numpy as np
 from otel_ml import semconv
 
 from ._decode import Decoded
+from ._limits import CacheBudget
 from ._series import (
     CODE,
     R_ATTRIBUTES,
@@ -101,6 +102,7 @@ class State:
         max_series_per_model: int = 100_000,
         clock: Callable[[], float] = _time.time,
         epoch_ns: int | None = None,
+        cache_budget: CacheBudget | None = None,
     ) -> None:
         self.specs = specs
         self.series_ttl = float(series_ttl)
@@ -111,6 +113,9 @@ class State:
         self.epoch_ns = int(now * 1e9) if epoch_ns is None else int(epoch_ns)
         self.windows = Windows(windows, slots_per_window, now)
         self.series = SeriesRegistry(self.windows, self._admit, clock)
+        self.series.budget = cache_budget
+        if cache_budget is not None:
+            cache_budget.register("series", self.series.cache_bytes)
         self.streams: list[Stream] = []
         self.stream_index: dict[tuple[str, str, str, str], int] = {}
         # Per model name: [streams, series].

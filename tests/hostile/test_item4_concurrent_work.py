@@ -33,8 +33,6 @@ def _retry_info(err: grpc.RpcError) -> error_details_pb2.RetryInfo | None:
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 4: no bound on in-flight request bytes "
-                                       "(--max-inflight-bytes does not exist; no 'inflight' in /api/v1/status)")
 def test_item4_inflight_bytes_are_bounded_with_retryable_refusals(start_processor: Any, ref_dir: Path) -> None:
     limit = 6 * MIB
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none",
