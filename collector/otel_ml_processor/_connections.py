@@ -22,7 +22,7 @@ from aiohttp import web
 
 
 class _Conn:
-    __slots__ = ("transport", "since", "busy", "closing")
+    __slots__ = ("busy", "closing", "since", "transport")
 
     def __init__(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -140,7 +140,7 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
     while True:
         try:
             chunk = await asyncio.wait_for(request.content.readany(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BodyTimeout from None
         if not chunk:
             return b"".join(chunks)

@@ -29,6 +29,7 @@ import gzip
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
@@ -196,7 +197,7 @@ def _point_count(raw: bytes, histogram: bool) -> int:
         raise DecodeError(f"malformed {'histogram' if histogram else 'sum'} ({exc})") from None
 
 
-def _drop(cols: list[Sequence[object]], bad: list[bool]) -> list[tuple[object, ...]]:
+def _drop(cols: list[Any], bad: list[bool]) -> list[Any]:
     keep = [i for i, b in enumerate(bad) if not b]
     return [tuple(c[i] for i in keep) for c in cols]
 

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from processor.payloads import Emitter, make_reference
 
 from .conftest import Proc, grpc_export, healthz, host_port, set_limit, sockets, wait_for

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from .conftest import MIB, Proc, grpc_export, healthz, http, large_requests, status
