@@ -8,7 +8,10 @@
 * Points rejected by the state (bounds that differ from the reference, unknown model, ...): success
   with ``partial_success.rejected_data_points`` and an ``error_message`` naming the reasons.
 * Bounds: every request is charged to the shared in-flight byte budget before it is decoded (over
-  it: the overload answer above); at most :data:`MAX_CONCURRENT_RPCS` calls run at once; a request
+  it: the overload answer above). gRPC reads a request whole before the handler sees its size, so
+  the calls in progress are bounded too (:class:`_Admission`: ``max(4, 2 x max_inflight_bytes /
+  request limit)``; beyond, the same overload answer, given before the request is read): gRPC holds
+  at most about ``2 x max_inflight_bytes`` of requests not yet charged. A request
   whose client gave up (cancelled, or its deadline passed while it waited) is answered
   ``DEADLINE_EXCEEDED`` and never applied; idle connections are closed after
   :data:`MAX_CONNECTION_IDLE_MS`, and at most :data:`MAX_CONCURRENT_STREAMS` calls share a connection.
@@ -20,6 +23,9 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -27,17 +33,16 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
 from ._decode import DecodeError
-from ._ingest import Ingestor, Overload
+from ._ingest import BUSY, Ingestor, Overload
 
 log = logging.getLogger("otel_ml_processor")
 
 SERVICE = "opentelemetry.proto.collector.metrics.v1.MetricsService"
 _OK = ExportMetricsServiceResponse().SerializeToString()
 
-#: Calls handled at once (beyond: gRPC's own RESOURCE_EXHAUSTED before the request is read). Bounds
-#: the request bytes gRPC holds before the in-flight budget sees them: this many x the request limit.
-MAX_CONCURRENT_RPCS = 16
 MAX_CONCURRENT_STREAMS = 16
+#: A call whose request has not arrived within this stops counting against the admission limit.
+_ADMISSION_LEASE = 60.0
 MAX_CONNECTION_IDLE_MS = 5 * 60 * 1000
 
 
@@ -83,6 +88,47 @@ class _TokenInterceptor(grpc.aio.ServerInterceptor):
         return self._deny
 
 
+class _Admission(grpc.aio.ServerInterceptor):
+    """At most ``limit`` Export calls between their start and their answer; beyond, the overload
+    answer before the request is read (the refusal handler is request-streaming and never reads)."""
+
+    def __init__(self, limit: int, refuse: Callable[[grpc.aio.ServicerContext], Awaitable[None]]) -> None:
+        self.limit = limit
+        self._started: dict[int, float] = {}  # call number -> start (a lease: a call may never arrive)
+        self._next = 0
+
+        async def deny(requests: Any, context: grpc.aio.ServicerContext) -> bytes:
+            await refuse(context)
+            return b""  # pragma: no cover
+
+        self._deny = grpc.stream_unary_rpc_method_handler(deny)
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        now = time.monotonic()
+        if len(self._started) >= self.limit:
+            for k in [k for k, t in self._started.items() if now - t > _ADMISSION_LEASE]:
+                del self._started[k]
+            if len(self._started) >= self.limit:
+                return self._deny
+        call = self._next
+        self._next += 1
+        self._started[call] = now
+        inner = handler.unary_unary
+
+        async def behaviour(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            try:
+                result: bytes = await inner(request, context)
+                return result
+            finally:
+                self._started.pop(call, None)
+
+        return grpc.unary_unary_rpc_method_handler(behaviour, request_deserializer=handler.request_deserializer,
+                                                   response_serializer=handler.response_serializer)
+
+
 class GrpcReceiver:
     def __init__(self, ingestor: Ingestor, *, endpoint: str, max_request_bytes: int, token: str | None = None,
                  tls: tuple[str, str] | None = None) -> None:
@@ -95,10 +141,10 @@ class GrpcReceiver:
         self.port = 0
 
     async def start(self) -> int:
-        interceptors = [_TokenInterceptor(self.token)] if self.token else []
+        interceptors: list[grpc.aio.ServerInterceptor] = [_TokenInterceptor(self.token)] if self.token else []
+        interceptors.append(_Admission(self.max_concurrent_calls, self._refuse_busy))
         self.server = grpc.aio.server(
             interceptors=interceptors,
-            maximum_concurrent_rpcs=MAX_CONCURRENT_RPCS,
             options=[
                 ("grpc.max_receive_message_length", self.max_request_bytes),
                 ("grpc.so_reuseport", 0),
@@ -127,6 +173,15 @@ class GrpcReceiver:
     async def stop(self, grace: float = 1.0) -> None:
         if self.server is not None:
             await self.server.stop(grace)
+
+    @property
+    def max_concurrent_calls(self) -> int:
+        """Export calls admitted at once (see :class:`_Admission`)."""
+        return max(4, 2 * self.ingestor.inflight.limit // max(self.max_request_bytes, 1))
+
+    async def _refuse_busy(self, context: grpc.aio.ServicerContext) -> None:
+        await self._abort_overload(context, Overload(BUSY, self.ingestor.retry_after,
+                                                     "too many requests in progress; retry"))
 
     async def _abort_overload(self, context: grpc.aio.ServicerContext, ov: Overload) -> None:
         self.ingestor.refused += 1

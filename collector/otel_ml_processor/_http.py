@@ -112,7 +112,8 @@ class HttpServer:
         assert self._runner.server is not None
         loop = asyncio.get_running_loop()
         self._listener = await loop.create_server(guard.protocol_factory(self._runner.server), self.host, self.port,
-                                                  ssl=ctx, backlog=128, reuse_address=True)
+                                                  ssl=ctx, backlog=128, reuse_address=True,
+                                                  ssl_handshake_timeout=self.read_timeout if ctx else None)
         if self._listener.sockets:
             self.port = self._listener.sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(guard.run())

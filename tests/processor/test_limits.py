@@ -158,3 +158,52 @@ def test_limits_grpc_request_whose_client_gave_up_is_not_applied() -> None:
     assert ctx.aborted is not None and ctx.aborted[0] == grpc.StatusCode.DEADLINE_EXCEEDED
     assert ingestor.state.series_count == 0 and ingestor.telemetry.received == 0
     assert ingestor.inflight.bytes == 0  # released
+
+
+def test_limits_grpc_calls_beyond_the_admission_limit_are_refused_retryably_before_reading() -> None:
+    from otel_ml_processor._grpc import _Admission
+
+    refused: list[Any] = []
+
+    async def refuse(context: Any) -> None:
+        refused.append(context)
+
+    async def export(request: bytes, context: Any) -> bytes:
+        return b"ok"
+
+    async def continuation(details: Any) -> Any:
+        return grpc.unary_unary_rpc_method_handler(export)
+
+    async def scenario() -> None:
+        adm = _Admission(2, refuse)
+        first = await adm.intercept_service(continuation, None)
+        second = await adm.intercept_service(continuation, None)
+        third = await adm.intercept_service(continuation, None)
+        assert first.unary_unary is not None and second.unary_unary is not None
+        assert third.unary_unary is None and third.stream_unary is not None  # never reads the request
+        await third.stream_unary(iter(()), "ctx")
+        assert refused == ["ctx"]
+        assert await first.unary_unary(b"", None) == b"ok"  # answered: its place is free again
+        fourth = await adm.intercept_service(continuation, None)
+        assert fourth.unary_unary is not None
+
+    asyncio.run(scenario())
+
+
+def test_limits_request_larger_than_the_inflight_budget_is_too_large(start_processor: Any, ref_dir: Any) -> None:
+    """A request that could never fit in the in-flight budget is refused as too large (no retry
+    advice: retrying cannot help), not as busy; nothing is applied."""
+    from google.rpc import error_details_pb2, status_pb2
+
+    from hostile.conftest import grpc_export, large_requests, status
+
+    proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none",
+                           "--max-inflight-bytes", str(2 << 20))
+    bodies, _ = large_requests(1, 3 << 20)  # larger than the whole budget: too large, never retryable
+    with pytest.raises(grpc.RpcError) as err:
+        grpc_export(proc.grpc, bodies[0])
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = dict(err.value.trailing_metadata() or ()).get("grpc-status-details-bin")
+    assert details is None or not any(a.Is(error_details_pb2.RetryInfo.DESCRIPTOR)
+                                      for a in status_pb2.Status.FromString(details).details)
+    assert status(proc)["points_received"] == 0
