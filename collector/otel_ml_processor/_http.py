@@ -103,7 +103,7 @@ class HttpServer:
         app = self.app()
         app.middlewares.append(guard.middleware)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False,
-                                     keepalive_timeout=self.read_timeout)
+                                     keepalive_timeout=self.read_timeout, lingering_time=0)
         await self._runner.setup()
         ctx = None
         if self.tls:
