@@ -103,7 +103,7 @@ class HttpServer:
         app = self.app()
         app.middlewares.append(guard.middleware)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False,
-                                     keepalive_timeout=self.read_timeout, lingering_time=0)
+                                     keepalive_timeout=self.read_timeout)
         await self._runner.setup()
         ctx = None
         if self.tls:
@@ -185,8 +185,8 @@ class HttpServer:
             return _closing(_status(413, code_pb2.RESOURCE_EXHAUSTED,
                                     f"request body exceeds the limit of {self.max_request_bytes} bytes", as_json))
         except BodyTimeout:
-            return _closing(_status(408, code_pb2.DEADLINE_EXCEEDED,
-                                    f"request body not received within {self.read_timeout:g}s", as_json))
+            return await _answer_and_close(request, _status(
+                408, code_pb2.DEADLINE_EXCEEDED, f"request body not received within {self.read_timeout:g}s", as_json))
         try:
             data = decompress(body, request.headers.get("Content-Encoding", ""), self.max_request_bytes)
             decoded = self.ingestor.decode(data, json=as_json)
@@ -248,7 +248,8 @@ class HttpServer:
         except web.HTTPRequestEntityTooLarge:
             return _json_error(413, f"reference exceeds the limit of {self.max_reference_bytes} bytes")
         except BodyTimeout:
-            return _closing(_json_error(408, f"request body not received within {self.read_timeout:g}s"))
+            return await _answer_and_close(
+                request, _json_error(408, f"request body not received within {self.read_timeout:g}s"))
         if len(body) > self.max_reference_bytes:
             return _json_error(413, f"reference exceeds the limit of {self.max_reference_bytes} bytes")
         try:
@@ -291,6 +292,17 @@ class HttpServer:
 def _closing(resp: web.Response) -> web.Response:
     """``resp``, with the connection closed after it (the rest of the body was not read)."""
     resp.force_close()
+    return resp
+
+
+async def _answer_and_close(request: web.Request, resp: web.Response) -> web.Response:
+    """Send ``resp`` and close the connection now: the client stalled, so reading the rest of its body
+    (aiohttp's lingering close) would only keep the connection longer."""
+    resp.force_close()
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.transport is not None:
+        request.transport.close()
     return resp
 
 
