@@ -14,7 +14,9 @@
   at most about ``2 x max_inflight_bytes`` of requests not yet charged. A request
   whose client gave up (cancelled, or its deadline passed while it waited) is answered
   ``DEADLINE_EXCEEDED`` and never applied; idle connections are closed after
-  :data:`MAX_CONNECTION_IDLE_MS`, and at most :data:`MAX_CONCURRENT_STREAMS` calls share a connection.
+  :data:`MAX_CONNECTION_IDLE_MS`, at most :data:`MAX_CONCURRENT_STREAMS` calls share a connection,
+  and at most ``max_connections`` connections are accepted (a quarter of the HTTP limit by default:
+  upstream Collectors need few, and the open files must leave room for the HTTP listener).
 * Bearer token: when configured, ``authorization: Bearer <token>`` is required (``UNAUTHENTICATED``).
 * TLS when a certificate and key are configured.
 """
@@ -131,7 +133,8 @@ class _Admission(grpc.aio.ServerInterceptor):
 
 class GrpcReceiver:
     def __init__(self, ingestor: Ingestor, *, endpoint: str, max_request_bytes: int, token: str | None = None,
-                 tls: tuple[str, str] | None = None) -> None:
+                 tls: tuple[str, str] | None = None, max_connections: int = 250) -> None:
+        self.max_connections = max_connections
         self.ingestor = ingestor
         self.endpoint = endpoint
         self.max_request_bytes = max_request_bytes
@@ -150,6 +153,7 @@ class GrpcReceiver:
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS),
                 ("grpc.max_connection_idle_ms", MAX_CONNECTION_IDLE_MS),
+                ("grpc.max_allowed_incoming_connections", self.max_connections),
             ],
         )
         handler = grpc.method_handlers_generic_handler(
