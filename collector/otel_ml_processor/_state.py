@@ -30,6 +30,7 @@ import numpy as np
 from otel_ml import semconv
 
 from ._decode import Decoded
+from ._limits import CacheBudget
 from ._series import (
     CODE,
     R_ATTRIBUTES,
@@ -101,6 +102,7 @@ class State:
         max_series_per_model: int = 100_000,
         clock: Callable[[], float] = _time.time,
         epoch_ns: int | None = None,
+        cache_budget: CacheBudget | None = None,
     ) -> None:
         self.specs = specs
         self.series_ttl = float(series_ttl)
@@ -110,7 +112,9 @@ class State:
         now = clock()
         self.epoch_ns = int(now * 1e9) if epoch_ns is None else int(epoch_ns)
         self.windows = Windows(windows, slots_per_window, now)
+        self.cache_budget = cache_budget
         self.series = SeriesRegistry(self.windows, self._admit, clock)
+        self._attach_budget()
         self.streams: list[Stream] = []
         self.stream_index: dict[tuple[str, str, str, str], int] = {}
         # Per model name: [streams, series].
@@ -321,10 +325,16 @@ class State:
         self.windows = other.windows
         self.series = other.series
         self.series.admit = self._admit  # the registry asks this state, not the staging one, for admissions
+        self._attach_budget()
         self.streams = other.streams
         self.stream_index = other.stream_index
         self.model_counts = other.model_counts
         self.layout_version = max(self.layout_version, other.layout_version) + 1
+
+    def _attach_budget(self) -> None:
+        self.series.budget = self.cache_budget
+        if self.cache_budget is not None:
+            self.cache_budget.register("series", self.series.cache_bytes)
 
     def _check_consistent(self) -> None:
         """Raise ``ValueError`` unless every live range lies where evaluation and ingest will index."""
