@@ -207,3 +207,21 @@ def test_limits_request_larger_than_the_inflight_budget_is_too_large(start_proce
     assert details is None or not any(a.Is(error_details_pb2.RetryInfo.DESCRIPTOR)
                                       for a in status_pb2.Status.FromString(details).details)
     assert status(proc)["points_received"] == 0
+
+
+def test_limits_a_restored_state_keeps_its_cache_budget() -> None:
+    store = ReferenceStore(None)
+    store.put(make_reference())
+    first = State(store)
+    ingestor = Ingestor(first, Telemetry())
+    ingestor.apply(ingestor.decode(_request().SerializeToString()))
+    budget = CacheBudget(64 * 1024)
+    restored = State(store, cache_budget=budget)
+    assert restored.restore(*first.snapshot())
+    assert restored.series.budget is budget
+    # The budget measures the live registry, not the staging one that restore() filled and dropped.
+    ingestor = Ingestor(restored, Telemetry(), cache_budget=budget)
+    for i in range(50):
+        ingestor.apply(ingestor.decode(_request(f"pod-{i}", model="nope", tag=f"{i}-").SerializeToString()))
+    assert restored.series.cache_bytes() > 0
+    assert budget.bytes >= restored.series.cache_bytes()
