@@ -42,7 +42,7 @@ __version__ = "0.1.0"
 
 from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError  # noqa: E402
 from ._export import PIPELINE as _PIPELINE  # noqa: E402
-from ._monitor import OtelMLInstrumentor, instrument, monitor  # noqa: E402
+from ._monitor import instrument, monitor  # noqa: E402
 from ._reference import Reference, build_reference, load_reference  # noqa: E402
 
 __all__ = [
@@ -58,6 +58,15 @@ __all__ = [
     "load_reference",
     "monitor",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # OtelMLInstrumentor needs opentelemetry-instrumentation: loaded on first use, not with otel_ml
+    if name == "OtelMLInstrumentor":
+        from ._instrumentor import OtelMLInstrumentor
+
+        return OtelMLInstrumentor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def configure(

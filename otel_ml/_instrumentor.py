@@ -1,0 +1,305 @@
+"""``OtelMLInstrumentor``: otel-ml as an OpenTelemetry instrumentation, for ``opentelemetry-instrument``.
+
+Loaded through the ``opentelemetry_instrumentor`` entry point (or ``OtelMLInstrumentor().instrument()``),
+it monitors the predict methods of the model libraries present, with no change to the application:
+
+===============================================  ============================================
+Classes                                           Methods
+===============================================  ============================================
+every ``sklearn.base.BaseEstimator`` subclass     ``predict``, ``predict_proba``
+(XGBoost's and LightGBM's scikit-learn API too)
+``xgboost.Booster``                               ``predict``, ``inplace_predict``
+``lightgbm.Booster``                              ``predict``
+``onnxruntime.InferenceSession``                  ``run`` (features from ``input_feed``)
+===============================================  ============================================
+
+Nothing is imported at start-up: a post-import hook patches a library when the application imports it,
+and scikit-learn estimator classes are patched as they are defined (a hook on ``BaseEstimator``'s
+``__init_subclass__``), so a process that never imports scikit-learn pays nothing. A call made inside
+another monitored call (``Pipeline.predict`` calling its final step, ``RandomForestClassifier.predict``
+calling ``predict_proba`` and the trees) is not monitored again: the outermost call is the model.
+
+The model name is the estimator's class name, or ``OTEL_ML_MODEL_NAME``; the version is
+``OTEL_ML_MODEL_VERSION``, else the reference's, else ``unknown``. With ``OTEL_ML_REFERENCES=<dir>``,
+the reference ``<dir>/<model name>.json`` (built with ``otel-ml reference build`` or
+:func:`otel_ml.build_reference`) turns on feature and output monitoring for that model; without one,
+the span, ``ml.predict.duration`` and ``ml.predict.rows`` are recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Collection
+from typing import Any
+
+from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from . import _monitor, _patch
+from ._log import internal_error, log_once
+from ._reference import Reference, load_reference, name_problem
+
+ENV_REFERENCES = "OTEL_ML_REFERENCES"
+ENV_MODEL_NAME = "OTEL_ML_MODEL_NAME"
+ENV_MODEL_VERSION = "OTEL_ML_MODEL_VERSION"
+DEFAULT_VERSION = "unknown"
+
+_SKLEARN_METHODS = ("predict", "predict_proba")
+#: module -> (class attribute, {method: (input parameter or None, whose outputs convention or None)})
+_NATIVE: dict[str, tuple[tuple[str, dict[str, tuple[str | None, str | None]]], ...]] = {
+    "xgboost.core": (("Booster", {"predict": (None, "predict"), "inplace_predict": (None, "predict")}),),
+    "lightgbm.basic": (("Booster", {"predict": (None, "predict")}),),
+    "onnxruntime.capi.onnxruntime_inference_collection": (("InferenceSession", {"run": ("input_feed", None)}),),
+}
+
+
+class _State:
+    """What the instrumentor switched on; read on every automatically monitored call."""
+
+    active = False
+    tracer_provider: Any = None
+    hooks_registered = False
+    sklearn_hook: Any = None  # the BaseEstimator our __init_subclass__ hook sits on
+    lock = threading.Lock()
+    handlers: dict[tuple[type, str], Callable[..., Any]] = {}
+    #: (class, method) -> (input parameter, outputs convention) for the native libraries' classes
+    native: dict[tuple[type, str], tuple[str | None, str | None]] = {}
+
+
+class OtelMLInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """OpenTelemetry instrumentor of otel-ml (entry point ``opentelemetry_instrumentor: otel_ml``).
+
+    ``instrument(tracer_provider=..., meter_provider=..., **configure_kwargs)`` monitors the predict
+    methods of scikit-learn, XGBoost, LightGBM and ONNX Runtime models (see the module docstring);
+    ``tracer_provider`` gets their spans (default: the global one); ``meter_provider``, an SDK
+    ``MeterProvider``, gives its resource to otel-ml's metrics export; other keyword arguments go to
+    :func:`otel_ml.configure`. ``uninstrument()`` restores the classes, makes every ``@monitor``
+    function a pass-through and forgets estimators wrapped by :func:`otel_ml.instrument`. Both are
+    idempotent (the base class warns on a repeated call).
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """The instrumented libraries; any one of them installed is enough."""
+        return ("scikit-learn >= 1.0", "xgboost >= 1.7", "lightgbm >= 3.3", "onnxruntime >= 1.14")
+
+    def _check_dependency_conflicts(self) -> DependencyConflict | None:
+        return get_dependency_conflicts((), deps_any=self.instrumentation_dependencies())
+
+    def _instrument(self, **kwargs: Any) -> None:
+        _State.tracer_provider = kwargs.pop("tracer_provider", None)
+        meter_provider = kwargs.pop("meter_provider", None)
+        if kwargs or meter_provider is not None:
+            _configure(kwargs, meter_provider)
+        _monitor.set_enabled(True)
+        with _State.lock:
+            _State.handlers.clear()
+        _State.active = True
+        _patch.set_auto_handler(_auto_handler)
+        _register_hooks()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _State.active = False
+        _patch.set_auto_handler(None)
+        _monitor.set_enabled(False)
+        _patch.detach_all()
+        _patch.unpatch_classes()
+        with _State.lock:
+            _State.handlers.clear()
+
+
+def _configure(kwargs: dict[str, Any], meter_provider: Any) -> None:
+    resource = _provider_resource(meter_provider)
+    if kwargs:
+        from . import configure
+
+        if resource is not None:
+            kwargs.setdefault("resource", resource)
+        configure(**kwargs)
+    elif resource is not None:
+        import dataclasses
+
+        from ._export import PIPELINE
+
+        PIPELINE.configure(dataclasses.replace(PIPELINE.config, resource=resource))
+
+
+def _provider_resource(meter_provider: Any) -> Any:
+    if meter_provider is None:
+        return None
+    try:
+        return meter_provider._sdk_config.resource  # an SDK MeterProvider; no public accessor
+    except AttributeError:
+        return None  # the API's no-op provider or another implementation: keep the default resource
+
+
+# --- finding the classes ---------------------------------------------------------------------------------
+
+
+def _register_hooks() -> None:
+    """Post-import hooks (once per process; they act only while instrumented)."""
+    import wrapt
+
+    with _State.lock:
+        if _State.hooks_registered:
+            first = False
+        else:
+            _State.hooks_registered = first = True
+    if first:
+        wrapt.register_post_import_hook(_on_sklearn_base, "sklearn.base")
+        for module in _NATIVE:
+            wrapt.register_post_import_hook(_on_native, module)
+    else:  # re-instrumented: the modules already imported need patching again
+        import sys
+
+        if "sklearn.base" in sys.modules:
+            _on_sklearn_base(sys.modules["sklearn.base"])
+        for module in _NATIVE:
+            if module in sys.modules:
+                _on_native(sys.modules[module])
+
+
+def _on_sklearn_base(module: Any) -> None:
+    if not _State.active:
+        return
+    try:
+        base = module.BaseEstimator
+        _hook_subclass_creation(base)
+        for cls in _subclasses(base):
+            _patch_estimator_class(cls)
+    except Exception as exc:
+        internal_error("instrument", exc)
+
+
+def _hook_subclass_creation(base: type) -> None:
+    """Patch every BaseEstimator subclass when its class statement runs (installed once)."""
+    if _State.sklearn_hook is base:
+        return
+    original = base.__dict__.get("__init_subclass__")
+
+    def __init_subclass__(cls: type, **kwargs: Any) -> None:  # noqa: N807
+        if original is not None:
+            original.__get__(None, cls)(**kwargs)
+        else:
+            super(base, cls).__init_subclass__(**kwargs)
+        if _State.active:
+            _patch_estimator_class(cls)
+
+    base.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment,method-assign]
+    _State.sklearn_hook = base
+
+
+def _subclasses(base: type) -> list[type]:
+    seen: set[type] = set()
+    order: list[type] = []
+    stack = [base]
+    while stack:
+        for sub in type.__subclasses__(stack.pop()):
+            if sub not in seen:
+                seen.add(sub)
+                order.append(sub)
+                stack.append(sub)
+    return order
+
+
+def _patch_estimator_class(cls: type) -> None:
+    for name in _SKLEARN_METHODS:
+        try:
+            _patch.patch_class(cls, name)
+        except Exception as exc:
+            internal_error("instrument", exc)
+
+
+def _on_native(module: Any) -> None:
+    if not _State.active:
+        return
+    for attr, methods in _NATIVE.get(module.__name__, ()):
+        cls = getattr(module, attr, None)
+        if not isinstance(cls, type):
+            continue
+        for name, how in methods.items():
+            try:
+                if _patch.patch_class(cls, name):
+                    _State.native[(cls, name)] = how
+            except Exception as exc:
+                internal_error("instrument", exc)
+
+
+# --- the calls ------------------------------------------------------------------------------------------
+
+
+def _auto_handler(name: str, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any:
+    if not _State.active or instance is None or _monitor._active.get() is not None:
+        return wrapped(*args, **kwargs)  # off, or nested in a monitored call: the outer call is the model
+    cls = type(instance)
+    handler = _State.handlers.get((cls, name))
+    if handler is None:
+        handler = _make_handler(cls, name, wrapped)
+    return handler(wrapped, instance, args, kwargs)
+
+
+def _pass_through(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return wrapped(*args, **kwargs)
+
+
+def _make_handler(cls: type, name: str, wrapped: Callable[..., Any]) -> Callable[..., Any]:
+    """The monitor of ``cls.name``, built at its first call; a pass-through when it cannot be built."""
+    with _State.lock:
+        handler = _State.handlers.get((cls, name))
+        if handler is not None:
+            return handler
+        try:
+            model, version, reference = model_identity(cls)
+            native = _native_how(cls, name)
+            if native is None:  # a scikit-learn estimator: outputs as predict / predict_proba
+                input_arg, method, outputs = None, name, None
+            else:  # outputs recorded as predict's when the library returns predictions, else never
+                input_arg, convention = native
+                method, outputs = (convention, None) if convention else (name, False)
+            handler = _monitor.monitor_method(
+                wrapped, method, model=model, version=version, reference=reference, input_arg=input_arg,
+                tracer_provider=_State.tracer_provider, outputs=outputs,
+            )
+        except Exception as exc:
+            log_once(f"instrument:{cls.__qualname__}.{name}", "otel-ml: cannot monitor %s.%s: %s",
+                     cls.__qualname__, name, exc)
+            handler = _pass_through
+        _State.handlers[(cls, name)] = handler
+        return handler
+
+
+def _native_how(cls: type, name: str) -> tuple[str | None, str | None] | None:
+    for (klass, method), how in _State.native.items():
+        if method == name and issubclass(cls, klass):
+            return how
+    return None
+
+
+def model_identity(cls: type, env: Any = None) -> tuple[str, str, Reference | None]:
+    """(model name, version, reference) of an automatically monitored class, from the environment.
+
+    Raises on a bad configuration (a bad name, an unreadable or mismatched reference); the caller logs
+    it once and leaves the class unmonitored rather than monitoring it against the wrong reference.
+    """
+    env = os.environ if env is None else env
+    model = (env.get(ENV_MODEL_NAME) or "").strip() or cls.__name__
+    version = (env.get(ENV_MODEL_VERSION) or "").strip() or None
+    reference = None
+    directory = (env.get(ENV_REFERENCES) or "").strip()
+    if directory:
+        path = os.path.join(directory, f"{model}.json")
+        if os.path.isfile(path):
+            reference = load_reference(path)
+            if reference.model_name != model:
+                raise ValueError(f"{path} is the reference of model {reference.model_name!r}, not {model!r}")
+            if version is not None and reference.model_version != version:
+                raise ValueError(f"{path} is the reference of version {reference.model_version!r}, but "
+                                 f"{ENV_MODEL_VERSION}={version!r}")
+            version = reference.model_version
+    version = version or DEFAULT_VERSION
+    for what, value in (("model name", model), ("model version", version)):
+        problem = name_problem(value)
+        if problem:
+            raise ValueError(f"{what} {problem}, got {value!r}")
+    return model, version, reference
