@@ -84,7 +84,8 @@ class OtelMLInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("scikit-learn >= 1.0", "xgboost >= 1.7", "lightgbm >= 3.3", "onnxruntime >= 1.14")
 
     def _check_dependency_conflicts(self) -> DependencyConflict | None:
-        return get_dependency_conflicts((), deps_any=self.instrumentation_dependencies())
+        conflicts = [get_dependency_conflicts([dep]) for dep in self.instrumentation_dependencies()]
+        return None if any(c is None for c in conflicts) else conflicts[0]
 
     def _instrument(self, **kwargs: Any) -> None:
         _State.tracer_provider = kwargs.pop("tracer_provider", None)

@@ -17,6 +17,7 @@ original attribute.
 from __future__ import annotations
 
 import copy
+import operator
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -67,7 +68,7 @@ class _InstanceMethodWrapper(wrapt.FunctionWrapper):
     """A method wrapped on one instance; pickled and copied as the original attribute."""
 
     def __reduce_ex__(self, protocol: Any) -> Any:
-        return self.__wrapped__.__reduce_ex__(protocol)
+        return operator.itemgetter(0), ([self.__wrapped__],)  # unpickles as the wrapped object itself
 
     def __copy__(self) -> Any:
         return self.__wrapped__

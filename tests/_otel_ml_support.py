@@ -104,7 +104,7 @@ def reset_library() -> None:
     _monitor._enabled = True
     _monitor._disabled = False
     instrumentor = sys.modules.get("otel_ml._instrumentor")
-    if instrumentor is not None and instrumentor.OtelMLInstrumentor._instance is not None:
+    if instrumentor is not None and instrumentor.OtelMLInstrumentor().is_instrumented_by_opentelemetry:
         instrumentor.OtelMLInstrumentor().uninstrument()  # restores patched classes
     _patch.detach_all()
     _patch.unpatch_classes()
