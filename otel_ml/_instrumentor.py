@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
@@ -46,12 +47,62 @@ ENV_MODEL_VERSION = "OTEL_ML_MODEL_VERSION"
 DEFAULT_VERSION = "unknown"
 
 _SKLEARN_METHODS = ("predict", "predict_proba")
-#: module -> (class attribute, {method: (input parameter or None, whose outputs convention or None)})
-_NATIVE: dict[str, tuple[tuple[str, dict[str, tuple[str | None, str | None]]], ...]] = {
-    "xgboost.core": (("Booster", {"predict": (None, "predict"), "inplace_predict": (None, "predict")}),),
-    "lightgbm.basic": (("Booster", {"predict": (None, "predict")}),),
-    "onnxruntime.capi.onnxruntime_inference_collection": (("InferenceSession", {"run": ("input_feed", None)}),),
-}
+
+
+class _RowsOnly:
+    """An input whose rows are known but whose features are not readable (an XGBoost ``DMatrix``)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+def _dmatrix_rows(x: Any) -> Any:
+    num_row = getattr(x, "num_row", None)
+    return _RowsOnly(int(num_row())) if callable(num_row) else x
+
+
+def _single_tensor(feed: Any) -> Any:
+    """ONNX Runtime's ``input_feed``: its only tensor is the feature batch; several are named columns."""
+    if isinstance(feed, Mapping) and len(feed) == 1:
+        return next(iter(feed.values()))
+    return feed
+
+
+@dataclass(frozen=True)
+class _Native:
+    """A model class outside scikit-learn's BaseEstimator tree, patched when its module is imported."""
+
+    module: str
+    attr: str
+    model_name: str  # default model name (class names such as ``Booster`` are ambiguous)
+    methods: tuple[str, ...]
+    input_arg: str | None = None
+    outputs_as: str | None = None  # the scikit-learn method whose outputs convention applies; None: none
+    extract: Callable[[Any], Any] | None = None
+
+
+_NATIVE = (
+    _Native("xgboost.core", "Booster", "xgboost.Booster", ("predict", "inplace_predict"), None, "predict",
+            _dmatrix_rows),
+    _Native("lightgbm.basic", "Booster", "lightgbm.Booster", ("predict",), None, "predict"),
+    _Native("onnxruntime.capi.onnxruntime_inference_collection", "InferenceSession",
+            "onnxruntime.InferenceSession", ("run",), "input_feed", None, _single_tensor),
+)
+
+
+class _ExtractingMonitor(_monitor._Monitor):
+    """A monitor whose located input is first turned into the feature batch by ``extract``."""
+
+    extract: Callable[[Any], Any]
+
+    def find_input(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+        found, x = super().find_input(instance, args, kwargs)
+        return (True, self.extract(x)) if found else (False, x)
 
 
 class _State:
@@ -63,8 +114,7 @@ class _State:
     sklearn_hook: Any = None  # the BaseEstimator our __init_subclass__ hook sits on
     lock = threading.Lock()
     handlers: dict[tuple[type, str], Callable[..., Any]] = {}
-    #: (class, method) -> (input parameter, outputs convention) for the native libraries' classes
-    native: dict[tuple[type, str], tuple[str | None, str | None]] = {}
+    native: dict[type, _Native] = {}  # patched classes of the native libraries
 
 
 class OtelMLInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -81,7 +131,7 @@ class OtelMLInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def instrumentation_dependencies(self) -> Collection[str]:
         """The instrumented libraries; any one of them installed is enough."""
-        return ("scikit-learn >= 1.0", "xgboost >= 1.7", "lightgbm >= 3.3", "onnxruntime >= 1.14")
+        return ("scikit-learn >= 1.0", "xgboost >= 1.7", "xgboost-cpu >= 2.0", "lightgbm >= 3.3", "onnxruntime >= 1.14")
 
     def _check_dependency_conflicts(self) -> DependencyConflict | None:
         conflicts = [get_dependency_conflicts([dep]) for dep in self.instrumentation_dependencies()]
@@ -148,14 +198,14 @@ def _register_hooks() -> None:
             _State.hooks_registered = first = True
     if first:
         wrapt.register_post_import_hook(_on_sklearn_base, "sklearn.base")
-        for module in _NATIVE:
+        for module in {t.module for t in _NATIVE}:
             wrapt.register_post_import_hook(_on_native, module)
     else:  # re-instrumented: the modules already imported need patching again
         import sys
 
         if "sklearn.base" in sys.modules:
             _on_sklearn_base(sys.modules["sklearn.base"])
-        for module in _NATIVE:
+        for module in {t.module for t in _NATIVE}:
             if module in sys.modules:
                 _on_native(sys.modules[module])
 
@@ -214,14 +264,14 @@ def _patch_estimator_class(cls: type) -> None:
 def _on_native(module: Any) -> None:
     if not _State.active:
         return
-    for attr, methods in _NATIVE.get(module.__name__, ()):
-        cls = getattr(module, attr, None)
+    for target in _NATIVE:
+        cls = getattr(module, target.attr, None) if target.module == module.__name__ else None
         if not isinstance(cls, type):
             continue
-        for name, how in methods.items():
+        for name in target.methods:
             try:
                 if _patch.patch_class(cls, name):
-                    _State.native[(cls, name)] = how
+                    _State.native[cls] = target
             except Exception as exc:
                 internal_error("instrument", exc)
 
@@ -251,17 +301,18 @@ def _make_handler(cls: type, name: str, wrapped: Callable[..., Any]) -> Callable
         if handler is not None:
             return handler
         try:
-            model, version, reference = model_identity(cls)
-            native = _native_how(cls, name)
+            native = _native_target(cls)
+            model, version, reference = model_identity(cls, default_name=native.model_name if native else None)
             if native is None:  # a scikit-learn estimator: outputs as predict / predict_proba
-                input_arg, method, outputs = None, name, None
+                handler = _monitor.monitor_method(wrapped, name, model=model, version=version, reference=reference,
+                                                  tracer_provider=_State.tracer_provider)
             else:  # outputs recorded as predict's when the library returns predictions, else never
-                input_arg, convention = native
-                method, outputs = (convention, None) if convention else (name, False)
-            handler = _monitor.monitor_method(
-                wrapped, method, model=model, version=version, reference=reference, input_arg=input_arg,
-                tracer_provider=_State.tracer_provider, outputs=outputs,
-            )
+                m = _ExtractingMonitor(
+                    wrapped, model, version, reference, native.input_arg, False,
+                    outputs=native.outputs_as is not None and _monitor.describes_outputs(reference, native.outputs_as),
+                    tracer_provider=_State.tracer_provider)
+                m.extract = native.extract or (lambda x: x)
+                handler = m.sync_wrapper
         except Exception as exc:
             log_once(f"instrument:{cls.__qualname__}.{name}", "otel-ml: cannot monitor %s.%s: %s",
                      cls.__qualname__, name, exc)
@@ -270,21 +321,22 @@ def _make_handler(cls: type, name: str, wrapped: Callable[..., Any]) -> Callable
         return handler
 
 
-def _native_how(cls: type, name: str) -> tuple[str | None, str | None] | None:
-    for (klass, method), how in _State.native.items():
-        if method == name and issubclass(cls, klass):
-            return how
+def _native_target(cls: type) -> _Native | None:
+    for klass in cls.__mro__:
+        target = _State.native.get(klass)
+        if target is not None:
+            return target
     return None
 
 
-def model_identity(cls: type, env: Any = None) -> tuple[str, str, Reference | None]:
+def model_identity(cls: type, env: Any = None, *, default_name: str | None = None) -> tuple[str, str, Reference | None]:
     """(model name, version, reference) of an automatically monitored class, from the environment.
 
     Raises on a bad configuration (a bad name, an unreadable or mismatched reference); the caller logs
     it once and leaves the class unmonitored rather than monitoring it against the wrong reference.
     """
     env = os.environ if env is None else env
-    model = (env.get(ENV_MODEL_NAME) or "").strip() or cls.__name__
+    model = (env.get(ENV_MODEL_NAME) or "").strip() or default_name or cls.__name__
     version = (env.get(ENV_MODEL_VERSION) or "").strip() or None
     reference = None
     directory = (env.get(ENV_REFERENCES) or "").strip()

@@ -151,3 +151,114 @@ def test_instrumenting_imports_no_model_library():
             " print([m for m in ('sklearn', 'xgboost', 'lightgbm', 'onnxruntime') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_xgboost_lightgbm_and_onnx_runtime_models_are_monitored(exporter, own_spans, tmp_path, monkeypatch):
+    import lightgbm
+    import onnxruntime
+    import xgboost
+    from onnx import TensorProto, helper
+
+    provider, spans = own_spans
+    X, y = _data(300)
+    X = X.astype(np.float32)
+    graph = helper.make_graph([helper.make_node("Identity", ["X"], ["Y"])], "identity",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [None, 3])])
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx_model.ir_version = 8
+    otel_ml.build_reference(X, model="onnxruntime.InferenceSession", version="2").save(
+        tmp_path / "onnxruntime.InferenceSession.json")
+    monkeypatch.setenv("OTEL_ML_REFERENCES", str(tmp_path))
+    otel_ml.OtelMLInstrumentor().instrument(tracer_provider=provider)
+
+    xgb = xgboost.XGBClassifier(n_estimators=3).fit(X, y)
+    lgbm = lightgbm.LGBMClassifier(n_estimators=3, verbose=-1).fit(X, y)
+    session = onnxruntime.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    spans.clear()
+    xgb.predict(X[:4])  # the Booster inside is not counted again
+    xgb.get_booster().predict(xgboost.DMatrix(X[:5]))
+    lgbm.booster_.predict(X[:6])
+    out = session.run(None, {"X": X[:7]})
+    assert np.array_equal(out[0], X[:7])
+    names = {s.name: s.attributes[M.PREDICT_BATCH_SIZE] for s in spans.get_finished_spans()}
+    assert names == {"predict XGBClassifier": 4, "predict xgboost.Booster": 5, "predict lightgbm.Booster": 6,
+                     "predict onnxruntime.InferenceSession": 7}
+    assert otel_ml.flush(5.0)
+    data = exporter.last
+    onnx_attrs = {M.MODEL_NAME: "onnxruntime.InferenceSession", M.MODEL_VERSION: "2"}
+    assert point(data, M.FEATURE_VALUE, **onnx_attrs, **{M.FEATURE_NAME: "x2"}).count == 7
+    assert value(data, M.PREDICT_ROWS, **{M.MODEL_NAME: "lightgbm.Booster"}) == 6
+
+
+_AUTO_SCRIPT = r"""
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import RandomForestClassifier
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(200, 3))
+y = (X[:, 0] > 0).astype(int)
+LogisticRegression().fit(X, y).predict_proba(X[:5])
+RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y).predict(X[:4])
+print("done")
+"""
+
+
+def test_opentelemetry_instrument_command_monitors_an_unmodified_script(tmp_path):
+    """The real ``opentelemetry-instrument`` command, OTLP/gRPC to a receiver in this test."""
+    from concurrent import futures
+    from pathlib import Path
+
+    import grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+    from test_integration_otlp import Receiver, _attrs, _metric, _pt
+
+    command = Path(sys.executable).parent / "opentelemetry-instrument"
+    rec = Receiver()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(rec, server)
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(rec, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    X, y = _data()
+    clf = LogisticRegression().fit(X, y)
+    otel_ml.build_reference(X, model="LogisticRegression", version="5", predictions=clf.predict_proba(X),
+                            class_names=clf.classes_).save(tmp_path / "LogisticRegression.json")
+    script = tmp_path / "serve.py"
+    script.write_text(_AUTO_SCRIPT)
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OTEL_")}
+    env.update({
+        "OTEL_SERVICE_NAME": "auto-script",
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+        "OTEL_EXPORTER_OTLP_INSECURE": "true",
+        "OTEL_ML_REFERENCES": str(tmp_path),
+    })
+    try:
+        run = subprocess.run([str(command), sys.executable, str(script)], env=env, capture_output=True,
+                             text=True, timeout=180)
+        assert run.returncode == 0, run.stderr
+        assert "done" in run.stdout
+    finally:
+        server.stop(0)
+
+    spans = [s for req in rec.spans for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    predict = {s.name: _attrs(s.attributes) for s in spans if s.name.startswith("predict ")}
+    assert set(predict) == {"predict LogisticRegression", "predict RandomForestClassifier"}
+    assert predict["predict LogisticRegression"][M.MODEL_VERSION] == "5"
+    assert predict["predict RandomForestClassifier"][M.PREDICT_BATCH_SIZE] == 4
+    rows = _metric(rec.metrics, M.PREDICT_ROWS)
+    assert _pt(rows, **{M.MODEL_NAME: "LogisticRegression"}).as_int == 5
+    assert _pt(rows, **{M.MODEL_NAME: "RandomForestClassifier"}).as_int == 4
+    feature = _pt(_metric(rec.metrics, M.FEATURE_VALUE), **{M.MODEL_NAME: "LogisticRegression", M.FEATURE_NAME: "x1"})
+    assert feature.count == 5
+    proba = _pt(_metric(rec.metrics, M.PREDICTION_VALUE), **{M.PREDICTION_NAME: "proba:1"})
+    assert proba.count == 5
+    assert _pt(_metric(rec.metrics, M.PREDICT_DURATION), **{M.MODEL_NAME: "RandomForestClassifier"}).count == 1
+    resource = _attrs(rec.metrics[-1].resource_metrics[0].resource.attributes)
+    assert resource["service.name"] == "auto-script"
