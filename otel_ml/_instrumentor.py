@@ -3,15 +3,15 @@
 Loaded through the ``opentelemetry_instrumentor`` entry point (or ``OtelMLInstrumentor().instrument()``),
 it monitors the predict methods of the model libraries present, with no change to the application:
 
-===============================================  ============================================
-Classes                                           Methods
-===============================================  ============================================
-every ``sklearn.base.BaseEstimator`` subclass     ``predict``, ``predict_proba``
+===============================================  ==========================================  =============================
+Classes                                           Methods                                     Default model name
+===============================================  ==========================================  =============================
+every ``sklearn.base.BaseEstimator`` subclass     ``predict``, ``predict_proba``              the class name
 (XGBoost's and LightGBM's scikit-learn API too)
-``xgboost.Booster``                               ``predict``, ``inplace_predict``
-``lightgbm.Booster``                              ``predict``
-``onnxruntime.InferenceSession``                  ``run`` (features from ``input_feed``)
-===============================================  ============================================
+``xgboost.Booster``                               ``predict``, ``inplace_predict``            ``xgboost.Booster``
+``lightgbm.Booster``                              ``predict``                                 ``lightgbm.Booster``
+``onnxruntime.InferenceSession``                  ``run`` (features: the only tensor fed)     ``onnxruntime.InferenceSession``
+===============================================  ==========================================  =============================
 
 Nothing is imported at start-up: a post-import hook patches a library when the application imports it,
 and scikit-learn estimator classes are patched as they are defined (a hook on ``BaseEstimator``'s
@@ -19,11 +19,16 @@ and scikit-learn estimator classes are patched as they are defined (a hook on ``
 another monitored call (``Pipeline.predict`` calling its final step, ``RandomForestClassifier.predict``
 calling ``predict_proba`` and the trees) is not monitored again: the outermost call is the model.
 
-The model name is the estimator's class name, or ``OTEL_ML_MODEL_NAME``; the version is
-``OTEL_ML_MODEL_VERSION``, else the reference's, else ``unknown``. With ``OTEL_ML_REFERENCES=<dir>``,
+The model name is ``OTEL_ML_MODEL_NAME`` (every model of the process: for one-model servers) or the
+default above; the version is ``OTEL_ML_MODEL_VERSION``, else the reference's, else ``unknown``. With ``OTEL_ML_REFERENCES=<dir>``,
 the reference ``<dir>/<model name>.json`` (built with ``otel-ml reference build`` or
 :func:`otel_ml.build_reference`) turns on feature and output monitoring for that model; without one,
-the span, ``ml.predict.duration`` and ``ml.predict.rows`` are recorded.
+the span, ``ml.predict.duration`` and ``ml.predict.rows`` are recorded. A reference that cannot be read
+or names another model or version leaves that model unmonitored, with one warning. Each method's outputs
+are recorded as :func:`otel_ml.instrument` does (the method the reference describes); the boosters'
+predictions count as ``predict``'s, ONNX Runtime's outputs are not recorded. Every predict call is
+monitored, those made by ``fit``/``score``/cross-validation in the same process too; sub-estimators
+called from worker threads (``n_jobs`` > 1) are seen as calls of their own.
 """
 
 from __future__ import annotations
@@ -32,10 +37,13 @@ import os
 import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.dependencies import (
+    DependencyConflict,
+    get_dependency_conflicts,
+)
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from . import _monitor, _patch
 from ._log import internal_error, log_once
@@ -113,8 +121,8 @@ class _State:
     hooks_registered = False
     sklearn_hook: Any = None  # the BaseEstimator our __init_subclass__ hook sits on
     lock = threading.Lock()
-    handlers: dict[tuple[type, str], Callable[..., Any]] = {}
-    native: dict[type, _Native] = {}  # patched classes of the native libraries
+    handlers: ClassVar[dict[tuple[type, str], Callable[..., Any]]] = {}
+    native: ClassVar[dict[type, _Native]] = {}  # patched classes of the native libraries
 
 
 class OtelMLInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -228,11 +236,11 @@ def _hook_subclass_creation(base: type) -> None:
         return
     original = base.__dict__.get("__init_subclass__")
 
-    def __init_subclass__(cls: type, **kwargs: Any) -> None:  # noqa: N807
+    def __init_subclass__(cls: type, **kwargs: Any) -> None:
         if original is not None:
             original.__get__(None, cls)(**kwargs)
         else:
-            super(base, cls).__init_subclass__(**kwargs)
+            super(base, cls).__init_subclass__(**kwargs)  # type: ignore[arg-type]
         if _State.active:
             _patch_estimator_class(cls)
 
@@ -243,9 +251,10 @@ def _hook_subclass_creation(base: type) -> None:
 def _subclasses(base: type) -> list[type]:
     seen: set[type] = set()
     order: list[type] = []
-    stack = [base]
+    stack: list[type] = [base]
     while stack:
-        for sub in type.__subclasses__(stack.pop()):
+        subs: list[type] = type.__subclasses__(stack.pop())
+        for sub in subs:
             if sub not in seen:
                 seen.add(sub)
                 order.append(sub)

@@ -109,7 +109,7 @@ def patch_class(cls: type, name: str) -> bool:
             return False
         own = cls.__dict__.get(name, _MISSING)
         wrapper = _ClassMethodWrapper(raw, _dispatcher(name))
-        wrapper._self_otel_ml_name = name
+        wrapper._self_otel_ml_name = name  # type: ignore[attr-defined]
         try:
             setattr(cls, name, wrapper)
         except (TypeError, AttributeError):
@@ -167,11 +167,18 @@ def attach(instance: Any, handlers: Mapping[str, Handler]) -> None:
         entry = _attached.get(key)
         if entry is None:
             try:
-                ref: Any = weakref.ref(instance, lambda _r, key=key: _attached.pop(key, None))
+                ref: Any = weakref.ref(instance, _forget(key))
             except TypeError:
                 ref = instance  # no weakref support: kept alive while attached
             entry = _attached[key] = (ref, {})
         entry[1].update(via_class)
+
+
+def _forget(key: int) -> Callable[[Any], None]:
+    def forget(_ref: Any) -> None:
+        _attached.pop(key, None)
+
+    return forget
 
 
 def detach_all() -> None:
