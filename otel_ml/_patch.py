@@ -184,12 +184,9 @@ def _forget(key: int) -> Callable[[Any], None]:
 def detach_all() -> None:
     """Forget every attached instance and remove instance-level wrappers."""
     with _lock:
-        entries = list(_attached.values())
         _attached.clear()
-    with _lock:
         wrapped_instances = [r() if isinstance(r, weakref.ref) else r for r in _instance_wrapped]
         _instance_wrapped.clear()
-    del entries
     for inst in wrapped_instances:
         d = _instance_dict(inst) if inst is not None else {}
         for name, value in list(d.items()):
