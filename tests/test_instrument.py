@@ -147,3 +147,21 @@ def test_uninstrument_restores_the_class(exporter):
     assert ("predict" in vars(LogisticRegression)) == had
     assert not any(type(v).__module__ == "otel_ml._patch" for v in vars(LogisticRegression).values())
     assert pickle.dumps(clf)
+
+
+class _AsyncModel:
+    async def predict(self, X):
+        return np.asarray(X).sum(axis=1)
+
+
+def test_async_predict_method_is_awaited_inside_its_span(exporter):
+    import asyncio
+
+    model = otel_ml.instrument(_AsyncModel(), model="async", version="1")
+    SPANS.clear()
+    out = asyncio.run(model.predict(np.ones((3, 2))))
+    assert out.tolist() == [2.0, 2.0, 2.0]
+    assert len(_spans("predict async")) == 1
+    assert otel_ml.flush(5.0)
+    assert value(exporter.last, M.PREDICT_ROWS) == 3
+    assert pickle.loads(pickle.dumps(model)).__class__ is _AsyncModel
