@@ -22,6 +22,16 @@ counts, data-quality counters and ``ml.predict.duration``. A daemon thread expor
 ``OTEL_METRIC_EXPORT_INTERVAL`` ms (default 60000); :func:`flush` exports now, and pending data is
 flushed at interpreter exit. ``docs/semantic-conventions.md`` lists every signal.
 
+An instrumented estimator pickles, copies and clones as the plain one, and the copy comes back plain
+(monitoring is the process's configuration, not the model's state); each method's outputs are recorded
+only when the reference describes them (``predict_proba``: ``proba:<class>``; ``predict``: label or value).
+
+Without code changes, under ``opentelemetry-instrument``: :class:`OtelMLInstrumentor` (entry point
+``otel_ml``) monitors ``predict``/``predict_proba`` of scikit-learn estimators, XGBoost and LightGBM
+boosters and ONNX Runtime sessions as their libraries are imported. Model name: the class name (or
+``OTEL_ML_MODEL_NAME``); version: ``OTEL_ML_MODEL_VERSION``, else the reference's; reference:
+``$OTEL_ML_REFERENCES/<model name>.json`` when present (see :mod:`otel_ml._instrumentor`).
+
 Configuration comes from the standard variables (``OTEL_SDK_DISABLED``, ``OTEL_METRICS_EXPORTER``,
 ``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS``,
 ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, ``OTEL_SERVICE_NAME``,
@@ -42,7 +52,7 @@ __version__ = "0.1.0"
 
 from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError  # noqa: E402
 from ._export import PIPELINE as _PIPELINE  # noqa: E402
-from ._monitor import OtelMLInstrumentor, instrument, monitor  # noqa: E402
+from ._monitor import instrument, monitor  # noqa: E402
 from ._reference import Reference, build_reference, load_reference  # noqa: E402
 
 __all__ = [
@@ -58,6 +68,15 @@ __all__ = [
     "load_reference",
     "monitor",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # OtelMLInstrumentor needs opentelemetry-instrumentation: loaded on first use, not with otel_ml
+    if name == "OtelMLInstrumentor":
+        from ._instrumentor import OtelMLInstrumentor
+
+        return OtelMLInstrumentor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def configure(
