@@ -348,7 +348,8 @@ def global_sdk_resource() -> Resource | None:
     """The resource of the application's OpenTelemetry SDK, else None.
 
     The global SDK ``MeterProvider``'s resource when one is installed, else the global SDK
-    ``TracerProvider``'s (so otel-ml's metrics carry the ``service.name`` of the application's spans).
+    ``TracerProvider``'s when it names the service (so otel-ml's metrics carry the ``service.name`` of
+    the application's spans).
     Imports nothing: an SDK package that was never imported cannot have a provider installed.
     """
     sdk_metrics = sys.modules.get("opentelemetry.sdk.metrics")
@@ -368,30 +369,43 @@ def global_sdk_resource() -> Resource | None:
 
             tp = _trace.get_tracer_provider()
             if isinstance(tp, sdk_trace.TracerProvider):
-                return tp.resource
+                name = tp.resource.attributes.get("service.name")
+                if isinstance(name, str) and not name.startswith("unknown_service"):
+                    return tp.resource  # the application named its service in code: the spans' identity
         except Exception:
             pass
     return None
 
 
-def with_instance_id(resource: Resource) -> Resource:
+_drawn_ids: set[str] = set()  # service.instance.id values drawn by with_instance_id
+
+
+def with_instance_id(resource: Resource, *, redraw: bool = False) -> Resource:
     """``resource`` plus a fresh ``service.instance.id`` when it has none.
 
-    Pre-fork workers exporting cumulative counts must form distinct streams, so the id is per process
-    (a fork child draws a new one).
+    Pre-fork workers exporting cumulative counts must form distinct streams, so the id is per process:
+    with ``redraw`` (in a fork child) an id that was drawn at random for the parent, by this function or
+    by the SDK's default detector, is replaced; an id the user set is kept.
     """
-    if "service.instance.id" in resource.attributes:
-        return resource
+    current = resource.attributes.get("service.instance.id")
+    if current is not None:
+        sdk = sys.modules.get("opentelemetry.sdk.resources")
+        drawn = current in _drawn_ids or current == getattr(sdk, "_service_instance_id", None)
+        if not (redraw and drawn):
+            return resource
     import uuid
 
     from opentelemetry.sdk.resources import Resource
 
-    return resource.merge(Resource({"service.instance.id": str(uuid.uuid4())}))
+    new_id = str(uuid.uuid4())
+    if len(_drawn_ids) < 1024:
+        _drawn_ids.add(new_id)
+    return resource.merge(Resource({"service.instance.id": new_id}))
 
 
 def resolve_resource(config: Config, *, use_global: bool = True) -> Resource:
     """The resource to export with: the configured one, the SDK providers' (:func:`global_sdk_resource`), or
-    ``Resource.create()`` (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), plus a ``service.instance.id``."""
+    ``Resource.create()`` (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``); see :func:`with_instance_id`."""
     resource = config.resource
     if resource is None and use_global:
         resource = global_sdk_resource()
@@ -399,4 +413,4 @@ def resolve_resource(config: Config, *, use_global: bool = True) -> Resource:
         from opentelemetry.sdk.resources import Resource
 
         resource = Resource.create()
-    return with_instance_id(resource)
+    return resource

@@ -57,7 +57,6 @@ class ExportPipeline:
         self._results: dict[int, bool] = {}
         self._last: dict[ModelAggregate, Snapshot] = {}  # last exported snapshot per aggregate (delta)
         self._resource: Resource | None = None
-        self._base_resource: Resource | None = None  # before our service.instance.id (a fork child draws anew)
         self._resource_is_fallback = False
         self._stop = False
         self.running = False
@@ -113,9 +112,8 @@ class ExportPipeline:
         except Exception as exc:
             internal_error("export set-up", exc)
 
-    def _set_resource(self, resource: Resource, *, fallback: bool) -> None:
-        self._base_resource = resource
-        self._resource = with_instance_id(resource)
+    def _set_resource(self, resource: Resource, *, fallback: bool, redraw: bool = False) -> None:
+        self._resource = with_instance_id(resource, redraw=redraw)
         self._resource_is_fallback = fallback
 
     # --- thread ----------------------------------------------------------------------------------
@@ -284,11 +282,11 @@ class ExportPipeline:
         self._init_state()
 
     def _after_fork_in_child(self) -> None:
-        base, fallback = self._base_resource, self._resource_is_fallback
+        base, fallback = self._resource, self._resource_is_fallback
         self._init_state()  # the parent's thread and gRPC channel do not exist here
         if base is not None:  # a fresh service.instance.id now, so the first predict call resolves nothing
             try:
-                self._set_resource(base, fallback=fallback)
+                self._set_resource(base, fallback=fallback, redraw=True)
             except Exception:
                 pass
 

@@ -149,12 +149,13 @@ _quiet = threading.local()
 
 
 class _OwnExportFilter(logging.Filter):
-    """Drops records logged on a thread while it runs one of our exports; keeps the last error's text."""
+    """Drops records logged on a thread while it runs one of our exports; keeps the first one's text
+    (the cause: the exporters' later records say only that the retries are over)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(_quiet, "active", False):
             return True
-        if record.levelno >= logging.WARNING:
+        if record.levelno >= logging.WARNING and not getattr(_quiet, "last", None):
             try:
                 _quiet.last = record.getMessage()
             except Exception:
@@ -175,7 +176,7 @@ def install_log_filter() -> None:
 
 @contextmanager
 def quiet_sdk_logs() -> Iterator[list[str]]:
-    """While the body runs on this thread, the exporters' records are dropped; yields [last dropped message]."""
+    """While the body runs on this thread, the exporters' records are dropped; yields [first dropped message]."""
     out: list[str] = []
     _quiet.active = True
     _quiet.last = None

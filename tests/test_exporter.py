@@ -56,5 +56,5 @@ def test_exporter_log_records_are_dropped_only_inside_our_export(caplog):
         with quiet_sdk_logs() as reason:
             sdk.error("Failed to export metrics to x, error code: %s", "UNAVAILABLE")
         sdk.error("the application's own exporter failed")
-    assert reason == ["Failed to export metrics to x, error code: UNAVAILABLE"]
+    assert reason == ["Failed to export metrics to x, error code: UNAVAILABLE"]  # the first: the cause
     assert [r.getMessage() for r in caplog.records] == ["the application's own exporter failed"]
