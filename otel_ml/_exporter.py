@@ -79,6 +79,8 @@ def parse_headers(headers: Mapping[str, str] | str | None, *, strict: bool = Tru
 def import_exporter(protocol: str) -> type[MetricExporter]:
     """Import and return the OTLP metric exporter class for ``protocol`` (slow: 30-150 ms cold)."""
     if protocol == PROTOCOL_HTTP:
+        import netrc  # noqa: F401  (requests imports it at its first request: here instead)
+
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HTTPExporter
 
         return HTTPExporter
