@@ -23,9 +23,14 @@ counts, data-quality counters and ``ml.predict.duration``. A daemon thread expor
 flushed at interpreter exit. ``docs/semantic-conventions.md`` lists every signal.
 
 Configuration comes from the standard variables (``OTEL_SDK_DISABLED``, ``OTEL_METRICS_EXPORTER``,
-``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS``,
+``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS/TIMEOUT/COMPRESSION``,
 ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, ``OTEL_SERVICE_NAME``,
-``OTEL_RESOURCE_ATTRIBUTES``) or from :func:`configure`, whose arguments win.
+``OTEL_RESOURCE_ATTRIBUTES``) or from :func:`configure`, whose arguments win. A bad variable is
+warned about once and ignored, as the OTel SDK does. The protocol is the specification's default,
+``http/protobuf`` (``http://localhost:4318/v1/metrics``), unless a ``..._PROTOCOL`` variable or
+``configure(protocol="grpc")`` says otherwise; it is never guessed from the endpoint's port. The
+resource is the application's: that of its SDK MeterProvider (else of its TracerProvider, when that
+names the service), else the one ``OTEL_SERVICE_NAME``/``OTEL_RESOURCE_ATTRIBUTES`` describe.
 
 Nothing is raised from inside a monitored call: bad input is counted, internal failures are counted in
 ``ml.instrumentation.errors`` and logged once, and the model's result is returned unchanged. Set-up
