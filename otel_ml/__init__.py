@@ -82,9 +82,10 @@ def configure(
     ``exporter`` is any ``opentelemetry.sdk.metrics.export.MetricExporter`` (an in-memory one in tests,
     say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers``. ``temporality``
     is ``"cumulative"`` (default) or ``"delta"``. ``resource`` overrides the resource otherwise taken
-    from the global SDK MeterProvider or ``Resource.create()``. Call it before decorating; calling it
-    again replaces the pipeline (the counts are kept). Raises :class:`ConfigurationError` naming the bad
-    argument or variable.
+    from the application's SDK providers or ``Resource.create()``. ``timeout_s`` is in seconds (the
+    variables, as the specification says, in milliseconds). Call it before decorating; calling it again
+    replaces the pipeline (the counts are kept). Raises :class:`ConfigurationError` naming the bad
+    argument; a bad ``OTEL_*`` variable only warns and is ignored.
     """
     from ._config import load_config
 
