@@ -28,7 +28,7 @@ from . import semconv
 from ._aggregate import ModelAggregate, Snapshot, aggregates
 from ._config import EXPORTER_CONSOLE, Config, global_sdk_resource, load_config, resolve_resource, with_instance_id
 from ._exporter import DEFAULT_ENDPOINTS, PROTOCOL_GRPC, PROTOCOL_HTTP, create_metric_exporter, import_exporter
-from ._exporter import install_log_filter, quiet_sdk_logs
+from ._exporter import SDK_VARIABLE_LOGGERS, quiet_sdk_logs
 from ._log import internal_error, log_once
 
 if TYPE_CHECKING:
@@ -81,6 +81,10 @@ class ExportPipeline:
         self._config = config
 
     def _make_exporter(self) -> MetricExporter:
+        with quiet_sdk_logs(SDK_VARIABLE_LOGGERS):  # _config judged (and warned about) those variables once
+            return self._new_exporter()
+
+    def _new_exporter(self) -> MetricExporter:
         cfg = self.config
         if cfg.exporter is not None:
             return cfg.exporter
@@ -104,7 +108,6 @@ class ExportPipeline:
 
             if cfg.exporter is None and cfg.exporter_kind != EXPORTER_CONSOLE:
                 import_exporter(cfg.protocol)
-            install_log_filter()
             if self._resource is None:
                 self._set_resource(resolve_resource(cfg), fallback=cfg.resource is None)
             if self._exporter is None:

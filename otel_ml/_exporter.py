@@ -32,12 +32,15 @@ DEFAULT_TIMEOUT_S = 10.0
 COMPRESSIONS = ("none", "gzip")
 
 #: Loggers the OTLP exporters write their per-attempt warnings and errors to.
-_SDK_EXPORTER_LOGGERS = (
+_SDK_EXPORT_LOGGERS = frozenset({
     "opentelemetry.exporter.otlp.proto.grpc.exporter",
     "opentelemetry.exporter.otlp.proto.http.metric_exporter",
     "opentelemetry.exporter.otlp.proto.http._common",
     "opentelemetry.exporter.otlp.common.http",
-)
+})
+#: Loggers of the exporters' second opinion on variables :mod:`otel_ml._config` already warned about
+#: (headers, temporality); the header parser's shows the values.
+SDK_VARIABLE_LOGGERS = frozenset({"opentelemetry.exporter.otlp.common._aggregation", "opentelemetry.util.re"})
 
 
 def parse_protocol(value: str) -> str | None:
@@ -151,15 +154,16 @@ _quiet = threading.local()
 
 
 class _OwnExportFilter(logging.Filter):
-    """Drops records logged on a thread while it runs one of our exports; keeps the first one's text
-    (the cause: the exporters' later records say only that the retries are over)."""
+    """Drops records of the loggers silenced on this thread (see :func:`quiet_sdk_logs`); keeps the first
+    one's text (the cause: the exporters' later records say only that the retries are over)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not getattr(_quiet, "active", False):
+        names = getattr(_quiet, "names", None)
+        if not names or record.name not in names:
             return True
-        if record.levelno >= logging.WARNING and not getattr(_quiet, "last", None):
+        if record.levelno >= logging.WARNING and not getattr(_quiet, "first", None):
             try:
-                _quiet.last = record.getMessage()
+                _quiet.first = record.getMessage()
             except Exception:
                 pass
         return False
@@ -170,21 +174,23 @@ _FILTER = _OwnExportFilter()
 
 def install_log_filter() -> None:
     """Attach the filter to the exporters' loggers (idempotent)."""
-    for name in _SDK_EXPORTER_LOGGERS:
+    for name in _SDK_EXPORT_LOGGERS | SDK_VARIABLE_LOGGERS:
         lg = logging.getLogger(name)
         if _FILTER not in lg.filters:
             lg.addFilter(_FILTER)
 
 
 @contextmanager
-def quiet_sdk_logs() -> Iterator[list[str]]:
-    """While the body runs on this thread, the exporters' records are dropped; yields [first dropped message]."""
+def quiet_sdk_logs(names: frozenset[str] = _SDK_EXPORT_LOGGERS | SDK_VARIABLE_LOGGERS) -> Iterator[list[str]]:
+    """While the body runs on this thread, records of the loggers ``names`` are dropped (other threads,
+    the application's own exporters, log as before); yields a list that receives the first dropped message."""
+    install_log_filter()
     out: list[str] = []
-    _quiet.active = True
-    _quiet.last = None
+    _quiet.names = names
+    _quiet.first = None
     try:
         yield out
     finally:
-        _quiet.active = False
-        if _quiet.last:
-            out.append(_quiet.last)
+        _quiet.names = None
+        if _quiet.first:
+            out.append(_quiet.first)

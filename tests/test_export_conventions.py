@@ -259,3 +259,38 @@ def test_failed_exports_count_instrumentation_errors_per_model():
         assert value(mem.last, M.PREDICT_ROWS) == 1  # nothing lost
     finally:
         reset_library()
+
+
+def test_a_bad_header_variable_is_reported_once_and_never_shown(monkeypatch, caplog):
+    import logging
+
+    from otel_ml import _log
+
+    reset_library()
+    _log._reset()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "api-key=abc,s3cret-token")
+    try:
+        with caplog.at_level(logging.WARNING):
+            otel_ml.configure(endpoint=f"http://127.0.0.1:{_closed_port()}", export_interval_s=3600)
+            _predict()  # builds the exporter, which parses the variable again
+        messages = [r.getMessage() for r in caplog.records]
+        assert len(messages) == 1 and "OTEL_EXPORTER_OTLP_HEADERS" in messages[0], messages
+        assert not any("s3cret" in m for m in messages)
+    finally:
+        reset_library()
+
+
+def test_the_failure_line_hints_at_the_protocol_when_the_port_is_the_other_ones(caplog):
+    import logging
+
+    from otel_ml import _log
+    from otel_ml._export import ExportPipeline
+
+    _log._reset()
+    pipeline = ExportPipeline()
+    pipeline._config = otel_ml._config.load_config(endpoint="http://collector:4317", env={})  # no connection made
+    with caplog.at_level(logging.WARNING, logger="otel_ml"):
+        pipeline._log_failure("Connection refused")
+    (message,) = [r.getMessage() for r in caplog.records]
+    assert "http://collector:4317/v1/metrics over http/protobuf failed (Connection refused)" in message
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" in message
