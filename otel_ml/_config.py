@@ -269,14 +269,16 @@ def load_config(
         if http:
             url = _with_path(url, base=False)
     else:
-        name, url = _from_env(env, ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-                              _check_endpoint, DEFAULT_ENDPOINTS[protocol])
-        if url is None:
+        name, env_url = _from_env(env, ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+                                  _check_endpoint, DEFAULT_ENDPOINTS[protocol])
+        if env_url is None:
             url = DEFAULT_ENDPOINTS[protocol]
         elif http and name == "OTEL_EXPORTER_OTLP_ENDPOINT":
-            url = _with_path(url, base=True)  # a base URL: the signal path is appended (OTel spec)
-        elif http and "://" not in url:
-            url = f"http://{url}"
+            url = _with_path(env_url, base=True)  # a base URL: the signal path is appended (OTel spec)
+        elif http and "://" not in env_url:
+            url = f"http://{env_url}"
+        else:
+            url = env_url
 
     if headers is not None:
         try:

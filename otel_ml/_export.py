@@ -26,9 +26,23 @@ from opentelemetry import context as otel_context
 
 from . import semconv
 from ._aggregate import ModelAggregate, Snapshot, aggregates
-from ._config import EXPORTER_CONSOLE, Config, global_sdk_resource, load_config, resolve_resource, with_instance_id
-from ._exporter import DEFAULT_ENDPOINTS, PROTOCOL_GRPC, PROTOCOL_HTTP, create_metric_exporter, import_exporter
-from ._exporter import SDK_VARIABLE_LOGGERS, quiet_sdk_logs
+from ._config import (
+    EXPORTER_CONSOLE,
+    Config,
+    global_sdk_resource,
+    load_config,
+    resolve_resource,
+    with_instance_id,
+)
+from ._exporter import (
+    DEFAULT_ENDPOINTS,
+    PROTOCOL_GRPC,
+    PROTOCOL_HTTP,
+    SDK_VARIABLE_LOGGERS,
+    create_metric_exporter,
+    import_exporter,
+    quiet_sdk_logs,
+)
 from ._log import internal_error, log_once
 
 if TYPE_CHECKING:
@@ -188,6 +202,7 @@ class ExportPipeline:
                 self._set_resource(g, fallback=False)
             elif self._resource is None:
                 self._set_resource(resolve_resource(self.config), fallback=False)
+        assert self._resource is not None
         from . import __version__
 
         data = build_metrics_data(self._resource, semconv.INSTRUMENTATION_SCOPE, to_metrics(points, delta),

@@ -84,10 +84,14 @@ def import_exporter(protocol: str) -> type[MetricExporter]:
     if protocol == PROTOCOL_HTTP:
         import netrc  # noqa: F401  (requests imports it at its first request: here instead)
 
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HTTPExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+            OTLPMetricExporter as HTTPExporter,
+        )
 
         return HTTPExporter
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GRPCExporter
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+        OTLPMetricExporter as GRPCExporter,
+    )
 
     return GRPCExporter
 
@@ -120,7 +124,9 @@ def create_metric_exporter(
     url = endpoint or DEFAULT_ENDPOINTS[proto]
     cls: Any = import_exporter(proto)
     if proto == PROTOCOL_HTTP:
-        from opentelemetry.exporter.otlp.proto.http import Compression as HTTPCompression
+        from opentelemetry.exporter.otlp.proto.http import (
+            Compression as HTTPCompression,
+        )
 
         if "://" not in url:
             url = f"{'http' if insecure is not False else 'https'}://{url}"
@@ -132,7 +138,7 @@ def create_metric_exporter(
             preferred_temporality=preferred_temporality,
             max_export_batch_size=max_export_batch_size,
         )
-    from grpc import Compression as GRPCCompression
+    from grpc import Compression as GRPCCompression  # type: ignore[import-untyped]
 
     if insecure is None and "://" not in url:
         host = url.rsplit(":", 1)[0].strip("[]")

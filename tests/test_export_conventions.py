@@ -23,14 +23,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _otel_ml_support import (
+    SPANS,
+    MemoryExporter,
+    reset_library,
+    tracer_provider,
+    value,
+)
 from opentelemetry import context as otel_context
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
 import otel_ml
 from otel_ml import semconv as M
-
-from _otel_ml_support import SPANS, MemoryExporter, reset_library, tracer_provider, value
 
 ROOT = Path(__file__).resolve().parents[1]
 

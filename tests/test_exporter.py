@@ -25,8 +25,12 @@ def test_protocol_names():
 
 
 def test_the_port_does_not_choose_the_protocol():
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as G
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as H
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+        OTLPMetricExporter as G,
+    )
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as H,
+    )
 
     h = create_metric_exporter("http://127.0.0.1:4317/v1/metrics")  # default: http/protobuf, whatever the port
     assert isinstance(h, H) and h._endpoint == "http://127.0.0.1:4317/v1/metrics"
