@@ -80,7 +80,9 @@ def configure(
     """Configure the export pipeline; arguments win over the ``OTEL_*`` variables.
 
     ``exporter`` is any ``opentelemetry.sdk.metrics.export.MetricExporter`` (an in-memory one in tests,
-    say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers``. ``temporality``
+    say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers`` (``protocol``
+    ``"http/protobuf"`` by default or ``"grpc"``; for HTTP an ``endpoint`` without a path gets
+    ``/v1/metrics``). ``temporality``
     is ``"cumulative"`` (default) or ``"delta"``. ``resource`` overrides the resource otherwise taken
     from the application's SDK providers or ``Resource.create()``. ``timeout_s`` is in seconds (the
     variables, as the specification says, in milliseconds). Call it before decorating; calling it again
