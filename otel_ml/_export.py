@@ -244,7 +244,7 @@ class ExportPipeline:
             for agg, snap in snaps:
                 agg.restore_interval(snap)
                 agg.count_error()
-            self._log_failure(reason[-1] if reason else None)
+            self._log_failure(reason[0] if reason else None)
         return ok
 
     def _log_failure(self, reason: str | None) -> None:
