@@ -33,9 +33,14 @@ boosters and ONNX Runtime sessions as their libraries are imported. Model name: 
 ``$OTEL_ML_REFERENCES/<model name>.json`` when present (see :mod:`otel_ml._instrumentor`).
 
 Configuration comes from the standard variables (``OTEL_SDK_DISABLED``, ``OTEL_METRICS_EXPORTER``,
-``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS``,
+``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS/TIMEOUT/COMPRESSION``,
 ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, ``OTEL_SERVICE_NAME``,
-``OTEL_RESOURCE_ATTRIBUTES``) or from :func:`configure`, whose arguments win.
+``OTEL_RESOURCE_ATTRIBUTES``) or from :func:`configure`, whose arguments win. A bad variable is
+warned about once and ignored, as the OTel SDK does. The protocol is the specification's default,
+``http/protobuf`` (``http://localhost:4318/v1/metrics``), unless a ``..._PROTOCOL`` variable or
+``configure(protocol="grpc")`` says otherwise; it is never guessed from the endpoint's port. The
+resource is the application's: that of its SDK MeterProvider (else of its TracerProvider, when that
+names the service), else the one ``OTEL_SERVICE_NAME``/``OTEL_RESOURCE_ATTRIBUTES`` describe.
 
 Nothing is raised from inside a monitored call: bad input is counted, internal failures are counted in
 ``ml.instrumentation.errors`` and logged once, and the model's result is returned unchanged. Set-up
@@ -94,11 +99,14 @@ def configure(
     """Configure the export pipeline; arguments win over the ``OTEL_*`` variables.
 
     ``exporter`` is any ``opentelemetry.sdk.metrics.export.MetricExporter`` (an in-memory one in tests,
-    say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers``. ``temporality``
+    say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers`` (``protocol``
+    ``"http/protobuf"`` by default or ``"grpc"``; for HTTP an ``endpoint`` without a path gets
+    ``/v1/metrics``). ``temporality``
     is ``"cumulative"`` (default) or ``"delta"``. ``resource`` overrides the resource otherwise taken
-    from the global SDK MeterProvider or ``Resource.create()``. Call it before decorating; calling it
-    again replaces the pipeline (the counts are kept). Raises :class:`ConfigurationError` naming the bad
-    argument or variable.
+    from the application's SDK providers or ``Resource.create()``. ``timeout_s`` is in seconds (the
+    variables, as the specification says, in milliseconds). Call it before decorating; calling it again
+    replaces the pipeline (the counts are kept). Raises :class:`ConfigurationError` naming the bad
+    argument; a bad ``OTEL_*`` variable only warns and is ignored.
     """
     from ._config import load_config
 
