@@ -627,7 +627,11 @@ def _labels_array(labels: Any, n_rows: int) -> np.ndarray:
 
 def performance_of(labels: Any, prediction_columns: Sequence[tuple[str, Any, bool]], n_rows: int) -> ReferencePerformance:
     """The reference performance of the model's outputs (as :func:`build_reference` names them) on ``labels``."""
-    from .stats.performance import classification_metrics, regression_metrics, reliability
+    from .stats.performance import (
+        classification_metrics,
+        regression_metrics,
+        reliability,
+    )
 
     y = _labels_array(labels, n_rows)
     outputs = {name: values for name, values, _ in prediction_columns}
