@@ -113,14 +113,19 @@ def _proportion(k: float, n: float) -> Estimate:
 
 
 def _class_index(values: Any, classes: Sequence[str], what: str) -> npt.NDArray[np.int64]:
-    arr = np.asarray(values).astype(str)
-    uniq, inverse = np.unique(arr, return_inverse=True)
-    index = {c: i for i, c in enumerate(classes)}
-    unknown = [u for u in uniq.tolist() if u not in index]
-    if unknown:
+    arr = np.asarray(values)
+    if arr.dtype.kind != "U":
+        arr = arr.astype(str)
+    arr = arr.reshape(-1)
+    order = np.argsort(np.asarray(classes))
+    ranked = np.asarray(classes)[order]
+    pos = np.minimum(np.searchsorted(ranked, arr), len(classes) - 1)
+    bad = ranked[pos] != arr
+    if bad.any():
+        unknown = np.unique(arr[bad]).tolist()
         shown = ", ".join(map(repr, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
         raise ValueError(f"{what} holds {len(unknown)} value(s) outside the classes {list(classes)}: {shown}")
-    return np.array([index[u] for u in uniq.tolist()], dtype=np.int64)[inverse.reshape(-1)]
+    return order[pos].astype(np.int64)
 
 
 def _as_proba(proba: Any, n: int, k: int) -> FloatArray:
@@ -167,24 +172,32 @@ def _macro(conf: FloatArray, n: int) -> dict[str, Estimate]:
     return out
 
 
-def _midranks(x: FloatArray) -> FloatArray:
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    return (np.cumsum(counts) - (counts - 1) / 2.0)[inverse.reshape(-1)]
-
-
 def _auc_influence(score: FloatArray, positive: npt.NDArray[np.bool_]) -> tuple[float, FloatArray]:
-    """AUC of ``score`` for ``positive`` and each row's DeLong influence (sum of squares = DeLong variance)."""
+    """AUC of ``score`` for ``positive`` and each row's DeLong influence (sum of squares = DeLong variance).
+
+    One sort: rows with equal scores form a group; a positive's placement value is the share of negatives
+    below it plus half of those tied with it, a negative's the share of positives above plus half the tied.
+    """
+    n = positive.shape[0]
     n1 = int(positive.sum())
-    n0 = positive.shape[0] - n1
+    n0 = n - n1
     if n1 < 2 or n0 < 2:
-        return math.nan, np.zeros(positive.shape[0])
-    ranks = _midranks(score)
-    v10 = (ranks[positive] - _midranks(score[positive])) / n0  # share of negatives below each positive
-    v01 = 1.0 - (ranks[~positive] - _midranks(score[~positive])) / n1  # share of positives above each negative
-    auc = float(v10.mean())
-    psi = np.empty(positive.shape[0])
-    psi[positive] = (v10 - auc) / math.sqrt(n1 * (n1 - 1))
-    psi[~positive] = (v01 - auc) / math.sqrt(n0 * (n0 - 1))
+        return math.nan, np.zeros(n)
+    order = np.argsort(score)
+    ranked = score[order]
+    group = np.concatenate([[0], np.cumsum(ranked[1:] != ranked[:-1])])
+    pos_sorted = positive[order]
+    pos_in = np.bincount(group, pos_sorted)
+    neg_in = np.bincount(group) - pos_in
+    neg_below = np.cumsum(neg_in) - neg_in
+    pos_above = n1 - np.cumsum(pos_in)
+    placement = np.where(pos_sorted, (neg_below[group] + 0.5 * neg_in[group]) / n0,
+                         (pos_above[group] + 0.5 * pos_in[group]) / n1)
+    auc = float(placement[pos_sorted].mean())
+    psi_sorted = np.where(pos_sorted, (placement - auc) / math.sqrt(n1 * (n1 - 1)),
+                          (placement - auc) / math.sqrt(n0 * (n0 - 1)))
+    psi = np.empty(n)
+    psi[order] = psi_sorted
     return auc, psi
 
 
@@ -200,7 +213,7 @@ def _roc_auc(y: npt.NDArray[np.int64], proba: FloatArray) -> Estimate:
     if not aucs:
         return Estimate(math.nan, math.nan, math.nan, int(y.shape[0]))
     influence /= len(aucs)
-    return _normal(float(np.mean(aucs)), math.sqrt(float(influence @ influence)), int(y.shape[0]), 0.0, 1.0)
+    return _normal(float(np.mean(aucs)), math.sqrt(float(np.square(influence).sum())), int(y.shape[0]), 0.0, 1.0)
 
 
 def _bin_of(p: FloatArray, bins: int) -> npt.NDArray[np.int64]:
@@ -368,7 +381,7 @@ def regression_metrics(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> dict[str
     if ss_tot > 0 and n > 1:
         ratio = mse.value / ss_tot
         influence = ((sq - mse.value) - ratio * (dev - ss_tot)) / ss_tot
-        out["r2"] = _normal(1.0 - ratio, math.sqrt(float(influence @ influence)) / n, n, high=1.0)
+        out["r2"] = _normal(1.0 - ratio, math.sqrt(float(np.square(influence).sum())) / n, n, high=1.0)
     else:
         out["r2"] = Estimate(math.nan, math.nan, math.nan, n)
     out["mean_error"] = _mean(e)
