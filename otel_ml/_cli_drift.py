@@ -24,6 +24,7 @@ from typing import Any
 
 import click
 import numpy as np
+import scipy  # noqa: F401 (the statistics need it: a missing cli extra is named before any work)
 
 from ._adapters import series_values
 from ._aggregate import ColumnCounts, count_column
