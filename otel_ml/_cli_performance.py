@@ -99,7 +99,13 @@ def measure(reference: Reference, data: Any, label_column: str) -> tuple[dict[st
             wanted = ", ".join(proba_columns) if perf.classes else "proba:<class> ..."
             raise InputError(f"the reference is a {perf.task} classifier: the data needs its output column "
                              f"{OUTPUT_LABEL!r} or its probabilities ({wanted})")
-        y_pred = ([category_key(v) for v in rows[OUTPUT_LABEL].tolist()] if OUTPUT_LABEL in columns else None)
+        y_pred: list[str] | None = None
+        if OUTPUT_LABEL in columns:
+            predicted = [category_key(v) for v in rows[OUTPUT_LABEL].tolist()]
+            missing = sum(k is None for k in predicted)
+            if missing:
+                raise InputError(f"the output column {OUTPUT_LABEL!r} has {missing} empty value(s) in labelled rows")
+            y_pred = [k for k in predicted if k is not None]
         proba = rows[proba_columns].to_numpy(dtype=np.float64, na_value=np.nan) if has_proba else None
         classes = list(perf.classes) or sorted(set(keys[labelled].tolist()) | set(y_pred or ()))
         return classification_metrics(keys[labelled].tolist(), y_pred, proba, classes), int((~labelled).sum())

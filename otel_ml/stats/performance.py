@@ -223,8 +223,8 @@ def _bin_of(p: FloatArray, bins: int) -> npt.NDArray[np.int64]:
 
 def _bin_sums(outcome: FloatArray, p: FloatArray, bins: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     b = _bin_of(p, bins)
-    return (np.bincount(b, minlength=bins).astype(np.float64), np.bincount(b, p, minlength=bins),
-            np.bincount(b, outcome, minlength=bins))
+    count = np.bincount(b, minlength=bins).astype(np.float64)
+    return count, np.bincount(b, p, minlength=bins).astype(np.float64), np.bincount(b, outcome, minlength=bins).astype(np.float64)
 
 
 def reliability(y_true_is_positive: npt.ArrayLike, proba: npt.ArrayLike, bins: int = CALIBRATION_BINS) -> list[dict]:
