@@ -123,3 +123,24 @@ def test_regression_gate_judges_mae(tmp_path: Path) -> None:
                                            "--data", str(tmp_path / "d.parquet"), "--label-column", "y"])
         assert result.exit_code == code, result.output
         assert "mae" in result.output
+
+
+def test_reference_build_label_column_needs_the_predictions(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["reference", "build", str(workdir / "holdout.parquet"), "--model", "churn",
+                                       "--version", "3", "--label-column", "y", "-o", str(workdir / "x.json")])
+    assert result.exit_code == 2 and "--label-column needs --prediction-column" in result.output
+    result = CliRunner().invoke(main, ["reference", "build", str(workdir / "holdout.parquet"), "--model", "churn",
+                                       "--version", "3", "--prediction-column", "proba:churn",
+                                       "--label-column", "nope", "-o", str(workdir / "x.json")])
+    assert result.exit_code == 2 and "no column 'nope'" in result.output
+
+
+def test_empty_predicted_labels_are_an_input_error(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": np.arange(600.0), "label": ["a", "b"] * 300, "y": ["a", "b"] * 300})
+    build_reference(frame[["x"]], model="m", version="1", predictions=frame["label"].to_numpy(),
+                    labels=frame["y"]).save(tmp_path / "ref.json")
+    frame.loc[3, "label"] = None
+    frame.to_parquet(tmp_path / "d.parquet")
+    result = CliRunner().invoke(main, ["performance", "--reference", str(tmp_path / "ref.json"),
+                                       "--data", str(tmp_path / "d.parquet"), "--label-column", "y"])
+    assert result.exit_code == 2 and "'label' has 1 empty value" in result.output

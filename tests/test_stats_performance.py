@@ -290,3 +290,13 @@ def test_statistics_import_without_scipy() -> None:
     run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "1.0"
+
+
+def test_every_interval_holds_its_value_even_for_perfect_predictions() -> None:
+    n = np.arange(1, 5000)
+    for k in (np.zeros_like(n), n):
+        p, lo, hi = wilson(k, n)
+        assert np.all(lo <= p) and np.all(p <= hi)
+    labels = ["a", "b"] * 300
+    for e in classification_metrics(labels, labels, np.eye(2)[[0, 1] * 300], ["a", "b"]).values():
+        assert e.lower <= e.value <= e.upper or math.isnan(e.lower)

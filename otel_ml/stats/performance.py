@@ -101,7 +101,8 @@ def wilson(successes: npt.ArrayLike, trials: npt.ArrayLike) -> tuple[FloatArray,
         z2n = Z * Z / n
         centre = (p + z2n / 2) / (1 + z2n)
         half = Z / (1 + z2n) * np.sqrt(p * (1 - p) / n + z2n / (4 * n))
-    return p, np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+        # At p = 0 or 1 a bound equals p only up to rounding: keep p inside its interval.
+        return p, np.clip(np.minimum(centre - half, p), 0.0, 1.0), np.clip(np.maximum(centre + half, p), 0.0, 1.0)
 
 
 def _proportion(k: float, n: float) -> Estimate:
