@@ -76,11 +76,14 @@ class Scenario:
 
 
 SCENARIOS = (
+    Scenario("no change", 500, 0.0, "quiet"),
     Scenario("no change", 2_000, 0.0, "quiet"),
     Scenario("no change", 20_000, 0.0, "quiet"),
     Scenario("no change", 100_000, 0.0, "quiet"),
     Scenario("concept drift 0.90 -> 0.85", 2_000, 1 / 16, "alarm"),
     Scenario("concept drift 0.90 -> 0.85", 1_000, 1 / 16, "report"),
+    Scenario("concept drift 0.90 -> 0.87", 2_000, 0.0375, "report"),
+    Scenario("concept drift 0.90 -> 0.88 (at tolerance)", 2_000, 0.025, "report"),
     Scenario("concept drift 0.90 -> 0.895", 100_000, 1 / 160, "quiet"),
 )
 
@@ -107,6 +110,7 @@ class Cell:
     windows: int
     alarms: int
     mean_accuracy: float
+    accuracy_alarms: int = 0
 
     @property
     def rate(self) -> float:
@@ -124,15 +128,16 @@ class Cell:
 def run_cell(scenario: Scenario, windows: int, rng: np.random.Generator,
              policy: PerformancePolicy | None = None) -> Cell:
     policy = policy or PerformancePolicy()
-    alarms, accuracy = 0, 0.0
+    alarms, accuracy, on_accuracy = 0, 0.0, 0
     for _ in range(windows):
         _, y_ref, p_ref = draw(REFERENCE_ROWS, 0.0, rng)
         _, y_cur, p_cur = draw(scenario.window, scenario.flipped_share, rng)
         current = metrics(y_cur, p_cur)
         verdicts = degradation_verdicts(current, metrics(y_ref, p_ref), policy)
         alarms += any(v.degraded == 1 for v in verdicts)
+        on_accuracy += any(v.degraded == 1 and v.metric == "accuracy" for v in verdicts)
         accuracy += current["accuracy"].value
-    return Cell(scenario, windows, alarms, accuracy / windows)
+    return Cell(scenario, windows, alarms, accuracy / windows, on_accuracy)
 
 
 def run(windows: int = 400, seed: int = 20261201, scenarios: Sequence[Scenario] = SCENARIOS) -> list[Cell]:
@@ -142,12 +147,12 @@ def run(windows: int = 400, seed: int = 20261201, scenarios: Sequence[Scenario] 
 
 
 def format_table(cells: Sequence[Cell]) -> str:
-    lines = ["| Scenario | Outcomes per window | Windows | Mean accuracy | Windows alarmed | Target |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| Scenario | Outcomes per window | Windows | Mean accuracy | Windows alarmed | on accuracy | Target |",
+             "|---|---|---|---|---|---|---|"]
     targets = {"alarm": "≥ 90%", "quiet": "≤ 5%", "report": "(reported)"}
     for c in cells:
         lines.append(f"| {c.scenario.name} | {c.scenario.window:,} | {c.windows} | {c.mean_accuracy:.3f} "
-                     f"| {100 * c.rate:.1f}% | {targets[c.scenario.target]}{'' if c.ok else ' MISSED'} |")
+                     f"| {100 * c.rate:.1f}% | {100 * c.accuracy_alarms / c.windows:.1f}% | {targets[c.scenario.target]}{'' if c.ok else ' MISSED'} |")
     return "\n".join(lines)
 
 
@@ -159,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     cells = run(args.windows, args.seed)
     print(f"reference: {REFERENCE_ROWS:,}-row labelled holdout per window (fresh each time); "
-          f"policy: {PerformancePolicy()}; seed {args.seed}; {time.perf_counter() - start:.0f} s")
+          f"default policy (alpha {PerformancePolicy.alpha}, Holm over {', '.join(PerformancePolicy.primary)}, "
+          f"min_samples {PerformancePolicy.min_samples}); seed {args.seed}; {time.perf_counter() - start:.0f} s")
     print(format_table(cells))
     return 0 if all(c.ok for c in cells) else 1
 
