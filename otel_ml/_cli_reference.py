@@ -9,7 +9,7 @@ from typing import Any
 import click
 import numpy as np
 
-from ._cli_io import InputError, console, progress_bar, read_table
+from ._cli_io import InputError, console, fmt_number, progress_bar, read_table
 from ._errors import OtelMLError
 from ._reference import (
     DEFAULT_BINS,
@@ -170,6 +170,16 @@ def render(ref: Reference) -> Any:
         for p in profiles:
             kind, buckets, summary = _describe(p)
             t.add_row(p.name, kind, buckets, f"{p.missing_ratio:.1%}", summary)
+        parts.append(t)
+    if ref.performance is not None:
+        perf = ref.performance
+        head.add_row("performance", f"{perf.task}, {perf.n:,} labelled rows"
+                     + (f", {len(perf.calibration)} calibration bins" if perf.calibration else ""))
+        t = Table(title="performance", title_justify="left")
+        for col in ("metric", "value", "95% interval", "n"):
+            t.add_column(col)
+        for name, e in perf.metrics.items():
+            t.add_row(name, fmt_number(e.value), f"[{fmt_number(e.lower)}, {fmt_number(e.upper)}]", f"{e.n:,}")
         parts.append(t)
     return Group(*parts)
 

@@ -144,3 +144,10 @@ def test_empty_predicted_labels_are_an_input_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["performance", "--reference", str(tmp_path / "ref.json"),
                                        "--data", str(tmp_path / "d.parquet"), "--label-column", "y"])
     assert result.exit_code == 2 and "'label' has 1 empty value" in result.output
+
+
+def test_reference_show_lists_the_holdout_performance(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["reference", "show", str(workdir / "ref.json")])
+    assert result.exit_code == 0, result.output
+    assert "binary, 10,000 labelled rows, 10 calibration bins" in result.output
+    assert "roc_auc" in result.output and "f1:churn" in result.output
