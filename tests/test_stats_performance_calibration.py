@@ -46,3 +46,11 @@ def test_does_not_alarm_without_change(calibration, window: int) -> None:
 def test_a_half_point_drop_at_100000_outcomes_does_not_alarm(calibration) -> None:
     cell = calibration.run_cell(calibration.Scenario("small", 100_000, 1 / 160, "quiet"), 6, np.random.default_rng(13))
     assert cell.alarms == 0, cell
+
+
+def test_regression_detects_mae_up_20_percent_and_not_5_percent_at_100000(calibration) -> None:
+    rng = np.random.default_rng(14)
+    up20 = calibration.run_cell(calibration.Scenario("up20", 2_000, 0.25, "alarm", "regression"), 30, rng)
+    same = calibration.run_cell(calibration.Scenario("same", 2_000, 0.0, "quiet", "regression"), 30, rng)
+    up5 = calibration.run_cell(calibration.Scenario("up5", 100_000, 0.0625, "quiet", "regression"), 4, rng)
+    assert up20.rate >= 0.85 and same.rate <= 0.10 and up5.alarms == 0, (up20, same, up5)
