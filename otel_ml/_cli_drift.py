@@ -27,7 +27,7 @@ import numpy as np
 import scipy  # noqa: F401 (the statistics need it: a missing cli extra is named before any work)
 
 from ._adapters import series_values
-from ._aggregate import ColumnCounts, count_column
+from ._binning import ColumnCounts, count_column
 from ._cli_io import (
     EXIT_FLAGGED,
     EXIT_INPUT,  # noqa: F401 (the exit statuses of this command, documented above)

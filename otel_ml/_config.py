@@ -21,15 +21,17 @@ Variable                                            Effect
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from opentelemetry.sdk.metrics.export import MetricExporter
-from opentelemetry.sdk.resources import Resource
+from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigurationError
-from ._export import DEFAULT_TIMEOUT_S, PROTOCOL_GRPC, PROTOCOL_HTTP, _parse_headers, resolve_protocol
+from ._exporter import DEFAULT_TIMEOUT_S, PROTOCOL_GRPC, PROTOCOL_HTTP, parse_headers, resolve_protocol
+
+if TYPE_CHECKING:  # the SDK is imported when first needed, not with otel_ml
+    from opentelemetry.sdk.metrics.export import MetricExporter
+    from opentelemetry.sdk.resources import Resource
 
 DEFAULT_EXPORT_INTERVAL_S = 60.0
 _MIN_INTERVAL_S = 0.01
@@ -158,7 +160,7 @@ def load_config(
     hname, headers = _arg_or_env(headers, "headers", env, "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
                                  "OTEL_EXPORTER_OTLP_HEADERS")
     try:
-        parsed_headers = _parse_headers(headers) or {}
+        parsed_headers = parse_headers(headers) or {}
     except ConfigurationError as exc:
         raise ConfigurationError(f"{hname}: {exc}") from None
 
@@ -178,11 +180,14 @@ def load_config(
             )
         resolved_temporality = t
 
-    if exporter is not None and not isinstance(exporter, MetricExporter):
-        raise ConfigurationError(
-            f"exporter must be an opentelemetry.sdk.metrics.export.MetricExporter, got {type(exporter).__name__}"
-        )
-    if resource is not None and not isinstance(resource, Resource):
+    if exporter is not None:
+        from opentelemetry.sdk.metrics.export import MetricExporter
+
+        if not isinstance(exporter, MetricExporter):
+            raise ConfigurationError(
+                f"exporter must be an opentelemetry.sdk.metrics.export.MetricExporter, got {type(exporter).__name__}"
+            )
+    if resource is not None and not _is_resource(resource):
         raise ConfigurationError(f"resource must be an opentelemetry.sdk.resources.Resource, got {type(resource).__name__}")
 
     return Config(
@@ -199,6 +204,12 @@ def load_config(
     )
 
 
+def _is_resource(resource: Any) -> bool:
+    from opentelemetry.sdk.resources import Resource
+
+    return isinstance(resource, Resource)
+
+
 def _check_interval(seconds: Any, what: str) -> None:
     if not isinstance(seconds, (int, float)) or not _MIN_INTERVAL_S <= seconds <= _MAX_INTERVAL_S:
         raise ConfigurationError(f"{what}: the export interval must be between 10 ms and 1 day")
@@ -206,12 +217,14 @@ def _check_interval(seconds: Any, what: str) -> None:
 
 def global_sdk_resource() -> Resource | None:
     """The resource of the global MeterProvider when the user installed an SDK one, else None."""
+    sdk_metrics = sys.modules.get("opentelemetry.sdk.metrics")
+    if sdk_metrics is None:  # never imported: no SDK MeterProvider can exist (and importing it is slow)
+        return None
     try:
         from opentelemetry import metrics as _metrics
-        from opentelemetry.sdk.metrics import MeterProvider
 
         mp = _metrics.get_meter_provider()
-        if isinstance(mp, MeterProvider):
+        if isinstance(mp, sdk_metrics.MeterProvider):
             return mp._sdk_config.resource  # the SDK keeps it there; no public accessor
     except Exception:
         pass
@@ -228,6 +241,8 @@ def with_instance_id(resource: Resource) -> Resource:
         return resource
     import uuid
 
+    from opentelemetry.sdk.resources import Resource
+
     return resource.merge(Resource({"service.instance.id": str(uuid.uuid4())}))
 
 
@@ -237,5 +252,7 @@ def resolve_resource(config: Config, *, use_global: bool = True) -> Resource:
     if resource is None and use_global:
         resource = global_sdk_resource()
     if resource is None:
+        from opentelemetry.sdk.resources import Resource
+
         resource = Resource.create()
     return with_instance_id(resource)

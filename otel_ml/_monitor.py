@@ -1,10 +1,12 @@
 """The decorator: a span per predict call and the batch's counts added to the model's aggregate.
 
-Order of work on a call: find the input, adapt and bin it (no lock), open the span ``predict {model}``
-as a child of the current span, call the model (timed), map its output to the reference outputs, and add
-everything to the model's counters under one lock. Any failure of otel-ml itself is caught, counted in
-``ml.instrumentation.errors`` and logged once; the model's return value (the same object) is returned,
-and an exception of the model propagates unchanged after being recorded on the span.
+Order of work on a call: find the input, adapt it (:mod:`otel_ml._adapters`) and bin it
+(:mod:`otel_ml._binning`) without a lock, open the span ``predict {model}`` as a child of the current
+span, call the model (timed), map and bin its output, and add everything to the model's counters under
+one lock (:mod:`otel_ml._aggregate`); the export thread (:mod:`otel_ml._export`) sends them later.
+Any failure of otel-ml itself is caught, counted in ``ml.instrumentation.errors`` and logged once; the
+model's return value (the same object) is returned, and an exception of the model propagates unchanged
+after being recorded on the span.
 """
 
 from __future__ import annotations
@@ -16,17 +18,27 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
 from . import semconv
-from ._adapters import Batch, Schema, adapt, batch_size, numeric_column, output_array
-from ._aggregate import SCHEMA_INDEX, SMALL_BATCH, ModelAggregate, get_aggregate
+from ._adapters import (
+    UNSUPPORTED_INPUT,
+    WIDTH_MISMATCH,
+    Batch,
+    Schema,
+    adapt,
+    batch_size,
+    numeric_column,
+    output_array,
+)
+from ._aggregate import ModelAggregate, SampledCall, get_aggregate
+from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error
@@ -47,6 +59,19 @@ _disabled = False  # OTEL_SDK_DISABLED / configure(disabled=True); refreshed by 
 #: the same model (RandomForestClassifier.predict calls self.predict_proba) passes straight through, so
 #: its rows are not counted twice and no nested span is opened.
 _active: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("otel_ml_active", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _CallState:
+    """What :meth:`_Monitor.before` hands to :meth:`_Monitor.after` across the model call."""
+
+    batch: Batch | None
+    num: NumericStats | list[list[float]] | None
+    cats: list[CategoricalStats] | None
+    violations: list[int] | None
+    span: Span | None
+    token: contextvars.Token[Any] | None  # the context token of the span, to detach
+    active: contextvars.Token[tuple[str, str] | None]
 
 
 def _version() -> str:
@@ -122,7 +147,9 @@ class _Monitor:
         return False, None
 
     # --- before the call ---------------------------------------------------------------------------
-    def prepare(self, x: Any) -> tuple[Batch | None, Any, list[Any] | None, list[int] | None]:
+    def prepare(
+        self, x: Any
+    ) -> tuple[Batch | None, NumericStats | list[list[float]] | None, list[CategoricalStats] | None, list[int] | None]:
         """Adapt and bin the input: (batch, numeric stats, categorical stats, schema violations)."""
         schema = self.schema
         agg = self.agg
@@ -144,7 +171,7 @@ class _Monitor:
                 else:
                     num = agg.numeric.stats(batch.numeric, batch.wrong)
             if batch.categorical is not None:
-                cats = [(j, *t.stats(col)) for j, (t, col) in enumerate(zip(agg.cat_tables, batch.categorical))]
+                cats = [t.stats(col) for t, col in zip(agg.cat_tables, batch.categorical)]
         return batch, num, cats, batch.violations
 
     def feature_attributes(self, batch: Batch | None) -> dict[str, Any]:
@@ -173,23 +200,25 @@ class _Monitor:
         return out
 
     # --- after the call ----------------------------------------------------------------------------
-    def outputs(self, result: Any) -> tuple[Any, Any, int | None]:
+    def outputs(
+        self, result: Any
+    ) -> tuple[NumericStats | list[list[float]] | None, CategoricalStats | None, int | None]:
         """Map a model's return value to the reference outputs: (numeric stats, label stats, violation)."""
         agg = self.agg
         if agg is None or (agg.outputs is None and agg.label_table is None):
             return None, None, None
         arr = output_array(result)
         if arr is None or arr.shape[0] == 0:
-            return None, None, (None if arr is not None else SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT])
+            return None, None, (None if arr is not None else UNSUPPORTED_INPUT)
         ot = agg.outputs
         if arr.ndim == 2:
             if ot is None or not agg.proba_outputs:
-                return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+                return None, None, UNSUPPORTED_INPUT
             if arr.shape[1] != len(agg.proba_outputs):
-                return None, None, SCHEMA_INDEX[semconv.SCHEMA_WIDTH_MISMATCH]
+                return None, None, WIDTH_MISMATCH
             m = _float_matrix(arr)
             if m is None:
-                return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+                return None, None, UNSUPPORTED_INPUT
             if ot.k == m.shape[1] and agg.proba_in_order and m.shape[0] <= SMALL_BATCH:
                 return m.tolist(), None, None
             if ot.k != m.shape[1]:
@@ -216,10 +245,10 @@ class _Monitor:
             m = np.full((col.shape[0], ot.k), np.nan)
             m[:, agg.output_index[OUTPUT_VALUE]] = col
             return ot.stats(m, None), None, None
-        return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+        return None, None, UNSUPPORTED_INPUT
 
     # --- the wrapper --------------------------------------------------------------------------------
-    def before(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    def before(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _CallState:
         """Everything up to the model call, entering the model's context last: ``after``'s state. Never raises."""
         batch = num = cats = violations = None
         span = token = None
@@ -229,7 +258,7 @@ class _Monitor:
             if found:
                 batch, num, cats, violations = self.prepare(x)
             elif self.agg is not None:
-                violations = [SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]]
+                violations = [UNSUPPORTED_INPUT]
         except Exception as exc:
             self.internal_error("adapt", exc)
             batch = num = cats = violations = None
@@ -248,12 +277,12 @@ class _Monitor:
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:
             self.internal_error("span", exc)
-        return batch, num, cats, violations, span, token, _active.set(self.key)
+        return _CallState(batch, num, cats, violations, span, token, _active.set(self.key))
 
-    def after(self, state: tuple[Any, ...], result: Any, exc: BaseException | None, duration: float) -> None:
+    def after(self, state: _CallState, result: Any, exc: BaseException | None, duration: float) -> None:
         """Everything after the model call, from leaving the model's context on. Never raises."""
-        batch, num, cats, violations, span, token, active = state
-        _active.reset(active)
+        _active.reset(state.active)
+        batch, violations, span, token = state.batch, state.violations, state.span, state.token
         error_type = type(exc).__qualname__ if exc is not None else None
         try:
             if token is not None:
@@ -284,12 +313,12 @@ class _Monitor:
                 if sc.trace_flags.sampled:
                     first_out = None
                     if out is not None:  # the first row of numeric outputs, for ml.prediction.value
-                        first_out = out[0] if type(out) is list else out.first_row
-                    exemplar = (sc.trace_id, sc.span_id, time.time_ns(), duration, error_type, first_out)
+                        first_out = out[0] if isinstance(out, list) else out.first_row
+                    exemplar = SampledCall(sc.trace_id, sc.span_id, time.time_ns(), duration, error_type, first_out)
             agg.commit(
                 batch.rows if batch is not None else 0,
-                num,
-                cats,
+                state.num,
+                state.cats,
                 violations,
                 out,
                 label,
@@ -410,6 +439,8 @@ def monitor(
             raise ConfigurationError(f"monitor() decorates a callable, got {type(func).__name__}")
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise ConfigurationError("monitor() does not support generator functions")
+        import wrapt  # here, not at import time: importing otel_ml stays cheap
+
         m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values))
         if inspect.iscoroutinefunction(func):
             wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)

@@ -212,7 +212,7 @@ def test_otlp_http_exporter_from_the_shared_helper():
     reset_library()
     try:
         port = server.server_address[1]
-        from otel_ml._export import create_metric_exporter
+        from otel_ml._exporter import create_metric_exporter
 
         exp = create_metric_exporter(f"http://127.0.0.1:{port}/v1/metrics", headers={"x-token": "t0k"}, timeout_s=5)
         otel_ml.configure(exporter=exp, export_interval_s=3600)
