@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from ._adapters import columns_of
 from ._binning import bucket_counts, quantile_edges
 from ._errors import ReferenceProfileError
 from .semconv import MAX_NAME_LENGTH
+
+if TYPE_CHECKING:
+    from .stats.performance import Estimate
 
 FORMAT_VERSION = 1
 DEFAULT_BINS = 10
@@ -116,6 +119,7 @@ class Reference:
     outputs: tuple[Profile, ...] = ()
     row_count: int = 0
     created_at: str = ""
+    performance: ReferencePerformance | None = None
 
     def feature(self, name: str) -> Profile:
         """The profile of feature ``name`` (KeyError if the reference has none)."""
@@ -138,6 +142,7 @@ class Reference:
             "row_count": self.row_count,
             "features": [_profile_to_dict(p) for p in self.features],
             "outputs": [_profile_to_dict(p) for p in self.outputs],
+            **({"performance": self.performance.to_dict()} if self.performance is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -222,6 +227,7 @@ def build_reference(
     class_names: Sequence[Any] | None = None,
     bins: int = DEFAULT_BINS,
     top_k: int = DEFAULT_TOP_K,
+    labels: Any = None,
 ) -> Reference:
     """Profile training (or validation) data, and optionally the model's predictions on it.
 
@@ -234,6 +240,11 @@ def build_reference(
     labels (integers, strings or booleans: output ``label``), a 2-D array of class probabilities
     (outputs ``proba:<class>``, classes from ``class_names`` or the column index), or a mapping of
     output name to array.
+
+    ``labels`` (the true classes or values of the same rows: a labelled holdout) adds the model's
+    reference performance (:class:`ReferencePerformance`): each metric with its 95 % interval and, for
+    class probabilities, the reliability bins. The task follows the predictions: ``proba:<class>``
+    outputs or a ``label`` output make a classifier, a ``value`` output with numeric labels a regression.
     """
     # Every check a loaded file must pass is made here too: what save() writes, load() reads.
     _check_name("model", model)
@@ -267,13 +278,15 @@ def build_reference(
         profile_column(name, values, categorical=is_cat, bins=bins, top_k=top_k)
         for name, values, is_cat in prediction_columns
     )
+    n_rows = rows.pop()
     return Reference(
         model_name=model,
         model_version=str(version),
         features=features,
         outputs=outputs,
-        row_count=rows.pop(),
+        row_count=n_rows,
         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        performance=None if labels is None else performance_of(labels, prediction_columns, n_rows),
     )
 
 
@@ -456,7 +469,8 @@ def _parse(doc: Any, source: str) -> Reference:
     created = doc.get("created_at", "")
     if not isinstance(created, str):
         raise fail("created_at", "must be a string")
-    return Reference(model["name"], model["version"], features, outputs, row_count, created)
+    performance = _parse_performance(doc.get("performance"), fail)
+    return Reference(model["name"], model["version"], features, outputs, row_count, created, performance)
 
 
 def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
@@ -597,3 +611,201 @@ def _is_finite(v: Any) -> bool:
     if isinstance(v, int) and not isinstance(v, bool):
         return -MAX_MAGNITUDE <= v <= MAX_MAGNITUDE
     return isinstance(v, float) and math.isfinite(v) and abs(v) <= MAX_MAGNITUDE
+
+
+# --- Reference performance (the optional "performance" section) ----------------------------------
+
+TASKS = ("binary", "multiclass", "regression")
+#: Bounds of a loaded "performance" section: metric entries, calibration bins, a count.
+MAX_METRICS = 4 * MAX_FEATURES
+MAX_CALIBRATION_BINS = 1000
+MAX_COUNT = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """One reliability bin of the holdout: rows whose probability is in ``(upper - width, upper]``."""
+
+    upper: float
+    count: int
+    mean_predicted: float
+    observed: float
+
+
+@dataclass(frozen=True)
+class ReferencePerformance:
+    """The model's performance on the labelled holdout ``build_reference(labels=...)`` was given.
+
+    ``metrics`` maps a metric name of :mod:`otel_ml.stats.performance` to its
+    :class:`~otel_ml.stats.Estimate` (value and 95 % interval; only finite ones are kept).
+    ``classes`` lists a classifier's classes in the order of its ``proba:<class>`` outputs (empty for a
+    regression). ``calibration``: the non-empty reliability bins of a probabilistic classifier (binary:
+    probability of ``classes[1]``; multiclass: probability of the predicted class against being right).
+    """
+
+    task: str
+    n: int
+    metrics: Mapping[str, Estimate]
+    classes: tuple[str, ...] = ()
+    calibration: tuple[CalibrationBin, ...] = ()
+
+    def __hash__(self) -> int:  # a Reference stays hashable
+        return hash((self.task, self.n, tuple(self.metrics.items()), self.classes, self.calibration))
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"task": self.task, "n": self.n}
+        if self.classes:
+            doc["classes"] = list(self.classes)
+        doc["metrics"] = {k: {"value": e.value, "lower": e.lower, "upper": e.upper, "n": e.n}
+                          for k, e in self.metrics.items()}
+        if self.calibration:
+            doc["calibration"] = {"bins": [dict(vars(b)) for b in self.calibration]}
+        return doc
+
+
+def _labels_array(labels: Any, n_rows: int) -> np.ndarray:
+    if hasattr(labels, "to_numpy"):
+        labels = labels.to_numpy()
+    arr = np.asarray(labels)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.shape[0] != n_rows:
+        raise ReferenceProfileError(f"labels: must hold one label per row ({n_rows}), got shape {arr.shape}")
+    return arr
+
+
+def performance_of(labels: Any, prediction_columns: Sequence[tuple[str, Any, bool]], n_rows: int) -> ReferencePerformance:
+    """The reference performance of the model's outputs (as :func:`build_reference` names them) on ``labels``."""
+    from .stats.performance import (
+        classification_metrics,
+        regression_metrics,
+        reliability,
+    )
+
+    y = _labels_array(labels, n_rows)
+    outputs = {name: values for name, values, _ in prediction_columns}
+    proba_names = [n for n in outputs if n.startswith(PROBA_PREFIX)]
+    if not outputs:
+        raise ReferenceProfileError("labels: the reference performance needs the model's predictions (predictions=)")
+    keys = [category_key(v) for v in y.tolist()]
+    try:
+        if proba_names or OUTPUT_LABEL in outputs:
+            missing = sum(k is None for k in keys)
+            if missing:
+                raise ReferenceProfileError(f"labels: {missing} missing label(s); drop those rows first")
+            y_pred = None
+            if OUTPUT_LABEL in outputs:
+                y_pred = [category_key(v) for v in np.asarray(outputs[OUTPUT_LABEL]).tolist()]
+                if any(k is None for k in y_pred):
+                    raise ReferenceProfileError("predictions: the 'label' output has missing values")
+            proba = None
+            if proba_names:
+                if len(proba_names) < 2:
+                    raise ReferenceProfileError("predictions: class probabilities need one column per class (at least 2)")
+                classes = [n[len(PROBA_PREFIX):] for n in proba_names]
+                proba = np.column_stack([np.asarray(outputs[n], dtype=np.float64) for n in proba_names])
+            else:
+                classes = sorted(set(keys) | set(y_pred or ()))
+                if len(classes) < 2:
+                    raise ReferenceProfileError(f"labels: a classifier needs at least two classes, got {classes}")
+            metrics = classification_metrics(keys, y_pred, proba, classes)
+            task = "binary" if len(classes) == 2 else "multiclass"
+            bins: list[dict[str, Any]] = []
+            if proba is not None:
+                truth = np.array([classes.index(k) for k in keys])
+                if task == "binary":
+                    bins = reliability(truth == 1, proba[:, 1])
+                else:
+                    pred = proba.argmax(axis=1) if y_pred is None else np.array([classes.index(k) for k in y_pred])
+                    bins = reliability(pred == truth, proba[np.arange(n_rows), pred])
+            calibration = tuple(CalibrationBin(b["upper"], b["count"], b["mean_predicted"], b["observed"])
+                                for b in bins if b["count"] > 0)
+            return ReferencePerformance(task, n_rows, _finite_estimates(metrics), tuple(classes), calibration)
+        if OUTPUT_VALUE in outputs:
+            numeric = _try_float(y) if y.dtype.kind not in "biuf" else (None if y.dtype.kind == "b" else y)
+            if numeric is None or not np.isfinite(numeric.astype(np.float64)).all():
+                raise ReferenceProfileError("labels: a 'value' output needs finite numeric labels "
+                                            "(for a classifier pass class labels or probabilities as predictions)")
+            metrics = regression_metrics(numeric.astype(np.float64), np.asarray(outputs[OUTPUT_VALUE], dtype=np.float64))
+            return ReferencePerformance("regression", n_rows, _finite_estimates(metrics))
+    except ValueError as exc:
+        raise ReferenceProfileError(f"labels: {exc}") from None
+    raise ReferenceProfileError(f"labels: no output to judge (outputs: {', '.join(outputs)})")
+
+
+def _finite_estimates(metrics: Mapping[str, Estimate]) -> dict[str, Estimate]:
+    return {k: e for k, e in metrics.items() if all(math.isfinite(v) for v in (e.value, e.lower, e.upper))}
+
+
+def _parse_performance(section: Any, fail: Any) -> ReferencePerformance | None:
+    """The optional "performance" section, validated: finite numbers, bounded sizes, errors naming the field."""
+    from .stats.performance import CLASSIFICATION_METRICS, REGRESSION_METRICS, Estimate
+
+    if section is None:
+        return None
+    where = "performance"
+    if not isinstance(section, dict):
+        raise fail(where, "must be an object")
+    task = section.get("task")
+    if task not in TASKS:
+        raise fail(f"{where}.task", f"must be one of {', '.join(TASKS)}, got {_shown(task)}")
+    n = section.get("n")
+    if not _is_count(n) or not 1 <= n <= MAX_COUNT:
+        raise fail(f"{where}.n", "must be a positive integer (the holdout's rows)")
+    classes = section.get("classes", [])
+    if not isinstance(classes, list) or len(classes) > MAX_FEATURES:
+        raise fail(f"{where}.classes", f"must be a list of at most {MAX_FEATURES} class names")
+    for i, c in enumerate(classes):
+        problem = name_problem(c)
+        if problem:
+            raise fail(f"{where}.classes[{i}]", problem)
+    if len(set(classes)) != len(classes):
+        raise fail(f"{where}.classes", "must not repeat a class")
+    if task == "regression" and classes:
+        raise fail(f"{where}.classes", "a regression has no classes")
+    if task != "regression" and classes and (len(classes) == 2) != (task == "binary"):
+        raise fail(f"{where}.classes", f"a {task} task cannot have {len(classes)} classes")
+    metrics_doc = section.get("metrics")
+    if not isinstance(metrics_doc, dict) or len(metrics_doc) > MAX_METRICS:
+        raise fail(f"{where}.metrics", f"must be an object of at most {MAX_METRICS} metrics")
+    known = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    metrics: dict[str, Estimate] = {}
+    for name, doc in metrics_doc.items():
+        field_name = f"{where}.metrics.{_shown(name)}"
+        base, _, cls = name.partition(":")
+        if base not in known or (cls and (base not in ("precision", "recall", "f1") or name_problem(cls))):
+            raise fail(field_name, f"unknown metric for a {task} task (known: {', '.join(known)}, "
+                                   "precision:<class>, recall:<class>, f1:<class>)")
+        if not isinstance(doc, dict):
+            raise fail(field_name, "must be an object with 'value', 'lower' and 'upper'")
+        for key in ("value", "lower", "upper"):
+            if not _is_finite(doc.get(key)):
+                raise fail(f"{field_name}.{key}", f"must be a finite number, got {_shown(doc.get(key))}")
+        if not doc["lower"] <= doc["value"] <= doc["upper"]:
+            raise fail(field_name, "must have lower <= value <= upper")
+        count = doc.get("n", n)
+        if not _is_count(count) or count > MAX_COUNT:
+            raise fail(f"{field_name}.n", "must be a non-negative integer")
+        metrics[name] = Estimate(float(doc["value"]), float(doc["lower"]), float(doc["upper"]), count)
+    bins: list[CalibrationBin] = []
+    calibration = section.get("calibration")
+    if calibration is not None:
+        if task == "regression":
+            raise fail(f"{where}.calibration", "a regression has no calibration bins")
+        if not isinstance(calibration, dict) or not isinstance(calibration.get("bins"), list):
+            raise fail(f"{where}.calibration", "must be an object with a list 'bins'")
+        if len(calibration["bins"]) > MAX_CALIBRATION_BINS:
+            raise fail(f"{where}.calibration.bins", f"has more than {MAX_CALIBRATION_BINS} bins")
+        for i, b in enumerate(calibration["bins"]):
+            at = f"{where}.calibration.bins[{i}]"
+            if not isinstance(b, dict):
+                raise fail(at, "must be an object")
+            for key in ("upper", "mean_predicted", "observed"):
+                if not _is_finite(b.get(key)) or not 0 <= b[key] <= 1:
+                    raise fail(f"{at}.{key}", f"must be a number in [0, 1], got {_shown(b.get(key))}")
+            if not _is_count(b.get("count")) or not 1 <= b["count"] <= MAX_COUNT:
+                raise fail(f"{at}.count", "must be a positive integer")
+            if b["upper"] <= 0 or (bins and b["upper"] <= bins[-1].upper):
+                raise fail(f"{at}.upper", "must be > 0 and increase from bin to bin")
+            bins.append(CalibrationBin(float(b["upper"]), b["count"], float(b["mean_predicted"]), float(b["observed"])))
+    return ReferencePerformance(task, n, metrics, tuple(classes), tuple(bins))
