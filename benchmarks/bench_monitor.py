@@ -9,8 +9,13 @@ processes on a busy machine disturb them less.
    a span processor exporting to a no-op exporter): decorator overhead vs. a wrapper that only opens one
    span (target: <= 2x).
 2. 1000 x 20: decorator overhead vs. recording every value with the OTel SDK Histogram.record()
-   (target: <= 1/100), with exact counts checked.
+   (target: <= 1/100), with exact counts checked. Beside it, in the same run: a pandas DataFrame of
+   1000 rows with 5 categorical columns (12 levels, strings) among 20 features, vs. the same frame
+   all-numeric, through a stub model (target: categorical overhead <= 1 ms).
 3. Thread safety: N threads, exact counts. 4. Memory: bounded whatever the input.
+5. Offline counting of ``otel-ml drift`` (read-back of text cells + ``count_column``), 20 features
+   (5 categorical) x 10,000 rows, in-process (target: <= 20 ms), vs. the numeric columns alone; and
+   the command's whole ``judge()`` (counting and verdicts) on the same frame.
 Prints medians; no asserts on time (the script exits non-zero only when counts are wrong).
 """
 
@@ -23,11 +28,20 @@ import time
 import tracemalloc
 
 import numpy as np
+import pandas as pd
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporter, MetricExportResult
+from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
+)
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from sklearn.linear_model import LogisticRegression
 
@@ -59,6 +73,10 @@ class NoopMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis=0, **kwargs):
         pass
+
+
+class _BenchLR(LogisticRegression):
+    """Its own class, so the dispatcher instrument() puts on it leaves the baseline's class alone."""
 
 
 def per_call(fn, arg, calls, rounds):
@@ -111,22 +129,35 @@ def main() -> int:
             return clf.predict_proba(x)
 
     decorated = otel_ml.monitor(model="bench", version="1", reference=ref)(bare)
+    # instrument() puts a dispatcher on the estimator's class: a subclass keeps LogisticRegression (the
+    # baseline's class) untouched; a second, uninstrumented instance shows the pass-through cost
+    instrumented = otel_ml.instrument(_BenchLR(max_iter=200).fit(X, y), model="bench-inst", version="1",
+                                      reference=otel_ml.build_reference(
+                                          X, model="bench-inst", version="1",
+                                          predictions=clf.predict_proba(X), class_names=clf.classes_))
+    bystander = _BenchLR(max_iter=200).fit(X, y)
     ok = True
 
     # 1. one row
     one = X[:1].copy()
-    for f in (bare, span_only, decorated):
+    fns = {"bare": bare, "span": span_only, "monitor": decorated,
+           "instrument": lambda x: instrumented.predict_proba(x), "passthrough": lambda x: bystander.predict_proba(x)}
+    for f in fns.values():
         per_call(f, one, 200, 2)  # warm-up
     calls, rounds = (200, 15) if QUICK else (200, 61)
-    r = interleaved({"bare": bare, "span": span_only, "monitor": decorated}, one, calls, rounds)
+    r = interleaved(fns, one, calls, rounds)
     span_oh = r["span"] - r["bare"]
     mon_oh = r["monitor"] - r["bare"]
+    inst_oh = r["instrument"] - r["bare"]
     print(f"clock: {'wall' if clock is time.perf_counter else 'thread CPU time'}; medians")
     print("1) 1 row x 20 features, LogisticRegression.predict_proba, always-on sampler")
     print(f"   bare predict          {us(r['bare'])}")
     print(f"   span-only wrapper     {us(r['span'])}   overhead {us(span_oh)}")
     print(f"   @otel_ml.monitor      {us(r['monitor'])}   overhead {us(mon_oh)}")
     print(f"   ratio monitor/span overhead = {mon_oh / span_oh:.2f}  (target <= 2)")
+    print(f"   otel_ml.instrument()  {us(r['instrument'])}   overhead {us(inst_oh)}   "
+          f"ratio to span overhead = {inst_oh / span_oh:.2f}")
+    print(f"   same class, not instrumented {us(r['passthrough'])}   overhead {us(r['passthrough'] - r['bare'])}")
 
     # 2. 1000 x 20
     big = rng.normal(size=(1000, n_feat))
@@ -169,6 +200,7 @@ def main() -> int:
         exact &= (after[j, : len(e) + 1] - snapshot_before[j, : len(e) + 1]).tolist() == expect.tolist()
     print(f"   counts exact: {exact}  ({n_calls} rows of timed batches counted)")
     ok &= exact
+    ok &= categorical_batch(rng)
 
     # 3. threads
     n_threads, per_thread = 8, (200 if QUICK else 1000)
@@ -218,7 +250,115 @@ def main() -> int:
     all_growth = sum(st.size_diff for st in after_snap.compare_to(before_snap, "filename"))
     print(f"4) memory: counters {nbytes0} B before, {agg.nbytes()} B after {mem_calls} hostile calls; "
           f"heap growth allocated from otel_ml {lib_growth / 1024:.1f} KiB (whole process {all_growth / 1024:.1f} KiB)")
+    offline_counting(rng)
     return 0 if ok else 1
+
+
+N_CAT, N_LEVELS = 5, 12
+
+
+def _mixed_frame(rng, rows, n_feat, categorical):
+    """``n_feat`` columns; the first ``N_CAT`` hold string levels when ``categorical``."""
+    data = {}
+    for j in range(n_feat):
+        if categorical and j < N_CAT:
+            data[f"x{j}"] = rng.choice([f"level{i}" for i in range(N_LEVELS)], rows).astype(object)
+        else:
+            data[f"x{j}"] = rng.normal(size=rows)
+    return pd.DataFrame(data)
+
+
+def categorical_batch(rng) -> bool:
+    """1000 rows: 5 categorical columns among 20 features vs. all-numeric, same stub model, same run."""
+    n_feat, rows = 20, 1000
+    train_c = _mixed_frame(rng, 5000, n_feat, True)
+    train_n = _mixed_frame(rng, 5000, n_feat, False)
+    proba = np.tile([0.3, 0.7], (rows, 1))
+    ref_c = otel_ml.build_reference(train_c, model="bench-cat", version="1", categorical=[f"x{j}" for j in range(N_CAT)],
+                                    predictions=np.tile([0.3, 0.7], (5000, 1)), class_names=[0, 1])
+    ref_n = otel_ml.build_reference(train_n, model="bench-num", version="1",
+                                    predictions=np.tile([0.3, 0.7], (5000, 1)), class_names=[0, 1])
+
+    def stub(x):
+        return proba
+
+    fns = {
+        "bare": stub,
+        "numeric": otel_ml.monitor(model="bench-num", version="1", reference=ref_n)(stub),
+        "categorical": otel_ml.monitor(model="bench-cat", version="1", reference=ref_c)(stub),
+    }
+    frames = {"bare": _mixed_frame(rng, rows, n_feat, True), "numeric": _mixed_frame(rng, rows, n_feat, False)}
+    frames["categorical"] = frames["bare"]
+    for name, f in fns.items():
+        per_call(f, frames[name], 5, 2)
+    calls, rounds = (10, 9) if QUICK else (10, 61)
+    samples = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            x = frames[name]
+            t0 = clock()
+            for _ in range(calls):
+                fn(x)
+            samples[name].append((clock() - t0) / calls)
+    r = {name: statistics.median(s) for name, s in samples.items()}
+    num_oh = r["numeric"] - r["bare"]
+    cat_oh = r["categorical"] - r["bare"]
+    print("2b) 1000-row DataFrame x 20 features, stub model (probabilities of 2 classes)")
+    print(f"   bare stub             {us(r['bare'])}")
+    print(f"   all 20 numeric        {us(r['numeric'])}   overhead {us(num_oh)}")
+    print(f"   5 categorical (12 levels) + 15 numeric {us(r['categorical'])}   overhead {us(cat_oh)}")
+    print(f"   ratio categorical / numeric overhead = {cat_oh / num_oh:.2f}  (target: categorical <= 1000 µs)")
+    # exact categorical counts on one more call
+    agg = next(a for a in aggregates() if a.name == "bench-cat")
+    before = [c.copy() for c in agg.cat_counts]
+    x = frames["categorical"]
+    fns["categorical"](x)
+    exact = True
+    for j, table in enumerate(agg.cat_tables):
+        col = x[table.name].tolist()
+        expect = [col.count(c) for c in table.categories] + [sum(v not in table.categories for v in col)]
+        exact &= (agg.cat_counts[j] - before[j]).tolist() == expect
+    print(f"   categorical counts exact: {exact}")
+    return exact
+
+
+def offline_counting(rng) -> None:
+    """``otel-ml drift``'s counting over 20 features x 10,000 rows, in-process (CSV cells as text)."""
+    from otel_ml._adapters import series_values
+    from otel_ml._binning import count_column
+    from otel_ml._cli_drift import judge, read_back_text
+    from otel_ml.stats import PolicyBook
+
+    n_feat, rows = 20, 10_000
+    ref = otel_ml.build_reference(_mixed_frame(rng, 20_000, n_feat, True), model="bench-drift", version="1",
+                                  categorical=[f"x{j}" for j in range(N_CAT)])
+    cur = _mixed_frame(rng, rows, n_feat, True)
+    cur.iloc[::97, 0] = None  # a few missing cells and unseen levels, as real files have
+    cur.iloc[::89, 1] = "level99"
+
+    def count(profiles):
+        for p in profiles:
+            count_column(p, read_back_text(p, series_values(cur[p.name])), rows)
+
+    numeric = [p for p in ref.features if not hasattr(p, "categories")]
+    book = PolicyBook()
+    runs = {"all 20": lambda: count(ref.features), "15 numeric only": lambda: count(numeric),
+            "judge": lambda: judge(ref, cur, book)}
+    for f in runs.values():
+        f()
+    rounds = 9 if QUICK else 41
+    samples = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, f in runs.items():
+            t0 = clock()
+            f()
+            samples[name].append(clock() - t0)
+    r = {name: statistics.median(s) for name, s in samples.items()}
+    print("5) offline counting (otel-ml drift), 20 features (5 categorical) x 10,000 rows")
+    print(f"   15 numeric only       {r['15 numeric only'] * 1e3:9.2f} ms")
+    print(f"   all 20 features       {r['all 20'] * 1e3:9.2f} ms   (target <= 20 ms); "
+          f"ratio vs numeric only = {r['all 20'] / r['15 numeric only']:.2f}")
+    print(f"   judge() (counting + verdicts of the 20 features) {r['judge'] * 1e3:9.2f} ms")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from . import semconv
 
 
 def columns_of(data: Any, feature_names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
@@ -42,15 +45,23 @@ def columns_of(data: Any, feature_names: Sequence[str] | None = None) -> dict[st
 # arrive as one float64 matrix (NaN for missing and wrong-typed cells; the wrong-typed ones are counted
 # apart) so the binning is one vectorised pass.
 
-MISSING_COLUMN = 0
-UNEXPECTED_COLUMN = 1
-WIDTH_MISMATCH = 2
-UNSUPPORTED_INPUT = 3  # indices into _aggregate.SCHEMA_KINDS
+#: Kinds of schema violation (``ml.schema.violation``), in the order of the aggregate's counters;
+#: a violation travels as its index here.
+SCHEMA_KINDS: tuple[str, ...] = (
+    semconv.SCHEMA_MISSING_COLUMN,
+    semconv.SCHEMA_UNEXPECTED_COLUMN,
+    semconv.SCHEMA_WIDTH_MISMATCH,
+    semconv.SCHEMA_UNSUPPORTED_INPUT,
+)
+MISSING_COLUMN = SCHEMA_KINDS.index(semconv.SCHEMA_MISSING_COLUMN)
+UNEXPECTED_COLUMN = SCHEMA_KINDS.index(semconv.SCHEMA_UNEXPECTED_COLUMN)
+WIDTH_MISMATCH = SCHEMA_KINDS.index(semconv.SCHEMA_WIDTH_MISMATCH)
+UNSUPPORTED_INPUT = SCHEMA_KINDS.index(semconv.SCHEMA_UNSUPPORTED_INPUT)
 
 _NUMERIC_KINDS = "iuf"
 _PANDAS_PROBE_ROWS = 1024
 _PANDAS_SMALL_ROWS = 64
-_MISSING_TYPE_NAMES = ("NAType", "NaTType")
+MISSING_TYPE_NAMES = ("NAType", "NaTType")
 _NUMBER_TYPES = (int, float, np.integer, np.floating)
 
 
@@ -70,18 +81,15 @@ class Schema:
         self.all_numeric = not self.cat_positions and self.num_positions == list(range(self.width))
 
 
+@dataclass(frozen=True, slots=True)
 class Batch:
-    """One call's input, adapted. ``numeric`` is (rows x numeric features) float64 or None."""
+    """One call's input, adapted to the model's features: what the binning step takes."""
 
-    __slots__ = ("rows", "numeric", "wrong", "categorical", "violations")
-
-    def __init__(self, rows: int, numeric: np.ndarray | None = None, wrong: np.ndarray | None = None,
-                 categorical: list[Any] | None = None, violations: list[int] | None = None) -> None:
-        self.rows = rows
-        self.numeric = numeric
-        self.wrong = wrong
-        self.categorical = categorical
-        self.violations = violations
+    rows: int
+    numeric: np.ndarray | None = None  # rows x numeric features, float64; NaN where missing or wrong-typed
+    wrong: np.ndarray | None = None  # int64 per numeric feature: wrong-typed cells (None: none)
+    categorical: list[Any] | None = None  # one 1-D column of cells per categorical feature
+    violations: list[int] | None = None  # indices into SCHEMA_KINDS
 
 
 def _unsupported(rows: int = 0) -> Batch:
@@ -119,7 +127,7 @@ def numeric_column(values: Any) -> tuple[np.ndarray, int]:
         t = type(v)
         if t is float:
             out[i] = v
-        elif v is None or t.__name__ in _MISSING_TYPE_NAMES:
+        elif v is None or t.__name__ in MISSING_TYPE_NAMES:
             out[i] = np.nan
         elif isinstance(v, _NUMBER_TYPES) and not isinstance(v, (bool, np.bool_)):
             try:
@@ -140,6 +148,62 @@ def series_values(s: Any) -> np.ndarray:
     return s.to_numpy()
 
 
+@dataclass(frozen=True, slots=True)
+class FactorizedColumn:
+    """A column of strings as codes over its distinct values (code -1: missing), as pandas holds it.
+
+    The binning step looks each distinct value up once instead of every cell.
+    """
+
+    codes: np.ndarray  # integer codes, one per row
+    uniques: list[str]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __getitem__(self, i: int) -> str | None:
+        c = int(self.codes[i])
+        return None if c < 0 else self.uniques[c]
+
+    def __iter__(self) -> Any:
+        uniques = self.uniques
+        return (None if c < 0 else uniques[c] for c in self.codes.tolist())
+
+
+def series_cells(s: Any) -> Any:
+    """A pandas Series holding a categorical feature: string and category dtypes of strings come
+    factorized (:class:`FactorizedColumn`), anything else as :func:`series_values`."""
+    name = getattr(s.dtype, "name", None)
+    try:
+        if name in ("str", "string"):
+            codes, uniques = s.array.factorize()
+            values = uniques.tolist()
+        elif name == "category":
+            codes, values = s.cat.codes.to_numpy(), s.cat.categories.tolist()
+        else:
+            return series_values(s)
+    except Exception:
+        return series_values(s)
+    if all(type(v) is str for v in values):
+        return FactorizedColumn(np.asarray(codes), values)
+    return series_values(s)
+
+
+def _pandas_numeric_block(frame: Any, names: Sequence[str], schema: Schema) -> np.ndarray | None:
+    """The numeric features of a DataFrame as one float64 matrix, when all are present with number dtypes."""
+    if not schema.k_num:
+        return None
+    position = {n: i for i, n in enumerate(names)}
+    try:
+        cols = [position[n] for n in schema.num_names]
+    except KeyError:
+        return None
+    dtypes = frame.dtypes.tolist()
+    if not all(isinstance(dtypes[i], np.dtype) and dtypes[i].kind in _NUMERIC_KINDS for i in cols):
+        return None
+    return frame.iloc[:, cols].to_numpy(dtype=np.float64)
+
+
 def _object_rows(arr: np.ndarray) -> np.ndarray:
     """A 1-D object array with one entry per leading-axis item of ``arr``."""
     out = np.empty(arr.shape[0], dtype=object)
@@ -148,16 +212,20 @@ def _object_rows(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema) -> Batch:
-    """Batch from named columns; ``get(name)`` returns a 1-D array-like of ``rows`` values."""
+def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema, *,
+                  get_categorical: Any = None, numeric: np.ndarray | None = None) -> Batch:
+    """Batch from named columns; ``get(name)`` returns a 1-D array-like of ``rows`` values.
+
+    ``get_categorical`` (default ``get``) reads a categorical column; ``numeric``, when given, is the
+    numeric features already converted in one block (all present, all of a number dtype).
+    """
     violations: list[int] = []
     present_set = set(present)
     for name in present:
         if name not in schema.index:
             violations.append(UNEXPECTED_COLUMN)
-    numeric = None
     wrong = None
-    if schema.k_num:
+    if schema.k_num and numeric is None:
         numeric = np.empty((rows, schema.k_num), dtype=np.float64)
         for j, name in enumerate(schema.num_names):
             if name in present_set:
@@ -177,10 +245,11 @@ def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema) -
     categorical = None
     if schema.cat_positions:
         categorical = []
+        get_cat = get_categorical or get
         for pos in schema.cat_positions:
             name = schema.names[pos]
             if name in present_set:
-                categorical.append(get(name))
+                categorical.append(get_cat(name))
             else:
                 categorical.append([None] * rows)
                 violations.append(MISSING_COLUMN)
@@ -257,7 +326,9 @@ def adapt(x: Any, schema: Schema) -> Batch:
                     position = {n: i for i, n in enumerate(names)}
                     return _from_columns(lambda n: cells[:, position[n]], names, rows, schema)
 
-            return _from_columns(lambda n: series_values(x[cols[n]]), names, rows, schema)
+            return _from_columns(lambda n: series_values(x[cols[n]]), names, rows, schema,
+                                 get_categorical=lambda n: series_cells(x[cols[n]]),
+                                 numeric=_pandas_numeric_block(x, names, schema))
         if hasattr(x, "index") and hasattr(x, "to_dict"):  # Series: one row keyed by the index
             try:
                 return adapt({str(k): v for k, v in x.items()}, schema)

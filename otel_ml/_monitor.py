@@ -1,10 +1,12 @@
 """The decorator: a span per predict call and the batch's counts added to the model's aggregate.
 
-Order of work on a call: find the input, adapt and bin it (no lock), open the span ``predict {model}``
-as a child of the current span, call the model (timed), map its output to the reference outputs, and add
-everything to the model's counters under one lock. Any failure of otel-ml itself is caught, counted in
-``ml.instrumentation.errors`` and logged once; the model's return value (the same object) is returned,
-and an exception of the model propagates unchanged after being recorded on the span.
+Order of work on a call: find the input, adapt it (:mod:`otel_ml._adapters`) and bin it
+(:mod:`otel_ml._binning`) without a lock, open the span ``predict {model}`` as a child of the current
+span, call the model (timed), map and bin its output, and add everything to the model's counters under
+one lock (:mod:`otel_ml._aggregate`); the export thread (:mod:`otel_ml._export`) sends them later.
+Any failure of otel-ml itself is caught, counted in ``ml.instrumentation.errors`` and logged once; the
+model's return value (the same object) is returned, and an exception of the model propagates unchanged
+after being recorded on the span.
 """
 
 from __future__ import annotations
@@ -12,25 +14,41 @@ from __future__ import annotations
 import contextvars
 import inspect
 import os
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-import wrapt
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
 from . import semconv
-from ._adapters import Batch, Schema, adapt, batch_size, numeric_column, output_array
-from ._aggregate import SCHEMA_INDEX, SMALL_BATCH, ModelAggregate, get_aggregate
+from ._adapters import (
+    UNSUPPORTED_INPUT,
+    WIDTH_MISMATCH,
+    Batch,
+    Schema,
+    adapt,
+    batch_size,
+    numeric_column,
+    output_array,
+)
+from ._aggregate import ModelAggregate, SampledCall, get_aggregate
+from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error
-from ._reference import MAX_NAME_LENGTH, OUTPUT_VALUE, Reference, load_reference, name_problem
+from ._reference import (
+    MAX_NAME_LENGTH,
+    OUTPUT_LABEL,
+    OUTPUT_VALUE,
+    PROBA_PREFIX,
+    Reference,
+    load_reference,
+    name_problem,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,13 +58,26 @@ _MAX_STRING = 128
 _ATTRS_CACHE_SIZE = 64
 _SELF_NAMES = ("self", "cls")
 
-_enabled = True  # switched by OtelMLInstrumentor.uninstrument()
+_enabled = True  # switched by OtelMLInstrumentor (set_enabled)
 _disabled = False  # OTEL_SDK_DISABLED / configure(disabled=True); refreshed by configure()
 
 #: The model (name, version) whose monitored call is running in this context. A nested monitored call of
 #: the same model (RandomForestClassifier.predict calls self.predict_proba) passes straight through, so
 #: its rows are not counted twice and no nested span is opened.
 _active: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("otel_ml_active", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _CallState:
+    """What :meth:`_Monitor.before` hands to :meth:`_Monitor.after` across the model call."""
+
+    batch: Batch | None
+    num: NumericStats | list[list[float]] | None
+    cats: list[CategoricalStats] | None
+    violations: list[int] | None
+    span: Span | None
+    token: contextvars.Token[Any] | None  # the context token of the span, to detach
+    active: contextvars.Token[tuple[str, str] | None]
 
 
 def _version() -> str:
@@ -59,13 +90,15 @@ class _Monitor:
     """Per-decorated-function state, built once at decoration time."""
 
     def __init__(self, func: Callable[..., Any], model: str, version: str, reference: Reference | None,
-                 input_arg: str | None, record_feature_values: bool) -> None:
+                 input_arg: str | None, record_feature_values: bool, *, outputs: bool = True,
+                 tracer_provider: Any = None) -> None:
         self.model = model
         self.version = version
         self.reference = reference
         self.record_feature_values = record_feature_values
+        self.record_outputs = outputs  # False: the method returns something the reference does not describe
         self.span_name = semconv.SPAN_NAME_TEMPLATE.format(model=model)
-        self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version())
+        self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version(), tracer_provider)
         self.base_attrs = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version}
         self.key = (model, version)
         self._attrs_cache: dict[int | None, dict[str, Any]] = {}
@@ -122,7 +155,9 @@ class _Monitor:
         return False, None
 
     # --- before the call ---------------------------------------------------------------------------
-    def prepare(self, x: Any) -> tuple[Batch | None, Any, list[Any] | None, list[int] | None]:
+    def prepare(
+        self, x: Any
+    ) -> tuple[Batch | None, NumericStats | list[list[float]] | None, list[CategoricalStats] | None, list[int] | None]:
         """Adapt and bin the input: (batch, numeric stats, categorical stats, schema violations)."""
         schema = self.schema
         agg = self.agg
@@ -144,7 +179,7 @@ class _Monitor:
                 else:
                     num = agg.numeric.stats(batch.numeric, batch.wrong)
             if batch.categorical is not None:
-                cats = [(j, *t.stats(col)) for j, (t, col) in enumerate(zip(agg.cat_tables, batch.categorical))]
+                cats = [t.stats(col) for t, col in zip(agg.cat_tables, batch.categorical)]
         return batch, num, cats, batch.violations
 
     def feature_attributes(self, batch: Batch | None) -> dict[str, Any]:
@@ -173,23 +208,25 @@ class _Monitor:
         return out
 
     # --- after the call ----------------------------------------------------------------------------
-    def outputs(self, result: Any) -> tuple[Any, Any, int | None]:
+    def outputs(
+        self, result: Any
+    ) -> tuple[NumericStats | list[list[float]] | None, CategoricalStats | None, int | None]:
         """Map a model's return value to the reference outputs: (numeric stats, label stats, violation)."""
         agg = self.agg
-        if agg is None or (agg.outputs is None and agg.label_table is None):
+        if agg is None or not self.record_outputs or (agg.outputs is None and agg.label_table is None):
             return None, None, None
         arr = output_array(result)
         if arr is None or arr.shape[0] == 0:
-            return None, None, (None if arr is not None else SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT])
+            return None, None, (None if arr is not None else UNSUPPORTED_INPUT)
         ot = agg.outputs
         if arr.ndim == 2:
             if ot is None or not agg.proba_outputs:
-                return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+                return None, None, UNSUPPORTED_INPUT
             if arr.shape[1] != len(agg.proba_outputs):
-                return None, None, SCHEMA_INDEX[semconv.SCHEMA_WIDTH_MISMATCH]
+                return None, None, WIDTH_MISMATCH
             m = _float_matrix(arr)
             if m is None:
-                return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+                return None, None, UNSUPPORTED_INPUT
             if ot.k == m.shape[1] and agg.proba_in_order and m.shape[0] <= SMALL_BATCH:
                 return m.tolist(), None, None
             if ot.k != m.shape[1]:
@@ -216,10 +253,10 @@ class _Monitor:
             m = np.full((col.shape[0], ot.k), np.nan)
             m[:, agg.output_index[OUTPUT_VALUE]] = col
             return ot.stats(m, None), None, None
-        return None, None, SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]
+        return None, None, UNSUPPORTED_INPUT
 
     # --- the wrapper --------------------------------------------------------------------------------
-    def before(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    def before(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _CallState:
         """Everything up to the model call, entering the model's context last: ``after``'s state. Never raises."""
         batch = num = cats = violations = None
         span = token = None
@@ -229,7 +266,7 @@ class _Monitor:
             if found:
                 batch, num, cats, violations = self.prepare(x)
             elif self.agg is not None:
-                violations = [SCHEMA_INDEX[semconv.SCHEMA_UNSUPPORTED_INPUT]]
+                violations = [UNSUPPORTED_INPUT]
         except Exception as exc:
             self.internal_error("adapt", exc)
             batch = num = cats = violations = None
@@ -248,12 +285,12 @@ class _Monitor:
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:
             self.internal_error("span", exc)
-        return batch, num, cats, violations, span, token, _active.set(self.key)
+        return _CallState(batch, num, cats, violations, span, token, _active.set(self.key))
 
-    def after(self, state: tuple[Any, ...], result: Any, exc: BaseException | None, duration: float) -> None:
+    def after(self, state: _CallState, result: Any, exc: BaseException | None, duration: float) -> None:
         """Everything after the model call, from leaving the model's context on. Never raises."""
-        batch, num, cats, violations, span, token, active = state
-        _active.reset(active)
+        _active.reset(state.active)
+        batch, violations, span, token = state.batch, state.violations, state.span, state.token
         error_type = type(exc).__qualname__ if exc is not None else None
         try:
             if token is not None:
@@ -284,12 +321,12 @@ class _Monitor:
                 if sc.trace_flags.sampled:
                     first_out = None
                     if out is not None:  # the first row of numeric outputs, for ml.prediction.value
-                        first_out = out[0] if type(out) is list else out.first_row
-                    exemplar = (sc.trace_id, sc.span_id, time.time_ns(), duration, error_type, first_out)
+                        first_out = out[0] if isinstance(out, list) else out.first_row
+                    exemplar = SampledCall(sc.trace_id, sc.span_id, time.time_ns(), duration, error_type, first_out)
             agg.commit(
                 batch.rows if batch is not None else 0,
-                num,
-                cats,
+                state.num,
+                state.cats,
                 violations,
                 out,
                 label,
@@ -410,6 +447,8 @@ def monitor(
             raise ConfigurationError(f"monitor() decorates a callable, got {type(func).__name__}")
         if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
             raise ConfigurationError("monitor() does not support generator functions")
+        import wrapt  # here, not at import time: importing otel_ml stays cheap
+
         m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values))
         if inspect.iscoroutinefunction(func):
             wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)
@@ -424,8 +463,43 @@ def monitor(
 # --- instrument(estimator) ---------------------------------------------------------------------------
 
 _METHODS = ("predict", "predict_proba")
-_instrumented_lock = threading.Lock()
-_instrumented: list[tuple[weakref.ref[Any], tuple[str, ...]]] = []
+#: Which reference outputs a method's return value is: predict_proba the class probabilities
+#: (``proba:<class>``), predict the label or the regression value. Other methods: whatever the reference says.
+_PROBA_METHODS = frozenset({"predict_proba"})
+_LABEL_METHODS = frozenset({"predict"})
+
+
+def describes_outputs(reference: Reference | None, method: str) -> bool:
+    """Whether ``reference`` describes what ``method`` returns (else its outputs are not recorded).
+
+    A reference built from ``predict_proba`` describes ``predict_proba`` only; one built from ``predict``
+    (labels or values) describes ``predict`` only. The other method is still monitored (span, latency,
+    rows, features), but its return value is neither recorded nor counted as a schema violation.
+    """
+    if reference is None:
+        return True
+    names = [p.name for p in reference.outputs]
+    has_proba = any(n.startswith(PROBA_PREFIX) for n in names)
+    has_label = any(n in (OUTPUT_LABEL, OUTPUT_VALUE) for n in names)
+    if method in _PROBA_METHODS:
+        return has_proba
+    if method in _LABEL_METHODS:
+        return has_label
+    return True
+
+
+def monitor_method(func: Callable[..., Any], method: str, *, model: str, version: str, reference: Reference | None,
+                   record_feature_values: bool = False, input_arg: str | None = None,
+                   tracer_provider: Any = None, outputs: bool | None = None) -> Callable[..., Any]:
+    """The ``(wrapped, instance, args, kwargs)`` handler monitoring ``func``, a method named ``method``.
+
+    ``outputs`` None: recorded when the reference describes ``method``'s return value.
+    """
+    if outputs is None:
+        outputs = describes_outputs(reference, method)
+    m = _Monitor(func, model, version, reference, input_arg, record_feature_values,
+                 outputs=outputs, tracer_provider=tracer_provider)
+    return m.async_wrapper if inspect.iscoroutinefunction(func) else m.sync_wrapper
 
 
 def instrument(
@@ -439,96 +513,40 @@ def instrument(
 ) -> Any:
     """Monitor an object's ``predict`` / ``predict_proba`` (scikit-learn style); returns the same object.
 
-    The methods are replaced on the instance only (the class is untouched); instrumenting twice is a
-    no-op. :meth:`OtelMLInstrumentor.uninstrument` undoes it. A method called from inside another
-    monitored method of the same model (``RandomForestClassifier.predict`` calls ``predict_proba``) is not
-    counted again; but a service calling both methods itself on one batch counts the features twice.
+    Instrumenting twice is a no-op; :meth:`OtelMLInstrumentor.uninstrument` undoes it. Each method's
+    outputs are recorded only when the reference describes them (:func:`describes_outputs`): with a
+    reference built from ``predict_proba``, ``predict`` gets its span, latency, rows and feature counts,
+    and its labels are ignored. A method called from inside another monitored method of the same model
+    (``RandomForestClassifier.predict`` calls ``predict_proba``) is not counted again; but a service
+    calling both methods itself on one batch counts the features twice.
+
+    Nothing is stored on the estimator: its class gets a thin dispatcher that monitors the calls of
+    instrumented instances only (:mod:`otel_ml._patch`). So ``pickle``/``joblib.dump``, ``copy`` and
+    ``sklearn.base.clone`` work as on the plain estimator, and what comes back is the plain estimator,
+    not monitored: the reference and the monitoring belong to the serving process, not to the model
+    file (call ``instrument()`` again after loading).
     """
-    decorate = monitor(model=model, version=version, reference=reference,
-                       record_feature_values=record_feature_values)
-    done = []
+    from . import _patch
+
+    model, version = _check_names(model, version)
+    ref = _resolve_reference(reference, model, version)
+    methods = tuple(methods)
+    handlers = {}
     for name in methods:
         current = getattr(estimator, name, None)
-        if current is None:
+        if current is None or _patch.is_attached(estimator, name):
             continue
-        if getattr(current, "_self_otel_ml_monitor", None) is not None:
-            continue  # already instrumented
         if not callable(current):
             raise ConfigurationError(f"{type(estimator).__name__}.{name} is not callable")
-        try:
-            setattr(estimator, name, decorate(current))
-        except AttributeError as exc:
-            raise ConfigurationError(f"cannot replace {type(estimator).__name__}.{name}: {exc}") from None
-        done.append(name)
-    if not done and not any(getattr(getattr(estimator, n, None), "_self_otel_ml_monitor", None) for n in methods):
-        raise ConfigurationError(f"{type(estimator).__name__} has none of the methods {tuple(methods)}")
-    if done:
-        try:
-            ref = weakref.ref(estimator)
-        except TypeError:
-            ref = lambda e=estimator: e  # noqa: E731  (objects without weakref support)
-        with _instrumented_lock:
-            _instrumented.append((ref, tuple(done)))
+        handlers[name] = monitor_method(current, name, model=model, version=version, reference=ref,
+                                        record_feature_values=bool(record_feature_values))
+    if not handlers and not any(_patch.is_attached(estimator, n) for n in methods):
+        raise ConfigurationError(f"{type(estimator).__name__} has none of the methods {methods}")
+    _patch.attach(estimator, handlers)
     return estimator
 
 
-def _uninstrument_all() -> None:
-    with _instrumented_lock:
-        items = list(_instrumented)
-        _instrumented.clear()
-    for ref, names in items:
-        est = ref()
-        if est is None:
-            continue
-        for name in names:
-            current = est.__dict__.get(name) if hasattr(est, "__dict__") else None
-            if current is not None and getattr(current, "_self_otel_ml_monitor", None) is not None:
-                try:
-                    delattr(est, name)
-                except AttributeError:
-                    pass
-
-
-class OtelMLInstrumentor:
-    """OpenTelemetry-style instrumentor (entry point ``opentelemetry_instrumentor: otel_ml``).
-
-    ``instrument(**kwargs)`` switches monitoring on (the default state) and passes ``kwargs`` (for
-    example ``exporter=``, ``export_interval_s=``) to :func:`otel_ml.configure`; ``uninstrument()``
-    makes every monitored function a plain pass-through and restores estimators wrapped by
-    :func:`instrument`. Both are idempotent.
-    """
-
-    _instance: OtelMLInstrumentor | None = None
-    _is_instrumented = False
-
-    def __new__(cls) -> OtelMLInstrumentor:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def instrumentation_dependencies(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def is_instrumented_by_opentelemetry(self) -> bool:
-        return OtelMLInstrumentor._is_instrumented
-
-    def instrument(self, **kwargs: Any) -> None:
-        global _enabled
-        kwargs.pop("skip_dep_check", None)
-        kwargs.pop("tracer_provider", None)
-        kwargs.pop("meter_provider", None)
-        if OtelMLInstrumentor._is_instrumented:
-            return
-        if kwargs:
-            from . import configure
-
-            configure(**kwargs)
-        _enabled = True
-        OtelMLInstrumentor._is_instrumented = True
-
-    def uninstrument(self, **kwargs: Any) -> None:
-        global _enabled
-        _enabled = False
-        OtelMLInstrumentor._is_instrumented = False
-        _uninstrument_all()
+def set_enabled(enabled: bool) -> None:
+    """Monitoring on (default) or off: off, every monitored function and method passes straight through."""
+    global _enabled
+    _enabled = bool(enabled)

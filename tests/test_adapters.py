@@ -12,12 +12,14 @@ from otel_ml._adapters import (
     UNEXPECTED_COLUMN,
     UNSUPPORTED_INPUT,
     WIDTH_MISMATCH,
+    FactorizedColumn,
     Schema,
     adapt,
     batch_size,
     columns_of,
     numeric_column,
     output_array,
+    series_cells,
 )
 
 NUM = Schema(["a", "b"], [0, 1], [])
@@ -179,3 +181,43 @@ def test_batch_size_and_columns_of():
     assert list(cols) == ["a", "b"] and cols["b"].tolist() == ["x", "y"]
     assert list(columns_of(np.zeros((2, 3)))) == ["x0", "x1", "x2"]
     assert list(columns_of(pl.DataFrame({"q": [1]}))) == ["q"]
+
+
+# --- Big pandas frames: numeric features in one block, string columns factorized ------------------
+
+def _cells(col):
+    return list(col)
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", "category", "object"])
+def test_big_frames_give_the_same_cells_whatever_the_string_dtype(dtype):
+    rng = np.random.default_rng(4)
+    n = 200  # above the few-rows path
+    k = rng.choice(np.array(["red", "blue", "x", None], dtype=object), n)
+    df = pd.DataFrame({"a": rng.normal(size=n), "k": pd.Series(k, dtype=dtype), "b": rng.integers(0, 5, n)})
+    df.loc[3, "a"] = np.nan
+    b = adapt(df, MIXED)
+    from_rows = adapt([{"a": a, "k": kk, "b": bb} for a, kk, bb in zip(df["a"], k, df["b"])], MIXED)
+    assert np.array_equal(b.numeric, from_rows.numeric, equal_nan=True) and b.wrong is None
+    cells = [None if (v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))) else v
+             for v in _cells(b.categorical[0])]
+    assert cells == k.tolist() and len(b.categorical[0]) == n
+
+
+def test_string_dtypes_come_factorized_and_mixed_objects_do_not():
+    s = pd.Series(["a", None, "b", "a"], dtype="string")
+    col = series_cells(s)
+    assert isinstance(col, FactorizedColumn) and sorted(col.uniques) == ["a", "b"]
+    assert [col[i] for i in range(4)] == ["a", None, "b", "a"]
+    mixed = series_cells(pd.Series(["1", 1, True], dtype=object))
+    assert not isinstance(mixed, FactorizedColumn) and mixed.tolist() == ["1", 1, True]
+    numbers_as_categories = series_cells(pd.Series(pd.Categorical([1, 2, 1])))
+    assert not isinstance(numbers_as_categories, FactorizedColumn)
+
+
+def test_a_numeric_feature_of_a_non_number_dtype_leaves_the_block_path():
+    n = 100
+    df = pd.DataFrame({"a": pd.array([1, None] * (n // 2), dtype="Int64"), "b": ["x", 2.0] * (n // 2)})
+    b = adapt(df, NUM)
+    assert np.isnan(b.numeric[1::2, 0]).all() and b.numeric[::2, 0].tolist() == [1.0] * (n // 2)
+    assert b.wrong.tolist() == [0, n // 2]

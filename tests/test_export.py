@@ -7,21 +7,12 @@ import threading
 import time
 
 import numpy as np
-import pytest
 from opentelemetry.sdk.metrics.export import AggregationTemporality
 from opentelemetry.sdk.resources import Resource
 
 import otel_ml
 from otel_ml import semconv as M
-from otel_ml._config import load_config
-from otel_ml._export import (
-    PIPELINE,
-    PROTOCOL_GRPC,
-    PROTOCOL_HTTP,
-    build_metrics_data,
-    create_metric_exporter,
-    resolve_protocol,
-)
+from otel_ml._export import PIPELINE
 
 from _otel_ml_support import MemoryExporter, exporter, metrics_of, point, reset_library, value  # noqa: F401
 
@@ -34,102 +25,6 @@ def predictor():
         return X
 
     return predict
-
-
-# --- configuration -------------------------------------------------------------------------------
-
-def test_defaults():
-    c = load_config(env={})
-    assert (c.disabled, c.exporter_kind, c.export_interval_s, c.protocol, c.temporality) == (
-        False, "otlp", 60.0, PROTOCOL_GRPC, "cumulative")
-
-
-def test_environment_variables():
-    c = load_config(env={
-        "OTEL_METRIC_EXPORT_INTERVAL": "1500",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
-        "OTEL_EXPORTER_OTLP_HEADERS": "api-key=abc,x-team=ml%20ops",
-        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "Delta",
-        "OTEL_METRICS_EXPORTER": "otlp,prometheus",
-    })
-    assert c.export_interval_s == 1.5
-    assert c.protocol == PROTOCOL_HTTP and c.endpoint == "http://collector:4318/v1/metrics"
-    assert dict(c.headers) == {"api-key": "abc", "x-team": "ml ops"}
-    assert c.delta
-    c = load_config(env={"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://c:4317",
-                         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://ignored:4318"})
-    assert c.endpoint == "http://c:4317" and c.protocol == PROTOCOL_GRPC
-    assert load_config(env={"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "lowmemory"}).delta
-    assert load_config(env={"OTEL_SDK_DISABLED": "TRUE"}).disabled
-    assert not load_config(env={"OTEL_METRICS_EXPORTER": "none"}).metrics_enabled
-    assert load_config(env={"OTEL_METRICS_EXPORTER": "none"}, exporter=MemoryExporter()).metrics_enabled
-
-
-def test_sdk_only_metric_exporters_turn_library_metrics_off():
-    c = load_config(env={"OTEL_METRICS_EXPORTER": "prometheus"})
-    assert not c.metrics_enabled and not c.disabled
-
-
-def test_arguments_win_over_environment():
-    c = load_config(export_interval_s=2.0, endpoint="127.0.0.1:9999", temporality="cumulative",
-                    env={"OTEL_METRIC_EXPORT_INTERVAL": "5", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318",
-                         "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "delta"})
-    assert (c.export_interval_s, c.endpoint, c.temporality) == (2.0, "127.0.0.1:9999", "cumulative")
-
-
-@pytest.mark.parametrize("env, name", [
-    ({"OTEL_METRIC_EXPORT_INTERVAL": "soon"}, "OTEL_METRIC_EXPORT_INTERVAL"),
-    ({"OTEL_METRIC_EXPORT_INTERVAL": "0"}, "OTEL_METRIC_EXPORT_INTERVAL"),
-    ({"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "sideways"}, "TEMPORALITY_PREFERENCE"),
-    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
-    ({"OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "OTEL_EXPORTER_OTLP_HEADERS"),
-    ({"OTEL_METRICS_EXPORTER": "carrier-pigeon"}, "OTEL_METRICS_EXPORTER"),
-])
-def test_bad_environment_fails_fast_naming_the_variable(env, name):
-    with pytest.raises(otel_ml.ConfigurationError, match=name):
-        load_config(env=env)
-
-
-def test_bad_arguments_fail_fast():
-    with pytest.raises(otel_ml.ConfigurationError, match="exporter"):
-        load_config(exporter="nope", env={})
-    with pytest.raises(otel_ml.ConfigurationError, match="export_interval_s"):
-        otel_ml.configure(export_interval_s=-1)
-
-
-# --- the shared exporter helper --------------------------------------------------------------------
-
-def test_protocol_resolution_like_the_otel_exporters():
-    assert resolve_protocol("http://h:4318") == PROTOCOL_HTTP
-    assert resolve_protocol("https://h/otlp/v1/metrics") == PROTOCOL_HTTP
-    assert resolve_protocol("h:4317") == PROTOCOL_GRPC
-    assert resolve_protocol("http://h:14317") == PROTOCOL_GRPC
-    assert resolve_protocol("http://h:4317", "http/protobuf") == PROTOCOL_HTTP
-    assert resolve_protocol(None) == PROTOCOL_GRPC
-
-
-def test_create_metric_exporter_builds_both_kinds():
-    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as G
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as H
-
-    h = create_metric_exporter("127.0.0.1:4318", headers="a=b")
-    assert isinstance(h, H) and h._endpoint == "http://127.0.0.1:4318/v1/metrics"
-    custom = create_metric_exporter("https://gw.example/otlp/custom", protocol="http/protobuf")
-    assert custom._endpoint == "https://gw.example/otlp/custom"
-    custom.shutdown()
-    g = create_metric_exporter("127.0.0.1:14317", timeout_s=1.0)
-    assert isinstance(g, G)
-    h.shutdown()
-    g.shutdown()
-    with pytest.raises(otel_ml.ConfigurationError):
-        create_metric_exporter("h:4317", protocol="smoke")
-
-
-def test_build_metrics_data_wraps_metrics():
-    data = build_metrics_data(Resource({"service.name": "p"}), "scope", [], scope_version="1")
-    rm = data.resource_metrics[0]
-    assert rm.resource.attributes["service.name"] == "p"
-    assert rm.scope_metrics[0].scope.name == "scope" and rm.scope_metrics[0].scope.version == "1"
 
 
 # --- temporality and resource ----------------------------------------------------------------------

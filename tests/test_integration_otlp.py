@@ -116,7 +116,7 @@ def test_exact_buckets_spans_and_quality_over_real_otlp_grpc(receiver, monkeypat
     x_edges = list(ref.feature("x").edges)
     assert x_edges[0] < 0
 
-    otel_ml.configure(endpoint=f"127.0.0.1:{port}", export_interval_s=3600, timeout_s=5.0)
+    otel_ml.configure(endpoint=f"127.0.0.1:{port}", protocol="grpc", export_interval_s=3600, timeout_s=5.0)
 
     @otel_ml.monitor(model="credit", version="3", reference=ref)
     def predict(batch):
@@ -212,7 +212,7 @@ def test_otlp_http_exporter_from_the_shared_helper():
     reset_library()
     try:
         port = server.server_address[1]
-        from otel_ml._export import create_metric_exporter
+        from otel_ml._exporter import create_metric_exporter
 
         exp = create_metric_exporter(f"http://127.0.0.1:{port}/v1/metrics", headers={"x-token": "t0k"}, timeout_s=5)
         otel_ml.configure(exporter=exp, export_interval_s=3600)
@@ -240,7 +240,7 @@ _FORK_SCRIPT = r"""
 import os, sys
 import numpy as np
 import otel_ml
-otel_ml.configure(endpoint=sys.argv[1], export_interval_s=3600, timeout_s=5)
+otel_ml.configure(endpoint=sys.argv[1], protocol="grpc", export_interval_s=3600, timeout_s=5)
 ref = otel_ml.build_reference({"a": np.linspace(-1, 1, 50)}, model="forked", version="1", bins=4)
 
 @otel_ml.monitor(model="forked", version="1", reference=ref)

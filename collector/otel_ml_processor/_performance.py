@@ -31,7 +31,14 @@ import numpy as np
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
 from otel_ml import semconv
-from otel_ml.reference import CategoricalProfile, Reference
+from otel_ml.reference import (
+    OUTPUT_LABEL,
+    OUTPUT_VALUE,
+    PROBA_PREFIX,
+    CategoricalProfile,
+    Reference,
+    ReferencePerformance,
+)
 from otel_ml.stats import NO_VERDICT
 
 from ._joins import Pair
@@ -48,51 +55,41 @@ _LOSS_METRICS = ("log_loss", "mae")
 @dataclass(frozen=True)
 class TaskSpec:
     """How a model version's pairs are read: the task, its classes (classification) and the reference's
-    holdout performance (metric -> Estimate), when the reference has a ``performance`` section."""
+    holdout performance (metric -> :class:`otel_ml.stats.Estimate`), when the reference has one."""
 
     task: str
     classes: tuple[str, ...] = ()
     reference: Mapping[str, Any] | None = None
-    calibration: tuple[dict[str, Any], ...] = ()
 
 
-def reference_performance(ref: Reference) -> Mapping[str, Any] | None:
-    """The reference's ``performance`` section (a mapping), or ``None``."""
-    section = getattr(ref, "performance", None)
-    return section if isinstance(section, Mapping) else None
+def reference_performance(ref: Reference) -> ReferencePerformance | None:
+    """The reference's holdout ``performance`` section, or ``None``."""
+    return ref.performance
 
 
 def task_spec(ref: Reference) -> TaskSpec | None:
     """The :class:`TaskSpec` of a reference, or ``None`` when its outputs say nothing to judge."""
     names = [p.name for p in ref.outputs]
-    classes = tuple(n[len("proba:"):] for n in names if n.startswith("proba:"))
+    classes = tuple(n[len(PROBA_PREFIX):] for n in names if n.startswith(PROBA_PREFIX))
     if not classes:
         for p in ref.outputs:
-            if p.name == "label" and isinstance(p, CategoricalProfile):
+            if p.name == OUTPUT_LABEL and isinstance(p, CategoricalProfile):
                 classes = tuple(c for c in p.categories if c != semconv.OTHER_CATEGORY)
-    section = reference_performance(ref)
-    task = None
-    if section is not None and section.get("task") in (*CLASSIFICATION, REGRESSION):
-        task = section["task"]
+    section = ref.performance
+    if section is not None and section.classes:
+        classes = tuple(section.classes)
+    if section is not None:
+        task = section.task
     elif classes:
         task = "binary" if len(classes) == 2 else "multiclass"
-    elif "value" in names:
+    elif OUTPUT_VALUE in names:
         task = REGRESSION
-    if task is None:
+    else:
         return None
-    reference = None
-    calibration: tuple[dict[str, Any], ...] = ()
-    if section is not None:
-        n = int(section.get("n", 0) or 0)
-        reference = {}
-        for name, m in (section.get("metrics") or {}).items():
-            try:
-                reference[name] = (float(m["value"]), float(m.get("lower", math.nan)),
-                                   float(m.get("upper", math.nan)), n)
-            except (TypeError, KeyError, ValueError):
-                continue
-        calibration = tuple((section.get("calibration") or {}).get("bins") or ())
-    return TaskSpec(task, classes if task != REGRESSION else (), reference, calibration)
+    if task != REGRESSION and not classes:
+        return None
+    reference = None if section is None else dict(section.metrics)
+    return TaskSpec(task, classes if task != REGRESSION else (), reference)
 
 
 class _Ring:
@@ -235,7 +232,6 @@ class WindowResult:
 def _evaluate_window(model: str, version: str, label: str, v: _Version, rows: np.ndarray, received: int,
                      policy: Any) -> WindowResult:
     from otel_ml.stats.performance import (
-        Estimate,
         classification_metrics,
         degradation_verdicts,
         regression_metrics,
@@ -245,7 +241,7 @@ def _evaluate_window(model: str, version: str, label: str, v: _Version, rows: np
     spec, ring = v.spec, v.ring
     n = len(rows)
     coverage = n / received if received else math.nan
-    reference = {k: Estimate(*v) for k, v in (spec.reference or {}).items()}
+    reference = dict(spec.reference or {})
     res = WindowResult(model, version, label, n, coverage, {}, {}, (), reference, [], {})
     if n == 0:
         return res

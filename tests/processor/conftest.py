@@ -21,10 +21,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 
-from ._performance_standin import install as _install_performance_standin
 from .payloads import make_reference
-
-_install_performance_standin()  # until otel_ml.stats.performance lands on this branch
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r"otel-ml processor ready grpc=(\S+) http=(\S+)")

@@ -172,14 +172,13 @@ def logs_request(records: list) -> bytes:
     return req.SerializeToString()
 
 
-def classifier_reference(model: str = "fraud", version: str = "1", accuracy: float = 0.95) -> Reference:
-    """A binary classifier's reference (outputs proba:0, proba:1) with a holdout performance section."""
-    import dataclasses
-
+def classifier_reference(model: str = "fraud", version: str = "1") -> Reference:
+    """A binary classifier's reference (outputs proba:0, proba:1) built on a labelled holdout of 4,000 rows
+    whose accuracy is exactly 0.95 (its ``performance`` section)."""
     rng = np.random.default_rng(3)
-    p1 = rng.uniform(0, 1, 2000)
-    ref = build_reference({"x": rng.normal(size=2000)}, model=model, version=version,
-                          predictions=np.column_stack([1 - p1, p1]), class_names=["0", "1"])
-    section = {"task": "binary", "n": 5000,
-               "metrics": {"accuracy": {"value": accuracy, "lower": accuracy - 0.006, "upper": accuracy + 0.006}}}
-    return dataclasses.replace(ref, performance=section)
+    n = 4000
+    predicted = np.arange(n) % 2
+    p1 = np.where(predicted == 1, 0.8, 0.2)
+    labels = np.where(np.arange(n) < 3800, predicted, 1 - predicted).astype(str)
+    return build_reference({"x": rng.normal(size=n)}, model=model, version=version,
+                           predictions=np.column_stack([1 - p1, p1]), class_names=["0", "1"], labels=labels)

@@ -23,7 +23,6 @@ from .payloads import classifier_reference, hashed_id, logs_request, outcome, pr
 from .test_service import http
 
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-STANDIN_ENV = {"PYTHONPATH": str(Path(__file__).parent / "standin_site")}
 T0 = time.time_ns() - 3600 * 10**9  # prediction times (ns); outcomes 90 s later
 
 
@@ -70,7 +69,7 @@ def start(start_processor: Any, tmp_path: Path, sink: Sink) -> Any:
     refs.mkdir(exist_ok=True)
     classifier_reference().save(refs / "fraud.json")
     return start_processor("--references", str(refs), "--state-dir", str(tmp_path / "state"), "--export-endpoint",
-                           sink.endpoint, "--evaluation-interval", "0.5", "--window", "1h", env=STANDIN_ENV)
+                           sink.endpoint, "--evaluation-interval", "0.5", "--window", "1h")
 
 
 def test_outcomes_join_either_order_over_grpc_and_http_and_export_exact_performance(
@@ -142,7 +141,7 @@ def test_outcomes_receivers_share_the_metrics_token_limits_and_errors(start_proc
     cfg = tmp_path / "p.yaml"
     cfg.write_text("receivers:\n  max_request_bytes: 4096\n")
     proc = start_processor("--config", str(cfg), "--references", str(refs), "--token-file", str(token),
-                           "--export-endpoint", "none", env=STANDIN_ENV)
+                           "--export-endpoint", "none")
     data = logs_request([outcome("fraud", hashed_id(1), T0, label="1")])
     pb = {"Content-Type": "application/x-protobuf"}
     auth = {"Authorization": "Bearer s3cret"}

@@ -26,7 +26,7 @@ def pair(i: int, joined_s_ago: float, correct: bool, p_true: float = 0.9) -> Pai
 def test_performance_task_specs_come_from_the_reference() -> None:
     spec = task_spec(classifier_reference())
     assert spec is not None and (spec.task, spec.classes) == ("binary", ("0", "1"))
-    assert spec.reference is not None and spec.reference["accuracy"][0] == 0.95
+    assert spec.reference is not None and spec.reference["accuracy"].value == 0.95
     reg = task_spec(make_reference())  # outputs: "value" only, no performance section
     assert reg is not None and (reg.task, reg.classes, reg.reference) == ("regression", (), None)
 
