@@ -522,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cells = run(windows=windows, seed=args.seed, references=args.references, bins=args.bins)
     policy = DriftPolicy()
     print(f"drift calibration: {args.references} references of {REFERENCE_ROWS:,} rows, 20 features, policy {policy}")
-    print(f"rates: 'any' = windows with any alarm among the 20 features; 'det' = the drifted feature flagged\n")
+    print("rates: 'any' = windows with any alarm among the 20 features; 'det' = the drifted feature flagged\n")
     print(format_table(cells))
     outside = [c for c in cells if not c.ok]
     missed = [c for c in cells if c.missed]

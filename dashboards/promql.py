@@ -17,8 +17,7 @@ renders them for a plain Prometheus.
 
 from __future__ import annotations
 
-from otel_ml import semconv as sc
-from otel_ml import stats
+from otel_ml import semconv as sc, stats
 
 # --- Names --------------------------------------------------------------------------------------
 
@@ -205,8 +204,8 @@ ONE_OUTPUT = {PRED_NAME: f"${V_FEATURE}"}
 
 
 def _feature_or_output(template: str, feature_metric: str, output_metric: str, **kw: str) -> str:
-    f = template.format(m=_s(feature_metric, ONE_FEATURE, **kw), **{"cat": CATEGORY})
-    o = template.format(m=_s(output_metric, ONE_OUTPUT, **kw), **{"cat": PRED_CLASS})
+    f = template.format(m=_s(feature_metric, ONE_FEATURE, **kw), cat=CATEGORY)
+    o = template.format(m=_s(output_metric, ONE_OUTPUT, **kw), cat=PRED_CLASS)
     return f"({f}\n or {o})"
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from otel_ml import semconv as sc
-
 from dashboards import rules
-from dashboards.promql import FEATURE, JOB, KIND, MODEL, VERSION, WINDOW, INSTANCE, metric
+from dashboards.promql import FEATURE, INSTANCE, JOB, KIND, MODEL, VERSION, WINDOW, metric
+from otel_ml import semconv as sc
 
 RULES_FILE = "../otel-ml.rules.yml"
 ALERTS = {a.name: a for a in rules.ALERTS}

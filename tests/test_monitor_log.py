@@ -7,8 +7,7 @@ import logging
 import numpy as np
 
 import otel_ml
-from otel_ml import _log
-from otel_ml import semconv as M
+from otel_ml import _log, semconv as M
 
 from _otel_ml_support import exporter, value  # noqa: F401
 

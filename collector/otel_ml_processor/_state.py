@@ -71,7 +71,7 @@ class SpecSource(Protocol):
 
     generation: int
 
-    def spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | None | bool:
+    def spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | bool | None:
         """The spec; ``False`` when the model version has no reference, ``None`` when it lacks the name."""
         ...
 

@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import ConfigurationError
-from . import chi_square as _chi
-from . import dispersion as _disp
-from . import total_variation as _tv
-from . import wasserstein as _w
+from . import chi_square as _chi, dispersion as _disp, total_variation as _tv, wasserstein as _w
 from ._common import DEFAULT_SMOOTHING
 
 CORRECTIONS = ("holm", "bonferroni", "none")

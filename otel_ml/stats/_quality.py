@@ -9,11 +9,11 @@ a rise too small to matter; the test keeps small windows from alarming on noise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 from scipy import special
-
-from collections.abc import Sequence
 
 from .. import semconv
 from .._reference import CategoricalProfile, NumericProfile

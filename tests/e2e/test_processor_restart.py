@@ -47,7 +47,7 @@ def test_no_window_data_lost_across_a_processor_restart(
 
     count = semconv.prometheus_name(semconv.DRIFT_SAMPLE_COUNT)
     rows = semconv.prometheus_name(semconv.PREDICT_ROWS)
-    selector = f'{{ml_model_name="model-00", ml_feature_name="x1", ml_drift_window="10m"}}'
+    selector = '{ml_model_name="model-00", ml_feature_name="x1", ml_drift_window="10m"}'
     prometheus.wait_for(f"{count}{selector} > 0", timeout=60)
 
     # Away for 5 s while the app keeps sending: the collector queues and retries meanwhile.

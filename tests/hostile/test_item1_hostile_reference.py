@@ -21,9 +21,9 @@ from click.testing import CliRunner
 import otel_ml
 from otel_ml import ReferenceProfileError
 from otel_ml._cli import main
-from processor.payloads import make_reference
 
 from .conftest import Proc, http_json, status
+from processor.payloads import make_reference
 
 BIG = 10**400
 DIGITS = "9" * 5000
