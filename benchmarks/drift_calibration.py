@@ -138,7 +138,7 @@ def _counts(lam: float) -> Callable[[float, float], Any]:
         if v == 1.5:
             return st.nbinom(2 * lam, 2 / 3)
         if v == 0.5:
-            return st.binom(int(round(2 * lam)), 0.5)
+            return st.binom(round(2 * lam), 0.5)
         raise ValueError(f"unsupported variance factor {v}")
 
     return make

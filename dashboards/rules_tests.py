@@ -222,7 +222,7 @@ def _histogram(name: str, labels: dict[str, str], per_minute: dict[str, int]) ->
     total = max(per_minute.values())
     count = series(name, labels, f"0+{total}x20")
     count["series"] = count["series"].replace(metric(name) + "{", metric(name) + "_count{", 1)
-    return out + [count]
+    return [*out, count]
 
 
 def query_tests() -> dict[str, Any]:

@@ -1,14 +1,22 @@
-"""Suite-wide rule: in CI (``CI`` set), a skipped test is a failed test.
+"""Suite-wide rules and fixtures.
+
+In CI (``CI`` set), a skipped test is a failed test.
 
 Every component the tests need is installed by the project's own files (``make test``), so a skip in CI
 can only mean something is missing that users would miss too.
+The ``exporter`` fixture gives each library test a fresh otel_ml state exporting to memory.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+import otel_ml
+
+from _otel_ml_support import SPANS, MemoryExporter, reset_library, tracer_provider
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -18,3 +26,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
+
+
+@pytest.fixture
+def exporter() -> Iterator[MemoryExporter]:
+    """A fresh library state exporting to a MemoryExporter (no periodic export during the test)."""
+    tracer_provider()
+    SPANS.clear()
+    reset_library()
+    mem = MemoryExporter()
+    otel_ml.configure(exporter=mem, export_interval_s=3600)
+    yield mem
+    if mem.block is not None:
+        mem.block.set()
+    reset_library()

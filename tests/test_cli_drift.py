@@ -134,7 +134,7 @@ def test_invalid_and_out_of_range_values_are_counted(workdir: Path) -> None:
     df.loc[:9, "age"] = "abc"
     df.loc[10:14, "age"] = np.inf
     df.loc[15:19, "age"] = 1e6
-    code, doc = _json(workdir, df)
+    _, doc = _json(workdir, df)
     age = doc["features"][0]
     assert age["quality"]["invalid_ratio"] == pytest.approx(15 / 1000)
     assert age["quality"]["out_of_range_ratio"] == pytest.approx(5 / 1000)

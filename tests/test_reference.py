@@ -88,7 +88,7 @@ def test_unreadable_files(tmp_path):
     with pytest.raises(otel_ml.ReferenceProfileError, match="no such"):
         otel_ml.load_reference(tmp_path / "nope.json")
     (tmp_path / "x.json").write_bytes(b"\xff\xfe junk")
-    with pytest.raises(otel_ml.ReferenceProfileError, match="x.json"):
+    with pytest.raises(otel_ml.ReferenceProfileError, match=r"x\.json"):
         otel_ml.load_reference(tmp_path / "x.json")
     with pytest.raises(otel_ml.ReferenceProfileError):
         loads_reference("[]")

@@ -416,7 +416,7 @@ def test_policy_from_mapping_and_merged() -> None:
         DriftPolicy.from_mapping({"alfa": 0.01})
     with pytest.raises(ConfigurationError, match="'min_samples' must be of type int"):
         DriftPolicy.from_mapping({"min_samples": 1.5})
-    with pytest.raises(ConfigurationError, match="policy.yaml.*'alpha'"):
+    with pytest.raises(ConfigurationError, match=r"policy\.yaml.*'alpha'"):
         DriftPolicy.from_mapping({"alpha": 0}, source="policy.yaml")
 
 
@@ -433,7 +433,7 @@ def test_policy_book_per_model_and_feature() -> None:
     churn_age = book.policy_for("age", model="churn")
     assert churn_age.min_samples == 1000 and churn_age.wasserstein_floor == 0.3 and churn_age.alpha == 0.02
     assert book.policy_for("plan", model="churn").alpha == 0.001
-    with pytest.raises(ConfigurationError, match="models.churn.*unknown key 'bogus'"):
+    with pytest.raises(ConfigurationError, match=r"models\.churn.*unknown key 'bogus'"):
         PolicyBook.from_mapping({"models": {"churn": {"bogus": 1}}})
 
 

@@ -240,9 +240,9 @@ class State:
                     dead_streams += 1
         self.evicted_streams += dead_streams
         live_cells = sum(st.spec.width for st in self.streams if st.alive)
-        if count or dead_streams:
-            if self.cells_used > 2 * live_cells + 1024 or self.series.n > 2 * self.series.alive_count + 1024:
-                self.compact()
+        too_sparse = self.cells_used > 2 * live_cells + 1024 or self.series.n > 2 * self.series.alive_count + 1024
+        if (count or dead_streams) and too_sparse:
+            self.compact()
         return count + dead_streams
 
     def _kill_series(self, sid: int) -> None:

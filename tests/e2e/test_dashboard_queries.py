@@ -15,6 +15,7 @@ predictions) must not, and the rules file must load and evaluate without errors.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -253,7 +254,7 @@ def test_drilldown_shows_the_reference_beside_the_current_distribution(drift_sce
         assert set(reference) == set(current), (feature, sorted(reference), sorted(current))
         assert reference["+Inf"] == pytest.approx(1.0), (feature, reference)
         ordered = [reference[le] for le in sorted(reference, key=float)]
-        assert all(b >= a - 1e-12 for a, b in zip(ordered, ordered[1:])), (feature, reference)
+        assert all(b >= a - 1e-12 for a, b in itertools.pairwise(ordered)), (feature, reference)
         gaps[feature] = max(abs(current[le] - reference[le]) for le in reference)
     # age is shifted by 0.8 reference standard deviations: the KS gap is ~0.3; income is only missing values.
     assert gaps[SHIFTED] > 0.15, gaps

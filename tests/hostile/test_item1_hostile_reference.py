@@ -88,9 +88,9 @@ def _write(tmp_path: Path, case: str, name: str = "evil.json") -> Path:
 @pytest.mark.parametrize("case", list(CASES))
 def test_item1_library_rejects_hostile_reference(case: str, tmp_path: Path) -> None:
     path = _write(tmp_path, case)
-    with pytest.raises(ReferenceProfileError, match="evil.json"):
+    with pytest.raises(ReferenceProfileError, match=r"evil\.json"):
         otel_ml.load_reference(path)
-    with pytest.raises(ReferenceProfileError, match="evil.json"):
+    with pytest.raises(ReferenceProfileError, match=r"evil\.json"):
         otel_ml.monitor(model="evil", version="1", reference=path)(lambda x: x)
 
 

@@ -364,7 +364,7 @@ def test_checkpoint_restore_is_all_or_nothing(corrupt: Any, tmp_path: Path) -> N
     arrays, meta = state.snapshot()
     corrupt(arrays, meta)
     fresh = State(store, epoch_ns=5)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         fresh.restore(arrays, meta)
     assert (fresh.streams, fresh.series.n, fresh.cells_used, fresh.epoch_ns) == ([], 0, 0, 5)  # untouched
     # Through the files: ignored as a whole, moved aside, the next checkpoint is a good one.

@@ -107,6 +107,7 @@ def test_service_rejects_bounds_that_differ_from_reference(start_processor: Any,
     assert resp.partial_success.rejected_data_points == 3
     assert "bounds_mismatch" in resp.partial_success.error_message
     status, _, body = http("GET", f"http://{proc.http}/api/v1/status")
+    assert status == 200
     assert json.loads(body)["points_rejected"] == {"bounds_mismatch": 3}
 
 
