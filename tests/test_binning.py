@@ -111,7 +111,8 @@ def test_count_column_counts_a_column_as_the_predict_path_does():
         model="cc", version="1", categorical=["k"],
     )
     n = 40
-    a = np.array([*rng.normal(scale=3, size=n - 8), None, float("nan"), "x", True, np.inf, -np.inf, 1e6, 2], dtype=object)
+    a = np.array([*rng.normal(scale=3, size=n - 8), None, float("nan"), "x", True, np.inf, -np.inf, 1e6, 2],
+                 dtype=object)
     k = np.array([*rng.choice(list("abcz"), n - 5), None, float("nan"), 1, "a", "new"], dtype=object)
     agg = ModelAggregate("cc", "1", ref)
     batch = adapt({"a": a, "k": k}, Schema(ref.feature_names, agg.num_positions, agg.cat_positions))
@@ -122,7 +123,8 @@ def test_count_column_counts_a_column_as_the_predict_path_does():
     got = count_column(ref.feature("a"), a, n)
     assert got.buckets.tolist() == num.counts[: agg.numeric.width].tolist()
     q = num.quality[:, 0]
-    assert (got.missing, got.invalid, got.out_of_range) == (q[Q_MISSING], q[Q_NON_FINITE] + q[Q_WRONG_TYPE], q[Q_OUT_OF_RANGE])
+    expected = (q[Q_MISSING], q[Q_NON_FINITE] + q[Q_WRONG_TYPE], q[Q_OUT_OF_RANGE])
+    assert (got.missing, got.invalid, got.out_of_range) == expected
     assert got.rows == n
     got = count_column(ref.feature("k"), k, n)
     assert got.buckets.tolist() == cat.counts.tolist()

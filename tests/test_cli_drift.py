@@ -236,7 +236,8 @@ def test_csv_text_maps_back_to_boolean_and_integer_categories(tmp_path: Path) ->
                             "x": rng.normal(size=2000)})
     current.to_csv(tmp_path / "cur.csv", index=False)
     result = CliRunner().invoke(
-        main, ["drift", "--reference", str(tmp_path / "ref.json"), "--data", str(tmp_path / "cur.csv"), "--format", "json"]
+        main,
+        ["drift", "--reference", str(tmp_path / "ref.json"), "--data", str(tmp_path / "cur.csv"), "--format", "json"],
     )
     doc = json.loads(result.output)
     assert result.exit_code == 0, result.output

@@ -99,7 +99,8 @@ def _attrs(kvs):
 
 def _pt(metric, **attrs):
     kind = metric.WhichOneof("data")
-    pts = [p for p in getattr(metric, kind).data_points if all(_attrs(p.attributes).get(k) == v for k, v in attrs.items())]
+    pts = [p for p in getattr(metric, kind).data_points
+           if all(_attrs(p.attributes).get(k) == v for k, v in attrs.items())]
     assert len(pts) == 1, (metric.name, attrs, len(pts))
     return pts[0]
 

@@ -47,7 +47,8 @@ def test_entry_point_resolves_to_the_instrumentor():
 def test_span_metrics_and_exact_counts(exporter):
     ref = simple_reference()
     rng = np.random.default_rng(7)
-    X = {"x": rng.normal(size=300) * 3, "y": rng.uniform(-5, 15, size=300), "c": ["a"] * 100 + ["b"] * 100 + ["zz"] * 100}
+    X = {"x": rng.normal(size=300) * 3, "y": rng.uniform(-5, 15, size=300),
+         "c": ["a"] * 100 + ["b"] * 100 + ["zz"] * 100}
     out = np.column_stack([np.full(300, 0.25), np.full(300, 0.75)])
 
     @otel_ml.monitor(model="m", version="1", reference=ref)

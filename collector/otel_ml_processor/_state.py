@@ -385,7 +385,7 @@ class State:
             if not isinstance(spec, StreamSpec):
                 spec = StreamSpec(kind, name, True, 1)
             alive = bool(entry["alive"]) and usable
-            st = Stream(key, spec, int(entry["cell0"]), alive=alive, fingerprint=entry["fingerprint"])  # type: ignore[arg-type]
+            st = Stream(key, spec, int(entry["cell0"]), alive=alive, fingerprint=entry["fingerprint"])
             self.streams.append(st)
             if alive:
                 if st.key in self.stream_index:

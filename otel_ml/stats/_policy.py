@@ -84,7 +84,9 @@ class DriftPolicy:
         _check_float(self, "smoothing", low=0.0, open_low=True)
         _check_float(self, "quality_min_increase", low=0.0, high=1.0)
         if self.correction not in CORRECTIONS:
-            raise ConfigurationError(f"drift policy: 'correction' must be one of {CORRECTIONS}, got {self.correction!r}")
+            raise ConfigurationError(
+                f"drift policy: 'correction' must be one of {CORRECTIONS}, got {self.correction!r}"
+            )
         if self.test not in TESTS:
             raise ConfigurationError(f"drift policy: 'test' must be one of {TESTS}, got {self.test!r}")
 

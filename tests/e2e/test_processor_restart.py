@@ -5,8 +5,8 @@ config collector/config/otel-ml-collector.yaml -> the processor (state dir for c
 through the collector -> Prometheus. Mid-stream the processor is stopped (SIGTERM: it drains and
 checkpoints; or SIGKILL: a crash, only its periodic checkpoint survives) for a few seconds and
 started again on the same address and state dir. At the end, the processor's 10-minute window (longer
-than the test) must have counted every row the app predicted: ``ml.drift.sample_count`` for feature x1 equals the library's
-own ``ml.predict.rows`` counter, which reaches Prometheus without passing through the processor.
+than the test) must have counted every row the app predicted: ``ml.drift.sample_count`` for feature x1
+equals the library's own ``ml.predict.rows`` counter, which reaches Prometheus without passing through the processor.
 """
 
 from __future__ import annotations

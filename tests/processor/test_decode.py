@@ -91,7 +91,13 @@ def test_decode_fuzz_never_raises_anything_else(request_pb) -> None:  # type: ig
             pass
 
 
-@pytest.mark.parametrize("payload", ['{"resourceMetrics": 5}', "not json", "[]", '{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": 7}]}]}]}'])
+@pytest.mark.parametrize("payload", [
+    pytest.param('{"resourceMetrics": 5}', id="resource_metrics_not_a_list"),
+    pytest.param("not json", id="not_json"),
+    pytest.param("[]", id="top_level_not_an_object"),
+    pytest.param('{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": 7}]}]}]}',
+                 id="metric_name_not_a_string"),
+])
 def test_decode_bad_json_raises_decode_error(payload: str) -> None:
     with pytest.raises(DecodeError):
         decode_json(payload)
