@@ -198,7 +198,11 @@ def test_policy_file_overrides_per_feature(workdir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("policy_text", "message"),
-    [("alpha: 0.01\nbogus: 1\n", "unknown key 'bogus'"), ("alpha: 2\n", "'alpha'"), ("alpha: [\n", "not valid YAML")],
+    [
+        pytest.param("alpha: 0.01\nbogus: 1\n", "unknown key 'bogus'", id="unknown_key"),
+        pytest.param("alpha: 2\n", "'alpha'", id="alpha_out_of_range"),
+        pytest.param("alpha: [\n", "not valid YAML", id="not_yaml"),
+    ],
 )
 def test_bad_policy_exits_2_naming_the_key(workdir: Path, policy_text: str, message: str) -> None:
     policy = workdir / "bad-policy.yaml"

@@ -113,7 +113,12 @@ def test_one_dimensional_row_and_empty_batch(exporter):
     assert hist_count(exporter, "a") == 1
 
 
-@pytest.mark.parametrize("empty", [np.zeros((0, 3)), [], pd.DataFrame({"a": [], "b": [], "c": []}), np.zeros(0)])
+@pytest.mark.parametrize("empty", [
+    pytest.param(np.zeros((0, 3)), id="ndarray_no_rows"),
+    pytest.param([], id="empty_list"),
+    pytest.param(pd.DataFrame({"a": [], "b": [], "c": []}), id="dataframe_no_rows"),
+    pytest.param(np.zeros(0), id="ndarray_1d_empty"),
+])
 def test_empty_batches(exporter, empty):
     run(NUM, empty)
     assert value(exporter.last, M.PREDICT_ROWS) == 0

@@ -139,7 +139,12 @@ def test_psi_ignores_padding_and_is_zero_for_identical_distributions() -> None:
 
 @pytest.mark.parametrize(
     ("ref", "cur"),
-    [([1, 2, 3, 4], [4, 3, 2, 1]), ([10, 0, 5], [0, 10, 5]), ([1, 0], [0, 1]), ([3, 3], [3, 3])],
+    [
+        pytest.param([1, 2, 3, 4], [4, 3, 2, 1], id="reversed"),
+        pytest.param([10, 0, 5], [0, 10, 5], id="swapped_with_empty_bucket"),
+        pytest.param([1, 0], [0, 1], id="disjoint"),
+        pytest.param([3, 3], [3, 3], id="identical"),
+    ],
 )
 def test_jensen_shannon_matches_scipy_base_2(ref: list[int], cur: list[int]) -> None:
     expected = scipy_js(np.array(ref, float), np.array(cur, float), base=2)

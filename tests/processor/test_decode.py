@@ -63,15 +63,15 @@ def test_decode_unpacked_repeated_fields_fall_back_to_full_classes(request_pb) -
 
 
 @pytest.mark.parametrize(
-    "case, payload",
+    "payload",
     [
-        ("garbage", b"\x0a\xff\xff\xff\xff\x0f garbage"),
-        ("truncated", None),
-        ("random", bytes(random.Random(1).randrange(256) for _ in range(500))),
-        ("bad_utf8_name", b"\x0a\x0a\x12\x08\x12\x06\x0a\x04\xff\xfe\xfd\xfc"),
+        pytest.param(b"\x0a\xff\xff\xff\xff\x0f garbage", id="garbage"),
+        pytest.param(None, id="truncated"),
+        pytest.param(bytes(random.Random(1).randrange(256) for _ in range(500)), id="random"),
+        pytest.param(b"\x0a\x0a\x12\x08\x12\x06\x0a\x04\xff\xfe\xfd\xfc", id="bad_utf8_name"),
     ],
 )
-def test_decode_malformed_protobuf_raises_decode_error(case: str, payload: bytes | None, request_pb) -> None:  # type: ignore[no-untyped-def]
+def test_decode_malformed_protobuf_raises_decode_error(payload: bytes | None, request_pb) -> None:  # type: ignore[no-untyped-def]
     if payload is None:
         payload = request_pb.SerializeToString()[:-7]
     with pytest.raises(DecodeError, match="not a valid OTLP ExportMetricsServiceRequest protobuf"):
