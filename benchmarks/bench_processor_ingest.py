@@ -146,7 +146,7 @@ def processor(store: ReferenceStore, payloads: list[bytes], cached: bool = True)
     return elapsed, n
 
 
-def rate(fn, *args) -> float:  # type: ignore[no-untyped-def]
+def rate(fn, *args) -> float:
     dt, n = fn(*args)
     return n / dt
 

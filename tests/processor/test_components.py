@@ -26,7 +26,7 @@ from .conftest import Sink
 from .payloads import Emitter, make_reference
 
 
-def feed(state: State, ref, rows: int = 1000, shift: dict | None = None, pods: int = 2) -> None:  # type: ignore[no-untyped-def]
+def feed(state: State, ref, rows: int = 1000, shift: dict | None = None, pods: int = 2) -> None:
     for p in range(pods):
         e = Emitter(ref, pod=f"p{p}", start_ns=10, seed=p)
         e.observe(rows, shift=shift)
