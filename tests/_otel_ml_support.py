@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import TracerProvider
@@ -102,6 +104,20 @@ def reset_library() -> None:
     _monitor._enabled = True
     _monitor._disabled = False
     _monitor.OtelMLInstrumentor._is_instrumented = False
+
+
+@pytest.fixture
+def exporter() -> Iterator[MemoryExporter]:
+    """A fresh library state exporting to a MemoryExporter (no periodic export during the test)."""
+    tracer_provider()
+    SPANS.clear()
+    reset_library()
+    mem = MemoryExporter()
+    otel_ml.configure(exporter=mem, export_interval_s=3600)
+    yield mem
+    if mem.block is not None:
+        mem.block.set()
+    reset_library()
 
 
 def simple_reference(model: str = "m", version: str = "1", *, seed: int = 0, n: int = 2000) -> otel_ml.Reference:

@@ -10,13 +10,11 @@ The ``exporter`` fixture gives each library test a fresh otel_ml state exporting
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
-import otel_ml
-
-from _otel_ml_support import SPANS, MemoryExporter, reset_library, tracer_provider
+# The library tests' fixture, registered here so that a test module names it as a parameter only.
+from _otel_ml_support import exporter  # noqa: F401
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -26,17 +24,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
-
-
-@pytest.fixture
-def exporter() -> Iterator[MemoryExporter]:
-    """A fresh library state exporting to a MemoryExporter (no periodic export during the test)."""
-    tracer_provider()
-    SPANS.clear()
-    reset_library()
-    mem = MemoryExporter()
-    otel_ml.configure(exporter=mem, export_interval_s=3600)
-    yield mem
-    if mem.block is not None:
-        mem.block.set()
-    reset_library()
