@@ -122,7 +122,7 @@ def _slow_http(proc: Proc) -> str:
         for s in socks:
             s.setblocking(False)
             try:
-                while data := s.recv(65536):  # a 408 answer may come before the close
+                while s.recv(65536):  # a 408 answer may come before the close
                     pass
                 closed += 1
             except BlockingIOError:
@@ -144,8 +144,9 @@ def _big_grpc(proc: Proc) -> str:
         try:
             grpc_export(proc.grpc, body, timeout=60)
             key = "OK"
-        except Exception as exc:  # noqa: BLE001 - counted by kind
-            key = str(getattr(exc, "code", lambda: type(exc).__name__)())
+        except Exception as exc:
+            code = getattr(exc, "code", None)  # grpc.RpcError.code(): the status code
+            key = str(code()) if code is not None else type(exc).__name__
         with lock:
             outcomes[key] = outcomes.get(key, 0) + 1
 

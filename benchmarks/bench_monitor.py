@@ -119,7 +119,8 @@ def main() -> int:
     X = rng.normal(size=(5000, n_feat))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     clf = LogisticRegression(max_iter=200).fit(X, y)
-    ref = otel_ml.build_reference(X, model="bench", version="1", predictions=clf.predict_proba(X), class_names=clf.classes_)
+    ref = otel_ml.build_reference(X, model="bench", version="1", predictions=clf.predict_proba(X),
+                                  class_names=clf.classes_)
 
     def bare(x):
         return clf.predict_proba(x)
@@ -274,7 +275,8 @@ def categorical_batch(rng) -> bool:
     train_c = _mixed_frame(rng, 5000, n_feat, True)
     train_n = _mixed_frame(rng, 5000, n_feat, False)
     proba = np.tile([0.3, 0.7], (rows, 1))
-    ref_c = otel_ml.build_reference(train_c, model="bench-cat", version="1", categorical=[f"x{j}" for j in range(N_CAT)],
+    ref_c = otel_ml.build_reference(train_c, model="bench-cat", version="1",
+                                    categorical=[f"x{j}" for j in range(N_CAT)],
                                     predictions=np.tile([0.3, 0.7], (5000, 1)), class_names=[0, 1])
     ref_n = otel_ml.build_reference(train_n, model="bench-num", version="1",
                                     predictions=np.tile([0.3, 0.7], (5000, 1)), class_names=[0, 1])

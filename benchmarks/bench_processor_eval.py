@@ -36,9 +36,9 @@ from otel_ml.stats import PolicyBook, evaluate_batch  # noqa: E402
 from otel_ml_processor._decode import decode_protobuf  # noqa: E402
 from otel_ml_processor._evaluate import Evaluator  # noqa: E402
 from otel_ml_processor._exporter import encode_request  # noqa: E402
-from otel_ml_processor._telemetry import Telemetry  # noqa: E402
 from otel_ml_processor._state import State  # noqa: E402
 from otel_ml_processor._store import ReferenceStore  # noqa: E402
+from otel_ml_processor._telemetry import Telemetry  # noqa: E402
 
 MODELS = 100
 FEATURES = 100

@@ -49,8 +49,7 @@ sys.path.insert(0, str(ROOT / "collector"))
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest  # noqa: E402
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: E402
 
-from otel_ml import semconv  # noqa: E402
-from otel_ml import build_reference  # noqa: E402
+from otel_ml import build_reference, semconv  # noqa: E402
 from otel_ml_processor._decode import decode_protobuf  # noqa: E402
 from otel_ml_processor._state import State  # noqa: E402
 from otel_ml_processor._store import ReferenceStore  # noqa: E402
@@ -147,7 +146,7 @@ def processor(store: ReferenceStore, payloads: list[bytes], cached: bool = True)
     return elapsed, n
 
 
-def rate(fn, *args) -> float:  # type: ignore[no-untyped-def]
+def rate(fn, *args) -> float:
     dt, n = fn(*args)
     return n / dt
 

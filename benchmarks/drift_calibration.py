@@ -37,7 +37,8 @@ power than finer buckets give the effect sizes, so build_reference keeps 10 bins
 
 Run ``python benchmarks/drift_calibration.py [--windows N] [--seed S]``; it prints the table and
 exits 1 when a target is missed beyond sampling noise (a one-sided binomial test of the cell's
-windows against the 5% / 95% target at p < 0.01; a point estimate just outside is marked '!'). ``tests/test_stats_calibration.py`` runs a small version.
+windows against the 5% / 95% target at p < 0.01; a point estimate just outside is marked '!').
+``tests/test_stats_calibration.py`` runs a small version.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _counts(lam: float) -> Callable[[float, float], Any]:
         if v == 1.5:
             return st.nbinom(2 * lam, 2 / 3)
         if v == 0.5:
-            return st.binom(int(round(2 * lam)), 0.5)
+            return st.binom(round(2 * lam), 0.5)
         raise ValueError(f"unsupported variance factor {v}")
 
     return make
@@ -355,7 +356,13 @@ def cell_probabilities(model: Model, i: int, scenario: Scenario | None) -> tuple
 
 
 def multinomial_windows(
-    model: Model, i: int, scenario: Scenario | None, size: int, windows: int, rng: np.random.Generator, cache: dict[Any, Any]
+    model: Model,
+    i: int,
+    scenario: Scenario | None,
+    size: int,
+    windows: int,
+    rng: np.random.Generator,
+    cache: dict[Any, Any],
 ) -> Window:
     key = (id(model), i, scenario.feature == model.profiles[i].name if scenario else False, scenario)
     if key not in cache:
@@ -409,7 +416,8 @@ def simulate(
         policy=policy,
     )
     drift = (batch.detected == 1).reshape(windows, s)
-    _, miss_alarm = quality_alarm(np.tile(model.missing_ratio, windows), missing.ravel(), rows.ravel(), policy=policy, n_tests=s)
+    _, miss_alarm = quality_alarm(np.tile(model.missing_ratio, windows), missing.ravel(), rows.ravel(),
+                                  policy=policy, n_tests=s)
     _, bad_alarm = quality_alarm(np.tile(model.bad_ratio, windows), bad.ravel(), rows.ravel(), policy=policy, n_tests=s)
     quality = ((np.asarray(miss_alarm) == 1) | (np.asarray(bad_alarm) == 1)).reshape(windows, s)
     any_alarm = (drift | quality).any(axis=1)
@@ -417,7 +425,8 @@ def simulate(
         return any_alarm, any_alarm
     j = [p.name for p in model.profiles].index(scenario.feature)
     if details is not None:
-        for name in ("p_adjusted", "effect", "dispersion", "wasserstein", "total_variation", "psi", "jensen_shannon", "ks", "p_value"):
+        for name in ("p_adjusted", "effect", "dispersion", "wasserstein", "total_variation", "psi",
+                     "jensen_shannon", "ks", "p_value"):
             details.setdefault(name, []).append(getattr(batch, name).reshape(windows, s)[:, j])
     if scenario.target == "quality":
         return (np.asarray(miss_alarm).reshape(windows, s)[:, j] == 1), any_alarm
@@ -522,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cells = run(windows=windows, seed=args.seed, references=args.references, bins=args.bins)
     policy = DriftPolicy()
     print(f"drift calibration: {args.references} references of {REFERENCE_ROWS:,} rows, 20 features, policy {policy}")
-    print(f"rates: 'any' = windows with any alarm among the 20 features; 'det' = the drifted feature flagged\n")
+    print("rates: 'any' = windows with any alarm among the 20 features; 'det' = the drifted feature flagged\n")
     print(format_table(cells))
     outside = [c for c in cells if not c.ok]
     missed = [c for c in cells if c.missed]

@@ -18,15 +18,23 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from grafana_foundation_sdk.builders import barchart, bargauge, common as cb, dashboard as db, heatmap
-from grafana_foundation_sdk.builders import prometheus as prom, stat, statetimeline, timeseries
+from grafana_foundation_sdk.builders import (
+    barchart,
+    bargauge,
+    common as cb,
+    dashboard as db,
+    heatmap,
+    prometheus as prom,
+    stat,
+    statetimeline,
+    timeseries,
+)
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as cm, dashboard as dm, prometheus as pm
 
+from dashboards import promql as q, rules as alerts, rules_tests
 from otel_ml import semconv as sc
 from otel_ml.stats import STATISTICS, DriftPolicy
-
-from dashboards import promql as q, rules as alerts, rules_tests
 
 # The classic dashboard model (schemaVersion 4x) is what Grafana imports and file-provisions everywhere;
 # the SDK nudges towards its v2 model, which needs a recent Grafana with a feature flag.

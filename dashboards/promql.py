@@ -17,8 +17,7 @@ renders them for a plain Prometheus.
 
 from __future__ import annotations
 
-from otel_ml import semconv as sc
-from otel_ml import stats
+from otel_ml import semconv as sc, stats
 
 # --- Names --------------------------------------------------------------------------------------
 
@@ -204,9 +203,9 @@ def processor_evaluation_duration(q: float) -> str:
 ONE_OUTPUT = {PRED_NAME: f"${V_FEATURE}"}
 
 
-def _feature_or_output(template: str, feature_metric: str, output_metric: str, **kw: str) -> str:
-    f = template.format(m=_s(feature_metric, ONE_FEATURE, **kw), **{"cat": CATEGORY})
-    o = template.format(m=_s(output_metric, ONE_OUTPUT, **kw), **{"cat": PRED_CLASS})
+def _feature_or_output(template: str, feature_metric: str, output_metric: str, suffix: str = "") -> str:
+    f = template.format(m=_s(feature_metric, ONE_FEATURE, suffix=suffix), cat=CATEGORY)
+    o = template.format(m=_s(output_metric, ONE_OUTPUT, suffix=suffix), cat=PRED_CLASS)
     return f"({f}\n or {o})"
 
 
@@ -230,7 +229,8 @@ def feature_buckets_over_time() -> str:
 
 def feature_quantile(q: float) -> str:
     by = f"sum by ({LE}, {VERSION}) (rate({{m}}[{RATE}]))"
-    return f"histogram_quantile({q}, {_feature_or_output(by, sc.FEATURE_VALUE, sc.PREDICTION_VALUE, suffix='_bucket')})"
+    buckets = _feature_or_output(by, sc.FEATURE_VALUE, sc.PREDICTION_VALUE, suffix="_bucket")
+    return f"histogram_quantile({q}, {buckets})"
 
 
 def category_share_current() -> str:

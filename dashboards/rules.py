@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from otel_ml import semconv as sc
-
 from dashboards.promql import (
     FEATURE,
     JOB,
@@ -21,6 +19,7 @@ from dashboards.promql import (
     VERSION,
     metric,
 )
+from otel_ml import semconv as sc
 
 #: Default thresholds; edit here and regenerate (``python -m dashboards.generate``).
 DRIFT_FOR = "15m"

@@ -11,10 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from otel_ml import semconv as sc
-
 from dashboards import rules
-from dashboards.promql import FEATURE, JOB, KIND, MODEL, VERSION, WINDOW, INSTANCE, metric
+from dashboards.promql import FEATURE, INSTANCE, JOB, KIND, MODEL, VERSION, WINDOW, metric
+from otel_ml import semconv as sc
 
 RULES_FILE = "../otel-ml.rules.yml"
 ALERTS = {a.name: a for a in rules.ALERTS}
@@ -223,7 +222,7 @@ def _histogram(name: str, labels: dict[str, str], per_minute: dict[str, int]) ->
     total = max(per_minute.values())
     count = series(name, labels, f"0+{total}x20")
     count["series"] = count["series"].replace(metric(name) + "{", metric(name) + "_count{", 1)
-    return out + [count]
+    return [*out, count]
 
 
 def query_tests() -> dict[str, Any]:

@@ -58,7 +58,8 @@ def summarize(data: MetricsData, features: list[str]) -> None:
         for p in points:
             if name == semconv.FEATURE_VALUE and p.attributes[semconv.FEATURE_NAME] not in features:
                 continue
-            label = ", ".join(f"{k}={v}" for k, v in p.attributes.items() if k not in (semconv.MODEL_NAME, semconv.MODEL_VERSION))
+            label = ", ".join(f"{k}={v}" for k, v in p.attributes.items()
+                              if k not in (semconv.MODEL_NAME, semconv.MODEL_VERSION))
             if hasattr(p, "bucket_counts"):
                 bounds = ", ".join(f"{b:.3g}" for b in p.explicit_bounds)
                 print(f"  [{label or 'all'}] count={p.count} min={p.min} max={p.max}")

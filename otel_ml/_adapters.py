@@ -68,7 +68,7 @@ _NUMBER_TYPES = (int, float, np.integer, np.floating)
 class Schema:
     """Feature layout of one model, pre-computed at decoration time."""
 
-    __slots__ = ("names", "width", "index", "num_positions", "cat_positions", "all_numeric", "k_num", "num_names")
+    __slots__ = ("all_numeric", "cat_positions", "index", "k_num", "names", "num_names", "num_positions", "width")
 
     def __init__(self, names: Sequence[str], num_positions: Sequence[int], cat_positions: Sequence[int]) -> None:
         self.names = tuple(names)

@@ -73,7 +73,7 @@ class DurationCounts:
 
 
 class _Duration:
-    __slots__ = ("counts", "count", "sum", "min", "max")
+    __slots__ = ("count", "counts", "max", "min", "sum")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(DURATION_BOUNDS) + 1)

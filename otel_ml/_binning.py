@@ -28,7 +28,7 @@ from . import semconv
 from ._adapters import MISSING_TYPE_NAMES, FactorizedColumn, numeric_column
 
 if TYPE_CHECKING:
-    from ._reference import CategoricalProfile, NumericProfile  # noqa: F401 (NumericProfile: annotations)
+    from ._reference import CategoricalProfile, NumericProfile
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]

@@ -156,7 +156,7 @@ def wait_until(
             if value:
                 return value
             last_exc = None
-        except Exception as exc:  # noqa: BLE001 - "not yet", reported on timeout
+        except Exception as exc:
             last_exc = exc
         if time.monotonic() >= deadline:
             text = message() if callable(message) else message
@@ -166,7 +166,7 @@ def wait_until(
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()

@@ -111,7 +111,7 @@ class _Servicer(metrics_service_pb2_grpc.MetricsServiceServicer):
     def __init__(self, store: GaugeStore) -> None:
         self._store = store
 
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def Export(self, request: Any, context: Any) -> Any:
         self._store.add_request(request)
         return metrics_service_pb2.ExportMetricsServiceResponse()
 

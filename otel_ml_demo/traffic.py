@@ -61,7 +61,8 @@ class Scenario:
         drift at 1/3, incident at 2/3.
         """
         window = overrides.pop("window", None) or max(4.0, round(duration / 3.0))
-        evaluation = overrides.pop("evaluation_interval", None) or (2.0 if window >= 12 else 1.0 if window >= 6 else 0.5)
+        default_evaluation = 2.0 if window >= 12 else 1.0 if window >= 6 else 0.5
+        evaluation = overrides.pop("evaluation_interval", None) or default_evaluation
         export = overrides.pop("export_interval", None) or evaluation / 2.0
         return cls(
             duration=duration,

@@ -257,4 +257,5 @@ class PlainView:
         self._print("summary:")
         for line in result.summary_lines():
             self._print(f"  {line}")
-        self._print("OK: drift and data-quality incident detected" if result.ok else "FAILED: not everything was detected")
+        self._print("OK: drift and data-quality incident detected" if result.ok
+                    else "FAILED: not everything was detected")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,7 @@ def reset_library() -> None:
 
 
 @pytest.fixture
-def exporter() -> Any:
+def exporter() -> Iterator[MemoryExporter]:
     """A fresh library state exporting to a MemoryExporter (no periodic export during the test)."""
     tracer_provider()
     SPANS.clear()

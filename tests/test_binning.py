@@ -111,7 +111,8 @@ def test_count_column_counts_a_column_as_the_predict_path_does():
         model="cc", version="1", categorical=["k"],
     )
     n = 40
-    a = np.array([*rng.normal(scale=3, size=n - 8), None, float("nan"), "x", True, np.inf, -np.inf, 1e6, 2], dtype=object)
+    a = np.array([*rng.normal(scale=3, size=n - 8), None, float("nan"), "x", True, np.inf, -np.inf, 1e6, 2],
+                 dtype=object)
     k = np.array([*rng.choice(list("abcz"), n - 5), None, float("nan"), 1, "a", "new"], dtype=object)
     agg = ModelAggregate("cc", "1", ref)
     batch = adapt({"a": a, "k": k}, Schema(ref.feature_names, agg.num_positions, agg.cat_positions))
@@ -122,7 +123,8 @@ def test_count_column_counts_a_column_as_the_predict_path_does():
     got = count_column(ref.feature("a"), a, n)
     assert got.buckets.tolist() == num.counts[: agg.numeric.width].tolist()
     q = num.quality[:, 0]
-    assert (got.missing, got.invalid, got.out_of_range) == (q[Q_MISSING], q[Q_NON_FINITE] + q[Q_WRONG_TYPE], q[Q_OUT_OF_RANGE])
+    expected = (q[Q_MISSING], q[Q_NON_FINITE] + q[Q_WRONG_TYPE], q[Q_OUT_OF_RANGE])
+    assert (got.missing, got.invalid, got.out_of_range) == expected
     assert got.rows == n
     got = count_column(ref.feature("k"), k, n)
     assert got.buckets.tolist() == cat.counts.tolist()
@@ -167,28 +169,28 @@ MIXED = ["a", "b", None, 1, 1.0, True, False, "1", "true", "True", float("nan"),
 
 
 @pytest.mark.parametrize(
-    "name, values",
+    "values",
     [
-        ("mixed_python_objects", MIXED),
-        ("mixed_object_array", np.array(MIXED, dtype=object)),
-        ("strings_unicode_array", np.array(["a", "b", "1", "true", "zz"] * 7)),
-        ("bytes_array", np.array([b"x", b"a"] * 9)),
-        ("ints_with_one_and_true_apart", np.array([1, 1, 0, 2, 1] * 4)),
-        ("floats_with_nan_and_integral", np.array([1.0, np.nan, 2.5, 1.5, -0.0, np.inf] * 3)),
-        ("bools", np.array([True, False, True] * 4)),
-        ("float32", np.array([2.5, 1.0, np.nan] * 4, dtype=np.float32)),
-        ("unhashable_first", [["x"]] + ["a"] * 20),
-        ("tuple_of_strings", tuple("ab1" * 5)),
+        pytest.param(MIXED, id="mixed_python_objects"),
+        pytest.param(np.array(MIXED, dtype=object), id="mixed_object_array"),
+        pytest.param(np.array(["a", "b", "1", "true", "zz"] * 7), id="strings_unicode_array"),
+        pytest.param(np.array([b"x", b"a"] * 9), id="bytes_array"),
+        pytest.param(np.array([1, 1, 0, 2, 1] * 4), id="ints_with_one_and_true_apart"),
+        pytest.param(np.array([1.0, np.nan, 2.5, 1.5, -0.0, np.inf] * 3), id="floats_with_nan_and_integral"),
+        pytest.param(np.array([True, False, True] * 4), id="bools"),
+        pytest.param(np.array([2.5, 1.0, np.nan] * 4, dtype=np.float32), id="float32"),
+        pytest.param([["x"]] + ["a"] * 20, id="unhashable_first"),
+        pytest.param(tuple("ab1" * 5), id="tuple_of_strings"),
     ],
 )
-def test_categorical_paths_equal_the_per_value_rule(name, values):
+def test_categorical_paths_equal_the_per_value_rule(values):
     table = CategoricalTable(CATS)
     cells = values.tolist() if isinstance(values, np.ndarray) else list(values)  # as the small path reads them
     expected = per_value_oracle(CategoricalTable(CATS), cells)
     for _ in range(2):  # twice: the second pass is served from the string cache
         s = table.stats(values)
         assert isinstance(s, CategoricalStats)
-        assert (s.dense(table.size).tolist(), s.missing, s.unseen) == expected, name
+        assert (s.dense(table.size).tolist(), s.missing, s.unseen) == expected
 
 
 def test_one_true_and_one_string_are_kept_apart_in_a_long_column():

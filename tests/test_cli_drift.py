@@ -134,7 +134,7 @@ def test_invalid_and_out_of_range_values_are_counted(workdir: Path) -> None:
     df.loc[:9, "age"] = "abc"
     df.loc[10:14, "age"] = np.inf
     df.loc[15:19, "age"] = 1e6
-    code, doc = _json(workdir, df)
+    _, doc = _json(workdir, df)
     age = doc["features"][0]
     assert age["quality"]["invalid_ratio"] == pytest.approx(15 / 1000)
     assert age["quality"]["out_of_range_ratio"] == pytest.approx(5 / 1000)
@@ -198,7 +198,11 @@ def test_policy_file_overrides_per_feature(workdir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("policy_text", "message"),
-    [("alpha: 0.01\nbogus: 1\n", "unknown key 'bogus'"), ("alpha: 2\n", "'alpha'"), ("alpha: [\n", "not valid YAML")],
+    [
+        pytest.param("alpha: 0.01\nbogus: 1\n", "unknown key 'bogus'", id="unknown_key"),
+        pytest.param("alpha: 2\n", "'alpha'", id="alpha_out_of_range"),
+        pytest.param("alpha: [\n", "not valid YAML", id="not_yaml"),
+    ],
 )
 def test_bad_policy_exits_2_naming_the_key(workdir: Path, policy_text: str, message: str) -> None:
     policy = workdir / "bad-policy.yaml"
@@ -236,7 +240,8 @@ def test_csv_text_maps_back_to_boolean_and_integer_categories(tmp_path: Path) ->
                             "x": rng.normal(size=2000)})
     current.to_csv(tmp_path / "cur.csv", index=False)
     result = CliRunner().invoke(
-        main, ["drift", "--reference", str(tmp_path / "ref.json"), "--data", str(tmp_path / "cur.csv"), "--format", "json"]
+        main,
+        ["drift", "--reference", str(tmp_path / "ref.json"), "--data", str(tmp_path / "cur.csv"), "--format", "json"],
     )
     doc = json.loads(result.output)
     assert result.exit_code == 0, result.output

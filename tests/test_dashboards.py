@@ -22,9 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from otel_ml import semconv  # noqa: E402
-
 from dashboards import catalog, promql, rules  # noqa: E402
+from otel_ml import semconv  # noqa: E402
 
 DASHBOARDS = ROOT / "dashboards"
 pytestmark = pytest.mark.filterwarnings("ignore:Prefer using dashboardv2:DeprecationWarning")
@@ -91,8 +90,9 @@ def test_committed_json_round_trips_through_the_sdk_dashboard_schema():
 
 
 def test_generator_pins_the_current_sdk():
-    import grafana_foundation_sdk as sdk  # the dev extra pins it: a missing SDK fails, never skips
     from importlib.metadata import version
+
+    import grafana_foundation_sdk as sdk  # the dev extra pins it: a missing SDK fails, never skips
 
     assert version("grafana-foundation-sdk").lstrip("v") == "0.0.21", sdk
 
@@ -141,7 +141,7 @@ def test_layout_ids_and_ref_ids(uid):
     cells = set()
     for p in panels:
         g = p["gridPos"]
-        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, p["title"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, p["title"]
         for x in range(g["x"], g["x"] + g["w"]):
             for y in range(g["y"], g["y"] + g["h"]):
                 assert (x, y) not in cells, f"{p['title']} overlaps another panel"

@@ -288,8 +288,8 @@ def test_chart_values_schema_rejects_typos_and_bad_values(bad, message):
 
 
 def test_chart_refuses_reference_file_names_a_configmap_cannot_hold():
-    result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS, "--set-json", 'references.files={"credit@3.json": "{}"}',
-                  check=False)
+    result = helm("template", RELEASE, str(CHART), *RENDER_FLAGS,
+                  "--set-json", 'references.files={"credit@3.json": "{}"}', check=False)
     assert result.returncode != 0 and "credit@3.json" in result.stderr
 
 

@@ -14,7 +14,7 @@ import otel_ml
 from otel_ml import semconv as M
 from otel_ml._export import PIPELINE
 
-from _otel_ml_support import MemoryExporter, exporter, metrics_of, point, reset_library, value  # noqa: F401
+from _otel_ml_support import MemoryExporter, metrics_of, point, reset_library, value
 
 REF = otel_ml.build_reference({"a": np.linspace(-1, 1, 100)}, model="e", version="1")
 

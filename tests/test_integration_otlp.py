@@ -30,7 +30,7 @@ class Receiver(metrics_service_pb2_grpc.MetricsServiceServicer, trace_service_pb
         self.spans: list[trace_service_pb2.ExportTraceServiceRequest] = []
         self.lock = threading.Lock()
 
-    def Export(self, request, context):  # noqa: N802 - gRPC method name
+    def Export(self, request, context):
         with self.lock:
             if isinstance(request, metrics_service_pb2.ExportMetricsServiceRequest):
                 self.metrics.append(request)
@@ -99,7 +99,8 @@ def _attrs(kvs):
 
 def _pt(metric, **attrs):
     kind = metric.WhichOneof("data")
-    pts = [p for p in getattr(metric, kind).data_points if all(_attrs(p.attributes).get(k) == v for k, v in attrs.items())]
+    pts = [p for p in getattr(metric, kind).data_points
+           if all(_attrs(p.attributes).get(k) == v for k, v in attrs.items())]
     assert len(pts) == 1, (metric.name, attrs, len(pts))
     return pts[0]
 
@@ -191,7 +192,7 @@ def test_otlp_http_exporter_from_the_shared_helper():
     received: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             req = metrics_service_pb2.ExportMetricsServiceRequest()
             req.ParseFromString(body)

@@ -15,7 +15,7 @@ import otel_ml
 from otel_ml import semconv
 from otel_ml._aggregate import aggregates
 
-from _otel_ml_support import SPANS, exporter, point, points, simple_reference, value  # noqa: F401
+from _otel_ml_support import SPANS, point, points, simple_reference, value
 
 M = semconv
 
@@ -47,7 +47,8 @@ def test_entry_point_resolves_to_the_instrumentor():
 def test_span_metrics_and_exact_counts(exporter):
     ref = simple_reference()
     rng = np.random.default_rng(7)
-    X = {"x": rng.normal(size=300) * 3, "y": rng.uniform(-5, 15, size=300), "c": ["a"] * 100 + ["b"] * 100 + ["zz"] * 100}
+    X = {"x": rng.normal(size=300) * 3, "y": rng.uniform(-5, 15, size=300),
+         "c": ["a"] * 100 + ["b"] * 100 + ["zz"] * 100}
     out = np.column_stack([np.full(300, 0.25), np.full(300, 0.75)])
 
     @otel_ml.monitor(model="m", version="1", reference=ref)
@@ -211,11 +212,11 @@ def test_without_reference_only_span_duration_rows(exporter):
 
 
 def test_reference_loaded_at_decoration_time(tmp_path):
-    with pytest.raises(otel_ml.ReferenceProfileError, match="missing.json"):
+    with pytest.raises(otel_ml.ReferenceProfileError, match=r"missing\.json"):
         otel_ml.monitor(model="m", version="1", reference=tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    with pytest.raises(otel_ml.ReferenceProfileError, match="bad.json"):
+    with pytest.raises(otel_ml.ReferenceProfileError, match=r"bad\.json"):
         otel_ml.monitor(model="m", version="1", reference=str(bad))
     ref = simple_reference()
     path = tmp_path / "ref.json"

@@ -11,7 +11,7 @@ import otel_ml
 from otel_ml import semconv as M
 from otel_ml._aggregate import aggregates
 
-from _otel_ml_support import exporter, point, points, value  # noqa: F401
+from _otel_ml_support import point, points, value
 
 NUM = otel_ml.build_reference(
     {"a": np.linspace(-10, 10, 101), "b": np.linspace(0, 1, 101), "c": np.linspace(5, 6, 101)},
@@ -113,7 +113,12 @@ def test_one_dimensional_row_and_empty_batch(exporter):
     assert hist_count(exporter, "a") == 1
 
 
-@pytest.mark.parametrize("empty", [np.zeros((0, 3)), [], pd.DataFrame({"a": [], "b": [], "c": []}), np.zeros(0)])
+@pytest.mark.parametrize("empty", [
+    pytest.param(np.zeros((0, 3)), id="ndarray_no_rows"),
+    pytest.param([], id="empty_list"),
+    pytest.param(pd.DataFrame({"a": [], "b": [], "c": []}), id="dataframe_no_rows"),
+    pytest.param(np.zeros(0), id="ndarray_1d_empty"),
+])
 def test_empty_batches(exporter, empty):
     run(NUM, empty)
     assert value(exporter.last, M.PREDICT_ROWS) == 0
@@ -189,7 +194,7 @@ def test_unknown_output_shapes_are_counted_not_raised(exporter):
     )
     outputs = [np.zeros((2, 5)), object(), "text", np.zeros((2, 2, 2)), [[0.1, 0.9]], None]
 
-    for i, out in enumerate(outputs):
+    for out in outputs:
         @otel_ml.monitor(model="out", version="1", reference=ref)
         def predict(batch, _out=out):
             return _out

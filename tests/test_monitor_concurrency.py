@@ -12,7 +12,7 @@ import otel_ml
 from otel_ml import semconv as M
 from otel_ml._aggregate import aggregates
 
-from _otel_ml_support import exporter, point, value  # noqa: F401
+from _otel_ml_support import point, value
 
 REF = otel_ml.build_reference(
     {"a": np.linspace(-5, 5, 200), "b": np.linspace(0, 100, 200)}, model="conc", version="1"

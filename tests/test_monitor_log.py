@@ -7,10 +7,9 @@ import logging
 import numpy as np
 
 import otel_ml
-from otel_ml import _log
-from otel_ml import semconv as M
+from otel_ml import _log, semconv as M
 
-from _otel_ml_support import exporter, value  # noqa: F401
+from _otel_ml_support import value
 
 
 def test_log_once_is_rate_limited_per_key(caplog):

@@ -64,15 +64,16 @@ def test_json_round_trip(tmp_path, ref):
 
 
 @pytest.mark.parametrize("mutate, field", [
-    (lambda d: d.update(format_version=99), "format_version"),
-    (lambda d: d.update(model={"name": ""}), "model"),
-    (lambda d: d["features"][0].update(edges=[2.0, 1.0]), "features[0] ('z')"),
-    (lambda d: d["features"][0].update(counts=[1]), "features[0] ('z')"),
-    (lambda d: d["features"][0].update(kind="weird"), "kind"),
-    (lambda d: d["features"][2].update(categories=["a", "a"]), "features[2] ('city')"),
-    (lambda d: d["features"].append(dict(d["features"][0])), "duplicate"),
-    (lambda d: d.update(features=[]), "features"),
-    (lambda d: d["features"][0].update(min="low"), "min"),
+    pytest.param(lambda d: d.update(format_version=99), "format_version", id="unknown_format_version"),
+    pytest.param(lambda d: d.update(model={"name": ""}), "model", id="empty_model_name"),
+    pytest.param(lambda d: d["features"][0].update(edges=[2.0, 1.0]), "features[0] ('z')", id="edges_not_increasing"),
+    pytest.param(lambda d: d["features"][0].update(counts=[1]), "features[0] ('z')", id="counts_wrong_length"),
+    pytest.param(lambda d: d["features"][0].update(kind="weird"), "kind", id="unknown_kind"),
+    pytest.param(lambda d: d["features"][2].update(categories=["a", "a"]), "features[2] ('city')",
+                 id="repeated_category"),
+    pytest.param(lambda d: d["features"].append(dict(d["features"][0])), "duplicate", id="duplicate_feature"),
+    pytest.param(lambda d: d.update(features=[]), "features", id="no_features"),
+    pytest.param(lambda d: d["features"][0].update(min="low"), "min", id="min_not_a_number"),
 ])
 def test_malformed_profiles_are_rejected_with_the_field(tmp_path, ref, mutate, field):
     doc = ref.to_dict()
@@ -88,7 +89,7 @@ def test_unreadable_files(tmp_path):
     with pytest.raises(otel_ml.ReferenceProfileError, match="no such"):
         otel_ml.load_reference(tmp_path / "nope.json")
     (tmp_path / "x.json").write_bytes(b"\xff\xfe junk")
-    with pytest.raises(otel_ml.ReferenceProfileError, match="x.json"):
+    with pytest.raises(otel_ml.ReferenceProfileError, match=r"x\.json"):
         otel_ml.load_reference(tmp_path / "x.json")
     with pytest.raises(otel_ml.ReferenceProfileError):
         loads_reference("[]")

@@ -9,8 +9,7 @@ import pytest
 from scipy import stats as st
 from scipy.spatial.distance import jensenshannon as scipy_js
 
-from otel_ml import ConfigurationError, build_reference
-from otel_ml import stats
+from otel_ml import ConfigurationError, build_reference, stats
 from otel_ml._binning import bucket_counts
 from otel_ml.stats import (
     STATISTICS,
@@ -61,7 +60,7 @@ def test_registry_names_and_default_thresholds() -> None:
 
 def test_drift_methods_are_the_registrys_reported_statistics_in_order() -> None:
     assert stats.DRIFT_METHODS == ("psi", "jensen_shannon", "ks", "wasserstein", "chi_square")
-    assert stats.DRIFT_METHODS == tuple(name for name, s in STATISTICS.items() if s.reported)
+    assert tuple(name for name, s in STATISTICS.items() if s.reported) == stats.DRIFT_METHODS
     assert {"total_variation", "dispersion"} <= set(STATISTICS) - set(stats.DRIFT_METHODS)
 
 
@@ -140,7 +139,12 @@ def test_psi_ignores_padding_and_is_zero_for_identical_distributions() -> None:
 
 @pytest.mark.parametrize(
     ("ref", "cur"),
-    [([1, 2, 3, 4], [4, 3, 2, 1]), ([10, 0, 5], [0, 10, 5]), ([1, 0], [0, 1]), ([3, 3], [3, 3])],
+    [
+        pytest.param([1, 2, 3, 4], [4, 3, 2, 1], id="reversed"),
+        pytest.param([10, 0, 5], [0, 10, 5], id="swapped_with_empty_bucket"),
+        pytest.param([1, 0], [0, 1], id="disjoint"),
+        pytest.param([3, 3], [3, 3], id="identical"),
+    ],
 )
 def test_jensen_shannon_matches_scipy_base_2(ref: list[int], cur: list[int]) -> None:
     expected = scipy_js(np.array(ref, float), np.array(cur, float), base=2)
@@ -417,7 +421,7 @@ def test_policy_from_mapping_and_merged() -> None:
         DriftPolicy.from_mapping({"alfa": 0.01})
     with pytest.raises(ConfigurationError, match="'min_samples' must be of type int"):
         DriftPolicy.from_mapping({"min_samples": 1.5})
-    with pytest.raises(ConfigurationError, match="policy.yaml.*'alpha'"):
+    with pytest.raises(ConfigurationError, match=r"policy\.yaml.*'alpha'"):
         DriftPolicy.from_mapping({"alpha": 0}, source="policy.yaml")
 
 
@@ -434,7 +438,7 @@ def test_policy_book_per_model_and_feature() -> None:
     churn_age = book.policy_for("age", model="churn")
     assert churn_age.min_samples == 1000 and churn_age.wasserstein_floor == 0.3 and churn_age.alpha == 0.02
     assert book.policy_for("plan", model="churn").alpha == 0.001
-    with pytest.raises(ConfigurationError, match="models.churn.*unknown key 'bogus'"):
+    with pytest.raises(ConfigurationError, match=r"models\.churn.*unknown key 'bogus'"):
         PolicyBook.from_mapping({"models": {"churn": {"bogus": 1}}})
 
 

@@ -35,10 +35,7 @@ def cells(calibration):
 def test_every_target_cell_is_within_tolerance(calibration, cells) -> None:
     bad = []
     for c in cells:
-        if c.scenario.target in ("null", "small"):
-            ok = c.rate <= 0.12
-        else:
-            ok = c.rate >= 0.85
+        ok = c.rate <= 0.12 if c.scenario.target in ("null", "small") else c.rate >= 0.85
         if not ok:
             bad.append(f"{c.scenario.label} n={c.size}: {100 * c.rate:.1f}%")
     assert not bad, "\n" + calibration.format_table(cells) + "\n" + "\n".join(bad)

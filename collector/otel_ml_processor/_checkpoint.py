@@ -69,7 +69,7 @@ def write(directory: str, arrays: dict[str, np.ndarray], index: dict[str, Any]) 
     npz_path = os.path.join(directory, npz_name)
     index = {**index, "arrays": npz_name, "saved_at_ns": generation}
     index_path = os.path.join(directory, INDEX)
-    _write_atomically(npz_path, lambda f: np.savez(f, **arrays))
+    _write_atomically(npz_path, lambda f: np.savez(f, allow_pickle=False, **arrays))
     try:
         _write_atomically(index_path, lambda f: f.write(json.dumps(index, separators=(",", ":")).encode()))
     except BaseException:

@@ -31,7 +31,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 @click.option("--otlp-http", metavar="HOST:PORT",
               help="OTLP/HTTP, health and admin API listen address (default 127.0.0.1:14318).")
 @click.option("--references", type=click.Path(file_okay=False), help="Directory of JSON reference profiles.")
-@click.option("--export-endpoint", metavar="URL", help="OTLP endpoint for the results (default http://127.0.0.1:4317; 'none' disables export).")
+@click.option("--export-endpoint", metavar="URL",
+              help="OTLP endpoint for the results (default http://127.0.0.1:4317; 'none' disables export).")
 @click.option("--window", multiple=True, callback=_duration, metavar="SECONDS",
               help="Evaluation window (repeatable; default 300 and 3600; '5m' works too).")
 @click.option("--evaluation-interval", callback=_duration, metavar="SECONDS", help="Seconds between evaluations.")

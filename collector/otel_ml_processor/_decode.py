@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
-from google.protobuf.message import DecodeError as _PbDecodeError
+from google.protobuf.message import DecodeError as _PbDecodeError, Message
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from otel_ml import semconv
@@ -92,15 +92,16 @@ class _Group:
     resource: bytes  # the 16-byte digest of the resource's encoding (:func:`._limits.digest`)
     temporality: int
     attrs: Sequence[tuple[bytes, ...]]
-    start: Sequence[int]
-    time: Sequence[int]
+    #: Columns are tuples, or int64/float64 arrays when the structure cache decoded the group.
+    start: Sequence[int] | np.ndarray
+    time: Sequence[int] | np.ndarray
 
 
 @dataclass(slots=True)
 class HistogramGroup(_Group):
     """The data points of one histogram metric of one resource, column by column."""
 
-    count: Sequence[int]
+    count: Sequence[int] | np.ndarray
     buckets: Sequence[bytes]
     bounds: Sequence[bytes]
     flags: Sequence[int]
@@ -115,7 +116,7 @@ class HistogramGroup(_Group):
 class SumGroup(_Group):
     """The data points of one sum metric of one resource, column by column."""
 
-    value: Sequence[float]
+    value: Sequence[float] | np.ndarray
     flags: Sequence[int]
     #: Set when the structure cache decoded the group (``start``/``time``/``value`` are arrays).
     template: int = -1
@@ -135,7 +136,7 @@ class Decoded:
 
 # --- the lean schema ----------------------------------------------------------------------------
 
-def _build_lean() -> dict[str, type]:
+def _build_lean() -> dict[str, type[Message]]:
     F = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto(name="otel_ml_processor_lean.proto", package="otel_ml_processor.lean",
                                              syntax="proto3")
@@ -255,7 +256,9 @@ def _lean_decode(data: bytes, cache: TemplateCache | None = None, limits: SizeLi
                         cols = _drop(cols, bad)
                         if not cols[0]:
                             continue
-                    group = HistogramGroup(name, resource, h.aggregation_temporality, *cols)
+                    p_attrs, p_start, p_time, p_count, p_buckets, p_bounds, p_flags = cols
+                    group = HistogramGroup(name, resource, h.aggregation_temporality, p_attrs, p_start, p_time,
+                                           p_count, p_buckets, p_bounds, p_flags)
                     for c, b in zip(group.count, group.buckets):
                         if c and not b:
                             raise _Unpacked
@@ -290,7 +293,9 @@ def _lean_decode(data: bytes, cache: TemplateCache | None = None, limits: SizeLi
                         cols = _drop(cols, bad)
                         if not cols[0]:
                             continue
-                    out.sums.append(SumGroup(name, resource, s.aggregation_temporality, *cols))
+                    p_attrs, p_start, p_time, p_value, p_flags = cols
+                    out.sums.append(SumGroup(name, resource, s.aggregation_temporality, p_attrs, p_start, p_time,
+                                             p_value, p_flags))
     return out
 
 

@@ -136,7 +136,9 @@ class Evaluator:
         lay = self.layout(state)
         return self.evaluate_counts(lay, counts, now, t0)
 
-    def evaluate_counts(self, lay: _Layout, counts: list[np.ndarray], now: float, t0: float | None = None) -> Evaluation:
+    def evaluate_counts(
+        self, lay: _Layout, counts: list[np.ndarray], now: float, t0: float | None = None
+    ) -> Evaluation:
         t0 = time.perf_counter() if t0 is None else t0
         s = len(lay.streams)
         w = len(counts)

@@ -71,7 +71,7 @@ class SpecSource(Protocol):
 
     generation: int
 
-    def spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | None | bool:
+    def spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | bool | None:
         """The spec; ``False`` when the model version has no reference, ``None`` when it lacks the name."""
         ...
 
@@ -240,9 +240,9 @@ class State:
                     dead_streams += 1
         self.evicted_streams += dead_streams
         live_cells = sum(st.spec.width for st in self.streams if st.alive)
-        if count or dead_streams:
-            if self.cells_used > 2 * live_cells + 1024 or self.series.n > 2 * self.series.alive_count + 1024:
-                self.compact()
+        too_sparse = self.cells_used > 2 * live_cells + 1024 or self.series.n > 2 * self.series.alive_count + 1024
+        if (count or dead_streams) and too_sparse:
+            self.compact()
         return count + dead_streams
 
     def _kill_series(self, sid: int) -> None:
@@ -385,7 +385,7 @@ class State:
             if not isinstance(spec, StreamSpec):
                 spec = StreamSpec(kind, name, True, 1)
             alive = bool(entry["alive"]) and usable
-            st = Stream(key, spec, int(entry["cell0"]), alive=alive, fingerprint=entry["fingerprint"])  # type: ignore[arg-type]
+            st = Stream(key, spec, int(entry["cell0"]), alive=alive, fingerprint=entry["fingerprint"])
             self.streams.append(st)
             if alive:
                 if st.key in self.stream_index:

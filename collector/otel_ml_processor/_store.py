@@ -240,7 +240,7 @@ class ReferenceStore:
     def get(self, model: str, version: str) -> CompiledReference | None:
         return self._by_key.get((model, version))
 
-    def spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | None | bool:
+    def spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | bool | None:
         c = self._by_key.get((model, version))
         if c is None:
             return False
@@ -366,5 +366,15 @@ class ReferenceStore:
         self._file_refs.pop(name, None)
 
 
-__all__ = ["ReferenceStore", "CompiledReference", "EvalSpec", "ReferenceShares", "compile_reference",
-           "compile_checked", "file_name", "le_label", "reference_shares", "remove_temporary_files"]
+__all__ = [
+    "CompiledReference",
+    "EvalSpec",
+    "ReferenceShares",
+    "ReferenceStore",
+    "compile_checked",
+    "compile_reference",
+    "file_name",
+    "le_label",
+    "reference_shares",
+    "remove_temporary_files",
+]

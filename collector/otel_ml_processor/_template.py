@@ -6,13 +6,13 @@ and the packed fixed64 bucket counts). Its ``Histogram`` message therefore has t
 the same bytes everywhere except at those numbers' offsets. The first time such a payload is seen twice
 with one length, a wire-format walk records where the numbers sit; from then on a payload of that
 length whose *other* bytes are the same is decoded by gathering the numbers with numpy, and the
-per-point attributes and bounds are the cached ones. The check compares the payload, numbers masked out, with the stored structure (numpy, no
-Python loop); identical structure bytes at equal length imply an identical parse, so a hit is exact.
-Anything else (different length, changed attributes, exemplars, unpacked encodings) takes the normal
-path. Memory: about three times the payload per cached (metric, pod), within a byte budget (the shared
-:class:`~._limits.CacheBudget` when given, which counts the keys seen once too); templates unused for
-10 minutes make room for new ones. Keys hold the resource's digest, not its bytes; a payload with an
-attribute over ``max_attribute_bytes`` is never learned (the decoder rejects its points).
+per-point attributes and bounds are the cached ones. The check compares the payload, numbers masked out,
+with the stored structure (numpy, no Python loop); identical structure bytes at equal length imply an
+identical parse, so a hit is exact. Anything else (different length, changed attributes, exemplars,
+unpacked encodings) takes the normal path. Memory: about three times the payload per cached (metric, pod),
+within a byte budget (the shared :class:`~._limits.CacheBudget` when given, which counts the keys seen
+once too); templates unused for 10 minutes make room for new ones. Keys hold the resource's digest, not
+its bytes; a payload with an attribute over ``max_attribute_bytes`` is never learned (the decoder rejects its points).
 """
 
 from __future__ import annotations
@@ -229,7 +229,9 @@ class TemplateCache:
         self.hits = 0
         self.misses = 0
 
-    def lookup(self, name: str, resource: bytes, raw: bytes, histogram: bool = True) -> tuple[Template, np.ndarray] | None:
+    def lookup(
+        self, name: str, resource: bytes, raw: bytes, histogram: bool = True
+    ) -> tuple[Template, np.ndarray] | None:
         """``(template, words)`` on a hit (``words``: see :func:`_match`), else None (and maybe learn the payload)."""
         key = (name, resource, len(raw))
         t = self._entries.get(key)

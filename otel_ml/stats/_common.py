@@ -23,7 +23,9 @@ def as_batch(reference: npt.ArrayLike, current: npt.ArrayLike) -> tuple[FloatArr
     if cur.ndim == 1:
         cur = cur[None, :]
     if ref.shape != cur.shape or ref.ndim != 2:
-        raise ValueError(f"reference and current counts must have the same [S, B] shape, got {ref.shape} and {cur.shape}")
+        raise ValueError(
+            f"reference and current counts must have the same [S, B] shape, got {ref.shape} and {cur.shape}"
+        )
     return ref, cur
 
 
@@ -59,7 +61,7 @@ def numeric_only(out: FloatArray, numeric: npt.ArrayLike | None) -> FloatArray:
     return np.where(np.asarray(numeric, dtype=bool), out, np.nan)
 
 
-def smoothed_proportions(counts: FloatArray, mask: BoolArray, pseudo_count: float) -> FloatArray:
+def smoothed_proportions(counts: FloatArray, mask: BoolArray, pseudo_count: float | FloatArray) -> FloatArray:
     """Proportions after adding ``pseudo_count`` to every active bucket; inactive buckets stay 0."""
     padded = np.where(mask, counts + pseudo_count, 0.0)
     return proportions(padded)

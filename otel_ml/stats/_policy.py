@@ -15,10 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._errors import ConfigurationError
-from . import chi_square as _chi
-from . import dispersion as _disp
-from . import total_variation as _tv
-from . import wasserstein as _w
+from . import chi_square as _chi, dispersion as _disp, total_variation as _tv, wasserstein as _w
 from ._common import DEFAULT_SMOOTHING
 
 CORRECTIONS = ("holm", "bonferroni", "none")
@@ -87,7 +84,9 @@ class DriftPolicy:
         _check_float(self, "smoothing", low=0.0, open_low=True)
         _check_float(self, "quality_min_increase", low=0.0, high=1.0)
         if self.correction not in CORRECTIONS:
-            raise ConfigurationError(f"drift policy: 'correction' must be one of {CORRECTIONS}, got {self.correction!r}")
+            raise ConfigurationError(
+                f"drift policy: 'correction' must be one of {CORRECTIONS}, got {self.correction!r}"
+            )
         if self.test not in TESTS:
             raise ConfigurationError(f"drift policy: 'test' must be one of {TESTS}, got {self.test!r}")
 

@@ -9,10 +9,10 @@ a rise too small to matter; the test keeps small windows from alarming on noise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
-
-from collections.abc import Sequence
 
 from .. import semconv
 from .._reference import CategoricalProfile, NumericProfile
@@ -63,16 +63,20 @@ def quality_alarm(
     with np.errstate(invalid="ignore"):
         from scipy import special  # lazily: `import otel_ml.stats` needs numpy only (core install)
 
-        p = np.where(k > 0, special.bdtrc(np.maximum(k - 1, 0).astype(np.int64), np.maximum(n, k).astype(np.int64), p0), 1.0)
+        tail = special.bdtrc(np.maximum(k - 1, 0).astype(np.int64), np.maximum(n, k).astype(np.int64), p0)
+        p = np.where(k > 0, tail, 1.0)
+    alpha: float | npt.NDArray[np.float64]
+    increase: float | npt.NDArray[np.float64]
+    min_samples: int | npt.NDArray[np.int64]
     if isinstance(policy, DriftPolicy):
         alpha, increase, min_samples = policy.alpha, policy.quality_min_increase, policy.min_samples
     else:
         policies = list(policy)
         if len(policies) != ratio.shape[0]:
             raise ValueError(f"policy sequence has {len(policies)} entries for {ratio.shape[0]} values")
-        alpha = np.array([q.alpha for q in policies])
-        increase = np.array([q.quality_min_increase for q in policies])
-        min_samples = np.array([q.min_samples for q in policies])
+        alpha = np.array([q.alpha for q in policies], dtype=np.float64)
+        increase = np.array([q.quality_min_increase for q in policies], dtype=np.float64)
+        min_samples = np.array([q.min_samples for q in policies], dtype=np.int64)
     level = alpha / np.asarray(n_tests, dtype=np.float64)
     alarm = (ratio - p0 >= increase - 1e-12) & (p < level)
     out = np.where(total >= min_samples, alarm.astype(np.int8), np.int8(NO_VERDICT)).astype(np.int8)

@@ -214,9 +214,14 @@ _POLICY_ARRAYS = (
 )
 
 
-def _policy_arrays(policy: DriftPolicy | Sequence[DriftPolicy], s: int) -> tuple[dict[str, FloatArray | float], list[tuple[str, str, npt.NDArray[np.bool_]]]]:
+_PolicyArrays = dict[str, "FloatArray | float"]
+_PolicyGroups = list[tuple[str, str, npt.NDArray[np.bool_]]]
+
+
+def _policy_arrays(policy: DriftPolicy | Sequence[DriftPolicy], s: int) -> tuple[_PolicyArrays, _PolicyGroups]:
     if isinstance(policy, DriftPolicy):
-        return {k: float(getattr(policy, k)) for k in _POLICY_ARRAYS}, [(policy.correction, policy.test, np.ones(s, dtype=bool))]
+        scalars: _PolicyArrays = {k: float(getattr(policy, k)) for k in _POLICY_ARRAYS}
+        return scalars, [(policy.correction, policy.test, np.ones(s, dtype=bool))]
     policies = list(policy)
     if len(policies) != s:
         raise ValueError(f"policy sequence has {len(policies)} entries for {s} streams")
@@ -231,7 +236,7 @@ def _policy_arrays(policy: DriftPolicy | Sequence[DriftPolicy], s: int) -> tuple
             j = uniq[id(pol)] = len(distinct)
             distinct.append(pol)
         which[i] = j
-    arrays = {k: np.array([float(getattr(pol, k)) for pol in distinct])[which] for k in _POLICY_ARRAYS}
+    arrays: _PolicyArrays = {k: np.array([float(getattr(pol, k)) for pol in distinct])[which] for k in _POLICY_ARRAYS}
     groups: dict[tuple[str, str], npt.NDArray[np.bool_]] = {}
     for j, pol in enumerate(distinct):
         key = (pol.correction, pol.test)
@@ -352,7 +357,8 @@ def evaluate_profiles(
             pos[i, : positions.shape[0]] = positions
             numeric[i] = True
             spread[i] = spr
-    batch = evaluate_batch(ref, cur, numeric=numeric, positions=pos, spread=spread, family=np.zeros(s, dtype=np.int64), policy=policy)
+    batch = evaluate_batch(ref, cur, numeric=numeric, positions=pos, spread=spread,
+                           family=np.zeros(s, dtype=np.int64), policy=policy)
     return [batch.result(i) for i in range(s)]
 
 
@@ -376,4 +382,5 @@ def evaluate_profile(
     p_adj = min(1.0, result.p_value * n_tests)
     large = result.effect >= result.effect_floor or abs(result.dispersion) >= policy.dispersion_floor
     detected = p_adj < policy.alpha and large
-    return DriftResult(**{**{f.name: getattr(result, f.name) for f in fields(DriftResult)}, "p_adjusted": p_adj, "detected": detected})
+    kept = {f.name: getattr(result, f.name) for f in fields(DriftResult)}
+    return DriftResult(**{**kept, "p_adjusted": p_adj, "detected": detected})

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ._common import FloatArray, active, as_batch
+from ._common import BoolArray, FloatArray, active, as_batch
 from ._registry import Statistic, register
 
 DEFAULT_THRESHOLD = 0.05
@@ -78,7 +78,7 @@ def chi_square_test(
     return stat, p_value, dof
 
 
-def _g_terms(observed: FloatArray, expected: FloatArray, mask: FloatArray) -> FloatArray:
+def _g_terms(observed: FloatArray, expected: FloatArray, mask: BoolArray) -> FloatArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(mask & (observed > 0), observed * np.log(observed / expected), 0.0)
 

@@ -6,9 +6,10 @@ where binned data cannot see it. A quantile range can: scaling a feature by ``r`
 scales every quantile range by exactly ``r``, whatever the shape, while a shift leaves it alone.
 
 The distribution function is known at the boundaries between buckets (see
-:func:`binned_quantile`) and interpolated linearly between them. The statistic is ``log(IQR_current / IQR_reference)`` with both ranges
-computed the same way (so the binning's own bias cancels): +0.20 for a variance 1.5 times the
-reference's, -0.35 for half of it, about 0 for any shift. Numeric rows only (NaN otherwise).
+:func:`binned_quantile`) and interpolated linearly between them. The statistic is
+``log(IQR_current / IQR_reference)`` with both ranges computed the same way (so the binning's own bias
+cancels): +0.20 for a variance 1.5 times the reference's, -0.35 for half of it, about 0 for any shift.
+Numeric rows only (NaN otherwise).
 Default threshold: 0.125 in absolute value (the interquartile range changed by more than ~13%).
 """
 
@@ -108,7 +109,8 @@ def dispersion(
     x, n_valid = _knot_x(pos)
     iqr_ref = _iqr(ref, x, pos, n_valid)
     iqr_cur = _iqr(cur, x, pos, n_valid)
-    span = np.nanmax(np.where(np.isnan(pos), -np.inf, pos), axis=1) - np.nanmin(np.where(np.isnan(pos), np.inf, pos), axis=1)
+    nan = np.isnan(pos)
+    span = np.nanmax(np.where(nan, -np.inf, pos), axis=1) - np.nanmin(np.where(nan, np.inf, pos), axis=1)
     eps = 1e-9 * np.where(np.isfinite(span) & (span > 0), span, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.log((iqr_cur + eps) / (iqr_ref + eps))

@@ -16,7 +16,9 @@ from ._registry import Statistic, register
 DEFAULT_THRESHOLD = 0.1
 
 
-def ks(reference: npt.ArrayLike, current: npt.ArrayLike, *, numeric: npt.ArrayLike | None = None, **_: object) -> FloatArray:
+def ks(
+    reference: npt.ArrayLike, current: npt.ArrayLike, *, numeric: npt.ArrayLike | None = None, **_: object
+) -> FloatArray:
     """max_i |F_ref(i) - F_cur(i)| for each row (``float64[S]``); NaN where ``numeric`` is False."""
     ref, cur = as_batch(reference, current)
     gap = cdf_gap(ref, cur)

@@ -19,8 +19,17 @@ from ._registry import Statistic, register
 DEFAULT_THRESHOLD = 0.2
 
 
-def psi(reference: npt.ArrayLike, current: npt.ArrayLike, *, smoothing: float = DEFAULT_SMOOTHING, **_: object) -> FloatArray:
-    """PSI of each row of ``current`` against the same row of ``reference`` (``float64[S]``)."""
+def psi(
+    reference: npt.ArrayLike,
+    current: npt.ArrayLike,
+    *,
+    smoothing: float | FloatArray = DEFAULT_SMOOTHING,
+    **_: object,
+) -> FloatArray:
+    """PSI of each row of ``current`` against the same row of ``reference`` (``float64[S]``).
+
+    ``smoothing`` is one pseudo-count for all rows, or one per row shaped ``[S, 1]``.
+    """
     ref, cur = as_batch(reference, current)
     mask = active(ref, cur)
     p = smoothed_proportions(ref, mask, smoothing)

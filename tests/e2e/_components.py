@@ -203,7 +203,7 @@ class OtlpSink:
         self._lock = threading.Lock()
 
         class _Servicer(metrics_service_pb2_grpc.MetricsServiceServicer):
-            def Export(self, request, context):  # noqa: N802 - gRPC method name
+            def Export(self, request, context):
                 with sink._lock:
                     sink.requests.append(request)
                 return metrics_service_pb2.ExportMetricsServiceResponse()

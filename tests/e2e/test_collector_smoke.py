@@ -294,9 +294,11 @@ def test_traces_reach_the_collector_and_exemplars_reach_prometheus(otelcol, prom
         semconv.PREDICT_DURATION, unit="s"
     )
     start = time.time() - 60
-    with tracer.start_as_current_span("GET /predict") as request_span:
-        with tracer.start_as_current_span(semconv.SPAN_NAME_TEMPLATE.format(model="churn")):
-            duration.record(0.042, attributes=MODEL)
+    with (
+        tracer.start_as_current_span("GET /predict") as request_span,
+        tracer.start_as_current_span(semconv.SPAN_NAME_TEMPLATE.format(model="churn")),
+    ):
+        duration.record(0.042, attributes=MODEL)
     trace_id = format(request_span.get_span_context().trace_id, "032x")
     assert meter_provider.force_flush(15_000)
     tracer_provider.force_flush(15_000)

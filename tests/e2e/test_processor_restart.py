@@ -5,8 +5,8 @@ config collector/config/otel-ml-collector.yaml -> the processor (state dir for c
 through the collector -> Prometheus. Mid-stream the processor is stopped (SIGTERM: it drains and
 checkpoints; or SIGKILL: a crash, only its periodic checkpoint survives) for a few seconds and
 started again on the same address and state dir. At the end, the processor's 10-minute window (longer
-than the test) must have counted every row the app predicted: ``ml.drift.sample_count`` for feature x1 equals the library's
-own ``ml.predict.rows`` counter, which reaches Prometheus without passing through the processor.
+than the test) must have counted every row the app predicted: ``ml.drift.sample_count`` for feature x1
+equals the library's own ``ml.predict.rows`` counter, which reaches Prometheus without passing through the processor.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_no_window_data_lost_across_a_processor_restart(
 
     count = semconv.prometheus_name(semconv.DRIFT_SAMPLE_COUNT)
     rows = semconv.prometheus_name(semconv.PREDICT_ROWS)
-    selector = f'{{ml_model_name="model-00", ml_feature_name="x1", ml_drift_window="10m"}}'
+    selector = '{ml_model_name="model-00", ml_feature_name="x1", ml_drift_window="10m"}'
     prometheus.wait_for(f"{count}{selector} > 0", timeout=60)
 
     # Away for 5 s while the app keeps sending: the collector queues and retries meanwhile.

@@ -46,7 +46,8 @@ def test_two_replicas_each_model_version_on_exactly_one(
                           windows=(20,), name=f"replica-{i}")
 
     score = semconv.prometheus_name(semconv.DRIFT_SCORE)
-    per_model = f"count by (ml_model_name, ml_model_version) (count by (ml_model_name, ml_model_version, instance) ({score}))"
+    per_model = ("count by (ml_model_name, ml_model_version) "
+                 f"(count by (ml_model_name, ml_model_version, instance) ({score}))")
     prometheus.wait_for(per_model, lambda r: len(r) == MODELS, timeout=150)
     for app in apps:
         app.check_running()

@@ -21,9 +21,9 @@ from click.testing import CliRunner
 import otel_ml
 from otel_ml import ReferenceProfileError
 from otel_ml._cli import main
-from processor.payloads import make_reference
 
 from .conftest import Proc, http_json, status
+from processor.payloads import make_reference
 
 BIG = 10**400
 DIGITS = "9" * 5000
@@ -88,9 +88,9 @@ def _write(tmp_path: Path, case: str, name: str = "evil.json") -> Path:
 @pytest.mark.parametrize("case", list(CASES))
 def test_item1_library_rejects_hostile_reference(case: str, tmp_path: Path) -> None:
     path = _write(tmp_path, case)
-    with pytest.raises(ReferenceProfileError, match="evil.json"):
+    with pytest.raises(ReferenceProfileError, match=r"evil\.json"):
         otel_ml.load_reference(path)
-    with pytest.raises(ReferenceProfileError, match="evil.json"):
+    with pytest.raises(ReferenceProfileError, match=r"evil\.json"):
         otel_ml.monitor(model="evil", version="1", reference=path)(lambda x: x)
 
 

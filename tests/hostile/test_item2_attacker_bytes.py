@@ -42,7 +42,8 @@ def test_item2_caches_are_bounded_in_bytes_and_keyed_by_digest(start_processor: 
     # (rejected points: the negative cache) and for the known one (series lookups and templates).
     for i in range(20):
         for model in ("churn", "no-such-model"):
-            req = attacker_request(f"pod-{i}", resource_bytes=2048, attribute_bytes=1024, model=model, tag=f"{i}-{model}-")
+            req = attacker_request(f"pod-{i}", resource_bytes=2048, attribute_bytes=1024, model=model,
+                                   tag=f"{i}-{model}-")
             grpc_export(proc.grpc, req)
             sent += 2048 + 1024 * ml_points(req)
     caches = status(proc)["caches"]

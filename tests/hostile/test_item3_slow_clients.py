@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from processor.payloads import Emitter, make_reference
-
 from .conftest import Proc, grpc_export, healthz, host_port, set_limit, sockets, wait_for
+from processor.payloads import Emitter, make_reference
 
 HALF_HEAD = b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
 HALF_BODY = HALF_HEAD + b"Content-Length: 100000\r\n\r\n" + b"\x00" * 100

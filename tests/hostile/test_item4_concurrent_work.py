@@ -84,7 +84,7 @@ def test_item4_health_answers_during_concurrent_large_grpc_requests(start_proces
     def send(body: bytes) -> None:
         try:
             grpc_export(proc.grpc, body, timeout=120)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=send, args=(b,)) for b in bodies]

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from otel_ml import semconv
-from processor.payloads import Emitter, make_reference
 
 from .conftest import Proc, Sink, grpc_export, status, wait_for
+from processor.payloads import Emitter, make_reference
 
 
 def _f0_counts(sink: Sink, since: int) -> list[float]:

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from processor.payloads import Emitter, make_reference
-
 from .conftest import Proc, grpc_export, http_json
+from processor.payloads import Emitter, make_reference
 
 NAMES = {
     "dot_hidden": (".hidden", "1"),

@@ -11,9 +11,8 @@ import resource
 from pathlib import Path
 from typing import Any
 
-from processor.payloads import Emitter, make_reference
-
 from .conftest import Proc, grpc_export, http_json, set_limit, wait_for
+from processor.payloads import Emitter, make_reference
 
 
 def test_item7_temporary_files_left_by_kill_9_are_removed_at_start(start_processor: Any, ref_dir: Path,

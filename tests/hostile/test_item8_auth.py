@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 
-from processor.payloads import Emitter, make_reference
-
 from .conftest import TOKEN, Proc, grpc_export, http, http_json
+from processor.payloads import Emitter, make_reference
 
 
 def test_item8_admin_reads_need_the_token(start_processor: Any, ref_dir: Path, token_file: Path) -> None:

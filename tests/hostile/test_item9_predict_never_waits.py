@@ -4,8 +4,8 @@ Deterministic, no timing assertion: the exporter's endpoint is a loopback TCP li
 accepts and never answers (a black hole) or accepts and resets (a closed collector: the export fails
 and the OTLP exporter backs off and retries). ``otel_ml.flush()`` runs in a background thread; once
 the listener has seen the exporter connect, the export is known to be blocked (30 s timeout), and 200
-predict calls are made (on a serving thread). They must all return, with the model's output unchanged, while the export is
-still blocked. A predict call that waited on the exporter would only return after the export gave
+predict calls are made (on a serving thread). They must all return, with the model's output unchanged,
+while the export is still blocked. A predict call that waited on the exporter would only return after the export gave
 up, and the flush would be over by then.
 
 Runs in a fresh interpreter: the export pipeline is process-global, and the first export (which

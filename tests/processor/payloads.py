@@ -85,19 +85,19 @@ class Emitter:
                 counts = self.hist[p.name]
                 dp = h.histogram.data_points.add(start_time_unix_nano=self.start_ns, time_unix_nano=self.time_ns,
                                                  count=int(counts.sum()))
-                dp.attributes.extend(base + [kv(semconv.FEATURE_NAME, p.name)])
+                dp.attributes.extend([*base, kv(semconv.FEATURE_NAME, p.name)])
                 dp.bucket_counts.extend(int(x) for x in counts)
                 dp.explicit_bounds.extend(bounds_override if bounds_override is not None else p.edges)
             elif p.kind == "categorical" and p.name in self.cats:
                 for label, n in zip(p.bucket_labels, self.cats[p.name]):
                     dp = c.sum.data_points.add(start_time_unix_nano=self.start_ns, time_unix_nano=self.time_ns,
                                                as_int=int(n))
-                    dp.attributes.extend(base + [kv(semconv.FEATURE_NAME, p.name),
-                                                 kv(semconv.FEATURE_CATEGORY, label)])
+                    dp.attributes.extend([*base, kv(semconv.FEATURE_NAME, p.name),
+                                          kv(semconv.FEATURE_CATEGORY, label)])
             if p.name in self.missing:
                 dp = m.sum.data_points.add(start_time_unix_nano=self.start_ns, time_unix_nano=self.time_ns,
                                            as_int=self.missing[p.name])
-                dp.attributes.extend(base + [kv(semconv.FEATURE_NAME, p.name)])
+                dp.attributes.extend([*base, kv(semconv.FEATURE_NAME, p.name)])
         # Unrelated metric the processor must ignore.
         o = sm.metrics.add(name="http.server.request.duration")
         o.gauge.data_points.add(time_unix_nano=self.time_ns, as_double=1.0)

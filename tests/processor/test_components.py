@@ -26,7 +26,7 @@ from .conftest import Sink
 from .payloads import Emitter, make_reference
 
 
-def feed(state: State, ref, rows: int = 1000, shift: dict | None = None, pods: int = 2) -> None:  # type: ignore[no-untyped-def]
+def feed(state: State, ref, rows: int = 1000, shift: dict | None = None, pods: int = 2) -> None:
     for p in range(pods):
         e = Emitter(ref, pod=f"p{p}", start_ns=10, seed=p)
         e.observe(rows, shift=shift)
@@ -64,8 +64,14 @@ def test_store_put_and_delete_write_the_directory(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("model, version", [
-    (".hidden", "1"), ("..", ".."), ("../../etc/x", "1"), ("m" * 128, "v" * 128), ("é" * 128, "😀" * 128),
-    ("a@b", "c"), ("a", "b@c"), ("CON", "nul"),
+    pytest.param(".hidden", "1", id="hidden_file"),
+    pytest.param("..", "..", id="parent_dir"),
+    pytest.param("../../etc/x", "1", id="path_traversal"),
+    pytest.param("m" * 128, "v" * 128, id="longest_ascii"),
+    pytest.param("é" * 128, "😀" * 128, id="longest_multibyte"),
+    pytest.param("a@b", "c", id="separator_in_model"),
+    pytest.param("a", "b@c", id="separator_in_version"),
+    pytest.param("CON", "nul", id="windows_device_names"),
 ])
 def test_store_file_names_are_plain_short_and_unique(model: str, version: str, tmp_path: Path) -> None:
     name = file_name(model, version)
@@ -260,20 +266,20 @@ def test_exporter_retries_then_delivers_and_counts_drops(sink: Sink) -> None:
 # --- ingest admission -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    "case, lag, draining, points, expect",
+    "lag, draining, points, expect",
     [
-        ("idle", 0.0, False, 10, None),
-        ("lagging_loop", 5.0, False, 10, "busy"),
-        ("draining", 0.0, True, 10, "busy"),
-        ("over_rate", 0.0, False, 150, "rate"),
+        pytest.param(0.0, False, 10, None, id="idle_admits"),
+        pytest.param(5.0, False, 10, "busy", id="lagging_loop_is_busy"),
+        pytest.param(0.0, True, 10, "busy", id="draining_is_busy"),
+        pytest.param(0.0, False, 150, "rate", id="over_rate_is_rate_limited"),
     ],
 )
-def test_ingest_overload_policy(case: str, lag: float, draining: bool, points: int, expect: str | None) -> None:
+def test_ingest_overload_policy(lag: float, draining: bool, points: int, expect: str | None) -> None:
     ing = Ingestor(State(ReferenceStore(None)), Telemetry(), max_points_per_second=100, max_loop_lag=2.0)
     ing.lag = lag
     ing.draining = draining
     ov = ing.busy() or ing.take(points) or ing.take(points)
-    assert (ov.reason if ov else None) == expect, case
+    assert (ov.reason if ov else None) == expect
     if ov:
         assert ov.retry_after >= 1
 
@@ -364,7 +370,7 @@ def test_checkpoint_restore_is_all_or_nothing(corrupt: Any, tmp_path: Path) -> N
     arrays, meta = state.snapshot()
     corrupt(arrays, meta)
     fresh = State(store, epoch_ns=5)
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         fresh.restore(arrays, meta)
     assert (fresh.streams, fresh.series.n, fresh.cells_used, fresh.epoch_ns) == ([], 0, 0, 5)  # untouched
     # Through the files: ignored as a whole, moved aside, the next checkpoint is a good one.

@@ -23,7 +23,7 @@ def request_pb() -> ExportMetricsServiceRequest:
     return e.request(time_ns=20)
 
 
-def test_decode_protobuf_reads_ml_points_and_ignores_others(request_pb) -> None:  # type: ignore[no-untyped-def]
+def test_decode_protobuf_reads_ml_points_and_ignores_others(request_pb) -> None:
     d = decode_protobuf(request_pb.SerializeToString())
     assert [g.metric for g in d.histograms] == [semconv.FEATURE_VALUE]
     assert sorted(g.metric for g in d.sums) == [semconv.FEATURE_CATEGORY_COUNT, semconv.FEATURE_MISSING]
@@ -34,13 +34,13 @@ def test_decode_protobuf_reads_ml_points_and_ignores_others(request_pb) -> None:
                                         .data_points[0].bucket_counts)
 
 
-def test_decode_json_equals_protobuf(request_pb) -> None:  # type: ignore[no-untyped-def]
+def test_decode_json_equals_protobuf(request_pb) -> None:
     a = decode_protobuf(request_pb.SerializeToString())
     b = decode_json(json_format.MessageToJson(request_pb))
     assert a == b
 
 
-def test_decode_unpacked_repeated_fields_fall_back_to_full_classes(request_pb) -> None:  # type: ignore[no-untyped-def]
+def test_decode_unpacked_repeated_fields_fall_back_to_full_classes(request_pb) -> None:
     from google.protobuf.internal import encoder
 
     def ld(field: int, payload: bytes) -> bytes:  # a length-delimited field
@@ -63,22 +63,22 @@ def test_decode_unpacked_repeated_fields_fall_back_to_full_classes(request_pb) -
 
 
 @pytest.mark.parametrize(
-    "case, payload",
+    "payload",
     [
-        ("garbage", b"\x0a\xff\xff\xff\xff\x0f garbage"),
-        ("truncated", None),
-        ("random", bytes(random.Random(1).randrange(256) for _ in range(500))),
-        ("bad_utf8_name", b"\x0a\x0a\x12\x08\x12\x06\x0a\x04\xff\xfe\xfd\xfc"),
+        pytest.param(b"\x0a\xff\xff\xff\xff\x0f garbage", id="garbage"),
+        pytest.param(None, id="truncated"),
+        pytest.param(bytes(random.Random(1).randrange(256) for _ in range(500)), id="random"),
+        pytest.param(b"\x0a\x0a\x12\x08\x12\x06\x0a\x04\xff\xfe\xfd\xfc", id="bad_utf8_name"),
     ],
 )
-def test_decode_malformed_protobuf_raises_decode_error(case: str, payload: bytes | None, request_pb) -> None:  # type: ignore[no-untyped-def]
+def test_decode_malformed_protobuf_raises_decode_error(payload: bytes | None, request_pb) -> None:
     if payload is None:
         payload = request_pb.SerializeToString()[:-7]
     with pytest.raises(DecodeError, match="not a valid OTLP ExportMetricsServiceRequest protobuf"):
         decode_protobuf(payload)
 
 
-def test_decode_fuzz_never_raises_anything_else(request_pb) -> None:  # type: ignore[no-untyped-def]
+def test_decode_fuzz_never_raises_anything_else(request_pb) -> None:
     data = bytearray(request_pb.SerializeToString())
     rng = random.Random(7)
     for _ in range(300):
@@ -91,7 +91,13 @@ def test_decode_fuzz_never_raises_anything_else(request_pb) -> None:  # type: ig
             pass
 
 
-@pytest.mark.parametrize("payload", ['{"resourceMetrics": 5}', "not json", "[]", '{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": 7}]}]}]}'])
+@pytest.mark.parametrize("payload", [
+    pytest.param('{"resourceMetrics": 5}', id="resource_metrics_not_a_list"),
+    pytest.param("not json", id="not_json"),
+    pytest.param("[]", id="top_level_not_an_object"),
+    pytest.param('{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": 7}]}]}]}',
+                 id="metric_name_not_a_string"),
+])
 def test_decode_bad_json_raises_decode_error(payload: str) -> None:
     with pytest.raises(DecodeError):
         decode_json(payload)

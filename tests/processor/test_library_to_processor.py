@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-
 from otel_ml import semconv
 
 from .conftest import Sink, wait_for

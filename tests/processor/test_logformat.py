@@ -58,7 +58,8 @@ def test_exception_is_one_field_of_the_same_line(capture):
 
 def test_extra_fields_are_kept_and_unserialisable_values_stringified(capture):
     logger, buf = capture
-    logger.info("export failed", extra={"attempt": 3, "endpoint": object.__new__(type("E", (), {"__str__": lambda s: "E!"}))})
+    endpoint = object.__new__(type("E", (), {"__str__": lambda s: "E!"}))
+    logger.info("export failed", extra={"attempt": 3, "endpoint": endpoint})
     (line,) = _lines(buf)
     assert line["attempt"] == 3 and line["endpoint"] == "E!"
 

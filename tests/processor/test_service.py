@@ -33,7 +33,8 @@ EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 def grpc_export(endpoint: str, req: ExportMetricsServiceRequest | bytes, *, metadata: Any = None,
                 credentials: grpc.ChannelCredentials | None = None, gzip: bool = False) -> ExportMetricsServiceResponse:
     with (grpc.secure_channel(endpoint, credentials) if credentials else grpc.insecure_channel(endpoint)) as ch:
-        call = ch.unary_unary(EXPORT, request_serializer=None, response_deserializer=ExportMetricsServiceResponse.FromString)
+        call = ch.unary_unary(EXPORT, request_serializer=None,
+                              response_deserializer=ExportMetricsServiceResponse.FromString)
         data = req if isinstance(req, bytes) else req.SerializeToString()
         return call(data, timeout=10, metadata=metadata,
                     compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression)
@@ -67,7 +68,8 @@ def test_service_flags_shifted_feature_over_grpc_and_http(sink: Sink, start_proc
     # pod-a over gRPC with gzip, pod-b over HTTP protobuf with gzip (the Collector exporters' default).
     resp = grpc_export(proc.grpc, pods[0].request(), gzip=True)
     assert resp.partial_success.rejected_data_points == 0
-    status, _, body = http("POST", f"http://{proc.http}/v1/metrics", gzip.compress(pods[1].request().SerializeToString()),
+    status, _, body = http("POST", f"http://{proc.http}/v1/metrics",
+                           gzip.compress(pods[1].request().SerializeToString()),
                            {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"})
     assert status == 200
     assert ExportMetricsServiceResponse.FromString(body).partial_success.rejected_data_points == 0
@@ -107,6 +109,7 @@ def test_service_rejects_bounds_that_differ_from_reference(start_processor: Any,
     assert resp.partial_success.rejected_data_points == 3
     assert "bounds_mismatch" in resp.partial_success.error_message
     status, _, body = http("GET", f"http://{proc.http}/api/v1/status")
+    assert status == 200
     assert json.loads(body)["points_rejected"] == {"bounds_mismatch": 3}
 
 
@@ -135,7 +138,8 @@ def test_service_restart_keeps_the_windows(sink: Sink, start_processor: Any, ref
 
 def test_service_overload_yields_retryable_errors(start_processor: Any, ref_dir: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "cfg.yaml"
-    cfg.write_text("receivers:\n  overload:\n    max_points_per_second: 20\n    retry_after: 2s\nexport:\n  endpoint: null\n")
+    cfg.write_text("receivers:\n  overload:\n    max_points_per_second: 20\n    retry_after: 2s\n"
+                   "export:\n  endpoint: null\n")
     proc = start_processor("--config", str(cfg), "--references", str(ref_dir))
     e = Emitter(make_reference(), "pod-a")
     e.observe(10)
@@ -222,7 +226,8 @@ def test_service_tls_and_bearer_token(start_processor: Any, ref_dir: Path, tmp_p
     body = e.request().SerializeToString()
     pb = {"Content-Type": "application/x-protobuf"}
     assert http("POST", f"{url}/v1/metrics", body, pb, context=ctx)[0] == 401
-    assert http("POST", f"{url}/v1/metrics", body, {**pb, "Authorization": "Bearer s3cret-token"}, context=ctx)[0] == 200
+    authorized = {**pb, "Authorization": "Bearer s3cret-token"}
+    assert http("POST", f"{url}/v1/metrics", body, authorized, context=ctx)[0] == 200
     # Plain HTTP is refused on a TLS listener: the server closes the connection without an answer.
     with pytest.raises(http_client.RemoteDisconnected, match="closed connection without response"):
         urllib.request.urlopen(f"http://{proc.http}/healthz", timeout=5)
@@ -242,8 +247,8 @@ def test_service_tls_and_bearer_token(start_processor: Any, ref_dir: Path, tmp_p
     # `otel-ml reference push` with the token.
     ref_file = tmp_path / "ref3.json"
     make_reference(version="3").save(ref_file)
-    out = subprocess.run([str(Path(sys.executable).parent / "otel-ml"), "reference", "push", str(ref_file), "--url", url,
-                          "--cacert", str(cert)], capture_output=True, text=True,
+    out = subprocess.run([str(Path(sys.executable).parent / "otel-ml"), "reference", "push", str(ref_file),
+                          "--url", url, "--cacert", str(cert)], capture_output=True, text=True,
                          env={**__import__("os").environ, "OTEL_ML_PROCESSOR_TOKEN": "s3cret-token"})
     assert out.returncode == 0, out.stderr
     assert "churn@3 added" in out.stdout

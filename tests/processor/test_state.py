@@ -23,7 +23,7 @@ class Clock:
 
 
 @pytest.fixture
-def env():  # type: ignore[no-untyped-def]
+def env():
     store = ReferenceStore(None)
     ref = make_reference()
     store.put(ref)
@@ -32,7 +32,7 @@ def env():  # type: ignore[no-untyped-def]
     return store, ref, clock, state
 
 
-def ingest(state: State, req) -> object:  # type: ignore[no-untyped-def]
+def ingest(state: State, req) -> object:
     return state.ingest(decode_protobuf(req.SerializeToString()))
 
 
@@ -41,7 +41,7 @@ def sample_counts(state: State, name: str = "f0") -> list[float]:
     return [float(c[st.cell0: st.cell0 + st.spec.bins].sum()) for c in state.window_counts()]
 
 
-def test_state_first_point_counts_when_started_after_epoch(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_first_point_counts_when_started_after_epoch(env) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
@@ -50,7 +50,7 @@ def test_state_first_point_counts_when_started_after_epoch(env) -> None:  # type
     assert sample_counts(state) == [100, 100]
 
 
-def test_state_first_point_before_epoch_is_baseline(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_first_point_before_epoch_is_baseline(env) -> None:
     _, ref, _, state = env
     state.epoch_ns = 1000
     e = Emitter(ref, start_ns=10)
@@ -62,7 +62,7 @@ def test_state_first_point_before_epoch_is_baseline(env) -> None:  # type: ignor
     assert sample_counts(state) == [30, 30]
 
 
-def test_state_cumulative_points_become_increments(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_cumulative_points_become_increments(env) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     for i in range(5):
@@ -72,7 +72,7 @@ def test_state_cumulative_points_become_increments(env) -> None:  # type: ignore
     assert sample_counts(state, "plan") == [500, 500]
 
 
-def test_state_duplicate_ignored(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_duplicate_ignored(env) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
@@ -83,7 +83,7 @@ def test_state_duplicate_ignored(env) -> None:  # type: ignore[no-untyped-def]
     assert sample_counts(state) == [100, 100]
 
 
-def test_state_out_of_order_ignored(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_out_of_order_ignored(env) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
@@ -95,7 +95,7 @@ def test_state_out_of_order_ignored(env) -> None:  # type: ignore[no-untyped-def
     assert sample_counts(state) == [150, 150]
 
 
-def test_state_counter_reset_detected(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_counter_reset_detected(env) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
@@ -108,7 +108,7 @@ def test_state_counter_reset_detected(env) -> None:  # type: ignore[no-untyped-d
     assert state.resets == 11
 
 
-def test_state_counter_decrease_without_new_start_is_a_reset(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_counter_decrease_without_new_start_is_a_reset(env) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
@@ -122,7 +122,7 @@ def test_state_counter_decrease_without_new_start_is_a_reset(env) -> None:  # ty
     assert state.resets >= 1
 
 
-def test_state_batched_points_of_one_series_in_one_request(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_batched_points_of_one_series_in_one_request(env) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
@@ -134,7 +134,7 @@ def test_state_batched_points_of_one_series_in_one_request(env) -> None:  # type
     assert sample_counts(state) == [200, 200]
 
 
-def test_state_delta_streams_accepted(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_delta_streams_accepted(env) -> None:
     _, ref, _, state = env
     for i in range(3):
         e = Emitter(ref, start_ns=10 + i)
@@ -146,7 +146,7 @@ def test_state_delta_streams_accepted(env) -> None:  # type: ignore[no-untyped-d
     assert sample_counts(state) == [300, 300]
 
 
-def test_state_merges_pods_of_a_model_version(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_merges_pods_of_a_model_version(env) -> None:
     _, ref, _, state = env
     for pod in range(5):
         e = Emitter(ref, pod=f"pod-{pod}", start_ns=10, seed=pod)
@@ -158,32 +158,33 @@ def test_state_merges_pods_of_a_model_version(env) -> None:  # type: ignore[no-u
 
 
 @pytest.mark.parametrize(
-    "case, mutate, reason",
+    "mutate, reason",
     [
-        ("bounds_mismatch", lambda r: r.resource_metrics[0].scope_metrics[0].metrics[0].histogram.data_points[0]
-         .explicit_bounds.append(99.0), "bounds_mismatch"),
-        ("unknown_model", lambda r: [kv.value.__setattr__("string_value", "nope") for m in
+        pytest.param(lambda r: r.resource_metrics[0].scope_metrics[0].metrics[0].histogram.data_points[0]
+         .explicit_bounds.append(99.0), "bounds_mismatch", id="bounds_mismatch"),
+        pytest.param(lambda r: [kv.value.__setattr__("string_value", "nope") for m in
                                      r.resource_metrics[0].scope_metrics[0].metrics for dp in
                                      (m.histogram.data_points if m.HasField("histogram") else m.sum.data_points)
-                                     for kv in dp.attributes if kv.key == "ml.model.name"], "unknown_reference"),
-        ("sum_of_buckets_differs", lambda r: r.resource_metrics[0].scope_metrics[0].metrics[0].histogram
-         .data_points[0].__setattr__("count", 5), "malformed_point"),
-        ("missing_feature_name", lambda r: r.resource_metrics[0].scope_metrics[0].metrics[0].histogram
-         .data_points[0].attributes.pop(), "missing_attributes"),
+                                     for kv in dp.attributes if kv.key == "ml.model.name"], "unknown_reference",
+                     id="unknown_model"),
+        pytest.param(lambda r: r.resource_metrics[0].scope_metrics[0].metrics[0].histogram
+         .data_points[0].__setattr__("count", 5), "malformed_point", id="sum_of_buckets_differs"),
+        pytest.param(lambda r: r.resource_metrics[0].scope_metrics[0].metrics[0].histogram
+         .data_points[0].attributes.pop(), "missing_attributes", id="missing_feature_name"),
     ],
 )
-def test_state_rejections_are_counted(env, case, mutate, reason) -> None:  # type: ignore[no-untyped-def]
+def test_state_rejections_are_counted(env, mutate, reason) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
     req = e.request(time_ns=100)
     mutate(req)
     res = ingest(state, req)
-    assert res.rejected[reason] >= 1, (case, res.rejected)
+    assert res.rejected[reason] >= 1, res.rejected
     assert reason in res.message()
 
 
-def test_state_cardinality_cap_per_model(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_cardinality_cap_per_model(env) -> None:
     store, ref, clock, _ = env
     state = State(store, windows=(60.0,), clock=clock, epoch_ns=0, max_series_per_model=30)
     for pod in range(5):
@@ -194,7 +195,7 @@ def test_state_cardinality_cap_per_model(env) -> None:  # type: ignore[no-untype
     assert state.model_counts["churn"][1] == 30
 
 
-def test_state_window_slides(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_window_slides(env) -> None:
     _, ref, clock, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
@@ -209,7 +210,7 @@ def test_state_window_slides(env) -> None:  # type: ignore[no-untyped-def]
     assert sample_counts(state) == [0, 0]
 
 
-def test_state_stale_series_evicted_and_compacted(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_stale_series_evicted_and_compacted(env) -> None:
     _, ref, clock, state = env
     e = Emitter(ref, pod="old", start_ns=10)
     e.observe(10)
@@ -232,7 +233,7 @@ def test_state_stale_series_evicted_and_compacted(env) -> None:  # type: ignore[
     assert state.stream_count == 0
 
 
-def test_state_reference_layout_change_drops_streams(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_reference_layout_change_drops_streams(env) -> None:
     store, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)
@@ -254,7 +255,7 @@ def test_state_bytes_per_stream_at_20_bins_two_windows_is_under_10kb() -> None:
     assert state.bytes_per_stream(20) <= 10_000
 
 
-def test_state_never_raises_on_odd_values(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_never_raises_on_odd_values(env) -> None:
     _, ref, _, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(10)
@@ -268,7 +269,7 @@ def test_state_never_raises_on_odd_values(env) -> None:  # type: ignore[no-untyp
     assert np.isfinite(state.windows.pending).all()
 
 
-def test_state_unknown_model_is_counted_then_evaluated_once_its_reference_arrives(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_unknown_model_is_counted_then_evaluated_once_its_reference_arrives(env) -> None:
     store, _, _, state = env
     other = make_reference(model="late")
     e = Emitter(other, start_ns=10)
@@ -284,7 +285,7 @@ def test_state_unknown_model_is_counted_then_evaluated_once_its_reference_arrive
     assert [float(c[st.cell0: st.cell0 + st.spec.bins].sum()) for c in state.window_counts()] == [120, 120]
 
 
-def test_state_snapshot_restore_round_trip_through_the_public_methods(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_snapshot_restore_round_trip_through_the_public_methods(env) -> None:
     store, ref, clock, state = env
     a, b = Emitter(ref, "pod-a", start_ns=10), Emitter(ref, "pod-b", start_ns=10)
     for e in (a, b):
@@ -304,7 +305,7 @@ def test_state_snapshot_restore_round_trip_through_the_public_methods(env) -> No
         restored.restore(arrays, meta)
 
 
-def test_state_restore_with_other_windows_keeps_baselines_only(env) -> None:  # type: ignore[no-untyped-def]
+def test_state_restore_with_other_windows_keeps_baselines_only(env) -> None:
     store, ref, clock, state = env
     e = Emitter(ref, start_ns=10)
     e.observe(100)

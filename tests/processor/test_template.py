@@ -13,7 +13,7 @@ from otel_ml_processor._template import TemplateCache
 from .payloads import Emitter, make_reference
 
 
-def _hist(d):  # type: ignore[no-untyped-def]
+def _hist(d):
     return d.histograms[0]
 
 
