@@ -43,10 +43,10 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.logs.v1 import logs_pb2
-from otel_ml_processor._joins import JoinStore
-from otel_ml_processor._records import decode_logs
 
 from otel_ml import semconv
+from otel_ml_processor._joins import JoinStore
+from otel_ml_processor._records import decode_logs
 
 BATCH = 1000  # records per request (--batch)
 #: CPU seconds of this process by default: "on one core" on a shared machine (--wall: elapsed time).
@@ -127,10 +127,10 @@ def join_rates(store: JoinStore, joined: int) -> list[float]:
 def service_rates(directory: str, joined: int) -> list[float]:
     """The service's whole path minus the thread hop: decode, reference checks, store, windows, delay histogram."""
     import numpy as np
-    from otel_ml_processor._outcomes import Outcomes
-    from otel_ml_processor._store import ReferenceStore
 
     from otel_ml import build_reference
+    from otel_ml_processor._outcomes import Outcomes
+    from otel_ml_processor._store import ReferenceStore
 
     refs = ReferenceStore(None)
     p1 = np.random.default_rng(0).uniform(size=1000)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 import pytest
-from _otel_ml_support import MemoryExporter, reset_library
 
 import otel_ml
 from otel_ml import _log
 from otel_ml._config import VARIABLES, load_config
 from otel_ml._exporter import PROTOCOL_GRPC, PROTOCOL_HTTP
+
+from _otel_ml_support import MemoryExporter, reset_library
 
 # --- configuration -------------------------------------------------------------------------------
 

@@ -23,6 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from opentelemetry import context as otel_context
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.sdk.metrics.export import MetricExportResult
+
+import otel_ml
+from otel_ml import semconv as M
+
 from _otel_ml_support import (
     SPANS,
     MemoryExporter,
@@ -30,12 +37,6 @@ from _otel_ml_support import (
     tracer_provider,
     value,
 )
-from opentelemetry import context as otel_context
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.sdk.metrics.export import MetricExportResult
-
-import otel_ml
-from otel_ml import semconv as M
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,7 @@ def otlp_http() -> Iterator[tuple[int, list[str]]]:
     paths: list[str] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             paths.append(self.path)
             payload = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()

@@ -9,7 +9,6 @@ import types
 import joblib
 import numpy as np
 import pytest
-from _otel_ml_support import SPANS, exporter, point, points, value
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -17,6 +16,8 @@ from sklearn.svm import SVC
 
 import otel_ml
 from otel_ml import semconv as M
+
+from _otel_ml_support import SPANS, point, points, value
 
 
 def _data(n=200, seed=0):

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-from _otel_ml_support import SPANS, exporter, point, points, value
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
@@ -23,6 +22,8 @@ from sklearn.preprocessing import StandardScaler
 import otel_ml
 from otel_ml import semconv as M
 from otel_ml._instrumentor import model_identity
+
+from _otel_ml_support import SPANS, point, points, value
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ class Emitter:
 
 
 # --- prediction and outcome records (OTLP logs), as the contract of issue 11 spells them -------------
-def _any(value: object) -> "AnyValue":
+def _any(value: object) -> AnyValue:
     if isinstance(value, bool):
         return AnyValue(bool_value=value)
     if isinstance(value, int):

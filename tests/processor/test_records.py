@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from otel_ml_processor._decode import DecodeError
-from otel_ml_processor._records import decode_logs, decode_logs_json, id_key, id_text
 
 from otel_ml import semconv
+from otel_ml_processor._decode import DecodeError
+from otel_ml_processor._records import decode_logs, decode_logs_json, id_key, id_text
 
 from .payloads import hashed_id, log_record, logs_request, outcome, prediction
 
