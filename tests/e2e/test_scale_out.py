@@ -1,6 +1,6 @@
 """Scale-out on the collector's own machinery: two otel-ml processor replicas behind the load-balancing
-exporter of collector/config/otel-ml-loadbalancing.yaml (routing_key: attributes on ml.model.name and
-ml.model.version), fed by two app instances serving the same 16 model versions.
+exporter of collector/config/otel-ml-loadbalancing.yaml (routing_key: attributes on
+ml.model.name), fed by two app instances serving the same 16 model versions.
 
 Shows, in Prometheus: every model version gets drift metrics, each from exactly ONE replica (the
 replicas' service.instance.id becomes the ``instance`` label), and both replicas carry some models.
