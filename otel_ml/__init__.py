@@ -43,6 +43,7 @@ __version__ = "0.1.0"
 from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError  # noqa: E402
 from ._export import PIPELINE as _PIPELINE  # noqa: E402
 from ._monitor import OtelMLInstrumentor, instrument, monitor  # noqa: E402
+from ._outcomes import record_outcomes  # noqa: E402
 from ._reference import Reference, build_reference, load_reference  # noqa: E402
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "instrument",
     "load_reference",
     "monitor",
+    "record_outcomes",
 ]
 
 
@@ -71,6 +73,8 @@ def configure(
     temporality: str | None = None,
     resource: Any = None,
     disabled: bool | None = None,
+    id_secret: str | bytes | None = None,
+    hash_ids: bool | None = None,
 ) -> None:
     """Configure the export pipeline; arguments win over the ``OTEL_*`` variables.
 
@@ -78,7 +82,8 @@ def configure(
     say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers``. ``temporality``
     is ``"cumulative"`` (default) or ``"delta"``. ``resource`` overrides the resource otherwise taken
     from the global SDK MeterProvider or ``Resource.create()``. Call it before decorating; calling it
-    again replaces the pipeline (the counts are kept). Raises :class:`ConfigurationError` naming the bad
+    again replaces the pipeline (the counts are kept). ``id_secret`` keys the hash of prediction ids
+    (else ``OTEL_ML_ID_SECRET``); ``hash_ids=False`` sends raw ids instead. Raises :class:`ConfigurationError` naming the bad
     argument or variable.
     """
     from ._config import load_config
@@ -94,6 +99,11 @@ def configure(
         resource=resource,
         disabled=disabled,
     )
+    from ._ids import configure_ids
+    from ._records import QUEUE
+
+    QUEUE.configure(config, endpoint=endpoint, protocol=protocol, headers=headers)
+    configure_ids(id_secret, hash_ids)
     _PIPELINE.configure(config)
     from ._monitor import _set_disabled
 
@@ -105,9 +115,16 @@ def configure(
 
 
 def flush(timeout_s: float = 5.0) -> bool:
-    """Export every model's counts now; True when the export succeeded within ``timeout_s`` seconds."""
+    """Export every model's counts and send the queued records now; True when both succeeded within
+    ``timeout_s`` seconds."""
     try:
-        return _PIPELINE.flush(timeout_s)
+        import time
+
+        from ._records import flush as flush_records
+
+        deadline = time.monotonic() + timeout_s
+        records_ok = flush_records(timeout_s)
+        return _PIPELINE.flush(max(0.0, deadline - time.monotonic())) and records_ok
     except Exception as exc:  # never raise into the caller's code path
         from ._log import internal_error
 

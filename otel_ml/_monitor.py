@@ -42,6 +42,7 @@ from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error
+from ._records import Recorder
 from ._reference import MAX_NAME_LENGTH, OUTPUT_VALUE, Reference, load_reference, name_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,6 +73,7 @@ class _CallState:
     span: Span | None
     token: contextvars.Token[Any] | None  # the context token of the span, to detach
     active: contextvars.Token[tuple[str, str] | None]
+    ids: tuple[Any, int] | None = None  # the call's prediction ids (monitor(prediction_id=...))
 
 
 def _version() -> str:
@@ -84,7 +86,8 @@ class _Monitor:
     """Per-decorated-function state, built once at decoration time."""
 
     def __init__(self, func: Callable[..., Any], model: str, version: str, reference: Reference | None,
-                 input_arg: str | None, record_feature_values: bool) -> None:
+                 input_arg: str | None, record_feature_values: bool, records: Recorder | None = None) -> None:
+        self.records = records
         self.model = model
         self.version = version
         self.reference = reference
@@ -101,7 +104,8 @@ class _Monitor:
         self.agg: ModelAggregate | None = get_aggregate(model, version, reference) if self.metrics else None
         agg = self.agg
         if reference is not None and agg is not None:
-            self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions)
+            self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions,
+                                                (records.column,) if records is not None and records.column else ())
         else:
             self.schema = None
         self._locate_input(func, input_arg)
@@ -277,7 +281,8 @@ class _Monitor:
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:
             self.internal_error("span", exc)
-        return _CallState(batch, num, cats, violations, span, token, _active.set(self.key))
+        ids = self.records.take_ids(x) if self.records is not None and found else None
+        return _CallState(batch, num, cats, violations, span, token, _active.set(self.key), ids)
 
     def after(self, state: _CallState, result: Any, exc: BaseException | None, duration: float) -> None:
         """Everything after the model call, from leaving the model's context on. Never raises."""
@@ -295,6 +300,8 @@ class _Monitor:
                 span.end()
         except Exception as e:
             self.internal_error("span", e)
+        if state.ids is not None and exc is None:
+            self.records.submit(state.ids, result, span)  # type: ignore[union-attr]  # never raises
         agg = self.agg
         if agg is None:
             return
@@ -419,6 +426,9 @@ def monitor(
     reference: str | os.PathLike[str] | Reference | None = None,
     input_arg: str | None = None,
     record_feature_values: bool = False,
+    prediction_id: str | Callable[[Any], Any] | None = None,
+    outcome_sample_rate: float = 1.0,
+    hash_ids: bool | None = None,
 ) -> Callable[[F], F]:
     """Monitor a predict function: a span per call, feature and prediction histograms, quality counts.
 
@@ -428,11 +438,21 @@ def monitor(
     ``self``/``cls`` unless ``input_arg`` names another parameter. Works on functions, methods and
     ``async def`` functions. ``record_feature_values=True`` puts the first row's raw values on the span
     (at most 32 of them); off by default.
+
+    ``prediction_id`` (an input column name, or a callable(X) returning one id per row) turns on
+    prediction records: one OTLP log record per row (``ml.prediction``: the hashed id, the output, the
+    span's trace and span id), sent from a background thread, for joining with outcomes
+    (:func:`otel_ml.record_outcomes`). ``outcome_sample_rate`` keeps that share of the ids (decided by
+    the id's hash, so the outcome side keeps the same ones); ``hash_ids=False`` sends raw ids (default:
+    :func:`otel_ml.configure`'s, which hashes with ``id_secret``/``OTEL_ML_ID_SECRET``).
     """
     model, version = _check_names(model, version)
     ref = _resolve_reference(reference, model, version)
     if input_arg is not None and not isinstance(input_arg, str):
         raise ConfigurationError(f"input_arg must be a parameter name, got {input_arg!r}")
+    records = None
+    if prediction_id is not None:
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref)
 
     def decorate(func: F) -> F:
         if not callable(func):
@@ -441,7 +461,7 @@ def monitor(
             raise ConfigurationError("monitor() does not support generator functions")
         import wrapt  # here, not at import time: importing otel_ml stays cheap
 
-        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values))
+        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records)
         if inspect.iscoroutinefunction(func):
             wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)
         else:
@@ -467,16 +487,22 @@ def instrument(
     reference: str | os.PathLike[str] | Reference | None = None,
     methods: Iterable[str] = _METHODS,
     record_feature_values: bool = False,
+    prediction_id: str | Callable[[Any], Any] | None = None,
+    outcome_sample_rate: float = 1.0,
+    hash_ids: bool | None = None,
 ) -> Any:
     """Monitor an object's ``predict`` / ``predict_proba`` (scikit-learn style); returns the same object.
 
     The methods are replaced on the instance only (the class is untouched); instrumenting twice is a
     no-op. :meth:`OtelMLInstrumentor.uninstrument` undoes it. A method called from inside another
     monitored method of the same model (``RandomForestClassifier.predict`` calls ``predict_proba``) is not
-    counted again; but a service calling both methods itself on one batch counts the features twice.
+    counted again; but a service calling both methods itself on one batch counts the features twice
+    (and, with ``prediction_id``, sends each id twice). ``prediction_id``, ``outcome_sample_rate`` and
+    ``hash_ids`` are :func:`monitor`'s.
     """
     decorate = monitor(model=model, version=version, reference=reference,
-                       record_feature_values=record_feature_values)
+                       record_feature_values=record_feature_values, prediction_id=prediction_id,
+                       outcome_sample_rate=outcome_sample_rate, hash_ids=hash_ids)
     done = []
     for name in methods:
         current = getattr(estimator, name, None)
