@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import click
 
-from ._cli_commands import COMMANDS, OWN_PACKAGES, REFERENCE_COMMANDS, Command, missing_extra
+from ._cli_commands import COMMANDS, OUTCOMES_COMMANDS, OWN_PACKAGES, REFERENCE_COMMANDS, Command, missing_extra
 
 
 class MissingExtra(click.ClickException):
@@ -71,3 +71,8 @@ def main() -> None:
 @main.group(cls=_LazyGroup, lazy=REFERENCE_COMMANDS)
 def reference() -> None:
     """Build, inspect and publish reference profiles."""
+
+
+@main.group(cls=_LazyGroup, lazy=OUTCOMES_COMMANDS)
+def outcomes() -> None:
+    """Send and export outcomes (actual labels or values) of monitored predictions."""
