@@ -120,3 +120,8 @@ def hash_id(value: Any, key: bytes) -> str:
     if text is None:
         raise ValueError(f"{value!r} is not a usable prediction id")
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:HASH_HEX_CHARS]
+
+
+def _reset() -> None:
+    global _secret, _hash_ids
+    _secret, _hash_ids = None, True

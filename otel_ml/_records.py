@@ -232,8 +232,10 @@ def _column(x: Any, name: str | None) -> Any:
 
 
 def _rows(x: Any) -> int:
+    from ._adapters import batch_size
+
     try:
-        return len(x)
+        return batch_size(x) or 0
     except Exception:
         return 0
 
@@ -266,8 +268,8 @@ class RecordQueue:
         self._init_state()  # the parent sends what it queued
         self.transport = transport
         self._sender = None  # the parent's channel does not work here
-        global COUNTERS, _exported
-        COUNTERS = RecordCounters()
+        global _exported
+        COUNTERS.__init__()  # type: ignore[misc]  # in place: modules hold the object
         _exported = None
 
     # --- configuration -----------------------------------------------------------------------------
@@ -532,3 +534,18 @@ def counters_exported(token: Any) -> None:
     global _exported
     if token is not None:
         _exported = token
+
+
+def _reset() -> None:
+    """Back to a fresh process's state (tests): no thread, empty queue, zero counts, default settings."""
+    global _exported
+    QUEUE.worker.stop(timeout_s=2.0, flush=False)
+    QUEUE._init_state()
+    if QUEUE._sender is not None:
+        QUEUE._sender.close()
+    QUEUE._sender = None
+    QUEUE._args, QUEUE._config, QUEUE._target, QUEUE._resource_pb = {}, None, None, None
+    COUNTERS.__init__()  # type: ignore[misc]
+    _exported = None
+    RECORDERS.clear()
+    _ids._reset()
