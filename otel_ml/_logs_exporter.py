@@ -8,7 +8,8 @@ for HTTP), else the default local collector. Likewise ``..._LOGS_PROTOCOL``/``_H
 ``_INSECURE`` before the generic variables; the timeout is the metrics pipeline's. ``OTEL_LOGS_EXPORTER=none``
 switches records off.
 
-:class:`LogsSender` sends ``ExportLogsServiceRequest``s (gRPC ``LogsService/Export`` or ``POST /v1/logs``) with a bounded retry on the errors the
+:class:`LogsSender` sends serialized ``ExportLogsServiceRequest``s (gRPC ``LogsService/Export`` or
+``POST /v1/logs``) with a bounded retry on the errors the
 OTLP spec calls retryable (gRPC UNAVAILABLE & co., HTTP 429/502/503/504, connection errors), honouring the
 server's delay hint, and says how many records were rejected.
 """
@@ -31,6 +32,7 @@ from ._errors import ConfigurationError
 from ._exporter import PROTOCOL_HTTP, parse_headers, resolve_protocol
 
 HTTP_LOGS_PATH = "/v1/logs"
+_GRPC_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 _DEFAULT_GRPC = "localhost:4317"
 _DEFAULT_HTTP = "http://localhost:4318" + HTTP_LOGS_PATH
 MAX_ATTEMPTS = 4
@@ -120,18 +122,17 @@ class SendResult:
 
 
 class LogsSender:
-    """Sends ``ExportLogsServiceRequest``s to one :class:`LogsTarget` (one thread uses it)."""
+    """Sends serialized ``ExportLogsServiceRequest``s to one :class:`LogsTarget` (one thread uses it)."""
 
     def __init__(self, target: LogsTarget) -> None:
         self.target = target
         self._stub: Any = None
         self._channel: Any = None
 
-    def send(self, request: Any, deadline: float | None = None) -> SendResult:
-        """Send an ``ExportLogsServiceRequest`` with at most :data:`MAX_ATTEMPTS` tries on retryable errors, never past ``deadline`` (monotonic)."""
+    def send(self, body: bytes, deadline: float | None = None) -> SendResult:
+        """Send a serialized ``ExportLogsServiceRequest`` with at most :data:`MAX_ATTEMPTS` tries on retryable errors, never past ``deadline`` (monotonic)."""
         t = self.target
         deadline = time.monotonic() + t.timeout_s * MAX_ATTEMPTS if deadline is None else deadline
-        body = request.SerializeToString() if t.protocol == PROTOCOL_HTTP else b""
         attempt = 0
         while True:
             attempt += 1
@@ -139,7 +140,7 @@ class LogsSender:
             if t.protocol == PROTOCOL_HTTP:
                 result, retry, delay = self._post(body, timeout)
             else:
-                result, retry, delay = self._grpc(request, timeout)
+                result, retry, delay = self._grpc(body, timeout)
             if result.ok or not retry or attempt >= MAX_ATTEMPTS:
                 return result
             if delay is None:
@@ -176,7 +177,7 @@ class LogsSender:
         return SendResult(True, rejected=rejected), False, None
 
     # --- gRPC ---------------------------------------------------------------------------------------
-    def _grpc(self, request: Any, timeout: float) -> tuple[SendResult, bool, float | None]:
+    def _grpc(self, body: bytes, timeout: float) -> tuple[SendResult, bool, float | None]:
         import grpc
 
         if self._stub is None:
@@ -186,13 +187,16 @@ class LogsSender:
                 self._channel = grpc.insecure_channel(addr)
             else:
                 self._channel = grpc.secure_channel(addr, grpc.ssl_channel_credentials())
-            from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 
-            self._stub = LogsServiceStub(self._channel)
+            # LogsService/Export, as the generated LogsServiceStub declares it, but taking the request
+            # already serialized (the records are encoded as bytes, see otel_ml._otlp_logs).
+            self._stub = self._channel.unary_unary(
+                _GRPC_EXPORT, request_serializer=None, response_deserializer=ExportLogsServiceResponse.FromString)
         t = self.target
         try:
-            response = self._stub.Export(request, timeout=timeout, metadata=list(t.headers) or None,
-                                         compression=grpc.Compression.Gzip if t.gzip else None)
+            response = self._stub(body, timeout=timeout, metadata=list(t.headers) or None,
+                                  compression=grpc.Compression.Gzip if t.gzip else None)
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             name = code.name if code is not None else "UNKNOWN"

@@ -261,7 +261,8 @@ class RecordQueue:
         self._lock = threading.Lock()
         self._items: deque[Any] = deque()
         self._queued = 0
-        self.transport: Callable[[Any], Any] | None = None  # tests: replaces the network
+        #: Tests and benchmarks: takes the serialized request instead of the network; returns a SendResult.
+        self.transport: Callable[[bytes], Any] | None = None
 
     def _after_fork_in_child(self) -> None:
         transport = self.transport
@@ -415,8 +416,8 @@ class RecordQueue:
         batch.add(prediction_records(model, version, wire, outputs, kind, item.time_ns, trace_id, span_id, flags,
                                      observed), (model, version, semconv.EVENT_PREDICTION))
 
-    def send(self, records: list[Any]) -> Any:
-        """Send one request of ``records``; the :class:`~otel_ml._logs_exporter.SendResult`."""
+    def send(self, records: list[bytes]) -> Any:
+        """Send one request of ``records`` (serialized); the :class:`~otel_ml._logs_exporter.SendResult`."""
         from . import __version__
         from ._otlp_logs import export_request
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 import otel_ml
 from otel_ml import _ids, _records
@@ -33,10 +34,10 @@ class Capture:
         self.requests: list = []
         self.fail = False
 
-    def __call__(self, request):
+    def __call__(self, body: bytes):
         if self.fail:
             return SendResult(False, error="refused")
-        self.requests.append(request)
+        self.requests.append(ExportLogsServiceRequest.FromString(body))  # the real message parses the bytes
         return SendResult(True)
 
     def records(self, event: str | None = None) -> list:
@@ -357,3 +358,40 @@ def test_instrument_passes_prediction_id(sink):
         {M.MODEL_NAME: "i", M.MODEL_VERSION: "1", M.PREDICTION_ID: contract_hash("k"), M.PREDICTION_VALUE_ATTRIBUTE: 2.0}]
     tracer = trace.get_tracer("t")
     assert tracer is not None
+
+
+# --- the wire encoding ------------------------------------------------------------------------------------
+def test_hand_encoded_records_parse_as_the_messages_protobuf_builds():
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+    from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+    from otel_ml import _otlp_logs as L
+
+    def kv(key, **value):
+        return KeyValue(key=key, value=AnyValue(**value))
+
+    long_label = "é" * 100  # 200 bytes: a two-byte length
+    recs = L.prediction_records("m", "1", ["id-a", "id-b"], [[0.25, 0.75], None], L.KIND_PROBABILITIES,
+                                123, b"t" * 16, b"s" * 8, 1, 456)
+    labels = L.prediction_records("m", "1", ["id-c"], [long_label], L.KIND_LABEL, 7, b"", b"", 0, 8)
+    outcomes = L.outcome_records("m", None, ["id-a"], M.OUTCOME_VALUE, [2.5], [99], 100)
+    base = dict(event_name=M.EVENT_PREDICTION, time_unix_nano=123, observed_time_unix_nano=456,
+                trace_id=b"t" * 16, span_id=b"s" * 8, flags=1)
+    common = [kv(M.MODEL_NAME, string_value="m"), kv(M.MODEL_VERSION, string_value="1")]
+    probs = KeyValue(key=M.PREDICTION_PROBABILITIES, value=AnyValue(array_value=ArrayValue(
+        values=[AnyValue(double_value=0.25), AnyValue(double_value=0.75)])))
+    assert LogRecord.FromString(recs[0]) == LogRecord(
+        **base, attributes=[*common, kv(M.PREDICTION_ID, string_value="id-a"), probs])
+    assert LogRecord.FromString(recs[1]) == LogRecord(**base, attributes=[*common, kv(M.PREDICTION_ID, string_value="id-b")])
+    assert LogRecord.FromString(labels[0]) == LogRecord(
+        event_name=M.EVENT_PREDICTION, time_unix_nano=7, observed_time_unix_nano=8,
+        attributes=[*common, kv(M.PREDICTION_ID, string_value="id-c"), kv(M.PREDICTION_LABEL, string_value=long_label)])
+    assert LogRecord.FromString(outcomes[0]) == LogRecord(
+        event_name=M.EVENT_OUTCOME, time_unix_nano=99, observed_time_unix_nano=100,
+        attributes=[common[0], kv(M.PREDICTION_ID, string_value="id-a"), kv(M.OUTCOME_VALUE, double_value=2.5)])
+    many = [recs[0]] * 300  # a request longer than 2^14 bytes: three-byte lengths
+    request = ExportLogsServiceRequest.FromString(L.export_request(Resource(attributes=common), "9", many))
+    scope_logs = request.resource_logs[0].scope_logs[0]
+    assert len(scope_logs.log_records) == 300 and scope_logs.scope.name == M.INSTRUMENTATION_SCOPE
+    assert scope_logs.scope.version == "9" and list(request.resource_logs[0].resource.attributes) == common
