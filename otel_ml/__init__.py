@@ -22,6 +22,12 @@ counts, data-quality counters and ``ml.predict.duration``. A daemon thread expor
 ``OTEL_METRIC_EXPORT_INTERVAL`` ms (default 60000); :func:`flush` exports now, and pending data is
 flushed at interpreter exit. ``docs/semantic-conventions.md`` lists every signal.
 
+Ground truth: with ``monitor(..., prediction_id="order_id")`` (a column, or a callable returning one id
+per row) each predicted row also becomes an ``ml.prediction`` OTLP log record (keyed hash of the id,
+the output, the predict span's trace id), sent from a background thread; ``record_outcomes(model=...,
+ids=..., actuals=...)``, from any process, sends the matching ``ml.outcome`` records. Ids are hashed
+with ``configure(id_secret=...)`` or ``OTEL_ML_ID_SECRET`` (the same secret on both sides).
+
 Configuration comes from the standard variables (``OTEL_SDK_DISABLED``, ``OTEL_METRICS_EXPORTER``,
 ``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS``,
 ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, ``OTEL_SERVICE_NAME``,
@@ -40,11 +46,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError  # noqa: E402
-from ._export import PIPELINE as _PIPELINE  # noqa: E402
-from ._monitor import OtelMLInstrumentor, instrument, monitor  # noqa: E402
-from ._outcomes import record_outcomes  # noqa: E402
-from ._reference import Reference, build_reference, load_reference  # noqa: E402
+from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError
+from ._export import PIPELINE as _PIPELINE
+from ._monitor import OtelMLInstrumentor, instrument, monitor
+from ._outcomes import record_outcomes
+from ._reference import Reference, build_reference, load_reference
 
 __all__ = [
     "ConfigurationError",

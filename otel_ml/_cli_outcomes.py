@@ -9,6 +9,7 @@ file's size. The destination and the id secret come from the usual variables (``
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 import numpy as np
@@ -79,11 +80,11 @@ def push(file: str, model: str, id_column: str, label_column: str, version: str 
         raise SystemExit(1)
 
 
-def _actuals(column: object, kind: str) -> object:
+def _actuals(column: Any, kind: str) -> Any:
     """The label column as ``record_outcomes`` should read it: labels as text, values as floats."""
     if kind == "auto":
         return column
-    values = column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column)  # type: ignore[attr-defined]
+    values = column.to_numpy() if hasattr(column, "to_numpy") else np.asarray(column)
     if kind == "value":
         import pandas as pd
 

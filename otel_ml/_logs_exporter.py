@@ -152,7 +152,9 @@ class LogsSender:
 
     # --- HTTP/protobuf ----------------------------------------------------------------------------
     def _post(self, body: bytes, timeout: float) -> tuple[SendResult, bool, float | None]:
-        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+            ExportLogsServiceResponse,
+        )
 
         t = self.target
         headers = {"Content-Type": "application/x-protobuf", **dict(t.headers)}
@@ -161,7 +163,7 @@ class LogsSender:
             headers["Content-Encoding"] = "gzip"
         req = urllib.request.Request(t.endpoint, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - the configured OTLP URL
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
                 payload = resp.read()
         except urllib.error.HTTPError as exc:
             delay = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
@@ -187,7 +189,9 @@ class LogsSender:
                 self._channel = grpc.insecure_channel(addr)
             else:
                 self._channel = grpc.secure_channel(addr, grpc.ssl_channel_credentials())
-            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+            from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+                ExportLogsServiceResponse,
+            )
 
             # LogsService/Export, as the generated LogsServiceStub declares it, but taking the request
             # already serialized (the records are encoded as bytes, see otel_ml._otlp_logs).

@@ -43,7 +43,13 @@ from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error
 from ._records import Recorder
-from ._reference import MAX_NAME_LENGTH, OUTPUT_VALUE, Reference, load_reference, name_problem
+from ._reference import (
+    MAX_NAME_LENGTH,
+    OUTPUT_VALUE,
+    Reference,
+    load_reference,
+    name_problem,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -523,7 +529,7 @@ def instrument(
         try:
             ref = weakref.ref(estimator)
         except TypeError:
-            ref = lambda e=estimator: e  # noqa: E731  (objects without weakref support)
+            ref = lambda e=estimator: e
         with _instrumented_lock:
             _instrumented.append((ref, tuple(done)))
     return estimator

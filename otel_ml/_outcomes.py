@@ -16,7 +16,15 @@ import numpy as np
 
 from . import _ids, semconv
 from ._errors import ConfigurationError
-from ._records import DROP_INVALID, DROP_NO_SECRET, QUEUE, RECORDERS, OutcomeItem, drop, no_secret_message
+from ._records import (
+    DROP_INVALID,
+    DROP_NO_SECRET,
+    QUEUE,
+    RECORDERS,
+    OutcomeItem,
+    drop,
+    no_secret_message,
+)
 from ._reference import category_key, name_problem
 
 #: Records per queued item: a million outcomes travel as many items, each waiting for room in the queue.

@@ -514,7 +514,7 @@ def flush(timeout_s: float = 5.0) -> bool:
 
 
 # --- the counters, exported with the library's metrics (hooks of otel_ml._export) -------------------------
-_exported: tuple[Any, Any] | None = None  # tables of the last successful export (delta temporality)
+_exported: tuple[Any, Any, int] | None = None  # (sent, dropped, time) of the last successful export (delta)
 
 
 def counter_points(delta: bool) -> tuple[dict[str, list[Any]], Any]:

@@ -12,6 +12,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ._log import internal_error
@@ -29,8 +30,7 @@ class BackgroundWorker:
         self._atexit = False
         self._init_state()
         if hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: (w := ref()) is not None and w._init_state())
+            os.register_at_fork(after_in_child=partial(_reset_in_child, weakref.ref(self)))
 
     def _init_state(self) -> None:
         self._cond = threading.Condition(threading.Lock())
@@ -123,6 +123,12 @@ class BackgroundWorker:
                     for seq in sorted(self._results)[:-64]:
                         del self._results[seq]
                 cond.notify_all()
+
+
+def _reset_in_child(ref: Any) -> None:
+    worker = ref()
+    if worker is not None:
+        worker._init_state()  # the parent's thread does not run here
 
 
 def _at_exit(ref: Any) -> None:

@@ -65,7 +65,7 @@ def _server(statuses):
     hits = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             status = statuses[len(hits)] if len(hits) < len(statuses) else 200
             hits.append(status)

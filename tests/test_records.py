@@ -14,15 +14,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from _otel_ml_support import SPANS, exporter, point, points, simple_reference
 from opentelemetry import trace
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+)
 
 import otel_ml
 from otel_ml import _ids, _records
 from otel_ml import semconv as M
 from otel_ml._logs_exporter import SendResult
-
-from _otel_ml_support import SPANS, exporter, point, points, simple_reference  # noqa: F401
 
 SECRET = "test-secret"
 
@@ -59,7 +60,7 @@ def attrs(record) -> dict:
 
 
 @pytest.fixture
-def sink(exporter, monkeypatch):  # noqa: F811
+def sink(exporter, monkeypatch):
     monkeypatch.delenv(_ids.ID_SECRET_ENV, raising=False)
     cap = Capture()
     _records.QUEUE.transport = cap
@@ -216,7 +217,7 @@ def test_missing_id_column_is_counted_and_the_result_unchanged(sink, caplog):
 
 
 # --- no secret ------------------------------------------------------------------------------------------
-def test_without_a_secret_nothing_is_sent_counted_and_logged_once(exporter, monkeypatch, caplog):  # noqa: F811
+def test_without_a_secret_nothing_is_sent_counted_and_logged_once(exporter, monkeypatch, caplog):
     monkeypatch.delenv(_ids.ID_SECRET_ENV, raising=False)
     cap = Capture()
     _records.QUEUE.transport = cap
