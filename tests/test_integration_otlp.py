@@ -434,3 +434,48 @@ def test_prediction_and_outcome_records_over_real_otlp(protocol, receiver, http_
     assert _pt(_metric(metrics, M.RECORDS_DROPPED), **{M.ERROR_TYPE: "invalid"}).as_int == 1
     if protocol == "http":
         assert ("/v1/logs", "gzip") in rec.encodings
+
+
+_FORK_RECORDS_SCRIPT = r"""
+import os, sys
+import numpy as np
+import otel_ml
+otel_ml.configure(endpoint=sys.argv[1], export_interval_s=3600, timeout_s=5, id_secret="fork-secret")
+
+@otel_ml.monitor(model="forked", version="1", prediction_id=lambda X: [f"{os.getpid()}-{i}" for i in range(len(X))])
+def predict(X):
+    return np.asarray(X, dtype=float)[:, 0]
+
+predict(np.array([[0.1], [0.2]]))  # queued, maybe not sent yet when the fork happens
+pid = os.fork()
+if pid == 0:
+    predict(np.array([[0.5]] * 3))
+    os._exit(0 if otel_ml.flush(10) else 3)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, "child flush failed"
+assert otel_ml.flush(10), "parent flush"
+otel_ml.configure(disabled=True)
+print(os.getpid())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_sends_its_own_records_once(receiver, tmp_path):
+    """Records queued before a fork are sent by the parent only; the child's carry its own instance id."""
+    rec, port = receiver
+    script = tmp_path / "fork_records.py"
+    script.write_text(_FORK_RECORDS_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    r = subprocess.run([sys.executable, str(script), f"127.0.0.1:{port}"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    by_instance: dict[str, int] = {}
+    for req in rec.logs:
+        for rl in req.resource_logs:
+            instance = _attrs(rl.resource.attributes)["service.instance.id"]
+            n = sum(len(sl.log_records) for sl in rl.scope_logs)
+            by_instance[instance] = by_instance.get(instance, 0) + n
+    assert sorted(by_instance.values()) == [2, 3]
+    metric_instances = {_attrs(rm.resource.attributes)["service.instance.id"]
+                        for req in rec.metrics for rm in req.resource_metrics}
+    assert set(by_instance) <= metric_instances
