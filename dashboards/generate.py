@@ -323,9 +323,13 @@ def overview() -> db.Dashboard:
         "short", span=8, axis_min=0))
     d = d.with_panel(ts(
         "Streams tracked and state size",
-        "Streams (model x version x feature) the processor tracks, and the bytes their windows take.",
+        "Streams (model x version x feature) the processor tracks, the bytes their windows take, the bytes "
+        "of its lookup caches (bounded by state.max_cache_bytes) and of the requests in flight (bounded by "
+        "receivers.max_inflight_bytes).",
         targets((q.processor_gauge(sc.PROCESSOR_STREAMS), f"{proc} streams"),
-                (q.processor_gauge(sc.PROCESSOR_STATE_BYTES), f"{proc} state bytes")),
+                (q.processor_gauge(sc.PROCESSOR_STATE_BYTES), f"{proc} state bytes"),
+                (q.processor_gauge(sc.PROCESSOR_CACHE_BYTES), f"{proc} cache bytes"),
+                (q.processor_gauge(sc.PROCESSOR_INFLIGHT_BYTES), f"{proc} in-flight bytes")),
         "short", span=8, axis_min=0))
     d = d.with_panel(ts(
         "Evaluation duration p50 / p95",

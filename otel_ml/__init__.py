@@ -28,10 +28,25 @@ the output, the predict span's trace id), sent from a background thread; ``recor
 ids=..., actuals=...)``, from any process, sends the matching ``ml.outcome`` records. Ids are hashed
 with ``configure(id_secret=...)`` or ``OTEL_ML_ID_SECRET`` (the same secret on both sides).
 
+An instrumented estimator pickles, copies and clones as the plain one, and the copy comes back plain
+(monitoring is the process's configuration, not the model's state); each method's outputs are recorded
+only when the reference describes them (``predict_proba``: ``proba:<class>``; ``predict``: label or value).
+
+Without code changes, under ``opentelemetry-instrument``: :class:`OtelMLInstrumentor` (entry point
+``otel_ml``) monitors ``predict``/``predict_proba`` of scikit-learn estimators, XGBoost and LightGBM
+boosters and ONNX Runtime sessions as their libraries are imported. Model name: the class name (or
+``OTEL_ML_MODEL_NAME``); version: ``OTEL_ML_MODEL_VERSION``, else the reference's; reference:
+``$OTEL_ML_REFERENCES/<model name>.json`` when present (see :mod:`otel_ml._instrumentor`).
+
 Configuration comes from the standard variables (``OTEL_SDK_DISABLED``, ``OTEL_METRICS_EXPORTER``,
-``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS``,
+``OTEL_METRIC_EXPORT_INTERVAL``, ``OTEL_EXPORTER_OTLP_(METRICS_)ENDPOINT/PROTOCOL/HEADERS/TIMEOUT/COMPRESSION``,
 ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``, ``OTEL_SERVICE_NAME``,
-``OTEL_RESOURCE_ATTRIBUTES``) or from :func:`configure`, whose arguments win.
+``OTEL_RESOURCE_ATTRIBUTES``) or from :func:`configure`, whose arguments win. A bad variable is
+warned about once and ignored, as the OTel SDK does. The protocol is the specification's default,
+``http/protobuf`` (``http://localhost:4318/v1/metrics``), unless a ``..._PROTOCOL`` variable or
+``configure(protocol="grpc")`` says otherwise; it is never guessed from the endpoint's port. The
+resource is the application's: that of its SDK MeterProvider (else of its TracerProvider, when that
+names the service), else the one ``OTEL_SERVICE_NAME``/``OTEL_RESOURCE_ATTRIBUTES`` describe.
 
 Nothing is raised from inside a monitored call: bad input is counted, internal failures are counted in
 ``ml.instrumentation.errors`` and logged once, and the model's result is returned unchanged. Set-up
@@ -46,11 +61,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError
-from ._export import PIPELINE as _PIPELINE
-from ._monitor import OtelMLInstrumentor, instrument, monitor
-from ._outcomes import record_outcomes
-from ._reference import Reference, build_reference, load_reference
+from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError  # noqa: E402
+from ._export import PIPELINE as _PIPELINE  # noqa: E402
+from ._monitor import instrument, monitor  # noqa: E402
+from ._reference import Reference, build_reference, load_reference  # noqa: E402
+from ._outcomes import record_outcomes  # noqa: E402
 
 __all__ = [
     "ConfigurationError",
@@ -66,6 +81,15 @@ __all__ = [
     "monitor",
     "record_outcomes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # OtelMLInstrumentor needs opentelemetry-instrumentation: loaded on first use, not with otel_ml
+    if name == "OtelMLInstrumentor":
+        from ._instrumentor import OtelMLInstrumentor
+
+        return OtelMLInstrumentor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def configure(
@@ -85,12 +109,15 @@ def configure(
     """Configure the export pipeline; arguments win over the ``OTEL_*`` variables.
 
     ``exporter`` is any ``opentelemetry.sdk.metrics.export.MetricExporter`` (an in-memory one in tests,
-    say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers``. ``temporality``
+    say); otherwise an OTLP exporter is built from ``endpoint``/``protocol``/``headers`` (``protocol``
+    ``"http/protobuf"`` by default or ``"grpc"``; for HTTP an ``endpoint`` without a path gets
+    ``/v1/metrics``). ``temporality``
     is ``"cumulative"`` (default) or ``"delta"``. ``resource`` overrides the resource otherwise taken
-    from the global SDK MeterProvider or ``Resource.create()``. Call it before decorating; calling it
-    again replaces the pipeline (the counts are kept). ``id_secret`` keys the hash of prediction ids
-    (else ``OTEL_ML_ID_SECRET``); ``hash_ids=False`` sends raw ids instead. Raises :class:`ConfigurationError` naming the bad
-    argument or variable.
+    from the application's SDK providers or ``Resource.create()``. ``timeout_s`` is in seconds (the
+    variables, as the specification says, in milliseconds). Call it before decorating; calling it again
+    replaces the pipeline (the counts are kept). Raises :class:`ConfigurationError` naming the bad
+    argument; a bad ``OTEL_*`` variable only warns and is ignored. ``id_secret`` keys the hash of
+    prediction ids (else ``OTEL_ML_ID_SECRET``); ``hash_ids=False`` sends raw ids instead.
     """
     from ._config import load_config
 

@@ -33,6 +33,10 @@ COMMANDS: dict[str, Command] = {
         "otel_ml._cli_drift:drift", "cli",
         "Judge a file of current data against a reference profile: the release gate.",
     ),
+    "performance": Command(
+        "otel_ml._cli_performance:performance", "cli",
+        "Judge a model's outputs on labelled data against its reference performance: the release gate.",
+    ),
     "processor": Command(
         "otel_ml_processor._cli:processor", "processor",
         "Run the otel-ml drift processor: OTLP in, drift and quality gauges out.",

@@ -24,10 +24,22 @@ from typing import Any
 
 import click
 import numpy as np
+import scipy  # noqa: F401 (the statistics need it: a missing cli extra is named before any work)
 
 from ._adapters import series_values
 from ._binning import ColumnCounts, count_column
-from ._cli_io import InputError, console, progress_bar, read_table
+from ._cli_io import (
+    EXIT_FLAGGED,
+    EXIT_INPUT,  # noqa: F401 (the exit statuses of this command, documented above)
+    EXIT_NOT_JUDGED,
+    EXIT_PASS,
+    InputError,
+    console,
+    print_conclusion,
+    progress_bar,
+    read_table,
+)
+from ._cli_io import fmt_number as _fmt
 from ._cli_reference import prediction_outputs
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._reference import (
@@ -40,11 +52,6 @@ from ._reference import (
 )
 from .stats import DriftPolicy, DriftResult, PolicyBook, evaluate_profiles, quality_alarm
 from .stats._quality import reference_ratios
-
-EXIT_PASS = 0
-EXIT_FLAGGED = 1
-EXIT_INPUT = InputError.exit_code  # 2, as click's own usage errors
-EXIT_NOT_JUDGED = 3
 
 
 @dataclass
@@ -319,14 +326,6 @@ def to_json(reference: Reference, judgement: Judgement) -> dict[str, Any]:
     }
 
 
-def _fmt(v: float | None, digits: int = 3) -> str:
-    if v is None or not math.isfinite(v):
-        return "-"
-    if v != 0 and abs(v) < 10 ** -digits:
-        return f"{v:.1e}"
-    return f"{v:.{digits}f}"
-
-
 def _pct(v: float | None) -> str:
     return "-" if v is None or not math.isfinite(v) else f"{100 * v:.1f}%"
 
@@ -414,9 +413,7 @@ def print_table(reference: Reference, judgement: Judgement) -> None:
         out.print(f"(not shown at this width: {', '.join(hidden)}; --format json has every figure)")
     for n in judgement.not_judged:
         out.print(f"not judged: {escape(n.column)} - {escape(n.reason)}")
-    code = judgement.exit_code
-    style = {EXIT_PASS: "green", EXIT_FLAGGED: "bold red", EXIT_NOT_JUDGED: "bold yellow"}[code]
-    out.print(f"[{style}]{escape(judgement.summary())}[/] (exit {code})")
+    print_conclusion(out, judgement.summary(), judgement.exit_code)
 
 
 @click.command()

@@ -1,10 +1,12 @@
-"""Input and output of ``otel-ml reference``, ``otel-ml drift`` and ``otel-ml outcomes``: CSV or Parquet files into a pandas
-DataFrame, read in chunks (a bounded random sample on request), one line with exit status 2 for a file
-that cannot be read, a progress bar on stderr when it is a terminal, and the console tables print to.
+"""Input and output of ``otel-ml reference``, ``otel-ml drift``, ``otel-ml performance`` and ``otel-ml
+outcomes``: CSV or Parquet files into a pandas DataFrame, read in chunks (a bounded random sample on request), one line with exit
+status 2 for a file that cannot be read, a progress bar on stderr when it is a terminal, the console tables
+print to, and the release gates' exit statuses and conclusion line.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Collection, Iterator
@@ -26,6 +28,30 @@ class InputError(click.ClickException):
     exit_code = 2
 
 
+#: Exit statuses of the release gates (``otel-ml drift``, ``otel-ml performance``).
+EXIT_PASS = 0
+EXIT_FLAGGED = 1
+EXIT_INPUT = InputError.exit_code  # 2, as click's own usage errors
+EXIT_NOT_JUDGED = 3
+
+
+def fmt_number(v: float | None, digits: int = 3) -> str:
+    """A figure of a table: ``-`` when undefined, scientific when too small for ``digits`` decimals."""
+    if v is None or not math.isfinite(v):
+        return "-"
+    if v != 0 and abs(v) < 10 ** -digits:
+        return f"{v:.1e}"
+    return f"{v:.{digits}f}"
+
+
+def print_conclusion(out: Any, summary: str, code: int) -> None:
+    """The gate's last line: its one-sentence conclusion, coloured by exit status, and the status."""
+    from rich.markup import escape
+
+    style = {EXIT_PASS: "green", EXIT_FLAGGED: "bold red", EXIT_NOT_JUDGED: "bold yellow"}[code]
+    out.print(f"[{style}]{escape(summary)}[/] (exit {code})")
+
+
 #: Width of the tables when stdout is not a terminal (a CI log) and COLUMNS is not set.
 LOG_WIDTH = 120
 
@@ -42,7 +68,13 @@ def console() -> Any:
 def progress_bar(enabled: bool | None, *, size: int = PROGRESS_MIN_BYTES) -> Any:
     """A transient rich progress bar on stderr; ``None`` means: on for a large file on a terminal."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     if enabled is None:
         enabled = size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()

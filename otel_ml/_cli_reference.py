@@ -9,7 +9,7 @@ from typing import Any
 import click
 import numpy as np
 
-from ._cli_io import InputError, console, progress_bar, read_table
+from ._cli_io import InputError, console, fmt_number, progress_bar, read_table
 from ._errors import OtelMLError
 from ._reference import (
     DEFAULT_BINS,
@@ -83,6 +83,9 @@ def _warn_integer_codes(df: Any, skip: set[str]) -> None:
 @click.option("--prediction-column", "prediction_columns", multiple=True,
               help="Column holding the model's output: once for a score or label (output 'value' or 'label'), "
                    "or once per class probability (output 'proba:<column>'). Pass the same to `otel-ml drift`.")
+@click.option("--label-column", default=None,
+              help="Column holding the true labels (values) of a labelled holdout: stores the model's reference "
+                   "performance for `otel-ml performance` (needs --prediction-column).")
 @click.option("--bins", default=DEFAULT_BINS, show_default=True, help="Buckets per numeric feature (about).")
 @click.option("--top-k", "top_k", default=DEFAULT_TOP_K, show_default=True, help="Categories kept per feature.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reference JSON to write.")
@@ -91,14 +94,15 @@ def _warn_integer_codes(df: Any, skip: set[str]) -> None:
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,
               help="Profile a uniform random sample of at most this many rows (bounded memory on huge files).")
 def build(data: str, model: str, version: str, categorical: tuple[str, ...], numeric: tuple[str, ...],
-          target: tuple[str, ...], prediction_columns: tuple[str, ...], bins: int, top_k: int, output: str,
-          progress: bool | None, max_rows: int | None) -> None:
+          target: tuple[str, ...], prediction_columns: tuple[str, ...], label_column: str | None, bins: int,
+          top_k: int, output: str, progress: bool | None, max_rows: int | None) -> None:
     """Build a reference profile from a CSV or Parquet file of training data.
 
     Numbers are profiled into about --bins quantile buckets, text and booleans into categories.
     Whole numbers with few distinct values (a 0/1 flag, status codes) stay numbers unless passed
-    with --categorical: the command warns and names the flag. Exit status 2 for a file or option
-    that cannot be used.
+    with --categorical: the command warns and names the flag. With --label-column (a labelled
+    holdout) the reference also holds the model's performance on it, each metric with its 95 %
+    interval. Exit status 2 for a file or option that cannot be used.
     """
     size = os.path.getsize(data) if os.path.isfile(data) else 0
     with progress_bar(progress, size=size) as bar:
@@ -108,7 +112,9 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
     both = sorted(set(categorical) & set(numeric))
     if both:
         raise InputError(f"--categorical and --numeric both name {', '.join(map(repr, both))}")
-    for name in (*categorical, *numeric, *target, *prediction_columns):
+    if label_column is not None and not prediction_columns:
+        raise InputError("--label-column needs --prediction-column: the performance is the model's outputs against the labels")
+    for name in (*categorical, *numeric, *target, *prediction_columns, *([label_column] if label_column else [])):
         if name not in df.columns:
             raise InputError(f"no column {name!r} in {data} (columns: {', '.join(df.columns)})")
     predictions = None
@@ -118,11 +124,13 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
     elif prediction_columns:
         predictions = df[list(prediction_columns)].to_numpy(dtype=np.float64)
         class_names = [class_of(c) for c in prediction_columns]
-    features = df.drop(columns=[*target, *prediction_columns])
+    labels = None if label_column is None else df[label_column].to_numpy()
+    features = df.drop(columns=list(dict.fromkeys([*target, *prediction_columns, *([label_column] if label_column else [])])))
     _warn_integer_codes(features, set(categorical) | set(numeric))
     try:
         ref = build_reference(features, model=model, version=version, predictions=predictions,
-                              categorical=list(categorical), class_names=class_names, bins=bins, top_k=top_k)
+                              categorical=list(categorical), class_names=class_names, bins=bins, top_k=top_k,
+                              labels=labels)
         ref.save(output)
     except OtelMLError as exc:
         raise InputError(str(exc)) from None
@@ -130,7 +138,8 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
         raise InputError(f"{output}: cannot write the reference ({exc.strerror or exc})") from None
     outputs = ", ".join(f"{o.name} <- column {c!r}" for o, c in zip(ref.outputs, prediction_columns))
     click.echo(f"wrote {output}: {len(ref.features)} features, {len(ref.outputs)} outputs"
-               + (f" ({outputs})" if outputs else "") + f", {ref.row_count} rows")
+               + (f" ({outputs})" if outputs else "") + f", {ref.row_count} rows"
+               + (f", {ref.performance.task} performance on {ref.performance.n} labels" if ref.performance else ""))
 
 
 def _describe(p: Any) -> tuple[str, str, str]:
@@ -161,6 +170,16 @@ def render(ref: Reference) -> Any:
         for p in profiles:
             kind, buckets, summary = _describe(p)
             t.add_row(p.name, kind, buckets, f"{p.missing_ratio:.1%}", summary)
+        parts.append(t)
+    if ref.performance is not None:
+        perf = ref.performance
+        head.add_row("performance", f"{perf.task}, {perf.n:,} labelled rows"
+                     + (f", {len(perf.calibration)} calibration bins" if perf.calibration else ""))
+        t = Table(title="performance", title_justify="left")
+        for col in ("metric", "value", "95% interval", "n"):
+            t.add_column(col)
+        for name, e in perf.metrics.items():
+            t.add_row(name, fmt_number(e.value), f"[{fmt_number(e.lower)}, {fmt_number(e.upper)}]", f"{e.n:,}")
         parts.append(t)
     return Group(*parts)
 

@@ -2,9 +2,14 @@
 
 Every ``OTEL_METRIC_EXPORT_INTERVAL`` (and on :meth:`ExportPipeline.flush`) the thread snapshots each
 model's aggregate (:mod:`otel_ml._aggregate`), encodes the snapshots as OTLP data points
-(:mod:`otel_ml._otlp`) and hands them to the configured exporter (:mod:`otel_ml._exporter`). Predict
-calls never wait for it. The encoding module and the OTel SDK's metrics package are imported at the
-first export, not with ``otel_ml``.
+(:mod:`otel_ml._otlp`) and hands them to the configured exporter (:mod:`otel_ml._exporter`).
+
+Predict calls never wait for it, nor for what it needs: the encoding module, the OTel SDK's metrics
+package and the exporter (with its modules) are imported and built, and the resource resolved, when the
+pipeline starts (``monitor()`` decorating, ``configure()``), on the caller's thread, not with ``import
+otel_ml`` and not at the first export. Exports run with OpenTelemetry instrumentation suppressed (no
+HTTP- or gRPC-client spans of our own exports). A failed export writes one line (at most one a
+minute) instead of the exporters' per-retry messages, and counts ``ml.instrumentation.errors`` per model.
 """
 
 from __future__ import annotations
@@ -15,11 +20,29 @@ import threading
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from opentelemetry import context as otel_context
 
 from . import semconv
 from ._aggregate import ModelAggregate, Snapshot, aggregates
-from ._config import EXPORTER_CONSOLE, Config, global_sdk_resource, load_config, resolve_resource, with_instance_id
-from ._exporter import create_metric_exporter
+from ._config import (
+    EXPORTER_CONSOLE,
+    Config,
+    global_sdk_resource,
+    load_config,
+    resolve_resource,
+    with_instance_id,
+)
+from ._exporter import (
+    DEFAULT_ENDPOINTS,
+    PROTOCOL_GRPC,
+    PROTOCOL_HTTP,
+    SDK_VARIABLE_LOGGERS,
+    create_metric_exporter,
+    import_exporter,
+    quiet_sdk_logs,
+)
 from ._log import internal_error, log_once
 
 if TYPE_CHECKING:
@@ -72,6 +95,10 @@ class ExportPipeline:
         self._config = config
 
     def _make_exporter(self) -> MetricExporter:
+        with quiet_sdk_logs(SDK_VARIABLE_LOGGERS):  # _config judged (and warned about) those variables once
+            return self._new_exporter()
+
+    def _new_exporter(self) -> MetricExporter:
         cfg = self.config
         if cfg.exporter is not None:
             return cfg.exporter
@@ -79,9 +106,32 @@ class ExportPipeline:
             from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
             return ConsoleMetricExporter()
-        return create_metric_exporter(
-            cfg.endpoint, protocol=cfg.protocol, headers=dict(cfg.headers) or None, timeout_s=cfg.timeout_s
-        )
+        return create_metric_exporter(cfg.endpoint, protocol=cfg.protocol, headers=dict(cfg.headers),
+                                      timeout_s=cfg.timeout_s, compression=cfg.compression)
+
+    def _prepare(self) -> None:
+        """Import and build everything an export needs, on the calling thread (set-up, not a predict call).
+
+        Importing the encoder and the exporter modules takes 0.1-0.4 s; done lazily on the export thread it
+        would compete with predict calls for the GIL and the import lock. Each step runs once; a failure is
+        counted and logged once, and the export thread tries again at its next export.
+        """
+        cfg = self.config
+        try:
+            from . import _otlp  # noqa: F401  (the encoder, and the SDK's metrics package with it)
+
+            if cfg.exporter is None and cfg.exporter_kind != EXPORTER_CONSOLE:
+                import_exporter(cfg.protocol)
+            if self._resource is None:
+                self._set_resource(resolve_resource(cfg), fallback=cfg.resource is None)
+            if self._exporter is None:
+                self._exporter = self._make_exporter()
+        except Exception as exc:
+            internal_error("export set-up", exc)
+
+    def _set_resource(self, resource: Resource, *, fallback: bool, redraw: bool = False) -> None:
+        self._resource = with_instance_id(resource, redraw=redraw)
+        self._resource_is_fallback = fallback
 
     # --- thread ----------------------------------------------------------------------------------
     def ensure_started(self) -> None:
@@ -92,11 +142,9 @@ class ExportPipeline:
             if self.running:
                 return
             self._stop = False
-            if self._resource is None:
-                # Resolved here, on a user thread: Resource.create() needs a thread pool, which is gone
-                # at interpreter exit. A global SDK MeterProvider set later still wins at first export.
-                self._resource = resolve_resource(self.config)
-                self._resource_is_fallback = self.config.resource is None
+            # On this (user) thread: Resource.create() needs a thread pool, which is gone at interpreter
+            # exit. A global SDK provider set later still wins at the first export.
+            self._prepare()
             t = threading.Thread(target=self._run, name="otel-ml-export", daemon=True)
             self._thread = t
             self.running = True
@@ -156,11 +204,10 @@ class ExportPipeline:
         if self._resource is None or self._resource_is_fallback:
             g = global_sdk_resource() if self.config.resource is None else None
             if g is not None:
-                self._resource = with_instance_id(g)
-                self._resource_is_fallback = False
+                self._set_resource(g, fallback=False)
             elif self._resource is None:
-                self._resource = resolve_resource(self.config)
-                self._resource_is_fallback = False
+                self._set_resource(resolve_resource(self.config), fallback=False)
+        assert self._resource is not None
         from . import __version__
 
         data = build_metrics_data(self._resource, semconv.INSTRUMENTATION_SCOPE, to_metrics(points, delta),
@@ -168,8 +215,13 @@ class ExportPipeline:
         return data, snaps
 
     def export_once(self) -> bool:
-        """Collect and export now, on the calling thread. True on success (or nothing to export)."""
+        """Collect and export now, on the calling thread. True on success (or nothing to export).
+
+        The export runs with instrumentation suppressed and the exporters' own log records dropped; a
+        failure is counted in every exported model's ``ml.instrumentation.errors`` and logged once a minute.
+        """
         snaps: list[tuple[ModelAggregate, Snapshot]] = []
+        reason: list[str] = []
         try:
             data, snaps = self.collect()
             if data is None:
@@ -178,7 +230,12 @@ class ExportPipeline:
                 self._exporter = self._make_exporter()
             from opentelemetry.sdk.metrics.export import MetricExportResult
 
-            result = self._exporter.export(data, timeout_millis=self.config.timeout_s * 1000)
+            token = otel_context.attach(_suppressed_context())
+            try:
+                with quiet_sdk_logs() as reason:
+                    result = self._exporter.export(data, timeout_millis=self.config.timeout_s * 1000)
+            finally:
+                otel_context.detach(token)
             ok = result == MetricExportResult.SUCCESS
         except Exception as exc:  # never let the export thread die
             internal_error("export", exc)
@@ -194,9 +251,24 @@ class ExportPipeline:
             self.failures += 1
             for agg, snap in snaps:
                 agg.restore_interval(snap)
-            log_once("export-failed", "otel-ml: metrics export failed; the counts are kept and "
-                     "exported with the next attempt")
+                agg.count_error()
+            self._log_failure(reason[0] if reason else None)
         return ok
+
+    def _log_failure(self, reason: str | None) -> None:
+        cfg = self.config
+        where = "the configured exporter"
+        hint = ""
+        if cfg.exporter is None and cfg.exporter_kind != EXPORTER_CONSOLE:
+            where = f"{cfg.endpoint} over {cfg.protocol}"
+            port = _port(cfg.endpoint)
+            other = PROTOCOL_GRPC if cfg.protocol == PROTOCOL_HTTP else PROTOCOL_HTTP
+            if port is not None and port == _port(DEFAULT_ENDPOINTS[other]):
+                hint = (f"; port {port} is the usual OTLP {other} port: set OTEL_EXPORTER_OTLP_PROTOCOL={other} "
+                        "if the collector expects it")
+        log_once("export-failed", "otel-ml: metrics export to %s failed (%s)%s; the counts are kept for the "
+                 "next export, failures are counted in ml.instrumentation.errors and logged at most once a "
+                 "minute", where, (reason or "no detail")[:300], hint)
 
     def flush(self, timeout_s: float = 5.0) -> bool:
         """Export everything now; True when the export finished successfully within ``timeout_s``."""
@@ -236,7 +308,26 @@ class ExportPipeline:
         self._init_state()
 
     def _after_fork_in_child(self) -> None:
+        base, fallback = self._resource, self._resource_is_fallback
         self._init_state()  # the parent's thread and gRPC channel do not exist here
+        if base is not None:  # a fresh service.instance.id now, so the first predict call resolves nothing
+            try:
+                self._set_resource(base, fallback=fallback, redraw=True)
+            except Exception:
+                pass
+
+
+def _suppressed_context() -> Any:
+    """The current context with OpenTelemetry instrumentation suppressed, as the SDK's own readers do."""
+    ctx = otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True)
+    return otel_context.set_value("suppress_instrumentation", True, ctx)  # older instrumentations' plain key
+
+
+def _port(url: str) -> int | None:
+    try:
+        return urlparse(url if "://" in url else f"//{url}").port
+    except ValueError:
+        return None
 
 
 def _atexit_flush(ref: Any) -> None:

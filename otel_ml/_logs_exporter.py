@@ -1,12 +1,13 @@
 """Where prediction and outcome records go, and how they get there: OTLP logs over gRPC or HTTP/protobuf.
 
-The endpoint is resolved as the OTel exporters resolve a signal's endpoint, with the helpers the
-metrics exporter uses (:mod:`otel_ml._exporter`, :mod:`otel_ml._config`): the ``endpoint=`` given to
+The destination is resolved as the metrics' is (:mod:`otel_ml._config`, whose parsers it uses), per the
+specification: the protocol from ``protocol=``, ``OTEL_EXPORTER_OTLP_LOGS_PROTOCOL``,
+``OTEL_EXPORTER_OTLP_PROTOCOL``, else ``http/protobuf``; the endpoint from the ``endpoint=`` given to
 :func:`otel_ml.configure` (a ``/v1/metrics`` path becomes ``/v1/logs``), else
 ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` (used as is), else ``OTEL_EXPORTER_OTLP_ENDPOINT`` (plus ``/v1/logs``
-for HTTP), else the default local collector. Likewise ``..._LOGS_PROTOCOL``/``_HEADERS``/``_COMPRESSION``/
-``_INSECURE`` before the generic variables; the timeout is the metrics pipeline's. ``OTEL_LOGS_EXPORTER=none``
-switches records off.
+for HTTP), else the local collector. Likewise ``..._LOGS_HEADERS``/``_TIMEOUT``/``_COMPRESSION``/``_INSECURE``
+before the generic variables (the timeout otherwise the metrics'). ``OTEL_LOGS_EXPORTER=none`` switches
+records off.
 
 :class:`LogsSender` sends serialized ``ExportLogsServiceRequest``s (gRPC ``LogsService/Export`` or
 ``POST /v1/logs``) with a bounded retry on the errors the
@@ -27,14 +28,33 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from ._config import Config, _env
+from ._config import (
+    EXPORTER_OTLP,
+    Config,
+    _check_endpoint,
+    _from_env,
+    _parse_compression,
+    _parse_disabled,
+    _parse_millis,
+    _parse_protocol,
+    _warn_bad,
+)
 from ._errors import ConfigurationError
-from ._exporter import PROTOCOL_HTTP, parse_headers, resolve_protocol
+from ._exporter import (
+    DEFAULT_ENDPOINTS,
+    DEFAULT_PROTOCOL,
+    DEFAULT_TIMEOUT_S,
+    HTTP_METRICS_PATH,
+    PROTOCOL_GRPC,
+    PROTOCOL_HTTP,
+    parse_headers,
+    parse_protocol,
+)
 
 HTTP_LOGS_PATH = "/v1/logs"
 _GRPC_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-_DEFAULT_GRPC = "localhost:4317"
-_DEFAULT_HTTP = "http://localhost:4318" + HTTP_LOGS_PATH
+DEFAULT_LOGS_ENDPOINTS = {PROTOCOL_HTTP: DEFAULT_ENDPOINTS[PROTOCOL_HTTP].replace(HTTP_METRICS_PATH, HTTP_LOGS_PATH),
+                          PROTOCOL_GRPC: DEFAULT_ENDPOINTS[PROTOCOL_GRPC]}
 MAX_ATTEMPTS = 4
 _BACKOFF_S = 0.25
 _MAX_DELAY_S = 5.0
@@ -45,71 +65,99 @@ _RETRYABLE_GRPC = frozenset({"CANCELLED", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUST
 
 @dataclass(frozen=True)
 class LogsTarget:
-    """Resolved destination of the records. ``endpoint``: a URL for HTTP, ``host:port`` for gRPC."""
+    """Resolved destination of the records. ``endpoint``: the full URL for HTTP, the target for gRPC."""
 
     enabled: bool
     endpoint: str
     protocol: str
     headers: tuple[tuple[str, str], ...] = ()
-    timeout_s: float = 10.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     gzip: bool = False
     insecure: bool = True
 
 
+def _logs_url(url: str, *, base: bool) -> str:
+    """The OTLP/HTTP logs URL: a base URL gets ``/v1/logs``, as does one without a path; the metrics
+    URL given to ``configure(endpoint=...)`` has its ``/v1/metrics`` replaced."""
+    full = url if "://" in url else f"http://{url}"
+    path = urlparse(full).path.rstrip("/")
+    if base or not path:
+        return full.rstrip("/") + HTTP_LOGS_PATH
+    if path.endswith(HTTP_METRICS_PATH):
+        return full.rstrip("/")[: -len(HTTP_METRICS_PATH)] + HTTP_LOGS_PATH
+    return full
+
+
 def logs_target(config: Config, *, endpoint: str | None = None, protocol: str | None = None,
                 headers: Mapping[str, str] | str | None = None, env: Mapping[str, str] | None = None) -> LogsTarget:
-    """The records' destination from ``configure()``'s arguments, the ``OTEL_*`` variables and ``config``."""
+    """The records' destination from ``configure()``'s arguments, the ``OTEL_*`` variables and ``config``.
+
+    As for metrics (:func:`otel_ml._config.load_config`): a bad argument raises
+    :class:`ConfigurationError`; a bad variable warns once and is ignored.
+    """
     env = os.environ if env is None else env
-    _, kinds = _env(env, "OTEL_LOGS_EXPORTER")
-    enabled = not config.disabled and (kinds is None or "otlp" in {k.strip().lower() for k in kinds.split(",")})
+    kinds = {k.strip().lower() for k in (env.get("OTEL_LOGS_EXPORTER") or "").split(",") if k.strip()}
+    enabled = not config.disabled and (not kinds or EXPORTER_OTLP in kinds)
 
-    generic = False
-    if endpoint is None:
-        _, endpoint = _env(env, "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-        if endpoint is None:
-            _, endpoint = _env(env, "OTEL_EXPORTER_OTLP_ENDPOINT")
-            generic = endpoint is not None
-        explicit = False
+    if protocol is not None:
+        proto = parse_protocol(protocol) if isinstance(protocol, str) else None
+        if proto is None:
+            raise ConfigurationError(f"protocol={protocol!r} is not supported (use 'grpc' or 'http/protobuf')")
     else:
-        explicit = True
-    pname, protocol = (("protocol", protocol) if protocol is not None else
-                       _env(env, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"))
-    path = urlparse(endpoint if endpoint and "://" in endpoint else f"//{endpoint or ''}").path.rstrip("/")
-    try:
-        proto = PROTOCOL_HTTP if (protocol is None and path.endswith(HTTP_LOGS_PATH)) else resolve_protocol(endpoint, protocol)
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{pname or 'endpoint'}: {exc}") from None
+        _, proto = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+                             _parse_protocol, DEFAULT_PROTOCOL)
+        proto = proto or DEFAULT_PROTOCOL
+    http = proto == PROTOCOL_HTTP
 
-    if endpoint is None:
-        endpoint = _DEFAULT_HTTP if proto == PROTOCOL_HTTP else _DEFAULT_GRPC
-    elif proto == PROTOCOL_HTTP:
-        if "://" not in endpoint:
-            endpoint = "http://" + endpoint
-        if generic or not path:
-            endpoint = endpoint.rstrip("/") + HTTP_LOGS_PATH
-        elif explicit and path.endswith("/v1/metrics"):
-            endpoint = endpoint.rstrip("/")[: -len("/v1/metrics")] + HTTP_LOGS_PATH
+    if endpoint is not None:
+        try:
+            url = _check_endpoint(str(endpoint).strip())
+        except ValueError as exc:
+            raise ConfigurationError(f"endpoint={endpoint!r}: {exc}") from None
+        if http:
+            url = _logs_url(url, base=False)
+    else:
+        name, env_url = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+                                  _check_endpoint, DEFAULT_LOGS_ENDPOINTS[proto])
+        if env_url is None:
+            url = DEFAULT_LOGS_ENDPOINTS[proto]
+        elif http and name == "OTEL_EXPORTER_OTLP_ENDPOINT":
+            url = _logs_url(env_url, base=True)  # a base URL: the signal path is appended (OTel spec)
+        elif http and "://" not in env_url:
+            url = f"http://{env_url}"
+        else:
+            url = env_url
 
-    hname, headers = (("headers", headers) if headers is not None else
-                      _env(env, "OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"))
-    try:
-        parsed = parse_headers(headers) or {}
-    except ConfigurationError as exc:
-        raise ConfigurationError(f"{hname}: {exc}") from None
+    if headers is not None:
+        try:
+            parsed, _ = parse_headers(headers, strict=True)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"headers: {exc}") from None
+    else:
+        parsed = {}
+        for name in ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
+            raw = env.get(name)
+            if raw is None or not raw.strip():
+                continue
+            parsed, bad = parse_headers(raw, strict=False)
+            if bad:
+                _warn_bad(name, raw, f"{bad} item(s) not of the form key=value", "those items are ignored")
+            break
 
-    cname, compression = _env(env, "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
-    if compression is not None and compression.lower() not in ("gzip", "none"):
-        raise ConfigurationError(f"{cname}={compression!r}: expected 'gzip' or 'none'")
-    _, insecure_env = _env(env, "OTEL_EXPORTER_OTLP_LOGS_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE")
-    if endpoint.startswith("https://"):
+    _, timeout_s = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",), _parse_millis(0.001, 600.0),
+                             f"{config.timeout_s * 1000:g} ms")
+    _, compression = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+                               _parse_compression, "none")
+    _, insecure_env = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"),
+                                _parse_disabled, "false")
+    if url.startswith("https://"):
         insecure = False
-    elif endpoint.startswith("http://") or (insecure_env or "").lower() == "true":
+    elif url.startswith("http://") or insecure_env:
         insecure = True
     else:
-        host = endpoint.rsplit(":", 1)[0].strip("[]")
-        insecure = host in ("localhost", "127.0.0.1", "::1")
-    return LogsTarget(enabled=enabled, endpoint=endpoint, protocol=proto, headers=tuple(sorted(parsed.items())),
-                      timeout_s=config.timeout_s, gzip=(compression or "").lower() == "gzip", insecure=insecure)
+        insecure = url.rsplit(":", 1)[0].strip("[]") in ("localhost", "127.0.0.1", "::1")
+    return LogsTarget(enabled=enabled, endpoint=url, protocol=proto, headers=tuple(sorted(parsed.items())),
+                      timeout_s=timeout_s or config.timeout_s, gzip=compression == "gzip", insecure=insecure)
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import os
-import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -45,7 +43,9 @@ from ._log import internal_error
 from ._records import Recorder
 from ._reference import (
     MAX_NAME_LENGTH,
+    OUTPUT_LABEL,
     OUTPUT_VALUE,
+    PROBA_PREFIX,
     Reference,
     load_reference,
     name_problem,
@@ -59,7 +59,7 @@ _MAX_STRING = 128
 _ATTRS_CACHE_SIZE = 64
 _SELF_NAMES = ("self", "cls")
 
-_enabled = True  # switched by OtelMLInstrumentor.uninstrument()
+_enabled = True  # switched by OtelMLInstrumentor (set_enabled)
 _disabled = False  # OTEL_SDK_DISABLED / configure(disabled=True); refreshed by configure()
 
 #: The model (name, version) whose monitored call is running in this context. A nested monitored call of
@@ -92,14 +92,16 @@ class _Monitor:
     """Per-decorated-function state, built once at decoration time."""
 
     def __init__(self, func: Callable[..., Any], model: str, version: str, reference: Reference | None,
-                 input_arg: str | None, record_feature_values: bool, records: Recorder | None = None) -> None:
+                 input_arg: str | None, record_feature_values: bool, *, outputs: bool = True,
+                 tracer_provider: Any = None, records: Recorder | None = None) -> None:
         self.records = records
         self.model = model
         self.version = version
         self.reference = reference
         self.record_feature_values = record_feature_values
+        self.record_outputs = outputs  # False: the method returns something the reference does not describe
         self.span_name = semconv.SPAN_NAME_TEMPLATE.format(model=model)
-        self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version())
+        self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version(), tracer_provider)
         self.base_attrs = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version}
         self.key = (model, version)
         self._attrs_cache: dict[int | None, dict[str, Any]] = {}
@@ -215,7 +217,7 @@ class _Monitor:
     ) -> tuple[NumericStats | list[list[float]] | None, CategoricalStats | None, int | None]:
         """Map a model's return value to the reference outputs: (numeric stats, label stats, violation)."""
         agg = self.agg
-        if agg is None or (agg.outputs is None and agg.label_table is None):
+        if agg is None or not self.record_outputs or (agg.outputs is None and agg.label_table is None):
             return None, None, None
         arr = output_array(result)
         if arr is None or arr.shape[0] == 0:
@@ -467,7 +469,7 @@ def monitor(
             raise ConfigurationError("monitor() does not support generator functions")
         import wrapt  # here, not at import time: importing otel_ml stays cheap
 
-        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records)
+        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records=records)
         if inspect.iscoroutinefunction(func):
             wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)
         else:
@@ -481,8 +483,44 @@ def monitor(
 # --- instrument(estimator) ---------------------------------------------------------------------------
 
 _METHODS = ("predict", "predict_proba")
-_instrumented_lock = threading.Lock()
-_instrumented: list[tuple[weakref.ref[Any], tuple[str, ...]]] = []
+#: Which reference outputs a method's return value is: predict_proba the class probabilities
+#: (``proba:<class>``), predict the label or the regression value. Other methods: whatever the reference says.
+_PROBA_METHODS = frozenset({"predict_proba"})
+_LABEL_METHODS = frozenset({"predict"})
+
+
+def describes_outputs(reference: Reference | None, method: str) -> bool:
+    """Whether ``reference`` describes what ``method`` returns (else its outputs are not recorded).
+
+    A reference built from ``predict_proba`` describes ``predict_proba`` only; one built from ``predict``
+    (labels or values) describes ``predict`` only. The other method is still monitored (span, latency,
+    rows, features), but its return value is neither recorded nor counted as a schema violation.
+    """
+    if reference is None:
+        return True
+    names = [p.name for p in reference.outputs]
+    has_proba = any(n.startswith(PROBA_PREFIX) for n in names)
+    has_label = any(n in (OUTPUT_LABEL, OUTPUT_VALUE) for n in names)
+    if method in _PROBA_METHODS:
+        return has_proba
+    if method in _LABEL_METHODS:
+        return has_label
+    return True
+
+
+def monitor_method(func: Callable[..., Any], method: str, *, model: str, version: str, reference: Reference | None,
+                   record_feature_values: bool = False, input_arg: str | None = None,
+                   tracer_provider: Any = None, outputs: bool | None = None,
+                   records: Recorder | None = None) -> Callable[..., Any]:
+    """The ``(wrapped, instance, args, kwargs)`` handler monitoring ``func``, a method named ``method``.
+
+    ``outputs`` None: recorded when the reference describes ``method``'s return value.
+    """
+    if outputs is None:
+        outputs = describes_outputs(reference, method)
+    m = _Monitor(func, model, version, reference, input_arg, record_feature_values,
+                 outputs=outputs, tracer_provider=tracer_provider, records=records)
+    return m.async_wrapper if inspect.iscoroutinefunction(func) else m.sync_wrapper
 
 
 def instrument(
@@ -499,99 +537,44 @@ def instrument(
 ) -> Any:
     """Monitor an object's ``predict`` / ``predict_proba`` (scikit-learn style); returns the same object.
 
-    The methods are replaced on the instance only (the class is untouched); instrumenting twice is a
-    no-op. :meth:`OtelMLInstrumentor.uninstrument` undoes it. A method called from inside another
-    monitored method of the same model (``RandomForestClassifier.predict`` calls ``predict_proba``) is not
-    counted again; but a service calling both methods itself on one batch counts the features twice
-    (and, with ``prediction_id``, sends each id twice). ``prediction_id``, ``outcome_sample_rate`` and
-    ``hash_ids`` are :func:`monitor`'s.
+    Instrumenting twice is a no-op; :meth:`OtelMLInstrumentor.uninstrument` undoes it. Each method's
+    outputs are recorded only when the reference describes them (:func:`describes_outputs`): with a
+    reference built from ``predict_proba``, ``predict`` gets its span, latency, rows and feature counts,
+    and its labels are ignored. A method called from inside another monitored method of the same model
+    (``RandomForestClassifier.predict`` calls ``predict_proba``) is not counted again; but a service
+    calling both methods itself on one batch counts the features twice (and, with ``prediction_id``,
+    sends each id twice). ``prediction_id``, ``outcome_sample_rate`` and ``hash_ids`` are :func:`monitor`'s.
+
+    Nothing is stored on the estimator: its class gets a thin dispatcher that monitors the calls of
+    instrumented instances only (:mod:`otel_ml._patch`). So ``pickle``/``joblib.dump``, ``copy`` and
+    ``sklearn.base.clone`` work as on the plain estimator, and what comes back is the plain estimator,
+    not monitored: the reference and the monitoring belong to the serving process, not to the model
+    file (call ``instrument()`` again after loading).
     """
-    decorate = monitor(model=model, version=version, reference=reference,
-                       record_feature_values=record_feature_values, prediction_id=prediction_id,
-                       outcome_sample_rate=outcome_sample_rate, hash_ids=hash_ids)
-    done = []
+    from . import _patch
+
+    model, version = _check_names(model, version)
+    ref = _resolve_reference(reference, model, version)
+    methods = tuple(methods)
+    records = None
+    if prediction_id is not None:
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref)
+    handlers = {}
     for name in methods:
         current = getattr(estimator, name, None)
-        if current is None:
+        if current is None or _patch.is_attached(estimator, name):
             continue
-        if getattr(current, "_self_otel_ml_monitor", None) is not None:
-            continue  # already instrumented
         if not callable(current):
             raise ConfigurationError(f"{type(estimator).__name__}.{name} is not callable")
-        try:
-            setattr(estimator, name, decorate(current))
-        except AttributeError as exc:
-            raise ConfigurationError(f"cannot replace {type(estimator).__name__}.{name}: {exc}") from None
-        done.append(name)
-    if not done and not any(getattr(getattr(estimator, n, None), "_self_otel_ml_monitor", None) for n in methods):
-        raise ConfigurationError(f"{type(estimator).__name__} has none of the methods {tuple(methods)}")
-    if done:
-        try:
-            ref = weakref.ref(estimator)
-        except TypeError:
-            ref = lambda e=estimator: e
-        with _instrumented_lock:
-            _instrumented.append((ref, tuple(done)))
+        handlers[name] = monitor_method(current, name, model=model, version=version, reference=ref,
+                                        record_feature_values=bool(record_feature_values), records=records)
+    if not handlers and not any(_patch.is_attached(estimator, n) for n in methods):
+        raise ConfigurationError(f"{type(estimator).__name__} has none of the methods {methods}")
+    _patch.attach(estimator, handlers)
     return estimator
 
 
-def _uninstrument_all() -> None:
-    with _instrumented_lock:
-        items = list(_instrumented)
-        _instrumented.clear()
-    for ref, names in items:
-        est = ref()
-        if est is None:
-            continue
-        for name in names:
-            current = est.__dict__.get(name) if hasattr(est, "__dict__") else None
-            if current is not None and getattr(current, "_self_otel_ml_monitor", None) is not None:
-                try:
-                    delattr(est, name)
-                except AttributeError:
-                    pass
-
-
-class OtelMLInstrumentor:
-    """OpenTelemetry-style instrumentor (entry point ``opentelemetry_instrumentor: otel_ml``).
-
-    ``instrument(**kwargs)`` switches monitoring on (the default state) and passes ``kwargs`` (for
-    example ``exporter=``, ``export_interval_s=``) to :func:`otel_ml.configure`; ``uninstrument()``
-    makes every monitored function a plain pass-through and restores estimators wrapped by
-    :func:`instrument`. Both are idempotent.
-    """
-
-    _instance: OtelMLInstrumentor | None = None
-    _is_instrumented = False
-
-    def __new__(cls) -> OtelMLInstrumentor:
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def instrumentation_dependencies(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def is_instrumented_by_opentelemetry(self) -> bool:
-        return OtelMLInstrumentor._is_instrumented
-
-    def instrument(self, **kwargs: Any) -> None:
-        global _enabled
-        kwargs.pop("skip_dep_check", None)
-        kwargs.pop("tracer_provider", None)
-        kwargs.pop("meter_provider", None)
-        if OtelMLInstrumentor._is_instrumented:
-            return
-        if kwargs:
-            from . import configure
-
-            configure(**kwargs)
-        _enabled = True
-        OtelMLInstrumentor._is_instrumented = True
-
-    def uninstrument(self, **kwargs: Any) -> None:
-        global _enabled
-        _enabled = False
-        OtelMLInstrumentor._is_instrumented = False
-        _uninstrument_all()
+def set_enabled(enabled: bool) -> None:
+    """Monitoring on (default) or off: off, every monitored function and method passes straight through."""
+    global _enabled
+    _enabled = bool(enabled)

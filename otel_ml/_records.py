@@ -428,7 +428,15 @@ class RecordQueue:
             from ._logs_exporter import LogsSender
 
             self._sender = LogsSender(self.target())
-        return self._sender.send(request)
+        from opentelemetry import context as otel_context
+
+        from ._export import _suppressed_context
+
+        token = otel_context.attach(_suppressed_context())  # no client spans of our own exports
+        try:
+            return self._sender.send(request)
+        finally:
+            otel_context.detach(token)
 
     def _resource(self) -> Any:
         from ._config import resolve_resource

@@ -9,13 +9,14 @@ describes the file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -25,10 +26,18 @@ from ._binning import bucket_counts, quantile_edges
 from ._errors import ReferenceProfileError
 from .semconv import MAX_NAME_LENGTH
 
+if TYPE_CHECKING:
+    from .stats.performance import Estimate
+
 FORMAT_VERSION = 1
 DEFAULT_BINS = 10
 DEFAULT_TOP_K = 50
 MAX_FEATURES = 2048
+#: Largest count a profile may hold: every count stays exact as a float64 (the statistics' type).
+MAX_COUNT = 2**53
+#: Largest magnitude of an edge or statistic: far beyond any real feature, and its square (variances,
+#: squared distances) is still a finite float64.
+MAX_MAGNITUDE = 1e150
 
 #: Output names used by :func:`build_reference` and the decorator to find a model's outputs.
 OUTPUT_VALUE = "value"
@@ -110,6 +119,7 @@ class Reference:
     outputs: tuple[Profile, ...] = ()
     row_count: int = 0
     created_at: str = ""
+    performance: ReferencePerformance | None = None
 
     def feature(self, name: str) -> Profile:
         """The profile of feature ``name`` (KeyError if the reference has none)."""
@@ -132,6 +142,7 @@ class Reference:
             "row_count": self.row_count,
             "features": [_profile_to_dict(p) for p in self.features],
             "outputs": [_profile_to_dict(p) for p in self.outputs],
+            **({"performance": self.performance.to_dict()} if self.performance is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -141,9 +152,14 @@ class Reference:
         """Write the profile as JSON, atomically (a reader never sees half a file)."""
         path = os.fspath(path)
         tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(self.to_json())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(self.to_json())
+            os.replace(tmp, path)
+        except BaseException:  # a full disk, an interrupt: leave no partial file behind
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            raise
 
     @classmethod
     def from_dict(cls, doc: Any, *, source: str = "<dict>") -> Reference:
@@ -159,22 +175,42 @@ def load_reference(path: str | os.PathLike[str]) -> Reference:
     """
     source = os.fspath(path)
     try:
-        with open(source, encoding="utf-8") as f:
-            doc = json.load(f)
+        with open(source, "rb") as f:
+            text = f.read()
     except FileNotFoundError:
         raise ReferenceProfileError(f"{source}: no such reference file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceProfileError(f"{source}: not a readable JSON reference profile ({exc})") from None
-    return _parse(doc, source)
+    except OSError as exc:
+        raise ReferenceProfileError(f"{source}: cannot read the reference file ({exc.strerror})") from None
+    return loads_reference(text, source=source)
 
 
 def loads_reference(text: str | bytes, *, source: str = "<bytes>") -> Reference:
-    """Parse and validate a reference profile from JSON text."""
+    """Parse and validate a reference profile from JSON text.
+
+    Any defect - not JSON, nested deeper than the interpreter's recursion limit (json's C decoder
+    checks it at every level, so 200,000 brackets fail fast), an integer beyond the interpreter's
+    digit limit, a field out of range - raises :class:`ReferenceProfileError` naming ``source`` and the
+    field, never the (possibly hostile) value.
+    """
+    try:
+        if isinstance(text, (bytes, bytearray)):
+            text = bytes(text).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ReferenceProfileError(f"{source}: not UTF-8 text") from None
     try:
         doc = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReferenceProfileError(f"{source}: not valid JSON ({exc})") from None
-    return _parse(doc, source)
+    except json.JSONDecodeError as exc:
+        raise ReferenceProfileError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} "
+                                    f"column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # e.g. an integer beyond the digit limit
+        raise ReferenceProfileError(f"{source}: not a readable JSON reference profile "
+                                    f"({type(exc).__name__})") from None
+    try:
+        return _parse(doc, source)
+    except (ArithmeticError, RecursionError, TypeError, ValueError) as exc:
+        if isinstance(exc, ReferenceProfileError):
+            raise
+        raise ReferenceProfileError(f"{source}: not a valid reference profile ({type(exc).__name__})") from None
 
 
 # --- Building ------------------------------------------------------------------------------------
@@ -191,6 +227,7 @@ def build_reference(
     class_names: Sequence[Any] | None = None,
     bins: int = DEFAULT_BINS,
     top_k: int = DEFAULT_TOP_K,
+    labels: Any = None,
 ) -> Reference:
     """Profile training (or validation) data, and optionally the model's predictions on it.
 
@@ -203,6 +240,11 @@ def build_reference(
     labels (integers, strings or booleans: output ``label``), a 2-D array of class probabilities
     (outputs ``proba:<class>``, classes from ``class_names`` or the column index), or a mapping of
     output name to array.
+
+    ``labels`` (the true classes or values of the same rows: a labelled holdout) adds the model's
+    reference performance (:class:`ReferencePerformance`): each metric with its 95 % interval and, for
+    class probabilities, the reliability bins. The task follows the predictions: ``proba:<class>``
+    outputs or a ``label`` output make a classifier, a ``value`` output with numeric labels a regression.
     """
     # Every check a loaded file must pass is made here too: what save() writes, load() reads.
     _check_name("model", model)
@@ -236,13 +278,15 @@ def build_reference(
         profile_column(name, values, categorical=is_cat, bins=bins, top_k=top_k)
         for name, values, is_cat in prediction_columns
     )
+    n_rows = rows.pop()
     return Reference(
         model_name=model,
         model_version=str(version),
         features=features,
         outputs=outputs,
-        row_count=rows.pop(),
+        row_count=n_rows,
         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        performance=None if labels is None else performance_of(labels, prediction_columns, n_rows),
     )
 
 
@@ -405,8 +449,9 @@ def _parse(doc: Any, source: str) -> Reference:
     if not isinstance(doc, dict):
         raise fail("document", "must be a JSON object")
     version = doc.get("format_version")
-    if version != FORMAT_VERSION:
-        raise fail("format_version", f"unsupported value {version!r} (this otel-ml reads {FORMAT_VERSION})")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise fail("format_version",
+                   f"unsupported value {_excerpt(version)} (this otel-ml reads {FORMAT_VERSION})")
     model = doc.get("model")
     if not isinstance(model, dict):
         raise fail("model", "must be an object with 'name' and 'version'")
@@ -420,11 +465,12 @@ def _parse(doc: Any, source: str) -> Reference:
         raise fail("features", "must list at least one feature")
     row_count = doc.get("row_count", 0)
     if not _is_count(row_count):
-        raise fail("row_count", "must be a non-negative integer")
+        raise fail("row_count", "must be a non-negative integer (at most 2**53)")
     created = doc.get("created_at", "")
     if not isinstance(created, str):
         raise fail("created_at", "must be a string")
-    return Reference(model["name"], model["version"], features, outputs, row_count, created)
+    performance = _parse_performance(doc.get("performance"), fail)
+    return Reference(model["name"], model["version"], features, outputs, row_count, created, performance)
 
 
 def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
@@ -442,7 +488,7 @@ def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
         if problem:
             raise fail(where, f"'name' {problem}")
         name = item["name"]
-        where = f"{section}[{i}] ({name!r})"
+        where = f"{section}[{i}] ({_shown(name)})"
         if name in seen:
             raise fail(where, "duplicate name")
         seen.add(name)
@@ -450,7 +496,7 @@ def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:
             out.append(_parse_profile(item))
         except KeyError as exc:
             raise fail(where, f"missing field {exc.args[0]!r}") from None
-        except (TypeError, ValueError) as exc:
+        except (ArithmeticError, TypeError, ValueError) as exc:
             raise fail(where, str(exc)) from None
     return tuple(out)
 
@@ -459,14 +505,14 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
     kind = item.get("kind")
     counts = item["counts"]
     if not isinstance(counts, list) or not all(_is_count(c) for c in counts):
-        raise ValueError("'counts' must be a list of non-negative integers")
+        raise ValueError("'counts' must be a list of non-negative integers (at most 2**53)")
     for key in ("count", "missing") + (("invalid",) if kind == "numeric" else ("other_count",)):
         if not _is_count(item.get(key, 0)):
-            raise ValueError(f"'{key}' must be a non-negative integer")
+            raise ValueError(f"'{key}' must be a non-negative integer (at most 2**53)")
     if kind == "numeric":
         edges = item["edges"]
         if not isinstance(edges, list) or not all(_is_finite(e) for e in edges):
-            raise ValueError("'edges' must be a list of finite numbers")
+            raise ValueError(f"'edges' must be a list of finite numbers of magnitude at most {MAX_MAGNITUDE:g}")
         if any(b <= a for a, b in zip(edges, edges[1:])):
             raise ValueError("'edges' must be strictly increasing")
         if len(counts) != len(edges) + 1:
@@ -474,7 +520,7 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
         stats = {k: item[k] for k in ("min", "max", "mean", "std")}
         for k, v in stats.items():
             if not _is_finite(v):
-                raise ValueError(f"'{k}' must be a finite number")
+                raise ValueError(f"'{k}' must be a finite number of magnitude at most {MAX_MAGNITUDE:g}")
         if stats["min"] > stats["max"] or stats["std"] < 0:
             raise ValueError("'min' must not exceed 'max' and 'std' must be non-negative")
         return NumericProfile(
@@ -502,7 +548,7 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
             count=item["count"],
             missing=item.get("missing", 0),
         )
-    raise ValueError(f"'kind' must be 'numeric' or 'categorical', got {kind!r}")
+    raise ValueError(f"'kind' must be 'numeric' or 'categorical', got {_excerpt(kind)}")
 
 
 def name_problem(value: Any) -> str | None:
@@ -542,9 +588,224 @@ def _shown(name: Any) -> str:
     return repr(name)
 
 
+def _excerpt(value: Any, limit: int = 24) -> str:
+    """A bounded, escaped stand-in for a value read from an untrusted file: its type, and for a short
+    scalar its ``repr``. Error messages show this, never the value itself."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, float) or (isinstance(value, int) and abs(value) < 10**limit):
+        text = repr(value)
+        if len(text) <= limit:
+            return text
+    if isinstance(value, str):
+        return f"a string of {len(value)} characters"
+    return f"a value of type {type(value).__name__}"
+
+
 def _is_count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT
 
 
 def _is_finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    """A real number within :data:`MAX_MAGNITUDE` (compared exactly: a huge int never meets ``float()``)."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return -MAX_MAGNITUDE <= v <= MAX_MAGNITUDE
+    return isinstance(v, float) and math.isfinite(v) and abs(v) <= MAX_MAGNITUDE
+
+
+# --- Reference performance (the optional "performance" section) ----------------------------------
+
+TASKS = ("binary", "multiclass", "regression")
+#: Bounds of a loaded "performance" section: metric entries, calibration bins, a count.
+MAX_METRICS = 4 * MAX_FEATURES
+MAX_CALIBRATION_BINS = 1000
+MAX_COUNT = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class CalibrationBin:
+    """One reliability bin of the holdout: rows whose probability is in ``(upper - width, upper]``."""
+
+    upper: float
+    count: int
+    mean_predicted: float
+    observed: float
+
+
+@dataclass(frozen=True)
+class ReferencePerformance:
+    """The model's performance on the labelled holdout ``build_reference(labels=...)`` was given.
+
+    ``metrics`` maps a metric name of :mod:`otel_ml.stats.performance` to its
+    :class:`~otel_ml.stats.Estimate` (value and 95 % interval; only finite ones are kept).
+    ``classes`` lists a classifier's classes in the order of its ``proba:<class>`` outputs (empty for a
+    regression). ``calibration``: the non-empty reliability bins of a probabilistic classifier (binary:
+    probability of ``classes[1]``; multiclass: probability of the predicted class against being right).
+    """
+
+    task: str
+    n: int
+    metrics: Mapping[str, Estimate]
+    classes: tuple[str, ...] = ()
+    calibration: tuple[CalibrationBin, ...] = ()
+
+    def __hash__(self) -> int:  # a Reference stays hashable
+        return hash((self.task, self.n, tuple(self.metrics.items()), self.classes, self.calibration))
+
+    def to_dict(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"task": self.task, "n": self.n}
+        if self.classes:
+            doc["classes"] = list(self.classes)
+        doc["metrics"] = {k: {"value": e.value, "lower": e.lower, "upper": e.upper, "n": e.n}
+                          for k, e in self.metrics.items()}
+        if self.calibration:
+            doc["calibration"] = {"bins": [dict(vars(b)) for b in self.calibration]}
+        return doc
+
+
+def _labels_array(labels: Any, n_rows: int) -> np.ndarray:
+    if hasattr(labels, "to_numpy"):
+        labels = labels.to_numpy()
+    arr = np.asarray(labels)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1 or arr.shape[0] != n_rows:
+        raise ReferenceProfileError(f"labels: must hold one label per row ({n_rows}), got shape {arr.shape}")
+    return arr
+
+
+def performance_of(labels: Any, prediction_columns: Sequence[tuple[str, Any, bool]], n_rows: int) -> ReferencePerformance:
+    """The reference performance of the model's outputs (as :func:`build_reference` names them) on ``labels``."""
+    from .stats.performance import (
+        classification_metrics,
+        regression_metrics,
+        reliability,
+    )
+
+    y = _labels_array(labels, n_rows)
+    outputs = {name: values for name, values, _ in prediction_columns}
+    proba_names = [n for n in outputs if n.startswith(PROBA_PREFIX)]
+    if not outputs:
+        raise ReferenceProfileError("labels: the reference performance needs the model's predictions (predictions=)")
+    keys = [category_key(v) for v in y.tolist()]
+    try:
+        if proba_names or OUTPUT_LABEL in outputs:
+            missing = sum(k is None for k in keys)
+            if missing:
+                raise ReferenceProfileError(f"labels: {missing} missing label(s); drop those rows first")
+            y_pred = None
+            if OUTPUT_LABEL in outputs:
+                y_pred = [category_key(v) for v in np.asarray(outputs[OUTPUT_LABEL]).tolist()]
+                if any(k is None for k in y_pred):
+                    raise ReferenceProfileError("predictions: the 'label' output has missing values")
+            proba = None
+            if proba_names:
+                if len(proba_names) < 2:
+                    raise ReferenceProfileError("predictions: class probabilities need one column per class (at least 2)")
+                classes = [n[len(PROBA_PREFIX):] for n in proba_names]
+                proba = np.column_stack([np.asarray(outputs[n], dtype=np.float64) for n in proba_names])
+            else:
+                classes = sorted(set(keys) | set(y_pred or ()))
+                if len(classes) < 2:
+                    raise ReferenceProfileError(f"labels: a classifier needs at least two classes, got {classes}")
+            metrics = classification_metrics(keys, y_pred, proba, classes)
+            task = "binary" if len(classes) == 2 else "multiclass"
+            bins: list[dict[str, Any]] = []
+            if proba is not None:
+                truth = np.array([classes.index(k) for k in keys])
+                if task == "binary":
+                    bins = reliability(truth == 1, proba[:, 1])
+                else:
+                    pred = proba.argmax(axis=1) if y_pred is None else np.array([classes.index(k) for k in y_pred])
+                    bins = reliability(pred == truth, proba[np.arange(n_rows), pred])
+            calibration = tuple(CalibrationBin(b["upper"], b["count"], b["mean_predicted"], b["observed"])
+                                for b in bins if b["count"] > 0)
+            return ReferencePerformance(task, n_rows, _finite_estimates(metrics), tuple(classes), calibration)
+        if OUTPUT_VALUE in outputs:
+            numeric = _try_float(y) if y.dtype.kind not in "biuf" else (None if y.dtype.kind == "b" else y)
+            if numeric is None or not np.isfinite(numeric.astype(np.float64)).all():
+                raise ReferenceProfileError("labels: a 'value' output needs finite numeric labels "
+                                            "(for a classifier pass class labels or probabilities as predictions)")
+            metrics = regression_metrics(numeric.astype(np.float64), np.asarray(outputs[OUTPUT_VALUE], dtype=np.float64))
+            return ReferencePerformance("regression", n_rows, _finite_estimates(metrics))
+    except ValueError as exc:
+        raise ReferenceProfileError(f"labels: {exc}") from None
+    raise ReferenceProfileError(f"labels: no output to judge (outputs: {', '.join(outputs)})")
+
+
+def _finite_estimates(metrics: Mapping[str, Estimate]) -> dict[str, Estimate]:
+    return {k: e for k, e in metrics.items() if all(math.isfinite(v) for v in (e.value, e.lower, e.upper))}
+
+
+def _parse_performance(section: Any, fail: Any) -> ReferencePerformance | None:
+    """The optional "performance" section, validated: finite numbers, bounded sizes, errors naming the field."""
+    from .stats.performance import CLASSIFICATION_METRICS, REGRESSION_METRICS, Estimate
+
+    if section is None:
+        return None
+    where = "performance"
+    if not isinstance(section, dict):
+        raise fail(where, "must be an object")
+    task = section.get("task")
+    if task not in TASKS:
+        raise fail(f"{where}.task", f"must be one of {', '.join(TASKS)}, got {_shown(task)}")
+    n = section.get("n")
+    if not _is_count(n) or not 1 <= n <= MAX_COUNT:
+        raise fail(f"{where}.n", "must be a positive integer (the holdout's rows)")
+    classes = section.get("classes", [])
+    if not isinstance(classes, list) or len(classes) > MAX_FEATURES:
+        raise fail(f"{where}.classes", f"must be a list of at most {MAX_FEATURES} class names")
+    for i, c in enumerate(classes):
+        problem = name_problem(c)
+        if problem:
+            raise fail(f"{where}.classes[{i}]", problem)
+    if len(set(classes)) != len(classes):
+        raise fail(f"{where}.classes", "must not repeat a class")
+    if task == "regression" and classes:
+        raise fail(f"{where}.classes", "a regression has no classes")
+    if task != "regression" and classes and (len(classes) == 2) != (task == "binary"):
+        raise fail(f"{where}.classes", f"a {task} task cannot have {len(classes)} classes")
+    metrics_doc = section.get("metrics")
+    if not isinstance(metrics_doc, dict) or len(metrics_doc) > MAX_METRICS:
+        raise fail(f"{where}.metrics", f"must be an object of at most {MAX_METRICS} metrics")
+    known = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+    metrics: dict[str, Estimate] = {}
+    for name, doc in metrics_doc.items():
+        field_name = f"{where}.metrics.{_shown(name)}"
+        base, _, cls = name.partition(":")
+        if base not in known or (cls and (base not in ("precision", "recall", "f1") or name_problem(cls))):
+            raise fail(field_name, f"unknown metric for a {task} task (known: {', '.join(known)}, "
+                                   "precision:<class>, recall:<class>, f1:<class>)")
+        if not isinstance(doc, dict):
+            raise fail(field_name, "must be an object with 'value', 'lower' and 'upper'")
+        for key in ("value", "lower", "upper"):
+            if not _is_finite(doc.get(key)):
+                raise fail(f"{field_name}.{key}", f"must be a finite number, got {_shown(doc.get(key))}")
+        if not doc["lower"] <= doc["value"] <= doc["upper"]:
+            raise fail(field_name, "must have lower <= value <= upper")
+        count = doc.get("n", n)
+        if not _is_count(count) or count > MAX_COUNT:
+            raise fail(f"{field_name}.n", "must be a non-negative integer")
+        metrics[name] = Estimate(float(doc["value"]), float(doc["lower"]), float(doc["upper"]), count)
+    bins: list[CalibrationBin] = []
+    calibration = section.get("calibration")
+    if calibration is not None:
+        if task == "regression":
+            raise fail(f"{where}.calibration", "a regression has no calibration bins")
+        if not isinstance(calibration, dict) or not isinstance(calibration.get("bins"), list):
+            raise fail(f"{where}.calibration", "must be an object with a list 'bins'")
+        if len(calibration["bins"]) > MAX_CALIBRATION_BINS:
+            raise fail(f"{where}.calibration.bins", f"has more than {MAX_CALIBRATION_BINS} bins")
+        for i, b in enumerate(calibration["bins"]):
+            at = f"{where}.calibration.bins[{i}]"
+            if not isinstance(b, dict):
+                raise fail(at, "must be an object")
+            for key in ("upper", "mean_predicted", "observed"):
+                if not _is_finite(b.get(key)) or not 0 <= b[key] <= 1:
+                    raise fail(f"{at}.{key}", f"must be a number in [0, 1], got {_shown(b.get(key))}")
+            if not _is_count(b.get("count")) or not 1 <= b["count"] <= MAX_COUNT:
+                raise fail(f"{at}.count", "must be a positive integer")
+            if b["upper"] <= 0 or (bins and b["upper"] <= bins[-1].upper):
+                raise fail(f"{at}.upper", "must be > 0 and increase from bin to bin")
+            bins.append(CalibrationBin(float(b["upper"]), b["count"], float(b["mean_predicted"]), float(b["observed"])))
+    return ReferencePerformance(task, n, metrics, tuple(classes), tuple(bins))

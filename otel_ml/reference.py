@@ -10,6 +10,24 @@ implementation, so there is one definition of each.
 
 from __future__ import annotations
 
-from ._reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference, loads_reference
+from ._reference import (
+    CalibrationBin,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    Reference,
+    ReferencePerformance,
+    load_reference,
+    loads_reference,
+)
 
-__all__ = ["CategoricalProfile", "NumericProfile", "Profile", "Reference", "load_reference", "loads_reference"]
+__all__ = [
+    "CalibrationBin",
+    "CategoricalProfile",
+    "NumericProfile",
+    "Profile",
+    "Reference",
+    "ReferencePerformance",
+    "load_reference",
+    "loads_reference",
+]

@@ -143,6 +143,8 @@ PROCESSOR_STREAMS: Final = "otel_ml.processor.streams"
 PROCESSOR_EVALUATION_DURATION: Final = "otel_ml.processor.evaluation.duration"
 PROCESSOR_EXPORT_FAILURES: Final = "otel_ml.processor.export.failures"
 PROCESSOR_STATE_BYTES: Final = "otel_ml.processor.state.bytes"
+PROCESSOR_CACHE_BYTES: Final = "otel_ml.processor.cache.bytes"
+PROCESSOR_INFLIGHT_BYTES: Final = "otel_ml.processor.inflight.bytes"
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,10 @@ PROCESSOR_TELEMETRY: Final[dict[str, MetricDefinition]] = {
         "counter", "{point}", "points dropped; also reported to the sender as OTLP partial success", (ERROR_TYPE,)),
     PROCESSOR_STREAMS: MetricDefinition("gauge", "{stream}", "streams tracked (model × version × feature/output)"),
     PROCESSOR_STATE_BYTES: MetricDefinition("gauge", "By", "memory held by windows and series state"),
+    PROCESSOR_CACHE_BYTES: MetricDefinition(
+        "gauge", "By", "memory held by the lookup caches (rejections, structure templates), within state.max_cache_bytes"),
+    PROCESSOR_INFLIGHT_BYTES: MetricDefinition(
+        "gauge", "By", "bytes of OTLP requests received and not yet answered, within receivers.max_inflight_bytes"),
     PROCESSOR_EVALUATION_DURATION: MetricDefinition(
         "histogram", "s", "time of one evaluation (all streams, all windows)"),
     PROCESSOR_EXPORT_FAILURES: MetricDefinition("counter", "{export}", "export problems", (ERROR_TYPE,)),

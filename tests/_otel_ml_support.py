@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -14,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_ml
-from otel_ml import _aggregate, _log, _monitor, _records
+from otel_ml import _aggregate, _log, _monitor, _patch, _records
 from otel_ml._export import PIPELINE
 
 SPANS = InMemorySpanExporter()
@@ -103,7 +104,12 @@ def reset_library() -> None:
     _log._reset()
     _monitor._enabled = True
     _monitor._disabled = False
-    _monitor.OtelMLInstrumentor._is_instrumented = False
+    instrumentor = sys.modules.get("otel_ml._instrumentor")
+    if instrumentor is not None and instrumentor.OtelMLInstrumentor().is_instrumented_by_opentelemetry:
+        instrumentor.OtelMLInstrumentor().uninstrument()  # restores patched classes
+    _patch.detach_all()
+    _patch.unpatch_classes()
+    _monitor._enabled = True
 
 
 @pytest.fixture

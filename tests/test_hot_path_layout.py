@@ -16,6 +16,7 @@ STEPS = ["_adapters", "_binning", "_aggregate", "_otlp", "_export", "_monitor"]
 NEVER = {
     "_exporter": {"_config", "_export", "_otlp", "_aggregate", "_monitor"},
     "_config": {"_export", "_otlp", "_aggregate", "_monitor"},
+    "_patch": {"_adapters", "_binning", "_aggregate", "_otlp", "_export", "_monitor", "_config", "_instrumentor"},
 }
 
 

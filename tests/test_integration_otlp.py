@@ -123,7 +123,7 @@ def test_exact_buckets_spans_and_quality_over_real_otlp_grpc(receiver, monkeypat
     x_edges = list(ref.feature("x").edges)
     assert x_edges[0] < 0
 
-    otel_ml.configure(endpoint=f"127.0.0.1:{port}", export_interval_s=3600, timeout_s=5.0)
+    otel_ml.configure(endpoint=f"127.0.0.1:{port}", protocol="grpc", export_interval_s=3600, timeout_s=5.0)
 
     @otel_ml.monitor(model="credit", version="3", reference=ref)
     def predict(batch):
@@ -247,7 +247,7 @@ _FORK_SCRIPT = r"""
 import os, sys
 import numpy as np
 import otel_ml
-otel_ml.configure(endpoint=sys.argv[1], export_interval_s=3600, timeout_s=5)
+otel_ml.configure(endpoint=sys.argv[1], protocol="grpc", export_interval_s=3600, timeout_s=5)
 ref = otel_ml.build_reference({"a": np.linspace(-1, 1, 50)}, model="forked", version="1", bins=4)
 
 @otel_ml.monitor(model="forked", version="1", reference=ref)
@@ -364,7 +364,8 @@ def test_prediction_and_outcome_records_over_real_otlp(protocol, receiver, http_
     else:
         endpoint = f"http://127.0.0.1:{port}/v1/metrics"
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
-    otel_ml.configure(endpoint=endpoint, export_interval_s=3600, timeout_s=5.0, id_secret="wire-secret")
+    otel_ml.configure(endpoint=endpoint, protocol="grpc" if protocol == "grpc" else "http/protobuf",
+                      export_interval_s=3600, timeout_s=5.0, id_secret="wire-secret")
     classes = ["b", "a", "c"]  # not sorted: the records keep the reference's order
     rng = np.random.default_rng(1)
     p_ref = rng.dirichlet([1, 1, 1], size=300)
@@ -440,7 +441,7 @@ _FORK_RECORDS_SCRIPT = r"""
 import os, sys
 import numpy as np
 import otel_ml
-otel_ml.configure(endpoint=sys.argv[1], export_interval_s=3600, timeout_s=5, id_secret="fork-secret")
+otel_ml.configure(endpoint=sys.argv[1], protocol="grpc", export_interval_s=3600, timeout_s=5, id_secret="fork-secret")
 
 @otel_ml.monitor(model="forked", version="1", prediction_id=lambda X: [f"{os.getpid()}-{i}" for i in range(len(X))])
 def predict(X):

@@ -44,17 +44,25 @@ def test_endpoint_resolution(case):
 def test_headers_compression_security_and_switch_off():
     env = {"OTEL_EXPORTER_OTLP_HEADERS": "a=1", "OTEL_EXPORTER_OTLP_LOGS_HEADERS": "Authorization=Bearer%20t",
            "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector.example:4317",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+           "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "2500"}
     t = logs_target(load_config(env=env), env=env)
-    assert t.headers == (("authorization", "Bearer t"),) and t.gzip and not t.insecure
+    assert t.headers == (("authorization", "Bearer t"),) and t.gzip and not t.insecure and t.timeout_s == 2.5
     off = {"OTEL_LOGS_EXPORTER": "none"}
     assert not logs_target(load_config(env=off), env=off).enabled
-    with pytest.raises(ConfigurationError, match="OTEL_EXPORTER_OTLP_LOGS_COMPRESSION"):
-        bad = {"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "zstd"}
-        logs_target(load_config(env=bad), env=bad)
-    with pytest.raises(ConfigurationError, match="OTEL_EXPORTER_OTLP_LOGS_PROTOCOL"):
-        bad = {"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "carrier-pigeon"}
-        logs_target(load_config(env=bad), env=bad)
+
+
+def test_bad_variables_warn_and_are_ignored_bad_arguments_raise(caplog):
+    bad = {"OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": "zstd", "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
+           "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "carrier-pigeon", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    with caplog.at_level("WARNING", logger="otel_ml"):
+        t = logs_target(load_config(env=bad), env=bad)
+    assert t.gzip and t.protocol == "grpc"  # the next variable in precedence applies
+    text = caplog.text
+    assert "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION" in text and "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL" in text
+    with pytest.raises(ConfigurationError, match="protocol"):
+        logs_target(load_config(env={}), env={}, protocol="carrier-pigeon")
+    with pytest.raises(ConfigurationError, match="endpoint"):
+        logs_target(load_config(env={}), env={}, endpoint="ftp://x")
 
 
 def _server(statuses):

@@ -13,16 +13,26 @@ On start the service loads the checkpoint before opening its receivers: series k
 the processor was down are cleared by the first :meth:`State.advance`). The state itself says what
 it holds (:meth:`State.snapshot`, :meth:`State.restore`); this module owns the files. Streams whose reference is
 gone or changed layout are dropped. A checkpoint taken with other windows keeps the baselines but
-starts the windows empty. An unreadable checkpoint is logged and ignored (the processor starts empty).
+starts the windows empty.
+
+Restoring is all or nothing: :meth:`State.restore` fills a staging state and checks it before the
+live state takes it over. A checkpoint that cannot be read or fails a check is logged ("ignoring
+unreadable checkpoint"), its files are moved aside as ``<name>.bad-<unix ns>`` (the newest
+:data:`KEEP_BAD` sets are kept for inspection) and the processor starts empty, as without a checkpoint;
+the next evaluation writes a good one. Temporary files of interrupted writes (``*.tmp``) and arrays the
+index does not name are removed when the checkpoint is loaded; a write that fails removes its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import re
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -32,6 +42,9 @@ log = logging.getLogger("otel_ml_processor")
 
 FORMAT_VERSION = 1
 INDEX = "state.json"
+KEEP_BAD = 3
+_ARRAYS = re.compile(r"state-\d+\.npz")
+_BAD = re.compile(r"(.+)\.bad-(\d+)")
 
 
 def save(state: State, directory: str) -> str:
@@ -46,43 +59,105 @@ def snapshot(state: State) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 
 def write(directory: str, arrays: dict[str, np.ndarray], index: dict[str, Any]) -> str:
-    """Write a :func:`snapshot` atomically (arrays first, index last); safe to run in a worker thread."""
+    """Write a :func:`snapshot` atomically (arrays first, index last); safe to run in a worker thread.
+
+    On failure (a full disk) nothing of this write is left behind and the previous checkpoint stays.
+    """
     os.makedirs(directory, exist_ok=True)
     generation = time.time_ns()
     npz_name = f"state-{generation}.npz"
     npz_path = os.path.join(directory, npz_name)
-    with open(npz_path + ".tmp", "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(npz_path + ".tmp", npz_path)
     index = {**index, "arrays": npz_name, "saved_at_ns": generation}
     index_path = os.path.join(directory, INDEX)
-    with open(index_path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(index, f, separators=(",", ":"))
-    os.replace(index_path + ".tmp", index_path)
+    _write_atomically(npz_path, lambda f: np.savez(f, **arrays))
+    try:
+        _write_atomically(index_path, lambda f: f.write(json.dumps(index, separators=(",", ":")).encode()))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(npz_path)
+        raise
     for name in os.listdir(directory):
-        if name.startswith("state-") and name.endswith(".npz") and name != npz_name:
-            try:
+        if _ARRAYS.fullmatch(name) and name != npz_name:
+            with contextlib.suppress(OSError):
                 os.remove(os.path.join(directory, name))
-            except OSError:
-                pass
     return index_path
 
 
+def _write_atomically(path: str, fill: Callable[[BinaryIO], object]) -> None:
+    """Write ``path`` through ``path.tmp`` and a rename; the temporary file never survives a failure."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb") as f:
+            fill(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
 def load(state: State, directory: str) -> bool:
-    """Restore ``state`` (fresh, same reference store) from ``directory``; False if there is nothing usable."""
+    """Restore ``state`` (fresh, same reference store) from ``directory``, all or nothing; False if there
+    is nothing usable (then ``state`` is untouched and a bad checkpoint has been moved aside)."""
+    _remove_litter(directory, keep=None)
     index_path = os.path.join(directory, INDEX)
     if not os.path.exists(index_path):
+        _remove_litter(directory, keep="")
         return False
+    arrays_name = ""
     try:
         with open(index_path, encoding="utf-8") as f:
             index = json.load(f)
-        if index.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"unsupported checkpoint format {index.get('format_version')!r}")
-        with np.load(os.path.join(directory, os.path.basename(index["arrays"])), allow_pickle=False) as z:
+        if not isinstance(index, dict) or type(index.get("format_version")) is not int \
+                or index["format_version"] != FORMAT_VERSION:
+            raise ValueError("unsupported checkpoint format")
+        named = index.get("arrays")
+        if not isinstance(named, str) or not _ARRAYS.fullmatch(named):
+            raise ValueError("the index names no arrays file")
+        arrays_name = named
+        with np.load(os.path.join(directory, arrays_name), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         if not state.restore(arrays, index):
             log.warning("checkpoint was taken with other windows; windows start empty, baselines are kept")
     except Exception as exc:  # a bad checkpoint must not keep the processor from starting
-        log.error("ignoring unreadable checkpoint in %s: %s: %s", directory, type(exc).__name__, exc)
+        moved = _move_aside(directory, [INDEX, arrays_name] if arrays_name else [INDEX])
+        log.error("ignoring unreadable checkpoint in %s: %s: %s; moved aside: %s; starting empty", directory,
+                  type(exc).__name__, str(exc)[:200], ", ".join(moved) or "nothing")
+        _remove_litter(directory, keep="")
         return False
+    _remove_litter(directory, keep=arrays_name)
     return True
+
+
+def _move_aside(directory: str, names: list[str]) -> list[str]:
+    """Rename ``names`` to ``<name>.bad-<ns>``; keep the newest :data:`KEEP_BAD` such sets. The new names."""
+    stamp = time.time_ns()
+    moved = []
+    for name in names:
+        try:
+            os.replace(os.path.join(directory, name), os.path.join(directory, f"{name}.bad-{stamp}"))
+            moved.append(f"{name}.bad-{stamp}")
+        except OSError:
+            pass
+    bad = [(int(m.group(2)), name) for name in os.listdir(directory) if (m := _BAD.fullmatch(name))]
+    stamps = sorted({ts for ts, _ in bad}, reverse=True)[:KEEP_BAD]
+    for ts, name in bad:
+        if ts not in stamps:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, name))
+    return moved
+
+
+def _remove_litter(directory: str, keep: str | None) -> None:
+    """Remove ``*.tmp`` files, and unless ``keep`` is None every ``state-*.npz`` but ``keep`` (at start,
+    so no writer of this process runs; the files of a killed one are litter)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    litter = [n for n in names if n.endswith(".tmp") or (keep is not None and _ARRAYS.fullmatch(n) and n != keep)]
+    for name in litter:
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(directory, name))
+    if litter:
+        log.info("removed %d files left by interrupted checkpoint writes: %s", len(litter), ", ".join(sorted(litter)))

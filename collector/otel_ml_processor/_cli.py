@@ -40,10 +40,17 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 @click.option("--tls-key", type=click.Path(dir_okay=False), help="TLS private key (PEM).")
 @click.option("--token-file", type=click.Path(dir_okay=False),
               help=f"File holding the bearer token (or set {TOKEN_ENV}).")
+@click.option("--http-read-timeout", callback=_duration, metavar="SECONDS",
+              help="Close HTTP connections whose request head or next body chunk takes longer (default 10).")
+@click.option("--max-connections", type=click.IntRange(min=1), metavar="N",
+              help="HTTP connections kept at most (default 1000, capped at the open-file limit - 64).")
+@click.option("--max-inflight-bytes", type=click.IntRange(min=1), metavar="N",
+              help="Bytes of OTLP requests in flight at most; beyond: retryable refusal (default 64 MiB).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 def processor(config_file: str | None, otlp_grpc: str | None, otlp_http: str | None, references: str | None,
               export_endpoint: str | None, window: tuple[float, ...] | None, evaluation_interval: float | None,
               state_dir: str | None, tls_cert: str | None, tls_key: str | None, token_file: str | None,
+              http_read_timeout: float | None, max_connections: int | None, max_inflight_bytes: int | None,
               log_level: str | None) -> None:
     """Run the otel-ml drift processor: OTLP in, drift and quality gauges out."""
     from ._service import run
@@ -60,6 +67,9 @@ def processor(config_file: str | None, otlp_grpc: str | None, otlp_http: str | N
             "receivers.tls.cert_file": tls_cert,
             "receivers.tls.key_file": tls_key,
             "auth.token": read_token_file(token_file) if token_file else None,
+            "receivers.http_read_timeout": http_read_timeout,
+            "receivers.max_connections": max_connections,
+            "receivers.max_inflight_bytes": max_inflight_bytes,
             "log_level": log_level,
         }
         config = load_config(config_file, overrides=overrides)

@@ -39,6 +39,8 @@ PROTOCOL_HTTP = "http/protobuf"
 _OTLP_HTTP_PORT = 4318
 _OTLP_HTTP_METRICS_PATH = "/v1/metrics"
 
+DEFAULT_HTTP_READ_TIMEOUT = 10.0
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -108,6 +110,23 @@ def read_token_file(path: str, key: str = "--token-file") -> str:
     if not token:
         raise ConfigurationError(f"{key}: token file {path!r} is empty")
     return token
+
+
+#: Open files kept free beyond the HTTP connections: gRPC, checkpoints, reference files, logs.
+FD_RESERVE = 64
+
+
+def effective_connection_limit(max_connections: int) -> int:
+    """``max_connections``, never more than the soft open-file limit minus :data:`FD_RESERVE` (at least 1)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return max_connections
+    if soft == getattr(resource, "RLIM_INFINITY", -1) or soft < 0:
+        return max_connections
+    return max(1, min(max_connections, soft - FD_RESERVE))
 
 
 # --- YAML value converters: (raw value, key) -> field value -----------------------------------------
@@ -254,6 +273,12 @@ class ReceiversConfig(_Section):
     otlp_grpc: str | None = field(default=DEFAULT_GRPC, metadata=_yaml(_opt_str))
     otlp_http: str | None = field(default=DEFAULT_HTTP, metadata=_yaml(_opt_str))
     max_request_bytes: int = field(default=16 * 1024 * 1024, metadata=_yaml(_int))
+    # Limits against hostile or broken clients (docs/processor.md "Security and limits").
+    http_read_timeout: float = field(default=DEFAULT_HTTP_READ_TIMEOUT, metadata=_yaml(parse_duration))
+    max_connections: int = field(default=1000, metadata=_yaml(_int))
+    max_inflight_bytes: int = field(default=64 * 1024 * 1024, metadata=_yaml(_int))
+    max_attribute_bytes: int = field(default=4096, metadata=_yaml(_int))
+    max_resource_bytes: int = field(default=16384, metadata=_yaml(_int))
     tls: TLSConfig = field(default_factory=TLSConfig)
     overload: OverloadConfig = field(default_factory=OverloadConfig)
 
@@ -264,6 +289,25 @@ class ReceiversConfig(_Section):
             if value is not None:
                 parse_host_port(value, self._k(name))
         _positive_int(self.max_request_bytes, self._k("max_request_bytes"), low=1024)
+        self._validate_limits()
+
+    def _validate_limits(self) -> None:
+        _positive(self.http_read_timeout, self._k("http_read_timeout"))
+        _positive_int(self.max_connections, self._k("max_connections"))
+        _positive_int(self.max_inflight_bytes, self._k("max_inflight_bytes"), low=1024)
+        _positive_int(self.max_attribute_bytes, self._k("max_attribute_bytes"), low=64)
+        _positive_int(self.max_resource_bytes, self._k("max_resource_bytes"), low=64)
+
+    @property
+    def request_limit(self) -> int:
+        """The largest request accepted: ``max_request_bytes``, or ``max_inflight_bytes`` when that is
+        lower (a larger request could never be admitted, so it is refused as too large, not as busy)."""
+        return min(self.max_request_bytes, self.max_inflight_bytes)
+
+    def connection_limit(self) -> int:
+        """``max_connections``, capped at the open-file limit minus :data:`FD_RESERVE` (read now: the
+        limit can change while the process runs)."""
+        return effective_connection_limit(self.max_connections)
 
     def grpc_address(self) -> tuple[str, int] | None:
         return None if self.otlp_grpc is None else parse_host_port(self.otlp_grpc, self._k("otlp_grpc"))
@@ -367,11 +411,13 @@ class StateConfig(_Section):
     series_ttl: float = field(default=7200.0, metadata=_yaml(parse_duration))
     max_streams_per_model: int = field(default=5000, metadata=_yaml(_int))
     max_series_per_model: int = field(default=100_000, metadata=_yaml(_int))
+    max_cache_bytes: int = field(default=32 * 1024 * 1024, metadata=_yaml(_int))
 
     def validate(self) -> None:
         _positive(self.series_ttl, self._k("series_ttl"))
         _positive_int(self.max_streams_per_model, self._k("max_streams_per_model"))
         _positive_int(self.max_series_per_model, self._k("max_series_per_model"))
+        _positive_int(self.max_cache_bytes, self._k("max_cache_bytes"), low=1024 * 1024)
 
 
 @dataclass(frozen=True)

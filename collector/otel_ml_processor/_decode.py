@@ -29,6 +29,7 @@ import gzip
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
@@ -37,6 +38,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 
 from otel_ml import semconv
 
+from ._limits import digest
 from ._template import TemplateCache, histogram_columns, sum_columns
 
 #: Histogram metrics the processor consumes.
@@ -57,6 +59,22 @@ TEMPORALITY_DELTA = 1
 TEMPORALITY_CUMULATIVE = 2
 FLAG_NO_RECORDED_VALUE = 1
 
+#: Defaults of ``receivers.max_attribute_bytes`` and ``receivers.max_resource_bytes``.
+MAX_ATTRIBUTE_BYTES = 4096
+MAX_RESOURCE_BYTES = 16384
+
+
+@dataclass(frozen=True)
+class SizeLimits:
+    """Largest encoded attribute (key and value) of a data point, and largest encoded resource.
+    Points beyond them are dropped at decode and counted (``attributes_too_large``)."""
+
+    max_attribute_bytes: int = MAX_ATTRIBUTE_BYTES
+    max_resource_bytes: int = MAX_RESOURCE_BYTES
+
+
+_DEFAULT_LIMITS = SizeLimits()
+
 
 class DecodeError(ValueError):
     """The payload is not a valid OTLP ExportMetricsServiceRequest (the message says why)."""
@@ -71,7 +89,7 @@ class _Group:
     """The data points of one metric of one resource, column by column: the columns of every kind."""
 
     metric: str
-    resource: bytes
+    resource: bytes  # the 16-byte digest of the resource's encoding (:func:`._limits.digest`)
     temporality: int
     attrs: Sequence[tuple[bytes, ...]]
     start: Sequence[int]
@@ -107,6 +125,8 @@ class SumGroup(_Group):
 class Decoded:
     histograms: list[HistogramGroup] = field(default_factory=list)
     sums: list[SumGroup] = field(default_factory=list)
+    #: Points dropped because an attribute or their resource exceeds :class:`SizeLimits`.
+    too_large: int = 0
 
     @property
     def points(self) -> int:
@@ -164,7 +184,25 @@ class _Unpacked(Exception):
     """The lean schema cannot read this request (unpacked repeated numbers)."""
 
 
-def _lean_decode(data: bytes, cache: TemplateCache | None = None) -> Decoded:
+def _too_large(attrs: Sequence[tuple[bytes, ...]], limit: int) -> list[bool] | None:
+    """Per point, whether an attribute exceeds ``limit`` bytes; None when none does."""
+    flags = [any(len(a) > limit for a in p) for p in attrs]
+    return flags if any(flags) else None
+
+
+def _point_count(raw: bytes, histogram: bool) -> int:
+    try:
+        return len((_Histogram if histogram else _Sum).FromString(raw).data_points)
+    except _PbDecodeError as exc:
+        raise DecodeError(f"malformed {'histogram' if histogram else 'sum'} ({exc})") from None
+
+
+def _drop(cols: list[Any], bad: list[bool]) -> list[Any]:
+    keep = [i for i, b in enumerate(bad) if not b]
+    return [tuple(c[i] for i in keep) for c in cols]
+
+
+def _lean_decode(data: bytes, cache: TemplateCache | None = None, limits: SizeLimits = _DEFAULT_LIMITS) -> Decoded:
     try:
         req = _Request.FromString(data)
     except _PbDecodeError as exc:
@@ -172,8 +210,17 @@ def _lean_decode(data: bytes, cache: TemplateCache | None = None) -> Decoded:
     out = Decoded()
     hist_names = HISTOGRAM_METRICS
     sum_names = SUM_METRICS
+    max_attr = limits.max_attribute_bytes
     for rm in req.resource_metrics:
-        resource = rm.resource
+        if len(rm.resource) > limits.max_resource_bytes:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    if metric.name in hist_names and metric.histogram:
+                        out.too_large += _point_count(metric.histogram, True)
+                    elif metric.name in sum_names and metric.sum:
+                        out.too_large += _point_count(metric.sum, False)
+            continue
+        resource = digest(rm.resource)
         for sm in rm.scope_metrics:
             for metric in sm.metrics:
                 name = metric.name
@@ -202,6 +249,12 @@ def _lean_decode(data: bytes, cache: TemplateCache | None = None) -> Decoded:
                          p.bucket_counts, p.explicit_bounds, p.flags)
                         for p in pts
                     ]))
+                    bad = _too_large(cols[0], max_attr) if len(raw) > max_attr else None
+                    if bad is not None:
+                        out.too_large += sum(bad)
+                        cols = _drop(cols, bad)
+                        if not cols[0]:
+                            continue
                     group = HistogramGroup(name, resource, h.aggregation_temporality, *cols)
                     for c, b in zip(group.count, group.buckets):
                         if c and not b:
@@ -231,17 +284,24 @@ def _lean_decode(data: bytes, cache: TemplateCache | None = None) -> Decoded:
                          p.flags)
                         for p in pts
                     ]))
+                    bad = _too_large(cols[0], max_attr) if len(raw) > max_attr else None
+                    if bad is not None:
+                        out.too_large += sum(bad)
+                        cols = _drop(cols, bad)
+                        if not cols[0]:
+                            continue
                     out.sums.append(SumGroup(name, resource, s.aggregation_temporality, *cols))
     return out
 
 
-def decode_protobuf(data: bytes, cache: TemplateCache | None = None) -> Decoded:
+def decode_protobuf(data: bytes, cache: TemplateCache | None = None, limits: SizeLimits = _DEFAULT_LIMITS) -> Decoded:
     """Decode a binary ``ExportMetricsServiceRequest``; raises :class:`DecodeError` if malformed.
 
     With a :class:`~._template.TemplateCache`, repeated histogram payloads skip the per-point work.
+    Points whose attributes or resource exceed ``limits`` are dropped and counted in ``too_large``.
     """
     try:
-        return _lean_decode(data, cache)
+        return _lean_decode(data, cache, limits)
     except _Unpacked:
         pass
     except DecodeError:
@@ -250,7 +310,7 @@ def decode_protobuf(data: bytes, cache: TemplateCache | None = None) -> Decoded:
         raise DecodeError(f"cannot decode request ({type(exc).__name__}: {exc})") from None
     try:
         full = ExportMetricsServiceRequest.FromString(data)
-        return _lean_decode(full.SerializeToString())
+        return _lean_decode(full.SerializeToString(), None, limits)
     except _Unpacked:
         raise DecodeError("histogram data point with a count but no bucket_counts") from None
     except DecodeError:
@@ -259,7 +319,7 @@ def decode_protobuf(data: bytes, cache: TemplateCache | None = None) -> Decoded:
         raise DecodeError(f"not a valid OTLP ExportMetricsServiceRequest protobuf ({exc})") from None
 
 
-def decode_json(data: bytes | str, cache: TemplateCache | None = None) -> Decoded:
+def decode_json(data: bytes | str, cache: TemplateCache | None = None, limits: SizeLimits = _DEFAULT_LIMITS) -> Decoded:
     """Decode an OTLP/JSON ``ExportMetricsServiceRequest`` (unknown fields ignored, as the spec says)."""
     head = data.lstrip()[:1]
     if head not in (b"{", "{"):
@@ -271,7 +331,7 @@ def decode_json(data: bytes | str, cache: TemplateCache | None = None) -> Decode
         raise DecodeError(f"not a valid OTLP/JSON ExportMetricsServiceRequest ({exc})") from None
     except Exception as exc:
         raise DecodeError(f"not a valid OTLP/JSON ExportMetricsServiceRequest ({type(exc).__name__})") from None
-    return decode_protobuf(encoded, cache)
+    return decode_protobuf(encoded, cache, limits)
 
 
 def decompress(data: bytes, encoding: str, limit: int) -> bytes:

@@ -17,7 +17,9 @@ from ._evaluate import Evaluator
 from ._exporter import Exporter
 from ._grpc import GrpcReceiver
 from ._http import HttpServer
+from ._decode import SizeLimits
 from ._ingest import Ingestor
+from ._limits import CacheBudget
 from ._state import State
 from ._store import ReferenceStore
 from ._telemetry import Telemetry
@@ -37,6 +39,7 @@ class Components:
     evaluator: Evaluator
     grpc: GrpcReceiver | None
     http: HttpServer | None
+    caches: CacheBudget
 
 
 def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None) -> Components:
@@ -45,24 +48,31 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
     ref_dir = config.references_directory
     store = ReferenceStore(ref_dir)
     log.info("reference store %s: %d references", ref_dir or "<memory>", len(store))
+    caches = CacheBudget(st.max_cache_bytes)
     state = State(store, windows=win.sizes, slots_per_window=win.slots, series_ttl=st.series_ttl,
-                  max_streams_per_model=st.max_streams_per_model, max_series_per_model=st.max_series_per_model)
+                  max_streams_per_model=st.max_streams_per_model, max_series_per_model=st.max_series_per_model,
+                  cache_budget=caches)
     telemetry = Telemetry()
     exporter = Exporter(exp.endpoint, protocol=exp.resolved_protocol, headers=exp.headers, timeout=exp.timeout,
                         queue_size=exp.queue_size, telemetry=telemetry)
     ingestor = Ingestor(state, telemetry, max_points_per_second=rec.overload.max_points_per_second,
-                        max_loop_lag=rec.overload.max_loop_lag, retry_after=rec.overload.retry_after)
+                        max_loop_lag=rec.overload.max_loop_lag, retry_after=rec.overload.retry_after,
+                        max_inflight_bytes=rec.max_inflight_bytes,
+                        size_limits=SizeLimits(rec.max_attribute_bytes, rec.max_resource_bytes), cache_budget=caches)
     evaluator = Evaluator(store, config.evaluation.policy_book(), win.labels)
     tls = rec.tls.files
     grpc = None
     if rec.otlp_grpc is not None:
-        grpc = GrpcReceiver(ingestor, endpoint=rec.otlp_grpc, max_request_bytes=rec.max_request_bytes,
-                            token=config.auth.ingest_token, tls=tls)
+        grpc = GrpcReceiver(ingestor, endpoint=rec.otlp_grpc, max_request_bytes=rec.request_limit,
+                            token=config.auth.ingest_token, tls=tls,
+                            max_connections=max(16, rec.connection_limit() // 4))
     http = None
     http_address = rec.http_address()
     if http_address is not None:
-        http = HttpServer(ingestor, store, endpoint=http_address, max_request_bytes=rec.max_request_bytes,
+        http = HttpServer(ingestor, store, endpoint=http_address, max_request_bytes=rec.request_limit,
                           max_reference_bytes=config.references.max_upload_bytes, token=config.auth.token,
                           require_token_for_ingest=config.auth.require_for_ingest, tls=tls,
                           status=status)
-    return Components(store, state, telemetry, exporter, ingestor, evaluator, grpc, http)
+        http.read_timeout = rec.http_read_timeout
+        http.connection_limit = rec.connection_limit
+    return Components(store, state, telemetry, exporter, ingestor, evaluator, grpc, http, caches)

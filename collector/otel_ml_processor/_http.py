@@ -8,6 +8,12 @@ decompressed form) exceeds ``receivers.max_request_bytes``; 415 for another cont
 (rate limit) or 503 (busy, draining) with ``Retry-After``; 401 without the bearer token when one is
 required.
 
+Limits (:mod:`._connections`, :mod:`._limits`): a request head, and then every body chunk, must
+arrive within ``receivers.http_read_timeout`` (else the connection is closed; 408 while a body is
+read), idle keep-alive connections close after it too; beyond ``receivers.max_connections`` the
+oldest connection not serving a request is closed; an OTLP request is charged its ``Content-Length``
+to the in-flight byte budget before its body is read (503 with ``Retry-After`` when it does not fit).
+
 Health: ``GET /healthz`` (the process serves), ``GET /readyz`` (receivers up, not draining).
 
 Admin API (``/api/v1/references``), JSON only:
@@ -18,13 +24,15 @@ Admin API (``/api/v1/references``), JSON only:
   ``references.max_upload_bytes``; 409 when the body's model/version differ from the path);
 * ``DELETE /api/v1/references/{model}/{version}``.
 
-Changes need ``Authorization: Bearer <token>`` when a token is configured; without a token they are
-accepted from loopback clients only. ``GET /api/v1/status`` reports the state's size.
+When a token is configured, every admin request (reads included: the references hold every model's
+training distributions) needs ``Authorization: Bearer <token>`` (scheme case-insensitive, RFC 6750);
+only ``/healthz`` and ``/readyz`` stay open for probes. Without a token, changes are accepted from
+loopback clients only. ``GET /api/v1/status`` reports the state's size.
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import ipaddress
 import json
 import logging
@@ -40,6 +48,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from otel_ml import ReferenceProfileError
 from otel_ml.reference import loads_reference
 
+from ._auth import bearer_matches
+from ._config import DEFAULT_HTTP_READ_TIMEOUT
+from ._connections import BodyTimeout, ConnectionGuard, read_body
 from ._decode import DecodeError, TooLargeError, decompress
 from ._ingest import RATE, Ingestor, Overload
 from ._store import ReferenceStore
@@ -69,6 +80,11 @@ class HttpServer:
         self.ready = False
         self.on_references_changed: Callable[[], None] = lambda: None
         self._runner: web.AppRunner | None = None
+        self.read_timeout = DEFAULT_HTTP_READ_TIMEOUT
+        self.connection_limit: Callable[[], int] = lambda: 1000
+        self.guard: ConnectionGuard | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self._sweeper: asyncio.Task[None] | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=max(self.max_request_bytes, self.max_reference_bytes) + 1)
@@ -85,29 +101,49 @@ class HttpServer:
         return app
 
     async def start(self) -> int:
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False, auto_decompress=False)
+        guard = self.guard = ConnectionGuard(self.read_timeout, self.connection_limit)
+        app = self.app()
+        app.middlewares.append(guard.middleware)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False,
+                                     keepalive_timeout=self.read_timeout)
         await self._runner.setup()
         ctx = None
         if self.tls:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.tls[0], self.tls[1])
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=ctx, reuse_port=False)
-        await site.start()
-        server = getattr(site, "_server", None)
-        if server is not None and server.sockets:
-            self.port = server.sockets[0].getsockname()[1]
+        assert self._runner.server is not None
+        loop = asyncio.get_running_loop()
+        self._listener = await loop.create_server(guard.protocol_factory(self._runner.server), self.host, self.port,
+                                                  ssl=ctx, backlog=128, reuse_address=True,
+                                                  ssl_handshake_timeout=self.read_timeout if ctx else None)
+        if self._listener.sockets:
+            self.port = self._listener.sockets[0].getsockname()[1]
+        self._sweeper = asyncio.create_task(guard.run())
         return self.port
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._listener is not None:
+            self._listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _read_body(self, request: web.Request, limit: int) -> bytes:
+        """The body within the per-chunk read timeout (:class:`BodyTimeout`) and ``limit``."""
+        return await read_body(request, limit, self.read_timeout)
 
     # --- auth -----------------------------------------------------------------------------------
     def _authorized(self, request: web.Request) -> bool:
         if self.token is None:
             return True
-        got = request.headers.get("Authorization", "")
-        return hmac.compare_digest(got.encode(), f"Bearer {self.token}".encode())
+        return bearer_matches(request.headers.get("Authorization"), self.token)
+
+    def _may_read(self, request: web.Request) -> web.Response | None:
+        """The 401 for an admin read without the token (when one is configured), else None."""
+        if self.token is not None and not self._authorized(request):
+            return _json_error(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})
+        return None
 
     def _may_change(self, request: web.Request) -> web.Response | None:
         if self.token is not None:
@@ -140,11 +176,24 @@ class HttpServer:
             return _status(413, code_pb2.RESOURCE_EXHAUSTED,
                            f"request body of {request.content_length} bytes exceeds the limit of "
                            f"{self.max_request_bytes} bytes", as_json)
+        charged = request.content_length if request.content_length is not None else self.max_request_bytes
+        ov = self.ingestor.charge(charged)
+        if ov is not None:
+            return _closing(self._overload(ov, as_json))
         try:
-            body = await request.read()
+            return await self._otlp_admitted(request, as_json)
+        finally:
+            self.ingestor.release(charged)
+
+    async def _otlp_admitted(self, request: web.Request, as_json: bool) -> web.StreamResponse:
+        try:
+            body = await self._read_body(request, self.max_request_bytes)
         except web.HTTPRequestEntityTooLarge:
-            return _status(413, code_pb2.RESOURCE_EXHAUSTED,
-                           f"request body exceeds the limit of {self.max_request_bytes} bytes", as_json)
+            return _closing(_status(413, code_pb2.RESOURCE_EXHAUSTED,
+                                    f"request body exceeds the limit of {self.max_request_bytes} bytes", as_json))
+        except BodyTimeout:
+            return await _answer_and_close(request, _status(
+                408, code_pb2.DEADLINE_EXCEEDED, f"request body not received within {self.read_timeout:g}s", as_json))
         try:
             data = decompress(body, request.headers.get("Content-Encoding", ""), self.max_request_bytes)
             decoded = self.ingestor.decode(data, json=as_json)
@@ -183,13 +232,22 @@ class HttpServer:
                                  status=200 if ready else 503)
 
     async def get_status(self, request: web.Request) -> web.Response:
+        denied = self._may_read(request)
+        if denied is not None:
+            return denied
         return web.json_response(self.status())
 
     # --- admin ----------------------------------------------------------------------------------
     async def list_refs(self, request: web.Request) -> web.Response:
+        denied = self._may_read(request)
+        if denied is not None:
+            return denied
         return web.json_response({"references": self.store.list(), "errors": self.store.errors})
 
     async def get_ref(self, request: web.Request) -> web.Response:
+        denied = self._may_read(request)
+        if denied is not None:
+            return denied
         c = self.store.get(request.match_info["model"], request.match_info["version"])
         if c is None:
             return _json_error(404, "no such reference")
@@ -202,9 +260,12 @@ class HttpServer:
         if request.content_length is not None and request.content_length > self.max_reference_bytes:
             return _json_error(413, f"reference exceeds the limit of {self.max_reference_bytes} bytes")
         try:
-            body = await request.read()
+            body = await self._read_body(request, self.max_reference_bytes)
         except web.HTTPRequestEntityTooLarge:
             return _json_error(413, f"reference exceeds the limit of {self.max_reference_bytes} bytes")
+        except BodyTimeout:
+            return await _answer_and_close(
+                request, _json_error(408, f"request body not received within {self.read_timeout:g}s"))
         if len(body) > self.max_reference_bytes:
             return _json_error(413, f"reference exceeds the limit of {self.max_reference_bytes} bytes")
         try:
@@ -221,6 +282,8 @@ class HttpServer:
         existed = self.store.get(ref.model_name, ref.model_version) is not None
         try:
             where = self.store.put(ref)
+        except ReferenceProfileError as exc:  # valid JSON that cannot be compiled: nothing was stored
+            return _json_error(400, str(exc))
         except OSError as exc:
             return _json_error(500, f"cannot store the reference: {exc.strerror}")
         self.on_references_changed()
@@ -242,6 +305,23 @@ class HttpServer:
             return _json_error(404, "no such reference")
         self.on_references_changed()
         return web.json_response({"deleted": True, "model": model, "version": version})
+
+
+def _closing(resp: web.Response) -> web.Response:
+    """``resp``, with the connection closed after it (the rest of the body was not read)."""
+    resp.force_close()
+    return resp
+
+
+async def _answer_and_close(request: web.Request, resp: web.Response) -> web.Response:
+    """Send ``resp`` and close the connection now: the client stalled, so reading the rest of its body
+    (aiohttp's lingering close) would only keep the connection longer."""
+    resp.force_close()
+    await resp.prepare(request)
+    await resp.write_eof()
+    if request.transport is not None:
+        request.transport.close()
+    return resp
 
 
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:

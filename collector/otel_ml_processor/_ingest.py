@@ -6,6 +6,9 @@ Overload policy (what makes the receivers answer "retry later" instead of accept
   (ingest, evaluation snapshots and admin calls all run on it, so a lagging loop means more arrives
   than it can process), or the service is draining for shutdown. Answer: gRPC ``UNAVAILABLE`` /
   HTTP ``503``, with a delay of ``max(receivers.overload.retry_after, lag)``.
+* *in-flight bytes*: the request does not fit in ``receivers.max_inflight_bytes`` (the bytes of
+  requests received and not yet answered, both receivers together; :class:`~._limits.InflightBudget`).
+  Answer: gRPC ``UNAVAILABLE`` / HTTP ``503``, with a delay that grows with the budget's use.
 * *rate*: more than ``receivers.overload.max_points_per_second`` ``ml.*`` points (a token bucket with one
   second of burst; off by default). Answer: gRPC ``UNAVAILABLE`` / HTTP ``429``, with the time until
   the bucket holds enough tokens for the request.
@@ -23,7 +26,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from ._decode import Decoded, decode_json, decode_protobuf
+from ._decode import Decoded, SizeLimits, decode_json, decode_protobuf
+from ._limits import CacheBudget, InflightBudget
 from ._state import IngestResult, State
 from ._telemetry import Telemetry
 from ._template import TemplateCache
@@ -43,7 +47,8 @@ class Overload:
 
 class Ingestor:
     def __init__(self, state: State, telemetry: Telemetry, *, max_points_per_second: float = 0.0,
-                 max_loop_lag: float = 2.0, retry_after: float = 1.0) -> None:
+                 max_loop_lag: float = 2.0, retry_after: float = 1.0, max_inflight_bytes: int = 64 << 20,
+                 size_limits: SizeLimits | None = None, cache_budget: CacheBudget | None = None) -> None:
         self.state = state
         self.telemetry = telemetry
         self.rate = float(max_points_per_second)
@@ -55,7 +60,11 @@ class Ingestor:
         self._t_tokens = time.monotonic()
         self.refused = 0
         self._logged: dict[str, float] = {}
-        self.templates = TemplateCache()
+        self.size_limits = size_limits or SizeLimits()
+        self.inflight = InflightBudget(max_inflight_bytes)
+        self.templates = TemplateCache(budget=cache_budget, max_attribute_bytes=self.size_limits.max_attribute_bytes)
+        if cache_budget is not None:
+            cache_budget.register("templates", self.templates.nbytes)
 
     # --- admission ------------------------------------------------------------------------------
     def busy(self) -> Overload | None:
@@ -66,6 +75,17 @@ class Ingestor:
             return Overload(BUSY, max(self.retry_after, math.ceil(self.lag)),
                             f"the processor is overloaded (event loop {self.lag:.1f}s behind); retry")
         return None
+
+    def charge(self, nbytes: int) -> Overload | None:
+        """Charge a request's ``nbytes`` to the in-flight budget (release with :meth:`release`);
+        an :class:`Overload` (nothing charged) when it does not fit now."""
+        if self.inflight.try_acquire(nbytes):
+            return None
+        return Overload(BUSY, self.inflight.retry_after(self.retry_after),
+                        f"too many request bytes in flight (limit {self.inflight.limit} bytes); retry")
+
+    def release(self, nbytes: int) -> None:
+        self.inflight.release(nbytes)
 
     def take(self, points: int) -> Overload | None:
         """Charge ``points`` to the rate limit; an :class:`Overload` if they do not fit now."""
@@ -96,7 +116,9 @@ class Ingestor:
 
     # --- ingest ---------------------------------------------------------------------------------
     def decode(self, data: bytes, json: bool = False) -> Decoded:
-        return decode_json(data, self.templates) if json else decode_protobuf(data, self.templates)
+        if json:
+            return decode_json(data, self.templates, self.size_limits)
+        return decode_protobuf(data, self.templates, self.size_limits)
 
     def apply(self, decoded: Decoded) -> IngestResult:
         res = self.state.ingest(decoded)

@@ -19,7 +19,10 @@ points contribute their values; a delta point not newer than the last one of its
 duplicate. Increments go to :meth:`._windows.Windows.add`.
 
 Everything per request is vectorised over points and cells; the only per-point Python work is the
-series lookup (a dict keyed by the raw attribute encodings) and the bounds comparison.
+series lookup (a dict keyed by the digest of the attribute encodings) and the bounds comparison.
+Keys are digests (:mod:`._limits`), never the raw resource or attribute bytes; the caches that
+attacker-chosen keys can fill (rejections, series ids per structure template) share the byte budget
+of a :class:`~._limits.CacheBudget` and drop their oldest entries to stay within it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import numpy as np
 from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
 from ._decode import FLAG_NO_RECORDED_VALUE, TEMPORALITY_DELTA, Decoded
+from ._limits import ENTRY_BYTES, CacheBudget, attributes_key, digest
 from ._windows import Windows, capacity, ranges
 
 # Rejection reasons (the ``error.type`` attribute of otel_ml.processor.points.rejected).
@@ -42,7 +46,8 @@ R_UNKNOWN_NAME = "unknown_feature"
 R_ATTRIBUTES = "missing_attributes"
 R_CARDINALITY = "cardinality_limit"
 R_MALFORMED = "malformed_point"
-REASONS = (R_BOUNDS, R_UNKNOWN_REFERENCE, R_UNKNOWN_NAME, R_ATTRIBUTES, R_CARDINALITY, R_MALFORMED)
+R_TOO_LARGE = "attributes_too_large"
+REASONS = (R_BOUNDS, R_UNKNOWN_REFERENCE, R_UNKNOWN_NAME, R_ATTRIBUTES, R_CARDINALITY, R_MALFORMED, R_TOO_LARGE)
 CODE = {r: -(i + 1) for i, r in enumerate(REASONS)}
 _REASON_OF = {v: k for k, v in CODE.items()}
 _MESSAGES = {
@@ -52,11 +57,14 @@ _MESSAGES = {
     R_ATTRIBUTES: "data point lacks ml.model.name, ml.model.version or the feature/prediction name",
     R_CARDINALITY: "the model's stream or series limit is reached",
     R_MALFORMED: "inconsistent data point (bucket count, sum of buckets, or timestamps)",
+    R_TOO_LARGE: "an attribute or the resource exceeds receivers.max_attribute_bytes / max_resource_bytes",
 }
 
 _NEGATIVE_CACHE_MAX = 100_000
 
-SeriesKey = tuple[str, bytes, tuple[bytes, ...]]  # metric, resource, attributes (raw encodings)
+SeriesKey = tuple[str, bytes, bytes]  # metric, resource digest, attributes digest
+#: How a checkpoint's series keys are written (older checkpoints hold the raw encodings).
+KEY_FORMAT = "blake2b-128"
 
 
 @dataclass
@@ -159,8 +167,10 @@ class SeriesRegistry:
         self.bounds: list[bytes | None] = []
         self.models: list[str] = []
         self.n = 0
-        self._lookup: dict[tuple[str, bytes], dict[tuple[bytes, ...], int]] = {}
+        self._lookup: dict[tuple[str, bytes], dict[bytes, int]] = {}
         self._negative: dict[SeriesKey, int] = {}
+        self._template_sids_bytes = 0
+        self.budget: CacheBudget | None = None
         self.src_used = 0
         self.last = np.zeros(1024)
         # Series ids per structure-cache template, valid while the token is unchanged.
@@ -174,6 +184,9 @@ class SeriesRegistry:
     def ingest(self, decoded: Decoded, now: float) -> IngestResult:
         """Apply one decoded request. Never raises on data: bad points are rejected and counted."""
         res = IngestResult()
+        if decoded.too_large:
+            res.received += decoded.too_large
+            res.rejected[R_TOO_LARGE] += decoded.too_large
         if decoded.histograms:
             self._ingest_kind(decoded.histograms, True, now, res)
         if decoded.sums:
@@ -190,17 +203,19 @@ class SeriesRegistry:
         if histogram:
             bounds = self.bounds
             for attrs, b in zip(g.attrs, g.bounds):
-                sid = get(attrs)
+                akey = attributes_key(attrs)
+                sid = get(akey)
                 if sid is None:
-                    sid = self._new_series(g.metric, g.resource, attrs, table)
+                    sid = self._new_series(g.metric, g.resource, attrs, akey, table)
                 if sid >= 0 and b != bounds[sid]:
                     sid = CODE[R_BOUNDS]
                 append(sid)
         else:
             for attrs in g.attrs:
-                sid = get(attrs)
+                akey = attributes_key(attrs)
+                sid = get(akey)
                 if sid is None:
-                    sid = self._new_series(g.metric, g.resource, attrs, table)
+                    sid = self._new_series(g.metric, g.resource, attrs, akey, table)
                 append(sid)
 
     def _group_sids(self, g: Any, histogram: bool) -> np.ndarray:
@@ -213,9 +228,16 @@ class SeriesRegistry:
         self._resolve(g, histogram, out)
         sids = np.fromiter(out, dtype=np.int64, count=len(out))
         if tmpl >= 0:
-            if len(self._template_sids) >= _NEGATIVE_CACHE_MAX:
+            size = ENTRY_BYTES + sids.nbytes
+            if len(self._template_sids) >= _NEGATIVE_CACHE_MAX or not self._fits(size):
                 self._template_sids.clear()
-            self._template_sids[tmpl] = (self._sids_token, sids)
+                self._template_sids_bytes = 0
+            if self._fits(size):
+                old = self._template_sids.get(tmpl)
+                if old is not None:
+                    self._template_sids_bytes -= ENTRY_BYTES + old[1].nbytes
+                self._template_sids[tmpl] = (self._sids_token, sids)
+                self._template_sids_bytes += size
         return sids
 
     def _ingest_kind(self, groups: list[Any], histogram: bool, now: float, res: IngestResult) -> None:
@@ -365,21 +387,30 @@ class SeriesRegistry:
         if nz.any():
             self.windows.add(dst[nz], inc[nz])
 
-    def _new_series(self, metric: str, resource: bytes, attrs: tuple[bytes, ...],
-                    table: dict[tuple[bytes, ...], int]) -> int:
-        nkey = (metric, resource, attrs)
+    def _new_series(self, metric: str, resource: bytes, attrs: tuple[bytes, ...], akey: bytes,
+                    table: dict[bytes, int]) -> int:
+        nkey = (metric, resource, akey)
         code = self._negative.get(nkey)
         if code is not None:
             return code
-        code = self._create(metric, resource, attrs, table)
+        code = self._create(metric, resource, attrs, akey, table)
         if code < 0:
-            if len(self._negative) >= _NEGATIVE_CACHE_MAX:
-                self._negative.clear()
-            self._negative[nkey] = code
+            neg = self._negative
+            while neg and (len(neg) >= _NEGATIVE_CACHE_MAX or not self._fits(ENTRY_BYTES)):
+                del neg[next(iter(neg))]  # the oldest rejection first
+            if self._fits(ENTRY_BYTES):
+                neg[nkey] = code
         return code
 
-    def _create(self, metric: str, resource: bytes, attrs: tuple[bytes, ...],
-                table: dict[tuple[bytes, ...], int]) -> int:
+    def _fits(self, size: int) -> bool:
+        return self.budget is None or self.budget.room() >= size
+
+    def cache_bytes(self) -> int:
+        """Bytes of the caches this registry keeps (rejections, series ids per template)."""
+        return ENTRY_BYTES * len(self._negative) + self._template_sids_bytes
+
+    def _create(self, metric: str, resource: bytes, attrs: tuple[bytes, ...], akey: bytes,
+                table: dict[bytes, int]) -> int:
         try:
             a = parse_attributes(attrs)
         except Exception:
@@ -399,11 +430,11 @@ class SeriesRegistry:
         s.seen[sid] = self.clock()
         s.epoch[sid] = adm.epoch_ns
         s.alive[sid] = True
-        self.keys.append((metric, resource, attrs))
+        self.keys.append((metric, resource, akey))
         self.bounds.append(adm.bounds)
         self.models.append(adm.model)
         self.n += 1
-        table[attrs] = sid
+        table[akey] = sid
         if not self._lookup.get((metric, resource)):
             self._lookup[(metric, resource)] = table
         return sid
@@ -423,6 +454,8 @@ class SeriesRegistry:
         """Forget cached resolutions (rejections, template series ids): what they depended on changed."""
         self._negative.clear()
         self._sids_token += 1
+        self._template_sids.clear()
+        self._template_sids_bytes = 0
 
     def stale(self, before: float) -> np.ndarray:
         """Ids of the live series last seen before ``before``."""
@@ -497,16 +530,17 @@ class SeriesRegistry:
         return self.cols.stream[live], [self.models[i] for i in live.tolist()]
 
     def snapshot(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Copies of every series' columns and last values, and their keys (hex of the raw encodings)."""
+        """Copies of every series' columns and last values, and their keys (hex of the digests)."""
         n = self.n
         arrays = {"last": self.last[: self.src_used].copy()}
         for name, arr in self.cols.cols.items():
             arrays[f"series_{name}"] = arr[:n].copy()
         meta = {
             "series": [
-                [metric, resource.hex(), [a.hex() for a in attrs], None if b is None else b.hex(), model]
-                for (metric, resource, attrs), b, model in zip(self.keys, self.bounds, self.models)
+                [metric, resource.hex(), [akey.hex()], None if b is None else b.hex(), model]
+                for (metric, resource, akey), b, model in zip(self.keys, self.bounds, self.models)
             ],
+            "series_keys": KEY_FORMAT,
             "counters": {"resets": self.resets, "duplicates": self.duplicates},
         }
         return arrays, meta
@@ -524,8 +558,14 @@ class SeriesRegistry:
         self.src_used = 0
         self._alloc_src(len(last))
         self.last[: len(last)] = last
+        digests = meta.get("series_keys") == KEY_FORMAT
         for metric, resource_hex, attrs_hex, bounds_hex, model in entries:
-            self.keys.append((metric, bytes.fromhex(resource_hex), tuple(bytes.fromhex(a) for a in attrs_hex)))
+            resource = bytes.fromhex(resource_hex)
+            attrs = [bytes.fromhex(a) for a in attrs_hex]
+            if digests:
+                self.keys.append((metric, resource, attrs[0]))
+            else:  # a checkpoint of an older version: raw encodings
+                self.keys.append((metric, digest(resource), attributes_key(attrs)))
             self.bounds.append(None if bounds_hex is None else bytes.fromhex(bounds_hex))
             self.models.append(model)
         self.n = n

@@ -117,6 +117,8 @@ class Service:
             tel.streams = self.state.stream_count
             tel.series = self.state.series_count
             tel.state_bytes = self.state.nbytes()
+            tel.cache_bytes = self.components.caches.bytes if self.components is not None else 0
+            tel.inflight_bytes = self.ingestor.inflight.bytes
             if self.exporter.endpoint:
                 payload = await loop.run_in_executor(None, encode_request, ev, tel.snapshot())
                 self.exporter.submit(payload)
@@ -148,7 +150,10 @@ class Service:
             "exports_sent": self.exporter.sent,
             "export_failures": dict(self.telemetry.export_failures),
             "refused_requests": self.ingestor.refused,
+            "caches": self.components.caches.status() if self.components is not None else None,
+            "inflight": self.ingestor.inflight.status(),
             "windows": list(self.config.windows.labels),
+            "reference_errors": sorted(self.store.errors),  # files skipped; why: GET /api/v1/references
         }
 
     # --- stop -----------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ import numpy as np
 from otel_ml import semconv
 
 from ._decode import Decoded
+from ._limits import CacheBudget
 from ._series import (
     CODE,
     R_ATTRIBUTES,
@@ -101,6 +102,7 @@ class State:
         max_series_per_model: int = 100_000,
         clock: Callable[[], float] = _time.time,
         epoch_ns: int | None = None,
+        cache_budget: CacheBudget | None = None,
     ) -> None:
         self.specs = specs
         self.series_ttl = float(series_ttl)
@@ -110,7 +112,9 @@ class State:
         now = clock()
         self.epoch_ns = int(now * 1e9) if epoch_ns is None else int(epoch_ns)
         self.windows = Windows(windows, slots_per_window, now)
+        self.cache_budget = cache_budget
         self.series = SeriesRegistry(self.windows, self._admit, clock)
+        self._attach_budget()
         self.streams: list[Stream] = []
         self.stream_index: dict[tuple[str, str, str, str], int] = {}
         # Per model name: [streams, series].
@@ -292,13 +296,87 @@ class State:
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bool:
-        """Load a :meth:`snapshot` into this empty state (same reference store). Streams whose reference
-        is gone or changed layout are dropped, with their series. False when the snapshot was taken with
-        other windows: baselines are kept, the windows start empty."""
+        """Load a :meth:`snapshot` into this empty state (same reference store), all or nothing.
+
+        Streams whose reference is gone or changed layout are dropped, with their series. False when the
+        snapshot was taken with other windows: baselines are kept, the windows start empty. A snapshot
+        that is inconsistent in any way (a cell range outside the windows, a series outside its stream,
+        a key that does not decode, ...) raises ``ValueError`` (or the error that revealed it) and leaves
+        this state untouched: the snapshot is restored into a staging state, checked, and only then
+        taken over.
+        """
         if self.streams or self.series.n:
             raise RuntimeError("a snapshot can only be restored into an empty state")
+        staging = self._empty_like()
+        same_windows = staging._restore_unchecked(arrays, meta)
+        staging._check_consistent()
+        self._adopt(staging)
+        return same_windows
+
+    def _empty_like(self) -> State:
+        """A new empty state with this one's parameters (the staging area of :meth:`restore`)."""
+        return State(self.specs, windows=self.windows.sizes, slots_per_window=self.windows.slots,
+                     series_ttl=self.series_ttl, max_streams_per_model=self.max_streams_per_model,
+                     max_series_per_model=self.max_series_per_model, clock=self.clock, epoch_ns=self.epoch_ns)
+
+    def _adopt(self, other: State) -> None:
+        """Take over what :meth:`restore` filled in ``other`` (a state of :meth:`_empty_like`)."""
+        self.epoch_ns = other.epoch_ns
+        self.windows = other.windows
+        self.series = other.series
+        self.series.admit = self._admit  # the registry asks this state, not the staging one, for admissions
+        self._attach_budget()
+        self.streams = other.streams
+        self.stream_index = other.stream_index
+        self.model_counts = other.model_counts
+        self.layout_version = max(self.layout_version, other.layout_version) + 1
+
+    def _attach_budget(self) -> None:
+        self.series.budget = self.cache_budget
+        if self.cache_budget is not None:
+            self.cache_budget.register("series", self.series.cache_bytes)
+
+    def _check_consistent(self) -> None:
+        """Raise ``ValueError`` unless every live range lies where evaluation and ingest will index."""
+        w = self.windows
+        cells = w.cells_used
+        if not 0 <= cells <= w.rings[0].shape[1] or any(r.shape != w.rings[0].shape for r in w.rings):
+            raise ValueError(f"cells_used {cells} does not fit the window arrays")
+        if not all(np.isfinite(r[:, :cells]).all() and (r[:, :cells] >= 0).all() for r in w.rings):
+            raise ValueError("window counts must be finite and non-negative")
+        ends = 0
+        for st in sorted((st for st in self.streams if st.alive), key=lambda st: st.cell0):
+            if st.cell0 < ends or st.cell0 + st.spec.width > cells:
+                raise ValueError(f"stream {st.key[2]} {st.key[3]!r}: cells outside the windows or overlapping")
+            ends = st.cell0 + st.spec.width
+        reg = self.series
+        n = reg.n
+        if not len(reg.keys) == len(reg.bounds) == len(reg.models) == n:
+            raise ValueError("series keys and columns differ in length")
+        if not 0 <= reg.src_used <= len(reg.last) or not np.isfinite(reg.last[: reg.src_used]).all():
+            raise ValueError("series last values are inconsistent")
+        c = reg.cols
+        live = np.nonzero(c.alive[:n])[0]
+        if not len(live):
+            return
+        sid_stream = c.stream[live]
+        if ((sid_stream < 0) | (sid_stream >= len(self.streams))).any():
+            raise ValueError("a series names a stream that does not exist")
+        cell0 = np.array([st.cell0 for st in self.streams], dtype=np.int64)[sid_stream]
+        width = np.array([st.spec.width for st in self.streams], dtype=np.int64)[sid_stream]
+        alive = np.array([st.alive for st in self.streams], dtype=bool)[sid_stream]
+        dst, src, sw = c.dst[live], c.src[live], c.width[live]
+        bad = ~alive | (sw < 1) | (dst < cell0) | (dst + sw > cell0 + width) | (src < 0) | (src + sw > reg.src_used)
+        if bad.any():
+            raise ValueError(f"{int(bad.sum())} series write outside their stream's cells or values")
+
+    def _restore_unchecked(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bool:
+        """The body of :meth:`restore`, into this fresh staging state."""
         self.epoch_ns = int(meta["epoch_ns"])
-        cells = int(meta["cells_used"])
+        cells = meta["cells_used"]
+        rings = [a for k, a in arrays.items() if k.startswith("ring")]
+        if type(cells) is not int or cells < 0 or not rings or any(a.ndim != 2 or a.shape[1] != cells for a in rings):
+            raise ValueError("cells_used does not match the window arrays")
         for entry in meta["streams"]:
             model, version, kind, name = key = tuple(entry["key"])
             spec = self.specs.spec(model, version, kind, name)
@@ -306,22 +384,30 @@ class State:
             usable = isinstance(spec, StreamSpec) and fp == entry["fingerprint"]
             if not isinstance(spec, StreamSpec):
                 spec = StreamSpec(kind, name, True, 1)
-            alive = bool(entry["alive"]) and usable and int(entry["cell0"]) + spec.width <= cells
+            alive = bool(entry["alive"]) and usable
             st = Stream(key, spec, int(entry["cell0"]), alive=alive, fingerprint=entry["fingerprint"])  # type: ignore[arg-type]
             self.streams.append(st)
             if alive:
+                if st.key in self.stream_index:
+                    raise ValueError(f"stream {kind} {name!r} appears twice")
                 self.stream_index[st.key] = len(self.streams) - 1
                 self.model_counts.setdefault(model, [0, 0])[0] += 1
         same_windows = self.windows.restore(arrays, meta)
-        self.series.restore(arrays, meta, lambda i: self.streams[i].alive)
+        self.series.restore(arrays, meta, self._restored_stream_alive)
         stream_ids, models = self.series.live_per_stream()
         for i, model in zip(stream_ids.tolist(), models):
             self.streams[i].series += 1
             self.model_counts.setdefault(model, [0, 0])[1] += 1
         self.layout_version += 1
+        self._check_consistent()
         if any(not st.alive for st in self.streams):
             self.compact()
         return same_windows
+
+    def _restored_stream_alive(self, i: int) -> bool:
+        if not 0 <= i < len(self.streams):
+            raise ValueError(f"a series names stream {i}, the checkpoint has {len(self.streams)}")
+        return self.streams[i].alive
 
     # --- introspection --------------------------------------------------------------------------
     @property

@@ -1,11 +1,20 @@
 """The reference store: a directory of JSON reference profiles, matched to streams by model name+version.
 
-Every ``*.json`` file in the directory is read with :func:`otel_ml.reference.load_reference` (JSON
+Every ``*.json`` file in the directory is read with :func:`otel_ml.reference.loads_reference` (JSON
 only, schema-validated; never pickle). :meth:`ReferenceStore.poll` compares the files' modification
 times and sizes with the last scan and reloads what changed, so dropping a file in the directory (or
 ``otel-ml reference push``, which writes one through the admin API) takes effect within
-``references.poll_interval``. A file that fails validation is skipped with a logged error; the others
-keep working. Two files for the same model version: the one whose name sorts last wins (logged).
+``references.poll_interval``. A file that fails for any reason is skipped, logged once and listed in
+:attr:`ReferenceStore.errors` (by its name relative to the directory; messages name the field, never a
+value from the file); the others keep working, at start too. Two files for the same model version: the one
+whose name sorts last wins (logged).
+
+Uploads are validated and compiled before anything is written, then stored as
+``ref-<model>@<version>-<digest>.json`` (:func:`file_name`): the model and version reduced to safe
+characters for people, and the first 32 hex digits of ``sha256(model NUL version)`` for uniqueness.
+Every valid name maps to a short, plain, non-hidden file name (the identity comes from the file's
+contents); files with other names (hand-copied, or older ``<model>@<version>.json`` uploads) are read
+as before. At start, temporary files of interrupted writes (``*.tmp``, ``*.tmp-<pid>``) are removed.
 
 Without a directory the store lives in memory only (uploads are lost on restart).
 """
@@ -17,15 +26,15 @@ import json
 import logging
 import math
 import os
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 
 from otel_ml import ReferenceProfileError, semconv
-from otel_ml.reference import CategoricalProfile, NumericProfile, Profile, Reference, load_reference
+from otel_ml.reference import CategoricalProfile, NumericProfile, Profile, Reference, loads_reference
 from otel_ml.stats import reference_ratios
 
 from ._state import KIND_FEATURE, KIND_PREDICTION, StreamSpec
@@ -150,9 +159,65 @@ def compile_reference(ref: Reference, source: str) -> CompiledReference:
     return CompiledReference(ref, source, fp, specs, profiles, reference_shares(ref))
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+#: Temporary files of an interrupted write: ``Reference.save``'s ``<name>.tmp-<pid>``, or ``<name>.tmp``.
+TEMP_FILE = re.compile(r".*\.tmp(-\d+)?$")
+
+
 def file_name(model: str, version: str) -> str:
-    """The file an uploaded reference is stored in: ``<model>@<version>.json``, percent-encoded."""
-    return f"{quote(model, safe='')}@{quote(version, safe='')}.json"
+    """The file an uploaded reference is stored in: ``ref-<model>@<version>-<digest>.json``.
+
+    ``model`` and ``version`` appear cut to 48 and 24 characters with anything but ``A-Z a-z 0-9 _ . -``
+    replaced by ``_`` (for people reading the directory); the digest (32 hex digits of
+    ``sha256(model NUL version)``) makes the name unique. At most 115 ASCII bytes, never hidden, never
+    a path: every valid model name and version has one.
+    """
+    digest = hashlib.sha256(f"{model}\0{version}".encode()).hexdigest()[:32]
+    return f"ref-{_UNSAFE.sub('_', model[:48])}@{_UNSAFE.sub('_', version[:24])}-{digest}.json"
+
+
+def remove_temporary_files(directory: str) -> list[str]:
+    """Delete the temporary files interrupted writes left in ``directory`` (see :data:`TEMP_FILE`); their names.
+
+    Only at start: a writer running at the same time would lose its file.
+    """
+    removed: list[str] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        if TEMP_FILE.fullmatch(name):
+            try:
+                os.remove(os.path.join(directory, name))
+                removed.append(name)
+            except OSError as exc:
+                log.warning("cannot remove temporary file %s: %s", name, exc.strerror)
+    if removed:
+        log.info("removed %d temporary files left by interrupted writes in %s: %s", len(removed), directory,
+                 ", ".join(sorted(removed)))
+    return removed
+
+
+def _load_file(directory: str, name: str) -> CompiledReference:
+    """Read, validate and compile one file; any failure is a :class:`ReferenceProfileError` naming ``name``
+    (relative to the directory, so no server path reaches an API client)."""
+    try:
+        with open(os.path.join(directory, name), "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ReferenceProfileError(f"{name}: cannot read the file ({exc.strerror})") from None
+    return compile_checked(loads_reference(data, source=name), name)
+
+
+def compile_checked(ref: Reference, source: str) -> CompiledReference:
+    """:func:`compile_reference`, with any failure a :class:`ReferenceProfileError` naming ``source``."""
+    try:
+        return compile_reference(ref, source)
+    except ReferenceProfileError:
+        raise
+    except Exception as exc:  # a value no validation foresaw must not escape as a crash
+        raise ReferenceProfileError(f"{source}: cannot be compiled ({type(exc).__name__})") from None
 
 
 class ReferenceStore:
@@ -168,6 +233,7 @@ class ReferenceStore:
         self.errors: dict[str, str] = {}
         if directory is not None:
             os.makedirs(directory, exist_ok=True)
+            remove_temporary_files(directory)
             self.poll()
 
     # --- lookups (SpecSource) -------------------------------------------------------------------
@@ -226,15 +292,17 @@ class ReferenceStore:
                 continue
             changed = True
             try:
-                ref = load_reference(path)
-            except ReferenceProfileError as exc:
+                compiled = _load_file(self.directory, name)
+            except Exception as exc:  # one bad file must never stop the others, nor the processor
+                message = str(exc) if isinstance(exc, ReferenceProfileError) else \
+                    f"{name}: cannot be loaded ({type(exc).__name__})"
                 self._file_refs.pop(name, None)
-                if self.errors.get(name) != str(exc):
-                    log.error("skipping reference file: %s", exc)
-                self.errors[name] = str(exc)
+                if self.errors.get(name) != message:
+                    log.error("skipping reference file: %s", message)
+                self.errors[name] = message
                 continue
             self.errors.pop(name, None)
-            self._file_refs[name] = compile_reference(ref, name)
+            self._file_refs[name] = compiled
         for name in set(self._files) - set(seen):
             changed = True
             self._file_refs.pop(name, None)
@@ -256,18 +324,24 @@ class ReferenceStore:
         self._by_key = new
         self.generation += 1  # the state re-checks fingerprints and forgets its negative lookups
 
-    def put(self, ref: Reference) -> str:
-        """Store ``ref`` (replacing the same model version); returns where it was written."""
+    def put(self, ref: Reference, *, source: str = "uploaded reference") -> str:
+        """Store ``ref`` (replacing the same model version); returns where it was written.
+
+        The reference is compiled first: one that cannot be (:class:`ReferenceProfileError` naming
+        ``source``) leaves the store and the directory as they were.
+        """
         key = (ref.model_name, ref.model_version)
+        compiled = compile_checked(ref, source)
         if self.directory is None:
-            self._memory[key] = compile_reference(ref, "<memory>")
+            compiled.source = "<memory>"
+            self._memory[key] = compiled
             self._rebuild()
             return "<memory>"
         name = file_name(*key)
+        ref.save(os.path.join(self.directory, name))  # atomic; on failure nothing changed
         for other, c in list(self._file_refs.items()):  # one file per model version
             if other != name and (c.reference.model_name, c.reference.model_version) == key:
                 self._remove_file(other)
-        ref.save(os.path.join(self.directory, name))
         self.poll()
         return name
 
@@ -293,4 +367,4 @@ class ReferenceStore:
 
 
 __all__ = ["ReferenceStore", "CompiledReference", "EvalSpec", "ReferenceShares", "compile_reference",
-           "file_name", "le_label", "reference_shares"]
+           "compile_checked", "file_name", "le_label", "reference_shares", "remove_temporary_files"]

@@ -41,6 +41,8 @@ class Telemetry:
     streams: int = 0
     series: int = 0
     state_bytes: int = 0
+    cache_bytes: int = 0
+    inflight_bytes: int = 0
     eval_buckets: list[int] = field(default_factory=lambda: [0] * (len(DURATION_BUCKETS) + 1))
     eval_count: int = 0
     eval_sum: float = 0.0
@@ -85,6 +87,8 @@ def add_telemetry(sm: pb.ScopeMetrics, tel: Telemetry, now_ns: int) -> None:
         semconv.PROCESSOR_EXPORT_FAILURES: dict(tel.export_failures) or 0,
         semconv.PROCESSOR_STREAMS: tel.streams,
         semconv.PROCESSOR_STATE_BYTES: tel.state_bytes,
+        semconv.PROCESSOR_CACHE_BYTES: tel.cache_bytes,
+        semconv.PROCESSOR_INFLIGHT_BYTES: tel.inflight_bytes,
         semconv.PROCESSOR_EVALUATION_DURATION: None,
     }
     for name, definition in semconv.PROCESSOR_TELEMETRY.items():

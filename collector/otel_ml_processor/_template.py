@@ -9,8 +9,10 @@ length whose *other* bytes are the same is decoded by gathering the numbers with
 per-point attributes and bounds are the cached ones. The check compares the payload, numbers masked out, with the stored structure (numpy, no
 Python loop); identical structure bytes at equal length imply an identical parse, so a hit is exact.
 Anything else (different length, changed attributes, exemplars, unpacked encodings) takes the normal
-path. Memory: about three times the payload per cached (metric, pod), within a global budget; templates
-unused for 10 minutes make room for new ones.
+path. Memory: about three times the payload per cached (metric, pod), within a byte budget (the shared
+:class:`~._limits.CacheBudget` when given, which counts the keys seen once too); templates unused for
+10 minutes make room for new ones. Keys hold the resource's digest, not its bytes; a payload with an
+attribute over ``max_attribute_bytes`` is never learned (the decoder rejects its points).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._limits import ENTRY_BYTES, CacheBudget
 
 _MAX_ENTRIES = 4096
 _MAX_BYTES = 128 * 1024 * 1024  # rough budget for all templates (about 1.5x the payload sizes)
@@ -212,9 +216,12 @@ def _match(raw: bytes, t: Template) -> np.ndarray | None:
 class TemplateCache:
     """Per (metric, resource, payload length): the learned structure of a histogram payload."""
 
-    def __init__(self, max_entries: int = _MAX_ENTRIES, max_bytes: int = _MAX_BYTES) -> None:
+    def __init__(self, max_entries: int = _MAX_ENTRIES, max_bytes: int = _MAX_BYTES,
+                 budget: CacheBudget | None = None, max_attribute_bytes: int = 4096) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.budget = budget
+        self.max_attribute_bytes = max_attribute_bytes
         self.bytes = 0
         self._entries: dict[tuple[str, bytes, int], Template] = {}
         self._seen: set[tuple[str, bytes, int]] = set()
@@ -231,7 +238,7 @@ class TemplateCache:
             if key in self._seen:
                 self._learn(key, raw, histogram)
             else:
-                if len(self._seen) >= self.max_entries:
+                if len(self._seen) >= self.max_entries or not self._fits(ENTRY_BYTES):
                     self._seen.clear()
                 self._seen.add(key)
             return None
@@ -250,19 +257,30 @@ class TemplateCache:
             t = learn(raw, self._next, histogram)
         except (_Unsupported, IndexError, ValueError):
             return
+        if any(len(a) > self.max_attribute_bytes for p in t.attrs for a in p):
+            return
         self._next += 1
         size = 3 * len(raw)
-        if len(self._entries) >= self.max_entries or self.bytes + size > self.max_bytes:
+        if len(self._entries) >= self.max_entries or not self._fits(size):
             # Over budget: forget templates not used for 10 minutes (pods that went away); if that
             # frees nothing, keep the working set and let this payload take the normal path.
             cutoff = time.monotonic() - 600.0
             for k in [k for k, v in self._entries.items() if v.last_hit < cutoff]:
                 self.bytes -= 3 * k[2]
                 del self._entries[k]
-            if len(self._entries) >= self.max_entries or self.bytes + size > self.max_bytes:
+            if len(self._entries) >= self.max_entries or not self._fits(size):
                 return
         self._entries[key] = t
         self.bytes += size
+
+    def _fits(self, size: int) -> bool:
+        if self.budget is not None:
+            return self.budget.room() >= size
+        return self.nbytes() + size <= self.max_bytes
+
+    def nbytes(self) -> int:
+        """Bytes held: the templates (about three times each payload) and every key, learned or seen once."""
+        return self.bytes + ENTRY_BYTES * (len(self._entries) + len(self._seen))
 
 
 def histogram_columns(t: Template, words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -17,6 +17,10 @@ distance in reference standard deviations for numeric features, total variation 
 ones). :class:`DriftPolicy` holds the thresholds; ``benchmarks/drift_calibration.py`` measures
 the false- and true-alarm rates of the defaults.
 
+Realized performance on joined outcomes (:mod:`otel_ml.stats.performance`): :func:`classification_metrics`,
+:func:`regression_metrics` and :func:`reliability` with 95 % intervals, and :func:`degradation_verdicts`
+against the reference's holdout performance under a :class:`PerformancePolicy`.
+
 Usage::
 
     from otel_ml.stats import DriftPolicy, evaluate_profile
@@ -31,6 +35,15 @@ from . import psi, jensen_shannon, ks, wasserstein, chi_square, total_variation,
 from ._policy import DriftPolicy, PolicyBook
 from ._quality import quality_alarm, reference_ratios
 from ._registry import STATISTICS, Statistic, drift_methods, get_statistic, register
+from .performance import (
+    Estimate,
+    PerformancePolicy,
+    PerformanceVerdict,
+    classification_metrics,
+    degradation_verdicts,
+    regression_metrics,
+    reliability,
+)
 from ._verdict import (
     NO_VERDICT,
     BatchDrift,
@@ -53,10 +66,15 @@ __all__ = [
     "BatchDrift",
     "DriftPolicy",
     "DriftResult",
+    "Estimate",
+    "PerformancePolicy",
+    "PerformanceVerdict",
     "PolicyBook",
     "Statistic",
     "adjust_p_values",
     "bucket_positions",
+    "classification_metrics",
+    "degradation_verdicts",
     "evaluate_batch",
     "evaluate_profile",
     "evaluate_profiles",
@@ -65,4 +83,6 @@ __all__ = [
     "quality_alarm",
     "reference_ratios",
     "register",
+    "regression_metrics",
+    "reliability",
 ]

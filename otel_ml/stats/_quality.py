@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
 
 from collections.abc import Sequence
 
@@ -62,6 +61,8 @@ def quality_alarm(
     n = np.rint(total)
     # P(X >= k) under Binomial(n, p0); with p0 = 0 any bad row is "significant": the floor decides.
     with np.errstate(invalid="ignore"):
+        from scipy import special  # lazily: `import otel_ml.stats` needs numpy only (core install)
+
         p = np.where(k > 0, special.bdtrc(np.maximum(k - 1, 0).astype(np.int64), np.maximum(n, k).astype(np.int64), p0), 1.0)
     if isinstance(policy, DriftPolicy):
         alpha, increase, min_samples = policy.alpha, policy.quality_min_increase, policy.min_samples

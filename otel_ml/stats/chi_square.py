@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
 
 from ._common import FloatArray, active, as_batch
 from ._registry import Statistic, register
@@ -73,6 +72,8 @@ def chi_square_test(
     dof = np.where(valid, dof, 0.0)
     p_value = np.ones_like(stat)
     if valid.any():
+        from scipy import special  # lazily: `import otel_ml.stats` needs numpy only (core install)
+
         p_value[valid] = special.chdtrc(dof[valid], stat[valid])
     return stat, p_value, dof
 

@@ -356,3 +356,60 @@ def test_collector_retries_while_the_processor_is_down(otelcol, prometheus, otlp
                    message="the queued batch to be delivered after the processor came back")
     finally:
         back.stop()
+
+
+# --- 6. The library, configured by the standard variables only ----------------------------------------
+
+_LIBRARY_APP = """
+import numpy as np
+import otel_ml
+
+ref = otel_ml.build_reference({"age": np.linspace(18, 90, 200)}, model="churn", version="v7", bins=4)
+
+@otel_ml.monitor(model="churn", version="v7", reference=ref)
+def predict(X):
+    return X
+
+predict(np.array([[30.0], [40.0], [50.0]]))
+assert otel_ml.flush(20), "otel-ml could not export to the collector"
+"""
+
+
+@pytest.mark.parametrize("protocol", [None, "grpc"], ids=["default-http-protobuf", "grpc"])
+def test_library_reaches_the_processor_route_by_otel_variables_only(otelcol, prometheus, otlp_sink, protocol):
+    """No protocol variable means OTLP/HTTP to the generic endpoint + /v1/metrics (the spec's default);
+    OTEL_EXPORTER_OTLP_PROTOCOL=grpc means OTLP/gRPC; the port decides nothing."""
+    import os
+    import subprocess
+    import sys
+
+    col = otelcol(
+        COLLECTOR_CONFIG,
+        env={
+            "OTEL_ML_PROCESSOR_ENDPOINT": otlp_sink.endpoint,
+            "PROMETHEUS_REMOTE_WRITE_URL": prometheus.remote_write_url,
+        },
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_SERVICE_NAME"] = "e2e-env-only"
+    if protocol is None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = col.otlp_http_url
+    else:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://{col.otlp_grpc}"
+        env["OTEL_EXPORTER_OTLP_PROTOCOL"] = protocol
+    result = subprocess.run([sys.executable, "-c", _LIBRARY_APP], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+    def rows() -> int | None:
+        for req in list(otlp_sink.requests):
+            for rm in req.resource_metrics:
+                service = {a.key: a.value.string_value for a in rm.resource.attributes}.get("service.name")
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        if m.name == semconv.PREDICT_ROWS and service == "e2e-env-only":
+                            return sum(p.as_int for p in m.sum.data_points)
+        return None
+
+    assert wait_until(rows, timeout=30, message=lambda: f"ml.predict.rows at the processor route; got "
+                      f"{sorted(otlp_sink.metric_names())}") == 3

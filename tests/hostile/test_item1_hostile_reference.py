@@ -23,7 +23,7 @@ from otel_ml import ReferenceProfileError
 from otel_ml._cli import main
 from processor.payloads import make_reference
 
-from .conftest import Proc, http_json
+from .conftest import Proc, http_json, status
 
 BIG = 10**400
 DIGITS = "9" * 5000
@@ -79,55 +79,13 @@ CASES = {
     "format_version_true": _format_version_true,
 }
 
-# Which cases fail today, and how (verified by running without the markers).
-_TODAY = {
-    "library": {
-        "counts_10e400": "load_reference accepts counts of 10**400 (no float-range check)",
-        "edge_10e400": "load_reference raises a raw OverflowError (math.isfinite on a huge int)",
-        "stat_10e400": "load_reference raises a raw OverflowError (math.isfinite on a huge int)",
-        "integer_5000_digits": "load_reference raises a raw ValueError (int digit limit of json)",
-        "json_nested_200000_deep": "load_reference raises a raw RecursionError",
-        "format_version_true": "format_version true is accepted as version 1",
-    },
-    "cli": {
-        "counts_10e400": "reference show accepts counts of 10**400 (exit 0)",
-        "edge_10e400": "reference show dies with OverflowError (exit 1)",
-        "stat_10e400": "reference show dies with OverflowError (exit 1)",
-        "integer_5000_digits": "reference show dies with ValueError (exit 1)",
-        "json_nested_200000_deep": "reference show dies with RecursionError (exit 1)",
-        "format_version_true": "format_version true is accepted as version 1 (exit 0)",
-    },
-    "upload": {
-        "counts_10e400": "upload stores the file, then compiling it raises OverflowError: HTTP 500",
-        "format_version_true": "format_version true is accepted as version 1 (HTTP 201)",
-    },
-    "directory": {
-        "counts_10e400": "OverflowError while compiling the file is fatal at start",
-        "edge_10e400": "OverflowError from load_reference is fatal at start",
-        "stat_10e400": "OverflowError from load_reference is fatal at start",
-        "integer_5000_digits": "ValueError from load_reference is fatal at start",
-        "json_nested_200000_deep": "RecursionError from load_reference is fatal at start",
-        "format_version_true": "format_version true is accepted: the file is loaded, not reported",
-    },
-}
-
-
-def _cases(where: str) -> list[Any]:
-    out = []
-    for name in CASES:
-        reason = _TODAY.get(where, {}).get(name)
-        marks = [pytest.mark.xfail(strict=True, reason=f"issue 10 item 1: {reason}")] if reason else []
-        out.append(pytest.param(name, id=name, marks=marks))
-    return out
-
-
 def _write(tmp_path: Path, case: str, name: str = "evil.json") -> Path:
     p = tmp_path / name
     p.write_text(CASES[case](), encoding="utf-8")
     return p
 
 
-@pytest.mark.parametrize("case", _cases("library"))
+@pytest.mark.parametrize("case", list(CASES))
 def test_item1_library_rejects_hostile_reference(case: str, tmp_path: Path) -> None:
     path = _write(tmp_path, case)
     with pytest.raises(ReferenceProfileError, match="evil.json"):
@@ -136,7 +94,7 @@ def test_item1_library_rejects_hostile_reference(case: str, tmp_path: Path) -> N
         otel_ml.monitor(model="evil", version="1", reference=path)(lambda x: x)
 
 
-@pytest.mark.parametrize("case", _cases("cli"))
+@pytest.mark.parametrize("case", list(CASES))
 def test_item1_cli_rejects_hostile_reference_with_exit_2(case: str, tmp_path: Path) -> None:
     path = _write(tmp_path, case)
     data = tmp_path / "current.csv"
@@ -149,7 +107,7 @@ def test_item1_cli_rejects_hostile_reference_with_exit_2(case: str, tmp_path: Pa
         assert "evil.json" in r.output and "Traceback" not in r.output
 
 
-@pytest.mark.parametrize("case", _cases("upload"))
+@pytest.mark.parametrize("case", list(CASES))
 def test_item1_admin_upload_rejects_hostile_reference_with_400(case: str, tmp_path: Path, start_processor: Any,
                                                               ref_dir: Path) -> None:
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none")
@@ -168,7 +126,7 @@ def test_item1_admin_upload_rejects_hostile_reference_with_400(case: str, tmp_pa
     assert code == 200 and sorted(r["model"] for r in body["references"]) == ["churn", "good"], body
 
 
-@pytest.mark.parametrize("case", _cases("directory"))
+@pytest.mark.parametrize("case", list(CASES))
 def test_item1_bad_file_in_references_dir_is_reported_and_skipped(case: str, tmp_path: Path, start_processor: Any,
                                                                  ref_dir: Path) -> None:
     # Named to sort first, so a scan that stops at it would also lose the files after it.
@@ -181,4 +139,5 @@ def test_item1_bad_file_in_references_dir_is_reported_and_skipped(case: str, tmp
     assert sorted(r["model"] for r in body["references"]) == ["churn", "zz-later"], body
     assert "0-evil.json" in body["errors"], body
     assert "0-evil.json" in proc.log  # reported
+    assert status(proc)["reference_errors"] == ["0-evil.json"]
     assert proc.alive()

@@ -20,8 +20,6 @@ import pytest
 from .conftest import MIB, Proc, attacker_request, grpc_export, ml_points, status
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 2: 1 MiB resources and attributes are accepted and kept "
-                                       "as lookup keys; no size cap, no attributes_too_large rejection")
 @pytest.mark.parametrize("where", ["resource", "attribute"])
 def test_item2_oversized_resource_or_attribute_is_rejected_and_counted(where: str, start_processor: Any,
                                                                       ref_dir: Path) -> None:
@@ -37,8 +35,6 @@ def test_item2_oversized_resource_or_attribute_is_rejected_and_counted(where: st
     assert ok.partial_success.rejected_data_points == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 2: caches keyed by raw resource/attribute bytes, "
-                                       "no byte accounting (no 'caches' in /api/v1/status)")
 def test_item2_caches_are_bounded_in_bytes_and_keyed_by_digest(start_processor: Any, ref_dir: Path) -> None:
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none")
     sent = 0

@@ -20,8 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from processor.payloads import Emitter, make_reference
 
 from .conftest import Proc, grpc_export, healthz, host_port, set_limit, sockets, wait_for
@@ -57,8 +55,6 @@ def _closed_by_server(s: socket.socket) -> bool:
         return True
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 3: half-sent requests are never timed out; with the "
-                                       "open-file limit reached /healthz and gRPC ingest stop answering")
 def test_item3_half_sent_requests_leave_health_and_grpc_reachable(start_processor: Any, ref_dir: Path) -> None:
     # A processor with 256 open files and 300 half-sent requests: the situation of the issue (1,100 on
     # 1,024), scaled down. Default settings: the defaults must protect it.
@@ -80,8 +76,6 @@ def test_item3_half_sent_requests_leave_health_and_grpc_reachable(start_processo
     assert proc.alive()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 3: no header/body read timeout "
-                                       "(--http-read-timeout does not exist; idle connections stay open)")
 def test_item3_idle_and_half_sent_connections_closed_after_read_timeout(start_processor: Any, ref_dir: Path) -> None:
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none",
                                  "--http-read-timeout", "1")
@@ -97,7 +91,6 @@ def test_item3_idle_and_half_sent_connections_closed_after_read_timeout(start_pr
         assert healthz(proc) == 200
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 3: no connection limit (--max-connections does not exist)")
 def test_item3_connections_beyond_the_limit_are_closed(start_processor: Any, ref_dir: Path) -> None:
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none",
                                  "--max-connections", "20", "--http-read-timeout", "60")

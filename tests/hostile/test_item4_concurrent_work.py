@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from .conftest import MIB, Proc, grpc_export, healthz, http, large_requests, status
@@ -33,8 +32,6 @@ def _retry_info(err: grpc.RpcError) -> error_details_pb2.RetryInfo | None:
     return None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 4: no bound on in-flight request bytes "
-                                       "(--max-inflight-bytes does not exist; no 'inflight' in /api/v1/status)")
 def test_item4_inflight_bytes_are_bounded_with_retryable_refusals(start_processor: Any, ref_dir: Path) -> None:
     limit = 6 * MIB
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none",

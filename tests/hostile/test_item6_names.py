@@ -24,15 +24,6 @@ NAMES = {
     "max_length_utf8": ("é" * 128, "1"),
 }
 
-_TODAY = {
-    "dot_hidden": "stored as a dot-file that the directory scan skips: never listed, 404 on GET",
-    "dot_dot": "stored as a dot-file that the directory scan skips: never listed, 404 on GET",
-    "traversal": "stored as a dot-file that the directory scan skips: never listed, 404 on GET",
-    "max_length_ascii": "the percent-encoded file name exceeds 255 bytes: HTTP 500 'File name too long'",
-    "max_length_utf8": "the percent-encoded file name exceeds 255 bytes: HTTP 500 'File name too long'",
-}
-
-
 def _enc(s: str) -> str:
     """Every byte percent-encoded, so no client or server normalises ``.``, ``..`` or ``/``."""
     return "".join(f"%{b:02X}" for b in s.encode())
@@ -44,11 +35,7 @@ def _listed(proc: Proc) -> set[tuple[str, str]]:
     return {(r["model"], r["version"]) for r in body["references"]}
 
 
-@pytest.mark.parametrize("case", [
-    pytest.param(c, id=c, marks=[pytest.mark.xfail(strict=True, reason=f"issue 10 item 6: {_TODAY[c]}")]
-                 if c in _TODAY else [])
-    for c in NAMES
-])
+@pytest.mark.parametrize("case", list(NAMES))
 def test_item6_valid_names_round_trip_through_the_store(case: str, start_processor: Any, ref_dir: Path) -> None:
     model, version = NAMES[case]
     ref = make_reference(model=model, version=version, rows=2000)

@@ -11,14 +11,11 @@ import resource
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from processor.payloads import Emitter, make_reference
 
 from .conftest import Proc, grpc_export, http_json, set_limit, wait_for
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 7: temporary files left by kill -9 are not cleaned at start")
 def test_item7_temporary_files_left_by_kill_9_are_removed_at_start(start_processor: Any, ref_dir: Path,
                                                                    tmp_path: Path) -> None:
     state = tmp_path / "state"
@@ -34,8 +31,6 @@ def test_item7_temporary_files_left_by_kill_9_are_removed_at_start(start_process
     assert code == 200 and [r["model"] for r in body["references"]] == ["churn"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 7: a checkpoint write that fails (full disk) leaves its "
-                                       "partial .tmp file behind")
 def test_item7_failed_checkpoint_write_leaves_no_partial_file(start_processor: Any, ref_dir: Path,
                                                               tmp_path: Path) -> None:
     state = tmp_path / "state"

@@ -17,8 +17,6 @@ from processor.payloads import Emitter, make_reference
 from .conftest import TOKEN, Proc, grpc_export, http, http_json
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 8: GET /api/v1/references and /api/v1/status are open "
-                                       "without the token")
 def test_item8_admin_reads_need_the_token(start_processor: Any, ref_dir: Path, token_file: Path) -> None:
     proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none",
                                  "--token-file", str(token_file))
@@ -33,7 +31,6 @@ def test_item8_admin_reads_need_the_token(start_processor: Any, ref_dir: Path, t
         assert http("GET", base + path, headers={"Authorization": "Bearer wrong"})[0] == 401, path
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 8: the Bearer scheme is matched case-sensitively")
 @pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
 def test_item8_bearer_scheme_is_case_insensitive(scheme: str, start_processor: Any, ref_dir: Path,
                                                  token_file: Path) -> None:
@@ -54,8 +51,6 @@ def test_item8_bearer_scheme_is_case_insensitive(scheme: str, start_processor: A
     assert resp.partial_success.rejected_data_points == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10 item 8: errors show the absolute server path and values "
-                                       "copied from the bad file")
 def test_item8_errors_name_files_relative_and_copy_no_values(start_processor: Any, ref_dir: Path,
                                                              token_file: Path) -> None:
     secret = "SECRET-from-the-file"

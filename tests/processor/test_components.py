@@ -7,6 +7,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -60,6 +61,58 @@ def test_store_put_and_delete_write_the_directory(tmp_path: Path) -> None:
     assert store.delete("a/b", "1.0")
     assert not store.delete("a/b", "1.0")
     assert not list(tmp_path.glob("*.json"))
+
+
+@pytest.mark.parametrize("model, version", [
+    (".hidden", "1"), ("..", ".."), ("../../etc/x", "1"), ("m" * 128, "v" * 128), ("é" * 128, "😀" * 128),
+    ("a@b", "c"), ("a", "b@c"), ("CON", "nul"),
+])
+def test_store_file_names_are_plain_short_and_unique(model: str, version: str, tmp_path: Path) -> None:
+    name = file_name(model, version)
+    assert name.startswith("ref-") and name.endswith(".json") and "/" not in name and name.isascii()
+    assert len(name.encode()) <= 115
+    assert name != file_name(version, model) or model == version
+    store = ReferenceStore(str(tmp_path))
+    store.put(make_reference(model=model, version=version, rows=500))
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert ReferenceStore(str(tmp_path)).get(model, version) is not None  # found again by a fresh scan
+    assert store.delete(model, version) and not list(tmp_path.iterdir())
+
+
+def test_store_reports_any_bad_file_by_its_relative_name_and_keeps_the_others(tmp_path: Path) -> None:
+    make_reference().save(tmp_path / "z.json")
+    doc = make_reference(model="evil").to_dict()
+    doc["features"][0]["counts"][0] = 10**400
+    doc["features"][0]["kind"] = "numeric"
+    (tmp_path / "0-evil.json").write_text(json.dumps(doc))
+    (tmp_path / "1-deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    store = ReferenceStore(str(tmp_path))
+    assert store.get("churn", "1") is not None and len(store) == 1
+    assert sorted(store.errors) == ["0-evil.json", "1-deep.json"]
+    assert all(m.startswith(n + ":") and str(tmp_path) not in m for n, m in store.errors.items())
+
+
+def test_store_put_compiles_before_writing(tmp_path: Path, monkeypatch: Any) -> None:
+    from otel_ml import ReferenceProfileError
+    from otel_ml_processor import _store
+
+    store = ReferenceStore(str(tmp_path))
+
+    def broken(ref: Any, source: str) -> Any:
+        raise OverflowError("int too large to convert to float")
+
+    monkeypatch.setattr(_store, "compile_reference", broken)
+    with pytest.raises(ReferenceProfileError, match="uploaded reference"):
+        store.put(make_reference())
+    assert not list(tmp_path.iterdir()) and len(store) == 0
+
+
+def test_store_removes_temporary_files_at_start(tmp_path: Path) -> None:
+    for name in ("churn.json.tmp-4242", "x.json.tmp", "keep.json.tmp-old"):
+        (tmp_path / name).write_text("{")
+    make_reference().save(tmp_path / "churn.json")
+    store = ReferenceStore(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["churn.json", "keep.json.tmp-old"] and len(store) == 1
 
 
 # --- checkpoint --------------------------------------------------------------------------------------
@@ -292,3 +345,47 @@ def test_reference_ratio_exports_each_evaluated_reference_once_per_bucket() -> N
     idle = Evaluator(store, PolicyBook.from_mapping({}), ("5m",)).evaluate(State(store, epoch_ns=0))
     assert semconv.DRIFT_REFERENCE_RATIO not in {m.name for m in build_request(idle, Telemetry())
                                                  .resource_metrics[0].scope_metrics[0].metrics}
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda a, m: m["series"][-1].__setitem__(1, "not hex"),
+    lambda a, m: m.__setitem__("cells_used", m["cells_used"] + 1000),
+    lambda a, m: m.__setitem__("cells_used", -1),
+    lambda a, m: a.__setitem__("series_dst", a["series_dst"] + 10_000),
+    lambda a, m: a.__setitem__("series_stream", a["series_stream"] - 100),
+], ids=["series_key_not_hex", "cells_used_beyond_arrays", "cells_used_negative", "series_outside_windows",
+        "series_of_no_stream"])
+def test_checkpoint_restore_is_all_or_nothing(corrupt: Any, tmp_path: Path) -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    feed(state, ref)
+    arrays, meta = state.snapshot()
+    corrupt(arrays, meta)
+    fresh = State(store, epoch_ns=5)
+    with pytest.raises(Exception):
+        fresh.restore(arrays, meta)
+    assert (fresh.streams, fresh.series.n, fresh.cells_used, fresh.epoch_ns) == ([], 0, 0, 5)  # untouched
+    # Through the files: ignored as a whole, moved aside, the next checkpoint is a good one.
+    np.savez(tmp_path / "state-1.npz", **arrays)
+    (tmp_path / "state.json").write_text(json.dumps({**meta, "format_version": 1, "arrays": "state-1.npz"}))
+    assert not _checkpoint.load(fresh, str(tmp_path))
+    assert fresh.streams == [] and sorted(p.name.split(".bad-")[0] for p in tmp_path.iterdir()) == \
+        ["state-1.npz", "state.json"]
+    _checkpoint.save(state, str(tmp_path))
+    assert _checkpoint.load(State(store), str(tmp_path))
+
+
+def test_checkpoint_write_that_fails_leaves_nothing(tmp_path: Path, monkeypatch: Any) -> None:
+    state = State(ReferenceStore(None))
+    _checkpoint.save(state, str(tmp_path))
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(json, "dumps", full_disk)  # the index, after the arrays were written
+    with pytest.raises(OSError):
+        _checkpoint.save(state, str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

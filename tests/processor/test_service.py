@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from otel_ml import semconv
+from otel_ml_processor._store import file_name
 
 from .conftest import Sink, wait_for
 from .payloads import Emitter, make_reference
@@ -225,8 +226,11 @@ def test_service_tls_and_bearer_token(start_processor: Any, ref_dir: Path, tmp_p
     # Plain HTTP is refused on a TLS listener: the server closes the connection without an answer.
     with pytest.raises(http_client.RemoteDisconnected, match="closed connection without response"):
         urllib.request.urlopen(f"http://{proc.http}/healthz", timeout=5)
-    # Admin API: reads are open, changes need the token.
-    assert http("GET", f"{url}/api/v1/references", context=ctx)[0] == 200
+    # Admin API: reads and changes need the token (issue 10 item 8); health probes do not.
+    assert http("GET", f"{url}/api/v1/references", context=ctx)[0] == 401
+    assert http("GET", f"{url}/api/v1/references", headers={"Authorization": "Bearer s3cret-token"},
+                context=ctx)[0] == 200
+    assert http("GET", f"{url}/healthz", context=ctx)[0] == 200
     ref2 = make_reference(version="2").to_json().encode()
     js = {"Content-Type": "application/json"}
     assert http("PUT", f"{url}/api/v1/references/churn/2", ref2, js, context=ctx)[0] == 401
@@ -260,7 +264,7 @@ def test_service_admin_api_without_token(start_processor: Any, ref_dir: Path, tm
     new = make_reference(version="2").to_json().encode()
     assert http("POST", base, new, js)[0] == 201
     assert http("PUT", f"{base}/churn/2", new, js)[0] == 200  # replaced
-    assert (ref_dir / "churn@2.json").exists()
+    assert (ref_dir / file_name("churn", "2")).exists()
     assert http("PUT", f"{base}/churn/3", new, js)[0] == 409
     bad = json.loads(new)
     bad["features"][0]["edges"] = [3, 2, 1]
@@ -269,7 +273,7 @@ def test_service_admin_api_without_token(start_processor: Any, ref_dir: Path, tm
     assert http("POST", base, b"{not json", js)[0] == 400
     assert http("POST", base, b" " * (9 * 1024 * 1024), js)[0] == 413
     assert http("DELETE", f"{base}/churn/2")[0] == 200
-    assert not (ref_dir / "churn@2.json").exists()
+    assert not (ref_dir / file_name("churn", "2")).exists()
     assert http("DELETE", f"{base}/churn/2")[0] == 404
     assert http("GET", f"http://{proc.http}/readyz")[0] == 200
     # A file dropped in the directory is picked up by the poll.
