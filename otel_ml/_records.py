@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _ids, semconv
+from ._adapters import batch_size, output_array
 from ._errors import ConfigurationError
 from ._log import internal_error, log_once
 
@@ -198,8 +199,6 @@ class Recorder:
         if taken is None:
             return
         try:
-            from ._adapters import output_array
-
             arr = output_array(result)
             if arr is not None and (arr is result or arr.base is result):
                 arr = arr.copy()  # the caller owns its array and may reuse it
@@ -232,8 +231,6 @@ def _column(x: Any, name: str | None) -> Any:
 
 
 def _rows(x: Any) -> int:
-    from ._adapters import batch_size
-
     try:
         return batch_size(x) or 0
     except Exception:
