@@ -41,15 +41,19 @@ DROP_INVALID = "invalid"
 
 
 def _env_int(name: str, default: int, low: int) -> int:
+    """An integer variable; a bad value warns once and the default applies (as the OTel SDK does)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
-    if value < low:
-        raise ConfigurationError(f"{name}={raw!r} must be at least {low}")
+        if value < low:
+            raise ValueError(f"must be at least {low}")
+    except ValueError as exc:
+        from ._config import _warn_bad
+
+        _warn_bad(name, raw, str(exc) if "least" in str(exc) else "not an integer", f"ignored, {default} applies")
+        return default
     return value
 
 

@@ -396,3 +396,15 @@ def test_hand_encoded_records_parse_as_the_messages_protobuf_builds():
     scope_logs = request.resource_logs[0].scope_logs[0]
     assert len(scope_logs.log_records) == 300 and scope_logs.scope.name == M.INSTRUMENTATION_SCOPE
     assert scope_logs.scope.version == "9" and list(request.resource_logs[0].resource.attributes) == common
+
+
+def test_bad_batch_processor_variable_warns_and_the_default_applies():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OTEL_BLRP_MAX_QUEUE_SIZE": "lots", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "0"}
+    run = subprocess.run([sys.executable, "-c", "import otel_ml._records as r; print(r.MAX_QUEUED, r.MAX_BATCH)"],
+                         capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 0 and run.stdout.split() == ["100000", "1000"], run.stderr
+    assert "OTEL_BLRP_MAX_QUEUE_SIZE" in run.stderr and "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE" in run.stderr
