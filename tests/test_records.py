@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from _otel_ml_support import SPANS, exporter, point, points, simple_reference
+from _otel_ml_support import SPANS, exporter, point, simple_reference  # noqa: F401
 from opentelemetry import trace
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -60,7 +60,7 @@ def attrs(record) -> dict:
 
 
 @pytest.fixture
-def sink(exporter, monkeypatch):
+def sink(exporter, monkeypatch):  # noqa: F811
     monkeypatch.delenv(_ids.ID_SECRET_ENV, raising=False)
     cap = Capture()
     _records.QUEUE.transport = cap
@@ -217,7 +217,7 @@ def test_missing_id_column_is_counted_and_the_result_unchanged(sink, caplog):
 
 
 # --- no secret ------------------------------------------------------------------------------------------
-def test_without_a_secret_nothing_is_sent_counted_and_logged_once(exporter, monkeypatch, caplog):
+def test_without_a_secret_nothing_is_sent_counted_and_logged_once(exporter, monkeypatch, caplog):  # noqa: F811
     monkeypatch.delenv(_ids.ID_SECRET_ENV, raising=False)
     cap = Capture()
     _records.QUEUE.transport = cap
@@ -377,8 +377,8 @@ def test_hand_encoded_records_parse_as_the_messages_protobuf_builds():
                                 123, b"t" * 16, b"s" * 8, 1, 456)
     labels = L.prediction_records("m", "1", ["id-c"], [long_label], L.KIND_LABEL, 7, b"", b"", 0, 8)
     outcomes = L.outcome_records("m", None, ["id-a"], M.OUTCOME_VALUE, [2.5], [99], 100)
-    base = dict(event_name=M.EVENT_PREDICTION, time_unix_nano=123, observed_time_unix_nano=456,
-                trace_id=b"t" * 16, span_id=b"s" * 8, flags=1)
+    base = {"event_name": M.EVENT_PREDICTION, "time_unix_nano": 123, "observed_time_unix_nano": 456,
+            "trace_id": b"t" * 16, "span_id": b"s" * 8, "flags": 1}
     common = [kv(M.MODEL_NAME, string_value="m"), kv(M.MODEL_VERSION, string_value="1")]
     probs = KeyValue(key=M.PREDICTION_PROBABILITIES, value=AnyValue(array_value=ArrayValue(
         values=[AnyValue(double_value=0.25), AnyValue(double_value=0.75)])))
@@ -404,7 +404,7 @@ def test_bad_batch_processor_variable_warns_and_the_default_applies():
     import sys
 
     env = {**os.environ, "OTEL_BLRP_MAX_QUEUE_SIZE": "lots", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "0"}
-    run = subprocess.run([sys.executable, "-c", "import otel_ml._records as r; print(r.MAX_QUEUED, r.MAX_BATCH)"],
+    run = subprocess.run([sys.executable, "-c", "import otel_ml._records as r; print(r.MAX_QUEUED, r.MAX_BATCH)"], check=False,
                          capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 0 and run.stdout.split() == ["100000", "1000"], run.stderr
     assert "OTEL_BLRP_MAX_QUEUE_SIZE" in run.stderr and "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE" in run.stderr
