@@ -1,7 +1,7 @@
 """``otel-ml demo --pipeline``: the same story through a real OpenTelemetry Collector and Prometheus.
 
-    app (demo) ──OTLP──► otelcol-ml ──ml.*──► otel-ml processor (in-process)
-                            │    ▲                    │ drift / quality gauges
+    app (demo) ──OTLP──► otelcol-ml ──ml.* metrics, prediction/outcome records──► otel-ml processor (in-process)
+                            │    ▲                    │ drift / quality / performance gauges
                             │    └────────OTLP────────┘
                             └──remote write──► Prometheus ◄── the demo's status table (PromQL)
 
@@ -47,6 +47,12 @@ _GAUGES = (
     semconv.QUALITY_OUT_OF_RANGE_RATIO,
     semconv.QUALITY_UNSEEN_RATIO,
     semconv.QUALITY_ALARM,
+    semconv.PERFORMANCE_VALUE,
+    semconv.PERFORMANCE_LOWER,
+    semconv.PERFORMANCE_UPPER,
+    semconv.PERFORMANCE_REFERENCE,
+    semconv.PERFORMANCE_DEGRADED,
+    semconv.PERFORMANCE_SAMPLE_COUNT,
 )
 _PROM_TO_OTEL = {semconv.prometheus_name(n): n for n in _GAUGES}
 _LABEL_TO_ATTRIBUTE = {
@@ -58,6 +64,7 @@ _LABEL_TO_ATTRIBUTE = {
         semconv.DRIFT_KIND,
         semconv.DRIFT_WINDOW,
         semconv.DRIFT_METHOD,
+        semconv.PERFORMANCE_METRIC,
     )
 }
 
@@ -73,6 +80,9 @@ def promql_queries(model: str = MODEL_NAME) -> list[tuple[str, str]]:
          "Wasserstein distance in reference standard deviations"),
         (f"{n(semconv.QUALITY_MISSING_RATIO)}{{{sel}}}", "share of rows missing each feature"),
         (f"{n(semconv.QUALITY_ALARM)}{{{sel}}} == 1", "features with a data-quality alarm"),
+        (f'{n(semconv.PERFORMANCE_VALUE)}{{{sel}, ml_performance_metric="accuracy"}}',
+         "realized accuracy (outcomes joined to predictions), each window"),
+        (f"{n(semconv.PERFORMANCE_DEGRADED)}{{{sel}}} == 1", "performance metrics judged degraded"),
         (
             f'histogram_quantile(0.5, sum by (le) (rate({n(semconv.FEATURE_VALUE)}_bucket{{{sel}, '
             f'ml_feature_name="mean radius"}}[1m])))',

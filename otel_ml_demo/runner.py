@@ -8,6 +8,7 @@ story, the status tracking and the views are the same for both.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import tempfile
@@ -28,6 +29,14 @@ _RUNS = itertools.count(1)
 
 #: How long, after the traffic stops, the demo waits for the processor's last evaluations.
 SETTLE_EVALUATIONS = 2
+#: Keys the hash of the demo's prediction ids (``otel_ml.configure(id_secret=...)``); yours comes from a
+#: secret store or ``OTEL_ML_ID_SECRET``.
+DEMO_ID_SECRET = "otel-ml-demo-only"
+
+
+def _row_ids(frame: Any) -> Any:
+    """The demo's prediction ids: the traffic numbers its rows (the DataFrame index)."""
+    return frame.index
 
 
 @dataclass(frozen=True)
@@ -85,16 +94,19 @@ def run_demo(
     # (the tests) gets its own version, so its counts start from zero.
     run = next(_RUNS)
     version = MODEL_VERSION if run == 1 else f"{MODEL_VERSION}.{run}"
+    # The traffic is resampled from these very rows, so their labels give the accuracy to expect
+    # while nothing changes (a real model's reference uses a labelled holdout).
     reference = otel_ml.build_reference(
         demo.data,
         model=MODEL_NAME,
         version=version,
         predictions=demo.predict_proba(demo.data),
         class_names=demo.class_names,
+        labels=demo.labels,
     )
     view.info(
         f"trained {MODEL_NAME!r} ({len(demo.data)} rows, {len(reference.features)} features); "
-        f"reference profile built from its features and predicted probabilities"
+        f"reference profile built from its features, predicted probabilities and true classes"
     )
     tracker = StatusTracker(model=MODEL_NAME, feature_order=reference.feature_names)
     notes: list[str] = []
@@ -103,32 +115,44 @@ def run_demo(
         be = backend(stack, reference, scenario, view)
         stack.enter_context(_monitoring(be.ingest_endpoint, scenario.export_interval))
 
-        @otel_ml.monitor(model=MODEL_NAME, version=version, reference=reference)
+        @otel_ml.monitor(model=MODEL_NAME, version=version, reference=reference, prediction_id=_row_ids)
         def predict(frame: Any) -> Any:
             return demo.predict_proba(frame)
 
         view.info(
-            f"predict_proba wrapped with @otel_ml.monitor, exporting to {be.ingest_endpoint} "
-            f"every {scenario.export_interval:g}s"
+            f"predict_proba wrapped with @otel_ml.monitor(prediction_id=...), exporting to {be.ingest_endpoint} "
+            f"every {scenario.export_interval:g}s; true classes sent {scenario.outcome_delay:g}s later with "
+            f"otel_ml.record_outcomes"
         )
-        traffic = Traffic(demo.data, scenario)
+        traffic = Traffic(demo.data, scenario, labels=demo.labels)
         per_tick = max(1, round(scenario.rate * scenario.tick))
+        # Outcomes waiting to "arrive": (due time, prediction ids, true classes).
+        waiting: collections.deque[tuple[float, Any, Any]] = collections.deque()
+
+        def send_outcomes(t: float) -> None:
+            while waiting and waiting[0][0] <= t:
+                _, ids, truth = waiting.popleft()
+                otel_ml.record_outcomes(model=MODEL_NAME, ids=ids, actuals=truth)
 
         def refresh(t: float) -> None:
             new = tracker.update(be.points(), t)
-            view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at)
+            view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at, tracker.performance_rows())
 
         view.start(scenario, be.source)
         try:
             t0 = clock()
             tick = 0
             while (t := clock() - t0) < scenario.duration:
-                predict(traffic.batch(t, per_tick))
+                frame, truth = traffic.batch_and_labels(t, per_tick)
+                predict(frame)
+                waiting.append((t + scenario.outcome_delay, frame.index, truth))
+                send_outcomes(t)
                 rows_sent += per_tick
                 refresh(t)
                 tick += 1
                 _sleep_until(t0 + tick * scenario.tick, clock)
             # Let the last exported counts be evaluated: flush, then wait for a few more evaluations.
+            send_outcomes(float("inf"))
             otel_ml.flush(timeout_s=2.0)
             settle = SETTLE_EVALUATIONS * scenario.evaluation_interval + scenario.export_interval + be.settle_s
             settle_until = clock() + settle
@@ -156,6 +180,9 @@ def run_demo(
         drift_shift=scenario.drift_shift,
         incident_missing=scenario.incident_missing,
         peaks={k: dict(v) for k, v in tracker.peaks.items()},
+        concept_at=scenario.concept_at,
+        concept_what=scenario.concept_what(),
+        performance=tuple(tracker.performance_rows()),
     )
     view.finish(result, result.final)
     return result
@@ -176,9 +203,10 @@ def _monitoring(endpoint: str, export_interval_s: float) -> Iterator[None]:
     # An explicit exporter, cumulative temporality and disabled=False: OTEL_* variables meant for the
     # user's own services (OTEL_SDK_DISABLED, OTEL_METRICS_EXPORTER=none, delta temporality, endpoints)
     # must not silently turn the demo into a run where nothing is detected.
+    # The prediction and outcome records (OTLP logs) go to the same endpoint over gRPC.
     exporter = OTLPMetricExporter(endpoint=endpoint, insecure=True)
     otel_ml.configure(exporter=exporter, export_interval_s=export_interval_s, temporality="cumulative",
-                      disabled=False)
+                      disabled=False, endpoint=f"http://{endpoint}", protocol="grpc", id_secret=DEMO_ID_SECRET)
     try:
         yield
     finally:

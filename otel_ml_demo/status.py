@@ -1,5 +1,6 @@
-"""What the demo's ops view knows: per-feature drift and quality status built from the processor's
-gauges, the events (status changes) seen along the way, and the run's structured result."""
+"""What the demo's ops view knows: per-feature drift and quality status and the model's realized
+performance, built from the processor's gauges, the events (status changes) seen along the way, and the
+run's structured result."""
 
 from __future__ import annotations
 
@@ -54,12 +55,40 @@ _QUALITY_FIELDS = (
 
 
 @dataclass(frozen=True)
+class PerformanceStatus:
+    """The latest realized value of one performance metric (joined outcomes in the window) and its verdict."""
+
+    metric: str
+    value: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    reference: float | None = None
+    degraded: bool | None = None  # None: no verdict (too few joined outcomes in the window)
+    samples: float | None = None
+
+    def detail(self) -> str:
+        """``accuracy 0.71 [0.69, 0.73] vs 0.94 on the reference``."""
+        if self.value is None:
+            return f"{self.metric} n/a"
+        text = f"{self.metric} {self.value:.2f}"
+        if self.lower is not None and self.upper is not None:
+            text += f" [{self.lower:.2f}, {self.upper:.2f}]"
+        if self.reference is not None:
+            text += f" vs {self.reference:.2f} on the reference"
+        return text
+
+
+#: The performance metrics the demo shows (the processor exports more: see docs/semantic-conventions.md).
+SHOWN_METRICS = ("accuracy", "roc_auc")
+
+
+@dataclass(frozen=True)
 class DemoEvent:
     """A change of verdict an ops team would be paged (or un-paged) for."""
 
     t: float
     feature: str
-    kind: str  # "drift", "drift cleared", "quality alarm", "quality cleared"
+    kind: str  # "drift", "drift cleared", "quality alarm", "quality cleared", "degraded", "recovered"
     detail: str
     output: bool = False  # True for a model output (prediction drift), False for an input feature
     measure: str | None = None  # the FeatureStatus field the detail quotes ("psi", "missing_ratio", ...)
@@ -67,7 +96,7 @@ class DemoEvent:
     @property
     def raised(self) -> bool:
         """An alarm raised (drift or data quality), not one cleared."""
-        return self.kind in ("drift", "quality alarm")
+        return self.kind in ("drift", "quality alarm", "degraded")
 
     def line(self) -> str:
         what = {
@@ -75,7 +104,11 @@ class DemoEvent:
             "drift cleared": "drift cleared on",
             "quality alarm": "data-quality alarm on",
             "quality cleared": "data-quality alarm cleared on",
+            "degraded": "performance degraded:",
+            "recovered": "performance recovered:",
         }[self.kind]
+        if self.kind in ("degraded", "recovered"):
+            return f"t={self.t:.0f}s {what} {self.detail}"
         prefix = "output " if self.output else ""
         return f"t={self.t:.0f}s {what} {prefix}{self.feature!r} ({self.detail})"
 
@@ -99,6 +132,9 @@ class DemoResult:
     drift_shift: float | None = None  # in reference standard deviations
     incident_missing: float | None = None  # share of rows
     peaks: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # feature -> field -> max seen
+    concept_at: float | None = None  # when the true class started to change (None: no concept drift injected)
+    concept_what: str = ""
+    performance: tuple[PerformanceStatus, ...] = ()
 
     def first(self, kind: str, feature: str, *, after: float = float("-inf")) -> DemoEvent | None:
         for e in self.events:
@@ -117,6 +153,19 @@ class DemoResult:
         return self.first("quality alarm", self.incident_feature, after=self.incident_at)
 
     @property
+    def concept_detected(self) -> DemoEvent | None:
+        """When the processor first judged the model's performance degraded after the concept drift began."""
+        if self.concept_at is None:
+            return None
+        return next((e for e in self.events if e.kind == "degraded" and e.t >= self.concept_at), None)
+
+    @property
+    def early_degradation(self) -> DemoEvent | None:
+        """A degradation verdict before the concept drift (the input drift alone can cost a point or two)."""
+        limit = self.concept_at if self.concept_at is not None else float("inf")
+        return next((e for e in self.events if e.kind == "degraded" and e.t < limit), None)
+
+    @property
     def flagged_features(self) -> tuple[str, ...]:
         """Input features that were flagged as drifting at any time."""
         return tuple(dict.fromkeys(e.feature for e in self.events if e.kind == "drift" and not e.output))
@@ -128,7 +177,8 @@ class DemoResult:
 
     @property
     def ok(self) -> bool:
-        return self.drift_detected is not None and self.incident_detected is not None
+        inputs = self.drift_detected is not None and self.incident_detected is not None
+        return inputs and (self.concept_at is None or self.concept_detected is not None)
 
     def summary_lines(self) -> list[str]:
         shift = f" by +{self.drift_shift:g}σ" if self.drift_shift is not None else ""
@@ -137,19 +187,25 @@ class DemoResult:
             (self.drift_at, 0, f"t={self.drift_at:.0f}s injected: {self.drift_feature!r} shifted{shift}"),
             (self.incident_at, 0, f"t={self.incident_at:.0f}s injected: {self.incident_feature!r} missing{share}"),
         ]
-        drift, incident = self.drift_detected, self.incident_detected
+        if self.concept_at is not None:
+            timed.append((self.concept_at, 0, f"t={self.concept_at:.0f}s injected: concept drift, {self.concept_what}"))
+        drift, incident, concept = self.drift_detected, self.incident_detected, self.concept_detected
         for e in self.events:
             line = self._with_peak(e)
             if e is drift:
                 line += f", {e.t - self.drift_at:.0f}s after the shift"
             elif e is incident:
                 line += f", {e.t - self.incident_at:.0f}s after the incident began"
+            elif e is concept and self.concept_at is not None:
+                line += f", {e.t - self.concept_at:.0f}s after the concept drift began"
             timed.append((e.t, 1, line))
         lines = [line for _, _, line in sorted(timed, key=lambda x: (x[0], x[1]))]
         if drift is None:
             lines.append(f"MISSED: no drift detected on {self.drift_feature!r}")
         if incident is None:
             lines.append(f"MISSED: no data-quality alarm on {self.incident_feature!r}")
+        if self.concept_at is not None and concept is None:
+            lines.append("MISSED: no performance degradation after the concept drift")
         others = [s.name for s in self.final if s.kind == semconv.DRIFT_KIND_FEATURE and s.name != self.drift_feature]
         if self.false_alarms:
             lines.append(
@@ -181,6 +237,9 @@ class DemoResult:
             "incident_at": self.incident_at,
             "incident_detected_at": self.incident_detected.t if self.incident_detected else None,
             "false_alarms": list(self.false_alarms),
+            "concept_at": self.concept_at,
+            "concept_detected_at": self.concept_detected.t if self.concept_detected else None,
+            "performance": [asdict(p) for p in self.performance],
             "rows_sent": self.rows_sent,
             "elapsed": round(self.elapsed, 2),
             "events": [self._with_peak(e) for e in self.events],
@@ -201,6 +260,7 @@ class StatusTracker:
     events: list[DemoEvent] = field(default_factory=list)
     changed_at: dict[tuple[str, str], float] = field(default_factory=dict)
     peaks: dict[str, dict[str, float]] = field(default_factory=dict)
+    performance: dict[str, PerformanceStatus] = field(default_factory=dict)
 
     def update(self, points: Iterable[GaugePoint], t: float) -> list[DemoEvent]:
         """Fold in a snapshot of gauges observed at time ``t``; return the new events."""
@@ -209,7 +269,17 @@ class StatusTracker:
         if self.window is None and windows:
             self.window = windows[0]
         built: dict[tuple[str, str], dict[str, object]] = {}
+        perf: dict[str, dict[str, object]] = {}
+        joined: float | None = None  # ml.performance.sample_count: one per window, for every metric
         for p in pts:
+            if p.metric in _PERF_FIELDS:
+                if self.window and p.window != self.window:
+                    continue
+                if p.metric == semconv.PERFORMANCE_SAMPLE_COUNT:
+                    joined = p.value
+                elif (metric := str(p.attributes.get(semconv.PERFORMANCE_METRIC, ""))) in SHOWN_METRICS:
+                    _apply_performance(perf.setdefault(metric, {}), p)
+                continue
             if not p.feature or (self.window and p.window and p.window != self.window):
                 continue
             row = built.setdefault((p.kind, p.feature), {})
@@ -228,8 +298,21 @@ class StatusTracker:
                 v = getattr(cur, fname)
                 if v is not None and v > peak.get(fname, float("-inf")):
                     peak[fname] = v
+        if joined is not None:
+            for metric in {*perf, *self.performance}:
+                perf.setdefault(metric, {})["samples"] = joined
+        for metric, values in perf.items():
+            old_p = self.performance.get(metric, PerformanceStatus(metric))
+            cur_p = replace(old_p, **values)  # type: ignore[arg-type]
+            if bool(cur_p.degraded) != bool(old_p.degraded) and cur_p.degraded is not None:
+                new.append(DemoEvent(t, metric, "degraded" if cur_p.degraded else "recovered", cur_p.detail()))
+            self.performance[metric] = cur_p
         self.events += new
         return new
+
+    def performance_rows(self) -> list[PerformanceStatus]:
+        """The shown metrics, in :data:`SHOWN_METRICS` order (those the processor has exported)."""
+        return [self.performance[m] for m in SHOWN_METRICS if m in self.performance]
 
     def _transitions(self, old: FeatureStatus, cur: FeatureStatus, t: float) -> list[DemoEvent]:
         out = []
@@ -262,6 +345,25 @@ class StatusTracker:
 
 
 _PEAK_FIELDS = ("psi", "wasserstein", "missing_ratio", "invalid_ratio", "out_of_range_ratio", "unseen_ratio")
+
+
+_PERF_FIELDS = {
+    semconv.PERFORMANCE_VALUE: "value",
+    semconv.PERFORMANCE_LOWER: "lower",
+    semconv.PERFORMANCE_UPPER: "upper",
+    semconv.PERFORMANCE_REFERENCE: "reference",
+    semconv.PERFORMANCE_DEGRADED: "degraded",
+    semconv.PERFORMANCE_SAMPLE_COUNT: "samples",
+}
+
+
+def _apply_performance(row: dict[str, object], p: GaugePoint) -> None:
+    name = _PERF_FIELDS[p.metric]
+    if name == "degraded":
+        # 1 degraded, 0 fine, NO_VERDICT (-1: too few joined outcomes) stays None
+        row[name] = p.value >= 0.5 if p.value >= 0 else None
+    else:
+        row[name] = p.value
 
 
 def _apply(row: dict[str, object], p: GaugePoint) -> None:

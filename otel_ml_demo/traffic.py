@@ -1,5 +1,8 @@
 """The demo's story: a model trained on a dataset shipped with scikit-learn, and the production
-traffic replayed against it, with a drift and a data-quality incident injected part way.
+traffic replayed against it, with a drift, a data-quality incident and a concept drift injected part
+way. The traffic carries the true class of every row, so the demo can send the outcomes a little later;
+in the concept-drift phase the true class flips in one region of feature space while the inputs the
+model sees keep their distribution.
 
 Nothing here touches the network or the disk: the dataset is scikit-learn's bundled breast-cancer
 table (``load_breast_cancer``), the model a small imputing logistic-regression pipeline.
@@ -38,8 +41,8 @@ class DemoUnavailable(RuntimeError):
 class Scenario:
     """Timeline and knobs of one demo run. Times are seconds since the traffic started."""
 
-    duration: float = 45.0
-    window: float = 15.0
+    duration: float = 60.0
+    window: float = 20.0
     evaluation_interval: float = 2.0
     export_interval: float = 1.0
     rate: int = 400
@@ -50,6 +53,10 @@ class Scenario:
     incident_feature: str = "mean texture"
     incident_missing: float = 0.35
     incident_at: float = 30.0
+    concept_feature: str = "mean concave points"
+    concept_quantile: float = 0.75  # the true class flips where concept_feature is above this quantile
+    concept_at: float = 45.0
+    outcome_delay: float = 1.0  # seconds between a prediction and its outcome
     noise: float = 0.05
     seed: int = 7
 
@@ -58,7 +65,7 @@ class Scenario:
         """A scenario whose phases sit at the same fractions of ``duration`` as the default's.
 
         The window is about a third of the run (the drift needs most of one window to dominate it);
-        drift at 1/3, incident at 2/3.
+        drift at 1/4, incident at 1/2, concept drift at 3/4.
         """
         window = overrides.pop("window", None) or max(4.0, round(duration / 3.0))
         default_evaluation = 2.0 if window >= 12 else 1.0 if window >= 6 else 0.5
@@ -69,8 +76,9 @@ class Scenario:
             window=window,
             evaluation_interval=evaluation,
             export_interval=export,
-            drift_at=round(duration / 3.0, 1),
-            incident_at=round(2.0 * duration / 3.0, 1),
+            drift_at=round(duration / 4.0, 1),
+            incident_at=round(duration / 2.0, 1),
+            concept_at=round(3.0 * duration / 4.0, 1),
             **overrides,
         )
 
@@ -83,7 +91,14 @@ class Scenario:
             parts.append(f"drift: {self.drift_feature!r} shifted by +{self.drift_shift:g}σ")
         if t >= self.incident_at:
             parts.append(f"incident: {self.incident_feature!r} missing in {self.incident_missing:.0%} of rows")
+        if t >= self.concept_at:
+            parts.append(f"concept drift: {self.concept_what()}")
         return "; ".join(parts) if parts else "normal traffic"
+
+
+    def concept_what(self) -> str:
+        top = f"top {1.0 - self.concept_quantile:.0%}" if self.concept_quantile >= 0.5 else "upper part"
+        return f"true class flipped where {self.concept_feature!r} is in its {top} (inputs unchanged)"
 
 
 @dataclass
@@ -93,6 +108,7 @@ class DemoModel:
     model: Any
     data: Any  # pandas DataFrame of FEATURES
     class_names: tuple[str, ...]
+    labels: Any = None  # numpy array: the true class name of every row of data
 
     def predict_proba(self, frame: Any) -> Any:
         return self.model.predict_proba(frame)
@@ -121,13 +137,17 @@ def train_model(seed: int = 7) -> DemoModel:
     )
     model.fit(x_train, y_train)
     names = tuple(str(bunch.target_names[c]) for c in model.classes_)
-    return DemoModel(model=model, data=frame, class_names=names)
+    labels = np.asarray(names)[np.searchsorted(model.classes_, target.to_numpy())]
+    return DemoModel(model=model, data=frame, class_names=names, labels=labels)
 
 
 class Traffic:
-    """Production traffic: rows resampled from the data with a little noise, story applied by time."""
+    """Production traffic: rows resampled from the data with a little noise, story applied by time.
 
-    def __init__(self, data: Any, scenario: Scenario) -> None:
+    Rows are numbered in the order they are made (the batch's index: the prediction ids).
+    """
+
+    def __init__(self, data: Any, scenario: Scenario, labels: Any = None) -> None:
         import pandas as pd
 
         self._pd = pd
@@ -139,15 +159,37 @@ class Traffic:
         self._rng = np.random.default_rng(scenario.seed)
         self._drift_col = self._columns.index(scenario.drift_feature)
         self._incident_col = self._columns.index(scenario.incident_feature)
+        self._concept_col = self._columns.index(scenario.concept_feature)
+        self._concept_edge = float(np.nanquantile(self._values[:, self._concept_col], scenario.concept_quantile))
+        self._labels = None if labels is None else np.asarray(labels)
+        self._classes = None if labels is None else np.unique(self._labels)
+        self._next_id = 0
 
     def batch(self, t: float, n: int) -> Any:
         """``n`` rows of traffic as they look at time ``t`` (a pandas DataFrame)."""
+        return self.batch_and_labels(t, n)[0]
+
+    def batch_and_labels(self, t: float, n: int) -> tuple[Any, Any]:
+        """``n`` rows of traffic at time ``t`` and their true classes (``None`` without labels).
+
+        From ``concept_at`` on, the true class of a row whose ``concept_feature`` is above the
+        scenario's quantile is the other one (binary): the world changed, the inputs did not.
+        """
         s = self._scenario
-        rows = self._values[self._rng.integers(0, len(self._values), n)]
+        picked = self._rng.integers(0, len(self._values), n)
+        rows = self._values[picked]
         rows = rows + self._rng.normal(0.0, 1.0, rows.shape) * (s.noise * self._std)
         rows[:, self._nonneg] = np.maximum(rows[:, self._nonneg], 0.0)
+        truth = None
+        if self._labels is not None and self._classes is not None:
+            truth = self._labels[picked]
+            if t >= s.concept_at and len(self._classes) == 2:
+                flip = rows[:, self._concept_col] > self._concept_edge
+                truth = np.where(flip, np.where(truth == self._classes[0], self._classes[1], self._classes[0]), truth)
         if t >= s.drift_at:
             rows[:, self._drift_col] += s.drift_shift * self._std[self._drift_col]
         if t >= s.incident_at:
             rows[self._rng.random(n) < s.incident_missing, self._incident_col] = np.nan
-        return self._pd.DataFrame(rows, columns=self._columns)
+        index = self._pd.RangeIndex(self._next_id, self._next_id + n)
+        self._next_id += n
+        return self._pd.DataFrame(rows, columns=self._columns, index=index), truth

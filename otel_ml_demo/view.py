@@ -16,7 +16,7 @@ from rich.text import Text
 
 from otel_ml import semconv
 
-from .status import DemoEvent, DemoResult, FeatureStatus
+from .status import DemoEvent, DemoResult, FeatureStatus, PerformanceStatus
 from .traffic import Scenario
 
 HIGHLIGHT_SECONDS = 4.0
@@ -28,7 +28,7 @@ class DemoView(Protocol):
     def info(self, message: str) -> None: ...
     def start(self, scenario: Scenario, source: str = ...) -> None: ...
     def update(self, t: float, rows_sent: int, statuses: Sequence[FeatureStatus], new_events: Sequence[DemoEvent],
-               changed_at: dict[tuple[str, str], float]) -> None: ...
+               changed_at: dict[tuple[str, str], float], performance: Sequence[PerformanceStatus] = ()) -> None: ...
     def stop(self) -> None: ...
     def finish(self, result: DemoResult, statuses: Sequence[FeatureStatus]) -> None: ...
 
@@ -104,17 +104,37 @@ def status_table(
     return table
 
 
+def performance_text(performance: Sequence[PerformanceStatus]) -> Text:
+    """One line per shown metric: realized value, interval, reference, verdict, joined outcomes."""
+    if not performance:
+        return Text("no joined outcomes yet", style="dim")
+    text = Text()
+    for i, p in enumerate(performance):
+        if i:
+            text.append("\n")
+        text.append(p.detail() + "  ")
+        verdict = _verdict(p.degraded, "DEGRADED")
+        if p.degraded is None:
+            verdict = Text("no verdict yet", style="dim")
+        text.append_text(verdict)
+        if p.samples is not None:
+            text.append(f"  ({p.samples:,.0f} joined outcomes)", style="dim")
+    return text
+
+
 def summary_text(result: DemoResult) -> Text:
     text = Text()
     for line in result.summary_lines():
         style = "red" if line.startswith("MISSED") else ("dim" if "injected:" in line else "")
-        if " detected on " in line or " alarm on " in line:
+        if " detected on " in line or " alarm on " in line or "performance degraded" in line:
             style = "bold"
         elif line.startswith("also flagged"):
             style = "yellow"
         text.append(line + "\n", style=style)
+    caught = ("drift, data-quality incident and concept drift were all" if result.concept_at is not None
+              else "drift and data-quality incident were both")
     verdict = (
-        "✔ the injected drift and data-quality incident were both detected"
+        f"✔ the injected {caught} detected"
         if result.ok
         else "✘ the demo did not detect everything it injected"
     )
@@ -140,6 +160,7 @@ class LiveView:
         self._table: Table = status_table([])
         self._scenario: Scenario | None = None
         self._source = "processor"
+        self._performance = performance_text(())
 
     def info(self, message: str) -> None:
         self.console.print(f"[dim]•[/] {message}")
@@ -163,12 +184,14 @@ class LiveView:
     def _render(self) -> Group:
         if self.compact:
             recent = Text("\n").join(self._lines[-4:]) if self._lines else Text("no alarms yet", style="dim")
-            return Group(self._progress, self._table, recent)
+            return Group(self._progress, self._table, self._performance, recent)
         recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
         return Group(
             self._progress,
             Text(""),
             Panel(self._table, title=self._title(), title_align="left", expand=False),
+            Panel(self._performance, title="realized performance (outcomes joined to predictions)",
+                  title_align="left", expand=False),
             Panel(recent, title="timeline", title_align="left", expand=False),
         )
 
@@ -179,11 +202,14 @@ class LiveView:
         statuses: Sequence[FeatureStatus],
         new_events: Sequence[DemoEvent],
         changed_at: dict[tuple[str, str], float],
+        performance: Sequence[PerformanceStatus] = (),
     ) -> None:
         assert self._scenario is not None
         s = self._scenario
+        self._performance = performance_text(performance)
         for at, what in ((s.drift_at, f"{s.drift_feature!r} shifted by +{s.drift_shift:g}σ"),
-                         (s.incident_at, f"{s.incident_feature!r} missing in {s.incident_missing:.0%} of rows")):
+                         (s.incident_at, f"{s.incident_feature!r} missing in {s.incident_missing:.0%} of rows"),
+                         (s.concept_at, f"concept drift, {s.concept_what()}")):
             if t >= at and at not in self._injected:
                 self._injected.add(at)
                 self._lines.append(Text(f"t={at:.0f}s injected: {what}", style="dim"))
@@ -239,6 +265,7 @@ class PlainView:
         statuses: Sequence[FeatureStatus],
         new_events: Sequence[DemoEvent],
         changed_at: dict[tuple[str, str], float],
+        performance: Sequence[PerformanceStatus] = (),
     ) -> None:
         assert self._scenario is not None
         phase = self._scenario.phase(t)
@@ -254,8 +281,11 @@ class PlainView:
 
     def finish(self, result: DemoResult, statuses: Sequence[FeatureStatus]) -> None:
         self.console.print(status_table(statuses, title="final status"))
+        self._print("realized performance:")
+        self.console.print(performance_text(result.performance))
         self._print("summary:")
         for line in result.summary_lines():
             self._print(f"  {line}")
-        self._print("OK: drift and data-quality incident detected" if result.ok
-                    else "FAILED: not everything was detected")
+        caught = "drift, data-quality incident and concept drift" if result.concept_at is not None else (
+            "drift and data-quality incident")
+        self._print(f"OK: {caught} detected" if result.ok else "FAILED: not everything was detected")

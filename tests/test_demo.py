@@ -91,6 +91,61 @@ def test_tracker_turns_gauge_changes_into_events() -> None:
     assert result.ok and result.false_alarms == ()
 
 
+def _perf_attrs(metric: str | None = "accuracy") -> dict[str, str]:
+    a = {semconv.MODEL_NAME: "m", semconv.MODEL_VERSION: "1", semconv.DRIFT_WINDOW: "10s"}
+    if metric:
+        a[semconv.PERFORMANCE_METRIC] = metric
+    return a
+
+
+def test_tracker_turns_performance_verdicts_into_events() -> None:
+    rx_store = GaugeReceiver().store  # not started: used as a plain store
+    tracker = StatusTracker(model="m", feature_order=("a",))
+    no_verdict = [(semconv.PERFORMANCE_DEGRADED, _perf_attrs(), -1.0),
+                  (semconv.PERFORMANCE_SAMPLE_COUNT, _perf_attrs(None), 120.0)]
+    rx_store.add_request(_gauge_request(no_verdict, t_ns=1))
+    assert tracker.update(rx_store.snapshot(), 1.0) == []
+    assert tracker.performance_rows()[0].degraded is None  # too few outcomes: no verdict, not "fine"
+    rx_store.add_request(_gauge_request([
+        (semconv.PERFORMANCE_VALUE, _perf_attrs(), 0.71),
+        (semconv.PERFORMANCE_LOWER, _perf_attrs(), 0.69),
+        (semconv.PERFORMANCE_UPPER, _perf_attrs(), 0.73),
+        (semconv.PERFORMANCE_REFERENCE, _perf_attrs(), 0.94),
+        (semconv.PERFORMANCE_DEGRADED, _perf_attrs(), 1.0),
+        (semconv.PERFORMANCE_DEGRADED, _perf_attrs("log_loss"), 1.0),  # not a shown metric
+        (semconv.PERFORMANCE_SAMPLE_COUNT, _perf_attrs(None), 2400.0),
+    ], t_ns=2))
+    (event,) = tracker.update(rx_store.snapshot(), 40.0)
+    assert event.line() == "t=40s performance degraded: accuracy 0.71 [0.69, 0.73] vs 0.94 on the reference"
+    (row,) = tracker.performance_rows()
+    assert row.samples == 2400 and row.degraded is True
+    assert [s.name for s in tracker.rows()] == ["a"]  # performance points are not feature rows
+    found = DemoResult("m", "a", 10.0, "b", 20.0, 30.0, 100, 31.0, (event,), (), concept_at=35.0)
+    assert found.concept_detected is event and found.early_degradation is None
+    early = DemoResult("m", "a", 10.0, "b", 20.0, 30.0, 100, 31.0, (event,), (), concept_at=45.0)
+    assert early.concept_detected is None and early.early_degradation is event
+
+
+def test_traffic_labels_change_only_in_the_concept_region_while_inputs_do_not() -> None:
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame(rng.normal(10.0, 2.0, (500, len(FEATURES))), columns=list(FEATURES))
+    labels = np.where(np.arange(500) == 0, "b", "a")  # (almost) everything is "a"
+    s = Scenario.scaled(40.0)
+    traffic = Traffic(data, s, labels=labels)
+    before, truth_before = traffic.batch_and_labels(s.concept_at - 1, 8000)
+    after, truth_after = traffic.batch_and_labels(s.concept_at + 1, 8000)
+    assert (truth_before == "b").mean() < 0.01
+    flipped = truth_after == "b"
+    assert flipped.mean() == pytest.approx(1 - s.concept_quantile, abs=0.03)
+    edge = data[s.concept_feature].quantile(s.concept_quantile)
+    assert (after[s.concept_feature][flipped] > edge).all()  # only in the region
+    for f in FEATURES:
+        if f not in (s.drift_feature, s.incident_feature):
+            assert abs(after[f].mean() - before[f].mean()) < 0.15, f  # the inputs did not move
+    assert after.index[0] == before.index[-1] + 1  # rows are numbered: the prediction ids
+
+
 def test_traffic_applies_the_story_by_time() -> None:
     pd = pytest.importorskip("pandas")
     rng = np.random.default_rng(0)
@@ -138,6 +193,12 @@ def test_demo_detects_the_injected_drift_and_incident() -> None:
     assert final[result.incident_feature].missing_ratio is not None
     assert final[result.incident_feature].missing_ratio > 0.1
     assert "summary:" in log and "drift detected on 'mean radius'" in log
+    assert result.concept_detected is not None and result.concept_detected.t >= result.concept_at, log
+    assert result.early_degradation is None, log  # the input drift and incident alone do not page
+    accuracy = {p.metric: p for p in result.performance}["accuracy"]
+    assert accuracy.reference is not None and accuracy.value is not None
+    assert accuracy.reference - accuracy.value > 0.1, log
+    assert "performance degraded: accuracy" in log and "concept drift" in log
     assert result.elapsed < 60  # a hang, not a slow machine
 
 
@@ -183,7 +244,8 @@ def test_pipeline_demo_through_the_real_collector_and_prometheus() -> None:
     log = out.getvalue()
     assert result.ok, log
     assert result.drift_detected is not None and result.drift_detected.t >= result.drift_at, log
-    assert "PromQL to look at:" in log and "ml_drift_detected" in log
+    assert result.concept_detected is not None and result.concept_detected.t >= result.concept_at, log
+    assert "PromQL to look at:" in log and "ml_drift_detected" in log and "ml_performance_degraded" in log
 
 
 def test_result_without_detections_is_not_ok_and_says_what_was_missed() -> None:
@@ -199,6 +261,12 @@ def test_result_without_detections_is_not_ok_and_says_what_was_missed() -> None:
     assert "MISSED: no drift detected on 'a'" in lines
     assert "MISSED: no data-quality alarm on 'b'" in lines
     assert "also flagged, though not shifted (1 of 2): 'c'" in lines
+    found = (DemoEvent(12.0, "a", "drift", "PSI 0.4"), DemoEvent(22.0, "b", "quality alarm", "missing 30%"))
+    unseen_concept = DemoResult("m", "a", 10.0, "b", 20.0, 40.0, 100, 41.0, found, final, concept_at=30.0)
+    assert not unseen_concept.ok
+    assert "MISSED: no performance degradation after the concept drift" in unseen_concept.summary_lines()
+    caught = DemoEvent(33.0, "accuracy", "degraded", "accuracy 0.70 vs 0.94 on the reference")
+    assert DemoResult("m", "a", 10.0, "b", 20.0, 40.0, 100, 41.0, (*found, caught), final, concept_at=30.0).ok
 
 
 @pytest.mark.parametrize("ok, code", [(True, 0), (False, 1)])
@@ -222,7 +290,8 @@ def test_cli_exit_code_and_json_follow_the_result(
     out = tmp_path / "r.json"
     res = CliRunner().invoke(main, ["demo", "--duration", "30", "--no-live", "--json", str(out)])
     assert res.exit_code == code, res.output
-    assert seen["scenario"].duration == 30 and seen["scenario"].drift_at == 10
+    assert seen["scenario"].duration == 30 and seen["scenario"].drift_at == 7.5
+    assert seen["scenario"].incident_at == 15 and seen["scenario"].concept_at == 22.5
     doc = json.loads(out.read_text())
     assert doc["ok"] is ok
     assert doc["drift_detected_at"] == (15.0 if ok else None)
