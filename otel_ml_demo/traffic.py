@@ -41,21 +41,21 @@ class DemoUnavailable(RuntimeError):
 class Scenario:
     """Timeline and knobs of one demo run. Times are seconds since the traffic started."""
 
-    duration: float = 60.0
-    window: float = 20.0
+    duration: float = 45.0
+    window: float = 15.0
     evaluation_interval: float = 2.0
     export_interval: float = 1.0
     rate: int = 400
     tick: float = 0.25
     drift_feature: str = "mean radius"
     drift_shift: float = 0.6
-    drift_at: float = 15.0
+    drift_at: float = 11.2
     incident_feature: str = "mean texture"
     incident_missing: float = 0.35
-    incident_at: float = 30.0
+    incident_at: float = 22.5
     concept_feature: str = "mean concave points"
     concept_quantile: float = 0.75  # the true class flips where concept_feature is above this quantile
-    concept_at: float = 45.0
+    concept_at: float = 33.8
     outcome_delay: float = 1.0  # seconds between a prediction and its outcome
     noise: float = 0.05
     seed: int = 7
