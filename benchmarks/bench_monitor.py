@@ -13,6 +13,10 @@ processes on a busy machine disturb them less.
    1000 rows with 5 categorical columns (12 levels, strings) among 20 features, vs. the same frame
    all-numeric, through a stub model (target: categorical overhead <= 1 ms).
 3. Thread safety: N threads, exact counts. 4. Memory: bounded whatever the input.
+6. ``prediction_id`` on (prediction records): a 1 x 20 call's overhead vs. the span-only wrapper
+   (target <= 2x), and what ids add to a 1000 x 20 call (ndarray + id callable; DataFrame + id column)
+   over the same call without ids (target <= 1 ms). The sender thread is kept out of the timed loops
+   (its queue is drained between rounds) and timed apart: hashing, sampling and protobuf per record.
 5. Offline counting of ``otel-ml drift`` (read-back of text cells + ``count_column``), 20 features
    (5 categorical) x 10,000 rows, in-process (target: <= 20 ms), vs. the numeric columns alone; and
    the command's whole ``judge()`` (counting and verdicts) on the same frame.
@@ -252,6 +256,7 @@ def main() -> int:
     print(f"4) memory: counters {nbytes0} B before, {agg.nbytes()} B after {mem_calls} hostile calls; "
           f"heap growth allocated from otel_ml {lib_growth / 1024:.1f} KiB (whole process {all_growth / 1024:.1f} KiB)")
     offline_counting(rng)
+    ok &= prediction_records(clf, ref, tracer, X, rng)
     return 0 if ok else 1
 
 
@@ -361,6 +366,102 @@ def offline_counting(rng) -> None:
     print(f"   all 20 features       {r['all 20'] * 1e3:9.2f} ms   (target <= 20 ms); "
           f"ratio vs numeric only = {r['all 20'] / r['15 numeric only']:.2f}")
     print(f"   judge() (counting + verdicts of the 20 features) {r['judge'] * 1e3:9.2f} ms")
+
+
+def prediction_records(clf, ref, tracer, X, rng) -> bool:
+    """6) the cost of ``prediction_id`` on the calling thread, and the sender's cost per record."""
+    from otel_ml import _records
+    from otel_ml._ids import configure_ids
+    from otel_ml._logs_exporter import SendResult
+
+    configure_ids("bench-secret", None)
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    sent = []
+
+    def transport(body):  # kept; parsed after the timing
+        sent.append(body)
+        return SendResult(True)
+
+    _records.QUEUE.transport = transport
+    _records.MAX_QUEUED = 10**9  # a round's items wait in the queue; drained between rounds, untimed
+    worker = _records.QUEUE.worker
+    worker.start = lambda: None
+    worker.wake = lambda: None
+    ids = np.array([f"order-{i}" for i in range(1000)], dtype=object)
+
+    def bare(x):
+        return clf.predict_proba(x)
+
+    def span_only(x):
+        with tracer.start_as_current_span("predict bench"):
+            return clf.predict_proba(x)
+
+    plain = otel_ml.monitor(model="bench", version="1", reference=ref)(bare)
+    with_ids = otel_ml.monitor(model="bench", version="1", reference=ref,
+                               prediction_id=lambda x: ids[: len(x)])(bare)
+
+    def timed(fns, args, calls, rounds):
+        samples = {name: [] for name in fns}
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                x = args[name]
+                t0 = clock()
+                for _ in range(calls):
+                    fn(x)
+                samples[name].append((clock() - t0) / calls)
+            _records.QUEUE._take()
+        return {name: statistics.median(v) for name, v in samples.items()}
+
+    one = X[:1].copy()
+    fns1 = {"bare": bare, "span": span_only, "monitor": plain, "ids": with_ids}
+    timed(fns1, dict.fromkeys(fns1, one), 200, 2)
+    calls, rounds = (200, 15) if QUICK else (200, 61)
+    r = timed(fns1, dict.fromkeys(fns1, one), calls, rounds)
+    span_oh, mon_oh, ids_oh = r["span"] - r["bare"], r["monitor"] - r["bare"], r["ids"] - r["bare"]
+    print("6) prediction_id on (prediction records), same run")
+    print(f"   1 x 20: span-only overhead {us(span_oh)}; monitor {us(mon_oh)}; monitor + prediction_id {us(ids_oh)}")
+    print(f"   ratio (monitor + prediction_id) / span overhead = {ids_oh / span_oh:.2f}  (target <= 2)")
+
+    big = rng.normal(size=(1000, X.shape[1]))
+    fns2 = {"bare": bare, "monitor": plain, "ids": with_ids}
+    timed(fns2, dict.fromkeys(fns2, big), 5, 2)
+    calls, rounds = (10, 9) if QUICK else (10, 61)
+    r2 = timed(fns2, dict.fromkeys(fns2, big), calls, rounds)
+    added = r2["ids"] - r2["monitor"]
+    print(f"   1000 x 20 ndarray: monitor {us(r2['monitor'])}; + prediction_id {us(r2['ids'])}; "
+          f"ids add {us(added)}  (target <= 1000 µs)")
+
+    names = [f"x{j}" for j in range(X.shape[1])]
+    frame = pd.DataFrame(big, columns=names)
+    frame_ids = frame.assign(order=ids)
+    ref_df = otel_ml.build_reference(pd.DataFrame(X, columns=names), model="bench-df", version="1",
+                                     predictions=clf.predict_proba(X), class_names=clf.classes_)
+
+    def df_model(x):
+        return clf.predict_proba(x[names].to_numpy())
+
+    fns3 = {"monitor": otel_ml.monitor(model="bench-df", version="1", reference=ref_df)(df_model),
+            "ids": otel_ml.monitor(model="bench-df", version="1", reference=ref_df, prediction_id="order")(df_model)}
+    args3 = {"monitor": frame, "ids": frame_ids}
+    timed(fns3, args3, 5, 2)
+    r3 = timed(fns3, args3, calls, rounds)
+    print(f"   1000 x 20 DataFrame: monitor {us(r3['monitor'])}; + id column and prediction_id {us(r3['ids'])}; "
+          f"ids add {us(r3['ids'] - r3['monitor'])}  (target <= 1000 µs)")
+
+    # the sender's work, on this thread: 20 calls of 1000 rows, hashed, protobuf-built, 'sent'
+    for _ in range(20):
+        with_ids(big)
+    n = _records.QUEUE._queued
+    t0 = clock()
+    _records.QUEUE._work()
+    dt = clock() - t0
+    sizes = [len(ExportLogsServiceRequest.FromString(b).resource_logs[0].scope_logs[0].log_records) for b in sent]
+    ok = sum(sizes) == n and max(sizes) <= _records.MAX_BATCH
+    sent = sizes
+    print(f"   sender (background thread): {dt / n * 1e6:.2f} µs per record ({n} records in {len(sent)} requests "
+          f"of <= {_records.MAX_BATCH}): {'ok' if ok else 'WRONG'}")
+    return ok
 
 
 if __name__ == "__main__":

@@ -307,6 +307,15 @@ def overview() -> db.Dashboard:
         .thresholds(_thresholds([(None, "green"), (1e-9, "red")]))
         .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
         .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+    d = d.with_panel(ts(
+        "Prediction records sent / dropped per second",
+        "Per-prediction records (OTLP logs, for joining outcomes) the library sent (ml.prediction.records), "
+        "and records it could not send, by reason (ml.records.dropped: queue_full, no_id_secret, "
+        "export_failed, invalid). Empty unless a model is monitored with prediction_id.",
+        targets((q.event_rate(sc.PREDICTION_RECORDS), "{{%s}} sent" % q.VERSION),
+                (q.event_rate(sc.RECORDS_DROPPED, f"{q.MODEL}, {q.VERSION}, {q.ERROR_TYPE}"),
+                 "{{%s}} dropped {{%s}}" % (q.VERSION, q.ERROR_TYPE))),
+        "short", span=12, axis_min=0))
 
     d = d.with_row(row("otel-ml processor"))
     proc = "{{%s}} {{%s}}" % (q.JOB, q.INSTANCE)

@@ -22,6 +22,12 @@ counts, data-quality counters and ``ml.predict.duration``. A daemon thread expor
 ``OTEL_METRIC_EXPORT_INTERVAL`` ms (default 60000); :func:`flush` exports now, and pending data is
 flushed at interpreter exit. ``docs/semantic-conventions.md`` lists every signal.
 
+Ground truth: with ``monitor(..., prediction_id="order_id")`` (a column, or a callable returning one id
+per row) each predicted row also becomes an ``ml.prediction`` OTLP log record (keyed hash of the id,
+the output, the predict span's trace id), sent from a background thread; ``record_outcomes(model=...,
+ids=..., actuals=...)``, from any process, sends the matching ``ml.outcome`` records. Ids are hashed
+with ``configure(id_secret=...)`` or ``OTEL_ML_ID_SECRET`` (the same secret on both sides).
+
 An instrumented estimator pickles, copies and clones as the plain one, and the copy comes back plain
 (monitoring is the process's configuration, not the model's state); each method's outputs are recorded
 only when the reference describes them (``predict_proba``: ``proba:<class>``; ``predict``: label or value).
@@ -59,6 +65,7 @@ from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError  # n
 from ._export import PIPELINE as _PIPELINE  # noqa: E402
 from ._monitor import instrument, monitor  # noqa: E402
 from ._reference import Reference, build_reference, load_reference  # noqa: E402
+from ._outcomes import record_outcomes  # noqa: E402
 
 __all__ = [
     "ConfigurationError",
@@ -72,6 +79,7 @@ __all__ = [
     "instrument",
     "load_reference",
     "monitor",
+    "record_outcomes",
 ]
 
 
@@ -95,6 +103,8 @@ def configure(
     temporality: str | None = None,
     resource: Any = None,
     disabled: bool | None = None,
+    id_secret: str | bytes | None = None,
+    hash_ids: bool | None = None,
 ) -> None:
     """Configure the export pipeline; arguments win over the ``OTEL_*`` variables.
 
@@ -106,7 +116,8 @@ def configure(
     from the application's SDK providers or ``Resource.create()``. ``timeout_s`` is in seconds (the
     variables, as the specification says, in milliseconds). Call it before decorating; calling it again
     replaces the pipeline (the counts are kept). Raises :class:`ConfigurationError` naming the bad
-    argument; a bad ``OTEL_*`` variable only warns and is ignored.
+    argument; a bad ``OTEL_*`` variable only warns and is ignored. ``id_secret`` keys the hash of
+    prediction ids (else ``OTEL_ML_ID_SECRET``); ``hash_ids=False`` sends raw ids instead.
     """
     from ._config import load_config
 
@@ -121,6 +132,11 @@ def configure(
         resource=resource,
         disabled=disabled,
     )
+    from ._ids import configure_ids
+    from ._records import QUEUE
+
+    QUEUE.configure(config, endpoint=endpoint, protocol=protocol, headers=headers)
+    configure_ids(id_secret, hash_ids)
     _PIPELINE.configure(config)
     from ._monitor import _set_disabled
 
@@ -132,9 +148,16 @@ def configure(
 
 
 def flush(timeout_s: float = 5.0) -> bool:
-    """Export every model's counts now; True when the export succeeded within ``timeout_s`` seconds."""
+    """Export every model's counts and send the queued records now; True when both succeeded within
+    ``timeout_s`` seconds."""
     try:
-        return _PIPELINE.flush(timeout_s)
+        import time
+
+        from ._records import flush as flush_records
+
+        deadline = time.monotonic() + timeout_s
+        records_ok = flush_records(timeout_s)
+        return _PIPELINE.flush(max(0.0, deadline - time.monotonic())) and records_ok
     except Exception as exc:  # never raise into the caller's code path
         from ._log import internal_error
 

@@ -68,10 +68,13 @@ _NUMBER_TYPES = (int, float, np.integer, np.floating)
 class Schema:
     """Feature layout of one model, pre-computed at decoration time."""
 
-    __slots__ = ("all_numeric", "cat_positions", "index", "k_num", "names", "num_names", "num_positions", "width")
+    __slots__ = ("all_numeric", "cat_positions", "ignored", "index", "k_num", "names", "num_names", "num_positions",
+                 "width")
 
-    def __init__(self, names: Sequence[str], num_positions: Sequence[int], cat_positions: Sequence[int]) -> None:
+    def __init__(self, names: Sequence[str], num_positions: Sequence[int], cat_positions: Sequence[int],
+                 ignored: Sequence[str] = ()) -> None:
         self.names = tuple(names)
+        self.ignored = frozenset(ignored)  # input columns that are not features (the prediction id)
         self.width = len(self.names)
         self.index = {n: i for i, n in enumerate(self.names)}
         self.num_positions = list(num_positions)
@@ -222,7 +225,7 @@ def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema, *
     violations: list[int] = []
     present_set = set(present)
     for name in present:
-        if name not in schema.index:
+        if name not in schema.index and name not in schema.ignored:
             violations.append(UNEXPECTED_COLUMN)
     wrong = None
     if schema.k_num and numeric is None:

@@ -75,4 +75,4 @@ def reference() -> None:
 
 @main.group(cls=_LazyGroup, lazy=OUTCOMES_COMMANDS)
 def outcomes() -> None:
-    """Joined predictions and outcomes (ground truth)."""
+    """Send outcomes (actual labels or values) of monitored predictions; export the joined records."""

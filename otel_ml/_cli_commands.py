@@ -55,13 +55,17 @@ REFERENCE_COMMANDS: dict[str, Command] = {
     "show": Command("otel_ml._cli_reference:show", "cli", "Print a human-readable summary of a reference profile."),
 }
 
-#: ``otel-ml outcomes <name>``.
+#: ``otel-ml outcomes <name>``: one entry per line (the commands come from different modules).
 OUTCOMES_COMMANDS: dict[str, Command] = {
+    "push": Command("otel_ml._cli_outcomes:push", "cli", "Send the outcomes in a CSV or Parquet file as OTLP logs."),
     "export": Command(
         "otel_ml_processor._cli_outcomes:export", "processor",
         "Write the joined predictions and outcomes of a model from a processor's state directory to Parquet or CSV.",
     ),
 }
+
+#: Subcommand groups: ``otel-ml <group> <name>``.
+GROUPS: dict[str, dict[str, Command]] = {"reference": REFERENCE_COMMANDS, "outcomes": OUTCOMES_COMMANDS}
 
 #: The packages of this distribution: a missing module of theirs is a broken install, not a missing extra.
 OWN_PACKAGES = frozenset({"otel_ml", "otel_ml_processor", "otel_ml_demo"})
@@ -91,10 +95,9 @@ def _install_hint(extra: str) -> str:
 def _command_named(argv: Sequence[str]) -> tuple[str, Command | None]:
     """The subcommand ``argv`` asks for (``"reference build"``, say) and its table entry, if any."""
     words = [a for a in argv if not a.startswith("-")]
-    if words[:1] == ["reference"] and len(words) > 1 and words[1] in REFERENCE_COMMANDS:
-        return f"reference {words[1]}", REFERENCE_COMMANDS[words[1]]
-    if words[:1] == ["outcomes"] and len(words) > 1 and words[1] in OUTCOMES_COMMANDS:
-        return f"outcomes {words[1]}", OUTCOMES_COMMANDS[words[1]]
+    group = GROUPS.get(words[0]) if words else None
+    if group is not None and len(words) > 1 and words[1] in group:
+        return f"{words[0]} {words[1]}", group[words[1]]
     if words and words[0] in COMMANDS:
         return words[0], COMMANDS[words[0]]
     return "", None

@@ -1,5 +1,5 @@
-"""Input and output of ``otel-ml reference``, ``otel-ml drift`` and ``otel-ml performance``: CSV or Parquet
-files into a pandas DataFrame, read in chunks (a bounded random sample on request), one line with exit
+"""Input and output of ``otel-ml reference``, ``otel-ml drift``, ``otel-ml performance`` and ``otel-ml
+outcomes``: CSV or Parquet files into a pandas DataFrame, read in chunks (a bounded random sample on request), one line with exit
 status 2 for a file that cannot be read, a progress bar on stderr when it is a terminal, the console tables
 print to, and the release gates' exit statuses and conclusion line.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import click
@@ -124,6 +124,90 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def iter_chunks(
+    path: str,
+    *,
+    text_columns: Collection[str] = (),
+    columns: Collection[str] | None = None,
+    progress: Any = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Iterator[Any]:
+    """``path`` (.csv, .csv.gz, .txt or .parquet) as pandas DataFrames of at most ``chunk_rows`` rows.
+
+    ``text_columns`` are read from CSV as text (categories and ids stay as written: "007" is not 7).
+    ``columns`` reads only those (each must exist). ``progress`` is a :func:`progress_bar` to advance.
+    A file with no rows yields nothing. Raises :class:`InputError` for a missing, unknown or unreadable
+    file, or a missing column.
+    """
+    import pandas as pd
+
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such data file")
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, not a data file")
+    lower = path.lower()
+    wanted = list(dict.fromkeys(columns)) if columns is not None else None
+    task = progress.add_task(f"reading {os.path.basename(path)}", total=None) if progress is not None else None
+    try:
+        if lower.endswith(PARQUET_SUFFIXES):
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path)
+            if wanted is not None:
+                _check_columns(path, wanted, pf.schema_arrow.names)
+            if progress is not None:
+                progress.update(task, total=pf.metadata.num_rows)
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=wanted):
+                yield _named(batch.to_pandas())
+                if progress is not None:
+                    progress.advance(task, batch.num_rows)
+        elif lower.endswith(CSV_SUFFIXES):
+            size = os.path.getsize(path)
+            if progress is not None:
+                progress.update(task, total=size)
+            with open(path, "rb") as raw:
+                try:
+                    chunks = pd.read_csv(raw, chunksize=chunk_rows, dtype={c: str for c in text_columns},
+                                         compression="gzip" if lower.endswith(".gz") else None)
+                except pd.errors.EmptyDataError:  # not even a header
+                    if wanted:
+                        _check_columns(path, wanted, [])
+                    return
+                first = True
+                for chunk in chunks:
+                    chunk = _named(chunk)
+                    if wanted is not None:
+                        if first:
+                            _check_columns(path, wanted, list(chunk.columns))
+                        chunk = chunk[wanted]
+                    first = False
+                    yield chunk
+                    if progress is not None:
+                        progress.update(task, completed=raw.tell())
+        else:
+            ext = os.path.splitext(path)[1] or "(no extension)"
+            raise InputError(f"{path}: unsupported data format {ext!r}; use .csv or .parquet")
+    except InputError:
+        raise
+    except Exception as exc:  # pandas and pyarrow raise parser-specific errors; each is one line here
+        kind = "Parquet" if lower.endswith(PARQUET_SUFFIXES) else "CSV"
+        raise InputError(f"{path}: cannot read it as {kind} ({_one_line(exc)})") from None
+    finally:
+        if progress is not None:
+            progress.remove_task(task)
+
+
+def _named(frame: Any) -> Any:
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _check_columns(path: str, wanted: Collection[str], present: Collection[str]) -> None:
+    missing = [c for c in wanted if c not in set(present)]
+    if missing:
+        raise InputError(f"{path}: no column {', '.join(map(repr, missing))} (columns: {', '.join(present) or 'none'})")
+
+
 def read_table(
     path: str,
     *,
@@ -139,51 +223,9 @@ def read_table(
     gives an empty DataFrame: whether that is an error is the caller's call. Raises
     :class:`InputError` for a missing, unknown or unreadable file.
     """
-    import pandas as pd
-
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such data file")
-    if os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, not a data file")
-    lower = path.lower()
     sample = _Sample(max_rows)
-    task = progress.add_task(f"reading {os.path.basename(path)}", total=None) if progress is not None else None
-    try:
-        if lower.endswith(PARQUET_SUFFIXES):
-            import pyarrow.parquet as pq
-
-            pf = pq.ParquetFile(path)
-            if progress is not None:
-                progress.update(task, total=pf.metadata.num_rows)
-            for batch in pf.iter_batches(batch_size=CHUNK_ROWS):
-                sample.add(batch.to_pandas())
-                if progress is not None:
-                    progress.advance(task, batch.num_rows)
-        elif lower.endswith(CSV_SUFFIXES):
-            size = os.path.getsize(path)
-            if progress is not None:
-                progress.update(task, total=size)
-            with open(path, "rb") as raw:
-                try:
-                    chunks = pd.read_csv(raw, chunksize=CHUNK_ROWS, dtype={c: str for c in text_columns},
-                                         compression="gzip" if lower.endswith(".gz") else None)
-                except pd.errors.EmptyDataError:  # not even a header
-                    return pd.DataFrame()
-                for chunk in chunks:
-                    sample.add(chunk)
-                    if progress is not None:
-                        progress.update(task, completed=raw.tell())
-        else:
-            ext = os.path.splitext(path)[1] or "(no extension)"
-            raise InputError(f"{path}: unsupported data format {ext!r}; use .csv or .parquet")
-    except InputError:
-        raise
-    except Exception as exc:  # pandas and pyarrow raise parser-specific errors; each is one line here
-        kind = "Parquet" if lower.endswith(PARQUET_SUFFIXES) else "CSV"
-        raise InputError(f"{path}: cannot read it as {kind} ({_one_line(exc)})") from None
-    finally:
-        if progress is not None:
-            progress.remove_task(task)
+    for chunk in iter_chunks(path, text_columns=text_columns, progress=progress):
+        sample.add(chunk)
     table = sample.result()
     table.columns = [str(c) for c in table.columns]
     return table

@@ -196,6 +196,11 @@ class ExportPipeline:
                 points.setdefault(name, []).extend(pts)
         if not snaps:
             return None, snaps
+        from ._records import counter_points
+
+        record_pts, self._records_token = counter_points(delta)
+        for name, pts in record_pts.items():
+            points.setdefault(name, []).extend(pts)
         if self._resource is None or self._resource_is_fallback:
             g = global_sdk_resource() if self.config.resource is None else None
             if g is not None:
@@ -239,6 +244,9 @@ class ExportPipeline:
         if ok:
             for agg, snap in snaps:
                 self._last[agg] = snap
+            from ._records import counters_exported
+
+            counters_exported(getattr(self, "_records_token", None))
         else:
             self.failures += 1
             for agg, snap in snaps:

@@ -40,6 +40,7 @@ from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error
+from ._records import Recorder
 from ._reference import (
     MAX_NAME_LENGTH,
     OUTPUT_LABEL,
@@ -78,6 +79,7 @@ class _CallState:
     span: Span | None
     token: contextvars.Token[Any] | None  # the context token of the span, to detach
     active: contextvars.Token[tuple[str, str] | None]
+    ids: tuple[Any, int] | None = None  # the call's prediction ids (monitor(prediction_id=...))
 
 
 def _version() -> str:
@@ -91,7 +93,8 @@ class _Monitor:
 
     def __init__(self, func: Callable[..., Any], model: str, version: str, reference: Reference | None,
                  input_arg: str | None, record_feature_values: bool, *, outputs: bool = True,
-                 tracer_provider: Any = None) -> None:
+                 tracer_provider: Any = None, records: Recorder | None = None) -> None:
+        self.records = records
         self.model = model
         self.version = version
         self.reference = reference
@@ -109,7 +112,8 @@ class _Monitor:
         self.agg: ModelAggregate | None = get_aggregate(model, version, reference) if self.metrics else None
         agg = self.agg
         if reference is not None and agg is not None:
-            self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions)
+            self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions,
+                                                (records.column,) if records is not None and records.column else ())
         else:
             self.schema = None
         self._locate_input(func, input_arg)
@@ -285,7 +289,8 @@ class _Monitor:
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:
             self.internal_error("span", exc)
-        return _CallState(batch, num, cats, violations, span, token, _active.set(self.key))
+        ids = self.records.take_ids(x) if self.records is not None and found else None
+        return _CallState(batch, num, cats, violations, span, token, _active.set(self.key), ids)
 
     def after(self, state: _CallState, result: Any, exc: BaseException | None, duration: float) -> None:
         """Everything after the model call, from leaving the model's context on. Never raises."""
@@ -303,6 +308,8 @@ class _Monitor:
                 span.end()
         except Exception as e:
             self.internal_error("span", e)
+        if state.ids is not None and exc is None:
+            self.records.submit(state.ids, result, span)  # type: ignore[union-attr]  # never raises
         agg = self.agg
         if agg is None:
             return
@@ -427,6 +434,9 @@ def monitor(
     reference: str | os.PathLike[str] | Reference | None = None,
     input_arg: str | None = None,
     record_feature_values: bool = False,
+    prediction_id: str | Callable[[Any], Any] | None = None,
+    outcome_sample_rate: float = 1.0,
+    hash_ids: bool | None = None,
 ) -> Callable[[F], F]:
     """Monitor a predict function: a span per call, feature and prediction histograms, quality counts.
 
@@ -436,11 +446,21 @@ def monitor(
     ``self``/``cls`` unless ``input_arg`` names another parameter. Works on functions, methods and
     ``async def`` functions. ``record_feature_values=True`` puts the first row's raw values on the span
     (at most 32 of them); off by default.
+
+    ``prediction_id`` (an input column name, or a callable(X) returning one id per row) turns on
+    prediction records: one OTLP log record per row (``ml.prediction``: the hashed id, the output, the
+    span's trace and span id), sent from a background thread, for joining with outcomes
+    (:func:`otel_ml.record_outcomes`). ``outcome_sample_rate`` keeps that share of the ids (decided by
+    the id's hash, so the outcome side keeps the same ones); ``hash_ids=False`` sends raw ids (default:
+    :func:`otel_ml.configure`'s, which hashes with ``id_secret``/``OTEL_ML_ID_SECRET``).
     """
     model, version = _check_names(model, version)
     ref = _resolve_reference(reference, model, version)
     if input_arg is not None and not isinstance(input_arg, str):
         raise ConfigurationError(f"input_arg must be a parameter name, got {input_arg!r}")
+    records = None
+    if prediction_id is not None:
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref)
 
     def decorate(func: F) -> F:
         if not callable(func):
@@ -449,7 +469,7 @@ def monitor(
             raise ConfigurationError("monitor() does not support generator functions")
         import wrapt  # here, not at import time: importing otel_ml stays cheap
 
-        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values))
+        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records=records)
         if inspect.iscoroutinefunction(func):
             wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)
         else:
@@ -490,7 +510,8 @@ def describes_outputs(reference: Reference | None, method: str) -> bool:
 
 def monitor_method(func: Callable[..., Any], method: str, *, model: str, version: str, reference: Reference | None,
                    record_feature_values: bool = False, input_arg: str | None = None,
-                   tracer_provider: Any = None, outputs: bool | None = None) -> Callable[..., Any]:
+                   tracer_provider: Any = None, outputs: bool | None = None,
+                   records: Recorder | None = None) -> Callable[..., Any]:
     """The ``(wrapped, instance, args, kwargs)`` handler monitoring ``func``, a method named ``method``.
 
     ``outputs`` None: recorded when the reference describes ``method``'s return value.
@@ -498,7 +519,7 @@ def monitor_method(func: Callable[..., Any], method: str, *, model: str, version
     if outputs is None:
         outputs = describes_outputs(reference, method)
     m = _Monitor(func, model, version, reference, input_arg, record_feature_values,
-                 outputs=outputs, tracer_provider=tracer_provider)
+                 outputs=outputs, tracer_provider=tracer_provider, records=records)
     return m.async_wrapper if inspect.iscoroutinefunction(func) else m.sync_wrapper
 
 
@@ -510,6 +531,9 @@ def instrument(
     reference: str | os.PathLike[str] | Reference | None = None,
     methods: Iterable[str] = _METHODS,
     record_feature_values: bool = False,
+    prediction_id: str | Callable[[Any], Any] | None = None,
+    outcome_sample_rate: float = 1.0,
+    hash_ids: bool | None = None,
 ) -> Any:
     """Monitor an object's ``predict`` / ``predict_proba`` (scikit-learn style); returns the same object.
 
@@ -518,7 +542,8 @@ def instrument(
     reference built from ``predict_proba``, ``predict`` gets its span, latency, rows and feature counts,
     and its labels are ignored. A method called from inside another monitored method of the same model
     (``RandomForestClassifier.predict`` calls ``predict_proba``) is not counted again; but a service
-    calling both methods itself on one batch counts the features twice.
+    calling both methods itself on one batch counts the features twice (and, with ``prediction_id``,
+    sends each id twice). ``prediction_id``, ``outcome_sample_rate`` and ``hash_ids`` are :func:`monitor`'s.
 
     Nothing is stored on the estimator: its class gets a thin dispatcher that monitors the calls of
     instrumented instances only (:mod:`otel_ml._patch`). So ``pickle``/``joblib.dump``, ``copy`` and
@@ -531,6 +556,9 @@ def instrument(
     model, version = _check_names(model, version)
     ref = _resolve_reference(reference, model, version)
     methods = tuple(methods)
+    records = None
+    if prediction_id is not None:
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref)
     handlers = {}
     for name in methods:
         current = getattr(estimator, name, None)
@@ -539,7 +567,7 @@ def instrument(
         if not callable(current):
             raise ConfigurationError(f"{type(estimator).__name__}.{name} is not callable")
         handlers[name] = monitor_method(current, name, model=model, version=version, reference=ref,
-                                        record_feature_values=bool(record_feature_values))
+                                        record_feature_values=bool(record_feature_values), records=records)
     if not handlers and not any(_patch.is_attached(estimator, n) for n in methods):
         raise ConfigurationError(f"{type(estimator).__name__} has none of the methods {methods}")
     _patch.attach(estimator, handlers)

@@ -34,7 +34,7 @@ from ._adapters import SCHEMA_KINDS
 from ._aggregate import C_MISSING, C_UNSEEN, DURATION_BOUNDS, ModelAggregate, SampledCall, Snapshot
 from ._binning import Q_MISSING, Q_NON_FINITE, Q_OUT_OF_RANGE, Q_WRONG_TYPE, NumericTable
 
-__all__ = ["Metric", "build_metrics_data", "model_points", "to_metrics"]
+__all__ = ["Metric", "build_metrics_data", "model_points", "record_points", "to_metrics"]
 
 
 def build_metrics_data(
@@ -75,6 +75,8 @@ _DESCRIPTIONS = {
     semconv.PREDICTION_VALUE: "Numeric model outputs (values, class probabilities), in the reference's buckets.",
     semconv.PREDICTION_CLASS_COUNT: "Predicted class labels per reference class.",
     semconv.INSTRUMENTATION_ERRORS: "Failures inside otel-ml itself (the model's result is unaffected).",
+    semconv.PREDICTION_RECORDS: "Prediction records sent over OTLP logs.",
+    semconv.RECORDS_DROPPED: "Prediction and outcome records not sent, by reason (error.type).",
 }
 _HISTOGRAMS = (semconv.PREDICT_DURATION, semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE)
 
@@ -207,6 +209,35 @@ def model_points(agg: ModelAggregate, snap: Snapshot, base: Snapshot | None, del
         counts = d(snap.label_counts, "label_counts")
         for label, c in zip(lt.labels, counts.tolist()):
             num(semconv.PREDICTION_CLASS_COUNT, c, {semconv.PREDICTION_NAME: lt.name, semconv.PREDICTION_CLASS: label})
+    return out
+
+
+RecordTable = dict[tuple[str, "str | None", str], int]
+
+
+def record_points(start: int, now: int, sent: RecordTable, dropped: RecordTable,
+                  base: tuple[RecordTable, RecordTable] | None) -> dict[str, list[NumberDataPoint]]:
+    """``ml.prediction.records`` and ``ml.records.dropped`` points from the record counters
+    (:mod:`otel_ml._records`): cumulative, or the delta since ``base`` (the last exported tables)."""
+    out: dict[str, list[NumberDataPoint]] = {}
+
+    def attrs(model: str, version: str | None) -> dict[str, Any]:
+        a: dict[str, Any] = {semconv.MODEL_NAME: model}
+        if version is not None:
+            a[semconv.MODEL_VERSION] = version
+        return a
+
+    for (model, version, event), n in sorted(sent.items(), key=str):
+        if event != semconv.EVENT_PREDICTION:
+            continue
+        n -= base[0].get((model, version, event), 0) if base else 0
+        out.setdefault(semconv.PREDICTION_RECORDS, []).append(
+            NumberDataPoint(attributes=attrs(model, version), start_time_unix_nano=start, time_unix_nano=now, value=n))
+    for (model, version, reason), n in sorted(dropped.items(), key=str):
+        n -= base[1].get((model, version, reason), 0) if base else 0
+        out.setdefault(semconv.RECORDS_DROPPED, []).append(
+            NumberDataPoint(attributes={**attrs(model, version), semconv.ERROR_TYPE: reason},
+                            start_time_unix_nano=start, time_unix_nano=now, value=n))
     return out
 
 

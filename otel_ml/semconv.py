@@ -198,6 +198,8 @@ LIBRARY_METRICS: Final[dict[str, tuple[str, str]]] = {
     PREDICTION_VALUE: ("histogram", ""),
     PREDICTION_CLASS_COUNT: ("counter", "{prediction}"),
     INSTRUMENTATION_ERRORS: ("counter", "{error}"),
+    PREDICTION_RECORDS: ("counter", "{record}"),
+    RECORDS_DROPPED: ("counter", "{record}"),
 }
 
 #: Every metric the processor emits, with (instrument kind, unit).

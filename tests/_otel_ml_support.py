@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_ml
-from otel_ml import _aggregate, _log, _monitor, _patch
+from otel_ml import _aggregate, _log, _monitor, _patch, _records
 from otel_ml._export import PIPELINE
 
 SPANS = InMemorySpanExporter()
@@ -100,6 +100,7 @@ def value(data: MetricsData, name: str, **attrs: Any) -> int:
 def reset_library() -> None:
     PIPELINE.shutdown(timeout_s=2.0, flush=False)
     PIPELINE._config = None
+    _records._reset()
     _aggregate._clear()
     _log._reset()
     _monitor._enabled = True

@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from otel_ml._cli import main
-from otel_ml._cli_commands import COMMANDS, REFERENCE_COMMANDS
+from otel_ml._cli_commands import COMMANDS, GROUPS, REFERENCE_COMMANDS
 
 ALL_COMMANDS = [(f"{name}", entry) for name, entry in COMMANDS.items()] + [
-    (f"reference {name}", entry) for name, entry in REFERENCE_COMMANDS.items()
+    (f"{group} {name}", entry) for group, table in GROUPS.items() for name, entry in table.items()
 ]
 
 
@@ -37,11 +37,12 @@ def test_help_lists_every_command_without_importing_any() -> None:
     """)
     assert run.returncode == 0, run.stderr
     help_text, modules = run.stdout.rsplit("\n", 2)[0], set(json.loads(run.stdout.rsplit("\n", 2)[1]))
-    for name in ("demo", "drift", "processor", "reference"):
+    for name in ("demo", "drift", "outcomes", "processor", "reference"):
         assert f"  {name} " in help_text, help_text
     loaded = {m for m in modules if m.split(".")[0] in ("otel_ml_processor", "otel_ml_demo", "pandas", "scipy",
                                                          "rich", "aiohttp", "yaml", "sklearn", "pyarrow")}
-    loaded |= {m for m in modules if m.startswith(("otel_ml._cli_drift", "otel_ml._cli_reference", "otel_ml.stats"))}
+    loaded |= {m for m in modules if m.startswith(("otel_ml._cli_drift", "otel_ml._cli_reference", "otel_ml._cli_outcomes",
+                                                   "otel_ml.stats"))}
     assert not loaded, sorted(loaded)
 
 

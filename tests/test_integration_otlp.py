@@ -1,4 +1,4 @@
-"""End to end over real OTLP/gRPC: the library's exporters talk to a receiver started by this test."""
+"""End to end over real OTLP/gRPC and OTLP/HTTP: the library's exporters talk to a receiver started by this test."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import SpanProcessor
@@ -24,10 +25,12 @@ from otel_ml import semconv as M
 from _otel_ml_support import reset_library, tracer_provider
 
 
-class Receiver(metrics_service_pb2_grpc.MetricsServiceServicer, trace_service_pb2_grpc.TraceServiceServicer):
+class Receiver(metrics_service_pb2_grpc.MetricsServiceServicer, trace_service_pb2_grpc.TraceServiceServicer,
+               logs_service_pb2_grpc.LogsServiceServicer):
     def __init__(self) -> None:
         self.metrics: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
         self.spans: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.logs: list[logs_service_pb2.ExportLogsServiceRequest] = []
         self.lock = threading.Lock()
 
     def Export(self, request, context):
@@ -35,6 +38,9 @@ class Receiver(metrics_service_pb2_grpc.MetricsServiceServicer, trace_service_pb
             if isinstance(request, metrics_service_pb2.ExportMetricsServiceRequest):
                 self.metrics.append(request)
                 return metrics_service_pb2.ExportMetricsServiceResponse()
+            if isinstance(request, logs_service_pb2.ExportLogsServiceRequest):
+                self.logs.append(request)
+                return logs_service_pb2.ExportLogsServiceResponse()
             self.spans.append(request)
             return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -66,6 +72,7 @@ def receiver():
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(rec, server)
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(rec, server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(rec, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     provider = tracer_provider()
@@ -281,3 +288,196 @@ def test_pre_fork_worker_exports_its_own_stream_over_grpc(receiver, tmp_path):
                     if m.name == M.PREDICT_ROWS:
                         rows_by_instance[instance] = max(p.as_int for p in m.sum.data_points)
     assert sorted(rows_by_instance.values()) == [3, 5]  # parent 1 + 2, child 5: independent streams
+
+
+# --- prediction and outcome records (OTLP logs) -------------------------------------------------------------
+@pytest.fixture
+def http_receiver():
+    """The same Receiver behind OTLP/HTTP: POST /v1/metrics and /v1/logs (protobuf, gzip or not)."""
+    import gzip
+    import http.server
+
+    rec = Receiver()
+    rec.encodings = []  # type: ignore[attr-defined]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            encoding = self.headers.get("Content-Encoding")
+            rec.encodings.append((self.path, encoding))
+            if encoding == "gzip":
+                body = gzip.decompress(body)
+            if self.path == "/v1/logs":
+                rec.Export(logs_service_pb2.ExportLogsServiceRequest.FromString(body), None)
+                payload = logs_service_pb2.ExportLogsServiceResponse().SerializeToString()
+            else:
+                rec.Export(metrics_service_pb2.ExportMetricsServiceRequest.FromString(body), None)
+                payload = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    reset_library()
+    try:
+        yield rec, server.server_address[1]
+    finally:
+        reset_library()
+        server.shutdown()
+
+
+def _log_records(requests, event):
+    return [r for req in requests for rl in req.resource_logs for sl in rl.scope_logs for r in sl.log_records
+            if r.event_name == event]
+
+
+def _log_attrs(record):
+    out = {}
+    for kv in record.attributes:
+        v = kv.value
+        kind = v.WhichOneof("value")
+        out[kv.key] = [x.double_value for x in v.array_value.values] if kind == "array_value" else getattr(v, kind)
+    return out
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_prediction_and_outcome_records_over_real_otlp(protocol, receiver, http_receiver, monkeypatch):
+    """Exact records on the wire: event name, attributes, the predict span's ids, reference order, batch sizes."""
+    import hashlib
+    import hmac
+
+    import pandas as pd
+
+    from _otel_ml_support import SPANS
+
+    rec, port = receiver if protocol == "grpc" else http_receiver
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "records")
+    monkeypatch.delenv("OTEL_ML_ID_SECRET", raising=False)
+    if protocol == "grpc":
+        endpoint = f"127.0.0.1:{port}"
+    else:
+        endpoint = f"http://127.0.0.1:{port}/v1/metrics"
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+    otel_ml.configure(endpoint=endpoint, protocol="grpc" if protocol == "grpc" else "http/protobuf",
+                      export_interval_s=3600, timeout_s=5.0, id_secret="wire-secret")
+    classes = ["b", "a", "c"]  # not sorted: the records keep the reference's order
+    rng = np.random.default_rng(1)
+    p_ref = rng.dirichlet([1, 1, 1], size=300)
+    ref = otel_ml.build_reference({"x": rng.normal(size=300)}, model="churn", version="7",
+                                  predictions=p_ref, class_names=classes)
+
+    @otel_ml.monitor(model="churn", version="7", reference=ref, prediction_id="request_id")
+    def predict(frame):
+        x = frame["x"].to_numpy()
+        first = 1 / (1 + np.exp(-x))
+        return np.column_stack([first * 0.5, first * 0.5, 1 - first])
+
+    n = 2500
+    frame = pd.DataFrame({"x": rng.normal(size=n), "request_id": [f"req-{i}" for i in range(n)]})
+    tracer = trace.get_tracer("integration-test")
+    SPANS.clear()
+    with tracer.start_as_current_span("POST /batch") as parent:
+        expected = predict(frame).copy()
+    assert otel_ml.flush(10.0)
+    small = pd.DataFrame({"x": [0.0, 1.0, 2.0], "request_id": ["s-0", "s-1", "s-2"]})
+    predict(small)
+    queued = otel_ml.record_outcomes(model="churn", ids=["req-0", "s-2", None], actuals=["a", "c", "b"],
+                                     timestamps=[pd.Timestamp("2026-01-01T00:00:00Z")] * 3)
+    assert queued == 2
+    assert otel_ml.flush(10.0)
+
+    with rec.lock:
+        logs = list(rec.logs)
+    sizes = [sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs) for req in logs]
+    assert sizes[:3] == [1000, 1000, 500] and max(sizes) <= 1000 and sum(sizes) == n + 3 + 2
+    preds = _log_records(logs, M.EVENT_PREDICTION)
+    assert len(preds) == n + 3
+    spans = {s.name: s for s in SPANS.get_finished_spans()}
+    big_span = [s for s in SPANS.get_finished_spans() if s.name == "predict churn"][0]
+    assert big_span.parent.span_id == parent.get_span_context().span_id
+
+    def wire(i):
+        return hmac.new(b"wire-secret", i.encode(), hashlib.sha256).hexdigest()[:32]
+
+    for i in (0, 999, 1000, 2499):
+        r = preds[i]
+        assert r.event_name == "ml.prediction"
+        assert _log_attrs(r) == {M.MODEL_NAME: "churn", M.MODEL_VERSION: "7", M.PREDICTION_ID: wire(f"req-{i}"),
+                                 M.PREDICTION_PROBABILITIES: expected[i].tolist()}
+        assert r.trace_id == big_span.context.trace_id.to_bytes(16, "big")
+        assert r.span_id == big_span.context.span_id.to_bytes(8, "big")
+        assert big_span.start_time <= r.time_unix_nano
+    assert [_log_attrs(r)[M.PREDICTION_ID] for r in preds] == [wire(f"req-{i}") for i in range(n)] + [
+        wire(f"s-{i}") for i in range(3)]
+    assert "predict churn" in spans
+    outcomes = _log_records(logs, M.EVENT_OUTCOME)
+    assert [_log_attrs(r) for r in outcomes] == [
+        {M.MODEL_NAME: "churn", M.PREDICTION_ID: wire("req-0"), M.OUTCOME_LABEL: "a"},
+        {M.MODEL_NAME: "churn", M.PREDICTION_ID: wire("s-2"), M.OUTCOME_LABEL: "c"},
+    ]
+    assert outcomes[0].time_unix_nano == pd.Timestamp("2026-01-01T00:00:00Z").value
+    scope = logs[0].resource_logs[0].scope_logs[0].scope
+    assert scope.name == M.INSTRUMENTATION_SCOPE
+
+    # the records share the metrics' resource, and the metrics count them
+    with rec.lock:
+        metrics = list(rec.metrics)
+    log_resource = _attrs(logs[-1].resource_logs[0].resource.attributes)
+    metric_resource = _attrs(metrics[-1].resource_metrics[0].resource.attributes)
+    assert log_resource == metric_resource and log_resource["service.name"] == "records"
+    assert _pt(_metric(metrics, M.PREDICTION_RECORDS), **{M.MODEL_NAME: "churn"}).as_int == n + 3
+    assert _pt(_metric(metrics, M.RECORDS_DROPPED), **{M.ERROR_TYPE: "invalid"}).as_int == 1
+    if protocol == "http":
+        assert ("/v1/logs", "gzip") in rec.encodings
+
+
+_FORK_RECORDS_SCRIPT = r"""
+import os, sys
+import numpy as np
+import otel_ml
+otel_ml.configure(endpoint=sys.argv[1], protocol="grpc", export_interval_s=3600, timeout_s=5, id_secret="fork-secret")
+
+@otel_ml.monitor(model="forked", version="1", prediction_id=lambda X: [f"{os.getpid()}-{i}" for i in range(len(X))])
+def predict(X):
+    return np.asarray(X, dtype=float)[:, 0]
+
+predict(np.array([[0.1], [0.2]]))  # queued, maybe not sent yet when the fork happens
+pid = os.fork()
+if pid == 0:
+    predict(np.array([[0.5]] * 3))
+    os._exit(0 if otel_ml.flush(10) else 3)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, "child flush failed"
+assert otel_ml.flush(10), "parent flush"
+otel_ml.configure(disabled=True)
+print(os.getpid())
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_child_sends_its_own_records_once(receiver, tmp_path):
+    """Records queued before a fork are sent by the parent only; the child's carry its own instance id."""
+    rec, port = receiver
+    script = tmp_path / "fork_records.py"
+    script.write_text(_FORK_RECORDS_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    r = subprocess.run([sys.executable, str(script), f"127.0.0.1:{port}"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    by_instance: dict[str, int] = {}
+    for req in rec.logs:
+        for rl in req.resource_logs:
+            instance = _attrs(rl.resource.attributes)["service.instance.id"]
+            n = sum(len(sl.log_records) for sl in rl.scope_logs)
+            by_instance[instance] = by_instance.get(instance, 0) + n
+    assert sorted(by_instance.values()) == [2, 3]
+    metric_instances = {_attrs(rm.resource.attributes)["service.instance.id"]
+                        for req in rec.metrics for rm in req.resource_metrics}
+    assert set(by_instance) <= metric_instances

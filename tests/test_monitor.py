@@ -30,7 +30,7 @@ def expected_buckets(values, edges):
 def test_public_api_is_pinned():
     assert sorted(otel_ml.__all__) == [
         "ConfigurationError", "OtelMLError", "OtelMLInstrumentor", "Reference", "ReferenceProfileError",
-        "build_reference", "configure", "flush", "instrument", "load_reference", "monitor",
+        "build_reference", "configure", "flush", "instrument", "load_reference", "monitor", "record_outcomes",
     ]
     for name in otel_ml.__all__:
         assert getattr(otel_ml, name) is not None
