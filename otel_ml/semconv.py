@@ -190,6 +190,8 @@ LIBRARY_METRICS: Final[dict[str, tuple[str, str]]] = {
     PREDICTION_VALUE: ("histogram", ""),
     PREDICTION_CLASS_COUNT: ("counter", "{prediction}"),
     INSTRUMENTATION_ERRORS: ("counter", "{error}"),
+    PREDICTION_RECORDS: ("counter", "{record}"),
+    RECORDS_DROPPED: ("counter", "{record}"),
 }
 
 #: Every metric the processor emits, with (instrument kind, unit).
@@ -204,6 +206,20 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     QUALITY_UNSEEN_RATIO: ("gauge", "1"),
     QUALITY_ALARM: ("gauge", ""),
     DRIFT_REFERENCE_RATIO: ("gauge", "1"),
+    PERFORMANCE_VALUE: ("gauge", ""),
+    PERFORMANCE_LOWER: ("gauge", ""),
+    PERFORMANCE_UPPER: ("gauge", ""),
+    PERFORMANCE_REFERENCE: ("gauge", ""),
+    PERFORMANCE_DEGRADED: ("gauge", ""),
+    PERFORMANCE_SAMPLE_COUNT: ("gauge", "{outcome}"),
+    OUTCOME_COVERAGE_RATIO: ("gauge", "1"),
+    CALIBRATION_OBSERVED: ("gauge", "1"),
+    OUTCOMES_JOINED: ("counter", "{outcome}"),
+    OUTCOMES_UNMATCHED: ("counter", "{outcome}"),
+    PREDICTIONS_EXPIRED: ("counter", "{prediction}"),
+    OUTCOMES_DUPLICATES: ("counter", "{outcome}"),
+    OUTCOMES_REJECTED: ("counter", "{outcome}"),
+    LABEL_DELAY: ("histogram", "s"),
     **{name: (m.instrument, m.unit) for name, m in PROCESSOR_TELEMETRY.items()},
 }
 
