@@ -11,6 +11,7 @@ module needs no Grafana SDK. The end-to-end tests run each query against a real 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -29,6 +30,7 @@ OUTCOMES = "outcomes"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
+@functools.cache
 def _outcome_names() -> frozenset[str]:
     kinds = {**sc.LIBRARY_METRICS, **sc.PROCESSOR_METRICS}
     names = set()

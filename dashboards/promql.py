@@ -237,8 +237,11 @@ def calibration_diagonal(bins: int = perf.CALIBRATION_BINS) -> str:
     """Perfect calibration: each reliability bin's centre, keyed by its upper bound as the processor
     spells ``ml.bucket.le`` (the equal-width bins of :func:`otel_ml.stats.performance.reliability`), for
     the bins the processor reports."""
-    terms = [f'label_replace(vector({(i + 0.5) / bins:g}), "{BUCKET_LE}", "{(i + 1) / bins:g}", "", "")'
-             for i in range(bins)]
+    def shortest(x: float) -> str:  # as the processor spells bounds: shortest round trip, no ".0"
+        return repr(x).removesuffix(".0")
+
+    terms = [f'label_replace(vector({shortest((i + 0.5) / bins)}), "{BUCKET_LE}", "{shortest((i + 1) / bins)}", '
+             f'"", "")' for i in range(bins)]
     return "(\n  " + "\n  or ".join(terms) + f"\n)\nand on ({BUCKET_LE}) {calibration_observed()}"
 
 
