@@ -211,6 +211,15 @@ DEFAULT_METRIC = "accuracy"
 FEATURE_LEGEND = "{{%s}} {{%s}} {{%s}}" % (q.VERSION, q.KIND, q.FEATURE)
 
 
+#: The processor's self-telemetry gauges, all on one panel (a gauge added to semconv appears there).
+_TELEMETRY_GAUGES = {name: m for name, m in sc.PROCESSOR_TELEMETRY.items() if m.instrument == "gauge"}
+
+
+def _short(name: str) -> str:
+    """``otel_ml.processor.state.bytes`` -> ``state bytes``."""
+    return name.removeprefix("otel_ml.processor.").replace(".", " ").replace("_", " ")
+
+
 # --- 1. ML model overview ----------------------------------------------------------------------------
 def overview() -> db.Dashboard:
     d = dashboard(UID_OVERVIEW, "otel-ml / ML model overview",
@@ -335,13 +344,9 @@ def overview() -> db.Dashboard:
         "short", span=8, axis_min=0))
     d = d.with_panel(ts(
         "Streams tracked and state size",
-        "Streams (model x version x feature) the processor tracks, the bytes their windows take, the bytes "
-        "of its lookup caches (bounded by state.max_cache_bytes) and of the requests in flight (bounded by "
-        "receivers.max_inflight_bytes).",
-        targets((q.processor_gauge(sc.PROCESSOR_STREAMS), f"{proc} streams"),
-                (q.processor_gauge(sc.PROCESSOR_STATE_BYTES), f"{proc} state bytes"),
-                (q.processor_gauge(sc.PROCESSOR_CACHE_BYTES), f"{proc} cache bytes"),
-                (q.processor_gauge(sc.PROCESSOR_INFLIGHT_BYTES), f"{proc} in-flight bytes")),
+        "Every gauge of the processor's self-telemetry (semconv.PROCESSOR_TELEMETRY): "
+        + "; ".join(f"{_short(name)}: {m.description}" for name, m in _TELEMETRY_GAUGES.items()) + ".",
+        targets(*[(q.processor_gauge(name), f"{proc} {_short(name)}") for name in _TELEMETRY_GAUGES]),
         "short", span=8, axis_min=0))
     d = d.with_panel(ts(
         "Evaluation duration p50 / p95",
