@@ -222,6 +222,14 @@ def label_delay(q: float) -> str:
             f"{rate(sc.LABEL_DELAY, by=f'{LE}, {BY_VERSION}', base=EVAL, suffix='_bucket')})")
 
 
+def label_delay_mean() -> str:
+    """Mean outcome time − prediction time of the pairs joined recently (exact, unlike the quantiles,
+    which interpolate inside the histogram's coarse buckets)."""
+    total = rate(sc.LABEL_DELAY, by=BY_VERSION, base=EVAL, suffix="_sum")
+    count = rate(sc.LABEL_DELAY, by=BY_VERSION, base=EVAL, suffix="_count")
+    return f"{total}\n/ {count}"
+
+
 def outcome_rate(name: str, by: str = BY_VERSION, base: dict[str, str] = EVAL) -> str:
     """Rate of a join counter of the processor, 0 for model versions that join outcomes but never had
     such an event (the counter appears after its first increment)."""

@@ -310,15 +310,20 @@ QUERY_RATE_INTERVAL = "5m"
 QUERY_RANGE = "10m"
 
 
-def _histogram(name: str, labels: dict[str, str], per_minute: dict[str, int]) -> list[dict[str, str]]:
-    """Cumulative _bucket series growing by ``per_minute`` (cumulative per le), and _count."""
-    out = [series(name, {**labels, "le": le}, f"0+{n}x20") for le, n in per_minute.items()]
-    for s in out:
-        s["series"] = s["series"].replace(metric(name) + "{", metric(name) + "_bucket{", 1)
-    total = max(per_minute.values())
-    count = series(name, labels, f"0+{total}x20")
-    count["series"] = count["series"].replace(metric(name) + "{", metric(name) + "_count{", 1)
-    return out + [count]
+def _histogram(name: str, labels: dict[str, str], per_minute: dict[str, int],
+               sum_per_minute: float | None = None) -> list[dict[str, str]]:
+    """Cumulative _bucket series growing by ``per_minute`` (cumulative per le), _count, and _sum when
+    ``sum_per_minute`` is given."""
+    def part(suffix: str, extra: dict[str, str], values: str) -> dict[str, str]:
+        s = series(name, {**labels, **extra}, values)
+        s["series"] = s["series"].replace(metric(name) + "{", metric(name) + suffix + "{", 1)
+        return s
+
+    out = [part("_bucket", {"le": le}, f"0+{n}x20") for le, n in per_minute.items()]
+    out.append(part("_count", {}, f"0+{max(per_minute.values())}x20"))
+    if sum_per_minute is not None:
+        out.append(part("_sum", {}, f"0+{sum_per_minute:g}x20"))
+    return out
 
 
 def query_tests() -> dict[str, Any]:
@@ -405,7 +410,7 @@ def _outcome_inputs() -> list[dict[str, str]]:
         series(sc.CALIBRATION_OBSERVED, {**v1, WINDOW: "5m", BUCKET_LE: "0.1"}, "0.02x20"),
         series(sc.CALIBRATION_OBSERVED, {**v1, WINDOW: "5m", BUCKET_LE: "0.5"}, "0.4x20"),
         series(sc.CALIBRATION_OBSERVED, {**v1, WINDOW: "5m", BUCKET_LE: "1"}, "0.97x20"),
-        *_histogram(sc.LABEL_DELAY, v1, {"10": 1, "60": 2, "3600": 3, "+Inf": 4}),
+        *_histogram(sc.LABEL_DELAY, v1, {"10": 1, "60": 2, "3600": 3, "+Inf": 4}, sum_per_minute=180),
         joined("0+60x20"),
         series(sc.OUTCOMES_UNMATCHED, {**v1, ERROR_TYPE: "ttl"}, "0+6x20"),
         series(sc.OUTCOMES_REJECTED, {**PROC, MODEL: "churn", ERROR_TYPE: "unknown_class"}, "0+30x20"),
@@ -434,6 +439,7 @@ def _outcome_checks(rendered) -> list[dict[str, Any]]:
         # in +Inf, reported as the highest finite bound.
         at(promql.label_delay(0.5), (CHURN_V1, 60)),
         at(promql.label_delay(0.9), (CHURN_V1, 3600)),
+        at(promql.label_delay_mean(), (CHURN_V1, 45)),  # _sum grows by 180 s per minute, _count by 4
         at(promql.label_delay(0.99), (CHURN_V1, 3600)),
         at(promql.rate(sc.OUTCOMES_JOINED, by=promql.BY_VERSION, base=promql.EVAL), (CHURN_V1, 1)),
         at(promql.outcome_rate(sc.OUTCOMES_UNMATCHED, f"{MODEL}, {VERSION}, {ERROR_TYPE}"),
