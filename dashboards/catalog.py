@@ -18,9 +18,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_ml import semconv as sc
-
 from dashboards import promql, rules
+from otel_ml import semconv as sc
 
 GRAFANA_DIR = Path(__file__).resolve().parent / "grafana"
 

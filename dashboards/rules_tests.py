@@ -13,7 +13,18 @@ from typing import Any
 
 from dashboards import rules
 from dashboards.promql import (
-    BUCKET_LE, ERROR_TYPE, FEATURE, INSTANCE, JOB, KIND, MODEL, PERF_METRIC, PRED_CLASS, VERSION, WINDOW, metric,
+    BUCKET_LE,
+    ERROR_TYPE,
+    FEATURE,
+    INSTANCE,
+    JOB,
+    KIND,
+    MODEL,
+    PERF_METRIC,
+    PRED_CLASS,
+    VERSION,
+    WINDOW,
+    metric,
 )
 from otel_ml import semconv as sc
 

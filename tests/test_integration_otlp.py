@@ -301,7 +301,7 @@ def http_receiver():
     rec.encodings = []  # type: ignore[attr-defined]
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             encoding = self.headers.get("Content-Encoding")
             rec.encodings.append((self.path, encoding))

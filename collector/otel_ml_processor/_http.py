@@ -77,7 +77,7 @@ class HttpServer:
         self.token = token
         self.require_token_for_ingest = require_token_for_ingest
         self.tls = tls
-        self.status = status or (lambda: {})
+        self.status = status or (dict)
         self.ready = False
         self.on_references_changed: Callable[[], None] = lambda: None
         self._runner: web.AppRunner | None = None
