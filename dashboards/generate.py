@@ -407,7 +407,8 @@ def realized_performance(d: db.Dashboard) -> db.Dashboard:
         "Label coverage",
         "Pairs joined in the window / predictions with ids received in the window "
         "(ml.outcome.coverage.ratio). Low while labels are still on their way, above 100 % while labels of "
-        "earlier predictions catch up; a drop to 0 means outcomes stopped arriving.", targets((q.window_gauge(sc.OUTCOME_COVERAGE_RATIO), WINDOW_LEGEND)),
+        "earlier predictions catch up; a drop to 0 means outcomes stopped arriving.",
+        targets((q.window_gauge(sc.OUTCOME_COVERAGE_RATIO), WINDOW_LEGEND)),
         "percentunit", span=8, axis_min=0))
     d = d.with_panel(ts(
         "Label delay: mean, p50 / p90 / p99",

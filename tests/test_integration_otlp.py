@@ -400,7 +400,7 @@ def test_prediction_and_outcome_records_over_real_otlp(protocol, receiver, http_
     preds = _log_records(logs, M.EVENT_PREDICTION)
     assert len(preds) == n + 3
     spans = {s.name: s for s in SPANS.get_finished_spans()}
-    big_span = [s for s in SPANS.get_finished_spans() if s.name == "predict churn"][0]
+    big_span = next(s for s in SPANS.get_finished_spans() if s.name == "predict churn")
     assert big_span.parent.span_id == parent.get_span_context().span_id
 
     def wire(i):

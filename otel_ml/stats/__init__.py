@@ -30,8 +30,10 @@ Usage::
 
 from __future__ import annotations
 
-# Registration order is the order of DRIFT_METHODS (and of the dashboards' method panels).
-from . import chi_square, dispersion, jensen_shannon, ks, psi, total_variation, wasserstein  # noqa: F401
+# Registration order is the order of DRIFT_METHODS (and of the dashboards' method panels): not sorted.
+# isort: off
+from . import psi, jensen_shannon, ks, wasserstein, chi_square, total_variation, dispersion  # noqa: F401
+# isort: on
 from ._policy import DriftPolicy, PolicyBook
 from ._quality import quality_alarm, reference_ratios
 from ._registry import STATISTICS, Statistic, drift_methods, get_statistic, register
