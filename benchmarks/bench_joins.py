@@ -179,7 +179,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=1000, help="records per request (a Collector's batch: 8192)")
     ap.add_argument("--strict", action="store_true")
     ap.add_argument("--wall", action="store_true", help="elapsed instead of CPU time")
-    ap.add_argument("--dir", default=None, help="where the stores go (default: the temporary directory; tmpfs has no fsync cost)")
+    ap.add_argument("--dir", default=None,
+                    help="where the stores go (default: the temporary directory; tmpfs has no fsync cost)")
     args = ap.parse_args()
     global BATCH, CLOCK
     BATCH = args.batch
@@ -200,8 +201,8 @@ def main() -> int:
             store.close()
             ok &= rate >= 50_000 or sync == "full"
             print(f"joins, synchronous={sync}: {rate:,.0f} outcomes/s (median of {args.joined // BATCH} requests of "
-                  f"{BATCH}, {args.joined + args.waiting:,} predictions in the store); {rate / base:.2f}x the baseline; "
-                  "target >= 50,000 (normal)")
+                  f"{BATCH}, {args.joined + args.waiting:,} predictions in the store); "
+                  f"{rate / base:.2f}x the baseline; target >= 50,000 (normal)")
         rate = statistics.median(service_rates(os.path.join(d, "service"), args.joined))
         ok &= rate >= 50_000
         print(f"service path (decode + checks + store + windows), synchronous=normal: {rate:,.0f} outcomes/s; "

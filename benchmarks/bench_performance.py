@@ -55,7 +55,8 @@ def main() -> int:
     for name, fn in cases.items():
         t = _median(fn)
         ok &= t < TARGET_SECONDS
-        print(f"  {name:<48} {1e3 * t:7.2f} ms  ({t / baseline:5.1f}x baseline)  target < {1e3 * TARGET_SECONDS:.0f} ms")
+        print(f"  {name:<48} {1e3 * t:7.2f} ms  ({t / baseline:5.1f}x baseline)  "
+              f"target < {1e3 * TARGET_SECONDS:.0f} ms")
     return 0 if ok else 1
 
 

@@ -173,8 +173,9 @@ def format_table(cells: Sequence[Cell]) -> str:
              "|---|---|---|---|---|---|---|"]
     targets = {"alarm": "≥ 90%", "quiet": "≤ 5%", "report": "(reported)"}
     for c in cells:
+        target = targets[c.scenario.target] + ("" if c.ok else " MISSED")
         lines.append(f"| {c.scenario.name} | {c.scenario.window:,} | {c.windows} | {c.mean_accuracy:.3f} "
-                     f"| {100 * c.rate:.1f}% | {100 * c.accuracy_alarms / c.windows:.1f}% | {targets[c.scenario.target]}{'' if c.ok else ' MISSED'} |")
+                     f"| {100 * c.rate:.1f}% | {100 * c.accuracy_alarms / c.windows:.1f}% | {target} |")
     return "\n".join(lines)
 
 

@@ -11,6 +11,7 @@ module needs no Grafana SDK. The end-to-end tests run each query against a real 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -18,8 +19,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dashboards import promql, rules
+from otel_ml import semconv as sc
 
 GRAFANA_DIR = Path(__file__).resolve().parent / "grafana"
+
+#: :attr:`Query.requires` of a query that reads the processor's ground-truth metrics
+#: (:data:`dashboards.promql.OUTCOME_METRICS`): it has data only where outcomes are joined to predictions.
+OUTCOMES = "outcomes"
+_HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+@functools.cache
+def _outcome_names() -> frozenset[str]:
+    kinds = {**sc.LIBRARY_METRICS, **sc.PROCESSOR_METRICS}
+    names = set()
+    for name in promql.OUTCOME_METRICS:
+        prom = promql.metric(name)
+        names.update([prom + s for s in _HISTOGRAM_SUFFIXES] if kinds[name][0] == "histogram" else [prom])
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,12 @@ class Query:
     @property
     def name(self) -> str:
         return f"{self.dashboard}/{self.panel}/{self.ref_id}"
+
+    @property
+    def requires(self) -> str | None:
+        """What the query needs beyond a model serving traffic: :data:`OUTCOMES` when it reads a
+        ground-truth metric, else None."""
+        return OUTCOMES if metric_names(self.expr) & _outcome_names() else None
 
 
 def dashboards() -> dict[str, dict]:
@@ -118,7 +141,7 @@ _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
 
 #: The dashboards' own variables; "All" (``.*``) unless :func:`render` is given a value.
 DASHBOARD_VARIABLES = (promql.V_SERVICE, promql.V_MODEL, promql.V_VERSION, promql.V_FEATURE, promql.V_WINDOW,
-                       promql.V_METHOD)
+                       promql.V_METHOD, promql.V_METRIC)
 
 
 def render(expr: str, values: Mapping[str, str] | None = None, *, rate_interval: str = "1m",

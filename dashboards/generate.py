@@ -34,7 +34,7 @@ from grafana_foundation_sdk.models import common as cm, dashboard as dm, prometh
 
 from dashboards import promql as q, rules as alerts, rules_tests
 from otel_ml import semconv as sc
-from otel_ml.stats import STATISTICS, DriftPolicy
+from otel_ml.stats import NO_VERDICT, STATISTICS, DriftPolicy, PerformancePolicy
 
 # The classic dashboard model (schemaVersion 4x) is what Grafana imports and file-provisions everywhere;
 # the SDK nudges towards its v2 model, which needs a recent Grafana with a feature flag.
@@ -72,6 +72,7 @@ DRIFT_SCORE_PANELS = tuple(
     for name in q.DRIFT_METHODS
 )
 P_VALUE_ALPHA = DriftPolicy().alpha
+MIN_OUTCOMES = PerformancePolicy().min_samples
 
 
 # --- Small builders ----------------------------------------------------------------------------------
@@ -116,18 +117,21 @@ def _thresholds(steps: list[tuple[float | None, str]]) -> db.ThresholdsConfig:
             .steps([dm.Threshold(value=v, color=c) for v, c in steps]))
 
 
-def _state_mappings(ok: str, bad: str) -> list[dm.ValueMapping]:
-    return [dm.ValueMap(options={
+def _state_mappings(ok: str, bad: str, *, no_verdict: bool = False) -> list[dm.ValueMapping]:
+    options = {
         "0": dm.ValueMappingResult(text=ok, color="green", index=0),
         "1": dm.ValueMappingResult(text=bad, color="red", index=1),
-    })]
+    }
+    if no_verdict:  # a verdict exported as NO_VERDICT (rather than as no point): shown, never green
+        options[str(NO_VERDICT)] = dm.ValueMappingResult(text="no verdict", color="#808080", index=2)
+    return [dm.ValueMap(options=options)]
 
 
 def state_timeline(title: str, description: str, tgt: prom.Dataquery, ok: str, bad: str, *,
-                   span: int = 24, height: int = 10, links: list[db.DashboardLink] | None = None
-                   ) -> statetimeline.Panel:
+                   span: int = 24, height: int = 10, links: list[db.DashboardLink] | None = None,
+                   no_verdict: bool = False) -> statetimeline.Panel:
     p = (statetimeline.Panel().title(title).description(description).datasource(DS).targets([tgt])
-            .span(span).height(height).mappings(_state_mappings(ok, bad))
+            .span(span).height(height).mappings(_state_mappings(ok, bad, no_verdict=no_verdict))
             .thresholds(_thresholds([(None, "green"), (1, "red")]))
             .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
             .merge_values(True).show_value(cm.VisibilityMode.NEVER).row_height(0.8)
@@ -170,6 +174,9 @@ def variables(*extra: str) -> list[db.QueryVariable | db.DatasourceVariable]:
             out.append(_query_var(name, "Drift window"))
         elif name == q.V_METHOD:
             out.append(_query_var(name, "Drift method", multi=False, include_all=False, current="psi"))
+        elif name == q.V_METRIC:
+            out.append(_query_var(name, "Performance metric", multi=False, include_all=False,
+                                  current=DEFAULT_METRIC))
     return out
 
 
@@ -206,14 +213,26 @@ def drilldown_link() -> list[db.DashboardLink]:
 
 
 VERSION_LEGEND = "{{%s}} {{%s}}" % (q.MODEL, q.VERSION)
+WINDOW_LEGEND = "{{%s}} {{%s}} {{%s}}" % (q.MODEL, q.VERSION, q.WINDOW)
+#: The performance metric the overview opens with.
+DEFAULT_METRIC = "accuracy"
 FEATURE_LEGEND = "{{%s}} {{%s}} {{%s}}" % (q.VERSION, q.KIND, q.FEATURE)
+
+
+#: The processor's self-telemetry gauges, all on one panel (a gauge added to semconv appears there).
+_TELEMETRY_GAUGES = {name: m for name, m in sc.PROCESSOR_TELEMETRY.items() if m.instrument == "gauge"}
+
+
+def _short(name: str) -> str:
+    """``otel_ml.processor.state.bytes`` -> ``state bytes``."""
+    return name.removeprefix("otel_ml.processor.").replace(".", " ").replace("_", " ")
 
 
 # --- 1. ML model overview ----------------------------------------------------------------------------
 def overview() -> db.Dashboard:
     d = dashboard(UID_OVERVIEW, "otel-ml / ML model overview",
                   "Traffic, latency, errors, drift and data quality of every model version side by side.",
-                  (q.V_WINDOW, q.V_METHOD))
+                  (q.V_WINDOW, q.V_METHOD, q.V_METRIC))
     d = d.with_row(row("Traffic, latency and errors per model version"))
     d = d.with_panel(ts(
         "Predictions per second",
@@ -271,6 +290,8 @@ def overview() -> db.Dashboard:
         targets((q.prediction_value_quantile(0.5), "p50 {{%s}} {{%s}}" % (q.VERSION, q.PRED_NAME)),
                 (q.prediction_value_quantile(0.9), "p90 {{%s}} {{%s}}" % (q.VERSION, q.PRED_NAME))),
         "short", span=12))
+
+    d = realized_performance(d)
 
     d = d.with_row(row("Data quality"))
     d = d.with_panel(ts(
@@ -331,13 +352,9 @@ def overview() -> db.Dashboard:
         "short", span=8, axis_min=0))
     d = d.with_panel(ts(
         "Streams tracked and state size",
-        "Streams (model x version x feature) the processor tracks, the bytes their windows take, the bytes "
-        "of its lookup caches (bounded by state.max_cache_bytes) and of the requests in flight (bounded by "
-        "receivers.max_inflight_bytes).",
-        targets((q.processor_gauge(sc.PROCESSOR_STREAMS), f"{proc} streams"),
-                (q.processor_gauge(sc.PROCESSOR_STATE_BYTES), f"{proc} state bytes"),
-                (q.processor_gauge(sc.PROCESSOR_CACHE_BYTES), f"{proc} cache bytes"),
-                (q.processor_gauge(sc.PROCESSOR_INFLIGHT_BYTES), f"{proc} in-flight bytes")),
+        "Every gauge of the processor's self-telemetry (semconv.PROCESSOR_TELEMETRY): "
+        + "; ".join(f"{_short(name)}: {m.description}" for name, m in _TELEMETRY_GAUGES.items()) + ".",
+        targets(*[(q.processor_gauge(name), f"{proc} {_short(name)}") for name in _TELEMETRY_GAUGES]),
         "short", span=8, axis_min=0))
     d = d.with_panel(ts(
         "Evaluation duration p50 / p95",
@@ -345,6 +362,95 @@ def overview() -> db.Dashboard:
         targets((q.processor_evaluation_duration(0.5), f"p50 {proc}"),
                 (q.processor_evaluation_duration(0.95), f"p95 {proc}")),
         "s", span=8, axis_min=0))
+    return d
+
+
+def _dashed(dash: list[int], width: int) -> list[dm.DynamicConfigValue]:
+    return [dm.DynamicConfigValue(id_val="custom.lineStyle", value={"fill": "dash", "dash": dash}),
+            dm.DynamicConfigValue(id_val="custom.lineWidth", value=width),
+            dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0)]
+
+
+REALIZED_ROW = "Realized performance (outcomes joined to predictions)"
+
+
+def realized_performance(d: db.Dashboard) -> db.Dashboard:
+    """The overview's row of realized performance: the processor's ground-truth metrics."""
+    d = d.with_row(row(REALIZED_ROW))
+    d = d.with_panel(
+        ts("Realized $metric vs reference",
+           "The chosen metric (ml.performance.value) on the pairs joined in each window, per model version; "
+           "thin dashed: its 95 % interval (ml.performance.lower / upper); thick dashed: the reference's "
+           "holdout value (ml.performance.reference). Pairs count in the window in which their outcome "
+           "arrived (join time). log_loss and mae carry exemplars: the traces of the worst-scored predictions.",
+           [target(q.performance(), WINDOW_LEGEND, "A", exemplar=True),
+            target(q.performance(sc.PERFORMANCE_LOWER), f"{WINDOW_LEGEND} lower", "B"),
+            target(q.performance(sc.PERFORMANCE_UPPER), f"{WINDOW_LEGEND} upper", "C"),
+            target(q.performance(sc.PERFORMANCE_REFERENCE), f"{VERSION_LEGEND} reference", "D")],
+           "short", span=16, height=9)
+        .override_by_query("B", _dashed([2, 4], 1)).override_by_query("C", _dashed([2, 4], 1))
+        .override_by_query("D", _dashed([10, 6], 2)))
+    d = d.with_panel(state_timeline(
+        "Performance verdict",
+        "The processor's degradation verdict (ml.performance.degraded) per version, metric and window: "
+        "Degraded needs both a significant drop against the reference and a drop beyond the tolerance. "
+        f"'no verdict': fewer than {MIN_OUTCOMES} joined outcomes in the window, or a reference without "
+        "holdout performance.",
+        target(q.performance_degraded(), "{{%s}} {{%s}} {{%s}}" % (q.VERSION, q.PERF_METRIC, q.WINDOW)),
+        "OK", "Degraded", span=8, height=9, no_verdict=True))
+    d = d.with_panel(ts(
+        "Joined outcomes per window",
+        "Prediction/outcome pairs in each window (ml.performance.sample_count); dashed: the minimum for a "
+        "verdict.", targets((q.window_gauge(sc.PERFORMANCE_SAMPLE_COUNT), WINDOW_LEGEND)),
+        "short", span=8, axis_min=0, thresholds=[(None, "red"), (MIN_OUTCOMES, "green")]))
+    d = d.with_panel(ts(
+        "Label coverage",
+        "Pairs joined in the window / predictions with ids received in the window "
+        "(ml.outcome.coverage.ratio). Low while labels are still on their way, above 100 % while labels of "
+        "earlier predictions catch up; a drop to 0 means outcomes stopped arriving.",
+        targets((q.window_gauge(sc.OUTCOME_COVERAGE_RATIO), WINDOW_LEGEND)),
+        "percentunit", span=8, axis_min=0))
+    d = d.with_panel(ts(
+        "Label delay: mean, p50 / p90 / p99",
+        "Outcome time minus prediction time of the pairs joined recently (ml.label.delay). The quantiles "
+        "interpolate inside the histogram's buckets (decades from 1 s to 30 d: coarse); the mean is exact.",
+        targets((q.label_delay(0.5), f"p50 {VERSION_LEGEND}"), (q.label_delay(0.9), f"p90 {VERSION_LEGEND}"),
+                (q.label_delay(0.99), f"p99 {VERSION_LEGEND}"), (q.label_delay_mean(), f"mean {VERSION_LEGEND}")),
+        "s", span=8, axis_min=0))
+    by_reason = f"{q.MODEL}, {q.VERSION}, {q.ERROR_TYPE}"
+    d = d.with_panel(ts(
+        "Outcomes joined / unmatched / expired / duplicate / rejected per second",
+        "Pairs joined (ml.outcome.joined); outcomes that never found their prediction (ml.outcome.unmatched) "
+        "and predictions whose outcome never came (ml.prediction.expired), by reason (ttl, cap); duplicate "
+        "outcomes; records the processor refused (ml.outcome.rejected, by error.type, per model).",
+        targets((q.rate(sc.OUTCOMES_JOINED, by=q.BY_VERSION, base=q.EVAL), "{{%s}} joined" % q.VERSION),
+                (q.outcome_rate(sc.OUTCOMES_UNMATCHED, by_reason),
+                 "{{%s}} unmatched {{%s}}" % (q.VERSION, q.ERROR_TYPE)),
+                (q.outcome_rate(sc.PREDICTIONS_EXPIRED, by_reason),
+                 "{{%s}} expired {{%s}}" % (q.VERSION, q.ERROR_TYPE)),
+                (q.outcome_rate(sc.OUTCOMES_DUPLICATES), "{{%s}} duplicate" % q.VERSION),
+                (q.outcome_rate(sc.OUTCOMES_REJECTED, f"{q.MODEL}, {q.ERROR_TYPE}", {q.MODEL: f"${q.V_MODEL}"}),
+                 "{{%s}} rejected {{%s}}" % (q.MODEL, q.ERROR_TYPE))),
+        "short", span=12, axis_min=0))
+    merge = dm.DataTransformerConfig(id_val="merge", options={})
+    rename = dm.DataTransformerConfig(id_val="organize", options={
+        "excludeByName": {"Time": True},
+        "renameByName": {"Value #A": "observed", "Value #B": "perfectly calibrated"}})
+    d = d.with_panel(
+        barchart.Panel().title("Calibration: observed vs predicted ($window, latest)")
+        .description("Observed positive rate of the joined pairs per reliability bin (ml.calibration.observed; "
+                     "x: the bin's upper predicted probability) beside perfect calibration (the bin's centre). "
+                     "Bars below the diagonal: the model is over-confident there. Binary classifiers; choose "
+                     "one version and window (with several, the highest observed rate per bin is shown).")
+        .datasource(DS)
+        .targets([target(q.calibration_observed(), "observed", "A", instant=True, fmt=pm.PromQueryFormat.TABLE),
+                  target(q.calibration_diagonal(), "perfectly calibrated", "B", instant=True,
+                         fmt=pm.PromQueryFormat.TABLE)])
+        .with_transformation(merge).with_transformation(rename)
+        .with_transformation(_sort_by("perfectly calibrated", desc=False))
+        .x_field(q.BUCKET_LE).unit("percentunit").min(0).max(1).span(12).height(9)
+        .legend(cb.VizLegendOptions().show_legend(True).placement(cm.LegendPlacement.BOTTOM)
+                .display_mode(cm.LegendDisplayMode.LIST)))
     return d
 
 

@@ -18,6 +18,7 @@ renders them for a plain Prometheus.
 from __future__ import annotations
 
 from otel_ml import semconv as sc, stats
+from otel_ml.stats import performance as perf
 
 # --- Names --------------------------------------------------------------------------------------
 
@@ -46,6 +47,8 @@ WINDOW = label(sc.DRIFT_WINDOW)
 KIND = label(sc.DRIFT_KIND)
 ERROR_TYPE = label(sc.ERROR_TYPE)
 SCHEMA_VIOLATION = label(sc.SCHEMA_VIOLATION)
+PERF_METRIC = label(sc.PERFORMANCE_METRIC)
+BUCKET_LE = label(sc.BUCKET_LE)
 
 #: The standard OTel HTTP server duration histogram (semconv ``http.server.request.duration``, unit s),
 #: as Prometheus stores it, and the labels its attributes become.
@@ -63,6 +66,7 @@ V_VERSION = "version"
 V_FEATURE = "feature"
 V_WINDOW = "window"
 V_METHOD = "method"
+V_METRIC = "metric"
 RATE = "$__rate_interval"
 RANGE = "$__range"
 
@@ -180,6 +184,74 @@ def quality_ratio(name: str, *extra: dict[str, str]) -> str:
     return gauge(name, *extra, by=f"{MODEL}, {VERSION}, {FEATURE}")
 
 
+# --- Realized performance (processor: prediction and outcome records joined) -------------------------
+#: The processor's ground-truth metrics: they have data only where outcomes are joined to predictions
+#: (a model monitored with ``prediction_id`` and outcomes sent), so :mod:`dashboards.catalog` tags the
+#: queries that read them ``requires="outcomes"``.
+OUTCOME_METRICS = (sc.PERFORMANCE_VALUE, sc.PERFORMANCE_LOWER, sc.PERFORMANCE_UPPER, sc.PERFORMANCE_REFERENCE,
+                   sc.PERFORMANCE_DEGRADED, sc.PERFORMANCE_SAMPLE_COUNT, sc.OUTCOME_COVERAGE_RATIO,
+                   sc.CALIBRATION_OBSERVED, sc.OUTCOMES_JOINED, sc.OUTCOMES_UNMATCHED, sc.PREDICTIONS_EXPIRED,
+                   sc.OUTCOMES_DUPLICATES, sc.OUTCOMES_REJECTED, sc.LABEL_DELAY)
+ONE_METRIC = {PERF_METRIC: f"${V_METRIC}"}
+#: The metric over all classes (per-class metrics such as f1 of one class carry ml.prediction.class).
+ALL_CLASSES = {PRED_CLASS: "="}
+BY_WINDOW = f"{MODEL}, {VERSION}, {WINDOW}"
+
+
+def performance(name: str = sc.PERFORMANCE_VALUE) -> str:
+    """The chosen metric's realized value (or its interval bound, or the reference's holdout value) per
+    model version and window."""
+    by = f"{MODEL}, {VERSION}" if name == sc.PERFORMANCE_REFERENCE else BY_WINDOW
+    return gauge(name, ONE_METRIC, ALL_CLASSES, by=by)
+
+
+def performance_degraded() -> str:
+    """The processor's verdict per model version, metric and window: 1, 0 or ``NO_VERDICT``."""
+    return gauge(sc.PERFORMANCE_DEGRADED, by=f"{BY_WINDOW}, {PERF_METRIC}")
+
+
+def window_gauge(name: str) -> str:
+    """A per-window gauge of the join (sample count, coverage ratio) per model version and window."""
+    return gauge(name, by=BY_WINDOW)
+
+
+def label_delay(q: float) -> str:
+    """Quantile of outcome time − prediction time of the pairs joined recently."""
+    return (f"histogram_quantile({q}, "
+            f"{rate(sc.LABEL_DELAY, by=f'{LE}, {BY_VERSION}', base=EVAL, suffix='_bucket')})")
+
+
+def label_delay_mean() -> str:
+    """Mean outcome time − prediction time of the pairs joined recently (exact, unlike the quantiles,
+    which interpolate inside the histogram's coarse buckets)."""
+    total = rate(sc.LABEL_DELAY, by=BY_VERSION, base=EVAL, suffix="_sum")
+    count = rate(sc.LABEL_DELAY, by=BY_VERSION, base=EVAL, suffix="_count")
+    return f"{total}\n/ {count}"
+
+
+def outcome_rate(name: str, by: str = BY_VERSION, base: dict[str, str] = EVAL) -> str:
+    """Rate of a join counter of the processor, 0 for model versions that join outcomes but never had
+    such an event (the counter appears after its first increment)."""
+    return f"({rate(name, by=by, base=base)}) or (0 * {rate(sc.OUTCOMES_JOINED, by=BY_VERSION, base=EVAL)})"
+
+
+def calibration_observed() -> str:
+    """Observed positive rate per reliability bin (``ml.bucket.le`` = the bin's upper probability)."""
+    return f"max by ({BUCKET_LE}) ({_s(sc.CALIBRATION_OBSERVED, ONE_WINDOW, base=EVAL)})"
+
+
+def calibration_diagonal(bins: int = perf.CALIBRATION_BINS) -> str:
+    """Perfect calibration: each reliability bin's centre, keyed by its upper bound as the processor
+    spells ``ml.bucket.le`` (the equal-width bins of :func:`otel_ml.stats.performance.reliability`), for
+    the bins the processor reports."""
+    def shortest(x: float) -> str:  # as the processor spells bounds: shortest round trip, no ".0"
+        return repr(x).removesuffix(".0")
+
+    terms = [f'label_replace(vector({shortest((i + 0.5) / bins)}), "{BUCKET_LE}", "{shortest((i + 1) / bins)}", '
+             f'"", "")' for i in range(bins)]
+    return "(\n  " + "\n  or ".join(terms) + f"\n)\nand on ({BUCKET_LE}) {calibration_observed()}"
+
+
 # --- The processor's own telemetry (its resource: job = otel-ml-processor) ---------------------------
 BY_PROCESSOR = f"{JOB}, {INSTANCE}"
 
@@ -243,7 +315,6 @@ def category_share_current() -> str:
 #: The processor's export of the reference distribution (see docs/dashboards.md, "Reference
 #: distribution"): numeric streams carry the bucket bound in ml.bucket.le, categorical ones the category.
 REFERENCE_RATIO = sc.DRIFT_REFERENCE_RATIO
-BUCKET_LE = label(sc.BUCKET_LE)
 
 
 def feature_cdf_reference() -> str:
@@ -298,6 +369,7 @@ VARIABLE_QUERIES = {
                 f'|{metric(sc.DRIFT_SAMPLE_COUNT)}", {MODEL}=~"${V_MODEL}", {VERSION}=~"${V_VERSION}"}}, {FEATURE})'),
     V_WINDOW: f"label_values({_s(sc.DRIFT_SAMPLE_COUNT, base=EVAL)}, {WINDOW})",
     V_METHOD: f"label_values({_s(sc.DRIFT_SCORE, base=EVAL)}, {METHOD})",
+    V_METRIC: f"label_values({_s(sc.PERFORMANCE_VALUE, base=EVAL)}, {PERF_METRIC})",
 }
 
 

@@ -16,7 +16,10 @@ from dashboards.promql import (
     JOB,
     KIND,
     MODEL,
+    PERF_METRIC,
+    PRED_CLASS,
     VERSION,
+    WINDOW,
     metric,
 )
 from otel_ml import semconv as sc
@@ -26,6 +29,14 @@ DRIFT_FOR = "15m"
 QUALITY_FOR = "10m"
 NO_PREDICTIONS_WINDOW = "15m"
 PROCESSOR_SILENCE = "10m"
+PERFORMANCE_FOR = "10m"
+#: MLOutcomesStopped: no outcome joined for this long while predictions with ids keep coming. It must
+#: exceed the usual label delay (ml.label.delay p99) and the gap between outcome batches (a nightly
+#: `otel-ml outcomes push` needs more than 24h): see docs/dashboards.md.
+OUTCOMES_SILENCE = "6h"
+#: ... and "keep coming" means: some in the last hour.
+OUTCOMES_RECENT = "1h"
+OUTCOMES_FOR = "30m"
 
 GROUP = "otel-ml"
 FOLDER = "otel-ml"
@@ -51,6 +62,8 @@ class Alert:
     summary: str
     description: str
     labels: dict[str, str] = field(default_factory=dict)
+    #: How VALUE in the description renders the alert's value (a Go template pipeline stage).
+    value_format: str = "humanizePercentage"
 
 
 _ROWS = metric(sc.PREDICT_ROWS)
@@ -97,6 +110,47 @@ def _drift(kind: str) -> str:
 
 def _rows_rate(by: str, window: str) -> str:
     return f"sum by ({by}) (rate({_ROWS}[{window}]))"
+
+
+_BY_PERFORMANCE = f"{MODEL}, {VERSION}, {PERF_METRIC}, {WINDOW}"
+_DEGRADED = metric(sc.PERFORMANCE_DEGRADED)
+
+
+def _degraded() -> str:
+    """The processor's verdict per model version, metric and window (1, 0 or NO_VERDICT)."""
+    return f"max by ({_BY_PERFORMANCE}) ({_DEGRADED})"
+
+
+def _degraded_firing() -> str:
+    """The metric's realized value, only where the verdict is 1 (NO_VERDICT and 0 never fire)."""
+    value = f'{metric(sc.PERFORMANCE_VALUE)}{{{PRED_CLASS}=""}}'
+    return (f"max by ({_BY_PERFORMANCE}) ({value})\n"
+            f"and on ({_BY_PERFORMANCE})\n"
+            f"({_degraded()} == 1)")
+
+
+_RECORDS = metric(sc.PREDICTION_RECORDS)
+_JOINED = metric(sc.OUTCOMES_JOINED)
+_BY_VERSION = f"{MODEL}, {VERSION}"
+
+
+def _outcomes_joined_recently() -> str:
+    """Model versions with an outcome joined in the last OUTCOMES_SILENCE: the counter rose, or appeared
+    (a new series: its first value is not an increase for ``increase()``)."""
+    w = OUTCOMES_SILENCE
+    return (f"sum by ({_BY_VERSION}) (increase({_JOINED}[{w}])) > 0\n"
+            f"or count by ({_BY_VERSION}) ({_JOINED} unless {_JOINED} offset {w})")
+
+
+def _outcomes_stopped() -> str:
+    """Predictions with ids in the last hour, and already OUTCOMES_SILENCE ago (old enough for their
+    outcomes to have come), but no outcome joined for OUTCOMES_SILENCE."""
+    w = OUTCOMES_SILENCE
+    return (f"(sum by ({_BY_VERSION}) (increase({_RECORDS}[{OUTCOMES_RECENT}])) > 0)\n"
+            f"and on ({_BY_VERSION})\n"
+            f"(sum by ({_BY_VERSION}) (increase({_RECORDS}[{w}] offset {w})) > 0)\n"
+            f"unless on ({_BY_VERSION})\n"
+            f"({_outcomes_joined_recently()})")
 
 
 ALERTS: tuple[Alert, ...] = (
@@ -235,6 +289,58 @@ ALERTS: tuple[Alert, ...] = (
             "metrics (check the collector's exporter metrics and the service's logs)."
         ) % NO_PREDICTIONS_WINDOW,
     ),
+    Alert(
+        name="MLModelPerformanceDegraded",
+        uid="otel-ml-performance-degraded",
+        expr=_degraded_firing(),
+        signal=_degraded(),
+        for_=PERFORMANCE_FOR,
+        severity="warning",
+        summary="Model {{ $labels.%s }} {{ $labels.%s }}: realized {{ $labels.%s }} is worse than its "
+        "reference (window {{ $labels.%s }})" % (MODEL, VERSION, PERF_METRIC, WINDOW),
+        description=(
+            "The otel-ml processor has judged the realized {{ $labels.%s }} of this model version, on the "
+            "predictions whose outcomes were joined in the last {{ $labels.%s }}, worse than on the "
+            "reference's holdout for %s (%s == 1: a significant drop, and larger than the policy's "
+            "tolerance). Realized value now: VALUE.\n"
+            "Runbook:\n"
+            "1. 'otel-ml / ML model overview', row 'Realized performance': the value against the reference "
+            "with its interval, the joined outcomes and label coverage (a verdict on a small or skewed "
+            "sample of labels is weaker), the calibration. For log_loss and mae the exemplars link to the "
+            "traces of the worst-scored predictions.\n"
+            "2. Look for a cause: input drift or data-quality alarms at the same time, a new model version "
+            "(annotation), an upstream change. Degradation without input drift is concept drift: the "
+            "relation between inputs and outcome changed.\n"
+            "3. Roll back a new version, or retrain on recent labelled data (`otel-ml outcomes export` "
+            "writes the joined records) and rebuild the reference with labels."
+        ) % (PERF_METRIC, WINDOW, PERFORMANCE_FOR, _DEGRADED),
+        value_format='printf "%.4g"',
+    ),
+    Alert(
+        name="MLOutcomesStopped",
+        uid="otel-ml-outcomes-stopped",
+        expr=_outcomes_stopped(),
+        signal=f"sum by ({_BY_VERSION}) (increase({_JOINED}[{OUTCOMES_SILENCE}]))",
+        for_=OUTCOMES_FOR,
+        severity="warning",
+        summary="Model {{ $labels.%s }} {{ $labels.%s }}: no outcomes joined for %s while it keeps predicting"
+        % (MODEL, VERSION, OUTCOMES_SILENCE),
+        description=(
+            "This model version sends prediction records (%s rises, VALUE in the last %s) and did so %s ago "
+            "already, but no outcome has been joined to a prediction (%s flat) for %s: realized performance "
+            "and its alarm are blind. Assumes outcomes arrive within %s of the prediction and at least once "
+            "every %s (tune OUTCOMES_SILENCE in dashboards/rules.py to the label delay and batch schedule).\n"
+            "Runbook:\n"
+            "1. Is the outcome producer running (the job calling record_outcomes / `otel-ml outcomes "
+            "push`)? Its ml.records.dropped counter says whether records were dropped (no_id_secret, "
+            "export_failed).\n"
+            "2. Outcomes arrive but do not join: ml.outcome.unmatched and ml.outcome.rejected rise (a different "
+            "id secret or id column on the two sides, a renamed model).\n"
+            "3. Check the collector's logs pipeline to the processor and the processor's logs."
+        ) % (_RECORDS, OUTCOMES_RECENT, OUTCOMES_SILENCE, _JOINED, OUTCOMES_SILENCE, OUTCOMES_SILENCE,
+             OUTCOMES_SILENCE),
+        value_format='printf "%.0f"',
+    ),
 )
 
 
@@ -243,6 +349,14 @@ def _annotations(alert: Alert, value: str) -> dict[str, str]:
         "summary": alert.summary,
         "description": alert.description.replace("VALUE", value),
     }
+
+
+def _prometheus_value(alert: Alert) -> str:
+    return "{{ $value | %s }}" % alert.value_format
+
+
+def _grafana_value(alert: Alert) -> str:
+    return "{{ %s $values.B.Value }}" % alert.value_format
 
 
 def prometheus_rules() -> dict:
@@ -254,7 +368,7 @@ def prometheus_rules() -> dict:
             "expr": a.expr,
             "for": a.for_,
             "labels": {"severity": a.severity, **a.labels},
-            "annotations": _annotations(a, "{{ $value | humanizePercentage }}"),
+            "annotations": _annotations(a, _prometheus_value(a)),
         })
     return {"groups": [{"name": GROUP, "rules": rules}]}
 
@@ -295,7 +409,7 @@ def grafana_alert_provisioning(datasource_uid: str = DATASOURCE_UID) -> dict:
             "noDataState": "OK",
             "execErrState": "Error",
             "for": a.for_,
-            "annotations": {**_annotations(a, "{{ humanizePercentage $values.B.Value }}"),
+            "annotations": {**_annotations(a, _grafana_value(a)),
                             "__dashboardUid__": OVERVIEW_UID},
             "labels": {"severity": a.severity, **a.labels},
             "isPaused": False,

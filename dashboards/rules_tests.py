@@ -12,7 +12,20 @@ import re
 from typing import Any
 
 from dashboards import rules
-from dashboards.promql import FEATURE, INSTANCE, JOB, KIND, MODEL, VERSION, WINDOW, metric
+from dashboards.promql import (
+    BUCKET_LE,
+    ERROR_TYPE,
+    FEATURE,
+    INSTANCE,
+    JOB,
+    KIND,
+    MODEL,
+    PERF_METRIC,
+    PRED_CLASS,
+    VERSION,
+    WINDOW,
+    metric,
+)
 from otel_ml import semconv as sc
 
 RULES_FILE = "../otel-ml.rules.yml"
@@ -52,10 +65,20 @@ def _humanize_percentage(v: float) -> str:
     return f"{v * 100:.4g}%"
 
 
+def _format_value(stage: str, v: float) -> str:
+    """What a Go template stage (``humanizePercentage``, ``printf "%.4g"``) makes of the alert's value."""
+    if stage == "humanizePercentage":
+        return _humanize_percentage(v)
+    m = re.fullmatch(r'printf "(%\.\d+[gf])"', stage)
+    if m is None:
+        raise ValueError(f"no renderer for template stage {stage!r}")
+    return m.group(1) % v
+
+
 def render(template: str, labels: dict[str, str], value: float | None) -> str:
     out = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), template)
     if value is not None:
-        out = out.replace("{{ $value | humanizePercentage }}", _humanize_percentage(value))
+        out = re.sub(r"\{\{ \$value \| (.+?) \}\}", lambda m: _format_value(m.group(1), value), out)
     return out
 
 
@@ -73,6 +96,25 @@ def check(alert: str, at: str, *expected: dict[str, Any]) -> dict[str, Any]:
 
 
 CHURN_V1 = {MODEL: "churn", VERSION: "v1"}
+
+
+def perf(name: str, values: str, *, metric_: str = "accuracy", window: str = "5m", version: str = "v1",
+         **extra: str) -> dict[str, str]:
+    """A processor realized-performance gauge (ml.performance.*) of churn."""
+    return series(name, {**PROC, MODEL: "churn", VERSION: version, WINDOW: window, PERF_METRIC: metric_,
+                         **extra}, values)
+
+
+def joined(values: str, *, version: str = "v1") -> dict[str, str]:
+    return series(sc.OUTCOMES_JOINED, {**PROC, MODEL: "churn", VERSION: version}, values)
+
+
+def records(values: str, *, version: str = "v1") -> dict[str, str]:
+    return series(sc.PREDICTION_RECORDS, {**APP, MODEL: "churn", VERSION: version}, values)
+
+
+def _hours(h: float) -> str:
+    return f"{int(h * 60)}m"
 
 TESTS: list[dict[str, Any]] = [
     {
@@ -200,6 +242,70 @@ TESTS: list[dict[str, Any]] = [
                   expect("MLNoPredictions", {JOB: "api", MODEL: "fraud"})),
         ],
     },
+    {
+        "name": "performance degraded fires on the verdict after 10m, valued at the realized metric",
+        "interval": "1m",
+        "input_series": [
+            perf(sc.PERFORMANCE_DEGRADED, "0x4 1x30"),
+            perf(sc.PERFORMANCE_VALUE, "0.9x4 0.85x30"),
+            perf(sc.PERFORMANCE_VALUE, "0.2x34", metric_="recall", **{PRED_CLASS: "1"}),  # per class: no verdict
+            perf(sc.PERFORMANCE_DEGRADED, "-1x34", window="1h"),  # NO_VERDICT: too few outcomes
+            perf(sc.PERFORMANCE_VALUE, "0.8x34", window="1h"),
+            perf(sc.PERFORMANCE_DEGRADED, "0x34", version="v2"),
+            perf(sc.PERFORMANCE_VALUE, "0.91x34", version="v2"),
+        ],
+        "alert_rule_test": [
+            check("MLModelPerformanceDegraded", "10m"),  # pending: degraded for 6m
+            check("MLModelPerformanceDegraded", "20m",
+                  expect("MLModelPerformanceDegraded", {**CHURN_V1, PERF_METRIC: "accuracy", WINDOW: "5m"}, 0.85)),
+        ],
+    },
+    {
+        "name": "performance: no verdict and a verdict that flaps never fire",
+        "interval": "1m",
+        "input_series": [
+            perf(sc.PERFORMANCE_DEGRADED, "1x8 0 1x8 0 1x8 0 1x8"),  # never 10m in a row
+            perf(sc.PERFORMANCE_VALUE, "0.85x40"),
+            perf(sc.PERFORMANCE_DEGRADED, "-1x40", metric_="roc_auc"),
+            perf(sc.PERFORMANCE_VALUE, "0.6x40", metric_="roc_auc"),
+        ],
+        "alert_rule_test": [
+            check("MLModelPerformanceDegraded", "20m"),
+            check("MLModelPerformanceDegraded", "36m"),
+        ],
+    },
+    {
+        "name": "outcomes stopped: joins stop, or never came, while predictions with ids continue",
+        "interval": "1m",
+        "input_series": [
+            records("0+10x900"),
+            joined("0+5x420 2100x480"),  # v1: outcomes stop at 7h
+            records("0+10x900", version="v2"),
+            joined("0+5x900", version="v2"),  # v2: outcomes keep coming
+            records("0+10x900", version="v5"),  # v5: ids sent, never an outcome
+            records("_x600 0+10x300", version="v3"),  # v3: deployed at 10h, younger than the label delay
+        ],
+        "alert_rule_test": [
+            check("MLOutcomesStopped", _hours(5)),  # v5's predictions are not yet 6h old
+            check("MLOutcomesStopped", _hours(13.2),  # v1 pending since 13h; v5 firing since 6.5h
+                  expect("MLOutcomesStopped", {MODEL: "churn", VERSION: "v5"}, 600)),
+            check("MLOutcomesStopped", _hours(14),
+                  expect("MLOutcomesStopped", {MODEL: "churn", VERSION: "v1"}, 600),
+                  expect("MLOutcomesStopped", {MODEL: "churn", VERSION: "v5"}, 600)),
+        ],
+    },
+    {
+        "name": "outcomes stopped stays quiet when predictions stop too, or one batch of outcomes just arrived",
+        "interval": "1m",
+        "input_series": [
+            records("0+10x300 3000x600"),  # v1: stops predicting at 5h (MLNoPredictions' job)
+            records("0+10x900", version="v4"),
+            joined("_x720 500x180", version="v4"),  # v4: a first batch joined at 12h, flat since
+        ],
+        "alert_rule_test": [
+            check("MLOutcomesStopped", _hours(14)),
+        ],
+    },
 ]
 
 
@@ -214,15 +320,20 @@ QUERY_RATE_INTERVAL = "5m"
 QUERY_RANGE = "10m"
 
 
-def _histogram(name: str, labels: dict[str, str], per_minute: dict[str, int]) -> list[dict[str, str]]:
-    """Cumulative _bucket series growing by ``per_minute`` (cumulative per le), and _count."""
-    out = [series(name, {**labels, "le": le}, f"0+{n}x20") for le, n in per_minute.items()]
-    for s in out:
-        s["series"] = s["series"].replace(metric(name) + "{", metric(name) + "_bucket{", 1)
-    total = max(per_minute.values())
-    count = series(name, labels, f"0+{total}x20")
-    count["series"] = count["series"].replace(metric(name) + "{", metric(name) + "_count{", 1)
-    return [*out, count]
+def _histogram(name: str, labels: dict[str, str], per_minute: dict[str, int],
+               sum_per_minute: float | None = None) -> list[dict[str, str]]:
+    """Cumulative _bucket series growing by ``per_minute`` (cumulative per le), _count, and _sum when
+    ``sum_per_minute`` is given."""
+    def part(suffix: str, extra: dict[str, str], values: str) -> dict[str, str]:
+        s = series(name, {**labels, **extra}, values)
+        s["series"] = s["series"].replace(metric(name) + "{", metric(name) + suffix + "{", 1)
+        return s
+
+    out = [part("_bucket", {"le": le}, f"0+{n}x20") for le, n in per_minute.items()]
+    out.append(part("_count", {}, f"0+{max(per_minute.values())}x20"))
+    if sum_per_minute is not None:
+        out.append(part("_sum", {}, f"0+{sum_per_minute:g}x20"))
+    return out
 
 
 def query_tests() -> dict[str, Any]:
@@ -252,6 +363,7 @@ def query_tests() -> dict[str, Any]:
         drift("age", "1x20"),
         drift("income", "0x20"),
         drift("age", "0x20", window="1h"),
+        *_outcome_inputs(),
     ]
     mv = lambda version: f'{{{MODEL}="churn", {VERSION}="{version}"}}'  # noqa: E731
     return {
@@ -283,6 +395,71 @@ def query_tests() -> dict[str, Any]:
                  "exp_samples": [{"labels": mv("v1"), "value": 1}]},
                 {"expr": rendered(promql.event_rate(sc.FEATURE_MISSING, promql.BY_VERSION)), "eval_time": "19m",
                  "exp_samples": [{"labels": mv("v1"), "value": 0}, {"labels": mv("v2"), "value": 0}]},
+                *_outcome_checks(rendered),
             ],
         }],
     }
+
+
+def _outcome_inputs() -> list[dict[str, str]]:
+    """Synthetic ground-truth series for churn v1 (the processor's realized performance and join counters)."""
+    v1 = {**PROC, **CHURN_V1}
+    return [
+        perf(sc.PERFORMANCE_VALUE, "0.85x20"),
+        perf(sc.PERFORMANCE_LOWER, "0.83x20"),
+        perf(sc.PERFORMANCE_UPPER, "0.87x20"),
+        perf(sc.PERFORMANCE_REFERENCE, "0.9x20"),
+        perf(sc.PERFORMANCE_REFERENCE, "0.9x20", window="1h"),
+        perf(sc.PERFORMANCE_VALUE, "0.8x20", window="1h"),
+        perf(sc.PERFORMANCE_VALUE, "0.7x20", metric_="f1"),  # another metric: not on the accuracy panel
+        perf(sc.PERFORMANCE_VALUE, "0.5x20", **{PRED_CLASS: "1"}),  # one class's: not the overall value
+        perf(sc.PERFORMANCE_DEGRADED, "1x20"),
+        perf(sc.PERFORMANCE_DEGRADED, "-1x20", window="1h"),
+        series(sc.PERFORMANCE_SAMPLE_COUNT, {**v1, WINDOW: "5m"}, "2000x20"),
+        series(sc.OUTCOME_COVERAGE_RATIO, {**v1, WINDOW: "5m"}, "0.5x20"),
+        series(sc.CALIBRATION_OBSERVED, {**v1, WINDOW: "5m", BUCKET_LE: "0.1"}, "0.02x20"),
+        series(sc.CALIBRATION_OBSERVED, {**v1, WINDOW: "5m", BUCKET_LE: "0.5"}, "0.4x20"),
+        series(sc.CALIBRATION_OBSERVED, {**v1, WINDOW: "5m", BUCKET_LE: "1"}, "0.97x20"),
+        *_histogram(sc.LABEL_DELAY, v1, {"10": 1, "60": 2, "3600": 3, "+Inf": 4}, sum_per_minute=180),
+        joined("0+60x20"),
+        series(sc.OUTCOMES_UNMATCHED, {**v1, ERROR_TYPE: "ttl"}, "0+6x20"),
+        series(sc.OUTCOMES_REJECTED, {**PROC, MODEL: "churn", ERROR_TYPE: "unknown_class"}, "0+30x20"),
+    ]
+
+
+def _outcome_checks(rendered) -> list[dict[str, Any]]:
+    """What each realized-performance panel query returns on :func:`_outcome_inputs` at 19m."""
+    from dashboards import promql
+
+    def at(expr: str, *samples: tuple[dict[str, str], float]) -> dict[str, Any]:
+        return {"expr": rendered(expr, metric="accuracy"), "eval_time": "19m",
+                "exp_samples": [{"labels": "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}",
+                                 "value": value} for labels, value in samples]}
+
+    w5, w1h = {**CHURN_V1, WINDOW: "5m"}, {**CHURN_V1, WINDOW: "1h"}
+    return [
+        at(promql.performance(), (w5, 0.85), (w1h, 0.8)),
+        at(promql.performance(sc.PERFORMANCE_LOWER), (w5, 0.83)),
+        at(promql.performance(sc.PERFORMANCE_UPPER), (w5, 0.87)),
+        at(promql.performance(sc.PERFORMANCE_REFERENCE), (CHURN_V1, 0.9)),
+        at(promql.performance_degraded(), ({**w5, PERF_METRIC: "accuracy"}, 1), ({**w1h, PERF_METRIC: "accuracy"}, -1)),
+        at(promql.window_gauge(sc.PERFORMANCE_SAMPLE_COUNT), (w5, 2000)),
+        at(promql.window_gauge(sc.OUTCOME_COVERAGE_RATIO), (w5, 0.5)),
+        # Delays: 1/4 within 10 s, 1/2 within 1 min, 3/4 within 1 h: the median is 1 min; p90 and p99 fall
+        # in +Inf, reported as the highest finite bound.
+        at(promql.label_delay(0.5), (CHURN_V1, 60)),
+        at(promql.label_delay(0.9), (CHURN_V1, 3600)),
+        at(promql.label_delay_mean(), (CHURN_V1, 45)),  # _sum grows by 180 s per minute, _count by 4
+        at(promql.label_delay(0.99), (CHURN_V1, 3600)),
+        at(promql.rate(sc.OUTCOMES_JOINED, by=promql.BY_VERSION, base=promql.EVAL), (CHURN_V1, 1)),
+        at(promql.outcome_rate(sc.OUTCOMES_UNMATCHED, f"{MODEL}, {VERSION}, {ERROR_TYPE}"),
+           ({**CHURN_V1, ERROR_TYPE: "ttl"}, 0.1), (CHURN_V1, 0)),
+        at(promql.outcome_rate(sc.PREDICTIONS_EXPIRED, f"{MODEL}, {VERSION}, {ERROR_TYPE}"), (CHURN_V1, 0)),
+        at(promql.outcome_rate(sc.OUTCOMES_DUPLICATES), (CHURN_V1, 0)),
+        at(promql.outcome_rate(sc.OUTCOMES_REJECTED, f"{MODEL}, {ERROR_TYPE}", {MODEL: f"${promql.V_MODEL}"}),
+           ({MODEL: "churn", ERROR_TYPE: "unknown_class"}, 0.5), (CHURN_V1, 0)),
+        at(promql.calibration_observed(), ({BUCKET_LE: "0.1"}, 0.02), ({BUCKET_LE: "0.5"}, 0.4),
+           ({BUCKET_LE: "1"}, 0.97)),
+        at(promql.calibration_diagonal(), ({BUCKET_LE: "0.1"}, 0.05), ({BUCKET_LE: "0.5"}, 0.45),
+           ({BUCKET_LE: "1"}, 0.95)),
+    ]

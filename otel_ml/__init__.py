@@ -61,11 +61,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError  # noqa: E402
-from ._export import PIPELINE as _PIPELINE  # noqa: E402
-from ._monitor import instrument, monitor  # noqa: E402
-from ._reference import Reference, build_reference, load_reference  # noqa: E402
-from ._outcomes import record_outcomes  # noqa: E402
+from ._errors import ConfigurationError, OtelMLError, ReferenceProfileError
+from ._export import PIPELINE as _PIPELINE
+from ._monitor import instrument, monitor
+from ._outcomes import record_outcomes
+from ._reference import Reference, build_reference, load_reference
 
 __all__ = [
     "ConfigurationError",

@@ -35,11 +35,11 @@ from ._cli_io import (
     EXIT_PASS,
     InputError,
     console,
+    fmt_number as _fmt,
     print_conclusion,
     progress_bar,
     read_table,
 )
-from ._cli_io import fmt_number as _fmt
 from ._cli_reference import prediction_outputs
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._reference import (

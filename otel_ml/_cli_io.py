@@ -1,7 +1,7 @@
 """Input and output of ``otel-ml reference``, ``otel-ml drift``, ``otel-ml performance`` and ``otel-ml
-outcomes``: CSV or Parquet files into a pandas DataFrame, read in chunks (a bounded random sample on request), one line with exit
-status 2 for a file that cannot be read, a progress bar on stderr when it is a terminal, the console tables
-print to, and the release gates' exit statuses and conclusion line.
+outcomes``: CSV or Parquet files into a pandas DataFrame, read in chunks (a bounded random sample on
+request), one line with exit status 2 for a file that cannot be read, a progress bar on stderr when it is
+a terminal, the console tables print to, and the release gates' exit statuses and conclusion line.
 """
 
 from __future__ import annotations

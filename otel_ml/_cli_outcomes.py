@@ -32,7 +32,8 @@ _FLUSH_S = 60.0
               help="Send actuals as class labels or numeric values; auto: floats are values.")
 @click.option("--sample-rate", type=click.FloatRange(0.0, 1.0, min_open=True), default=1.0, show_default=True,
               help="The monitored model's outcome_sample_rate.")
-@click.option("--raw-ids", is_flag=True, help="Send ids unhashed (only if the model was monitored with hash_ids=False).")
+@click.option("--raw-ids", is_flag=True,
+              help="Send ids unhashed (only if the model was monitored with hash_ids=False).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 def push(file: str, model: str, id_column: str, label_column: str, version: str | None,
          timestamp_column: str | None, kind: str, sample_rate: float, raw_ids: bool, progress: bool | None) -> None:

@@ -113,7 +113,8 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
     if both:
         raise InputError(f"--categorical and --numeric both name {', '.join(map(repr, both))}")
     if label_column is not None and not prediction_columns:
-        raise InputError("--label-column needs --prediction-column: the performance is the model's outputs against the labels")
+        raise InputError("--label-column needs --prediction-column: "
+                         "the performance is the model's outputs against the labels")
     for name in (*categorical, *numeric, *target, *prediction_columns, *([label_column] if label_column else [])):
         if name not in df.columns:
             raise InputError(f"no column {name!r} in {data} (columns: {', '.join(df.columns)})")
@@ -125,7 +126,8 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
         predictions = df[list(prediction_columns)].to_numpy(dtype=np.float64)
         class_names = [class_of(c) for c in prediction_columns]
     labels = None if label_column is None else df[label_column].to_numpy()
-    features = df.drop(columns=list(dict.fromkeys([*target, *prediction_columns, *([label_column] if label_column else [])])))
+    not_features = [*target, *prediction_columns, *([label_column] if label_column else [])]
+    features = df.drop(columns=list(dict.fromkeys(not_features)))
     _warn_integer_codes(features, set(categorical) | set(numeric))
     try:
         ref = build_reference(features, model=model, version=version, predictions=predictions,

@@ -324,7 +324,8 @@ def load_config(
                 f"exporter must be an opentelemetry.sdk.metrics.export.MetricExporter, got {type(exporter).__name__}"
             )
     if resource is not None and not _is_resource(resource):
-        raise ConfigurationError(f"resource must be an opentelemetry.sdk.resources.Resource, got {type(resource).__name__}")
+        raise ConfigurationError(
+            f"resource must be an opentelemetry.sdk.resources.Resource, got {type(resource).__name__}")
 
     return Config(
         disabled=bool(disabled),

@@ -138,7 +138,7 @@ def create_metric_exporter(
             preferred_temporality=preferred_temporality,
             max_export_batch_size=max_export_batch_size,
         )
-    from grpc import Compression as GRPCCompression  # type: ignore[import-untyped]
+    from grpc import Compression as GRPCCompression
 
     if insecure is None and "://" not in url:
         host = url.rsplit(":", 1)[0].strip("[]")

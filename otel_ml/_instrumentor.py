@@ -3,15 +3,16 @@
 Loaded through the ``opentelemetry_instrumentor`` entry point (or ``OtelMLInstrumentor().instrument()``),
 it monitors the predict methods of the model libraries present, with no change to the application:
 
-===============================================  ==========================================  =============================
-Classes                                           Methods                                     Default model name
-===============================================  ==========================================  =============================
-every ``sklearn.base.BaseEstimator`` subclass     ``predict``, ``predict_proba``              the class name
+===============================================  ================================  ================================
+Classes                                          Methods                           Default model name
+===============================================  ================================  ================================
+every ``sklearn.base.BaseEstimator`` subclass    ``predict``, ``predict_proba``    the class name
 (XGBoost's and LightGBM's scikit-learn API too)
-``xgboost.Booster``                               ``predict``, ``inplace_predict``            ``xgboost.Booster``
-``lightgbm.Booster``                              ``predict``                                 ``lightgbm.Booster``
-``onnxruntime.InferenceSession``                  ``run`` (features: the only tensor fed)     ``onnxruntime.InferenceSession``
-===============================================  ==========================================  =============================
+``xgboost.Booster``                              ``predict``, ``inplace_predict``  ``xgboost.Booster``
+``lightgbm.Booster``                             ``predict``                       ``lightgbm.Booster``
+``onnxruntime.InferenceSession``                 ``run``                           ``onnxruntime.InferenceSession``
+                                                 (features: the only tensor fed)
+===============================================  ================================  ================================
 
 Nothing is imported at start-up: a post-import hook patches a library when the application imports it,
 and scikit-learn estimator classes are patched as they are defined (a hook on ``BaseEstimator``'s
@@ -20,8 +21,8 @@ another monitored call (``Pipeline.predict`` calling its final step, ``RandomFor
 calling ``predict_proba`` and the trees) is not monitored again: the outermost call is the model.
 
 The model name is ``OTEL_ML_MODEL_NAME`` (every model of the process: for one-model servers) or the
-default above; the version is ``OTEL_ML_MODEL_VERSION``, else the reference's, else ``unknown``. With ``OTEL_ML_REFERENCES=<dir>``,
-the reference ``<dir>/<model name>.json`` (built with ``otel-ml reference build`` or
+default above; the version is ``OTEL_ML_MODEL_VERSION``, else the reference's, else ``unknown``. With
+``OTEL_ML_REFERENCES=<dir>``, the reference ``<dir>/<model name>.json`` (built with ``otel-ml reference build`` or
 :func:`otel_ml.build_reference`) turns on feature and output monitoring for that model; without one,
 the span, ``ml.predict.duration`` and ``ml.predict.rows`` are recorded. A reference that cannot be read
 or names another model or version leaves that model unmonitored, with one warning. Each method's outputs
@@ -125,7 +126,7 @@ class _State:
     native: ClassVar[dict[type, _Native]] = {}  # patched classes of the native libraries
 
 
-class OtelMLInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class OtelMLInstrumentor(BaseInstrumentor):
     """OpenTelemetry instrumentor of otel-ml (entry point ``opentelemetry_instrumentor: otel_ml``).
 
     ``instrument(tracer_provider=..., meter_provider=..., **configure_kwargs)`` monitors the predict

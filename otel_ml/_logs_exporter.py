@@ -178,7 +178,8 @@ class LogsSender:
         self._channel: Any = None
 
     def send(self, body: bytes, deadline: float | None = None) -> SendResult:
-        """Send a serialized ``ExportLogsServiceRequest`` with at most :data:`MAX_ATTEMPTS` tries on retryable errors, never past ``deadline`` (monotonic)."""
+        """Send a serialized ``ExportLogsServiceRequest``: at most :data:`MAX_ATTEMPTS` tries on retryable
+        errors, never past ``deadline`` (monotonic)."""
         t = self.target
         deadline = time.monotonic() + t.timeout_s * MAX_ATTEMPTS if deadline is None else deadline
         attempt = 0

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from . import semconv
@@ -142,7 +141,7 @@ class _Monitor:
             else:
                 self.input_pos = 0
                 self.input_name = None
-        if self.input_pos >= 0 and self.input_pos < len(params) and params[self.input_pos].kind is inspect.Parameter.KEYWORD_ONLY:
+        if 0 <= self.input_pos < len(params) and params[self.input_pos].kind is inspect.Parameter.KEYWORD_ONLY:
             self.input_pos = -1
 
     def find_input(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
@@ -358,7 +357,8 @@ class _Monitor:
                 pass
 
     # --- sync and async wrappers --------------------------------------------------------------------
-    def sync_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def sync_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any]) -> Any:
         if not _enabled or _disabled or _active.get() == self.key:
             return wrapped(*args, **kwargs)
         state = self.before(instance, args, kwargs)
@@ -371,7 +371,8 @@ class _Monitor:
         self.after(state, result, None, time.perf_counter() - t0)
         return result
 
-    async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def async_wrapper(self, wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...],
+                            kwargs: dict[str, Any]) -> Any:
         if not _enabled or _disabled or _active.get() == self.key:
             return await wrapped(*args, **kwargs)
         state = self.before(instance, args, kwargs)

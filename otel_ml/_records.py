@@ -178,10 +178,7 @@ class Recorder:
     def take_ids(self, x: Any) -> tuple[Any, int] | None:
         """The call's raw ids and their number, or None (counted) when they cannot be taken."""
         try:
-            if self.func is not None:
-                ids = self.func(x)
-            else:
-                ids = _column(x, self.column)
+            ids = self.func(x) if self.func is not None else _column(x, self.column)
             if hasattr(ids, "to_numpy"):
                 ids = ids.to_numpy()
             elif isinstance(ids, list):
@@ -207,7 +204,8 @@ class Recorder:
             if arr is not None and (arr is result or arr.base is result):
                 arr = arr.copy()  # the caller owns its array and may reuse it
             sc = span.get_span_context() if span is not None else None
-            QUEUE.put(PredictionItem(self, taken[0], taken[1], arr, time.time_ns(), sc), taken[1], self.model, self.version)
+            ids, n = taken
+            QUEUE.put(PredictionItem(self, ids, n, arr, time.time_ns(), sc), n, self.model, self.version)
         except Exception as exc:
             internal_error("records", exc)
 
@@ -374,8 +372,9 @@ class RecordQueue:
                 if isinstance(item, PredictionItem):
                     self._predictions(item, key, observed, batch)
                 else:
-                    batch.add(outcome_records(item.model, item.version, item.wire_ids, item.kind, item.actuals,
-                                              item.times_ns, observed), (item.model, item.version, semconv.EVENT_OUTCOME))
+                    records = outcome_records(item.model, item.version, item.wire_ids, item.kind, item.actuals,
+                                              item.times_ns, observed)
+                    batch.add(records, (item.model, item.version, semconv.EVENT_OUTCOME))
             except Exception as exc:
                 internal_error("records", exc)
                 drop(getattr(item, "model", None) or item.recorder.model, getattr(item, "version", None),
@@ -411,7 +410,8 @@ class RecordQueue:
                 outputs = cols if len(keep) == len(cols) else [cols[i] for i in keep]
         sc = item.span_context
         if sc is not None and sc.is_valid:
-            trace_id, span_id, flags = sc.trace_id.to_bytes(16, "big"), sc.span_id.to_bytes(8, "big"), int(sc.trace_flags)
+            trace_id, span_id = sc.trace_id.to_bytes(16, "big"), sc.span_id.to_bytes(8, "big")
+            flags = int(sc.trace_flags)
         else:
             trace_id, span_id, flags = b"", b"", 0
         batch.add(prediction_records(model, version, wire, outputs, kind, item.time_ns, trace_id, span_id, flags,

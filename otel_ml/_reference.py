@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import itertools
 import json
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import numpy as np
 
@@ -513,7 +514,7 @@ def _parse_profile(item: dict[str, Any]) -> Profile:
         edges = item["edges"]
         if not isinstance(edges, list) or not all(_is_finite(e) for e in edges):
             raise ValueError(f"'edges' must be a list of finite numbers of magnitude at most {MAX_MAGNITUDE:g}")
-        if any(b <= a for a, b in zip(edges, edges[1:])):
+        if any(b <= a for a, b in itertools.pairwise(edges)):
             raise ValueError("'edges' must be strictly increasing")
         if len(counts) != len(edges) + 1:
             raise ValueError(f"'counts' must have len(edges) + 1 = {len(edges) + 1} entries, has {len(counts)}")
@@ -602,7 +603,7 @@ def _excerpt(value: Any, limit: int = 24) -> str:
     return f"a value of type {type(value).__name__}"
 
 
-def _is_count(v: Any) -> bool:
+def _is_count(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_COUNT
 
 
@@ -619,7 +620,6 @@ TASKS = ("binary", "multiclass", "regression")
 #: Bounds of a loaded "performance" section: metric entries, calibration bins, a count.
 MAX_METRICS = 4 * MAX_FEATURES
 MAX_CALIBRATION_BINS = 1000
-MAX_COUNT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -674,7 +674,8 @@ def _labels_array(labels: Any, n_rows: int) -> np.ndarray:
     return arr
 
 
-def performance_of(labels: Any, prediction_columns: Sequence[tuple[str, Any, bool]], n_rows: int) -> ReferencePerformance:
+def performance_of(labels: Any, prediction_columns: Sequence[tuple[str, Any, bool]],
+                   n_rows: int) -> ReferencePerformance:
     """The reference performance of the model's outputs (as :func:`build_reference` names them) on ``labels``."""
     from .stats.performance import (
         classification_metrics,
@@ -693,26 +694,29 @@ def performance_of(labels: Any, prediction_columns: Sequence[tuple[str, Any, boo
             missing = sum(k is None for k in keys)
             if missing:
                 raise ReferenceProfileError(f"labels: {missing} missing label(s); drop those rows first")
-            y_pred = None
+            truth_keys = [k for k in keys if k is not None]
+            y_pred: list[str] | None = None
             if OUTPUT_LABEL in outputs:
-                y_pred = [category_key(v) for v in np.asarray(outputs[OUTPUT_LABEL]).tolist()]
-                if any(k is None for k in y_pred):
+                pred_keys = [category_key(v) for v in np.asarray(outputs[OUTPUT_LABEL]).tolist()]
+                y_pred = [k for k in pred_keys if k is not None]
+                if len(y_pred) != len(pred_keys):
                     raise ReferenceProfileError("predictions: the 'label' output has missing values")
             proba = None
             if proba_names:
                 if len(proba_names) < 2:
-                    raise ReferenceProfileError("predictions: class probabilities need one column per class (at least 2)")
+                    raise ReferenceProfileError(
+                        "predictions: class probabilities need one column per class (at least 2)")
                 classes = [n[len(PROBA_PREFIX):] for n in proba_names]
                 proba = np.column_stack([np.asarray(outputs[n], dtype=np.float64) for n in proba_names])
             else:
-                classes = sorted(set(keys) | set(y_pred or ()))
+                classes = sorted(set(truth_keys) | set(y_pred or ()))
                 if len(classes) < 2:
                     raise ReferenceProfileError(f"labels: a classifier needs at least two classes, got {classes}")
-            metrics = classification_metrics(keys, y_pred, proba, classes)
+            metrics = classification_metrics(truth_keys, y_pred, proba, classes)
             task = "binary" if len(classes) == 2 else "multiclass"
             bins: list[dict[str, Any]] = []
             if proba is not None:
-                truth = np.array([classes.index(k) for k in keys])
+                truth = np.array([classes.index(k) for k in truth_keys])
                 if task == "binary":
                     bins = reliability(truth == 1, proba[:, 1])
                 else:
@@ -726,7 +730,8 @@ def performance_of(labels: Any, prediction_columns: Sequence[tuple[str, Any, boo
             if numeric is None or not np.isfinite(numeric.astype(np.float64)).all():
                 raise ReferenceProfileError("labels: a 'value' output needs finite numeric labels "
                                             "(for a classifier pass class labels or probabilities as predictions)")
-            metrics = regression_metrics(numeric.astype(np.float64), np.asarray(outputs[OUTPUT_VALUE], dtype=np.float64))
+            predicted = np.asarray(outputs[OUTPUT_VALUE], dtype=np.float64)
+            metrics = regression_metrics(numeric.astype(np.float64), predicted)
             return ReferencePerformance("regression", n_rows, _finite_estimates(metrics))
     except ValueError as exc:
         raise ReferenceProfileError(f"labels: {exc}") from None

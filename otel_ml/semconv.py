@@ -171,7 +171,8 @@ PROCESSOR_TELEMETRY: Final[dict[str, MetricDefinition]] = {
     PROCESSOR_STREAMS: MetricDefinition("gauge", "{stream}", "streams tracked (model × version × feature/output)"),
     PROCESSOR_STATE_BYTES: MetricDefinition("gauge", "By", "memory held by windows and series state"),
     PROCESSOR_CACHE_BYTES: MetricDefinition(
-        "gauge", "By", "memory held by the lookup caches (rejections, structure templates), within state.max_cache_bytes"),
+        "gauge", "By",
+        "memory held by the lookup caches (rejections, structure templates), within state.max_cache_bytes"),
     PROCESSOR_INFLIGHT_BYTES: MetricDefinition(
         "gauge", "By", "bytes of OTLP requests received and not yet answered, within receivers.max_inflight_bytes"),
     PROCESSOR_EVALUATION_DURATION: MetricDefinition(

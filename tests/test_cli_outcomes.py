@@ -8,13 +8,13 @@ import hmac
 
 import pandas as pd
 import pytest
-from _otel_ml_support import reset_library
 from click.testing import CliRunner
 from test_records import Capture, attrs
 
-from otel_ml import _records
-from otel_ml import semconv as M
+from otel_ml import _records, semconv as M
 from otel_ml._cli import main
+
+from _otel_ml_support import reset_library
 
 
 @pytest.fixture

@@ -392,3 +392,102 @@ def test_every_otel_ml_metric_is_on_some_panel():
         if not names & used:
             missing.append(name)
     assert not missing, f"no dashboard panel shows {missing}"
+
+
+# --- Realized performance (ground truth) -------------------------------------------------------------------
+def _overview_panel(title: str) -> dict:
+    return next(p for p in _panels(catalog.dashboards()["otel-ml-overview"]) if p["title"] == title)
+
+
+def test_overview_shows_realized_performance_against_the_reference():
+    from dashboards import generate
+
+    model = catalog.dashboards()["otel-ml-overview"]
+    assert generate.REALIZED_ROW in [p["title"] for p in model["panels"] if p["type"] == "row"]
+    metric_var = next(v for v in model["templating"]["list"] if v["name"] == promql.V_METRIC)
+    assert metric_var["current"]["value"] == "accuracy" and not metric_var["multi"]
+    assert semconv.PROMETHEUS_NAMES[semconv.PERFORMANCE_VALUE] in metric_var["query"]["query"]
+    assert metric_var["query"]["query"].endswith(f", {promql.PERF_METRIC})")
+
+    panel = _overview_panel("Realized $metric vs reference")
+    exprs = {t["refId"]: t["expr"] for t in panel["targets"]}
+    for ref, name in zip("ABCD", (semconv.PERFORMANCE_VALUE, semconv.PERFORMANCE_LOWER, semconv.PERFORMANCE_UPPER,
+                                  semconv.PERFORMANCE_REFERENCE)):
+        assert semconv.PROMETHEUS_NAMES[name] + "{" in exprs[ref], ref
+        assert f'{promql.PERF_METRIC}=~"$metric"' in exprs[ref], ref
+        assert re.search(rf"by \([^)]*{promql.VERSION}", exprs[ref]), ref
+    dashed = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]
+              if any(p["id"] == "custom.lineStyle" for p in o["properties"])}
+    assert dashed == {"B", "C", "D"}  # interval bounds and the reference drawn apart from the value
+
+
+def test_performance_verdict_shows_no_verdict_apart_from_ok():
+    from otel_ml.stats import NO_VERDICT
+
+    panel = _overview_panel("Performance verdict")
+    assert panel["type"] == "state-timeline"
+    assert semconv.PROMETHEUS_NAMES[semconv.PERFORMANCE_DEGRADED] in panel["targets"][0]["expr"]
+    (mapping,) = panel["fieldConfig"]["defaults"]["mappings"]
+    options = mapping["options"]
+    assert options[str(NO_VERDICT)]["text"] == "no verdict"
+    assert options[str(NO_VERDICT)]["color"] not in (options["0"]["color"], options["1"]["color"])
+    assert (options["0"]["text"], options["1"]["text"]) == ("OK", "Degraded")
+    # The drift panels (whose processor exports no point without a verdict) keep their two states.
+    assert set(_overview_panel("Drift status per feature")["fieldConfig"]["defaults"]["mappings"][0]["options"]) \
+        == {"0", "1"}
+
+
+def test_joined_outcomes_panel_marks_the_minimum_for_a_verdict():
+    from otel_ml.stats import PerformancePolicy
+
+    steps = _overview_panel("Joined outcomes per window")["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps] == [None, PerformancePolicy().min_samples]
+
+
+def test_every_outcome_panel_query_is_checked_on_synthetic_series():
+    """Until the ground-truth e2e scenario runs them, promtool computes every realized-performance query
+    (rendered as Grafana would, $metric = accuracy) on synthetic series: each one is in the query tests."""
+    from dashboards import rules_tests
+
+    doc = yaml.safe_load((DASHBOARDS / "alerts" / "tests" / "dashboard-queries.test.yml").read_text())
+    tested = {t["expr"] for group in doc["tests"] for t in group["promql_expr_test"] if t["exp_samples"]}
+    outcome = [q for q in catalog.panel_queries() if q.requires == catalog.OUTCOMES]
+    assert len(outcome) >= 15
+    missing = [q.name for q in outcome if catalog.render(
+        q.expr, {promql.V_METRIC: "accuracy"}, rate_interval=rules_tests.QUERY_RATE_INTERVAL,
+        range_=rules_tests.QUERY_RANGE) not in tested]
+    assert not missing, missing
+    # Nothing else is tagged: the drift and library queries run in the drift e2e scenario.
+    assert all(q.requires is None for q in catalog.panel_queries() if q.dashboard != "otel-ml-overview")
+
+
+def test_performance_alert_fires_on_the_verdict_and_never_on_no_verdict():
+    alert = next(a for a in rules.ALERTS if a.name == "MLModelPerformanceDegraded")
+    degraded = semconv.PROMETHEUS_NAMES[semconv.PERFORMANCE_DEGRADED]
+    assert re.search(rf"\(max by \([^)]*\) \({degraded}\) == 1\)$", alert.expr), alert.expr
+    for label in (promql.PERF_METRIC, promql.WINDOW, promql.MODEL, promql.VERSION):
+        assert label in alert.summary
+    doc = yaml.safe_load((DASHBOARDS / "alerts" / "tests" / "otel-ml.test.yml").read_text())
+    inputs = [s for t in doc["tests"] if any(c["alertname"] == alert.name for c in t["alert_rule_test"])
+              for s in t["input_series"] if s["series"].startswith(degraded + "{")]
+    assert any(s["values"].startswith("-1") for s in inputs), "the tests must show NO_VERDICT not firing"
+
+
+def test_outcomes_stopped_alert_documents_its_label_delay_assumption():
+    alert = next(a for a in rules.ALERTS if a.name == "MLOutcomesStopped")
+    assert semconv.PROMETHEUS_NAMES[semconv.PREDICTION_RECORDS] in alert.expr
+    assert semconv.PROMETHEUS_NAMES[semconv.OUTCOMES_JOINED] in alert.expr
+    assert f"offset {rules.OUTCOMES_SILENCE}" in alert.expr
+    assert "OUTCOMES_SILENCE" in alert.description
+    doc = (ROOT / "docs" / "dashboards.md").read_text()
+    assert "OUTCOMES_SILENCE" in doc and "label delay" in doc
+
+
+def test_alert_value_templates_render_like_go_templates():
+    from dashboards import rules_tests
+
+    assert rules_tests.render('{{ $value | printf "%.4g" }}', {}, 0.8512345) == "0.8512"
+    assert rules_tests.render('{{ $value | printf "%.0f" }}', {}, 600.0000001) == "600"
+    assert rules_tests.render("{{ $value | humanizePercentage }}", {}, 0.25) == "25%"
+    with pytest.raises(ValueError):
+        rules_tests.render("{{ $value | humanize }}", {}, 1.0)

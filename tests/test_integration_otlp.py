@@ -301,7 +301,7 @@ def http_receiver():
     rec.encodings = []  # type: ignore[attr-defined]
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
+        def do_POST(self):
             body = self.rfile.read(int(self.headers["Content-Length"]))
             encoding = self.headers.get("Content-Encoding")
             rec.encodings.append((self.path, encoding))
@@ -400,7 +400,7 @@ def test_prediction_and_outcome_records_over_real_otlp(protocol, receiver, http_
     preds = _log_records(logs, M.EVENT_PREDICTION)
     assert len(preds) == n + 3
     spans = {s.name: s for s in SPANS.get_finished_spans()}
-    big_span = [s for s in SPANS.get_finished_spans() if s.name == "predict churn"][0]
+    big_span = next(s for s in SPANS.get_finished_spans() if s.name == "predict churn")
     assert big_span.parent.span_id == parent.get_span_context().span_id
 
     def wire(i):

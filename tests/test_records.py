@@ -14,16 +14,16 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from _otel_ml_support import SPANS, exporter, point, simple_reference  # noqa: F401
 from opentelemetry import trace
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
 )
 
 import otel_ml
-from otel_ml import _ids, _records
-from otel_ml import semconv as M
+from otel_ml import _ids, _records, semconv as M
 from otel_ml._logs_exporter import SendResult
+
+from _otel_ml_support import SPANS, point, simple_reference
 
 SECRET = "test-secret"
 
@@ -60,7 +60,7 @@ def attrs(record) -> dict:
 
 
 @pytest.fixture
-def sink(exporter, monkeypatch):  # noqa: F811
+def sink(exporter, monkeypatch):
     monkeypatch.delenv(_ids.ID_SECRET_ENV, raising=False)
     cap = Capture()
     _records.QUEUE.transport = cap
@@ -194,7 +194,8 @@ def test_bad_ids_actuals_and_timestamps_are_counted_not_sent(sink):
     labels = otel_ml.record_outcomes(model="c", ids=["a", "b", "c"], actuals=["x", None, ""])
     assert labels == 1
     assert otel_ml.flush(10)
-    assert [attrs(r)[M.PREDICTION_ID] for r in sink.records(M.EVENT_OUTCOME)] == [contract_hash("1"), contract_hash("a")]
+    ids = [attrs(r)[M.PREDICTION_ID] for r in sink.records(M.EVENT_OUTCOME)]
+    assert ids == [contract_hash("1"), contract_hash("a")]
     with pytest.raises(otel_ml.ConfigurationError, match="differ in length"):
         otel_ml.record_outcomes(model="r", ids=[1, 2], actuals=[1.0])
     with pytest.raises(otel_ml.ConfigurationError, match="model"):
@@ -217,7 +218,7 @@ def test_missing_id_column_is_counted_and_the_result_unchanged(sink, caplog):
 
 
 # --- no secret ------------------------------------------------------------------------------------------
-def test_without_a_secret_nothing_is_sent_counted_and_logged_once(exporter, monkeypatch, caplog):  # noqa: F811
+def test_without_a_secret_nothing_is_sent_counted_and_logged_once(exporter, monkeypatch, caplog):
     monkeypatch.delenv(_ids.ID_SECRET_ENV, raising=False)
     cap = Capture()
     _records.QUEUE.transport = cap
@@ -356,7 +357,8 @@ def test_instrument_passes_prediction_id(sink):
     assert m.predict({"a": [1.0], "key": ["k"]}).tolist() == [2.0]
     assert otel_ml.flush(10)
     assert [attrs(r) for r in sink.records()] == [
-        {M.MODEL_NAME: "i", M.MODEL_VERSION: "1", M.PREDICTION_ID: contract_hash("k"), M.PREDICTION_VALUE_ATTRIBUTE: 2.0}]
+        {M.MODEL_NAME: "i", M.MODEL_VERSION: "1", M.PREDICTION_ID: contract_hash("k"),
+         M.PREDICTION_VALUE_ATTRIBUTE: 2.0}]
     tracer = trace.get_tracer("t")
     assert tracer is not None
 
@@ -384,7 +386,8 @@ def test_hand_encoded_records_parse_as_the_messages_protobuf_builds():
         values=[AnyValue(double_value=0.25), AnyValue(double_value=0.75)])))
     assert LogRecord.FromString(recs[0]) == LogRecord(
         **base, attributes=[*common, kv(M.PREDICTION_ID, string_value="id-a"), probs])
-    assert LogRecord.FromString(recs[1]) == LogRecord(**base, attributes=[*common, kv(M.PREDICTION_ID, string_value="id-b")])
+    assert LogRecord.FromString(recs[1]) == LogRecord(
+        **base, attributes=[*common, kv(M.PREDICTION_ID, string_value="id-b")])
     assert LogRecord.FromString(labels[0]) == LogRecord(
         event_name=M.EVENT_PREDICTION, time_unix_nano=7, observed_time_unix_nano=8,
         attributes=[*common, kv(M.PREDICTION_ID, string_value="id-c"), kv(M.PREDICTION_LABEL, string_value=long_label)])
@@ -404,7 +407,7 @@ def test_bad_batch_processor_variable_warns_and_the_default_applies():
     import sys
 
     env = {**os.environ, "OTEL_BLRP_MAX_QUEUE_SIZE": "lots", "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "0"}
-    run = subprocess.run([sys.executable, "-c", "import otel_ml._records as r; print(r.MAX_QUEUED, r.MAX_BATCH)"], check=False,
-                         capture_output=True, text=True, env=env, timeout=60)
+    run = subprocess.run([sys.executable, "-c", "import otel_ml._records as r; print(r.MAX_QUEUED, r.MAX_BATCH)"],
+                         check=False, capture_output=True, text=True, env=env, timeout=60)
     assert run.returncode == 0 and run.stdout.split() == ["100000", "1000"], run.stderr
     assert "OTEL_BLRP_MAX_QUEUE_SIZE" in run.stderr and "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE" in run.stderr

@@ -99,7 +99,7 @@ def test_labels_without_probabilities_give_label_metrics_only() -> None:
 
 
 def test_bad_classification_input_raises_clear_errors() -> None:
-    with pytest.raises(ValueError, match="outside the classes.*'z'"):
+    with pytest.raises(ValueError, match=r"outside the classes.*'z'"):
         classification_metrics(["x", "z"], ["x", "x"], None, ["x", "y"])
     with pytest.raises(ValueError, match="shape"):
         classification_metrics(["x", "y"], None, np.ones((2, 3)) / 3, ["x", "y"])
@@ -112,8 +112,9 @@ def test_bad_classification_input_raises_clear_errors() -> None:
 def test_empty_and_one_class_windows_are_undefined_never_zero() -> None:
     empty = classification_metrics([], None, np.empty((0, 2)), ["0", "1"])
     assert all(math.isnan(e.value) and e.n == 0 for e in empty.values())
-    one = classification_metrics(["1"] * 50, None, np.linspace(0.1, 0.9, 50), ["0", "1"])
-    assert math.isnan(one["roc_auc"].value) and one["accuracy"].value == pytest.approx(np.mean(np.linspace(0.1, 0.9, 50) > 0.5))
+    p = np.linspace(0.1, 0.9, 50)
+    one = classification_metrics(["1"] * 50, None, p, ["0", "1"])
+    assert math.isnan(one["roc_auc"].value) and one["accuracy"].value == pytest.approx(np.mean(p > 0.5))
     assert all(math.isnan(e.value) for e in regression_metrics([], []).values())
 
 

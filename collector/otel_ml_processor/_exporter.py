@@ -131,7 +131,7 @@ def _ld(field: int, payload: bytes) -> bytes:
     return _varint(field << 3 | 2) + _varint(len(payload)) + payload
 
 
-class _KVCache(dict):  # type: ignore[type-arg]
+class _KVCache(dict):
     """(key, value) -> encoded ``NumberDataPoint.attributes`` entry (field 7)."""
 
     def __missing__(self, item: tuple[str, str]) -> bytes:

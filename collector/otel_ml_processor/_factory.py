@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._config import Config
+from ._decode import SizeLimits
 from ._evaluate import Evaluator
 from ._exporter import Exporter
 from ._grpc import GrpcReceiver
 from ._http import HttpServer
-from ._decode import SizeLimits
 from ._ingest import Ingestor
 from ._limits import CacheBudget
 from ._outcomes import Outcomes

@@ -77,7 +77,7 @@ class HttpServer:
         self.token = token
         self.require_token_for_ingest = require_token_for_ingest
         self.tls = tls
-        self.status = status or (lambda: {})
+        self.status = status or (dict)
         self.ready = False
         self.on_references_changed: Callable[[], None] = lambda: None
         self._runner: web.AppRunner | None = None
@@ -222,12 +222,12 @@ class HttpServer:
 
     async def otlp_logs(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/logs``: prediction and outcome records (:func:`._outcomes.http_logs`)."""
-        return await http_logs(self, request)  # type: ignore[no-any-return]
+        return await http_logs(self, request)
 
     def _overload(self, ov: Overload, as_json: bool) -> web.Response:
         self.ingestor.refused += 1
         return _status(429 if ov.reason == RATE else 503, code_pb2.UNAVAILABLE, ov.message, as_json,
-                       headers={"Retry-After": str(max(1, int(round(ov.retry_after))))})
+                       headers={"Retry-After": str(max(1, round(ov.retry_after)))})
 
     # --- health ---------------------------------------------------------------------------------
     async def healthz(self, request: web.Request) -> web.Response:

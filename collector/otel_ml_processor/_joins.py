@@ -66,6 +66,21 @@ _PAIR_COLUMNS = "mid, vid, id, t, t_out, t_join, lab, val, prob, trace, alab, av
 _TABLES = {"pred": 0, "outc": 1}
 
 
+def _same_id(a: str, b: str) -> str:
+    """SQL: rows ``a`` and ``b`` have the same (model, id); the suffix term lets SQLite use the index."""
+    return f"{a}.mid = {b}.mid AND substr({a}.id, -8) = substr({b}.id, -8) AND {a}.id = {b}.id"
+
+
+# The batch tables (bp, bo) against the stored ones.
+_BP_STORED = f"EXISTS (SELECT 1 FROM pred p WHERE {_same_id('p', 'bp')})"
+_BP_JOIN_OUTC = f"bp CROSS JOIN outc o ON {_same_id('o', 'bp')}"
+_BO_STORED = f"EXISTS (SELECT 1 FROM pred p WHERE {_same_id('p', 'bo')})"
+_BO_JOIN_PRED = f"bo CROSS JOIN pred p ON {_same_id('p', 'bo')}"
+# An outcome is a duplicate when one for its id waits, or has joined its prediction.
+_BO_DUPLICATE = (f"EXISTS (SELECT 1 FROM outc o WHERE {_same_id('o', 'bo')}) "
+                 f"OR EXISTS (SELECT 1 FROM pred p WHERE {_same_id('p', 'bo')} AND p.t_join IS NOT NULL)")
+
+
 @dataclass(frozen=True, slots=True)
 class Pair:
     """One joined prediction and outcome (times in milliseconds since the epoch)."""
@@ -164,7 +179,8 @@ class JoinStore:
         return self._model_names.get(mid, "?"), "" if vid is None else self._version_names.get(vid, "?")
 
     # --- ingest ---------------------------------------------------------------------------------
-    def add(self, predictions: Sequence[Prediction], outcomes: Sequence[Outcome], now: float | None = None) -> AddResult:
+    def add(self, predictions: Sequence[Prediction], outcomes: Sequence[Outcome],
+            now: float | None = None) -> AddResult:
         """Store a request's records, join what can be joined, commit; the new pairs and the counts."""
         now = time.time() if now is None else now
         t_join = int(now * 1000)
@@ -199,24 +215,21 @@ class JoinStore:
             res.predictions[(p.model, p.version)] += 1
         db.executemany("INSERT OR IGNORE INTO bp VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         inserted = db.execute("SELECT count(*) FROM bp").fetchone()[0]
-        dup_rows = db.execute("SELECT mid, vid FROM bp WHERE EXISTS "
-                              "(SELECT 1 FROM pred p WHERE p.mid = bp.mid AND substr(p.id, -8) = substr(bp.id, -8) AND p.id = bp.id)").fetchall()
+        dup_rows = db.execute(f"SELECT mid, vid FROM bp WHERE {_BP_STORED}").fetchall()
         if len(rows) != inserted or dup_rows:
             self._count_dups(rows, inserted, dup_rows, res.duplicate_predictions)
-            db.execute("DELETE FROM bp WHERE EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND substr(p.id, -8) = substr(bp.id, -8) AND p.id = bp.id)")
+            db.execute(f"DELETE FROM bp WHERE {_BP_STORED}")
         res.pairs.extend(self._pairs(db.execute(
             "INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace, t_out, t_join, alab, aval) "
             "SELECT bp.mid, bp.id, bp.vid, bp.t, bp.lab, bp.val, bp.prob, bp.trace, o.t, ?, o.alab, o.aval "
-            f"FROM bp CROSS JOIN outc o ON o.mid = bp.mid AND substr(o.id, -8) = substr(bp.id, -8) AND o.id = bp.id RETURNING {_PAIR_COLUMNS}",
+            f"FROM {_BP_JOIN_OUTC} RETURNING {_PAIR_COLUMNS}",
             (t_join,)).fetchall()))
         self.prediction_rows += len(res.pairs)
         if res.pairs:
-            db.execute("DELETE FROM outc WHERE seq IN "
-                       "(SELECT o.seq FROM bp CROSS JOIN outc o ON o.mid = bp.mid AND substr(o.id, -8) = substr(bp.id, -8) AND o.id = bp.id)")
+            db.execute(f"DELETE FROM outc WHERE seq IN (SELECT o.seq FROM {_BP_JOIN_OUTC})")
             self.pending_outcomes -= db.execute("SELECT changes()").fetchone()[0]
         db.execute("INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace) "
-                   "SELECT mid, id, vid, t, lab, val, prob, trace FROM bp "
-                   "WHERE NOT EXISTS (SELECT 1 FROM pred p WHERE p.mid = bp.mid AND substr(p.id, -8) = substr(bp.id, -8) AND p.id = bp.id)")
+                   f"SELECT mid, id, vid, t, lab, val, prob, trace FROM bp WHERE NOT {_BP_STORED}")
         added = db.execute("SELECT changes()").fetchone()[0]
         self.pending_predictions += added
         self.prediction_rows += added
@@ -230,24 +243,19 @@ class JoinStore:
             rows.append((mid, o.key, self._vid(mid, o.version), _ms(o.time_ns), o.label, o.value))
         db.executemany("INSERT OR IGNORE INTO bo VALUES (?, ?, ?, ?, ?, ?)", rows)
         inserted = db.execute("SELECT count(*) FROM bo").fetchone()[0]
-        dup_rows = db.execute(
-            "SELECT mid, vid FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND substr(o.id, -8) = substr(bo.id, -8) AND o.id = bo.id) "
-            "OR EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND substr(p.id, -8) = substr(bo.id, -8) AND p.id = bo.id AND p.t_join IS NOT NULL)"
-        ).fetchall()
+        dup_rows = db.execute(f"SELECT mid, vid FROM bo WHERE {_BO_DUPLICATE}").fetchall()
         if len(rows) != inserted or dup_rows:
             self._count_dups(rows, inserted, dup_rows, res.duplicates)
-            db.execute(
-                "DELETE FROM bo WHERE EXISTS (SELECT 1 FROM outc o WHERE o.mid = bo.mid AND substr(o.id, -8) = substr(bo.id, -8) AND o.id = bo.id) "
-                "OR EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND substr(p.id, -8) = substr(bo.id, -8) AND p.id = bo.id AND p.t_join IS NOT NULL)")
+            db.execute(f"DELETE FROM bo WHERE {_BO_DUPLICATE}")
         pairs = list(self._pairs(db.execute(
             "UPDATE pred SET (t_out, alab, aval) = (SELECT t, alab, aval FROM bo WHERE bo.mid = pred.mid AND "
             "bo.id = pred.id), t_join = ? "
-            "WHERE seq IN (SELECT p.seq FROM bo CROSS JOIN pred p ON p.mid = bo.mid AND substr(p.id, -8) = substr(bo.id, -8) AND p.id = bo.id) "
+            f"WHERE seq IN (SELECT p.seq FROM {_BO_JOIN_PRED}) "
             f"RETURNING {_PAIR_COLUMNS}", (t_join,)).fetchall()))
         self.pending_predictions -= len(pairs)
         res.pairs.extend(pairs)
         db.execute("INSERT INTO outc(mid, id, vid, t, alab, aval) SELECT mid, id, vid, t, alab, aval FROM bo "
-                   "WHERE NOT EXISTS (SELECT 1 FROM pred p WHERE p.mid = bo.mid AND substr(p.id, -8) = substr(bo.id, -8) AND p.id = bo.id)")
+                   f"WHERE NOT {_BO_STORED}")
         self.pending_outcomes += db.execute("SELECT changes()").fetchone()[0]
         db.execute("DELETE FROM bo")
 
@@ -283,9 +291,11 @@ class JoinStore:
         """Delete rows with ``seq <= edge``; count the waiting ones into ``into``; the number counted."""
         waiting = "" if table == "outc" else " AND t_join IS NULL"
         total = 0
-        for mid, vid, count in self.db.execute(
-                f"SELECT mid, vid, count(*) FROM {table} WHERE seq <= ?{waiting} GROUP BY mid, vid", (edge,)).fetchall():
-            into[(*self._names(mid, vid), reason)] += count
+        rows = self.db.execute(f"SELECT mid, vid, count(*) FROM {table} WHERE seq <= ?{waiting} GROUP BY mid, vid",
+                               (edge,)).fetchall()
+        for mid, vid, count in rows:
+            model, version = self._names(mid, vid)
+            into[(model, version, reason)] += count
             total += count
         self.db.execute(f"DELETE FROM {table} WHERE seq <= ?", (edge,))
         if table == "pred":

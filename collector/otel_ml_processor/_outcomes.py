@@ -172,7 +172,7 @@ class Outcomes:
                 self.queued -= 1
         for (model, reason), n in records.rejected.items():
             self.rejected[(model, reason)] += n
-        for (model, version), n in res.duplicate_predictions.items():
+        for (model, _version), n in res.duplicate_predictions.items():
             self.rejected[(model, DUPLICATE_PREDICTION)] += n
         self.duplicates.update(res.duplicates)
         self.expired.update({k: v for k, v in res.evicted.items() if k[1]})

@@ -35,7 +35,7 @@ from google.protobuf import (
     json_format,
     message_factory,
 )
-from google.protobuf.message import DecodeError as _PbDecodeError
+from google.protobuf.message import DecodeError as _PbDecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
 )
@@ -112,7 +112,7 @@ def id_text(key: bytes) -> str:
 
 
 # --- the lean schema ----------------------------------------------------------------------------
-def _build_lean() -> dict[str, type]:
+def _build_lean() -> dict[str, type[Message]]:
     F = descriptor_pb2.FieldDescriptorProto
     fdp = descriptor_pb2.FileDescriptorProto(name="otel_ml_processor_lean_logs.proto",
                                              package="otel_ml_processor.lean_logs", syntax="proto3")

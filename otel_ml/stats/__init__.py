@@ -30,20 +30,13 @@ Usage::
 
 from __future__ import annotations
 
-# Registration order is the order of DRIFT_METHODS (and of the dashboards' method panels).
-from . import psi, jensen_shannon, ks, wasserstein, chi_square, total_variation, dispersion  # noqa: F401, I001
+# Registration order is the order of DRIFT_METHODS (and of the dashboards' method panels): not sorted.
+# isort: off
+from . import psi, jensen_shannon, ks, wasserstein, chi_square, total_variation, dispersion  # noqa: F401
+# isort: on
 from ._policy import DriftPolicy, PolicyBook
 from ._quality import quality_alarm, reference_ratios
 from ._registry import STATISTICS, Statistic, drift_methods, get_statistic, register
-from .performance import (
-    Estimate,
-    PerformancePolicy,
-    PerformanceVerdict,
-    classification_metrics,
-    degradation_verdicts,
-    regression_metrics,
-    reliability,
-)
 from ._verdict import (
     NO_VERDICT,
     BatchDrift,
@@ -54,6 +47,15 @@ from ._verdict import (
     evaluate_profile,
     evaluate_profiles,
     profile_arrays,
+)
+from .performance import (
+    Estimate,
+    PerformancePolicy,
+    PerformanceVerdict,
+    classification_metrics,
+    degradation_verdicts,
+    regression_metrics,
+    reliability,
 )
 
 #: The reported statistics (``ml.drift.method`` values), in registration order.

@@ -225,7 +225,8 @@ def _bin_of(p: FloatArray, bins: int) -> npt.NDArray[np.int64]:
 def _bin_sums(outcome: FloatArray, p: FloatArray, bins: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     b = _bin_of(p, bins)
     count = np.bincount(b, minlength=bins).astype(np.float64)
-    return count, np.bincount(b, p, minlength=bins).astype(np.float64), np.bincount(b, outcome, minlength=bins).astype(np.float64)
+    p_sum = np.bincount(b, p, minlength=bins).astype(np.float64)
+    return count, p_sum, np.bincount(b, outcome, minlength=bins).astype(np.float64)
 
 
 def reliability(y_true_is_positive: npt.ArrayLike, proba: npt.ArrayLike, bins: int = CALIBRATION_BINS) -> list[dict]:
@@ -430,7 +431,8 @@ class PerformancePolicy:
 
     def __post_init__(self) -> None:
         if isinstance(self.min_samples, bool) or not isinstance(self.min_samples, int) or self.min_samples < 1:
-            raise ConfigurationError(f"performance policy: 'min_samples' must be an integer >= 1, got {self.min_samples!r}")
+            raise ConfigurationError("performance policy: 'min_samples' must be an integer >= 1, "
+                                     f"got {self.min_samples!r}")
         if not _finite(self.alpha) or not 0 < self.alpha < 1:
             raise ConfigurationError(f"performance policy: 'alpha' must be a number in (0, 1), got {self.alpha!r}")
         if not isinstance(self.tolerances, Mapping):
@@ -440,11 +442,13 @@ class PerformancePolicy:
                 raise ConfigurationError(f"performance policy: tolerances: unknown metric {name!r} "
                                          f"(known: {', '.join(DEFAULT_TOLERANCES)})")
             if not _finite(tol) or tol < 0:
-                raise ConfigurationError(f"performance policy: tolerances.{name} must be a finite number >= 0, got {tol!r}")
+                raise ConfigurationError(f"performance policy: tolerances.{name} must be a finite number >= 0, "
+                                         f"got {tol!r}")
         merged = {**DEFAULT_TOLERANCES, **self.tolerances}
         object.__setattr__(self, "tolerances", MappingProxyType(merged))
         if isinstance(self.primary, str) or not all(isinstance(m, str) for m in self.primary):
-            raise ConfigurationError(f"performance policy: 'primary' must be a list of metric names, got {self.primary!r}")
+            raise ConfigurationError("performance policy: 'primary' must be a list of metric names, "
+                                     f"got {self.primary!r}")
         object.__setattr__(self, "primary", tuple(self.primary))
         for m in self.primary:
             if _base(m) not in merged:

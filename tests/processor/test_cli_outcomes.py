@@ -36,7 +36,8 @@ def test_outcomes_export_writes_joined_pairs_of_a_version_and_time_range(tmp_pat
     # version 1 = ids 0..5, all joined; --since 23:00 UTC drops id 0 (22:13:20) -> ids 1..5
     assert sorted(df["id"]) == sorted(hashed_id(i) for i in range(1, 6))
     row = df.set_index("id").loc[hashed_id(3)]
-    assert (row["version"], row["prediction_label"], row["outcome_label"], row["label_delay_s"]) == ("1", "1", "1", 60.0)
+    got = (row["version"], row["prediction_label"], row["outcome_label"], row["label_delay_s"])
+    assert got == ("1", "1", "1", 60.0)
     assert list(row["prediction_probabilities"]) == [0.30000001192092896, 0.699999988079071]
     assert row["trace_id"] == "04" * 16 and row["span_id"] == "04" * 8
 
@@ -44,7 +45,8 @@ def test_outcomes_export_writes_joined_pairs_of_a_version_and_time_range(tmp_pat
 def test_outcomes_export_csv_all_versions_and_errors(tmp_path: Path) -> None:
     _store(tmp_path)
     out = tmp_path / "all.csv"
-    r = CliRunner().invoke(main, ["outcomes", "export", "--state-dir", str(tmp_path), "--model", "fraud", "-o", str(out)])
+    r = CliRunner().invoke(main, ["outcomes", "export", "--state-dir", str(tmp_path), "--model", "fraud",
+                                  "-o", str(out)])
     assert r.exit_code == 0, r.output
     df = pd.read_csv(out, dtype={"version": str})
     assert len(df) == 8 and set(df["version"]) == {"1", "2"}  # ids 8, 9 never got an outcome
