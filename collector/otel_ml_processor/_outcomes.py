@@ -178,7 +178,9 @@ class Outcomes:
         self.expired.update({k: v for k, v in res.evicted.items() if k[1]})
         now = time.time()
         for (model, version), n in res.predictions.items():
-            self.windows.received(model, version, n, now)
+            spec = self._spec(model, version)
+            if spec is not None:
+                self.windows.received(model, version, n, now, spec)
         self._feed(res.pairs)
         rejected: collections.Counter[str] = collections.Counter()
         for (_, reason), n in records.rejected.items():

@@ -154,11 +154,12 @@ class PerformanceWindows:
             v.spec = spec
         return v
 
-    def received(self, model: str, version: str, count: int, now: float) -> None:
-        v = self.versions.get((model, version))
-        if v is not None:
-            slot = int(now) // self.slot * self.slot
-            v.received[slot] = v.received.get(slot, 0) + count
+    def received(self, model: str, version: str, count: int, now: float, spec: TaskSpec) -> None:
+        """``count`` prediction records of a model version arrived (the coverage ratio's denominator);
+        predictions usually come before any outcome, so this starts the version's state."""
+        v = self._version(model, version, spec)
+        slot = int(now) // self.slot * self.slot
+        v.received[slot] = v.received.get(slot, 0) + count
 
     def add(self, model: str, version: str, pairs: Sequence[Pair], spec: TaskSpec) -> np.ndarray:
         """Put joined pairs of one model version in its windows; the mask of those that could be judged

@@ -13,10 +13,8 @@ prediction drift, data quality) must return data and the others (processor absen
 predictions) must not, and the rules file must load and evaluate without errors.
 
 The queries of the processor's ground-truth metrics (realized performance, outcome joins: those whose
-``catalog.Query.requires`` is ``catalog.OUTCOMES``) have no data in a drift scenario. They are listed in
-:data:`AWAITING_GROUND_TRUTH_SCENARIO` and left out of the checks until the ground-truth scenario exists;
-a guard test keeps that list equal to exactly the outcome queries. Until then, promtool checks them
-(tests/test_dashboards.py: syntax; dashboards/alerts/tests/: values on synthetic series).
+``catalog.Query.requires`` is ``catalog.OUTCOMES``) have no data in a drift scenario: the ground-truth
+scenario checks them the same way (tests/e2e/test_ground_truth.py, with tests/e2e/_catalog_checks.py).
 """
 
 from __future__ import annotations
@@ -31,6 +29,7 @@ from typing import Any
 import pytest
 
 from . import _components as c
+from ._catalog_checks import RATE_INTERVAL, problems, run
 from ._components import COLLECTOR_CONFIG, Process, free_port, http_get, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -47,39 +46,10 @@ PANEL_VALUES: dict[str, dict[str, str]] = {
     "Category shares: current vs reference": {promql.V_FEATURE: "plan"},
 }
 DEFAULT_VALUES = {promql.V_FEATURE: SHIFTED, promql.V_METHOD: "psi", promql.V_METRIC: "accuracy"}
-#: Every query that reads the ground-truth metrics, by name: no data without predictions joined to
-#: outcomes, so not checked here yet. The ground-truth e2e scenario switches them on with one change:
-#: ``AWAITING_GROUND_TRUTH_SCENARIO = frozenset()`` (and, for its alerts, entries in PROVOKED / QUIET).
-AWAITING_GROUND_TRUTH_SCENARIO: frozenset[str] = frozenset({
-    "otel-ml-overview/Realized $metric vs reference/A",
-    "otel-ml-overview/Realized $metric vs reference/B",
-    "otel-ml-overview/Realized $metric vs reference/C",
-    "otel-ml-overview/Realized $metric vs reference/D",
-    "otel-ml-overview/Performance verdict/A",
-    "otel-ml-overview/Joined outcomes per window/A",
-    "otel-ml-overview/Label coverage/A",
-    "otel-ml-overview/Label delay: mean, p50 / p90 / p99/A",
-    "otel-ml-overview/Label delay: mean, p50 / p90 / p99/B",
-    "otel-ml-overview/Label delay: mean, p50 / p90 / p99/C",
-    "otel-ml-overview/Label delay: mean, p50 / p90 / p99/D",
-    "otel-ml-overview/Outcomes joined / unmatched / expired / duplicate / rejected per second/A",
-    "otel-ml-overview/Outcomes joined / unmatched / expired / duplicate / rejected per second/B",
-    "otel-ml-overview/Outcomes joined / unmatched / expired / duplicate / rejected per second/C",
-    "otel-ml-overview/Outcomes joined / unmatched / expired / duplicate / rejected per second/D",
-    "otel-ml-overview/Outcomes joined / unmatched / expired / duplicate / rejected per second/E",
-    "otel-ml-overview/Calibration: observed vs predicted ($window, latest)/A",
-    "otel-ml-overview/Calibration: observed vs predicted ($window, latest)/B",
-    "otel-ml-overview/metric/variable",
-    "otel-ml/MLModelPerformanceDegraded/expr",
-    "otel-ml/MLModelPerformanceDegraded/signal",
-    "otel-ml/MLOutcomesStopped/expr",
-    "otel-ml/MLOutcomesStopped/signal",
-})
 #: Alerts the scenario provokes (their expressions must return data now) and those a healthy pipeline
 #: must not raise.
 PROVOKED = {"MLFeatureDriftDetected", "MLPredictionDriftDetected", "MLDataQualityRatioHigh"}
 QUIET = {"MLDriftProcessorAbsent", "MLDriftEvaluationStale", "MLNoPredictions"}
-RATE_INTERVAL, RANGE = "1m", "2m"
 RULES_FILE = REPO / "dashboards" / "alerts" / "otel-ml.rules.yml"
 
 
@@ -158,72 +128,16 @@ def _start_processor_on(tmp_path: Path, references: Path, export_to: str, grpc_p
     return proc
 
 
-def _run(prometheus, query: catalog.Query, values: dict[str, str]) -> list[dict[str, Any]]:
-    expr = catalog.render(query.expr, values, rate_interval=RATE_INTERVAL, range_=RANGE)
-    now = time.time()
-    if query.instant:
-        return prometheus.promql(expr, time=now)
-    data = prometheus.api("query_range", query=expr, start=now - 120, end=now, step=5)
-    return data["result"]
-
-
 def _values(panel: str) -> dict[str, str]:
     return {**DEFAULT_VALUES, **PANEL_VALUES.get(panel, {})}
 
 
-def _checked(queries: list[catalog.Query]) -> list[catalog.Query]:
-    """``queries`` without those awaiting the ground-truth scenario."""
-    return [q for q in queries if q.name not in AWAITING_GROUND_TRUTH_SCENARIO]
-
-
-def test_only_the_ground_truth_queries_await_their_scenario():
-    """The exclusion list is exactly the queries that read ground-truth metrics: a new outcome query must be
-    added to it knowingly, and no other query can hide in it. (Empty once the ground-truth scenario runs.)"""
-    outcome_queries = {q.name for q in catalog.all_queries() + catalog.variable_queries()
-                       if q.requires == catalog.OUTCOMES}
-    assert outcome_queries, "no query reads the ground-truth metrics: the tag is broken"
-    awaiting = AWAITING_GROUND_TRUTH_SCENARIO
-    if awaiting:
-        assert awaiting == outcome_queries, (
-            f"not outcome queries: {sorted(awaiting - outcome_queries)}; "
-            f"outcome queries missing from the list: {sorted(outcome_queries - awaiting)}")
-
-
 def test_every_dashboard_and_alert_query_on_the_real_pipeline(drift_scenario):
-    prometheus = drift_scenario
-    problems: list[str] = []
-
-    # Panels and annotations: each returns data.
-    for q in _checked(catalog.panel_queries() + catalog.annotation_queries()):
-        try:
-            if not _run(prometheus, q, _values(q.panel)):
-                problems.append(f"no data: {q.name}: {catalog.render(q.expr, _values(q.panel))}")
-        except Exception as exc:
-            problems.append(f"error: {q.name}: {exc}")
-
-    # Variables: each lists values (label_values(selector, label) as Grafana runs it).
-    for v in _checked(catalog.variable_queries()):
-        selector, label = catalog.parse_label_values(v.expr)
-        params = {"match[]": catalog.render(selector, DEFAULT_VALUES)} if selector else {}
-        found = prometheus.api(f"label/{label}/values", **params)
-        if not found:
-            problems.append(f"variable {v.name} lists nothing")
-        if v.panel == promql.V_FEATURE and SHIFTED not in found:
-            problems.append(f"variable feature misses {SHIFTED!r}: {found}")
-
-    # Alerts: the scenario's alerts fire (their expression returns data), the others stay quiet, and
-    # every alert's underlying signal is there.
-    for q in _checked(catalog.alert_queries()):
-        result = _run(prometheus, q, {})
-        if q.panel in PROVOKED and not result:
-            problems.append(f"alert {q.panel} does not fire on the drift scenario")
-        if q.panel in QUIET and result:
-            problems.append(f"alert {q.panel} fires on a healthy pipeline: {result}")
-    for q in _checked(catalog.alert_signal_queries()):
-        if not _run(prometheus, q, {}):
-            problems.append(f"alert {q.panel}: its signal returns no data: {q.expr}")
-
-    assert not problems, "\n".join(problems)
+    """Every query but the ground-truth ones (checked by tests/e2e/test_ground_truth.py on its scenario)."""
+    found = problems(drift_scenario, lambda q: q.requires != catalog.OUTCOMES, PANEL_VALUES,
+                     default_values=DEFAULT_VALUES, provoked=PROVOKED, quiet=QUIET,
+                     variable_must_list={promql.V_FEATURE: SHIFTED})
+    assert not found, "\n".join(found)
 
 
 def test_drift_panel_shows_the_shifted_feature(drift_scenario):
@@ -277,7 +191,7 @@ def test_drilldown_distribution_panels_for_model_outputs(drift_scenario):
                "Quantiles over time": "proba:1", "Category shares: current vs reference": "label"}
     for q in catalog.panel_queries():
         if q.dashboard == "otel-ml-feature" and q.panel in outputs:
-            assert _run(prometheus, q, {promql.V_FEATURE: outputs[q.panel]}), (q.name, outputs[q.panel])
+            assert run(prometheus, q, {promql.V_FEATURE: outputs[q.panel]}), (q.name, outputs[q.panel])
 
 
 def _panel_query(title: str, ref_id: str) -> catalog.Query:
@@ -295,7 +209,7 @@ def test_drilldown_shows_the_reference_beside_the_current_distribution(drift_sce
     assert semconv.PROMETHEUS_NAMES[semconv.DRIFT_REFERENCE_RATIO] in reference_q.expr
 
     def cdf(query: catalog.Query, feature: str) -> dict[str, float]:
-        return {r["metric"][promql.LE]: float(r["value"][1]) for r in _run(prometheus, query, {
+        return {r["metric"][promql.LE]: float(r["value"][1]) for r in run(prometheus, query, {
             **DEFAULT_VALUES, promql.V_FEATURE: feature, promql.V_VERSION: "v1"})}
 
     gaps = {}
@@ -314,7 +228,7 @@ def test_drilldown_shows_the_reference_beside_the_current_distribution(drift_sce
 
     cat_title = "Category shares: current vs reference"
     for feature in ("plan", "label"):
-        shares = {r["metric"][promql.CATEGORY]: float(r["value"][1]) for r in _run(
+        shares = {r["metric"][promql.CATEGORY]: float(r["value"][1]) for r in run(
             prometheus, _panel_query(cat_title, "B"), {**DEFAULT_VALUES, promql.V_FEATURE: feature})}
         assert semconv.OTHER_CATEGORY in shares, (feature, shares)
         if feature == "plan":

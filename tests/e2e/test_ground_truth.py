@@ -9,7 +9,9 @@ labelled holdout, stored in the reference by ``build_reference(..., labels=y)``)
 * Concept drift: for one model the true class flips where ``x1 > 0.5`` while the inputs keep their
   distribution. Prometheus ends with ``ml_drift_detected`` 0 for every feature and
   ``ml_performance_degraded`` 1 for it; a second model served beside it, whose world did not change,
-  ends with 0. The records never reach the Collector's ordinary logs pipeline.
+  ends with 0. The records never reach the Collector's ordinary logs pipeline. Every dashboard panel,
+  variable and alert query of the ground-truth metrics (dashboards/catalog.py, ``requires == OUTCOMES``)
+  returns data; the degradation alert's expression fires, the outcomes-stopped one does not.
 * Restart: predictions are sent while the processor is stopped (SIGTERM) or killed (SIGKILL) and
   started again on its state dir; outcomes sent afterwards join every one of them, none twice.
 * Scale-out: two processor replicas behind the load-balancing exporter; each model's predictions and
@@ -27,6 +29,7 @@ import pytest
 
 from otel_ml import semconv
 
+from ._catalog_checks import catalog, problems
 from ._components import (
     COLLECTOR_CONFIG,
     ENV_PROCESSOR,
@@ -119,6 +122,16 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
     leaked = [r for req in read_file_tap(user_logs) for rl in req.get("resourceLogs", [])
               for sl in rl.get("scopeLogs", []) for r in sl.get("logRecords", [])]
     assert leaked == [], leaked[:3]
+
+    # The dashboards and alerts of the ground-truth metrics, on this scenario.
+    from dashboards import promql
+
+    assert any(q.requires == catalog.OUTCOMES for q in catalog.all_queries()), "no query tagged OUTCOMES"
+    found = problems(prometheus, lambda q: q.requires == catalog.OUTCOMES,
+                     default_values={promql.V_METRIC: "accuracy"},
+                     provoked={"MLModelPerformanceDegraded"}, quiet={"MLOutcomesStopped"},
+                     variable_must_list={promql.V_METRIC: "accuracy"})
+    assert not found, "\n".join(found)
 
 
 @pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])

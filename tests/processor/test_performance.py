@@ -50,6 +50,20 @@ def test_performance_windows_select_pairs_by_join_time_and_stay_bounded() -> Non
     assert w.nbytes() < 1000 * 64
 
 
+def test_coverage_counts_the_predictions_that_came_before_any_outcome() -> None:
+    """Predictions arrive first (labels come later): they count towards coverage from the start; a
+    version with predictions and no joined outcome yet shows coverage 0, not nothing."""
+    spec = task_spec(classifier_reference())
+    assert spec is not None
+    w = PerformanceWindows((300.0,), ("5m",))
+    w.received("fraud", "1", 1000, NOW - 20, spec)
+    (waiting,) = w.evaluate(NOW, PerformancePolicy())
+    assert (waiting.n, waiting.coverage) == (0, 0.0)
+    w.add("fraud", "1", [pair(i, 5, correct=True) for i in range(600)], spec)
+    (res,) = w.evaluate(NOW, PerformancePolicy())
+    assert (res.n, res.coverage) == (600, 0.6)
+
+
 def test_performance_rejects_labels_outside_the_classes_and_exports_exemplars_of_the_worst() -> None:
     spec = task_spec(classifier_reference())
     assert spec is not None
