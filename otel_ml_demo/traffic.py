@@ -162,7 +162,7 @@ class Traffic:
         self._concept_col = self._columns.index(scenario.concept_feature)
         self._concept_edge = float(np.nanquantile(self._values[:, self._concept_col], scenario.concept_quantile))
         self._labels = None if labels is None else np.asarray(labels)
-        self._classes = None if labels is None else np.unique(self._labels)
+        self._classes = None if self._labels is None else np.unique(self._labels)
         self._next_id = 0
 
     def batch(self, t: float, n: int) -> Any:
