@@ -164,6 +164,9 @@ def run_demo(
         evaluations = be.evaluations()
         if evaluations == 0:
             notes.append("no drift evaluation reached the demo: is the processor exporting?")
+        elif not tracker.performance:
+            notes.append("no realized performance reached the demo: were the prediction and outcome records "
+                         "sent (OTEL_LOGS_EXPORTER=none switches them off)?")
     result = DemoResult(
         model=MODEL_NAME,
         drift_feature=scenario.drift_feature,
