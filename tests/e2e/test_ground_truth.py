@@ -170,6 +170,7 @@ def test_waiting_predictions_survive_a_processor_restart(crash, otelcol, otel_ml
     wait_until(lambda: (s := _outcomes_status(processor))["joined"] == 2000 and s["pending_predictions"] == 0
                and s["pending_outcomes"] == 0, timeout=60,
                message=lambda: f"all 2000 joined; status {_outcomes_status(processor)}")
+    print(f"after the restarts: {_outcomes_status(processor)}")
 
 
 MODELS = 12
@@ -200,6 +201,7 @@ def test_two_replicas_each_model_joined_on_one(otelcol, prometheus, otel_ml_proc
     wait_until(all_joined, timeout=60, message=lambda: f"{MODELS * ROWS} joined; replicas {statuses}")
     assert all(s["pending_predictions"] == 0 and s["pending_outcomes"] == 0 for s in statuses), statuses
     assert all(s["joined"] > 0 for s in statuses), statuses  # both replicas used
+    print("joined per replica:", [s["joined"] for s in statuses])
 
     per_model = f"count by (ml_model_name) ({JOINED})"
     prometheus.wait_for(per_model, lambda r: len(r) == MODELS, timeout=60)
