@@ -135,10 +135,11 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
 
 
 @pytest.mark.parametrize("crash", [False, True], ids=["sigterm", "sigkill"])
-def test_waiting_predictions_survive_a_processor_restart(crash, otelcol, otel_ml_processor, spawn, tmp_path):
+def test_waiting_predictions_survive_a_processor_restart(
+    crash, otelcol, prometheus, otel_ml_processor, spawn, tmp_path
+):
     processor_grpc = f"127.0.0.1:{free_port()}"
-    col = otelcol(COLLECTOR_CONFIG, env={ENV_PROCESSOR: processor_grpc,
-                                         ENV_REMOTE_WRITE: f"http://127.0.0.1:{free_port()}/api/v1/write"})
+    col = otelcol(COLLECTOR_CONFIG, env={ENV_PROCESSOR: processor_grpc, ENV_REMOTE_WRITE: prometheus.remote_write_url})
     references = tmp_path / "references"
     _write_references(spawn, references, models=1)
     processor = otel_ml_processor(references=references, export_to=col.otlp_grpc, otlp_grpc=processor_grpc,
