@@ -40,6 +40,12 @@ def _counts_too_large() -> str:
     return json.dumps(d)
 
 
+def _count_beyond_float_precision() -> str:
+    d = _doc()
+    d["features"][0]["counts"][0] = 2**53 + 1  # a float64 no longer holds it exactly
+    return json.dumps(d)
+
+
 def _edge_too_large() -> str:
     d = _doc()
     d["features"][0]["edges"][-1] = BIG
@@ -72,6 +78,7 @@ def _format_version_true() -> str:
 
 CASES = {
     "counts_10e400": _counts_too_large,
+    "count_2e53_plus_1": _count_beyond_float_precision,
     "edge_10e400": _edge_too_large,
     "stat_10e400": _stat_too_large,
     "integer_5000_digits": _integer_of_5000_digits,
