@@ -252,16 +252,21 @@ otel_ml.configure(disabled=True)
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_pre_fork_worker_exports_its_own_stream_over_grpc(receiver, tmp_path):
-    """A gunicorn-like fork: the child re-creates its gRPC exporter and reports under its own instance id."""
-    rec, port = receiver
-    script = tmp_path / "fork_worker.py"
-    script.write_text(_FORK_SCRIPT)
+def _run_script(script, text, port):
+    """Run ``text`` as a script in a fresh interpreter (no OTEL_* variables), the receiver's gRPC address as
+    its argument; it must exit 0."""
+    script.write_text(text)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     r = subprocess.run([sys.executable, str(script), f"127.0.0.1:{port}"], capture_output=True, text=True,
                        timeout=120, env=env)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_pre_fork_worker_exports_its_own_stream_over_grpc(receiver, tmp_path):
+    """A gunicorn-like fork: the child re-creates its gRPC exporter and reports under its own instance id."""
+    rec, port = receiver
+    _run_script(tmp_path / "fork_worker.py", _FORK_SCRIPT, port)
     rows_by_instance: dict[str, int] = {}
     for req in rec.metrics:
         for rm in req.resource_metrics:
@@ -418,12 +423,7 @@ print(os.getpid())
 def test_fork_child_sends_its_own_records_once(receiver, tmp_path):
     """Records queued before a fork are sent by the parent only; the child's carry its own instance id."""
     rec, port = receiver
-    script = tmp_path / "fork_records.py"
-    script.write_text(_FORK_RECORDS_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    r = subprocess.run([sys.executable, str(script), f"127.0.0.1:{port}"], capture_output=True, text=True,
-                       timeout=120, env=env)
-    assert r.returncode == 0, r.stderr
+    _run_script(tmp_path / "fork_records.py", _FORK_RECORDS_SCRIPT, port)
     by_instance: dict[str, int] = {}
     for req in rec.logs:
         for rl in req.resource_logs:
