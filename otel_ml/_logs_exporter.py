@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._config import EXPORTER_OTLP, Config, _from_env, _parse_disabled, resolve_destination
-from ._exporter import DEFAULT_TIMEOUT_S, PROTOCOL_HTTP
+from ._exporter import DEFAULT_TIMEOUT_S, PROTOCOL_HTTP, is_loopback_target
 
 _GRPC_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 MAX_ATTEMPTS = 4
@@ -73,7 +73,7 @@ def logs_target(config: Config, *, endpoint: str | None = None, protocol: str | 
     elif url.startswith("http://") or insecure_env:
         insecure = True
     else:
-        insecure = url.rsplit(":", 1)[0].strip("[]") in ("localhost", "127.0.0.1", "::1")
+        insecure = is_loopback_target(url)
     return LogsTarget(enabled=enabled, endpoint=url, protocol=dest.protocol, headers=dest.headers,
                       timeout_s=dest.timeout_s, gzip=dest.compression == "gzip", insecure=insecure)
 
