@@ -36,8 +36,10 @@ from ._cli_io import (
     InputError,
     console,
     fmt_number as _fmt,
+    format_option,
     print_conclusion,
     progress_bar,
+    progress_option,
     read_table,
 )
 from ._cli_reference import prediction_outputs
@@ -428,9 +430,8 @@ def print_table(reference: Reference, judgement: Judgement) -> None:
 @click.option("--min-samples", type=click.IntRange(min=1), default=None,
               help=f"Fewest values a column needs for a verdict [default: the policy's, else "
                    f"{DriftPolicy.min_samples}].")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr (default: for large files, when stderr is a terminal).")
+@format_option
+@progress_option
 def drift(reference_path: str, data_path: str, prediction_columns: tuple[str, ...], policy_path: str | None,
           min_samples: int | None, fmt: str, progress: bool | None) -> None:
     """Judge a file of current data against a reference profile: the release gate.

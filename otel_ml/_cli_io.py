@@ -35,6 +35,13 @@ EXIT_INPUT = InputError.exit_code  # 2, as click's own usage errors
 EXIT_NOT_JUDGED = 3
 
 
+#: The options every release gate shares: the output format and the progress bar.
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+                             show_default=True)
+progress_option = click.option("--progress/--no-progress", default=None,
+                               help="Progress bar on stderr (default: for large files, when stderr is a terminal).")
+
+
 def fmt_number(v: float | None, digits: int = 3) -> str:
     """A figure of a table: ``-`` when undefined, scientific when too small for ``digits`` decimals."""
     if v is None or not math.isfinite(v):

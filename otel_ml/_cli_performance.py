@@ -27,8 +27,10 @@ from ._cli_io import (
     InputError,
     console,
     fmt_number,
+    format_option,
     print_conclusion,
     progress_bar,
+    progress_option,
     read_table,
 )
 from ._errors import ConfigurationError, ReferenceProfileError
@@ -217,9 +219,8 @@ def print_table(reference: Reference, judgement: Judgement) -> None:
               help=f"Family-wise significance level of the drop [default: {PerformancePolicy.alpha}].")
 @click.option("--primary", multiple=True,
               help="Metric that can alarm (repeatable) [default: " + ", ".join(PerformancePolicy.primary) + "].")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr (default: for large files, when stderr is a terminal).")
+@format_option
+@progress_option
 def performance(reference_path: str, data_path: str, label_column: str, min_samples: int | None,
                 alpha: float | None, primary: tuple[str, ...], fmt: str, progress: bool | None) -> None:
     """Judge a model's outputs on labelled data against its reference performance: the release gate.

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import numpy as np
 
-from ._cli_io import InputError, console, fmt_number, progress_bar, read_table
+from ._cli_io import InputError, console, fmt_number, progress_bar, progress_option, read_table
 from ._errors import OtelMLError
 from ._reference import (
     DEFAULT_BINS,
@@ -89,8 +89,7 @@ def _warn_integer_codes(df: Any, skip: set[str]) -> None:
 @click.option("--bins", default=DEFAULT_BINS, show_default=True, help="Buckets per numeric feature (about).")
 @click.option("--top-k", "top_k", default=DEFAULT_TOP_K, show_default=True, help="Categories kept per feature.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reference JSON to write.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr (default: for large files, when stderr is a terminal).")
+@progress_option
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,
               help="Profile a uniform random sample of at most this many rows (bounded memory on huge files).")
 def build(data: str, model: str, version: str, categorical: tuple[str, ...], numeric: tuple[str, ...],

@@ -214,13 +214,111 @@ def _check_endpoint(v: str) -> str:
     return v
 
 
-def _with_path(url: str, base: bool) -> str:
-    """The OTLP/HTTP metrics URL: a base URL (generic variable) gets ``/v1/metrics`` appended to its path;
-    any URL without a path gets it too; a signal URL with a path is kept as is."""
+def _signal_url(url: str, signal: str, *, base: bool) -> str:
+    """The OTLP/HTTP URL of ``signal``: a base URL (generic variable) gets ``/v1/<signal>`` appended to its
+    path, as does any URL without a path; a signal URL with a path is kept as is, except that for another
+    signal the metrics URL given to ``configure(endpoint=...)`` has its ``/v1/metrics`` replaced."""
+    signal_path = f"/v1/{signal}"
     full = url if "://" in url else f"http://{url}"
-    if base or not urlparse(full).path.strip("/"):
-        return full.rstrip("/") + HTTP_METRICS_PATH
+    path = urlparse(full).path.rstrip("/")
+    if base or not path:
+        return full.rstrip("/") + signal_path
+    if signal_path != HTTP_METRICS_PATH and path.endswith(HTTP_METRICS_PATH):
+        return full.rstrip("/")[: -len(HTTP_METRICS_PATH)] + signal_path
     return full
+
+
+@dataclass(frozen=True)
+class OtlpDestination:
+    """Where and how one signal is sent over OTLP. ``endpoint``: for HTTP the full ``/v1/<signal>`` URL."""
+
+    protocol: str
+    endpoint: str
+    headers: tuple[tuple[str, str], ...]
+    timeout_s: float
+    compression: str
+
+
+def resolve_destination(
+    signal: str,
+    env: Mapping[str, str],
+    *,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | str | None = None,
+    timeout_s: float | None = None,
+    inherited_timeout_s: float | None = None,
+) -> OtlpDestination:
+    """The OTLP destination of ``signal`` (``metrics``, ``logs``) as the specification resolves it.
+
+    Each setting comes from its argument (a bad one raises :class:`ConfigurationError`), else from
+    ``OTEL_EXPORTER_OTLP_<SIGNAL>_*``, else from the generic ``OTEL_EXPORTER_OTLP_*`` (a bad variable warns
+    once and is ignored), else from the default. With ``inherited_timeout_s`` (logs: the metrics' timeout)
+    the timeout falls back on it instead of on the generic variable and the default.
+    """
+    sig = f"OTEL_EXPORTER_OTLP_{signal.upper()}_"
+
+    if protocol is not None:
+        resolved_protocol = parse_protocol(protocol) if isinstance(protocol, str) else None
+        if resolved_protocol is None:
+            raise ConfigurationError(f"protocol={protocol!r} is not supported (use 'grpc' or 'http/protobuf')")
+    else:
+        _, resolved_protocol = _from_env(env, (f"{sig}PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+                                         _parse_protocol, DEFAULT_PROTOCOL)
+    protocol = resolved_protocol or DEFAULT_PROTOCOL
+    http = protocol == PROTOCOL_HTTP
+    default_url = DEFAULT_ENDPOINTS[protocol].replace(HTTP_METRICS_PATH, f"/v1/{signal}")
+
+    if endpoint is not None:
+        try:
+            url = _check_endpoint(str(endpoint).strip())
+        except ValueError as exc:
+            raise ConfigurationError(f"endpoint={endpoint!r}: {exc}") from None
+        if http:
+            url = _signal_url(url, signal, base=False)
+    else:
+        name, env_url = _from_env(env, (f"{sig}ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"), _check_endpoint,
+                                  default_url)
+        if env_url is None:
+            url = default_url
+        elif http and name == "OTEL_EXPORTER_OTLP_ENDPOINT":
+            url = _signal_url(env_url, signal, base=True)  # a base URL: the signal path is appended (OTel spec)
+        elif http and "://" not in env_url:
+            url = f"http://{env_url}"
+        else:
+            url = env_url
+
+    if headers is not None:
+        try:
+            parsed_headers, _ = parse_headers(headers, strict=True)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"headers: {exc}") from None
+    else:
+        parsed_headers = {}
+        for name in (f"{sig}HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
+            raw = env.get(name)
+            if raw is None or not raw.strip():
+                continue
+            parsed_headers, bad = parse_headers(raw, strict=False)
+            if bad:
+                _warn_bad(name, raw, f"{bad} item(s) not of the form key=value", "those items are ignored")
+            break
+
+    if timeout_s is None:
+        if inherited_timeout_s is None:
+            names: tuple[str, ...] = (f"{sig}TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+            fallback_s = DEFAULT_TIMEOUT_S
+        else:
+            names, fallback_s = (f"{sig}TIMEOUT",), inherited_timeout_s
+        _, timeout_s = _from_env(env, names, _parse_millis(0.001, _MAX_TIMEOUT_S), f"{fallback_s * 1000:g} ms")
+        timeout_s = fallback_s if timeout_s is None else timeout_s
+    elif isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= _MAX_TIMEOUT_S:
+        raise ConfigurationError(f"timeout_s must be in (0, 600] seconds, got {timeout_s!r}")
+
+    _, compression = _from_env(env, (f"{sig}COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+                               _parse_compression, "none")
+    return OtlpDestination(protocol=protocol, endpoint=url, headers=tuple(sorted(parsed_headers.items())),
+                           timeout_s=float(timeout_s), compression=compression or "none")
 
 
 def load_config(
@@ -252,60 +350,8 @@ def load_config(
         raise ConfigurationError(f"export_interval_s={export_interval_s!r}: the export interval must be "
                                  "between 10 ms and 1 day")
 
-    if protocol is not None:
-        resolved_protocol = parse_protocol(protocol) if isinstance(protocol, str) else None
-        if resolved_protocol is None:
-            raise ConfigurationError(f"protocol={protocol!r} is not supported (use 'grpc' or 'http/protobuf')")
-    else:
-        _, resolved_protocol = _from_env(env, ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
-                                         _parse_protocol, DEFAULT_PROTOCOL)
-    protocol = resolved_protocol or DEFAULT_PROTOCOL
-    http = protocol == PROTOCOL_HTTP
-
-    if endpoint is not None:
-        try:
-            url = _check_endpoint(str(endpoint).strip())
-        except ValueError as exc:
-            raise ConfigurationError(f"endpoint={endpoint!r}: {exc}") from None
-        if http:
-            url = _with_path(url, base=False)
-    else:
-        name, env_url = _from_env(env, ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-                                  _check_endpoint, DEFAULT_ENDPOINTS[protocol])
-        if env_url is None:
-            url = DEFAULT_ENDPOINTS[protocol]
-        elif http and name == "OTEL_EXPORTER_OTLP_ENDPOINT":
-            url = _with_path(env_url, base=True)  # a base URL: the signal path is appended (OTel spec)
-        elif http and "://" not in env_url:
-            url = f"http://{env_url}"
-        else:
-            url = env_url
-
-    if headers is not None:
-        try:
-            parsed_headers, _ = parse_headers(headers, strict=True)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"headers: {exc}") from None
-    else:
-        parsed_headers = {}
-        for name in ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
-            raw = env.get(name)
-            if raw is None or not raw.strip():
-                continue
-            parsed_headers, bad = parse_headers(raw, strict=False)
-            if bad:
-                _warn_bad(name, raw, f"{bad} item(s) not of the form key=value", "those items are ignored")
-            break
-
-    if timeout_s is None:
-        _, timeout_s = _from_env(env, ("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
-                                 _parse_millis(0.001, _MAX_TIMEOUT_S), "10000 ms")
-        timeout_s = DEFAULT_TIMEOUT_S if timeout_s is None else timeout_s
-    elif isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= _MAX_TIMEOUT_S:
-        raise ConfigurationError(f"timeout_s must be in (0, 600] seconds, got {timeout_s!r}")
-
-    _, compression = _from_env(env, ("OTEL_EXPORTER_OTLP_METRICS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
-                               _parse_compression, "none")
+    destination = resolve_destination("metrics", env, endpoint=endpoint, protocol=protocol, headers=headers,
+                                      timeout_s=timeout_s)
 
     if temporality is not None:
         t = _TEMPORALITIES.get(temporality.strip().lower()) if isinstance(temporality, str) else None
@@ -331,11 +377,11 @@ def load_config(
         disabled=bool(disabled),
         exporter_kind=exporter_kind or EXPORTER_OTLP,
         export_interval_s=float(export_interval_s if export_interval_s is not None else DEFAULT_EXPORT_INTERVAL_S),
-        endpoint=url,
-        protocol=protocol,
-        headers=tuple(sorted(parsed_headers.items())),
-        timeout_s=float(timeout_s),
-        compression=compression or "none",
+        endpoint=destination.endpoint,
+        protocol=destination.protocol,
+        headers=destination.headers,
+        timeout_s=destination.timeout_s,
+        compression=destination.compression,
         temporality=temporality or TEMPORALITY_CUMULATIVE,
         exporter=exporter,
         resource=resource,

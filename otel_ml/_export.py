@@ -14,11 +14,7 @@ minute) instead of the exporters' per-retry messages, and counts ``ml.instrument
 
 from __future__ import annotations
 
-import atexit
 import os
-import threading
-import time
-import weakref
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -27,6 +23,7 @@ from opentelemetry import context as otel_context
 from . import semconv
 from ._aggregate import ModelAggregate, Snapshot, aggregates
 from ._config import (
+    DEFAULT_EXPORT_INTERVAL_S,
     EXPORTER_CONSOLE,
     Config,
     global_sdk_resource,
@@ -44,6 +41,7 @@ from ._exporter import (
     quiet_sdk_logs,
 )
 from ._log import internal_error, log_once
+from ._worker import EXIT_FLUSH_S, BackgroundWorker
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData
@@ -60,20 +58,15 @@ class ExportPipeline:
     def __init__(self) -> None:
         self._init_state()
         self._config: Config | None = None
-        self._atexit = False
+        # The thread's lifecycle (interval, flush with timeout, at-exit flush, fork reset) is the worker's.
+        self.worker = BackgroundWorker("otel-ml-export", self.export_once, DEFAULT_EXPORT_INTERVAL_S,
+                                       on_start=self._before_start, at_exit=self._at_exit)
 
     def _init_state(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._thread: threading.Thread | None = None
         self._exporter: MetricExporter | None = None
-        self._requested = 0
-        self._completed = 0
-        self._results: dict[int, bool] = {}
         self._last: dict[ModelAggregate, Snapshot] = {}  # last exported snapshot per aggregate (delta)
         self._resource: Resource | None = None
         self._resource_is_fallback = False
-        self._stop = False
-        self.running = False
         self.exports = 0
         self.failures = 0
 
@@ -134,53 +127,21 @@ class ExportPipeline:
         self._resource_is_fallback = fallback
 
     # --- thread ----------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.worker.running
+
     def ensure_started(self) -> None:
         """Start the export thread if metrics are enabled and it is not running (idempotent)."""
-        if self.running or not self.config.metrics_enabled:
+        if self.worker.running or not self.config.metrics_enabled:
             return
-        with self._cond:
-            if self.running:
-                return
-            self._stop = False
-            # On this (user) thread: Resource.create() needs a thread pool, which is gone at interpreter
-            # exit. A global SDK provider set later still wins at the first export.
-            self._prepare()
-            t = threading.Thread(target=self._run, name="otel-ml-export", daemon=True)
-            self._thread = t
-            self.running = True
-            t.start()
-        if not self._atexit:
-            self._atexit = True
-            atexit.register(_atexit_flush, weakref.ref(self))
+        self.worker.start()
 
-    def _run(self) -> None:
-        me = threading.current_thread()
-        cond = self._cond
-        interval = self.config.export_interval_s
-        next_at = time.monotonic() + interval
-        while True:
-            with cond:
-                while not self._stop and self._requested <= self._completed and self._thread is me:
-                    remaining = next_at - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    cond.wait(remaining)
-                if self._stop or self._thread is not me:
-                    return
-                target = self._requested
-            ok = self.export_once()
-            if time.monotonic() >= next_at:
-                next_at = time.monotonic() + interval
-            with cond:
-                if self._thread is not me:
-                    return
-                for seq in range(self._completed + 1, target + 1):
-                    self._results[seq] = ok
-                self._completed = max(self._completed, target)
-                if len(self._results) > 64:
-                    for seq in sorted(self._results)[:-64]:
-                        del self._results[seq]
-                self._cond.notify_all()
+    def _before_start(self) -> None:
+        # On this (user) thread: Resource.create() needs a thread pool, which is gone at interpreter
+        # exit. A global SDK provider set later still wins at the first export.
+        self.worker.interval_s = self.config.export_interval_s
+        self._prepare()
 
     def collect(self) -> tuple[MetricsData | None, list[tuple[ModelAggregate, Snapshot]]]:
         """Snapshot every model and build the MetricsData to export (None when no model is monitored)."""
@@ -277,28 +238,13 @@ class ExportPipeline:
         if not aggregates():
             return True
         self.ensure_started()
-        deadline = time.monotonic() + max(0.0, timeout_s)
-        with self._cond:
-            self._requested += 1
-            target = self._requested
-            self._cond.notify_all()
-            while self._completed < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self.running:
-                    return False
-                self._cond.wait(remaining)
-            return self._results.get(target, False)
+        return self.worker.flush(timeout_s)
 
     def shutdown(self, timeout_s: float = 5.0, flush: bool = True) -> None:
         """Optionally flush, stop the thread and shut the exporter down (a user-supplied one is left open)."""
         if flush and self.running:
             self.flush(timeout_s)
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-            t = self._thread
-        if t is not None and t is not threading.current_thread():
-            t.join(timeout_s)
+        self.worker.stop(timeout_s, flush=False)
         exporter = self._exporter
         if exporter is not None and (self._config is None or exporter is not self._config.exporter):
             try:
@@ -307,9 +253,13 @@ class ExportPipeline:
                 pass
         self._init_state()
 
+    def _at_exit(self) -> None:
+        self.flush(EXIT_FLUSH_S)  # bounded: an unreachable collector costs at most this at exit
+        self.shutdown(timeout_s=0.5, flush=False)
+
     def _after_fork_in_child(self) -> None:
         base, fallback = self._resource, self._resource_is_fallback
-        self._init_state()  # the parent's thread and gRPC channel do not exist here
+        self._init_state()  # the parent's gRPC channel does not exist here (the worker resets its thread)
         if base is not None:  # a fresh service.instance.id now, so the first predict call resolves nothing
             try:
                 self._set_resource(base, fallback=fallback, redraw=True)
@@ -328,16 +278,6 @@ def _port(url: str) -> int | None:
         return urlparse(url if "://" in url else f"//{url}").port
     except ValueError:
         return None
-
-
-def _atexit_flush(ref: Any) -> None:
-    pipeline = ref()
-    if pipeline is not None and pipeline.running:
-        try:
-            pipeline.flush(5.0)  # bounded: an unreachable collector costs at most this at exit
-            pipeline.shutdown(timeout_s=0.5, flush=False)
-        except Exception:
-            pass
 
 
 PIPELINE = ExportPipeline()

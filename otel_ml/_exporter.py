@@ -123,6 +123,9 @@ def create_metric_exporter(
         raise ConfigurationError(f"compression {compression!r} is not supported (use 'gzip' or 'none')")
     url = endpoint or DEFAULT_ENDPOINTS[proto]
     cls: Any = import_exporter(proto)
+    gzip = compression == "gzip"
+    common = {"headers": dict(headers or {}), "timeout": timeout_s, "preferred_temporality": preferred_temporality,
+              "max_export_batch_size": max_export_batch_size}
     if proto == PROTOCOL_HTTP:
         from opentelemetry.exporter.otlp.proto.http import (
             Compression as HTTPCompression,
@@ -130,28 +133,19 @@ def create_metric_exporter(
 
         if "://" not in url:
             url = f"{'http' if insecure is not False else 'https'}://{url}"
-        return cls(
-            endpoint=url,
-            headers=dict(headers or {}),
-            timeout=timeout_s,
-            compression=HTTPCompression.Gzip if compression == "gzip" else HTTPCompression.NoCompression,
-            preferred_temporality=preferred_temporality,
-            max_export_batch_size=max_export_batch_size,
-        )
+        return cls(endpoint=url, compression=HTTPCompression.Gzip if gzip else HTTPCompression.NoCompression,
+                   **common)
     from grpc import Compression as GRPCCompression
 
     if insecure is None and "://" not in url:
-        host = url.rsplit(":", 1)[0].strip("[]")
-        insecure = host in ("localhost", "127.0.0.1", "::1")
-    return cls(
-        endpoint=url,
-        insecure=insecure,
-        headers=dict(headers or {}),
-        timeout=timeout_s,
-        compression=GRPCCompression.Gzip if compression == "gzip" else GRPCCompression.NoCompression,
-        preferred_temporality=preferred_temporality,
-        max_export_batch_size=max_export_batch_size,
-    )
+        insecure = is_loopback_target(url)
+    return cls(endpoint=url, insecure=insecure,
+               compression=GRPCCompression.Gzip if gzip else GRPCCompression.NoCompression, **common)
+
+
+def is_loopback_target(target: str) -> bool:
+    """Whether a bare gRPC ``host:port`` names this machine (plaintext by default, as the SDK does)."""
+    return target.rsplit(":", 1)[0].strip("[]") in ("localhost", "127.0.0.1", "::1")
 
 
 # --- the SDK exporters' own log records, for our exports only ------------------------------------------

@@ -1,13 +1,13 @@
 """Where prediction and outcome records go, and how they get there: OTLP logs over gRPC or HTTP/protobuf.
 
-The destination is resolved as the metrics' is (:mod:`otel_ml._config`, whose parsers it uses), per the
-specification: the protocol from ``protocol=``, ``OTEL_EXPORTER_OTLP_LOGS_PROTOCOL``,
-``OTEL_EXPORTER_OTLP_PROTOCOL``, else ``http/protobuf``; the endpoint from the ``endpoint=`` given to
-:func:`otel_ml.configure` (a ``/v1/metrics`` path becomes ``/v1/logs``), else
-``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` (used as is), else ``OTEL_EXPORTER_OTLP_ENDPOINT`` (plus ``/v1/logs``
-for HTTP), else the local collector. Likewise ``..._LOGS_HEADERS``/``_TIMEOUT``/``_COMPRESSION``/``_INSECURE``
-before the generic variables (the timeout otherwise the metrics'). ``OTEL_LOGS_EXPORTER=none`` switches
-records off.
+The destination is resolved as the metrics' is, by the same resolver
+(:func:`otel_ml._config.resolve_destination`), per the specification: the protocol from ``protocol=``,
+``OTEL_EXPORTER_OTLP_LOGS_PROTOCOL``, ``OTEL_EXPORTER_OTLP_PROTOCOL``, else ``http/protobuf``; the endpoint
+from the ``endpoint=`` given to :func:`otel_ml.configure` (a ``/v1/metrics`` path becomes ``/v1/logs``),
+else ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`` (used as is), else ``OTEL_EXPORTER_OTLP_ENDPOINT`` (plus
+``/v1/logs`` for HTTP), else the local collector. Likewise ``..._LOGS_HEADERS``/``_TIMEOUT``/``_COMPRESSION``/
+``_INSECURE`` before the generic variables (the timeout otherwise the metrics'). ``OTEL_LOGS_EXPORTER=none``
+switches records off.
 
 :class:`LogsSender` sends serialized ``ExportLogsServiceRequest``s (gRPC ``LogsService/Export`` or
 ``POST /v1/logs``) with a bounded retry on the errors the
@@ -26,35 +26,11 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
-from ._config import (
-    EXPORTER_OTLP,
-    Config,
-    _check_endpoint,
-    _from_env,
-    _parse_compression,
-    _parse_disabled,
-    _parse_millis,
-    _parse_protocol,
-    _warn_bad,
-)
-from ._errors import ConfigurationError
-from ._exporter import (
-    DEFAULT_ENDPOINTS,
-    DEFAULT_PROTOCOL,
-    DEFAULT_TIMEOUT_S,
-    HTTP_METRICS_PATH,
-    PROTOCOL_GRPC,
-    PROTOCOL_HTTP,
-    parse_headers,
-    parse_protocol,
-)
+from ._config import EXPORTER_OTLP, Config, _from_env, _parse_disabled, resolve_destination
+from ._exporter import DEFAULT_TIMEOUT_S, PROTOCOL_HTTP, is_loopback_target
 
-HTTP_LOGS_PATH = "/v1/logs"
 _GRPC_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-DEFAULT_LOGS_ENDPOINTS = {PROTOCOL_HTTP: DEFAULT_ENDPOINTS[PROTOCOL_HTTP].replace(HTTP_METRICS_PATH, HTTP_LOGS_PATH),
-                          PROTOCOL_GRPC: DEFAULT_ENDPOINTS[PROTOCOL_GRPC]}
 MAX_ATTEMPTS = 4
 _BACKOFF_S = 0.25
 _MAX_DELAY_S = 5.0
@@ -76,18 +52,6 @@ class LogsTarget:
     insecure: bool = True
 
 
-def _logs_url(url: str, *, base: bool) -> str:
-    """The OTLP/HTTP logs URL: a base URL gets ``/v1/logs``, as does one without a path; the metrics
-    URL given to ``configure(endpoint=...)`` has its ``/v1/metrics`` replaced."""
-    full = url if "://" in url else f"http://{url}"
-    path = urlparse(full).path.rstrip("/")
-    if base or not path:
-        return full.rstrip("/") + HTTP_LOGS_PATH
-    if path.endswith(HTTP_METRICS_PATH):
-        return full.rstrip("/")[: -len(HTTP_METRICS_PATH)] + HTTP_LOGS_PATH
-    return full
-
-
 def logs_target(config: Config, *, endpoint: str | None = None, protocol: str | None = None,
                 headers: Mapping[str, str] | str | None = None, env: Mapping[str, str] | None = None) -> LogsTarget:
     """The records' destination from ``configure()``'s arguments, the ``OTEL_*`` variables and ``config``.
@@ -99,55 +63,9 @@ def logs_target(config: Config, *, endpoint: str | None = None, protocol: str | 
     kinds = {k.strip().lower() for k in (env.get("OTEL_LOGS_EXPORTER") or "").split(",") if k.strip()}
     enabled = not config.disabled and (not kinds or EXPORTER_OTLP in kinds)
 
-    if protocol is not None:
-        proto = parse_protocol(protocol) if isinstance(protocol, str) else None
-        if proto is None:
-            raise ConfigurationError(f"protocol={protocol!r} is not supported (use 'grpc' or 'http/protobuf')")
-    else:
-        _, proto = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
-                             _parse_protocol, DEFAULT_PROTOCOL)
-        proto = proto or DEFAULT_PROTOCOL
-    http = proto == PROTOCOL_HTTP
-
-    if endpoint is not None:
-        try:
-            url = _check_endpoint(str(endpoint).strip())
-        except ValueError as exc:
-            raise ConfigurationError(f"endpoint={endpoint!r}: {exc}") from None
-        if http:
-            url = _logs_url(url, base=False)
-    else:
-        name, env_url = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-                                  _check_endpoint, DEFAULT_LOGS_ENDPOINTS[proto])
-        if env_url is None:
-            url = DEFAULT_LOGS_ENDPOINTS[proto]
-        elif http and name == "OTEL_EXPORTER_OTLP_ENDPOINT":
-            url = _logs_url(env_url, base=True)  # a base URL: the signal path is appended (OTel spec)
-        elif http and "://" not in env_url:
-            url = f"http://{env_url}"
-        else:
-            url = env_url
-
-    if headers is not None:
-        try:
-            parsed, _ = parse_headers(headers, strict=True)
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"headers: {exc}") from None
-    else:
-        parsed = {}
-        for name in ("OTEL_EXPORTER_OTLP_LOGS_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"):
-            raw = env.get(name)
-            if raw is None or not raw.strip():
-                continue
-            parsed, bad = parse_headers(raw, strict=False)
-            if bad:
-                _warn_bad(name, raw, f"{bad} item(s) not of the form key=value", "those items are ignored")
-            break
-
-    _, timeout_s = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",), _parse_millis(0.001, 600.0),
-                             f"{config.timeout_s * 1000:g} ms")
-    _, compression = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
-                               _parse_compression, "none")
+    dest = resolve_destination("logs", env, endpoint=endpoint, protocol=protocol, headers=headers,
+                               inherited_timeout_s=config.timeout_s)
+    url = dest.endpoint
     _, insecure_env = _from_env(env, ("OTEL_EXPORTER_OTLP_LOGS_INSECURE", "OTEL_EXPORTER_OTLP_INSECURE"),
                                 _parse_disabled, "false")
     if url.startswith("https://"):
@@ -155,9 +73,9 @@ def logs_target(config: Config, *, endpoint: str | None = None, protocol: str | 
     elif url.startswith("http://") or insecure_env:
         insecure = True
     else:
-        insecure = url.rsplit(":", 1)[0].strip("[]") in ("localhost", "127.0.0.1", "::1")
-    return LogsTarget(enabled=enabled, endpoint=url, protocol=proto, headers=tuple(sorted(parsed.items())),
-                      timeout_s=timeout_s or config.timeout_s, gzip=compression == "gzip", insecure=insecure)
+        insecure = is_loopback_target(url)
+    return LogsTarget(enabled=enabled, endpoint=url, protocol=dest.protocol, headers=dest.headers,
+                      timeout_s=dest.timeout_s, gzip=dest.compression == "gzip", insecure=insecure)
 
 
 @dataclass(frozen=True)

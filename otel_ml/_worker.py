@@ -17,16 +17,23 @@ from typing import Any
 
 from ._log import internal_error
 
-_EXIT_FLUSH_S = 5.0  # an unreachable collector costs at most this at exit
+EXIT_FLUSH_S = 5.0  # an unreachable collector costs at most this at exit
 
 
 class BackgroundWorker:
-    """Runs ``work()`` (True: success) on a daemon thread named ``name``, every ``interval_s`` seconds."""
+    """Runs ``work()`` (True: success) on a daemon thread named ``name``, every ``interval_s`` seconds.
 
-    def __init__(self, name: str, work: Callable[[], bool], interval_s: float) -> None:
+    ``on_start`` runs on the thread that starts the worker, before its thread starts (set-up that must not
+    compete with the work); ``at_exit`` replaces the default at interpreter exit (stop, flushing first).
+    """
+
+    def __init__(self, name: str, work: Callable[[], bool], interval_s: float, *,
+                 on_start: Callable[[], None] | None = None, at_exit: Callable[[], None] | None = None) -> None:
         self.name = name
         self.interval_s = interval_s
         self._work = work
+        self._on_start = on_start
+        self._at_exit_hook = at_exit
         self._atexit = False
         self._init_state()
         if hasattr(os, "register_at_fork"):
@@ -50,6 +57,8 @@ class BackgroundWorker:
             if self.running:
                 return
             self._stop = False
+            if self._on_start is not None:
+                self._on_start()
             t = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread = t
             self.running = True
@@ -135,6 +144,9 @@ def _at_exit(ref: Any) -> None:
     worker = ref()
     if worker is not None and worker.running:
         try:
-            worker.stop(_EXIT_FLUSH_S, flush=True)
+            if worker._at_exit_hook is not None:
+                worker._at_exit_hook()
+            else:
+                worker.stop(EXIT_FLUSH_S, flush=True)
         except Exception:
             pass

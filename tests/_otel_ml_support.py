@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from email.message import Message
 from typing import Any
 
 import numpy as np
 import pytest
 from opentelemetry import trace
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -140,3 +145,48 @@ def simple_reference(model: str = "m", version: str = "1", *, seed: int = 0, n: 
         data, model=model, version=version, categorical=["c"],
         predictions=np.column_stack([1 - proba, proba]), class_names=[0, 1],
     )
+
+
+@contextlib.contextmanager
+def otlp_http_server(on_post: Callable[[str, Message, bytes], None]) -> Iterator[int]:
+    """A real OTLP/HTTP receiver on loopback (yields its port): ``on_post(path, headers, body)`` sees each
+    request; every one is answered 200 with the empty export response of its signal."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            on_post(self.path, self.headers, body)
+            response = (logs_service_pb2.ExportLogsServiceResponse() if self.path == "/v1/logs"
+                        else metrics_service_pb2.ExportMetricsServiceResponse())
+            payload = response.SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+
+
+def log_records(requests: list[Any], event: str | None = None) -> list[Any]:
+    """The log records of ``ExportLogsServiceRequest``s, in order; only ``event``'s when given."""
+    return [r for req in requests for rl in req.resource_logs for sl in rl.scope_logs for r in sl.log_records
+            if event is None or r.event_name == event]
+
+
+def log_attrs(record: Any) -> dict[str, Any]:
+    """A log record's attributes as a dict (array values as lists of doubles)."""
+    out = {}
+    for kv in record.attributes:
+        v = kv.value
+        kind = v.WhichOneof("value")
+        out[kv.key] = [x.double_value for x in v.array_value.values] if kind == "array_value" else getattr(v, kind)
+    return out

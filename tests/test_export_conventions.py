@@ -10,21 +10,18 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from opentelemetry import context as otel_context
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.sdk.metrics.export import MetricExportResult
 
 import otel_ml
@@ -33,6 +30,7 @@ from otel_ml import semconv as M
 from _otel_ml_support import (
     SPANS,
     MemoryExporter,
+    otlp_http_server,
     reset_library,
     tracer_provider,
     value,
@@ -45,27 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def otlp_http() -> Iterator[tuple[int, list[str]]]:
     """A real OTLP/HTTP metrics receiver on loopback: (port, paths of the requests it answered)."""
     paths: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            paths.append(self.path)
-            payload = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server.server_address[1], paths
-    finally:
-        server.shutdown()
+    with otlp_http_server(lambda path, headers, body: paths.append(path)) as port:
+        yield port, paths
 
 
 def _predict():

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 import otel_ml
 from otel_ml import semconv as M
 
-from _otel_ml_support import reset_library, tracer_provider
+from _otel_ml_support import log_attrs, log_records, otlp_http_server, reset_library, tracer_provider
 
 
 class Receiver(metrics_service_pb2_grpc.MetricsServiceServicer, trace_service_pb2_grpc.TraceServiceServicer,
@@ -194,54 +194,37 @@ def test_exact_buckets_spans_and_quality_over_real_otlp_grpc(receiver, monkeypat
 
 def test_otlp_http_exporter_from_the_shared_helper():
     """create_metric_exporter picks OTLP/HTTP for a /v1/metrics URL; a real HTTP receiver gets the points."""
-    import http.server
+    from otel_ml._exporter import create_metric_exporter
 
-    received: list[metrics_service_pb2.ExportMetricsServiceRequest] = []
+    received: list[tuple[str, str | None, metrics_service_pb2.ExportMetricsServiceRequest]] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            req = metrics_service_pb2.ExportMetricsServiceRequest()
-            req.ParseFromString(body)
-            received.append((self.path, self.headers.get("x-token"), req))
-            payload = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def on_post(path, headers, body):
+        req = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
+        received.append((path, headers.get("x-token"), req))
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    reset_library()
-    try:
-        port = server.server_address[1]
-        from otel_ml._exporter import create_metric_exporter
-
-        exp = create_metric_exporter(f"http://127.0.0.1:{port}/v1/metrics", headers={"x-token": "t0k"}, timeout_s=5)
-        otel_ml.configure(exporter=exp, export_interval_s=3600)
-        ref = otel_ml.build_reference({"a": np.linspace(-3, 3, 60)}, model="h", version="1", bins=3)
-
-        @otel_ml.monitor(model="h", version="1", reference=ref)
-        def predict(X):
-            return None
-
-        predict(np.array([[-2.5], [0.0], [2.9]]))
-        assert otel_ml.flush(10.0)
-        path, token, req = received[-1]
-        assert path == "/v1/metrics" and token == "t0k"
-        fv = _metric([req], M.FEATURE_VALUE)
-        p = _pt(fv, **{M.FEATURE_NAME: "a"})
-        assert list(p.explicit_bounds) == list(ref.feature("a").edges)
-        assert sum(p.bucket_counts) == 3 and p.bucket_counts[0] == 1
-        exp.shutdown()
-    finally:
+    with otlp_http_server(on_post) as port:
         reset_library()
-        server.shutdown()
+        try:
+            exp = create_metric_exporter(f"http://127.0.0.1:{port}/v1/metrics", headers={"x-token": "t0k"},
+                                         timeout_s=5)
+            otel_ml.configure(exporter=exp, export_interval_s=3600)
+            ref = otel_ml.build_reference({"a": np.linspace(-3, 3, 60)}, model="h", version="1", bins=3)
+
+            @otel_ml.monitor(model="h", version="1", reference=ref)
+            def predict(X):
+                return None
+
+            predict(np.array([[-2.5], [0.0], [2.9]]))
+            assert otel_ml.flush(10.0)
+            path, token, req = received[-1]
+            assert path == "/v1/metrics" and token == "t0k"
+            fv = _metric([req], M.FEATURE_VALUE)
+            p = _pt(fv, **{M.FEATURE_NAME: "a"})
+            assert list(p.explicit_bounds) == list(ref.feature("a").edges)
+            assert sum(p.bucket_counts) == 3 and p.bucket_counts[0] == 1
+            exp.shutdown()
+        finally:
+            reset_library()
 
 
 _FORK_SCRIPT = r"""
@@ -269,16 +252,21 @@ otel_ml.configure(disabled=True)
 """
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_pre_fork_worker_exports_its_own_stream_over_grpc(receiver, tmp_path):
-    """A gunicorn-like fork: the child re-creates its gRPC exporter and reports under its own instance id."""
-    rec, port = receiver
-    script = tmp_path / "fork_worker.py"
-    script.write_text(_FORK_SCRIPT)
+def _run_script(script, text, port):
+    """Run ``text`` as a script in a fresh interpreter (no OTEL_* variables), the receiver's gRPC address as
+    its argument; it must exit 0."""
+    script.write_text(text)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     r = subprocess.run([sys.executable, str(script), f"127.0.0.1:{port}"], capture_output=True, text=True,
                        timeout=120, env=env)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_pre_fork_worker_exports_its_own_stream_over_grpc(receiver, tmp_path):
+    """A gunicorn-like fork: the child re-creates its gRPC exporter and reports under its own instance id."""
+    rec, port = receiver
+    _run_script(tmp_path / "fork_worker.py", _FORK_SCRIPT, port)
     rows_by_instance: dict[str, int] = {}
     for req in rec.metrics:
         for rm in req.resource_metrics:
@@ -295,56 +283,26 @@ def test_pre_fork_worker_exports_its_own_stream_over_grpc(receiver, tmp_path):
 def http_receiver():
     """The same Receiver behind OTLP/HTTP: POST /v1/metrics and /v1/logs (protobuf, gzip or not)."""
     import gzip
-    import http.server
 
     rec = Receiver()
     rec.encodings = []  # type: ignore[attr-defined]
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            encoding = self.headers.get("Content-Encoding")
-            rec.encodings.append((self.path, encoding))
-            if encoding == "gzip":
-                body = gzip.decompress(body)
-            if self.path == "/v1/logs":
-                rec.Export(logs_service_pb2.ExportLogsServiceRequest.FromString(body), None)
-                payload = logs_service_pb2.ExportLogsServiceResponse().SerializeToString()
-            else:
-                rec.Export(metrics_service_pb2.ExportMetricsServiceRequest.FromString(body), None)
-                payload = metrics_service_pb2.ExportMetricsServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def on_post(path, headers, body):
+        encoding = headers.get("Content-Encoding")
+        rec.encodings.append((path, encoding))
+        if encoding == "gzip":
+            body = gzip.decompress(body)
+        if path == "/v1/logs":
+            rec.Export(logs_service_pb2.ExportLogsServiceRequest.FromString(body), None)
+        else:
+            rec.Export(metrics_service_pb2.ExportMetricsServiceRequest.FromString(body), None)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    reset_library()
-    try:
-        yield rec, server.server_address[1]
-    finally:
+    with otlp_http_server(on_post) as port:
         reset_library()
-        server.shutdown()
-
-
-def _log_records(requests, event):
-    return [r for req in requests for rl in req.resource_logs for sl in rl.scope_logs for r in sl.log_records
-            if r.event_name == event]
-
-
-def _log_attrs(record):
-    out = {}
-    for kv in record.attributes:
-        v = kv.value
-        kind = v.WhichOneof("value")
-        out[kv.key] = [x.double_value for x in v.array_value.values] if kind == "array_value" else getattr(v, kind)
-    return out
+        try:
+            yield rec, port
+        finally:
+            reset_library()
 
 
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
@@ -397,7 +355,7 @@ def test_prediction_and_outcome_records_over_real_otlp(protocol, receiver, http_
         logs = list(rec.logs)
     sizes = [sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs) for req in logs]
     assert sizes[:3] == [1000, 1000, 500] and max(sizes) <= 1000 and sum(sizes) == n + 3 + 2
-    preds = _log_records(logs, M.EVENT_PREDICTION)
+    preds = log_records(logs, M.EVENT_PREDICTION)
     assert len(preds) == n + 3
     spans = {s.name: s for s in SPANS.get_finished_spans()}
     big_span = next(s for s in SPANS.get_finished_spans() if s.name == "predict churn")
@@ -409,16 +367,16 @@ def test_prediction_and_outcome_records_over_real_otlp(protocol, receiver, http_
     for i in (0, 999, 1000, 2499):
         r = preds[i]
         assert r.event_name == "ml.prediction"
-        assert _log_attrs(r) == {M.MODEL_NAME: "churn", M.MODEL_VERSION: "7", M.PREDICTION_ID: wire(f"req-{i}"),
+        assert log_attrs(r) == {M.MODEL_NAME: "churn", M.MODEL_VERSION: "7", M.PREDICTION_ID: wire(f"req-{i}"),
                                  M.PREDICTION_PROBABILITIES: expected[i].tolist()}
         assert r.trace_id == big_span.context.trace_id.to_bytes(16, "big")
         assert r.span_id == big_span.context.span_id.to_bytes(8, "big")
         assert big_span.start_time <= r.time_unix_nano
-    assert [_log_attrs(r)[M.PREDICTION_ID] for r in preds] == [wire(f"req-{i}") for i in range(n)] + [
+    assert [log_attrs(r)[M.PREDICTION_ID] for r in preds] == [wire(f"req-{i}") for i in range(n)] + [
         wire(f"s-{i}") for i in range(3)]
     assert "predict churn" in spans
-    outcomes = _log_records(logs, M.EVENT_OUTCOME)
-    assert [_log_attrs(r) for r in outcomes] == [
+    outcomes = log_records(logs, M.EVENT_OUTCOME)
+    assert [log_attrs(r) for r in outcomes] == [
         {M.MODEL_NAME: "churn", M.PREDICTION_ID: wire("req-0"), M.OUTCOME_LABEL: "a"},
         {M.MODEL_NAME: "churn", M.PREDICTION_ID: wire("s-2"), M.OUTCOME_LABEL: "c"},
     ]
@@ -465,12 +423,7 @@ print(os.getpid())
 def test_fork_child_sends_its_own_records_once(receiver, tmp_path):
     """Records queued before a fork are sent by the parent only; the child's carry its own instance id."""
     rec, port = receiver
-    script = tmp_path / "fork_records.py"
-    script.write_text(_FORK_RECORDS_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    r = subprocess.run([sys.executable, str(script), f"127.0.0.1:{port}"], capture_output=True, text=True,
-                       timeout=120, env=env)
-    assert r.returncode == 0, r.stderr
+    _run_script(tmp_path / "fork_records.py", _FORK_RECORDS_SCRIPT, port)
     by_instance: dict[str, int] = {}
     for req in rec.logs:
         for rl in req.resource_logs:

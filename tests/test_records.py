@@ -23,7 +23,7 @@ import otel_ml
 from otel_ml import _ids, _records, semconv as M
 from otel_ml._logs_exporter import SendResult
 
-from _otel_ml_support import SPANS, point, simple_reference
+from _otel_ml_support import SPANS, log_attrs as attrs, log_records, point, simple_reference
 
 SECRET = "test-secret"
 
@@ -42,21 +42,7 @@ class Capture:
         return SendResult(True)
 
     def records(self, event: str | None = None) -> list:
-        out = []
-        for req in self.requests:
-            for rl in req.resource_logs:
-                for sl in rl.scope_logs:
-                    out.extend(r for r in sl.log_records if event is None or r.event_name == event)
-        return out
-
-
-def attrs(record) -> dict:
-    out = {}
-    for kv in record.attributes:
-        v = kv.value
-        kind = v.WhichOneof("value")
-        out[kv.key] = [x.double_value for x in v.array_value.values] if kind == "array_value" else getattr(v, kind)
-    return out
+        return log_records(self.requests, event)
 
 
 @pytest.fixture

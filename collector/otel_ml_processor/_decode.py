@@ -136,18 +136,40 @@ class Decoded:
 
 # --- the lean schema ----------------------------------------------------------------------------
 
-def _build_lean() -> dict[str, type[Message]]:
-    F = descriptor_pb2.FieldDescriptorProto
-    fdp = descriptor_pb2.FileDescriptorProto(name="otel_ml_processor_lean.proto", package="otel_ml_processor.lean",
-                                             syntax="proto3")
+class LeanSchema:
+    """A proto3 schema built in code with only the fields a decoder reads: the others are skipped unparsed,
+    and a field declared ``bytes`` instead of its message type is kept undecoded."""
 
-    def msg(name: str, *fields: tuple[str, int, int, int, str]) -> None:
-        m = fdp.message_type.add(name=name)
+    def __init__(self, package: str) -> None:
+        self.package = package
+        self._fdp = descriptor_pb2.FileDescriptorProto(name=f"{package.replace('.', '_')}.proto", package=package,
+                                                       syntax="proto3")
+
+    def msg(self, name: str, *fields: tuple[str, int, int, int, str], oneof: str | None = None) -> None:
+        """Message ``name`` of ``(name, number, type, label, message type or "")`` fields; with ``oneof``
+        all of them form that oneof."""
+        m = self._fdp.message_type.add(name=name)
         for fname, number, ftype, label, type_name in fields:
             f = m.field.add(name=fname, number=number, type=ftype, label=label)
             if type_name:
-                f.type_name = f".otel_ml_processor.lean.{type_name}"
+                f.type_name = f".{self.package}.{type_name}"
+        if oneof is not None:
+            m.oneof_decl.add(name=oneof)
+            for f in m.field:
+                f.oneof_index = 0
 
+    def classes(self, *names: str) -> dict[str, type[Message]]:
+        """The message classes of ``names``."""
+        pool = descriptor_pool.DescriptorPool()
+        pool.Add(self._fdp)
+        return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{self.package}.{name}"))
+                for name in names}
+
+
+def _build_lean() -> dict[str, type[Message]]:
+    F = descriptor_pb2.FieldDescriptorProto
+    schema = LeanSchema("otel_ml_processor.lean")
+    msg = schema.msg
     OPT, REP = F.LABEL_OPTIONAL, F.LABEL_REPEATED
     msg("Request", ("resource_metrics", 1, F.TYPE_MESSAGE, REP, "ResourceMetrics"))
     msg("ResourceMetrics", ("resource", 1, F.TYPE_BYTES, OPT, ""),
@@ -167,12 +189,7 @@ def _build_lean() -> dict[str, type[Message]]:
         ("time_unix_nano", 3, F.TYPE_FIXED64, OPT, ""), ("as_double", 4, F.TYPE_DOUBLE, OPT, ""),
         ("as_int", 6, F.TYPE_SFIXED64, OPT, ""), ("attributes", 7, F.TYPE_BYTES, REP, ""),
         ("flags", 8, F.TYPE_UINT32, OPT, ""))
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return {
-        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"otel_ml_processor.lean.{name}"))
-        for name in ("Request", "Histogram", "Sum")
-    }
+    return schema.classes("Request", "Histogram", "Sum")
 
 
 _LEAN = _build_lean()

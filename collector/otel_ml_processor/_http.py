@@ -42,6 +42,7 @@ from typing import Any
 
 from aiohttp import web
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.rpc import code_pb2, status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
@@ -163,22 +164,37 @@ class HttpServer:
         return None
 
     # --- OTLP -----------------------------------------------------------------------------------
-    async def otlp(self, request: web.Request) -> web.StreamResponse:
+    def _refuse_otlp(self, request: web.Request) -> tuple[bool, web.Response | None]:
+        """(whether the body is OTLP/JSON, the answer refusing the request or None) for ``/v1/metrics`` and
+        ``/v1/logs``: 415 for a Content-Type OTLP/HTTP does not define, 401 without a token ingest requires."""
         ctype = (request.content_type or "").lower()
         as_json = ctype == JSON
         if ctype not in (PROTOBUF, JSON):
-            return _status(415, code_pb2.INVALID_ARGUMENT,
-                           f"unsupported Content-Type {ctype!r}; use {PROTOBUF} or {JSON}", as_json=True)
+            return as_json, _status(415, code_pb2.INVALID_ARGUMENT,
+                                    f"unsupported Content-Type {ctype!r}; use {PROTOBUF} or {JSON}", as_json=True)
         if self.require_token_for_ingest and not self._authorized(request):
-            return _status(401, code_pb2.UNAUTHENTICATED, "missing or invalid bearer token", as_json,
-                           headers={"WWW-Authenticate": "Bearer"})
-        ov = self.ingestor.busy()
-        if ov is not None:
-            return self._overload(ov, as_json)
+            return as_json, _status(401, code_pb2.UNAUTHENTICATED, "missing or invalid bearer token", as_json,
+                                    headers={"WWW-Authenticate": "Bearer"})
+        return as_json, None
+
+    def _refuse_declared_size(self, request: web.Request, as_json: bool) -> web.Response | None:
+        """The 413 for a request whose declared body exceeds the limit, else None."""
         if request.content_length is not None and request.content_length > self.max_request_bytes:
             return _status(413, code_pb2.RESOURCE_EXHAUSTED,
                            f"request body of {request.content_length} bytes exceeds the limit of "
                            f"{self.max_request_bytes} bytes", as_json)
+        return None
+
+    async def otlp(self, request: web.Request) -> web.StreamResponse:
+        as_json, refused = self._refuse_otlp(request)
+        if refused is not None:
+            return refused
+        ov = self.ingestor.busy()
+        if ov is not None:
+            return self._overload(ov, as_json)
+        refused = self._refuse_declared_size(request, as_json)
+        if refused is not None:
+            return refused
         charged = request.content_length if request.content_length is not None else self.max_request_bytes
         ov = self.ingestor.charge(charged)
         if ov is not None:
@@ -216,9 +232,7 @@ class HttpServer:
         if res.rejected_total:
             resp.partial_success.rejected_data_points = res.rejected_total
             resp.partial_success.error_message = res.message()
-        if as_json:
-            return web.Response(body=json_format.MessageToJson(resp, indent=None).encode(), content_type=JSON)
-        return web.Response(body=resp.SerializeToString(), content_type=PROTOBUF)
+        return otlp_response(resp, as_json)
 
     async def otlp_logs(self, request: web.Request) -> web.StreamResponse:
         """``POST /v1/logs``: prediction and outcome records (:func:`._outcomes.http_logs`)."""
@@ -312,6 +326,13 @@ class HttpServer:
             return _json_error(404, "no such reference")
         self.on_references_changed()
         return web.json_response({"deleted": True, "model": model, "version": version})
+
+
+def otlp_response(message: Message, as_json: bool) -> web.Response:
+    """An OTLP export response in the request's encoding (OTLP/JSON or protobuf)."""
+    if as_json:
+        return web.Response(body=json_format.MessageToJson(message, indent=None).encode(), content_type=JSON)
+    return web.Response(body=message.SerializeToString(), content_type=PROTOBUF)
 
 
 def _closing(resp: web.Response) -> web.Response:

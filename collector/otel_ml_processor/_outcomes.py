@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from google.protobuf import json_format
 from google.rpc import code_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
@@ -315,16 +314,11 @@ async def http_logs(server: Any, request: Any) -> Any:
     """``POST /v1/logs`` on the :class:`~._http.HttpServer` (the same checks as ``/v1/metrics``)."""
     from aiohttp import web
 
-    from ._http import JSON, PROTOBUF, _status
+    from ._http import _status, otlp_response
 
-    ctype = (request.content_type or "").lower()
-    as_json = ctype == JSON
-    if ctype not in (PROTOBUF, JSON):
-        return _status(415, code_pb2.INVALID_ARGUMENT,
-                       f"unsupported Content-Type {ctype!r}; use {PROTOBUF} or {JSON}", as_json=True)
-    if server.require_token_for_ingest and not server._authorized(request):
-        return _status(401, code_pb2.UNAUTHENTICATED, "missing or invalid bearer token", as_json,
-                       headers={"WWW-Authenticate": "Bearer"})
+    as_json, refused = server._refuse_otlp(request)
+    if refused is not None:
+        return refused
     outcomes: Outcomes | None = server.outcomes
     if outcomes is None:
         return _status(404, code_pb2.UNIMPLEMENTED, "outcomes are not enabled", as_json)
@@ -335,9 +329,9 @@ async def http_logs(server: Any, request: Any) -> Any:
         from ._ingest import BUSY, Overload
         return server._overload(Overload(BUSY, server.ingestor.retry_after,
                                          "the join store is busy; retry"), as_json)
-    if request.content_length is not None and request.content_length > server.max_request_bytes:
-        return _status(413, code_pb2.RESOURCE_EXHAUSTED, f"request body of {request.content_length} bytes "
-                       f"exceeds the limit of {server.max_request_bytes} bytes", as_json)
+    refused = server._refuse_declared_size(request, as_json)
+    if refused is not None:
+        return refused
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
@@ -356,10 +350,7 @@ async def http_logs(server: Any, request: Any) -> Any:
         log.exception("cannot store prediction/outcome records")
         return _status(503, code_pb2.UNAVAILABLE, f"cannot store the records ({type(exc).__name__}); retry",
                        as_json, headers={"Retry-After": "5"})
-    resp = _response(res)
-    if as_json:
-        return web.Response(body=json_format.MessageToJson(resp, indent=None).encode(), content_type=JSON)
-    return web.Response(body=resp.SerializeToString(), content_type=PROTOBUF)
+    return otlp_response(_response(res), as_json)
 
 
 def grpc_logs_handler(receiver: Any) -> Any:

@@ -31,9 +31,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf import (
     descriptor_pb2,
-    descriptor_pool,
     json_format,
-    message_factory,
 )
 from google.protobuf.message import DecodeError as _PbDecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -42,7 +40,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from otel_ml import semconv
 
-from ._decode import DecodeError
+from ._decode import DecodeError, LeanSchema
 
 #: Longest accepted ``ml.prediction.id`` (characters).
 MAX_ID_LENGTH = 256
@@ -114,15 +112,8 @@ def id_text(key: bytes) -> str:
 # --- the lean schema ----------------------------------------------------------------------------
 def _build_lean() -> dict[str, type[Message]]:
     F = descriptor_pb2.FieldDescriptorProto
-    fdp = descriptor_pb2.FileDescriptorProto(name="otel_ml_processor_lean_logs.proto",
-                                             package="otel_ml_processor.lean_logs", syntax="proto3")
-
-    def msg(name: str, *fields: tuple[str, int, int, int, str]) -> None:
-        m = fdp.message_type.add(name=name)
-        for fname, number, ftype, label, type_name in fields:
-            f = m.field.add(name=fname, number=number, type=ftype, label=label)
-            if type_name:
-                f.type_name = f".otel_ml_processor.lean_logs.{type_name}"
+    schema = LeanSchema("otel_ml_processor.lean_logs")
+    msg = schema.msg
 
     OPT, REP = F.LABEL_OPTIONAL, F.LABEL_REPEATED
     msg("Request", ("resource_logs", 1, F.TYPE_MESSAGE, REP, "ResourceLogs"))
@@ -135,15 +126,9 @@ def _build_lean() -> dict[str, type[Message]]:
     msg("AnyValue", ("string_value", 1, F.TYPE_STRING, OPT, ""), ("bool_value", 2, F.TYPE_BOOL, OPT, ""),
         ("int_value", 3, F.TYPE_INT64, OPT, ""), ("double_value", 4, F.TYPE_DOUBLE, OPT, ""),
         ("array_value", 5, F.TYPE_MESSAGE, OPT, "ArrayValue"), ("kvlist_value", 6, F.TYPE_BYTES, OPT, ""),
-        ("bytes_value", 7, F.TYPE_BYTES, OPT, ""))
-    fdp.message_type[-1].oneof_decl.add(name="value")
-    for f in fdp.message_type[-1].field:
-        f.oneof_index = 0
+        ("bytes_value", 7, F.TYPE_BYTES, OPT, ""), oneof="value")
     msg("ArrayValue", ("values", 1, F.TYPE_MESSAGE, REP, "AnyValue"))
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return {"Request": message_factory.GetMessageClass(pool.FindMessageTypeByName(
-        "otel_ml_processor.lean_logs.Request"))}
+    return schema.classes("Request")
 
 
 _Request = _build_lean()["Request"]
