@@ -192,6 +192,15 @@ class HttpServer:
         ov = self.ingestor.busy()
         if ov is not None:
             return self._overload(ov, as_json)
+        return await self.admit(request, as_json, lambda body: self._otlp_body(request, body, as_json))
+
+    async def admit(self, request: web.Request, as_json: bool,
+                    handle: Callable[[bytes], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        """Read an OTLP request's body within the limits, then answer with ``handle(body)``.
+
+        The declared size is checked first, the in-flight byte budget is charged for the whole request
+        (refused retryably when full), and the body must arrive within the read timeout (408 otherwise).
+        """
         refused = self._refuse_declared_size(request, as_json)
         if refused is not None:
             return refused
@@ -200,19 +209,20 @@ class HttpServer:
         if ov is not None:
             return _closing(self._overload(ov, as_json))
         try:
-            return await self._otlp_admitted(request, as_json)
+            try:
+                body = await self._read_body(request, self.max_request_bytes)
+            except web.HTTPRequestEntityTooLarge:
+                return _closing(_status(413, code_pb2.RESOURCE_EXHAUSTED,
+                                        f"request body exceeds the limit of {self.max_request_bytes} bytes", as_json))
+            except BodyTimeout:
+                return await _answer_and_close(request, _status(
+                    408, code_pb2.DEADLINE_EXCEEDED, f"request body not received within {self.read_timeout:g}s",
+                    as_json))
+            return await handle(body)
         finally:
             self.ingestor.release(charged)
 
-    async def _otlp_admitted(self, request: web.Request, as_json: bool) -> web.StreamResponse:
-        try:
-            body = await self._read_body(request, self.max_request_bytes)
-        except web.HTTPRequestEntityTooLarge:
-            return _closing(_status(413, code_pb2.RESOURCE_EXHAUSTED,
-                                    f"request body exceeds the limit of {self.max_request_bytes} bytes", as_json))
-        except BodyTimeout:
-            return await _answer_and_close(request, _status(
-                408, code_pb2.DEADLINE_EXCEEDED, f"request body not received within {self.read_timeout:g}s", as_json))
+    async def _otlp_body(self, request: web.Request, body: bytes, as_json: bool) -> web.StreamResponse:
         try:
             data = decompress(body, request.headers.get("Content-Encoding", ""), self.max_request_bytes)
             decoded = self.ingestor.decode(data, json=as_json)

@@ -312,9 +312,7 @@ def _response(res: Outcome) -> ExportLogsServiceResponse:
 
 async def http_logs(server: Any, request: Any) -> Any:
     """``POST /v1/logs`` on the :class:`~._http.HttpServer` (the same checks as ``/v1/metrics``)."""
-    from aiohttp import web
-
-    from ._http import _status, otlp_response
+    from ._http import _status
 
     as_json, refused = server._refuse_otlp(request)
     if refused is not None:
@@ -329,14 +327,12 @@ async def http_logs(server: Any, request: Any) -> Any:
         from ._ingest import BUSY, Overload
         return server._overload(Overload(BUSY, server.ingestor.retry_after,
                                          "the join store is busy; retry"), as_json)
-    refused = server._refuse_declared_size(request, as_json)
-    if refused is not None:
-        return refused
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _status(413, code_pb2.RESOURCE_EXHAUSTED,
-                       f"request body exceeds the limit of {server.max_request_bytes} bytes", as_json)
+    return await server.admit(request, as_json, lambda body: _logs_body(server, outcomes, request, body, as_json))
+
+
+async def _logs_body(server: Any, outcomes: Outcomes, request: Any, body: bytes, as_json: bool) -> Any:
+    from ._http import _status, otlp_response
+
     try:
         data = decompress(body, request.headers.get("Content-Encoding", ""), server.max_request_bytes)
         records = decode_logs_json(data) if as_json else decode_logs(data)

@@ -25,6 +25,7 @@ from processor.payloads import Emitter, make_reference
 
 HALF_HEAD = b"POST /v1/metrics HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
 HALF_BODY = HALF_HEAD + b"Content-Length: 100000\r\n\r\n" + b"\x00" * 100
+HALF_LOGS_BODY = HALF_BODY.replace(b"/v1/metrics", b"/v1/logs", 1)  # the records path has the same limits
 
 
 def _connect(addr: tuple[str, int], first: bytes | None) -> socket.socket | None:
@@ -80,7 +81,7 @@ def test_item3_idle_and_half_sent_connections_closed_after_read_timeout(start_pr
                                  "--http-read-timeout", "1")
     addr = host_port(proc.http)
     with sockets() as socks:
-        for first in (None, HALF_HEAD, HALF_BODY):  # idle, half-sent head, half-sent body
+        for first in (None, HALF_HEAD, HALF_BODY, HALF_LOGS_BODY):  # idle, half-sent head, half-sent bodies
             for _ in range(10):
                 s = _connect(addr, first)
                 assert s is not None
