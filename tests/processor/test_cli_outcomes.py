@@ -59,6 +59,18 @@ def test_outcomes_export_csv_all_versions_and_errors(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     df = pd.read_csv(out, dtype={"version": str})
     assert len(df) == 8 and set(df["version"]) == {"1", "2"}  # ids 8, 9 never got an outcome
+    # --references: version 1 has a reference (its classes name the columns), version 2 none (lists, warned)
+    ref = build_reference(pd.DataFrame({"x": [0.0, 1.0]}), model="fraud", version="1",
+                          predictions=np.array([[0.9, 0.1], [0.2, 0.8]]), class_names=["yes", "no"])
+    ReferenceStore(str(tmp_path / "refs")).put(ref)
+    r = CliRunner().invoke(main, ["outcomes", "export", "--state-dir", str(tmp_path), "--references",
+                                  str(tmp_path / "refs"), "--model", "fraud", "-o", str(out)])
+    assert r.exit_code == 0 and "fraud@2: no reference" in r.stderr and "fraud@1" not in r.stderr, r.output
+    df = pd.read_csv(out, dtype={"version": str}).set_index("id")
+    v1, v2 = df.loc[hashed_id(3)], df.loc[hashed_id(7)]
+    assert (v1["proba:yes"], v1["proba:no"], v1["prediction_probabilities"]) == pytest.approx((0.3, 0.7, np.nan),
+                                                                                              nan_ok=True)
+    assert np.isnan(v2["proba:yes"]) and v2["prediction_probabilities"] == "0.3 0.7"
     r = CliRunner().invoke(main, ["outcomes", "export", "--state-dir", str(tmp_path / "nope"), "--model", "fraud",
                                   "-o", str(out)])
     assert r.exit_code == 2 and "no join store" in r.output
