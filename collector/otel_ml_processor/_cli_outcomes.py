@@ -40,7 +40,7 @@ def _iso(ms: int) -> str:
 def _actuals(pairs: list[Pair]) -> list[object]:
     """The outcome of each pair in one column: its label or its value; all strings (whole numbers without
     a decimal point, as categories are counted) when some outcomes are labels and others values."""
-    got = [p.actual_label if p.actual_label is not None else p.actual_value for p in pairs]
+    got: list[object] = [p.actual_label if p.actual_label is not None else p.actual_value for p in pairs]
     if any(isinstance(v, str) for v in got) and any(isinstance(v, float) for v in got):
         return [str(int(v)) if isinstance(v, float) and v.is_integer() else None if v is None else str(v)
                 for v in got]
@@ -126,7 +126,7 @@ def export(state_dir: str, references: str | None, model: str, version: str | No
     if not pairs or any(p.label is not None for p in pairs):
         data[OUTPUT_LABEL] = [p.label for p in pairs]
     data.update(columns)  # type: ignore[arg-type]
-    if why or not pairs and not columns:
+    if why or (not pairs and not columns):
         data[LIST_COLUMN] = kept
     data[ACTUAL_COLUMN] = _actuals(pairs)
     data["trace_id"] = [p.trace[:16].hex() if p.trace else None for p in pairs]
