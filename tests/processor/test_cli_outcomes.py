@@ -48,6 +48,7 @@ def test_outcomes_export_writes_joined_pairs_of_a_version_and_time_range(tmp_pat
     assert list(row["prediction_probabilities"]) == [0.30000001192092896, 0.699999988079071]
     assert not any(c.startswith("proba:") for c in df.columns) and "value" not in df.columns
     assert "warning: fraud@1: no reference with classes found" in r.stderr
+    assert not (tmp_path / "references").exists()  # read only: the processor's directories are left alone
     assert row["trace_id"] == "04" * 16 and row["span_id"] == "04" * 8
 
 
