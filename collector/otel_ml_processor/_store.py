@@ -236,6 +236,16 @@ class ReferenceStore:
             remove_temporary_files(directory)
             self.poll()
 
+    @classmethod
+    def reader(cls, directory: str) -> ReferenceStore:
+        """The references of a directory another process may own (the processor's), read only: nothing
+        created, no temporary file removed; a missing directory holds no references."""
+        store = cls()
+        store.directory = directory
+        if os.path.isdir(directory):
+            store.poll()
+        return store
+
     # --- lookups (SpecSource) -------------------------------------------------------------------
     def get(self, model: str, version: str) -> CompiledReference | None:
         return self._by_key.get((model, version))
