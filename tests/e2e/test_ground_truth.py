@@ -126,7 +126,10 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
               for sl in rl.get("scopeLogs", []) for r in sl.get("logRecords", [])]
     assert leaked == [], leaked[:3]
 
-    # The dashboards and alerts of the ground-truth metrics, on this scenario.
+    # The dashboards and alerts of the ground-truth metrics, on this scenario. Their rate() and increase()
+    # queries need two samples of the processor's counters inside the range: wait for the second export.
+    for counter in (JOINED, semconv.prometheus_name(semconv.LABEL_DELAY) + "_count"):
+        prometheus.wait_for(f'count_over_time({counter}{{ml_model_name="gt-00"}}[1m]) >= 2', timeout=90)
     from dashboards import promql
 
     assert any(q.requires == catalog.OUTCOMES for q in catalog.all_queries()), "no query tagged OUTCOMES"
