@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .performance import Z, Estimate
+from .performance import Estimate, Z
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -59,8 +59,8 @@ def calibration_map(calibration: Sequence[Any] | None) -> tuple[FloatArray, Floa
     Accepts :class:`~otel_ml.reference.CalibrationBin` objects or mappings with those fields."""
     pts = []
     for b in calibration or ():
-        get = b.get if isinstance(b, dict) else (lambda k, _b=b: getattr(_b, k))
-        x, y, n = float(get("mean_predicted")), float(get("observed")), get("count")
+        row = b if isinstance(b, dict) else vars(b)
+        x, y, n = float(row["mean_predicted"]), float(row["observed"]), row["count"]
         if n and math.isfinite(x) and math.isfinite(y):
             pts.append((x, y))
     pts.sort()
