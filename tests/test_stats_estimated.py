@@ -26,8 +26,9 @@ def _per_row(c: np.ndarray) -> dict[str, float]:
     """Expected accuracy, F1 and AUC computed row by row from calibrated probabilities (the oracle)."""
     acc = float(np.maximum(c, 1 - c).mean())
     pred = c > 0.5
-    tp = float(c[pred].sum())
-    f1 = 2 * tp / (pred.sum() + c.sum())
+    f1_pos = 2 * c[pred].sum() / (pred.sum() + c.sum())
+    f1_neg = 2 * (1 - c[~pred]).sum() / ((~pred).sum() + (1 - c).sum())
+    f1 = float(f1_pos + f1_neg) / 2
     order = np.argsort(c)
     pos, neg = c[order], 1 - c[order]
     auc = float((pos * (np.cumsum(neg) - neg + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))

@@ -12,6 +12,9 @@ neither ids nor labels, for every model.
 Under concept drift (``P(y | x)`` changes) the probabilities do not move and neither does the estimate:
 only realized performance on labels sees it (``benchmarks/estimated_performance.py``, docs/statistics.md).
 
+Calibration: the curve through each reliability bin's (mean predicted, observed) point, linear between
+them and extended along its end segments.
+
 Binning: each bucket ``(lower, upper]`` (the outer ones clipped to ``[0, 1]``) is read as
 :data:`SUBBINS` equal sub-bins with the rows spread evenly (the histogram says no more).
 
@@ -21,7 +24,8 @@ own finite-sample error in the calibration curve:
 * accuracy: the sum of per-row Bernoulli outcomes is Poisson-binomial (variance ``sum c(1-c)``), and
   the binning range takes, bucket by bucket, the lowest and highest ``max(c, 1-c)`` anywhere inside it
   (a bound: it holds whatever the rows' spread inside the bucket);
-* F1 of the positive class at threshold :data:`THRESHOLD`: delta method on ``2 TP / (PP + P)``, and the
+* F1, macro over the two classes as the realized ``f1`` (decision threshold :data:`THRESHOLD`): delta
+  method on each class's ``2 TP / (predicted + actual)``, and the
   binning range from reading every row at its sub-bin's lower or upper end (a heuristic, not a bound:
   it assumes the even spread, which decides how a bucket that straddles the threshold is split);
 * ROC AUC: Hanley & McNeil's variance on the expected positives and negatives, and the binning range
@@ -64,15 +68,24 @@ def calibration_map(calibration: Sequence[Any] | None) -> tuple[FloatArray, Floa
         if n and math.isfinite(x) and math.isfinite(y):
             pts.append((x, y))
     pts.sort()
+    pts = [q for i, q in enumerate(pts) if i == 0 or q[0] > pts[i - 1][0]]  # strictly increasing x
     return np.array([p[0] for p in pts], np.float64), np.array([p[1] for p in pts], np.float64)
 
 
 def calibrate(p: npt.ArrayLike, knots: tuple[FloatArray, FloatArray]) -> FloatArray:
-    """Map probabilities through the calibration curve: linear between knots, the end knots' values
-    beyond them; the identity without knots. Results are clipped to ``[0, 1]``."""
+    """Map probabilities through the calibration curve: linear between knots and, beyond the end knots,
+    along the end segments (a clamp would flatten the most confident rows, where most rows are); the
+    identity without knots, a constant with one. Results are clipped to ``[0, 1]``."""
     arr = np.asarray(p, dtype=np.float64)
     x, y = knots
-    out = arr if len(x) == 0 else np.interp(arr, x, y)
+    if len(x) == 0:
+        return np.clip(arr, 0.0, 1.0)
+    out = np.interp(arr, x, y)
+    if len(x) > 1:
+        first = (y[1] - y[0]) / (x[1] - x[0])
+        last = (y[-1] - y[-2]) / (x[-1] - x[-2])
+        out = np.where(arr < x[0], y[0] + first * (arr - x[0]), out)
+        out = np.where(arr > x[-1], y[-1] + last * (arr - x[-1]), out)
     return np.clip(out, 0.0, 1.0)
 
 
@@ -102,16 +115,18 @@ def _accuracy(n: FloatArray, c_mid: FloatArray, c_grid: FloatArray, total: float
 
 
 def _f1_at(n: FloatArray, p: FloatArray, c: FloatArray) -> tuple[float, float]:
-    """F1 of the positive class and its delta-method standard error, rows at probability ``p``."""
-    pred = p > THRESHOLD
-    tp = float((n * c * pred).sum())
-    pos = float((n * c).sum())
-    pp = float((n * pred).sum())
-    d = pp + pos
-    if d <= 0:
-        return math.nan, math.nan
-    f1 = 2 * tp / d
-    g = 2 * pred / d - 2 * tp / d**2  # d F1 / d (one row's positive outcome)
+    """Macro F1 over the two classes (as the realized ``f1``) and its delta-method standard error, rows
+    at probability ``p`` predicted positive above :data:`THRESHOLD`; NaN when a class is never expected."""
+    parts = []
+    for pred, hit in ((p > THRESHOLD, c), (p <= THRESHOLD, 1 - c)):
+        tp = float((n * hit * pred).sum())
+        d = float((n * pred).sum() + (n * hit).sum())  # predicted + actual rows of the class
+        if d <= 0:
+            return math.nan, math.nan
+        parts.append((2 * tp / d, d, tp, pred))
+    f1 = (parts[0][0] + parts[1][0]) / 2
+    # d F1_k / d (one row's outcome being positive): +-(2 pred / d - 2 tp / d^2), minus for the negative class.
+    g = sum(sign * (2 * pred / d - 2 * tp / d**2) for sign, (_, d, tp, pred) in zip((1, -1), parts)) / 2
     return f1, math.sqrt(float((n * c * (1 - c) * g * g).sum()))
 
 
@@ -137,7 +152,7 @@ def _roc_auc(n: FloatArray, c: FloatArray, total: float) -> Estimate:
 def estimate_binary(
     edges: npt.ArrayLike, counts: npt.ArrayLike, calibration: Sequence[Any] | None = None
 ) -> dict[str, Estimate]:
-    """Expected ``accuracy``, ``f1`` (of the positive class) and ``roc_auc`` of a window, with 95 %
+    """Expected ``accuracy``, ``f1`` (macro over the two classes) and ``roc_auc`` of a window, with 95 %
     intervals (module docstring), from the histogram of the positive class's probability.
 
     ``edges`` are the histogram's explicit bounds (the reference's, ascending), ``counts`` its
