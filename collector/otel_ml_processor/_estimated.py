@@ -55,7 +55,8 @@ class EstimatedResult:
 
 def estimate(target: EstimatedTarget, counts: np.ndarray, min_samples: int) -> dict[str, Estimate] | None:
     """The estimates of one window from its bucket ``counts``, or ``None`` below ``min_samples`` rows."""
-    if float(counts.sum()) < min_samples:
+    counts = np.maximum(counts, 0.0)  # window increments are >= 0; never let rounding fail an evaluation
+    if not np.isfinite(counts).all() or float(counts.sum()) < min_samples:
         return None
     return estimate_binary(target.edges, counts, target.calibration)
 

@@ -91,3 +91,16 @@ def test_nothing_below_min_samples_or_without_calibration() -> None:
         m.name for m in build_request(ev, Telemetry()).resource_metrics[0].scope_metrics[0].metrics}
     ev, _ = _evaluate(_reference(labels=False), 3_000)
     assert ev.rows and ev.estimated == []
+
+
+def test_estimate_guards_the_evaluation_against_odd_counts() -> None:
+    from otel_ml_processor._estimated import estimate, estimated_target
+
+    target = estimated_target(_reference())
+    assert target is not None and target.output == "proba:yes"
+    counts = np.full(len(target.edges) + 1, 100.0)
+    counts[0] = -1e-9  # rounding in a window increment must not raise inside the evaluation
+    assert estimate(target, counts, 500) is not None
+    counts[1] = np.nan
+    assert estimate(target, counts, 500) is None
+    assert estimated_target(_reference(labels=False)) is None
