@@ -378,17 +378,26 @@ def realized_performance(d: db.Dashboard) -> db.Dashboard:
     """The overview's row of realized performance: the processor's ground-truth metrics."""
     d = d.with_row(row(REALIZED_ROW))
     d = d.with_panel(
-        ts("Realized $metric vs reference",
+        ts("Realized and estimated $metric vs reference",
            "The chosen metric (ml.performance.value) on the pairs joined in each window, per model version; "
            "thin dashed: its 95 % interval (ml.performance.lower / upper); thick dashed: the reference's "
            "holdout value (ml.performance.reference). Pairs count in the window in which their outcome "
-           "arrived (join time). log_loss and mae carry exemplars: the traces of the worst-scored predictions.",
+           "arrived (join time). log_loss and mae carry exemplars: the traces of the worst-scored predictions. "
+           "Dotted: the estimate without labels (ml.performance.estimated, binary classifiers whose reference "
+           "has calibration; accuracy, f1, roc_auc) with its interval, from the predicted probabilities alone: "
+           "valid under covariate shift only, blind to concept drift -- a realized value below the estimate "
+           "means the relation between inputs and labels changed.",
            [target(q.performance(), WINDOW_LEGEND, "A", exemplar=True),
             target(q.performance(sc.PERFORMANCE_LOWER), f"{WINDOW_LEGEND} lower", "B"),
             target(q.performance(sc.PERFORMANCE_UPPER), f"{WINDOW_LEGEND} upper", "C"),
-            target(q.performance(sc.PERFORMANCE_REFERENCE), f"{VERSION_LEGEND} reference", "D")],
+            target(q.performance(sc.PERFORMANCE_REFERENCE), f"{VERSION_LEGEND} reference", "D"),
+            target(q.estimated(), f"{WINDOW_LEGEND} estimated", "E"),
+            target(q.estimated(sc.PERFORMANCE_ESTIMATED_LOWER), f"{WINDOW_LEGEND} estimated lower", "F"),
+            target(q.estimated(sc.PERFORMANCE_ESTIMATED_UPPER), f"{WINDOW_LEGEND} estimated upper", "G")],
            "short", span=16, height=9)
         .override_by_query("B", _dashed([2, 4], 1)).override_by_query("C", _dashed([2, 4], 1))
+        .override_by_query("E", _dashed([1, 3], 2)).override_by_query("F", _dashed([1, 6], 1))
+        .override_by_query("G", _dashed([1, 6], 1))
         .override_by_query("D", _dashed([10, 6], 2)))
     d = d.with_panel(state_timeline(
         "Performance verdict",

@@ -205,6 +205,12 @@ def performance(name: str = sc.PERFORMANCE_VALUE) -> str:
     return gauge(name, ONE_METRIC, ALL_CLASSES, by=by)
 
 
+def estimated(name: str = sc.PERFORMANCE_ESTIMATED) -> str:
+    """The chosen metric's estimate without labels (or its interval bound) per model version and window:
+    from the predicted probabilities alone, so it has data without outcomes (not in :data:`OUTCOME_METRICS`)."""
+    return gauge(name, ONE_METRIC, by=BY_WINDOW)
+
+
 def performance_degraded() -> str:
     """The processor's verdict per model version, metric and window: 1, 0 or ``NO_VERDICT``."""
     return gauge(sc.PERFORMANCE_DEGRADED, by=f"{BY_WINDOW}, {PERF_METRIC}")
@@ -369,7 +375,8 @@ VARIABLE_QUERIES = {
                 f'|{metric(sc.DRIFT_SAMPLE_COUNT)}", {MODEL}=~"${V_MODEL}", {VERSION}=~"${V_VERSION}"}}, {FEATURE})'),
     V_WINDOW: f"label_values({_s(sc.DRIFT_SAMPLE_COUNT, base=EVAL)}, {WINDOW})",
     V_METHOD: f"label_values({_s(sc.DRIFT_SCORE, base=EVAL)}, {METHOD})",
-    V_METRIC: f"label_values({_s(sc.PERFORMANCE_VALUE, base=EVAL)}, {PERF_METRIC})",
+    V_METRIC: (f'label_values({{__name__=~"{metric(sc.PERFORMANCE_VALUE)}|{metric(sc.PERFORMANCE_ESTIMATED)}", '
+               f'{MODEL}=~"${V_MODEL}", {VERSION}=~"${V_VERSION}"}}, {PERF_METRIC})'),
 }
 
 

@@ -414,6 +414,11 @@ def _outcome_inputs() -> list[dict[str, str]]:
         perf(sc.PERFORMANCE_VALUE, "0.7x20", metric_="f1"),  # another metric: not on the accuracy panel
         perf(sc.PERFORMANCE_VALUE, "0.5x20", **{PRED_CLASS: "1"}),  # one class's: not the overall value
         perf(sc.PERFORMANCE_DEGRADED, "1x20"),
+        perf(sc.PERFORMANCE_ESTIMATED, "0.88x20"),
+        perf(sc.PERFORMANCE_ESTIMATED, "0.86x20", window="1h"),
+        perf(sc.PERFORMANCE_ESTIMATED, "0.75x20", metric_="f1"),  # another metric: not on the accuracy panel
+        perf(sc.PERFORMANCE_ESTIMATED_LOWER, "0.84x20"),
+        perf(sc.PERFORMANCE_ESTIMATED_UPPER, "0.92x20"),
         perf(sc.PERFORMANCE_DEGRADED, "-1x20", window="1h"),
         series(sc.PERFORMANCE_SAMPLE_COUNT, {**v1, WINDOW: "5m"}, "2000x20"),
         series(sc.OUTCOME_COVERAGE_RATIO, {**v1, WINDOW: "5m"}, "0.5x20"),
@@ -442,6 +447,9 @@ def _outcome_checks(rendered) -> list[dict[str, Any]]:
         at(promql.performance(sc.PERFORMANCE_LOWER), (w5, 0.83)),
         at(promql.performance(sc.PERFORMANCE_UPPER), (w5, 0.87)),
         at(promql.performance(sc.PERFORMANCE_REFERENCE), (CHURN_V1, 0.9)),
+        at(promql.estimated(), (w5, 0.88), (w1h, 0.86)),
+        at(promql.estimated(sc.PERFORMANCE_ESTIMATED_LOWER), (w5, 0.84)),
+        at(promql.estimated(sc.PERFORMANCE_ESTIMATED_UPPER), (w5, 0.92)),
         at(promql.performance_degraded(), ({**w5, PERF_METRIC: "accuracy"}, 1), ({**w1h, PERF_METRIC: "accuracy"}, -1)),
         at(promql.window_gauge(sc.PERFORMANCE_SAMPLE_COUNT), (w5, 2000)),
         at(promql.window_gauge(sc.OUTCOME_COVERAGE_RATIO), (w5, 0.5)),

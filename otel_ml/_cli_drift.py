@@ -52,7 +52,7 @@ from ._reference import (
     category_key,
     load_reference,
 )
-from .stats import DriftPolicy, DriftResult, PolicyBook, evaluate_profiles, quality_alarm
+from .stats import DriftPolicy, DriftResult, Estimate, PolicyBook, estimate_binary, evaluate_profiles, quality_alarm
 from .stats._quality import reference_ratios
 
 
@@ -102,6 +102,9 @@ class Judgement:
     rows: list[Row]
     not_judged: list[NotJudged]
     n_rows: int
+    #: Estimated performance without labels (binary classifiers whose reference has calibration, with
+    #: at least min_samples values of the positive class's probability); never part of the exit status.
+    estimated: dict[str, Estimate] | None = None
 
     @property
     def exit_code(self) -> int:
@@ -276,7 +279,19 @@ def judge(
                 bad = getattr(r.counts, kind)
                 ratio, alarm = quality_alarm(ref_ratio, bad, r.counts.rows, policy=r.policy, n_tests=n_tests)
                 r.quality[kind] = (float(ratio), int(alarm))
-    return Judgement(rows, not_judged, n_rows)
+    return Judgement(rows, not_judged, n_rows, _estimated(reference, rows))
+
+
+def _estimated(reference: Reference, rows: list[Row]) -> dict[str, Estimate] | None:
+    perf = reference.performance
+    if perf is None or perf.task != "binary" or not perf.calibration or len(perf.classes) != 2:
+        return None
+    name = PROBA_PREFIX + perf.classes[1]
+    row = next((r for r in rows if r.role == "prediction" and r.name == name), None)
+    if row is None or not isinstance(row.profile, NumericProfile) or row.result is None \
+            or row.result.sample_count < row.policy.min_samples:
+        return None
+    return estimate_binary(row.profile.edges, row.counts.buckets, perf.calibration)
 
 
 # --- Output --------------------------------------------------------------------------------------
@@ -325,6 +340,9 @@ def to_json(reference: Reference, judgement: Judgement) -> dict[str, Any]:
         "quality_alarm": any(r.quality_alarm for r in judgement.rows),
         "not_judged": [{"column": n.column, "reason": n.reason} for n in judgement.not_judged],
         "features": features,
+        "estimated_performance": None if judgement.estimated is None else {
+            m: {"value": _num(e.value), "lower": _num(e.lower), "upper": _num(e.upper), "n": e.n}
+            for m, e in judgement.estimated.items()},
     }
 
 
@@ -415,6 +433,10 @@ def print_table(reference: Reference, judgement: Judgement) -> None:
         out.print(f"(not shown at this width: {', '.join(hidden)}; --format json has every figure)")
     for n in judgement.not_judged:
         out.print(f"not judged: {escape(n.column)} - {escape(n.reason)}")
+    if judgement.estimated is not None:
+        shown = ", ".join(f"{m} {e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]"
+                          for m, e in judgement.estimated.items() if math.isfinite(e.value))
+        out.print(f"estimated performance (no labels; valid under covariate shift only): {shown}")
     print_conclusion(out, judgement.summary(), judgement.exit_code)
 
 

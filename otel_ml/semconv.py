@@ -121,6 +121,11 @@ OUTCOMES_DUPLICATES: Final = "ml.outcome.duplicates"  # counter, {outcome}
 OUTCOMES_REJECTED: Final = "ml.outcome.rejected"  # counter, {outcome}, error.type
 LABEL_DELAY: Final = "ml.label.delay"  # histogram, s
 
+# Processor: estimated performance (no labels) per model version and window, attribute ml.performance.metric.
+PERFORMANCE_ESTIMATED: Final = "ml.performance.estimated"  # gauge
+PERFORMANCE_ESTIMATED_LOWER: Final = "ml.performance.estimated.lower"  # gauge
+PERFORMANCE_ESTIMATED_UPPER: Final = "ml.performance.estimated.upper"  # gauge
+
 #: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
 QUALITY_COUNTERS: Final[dict[str, str]] = {
     "missing": FEATURE_MISSING,
@@ -229,6 +234,9 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     OUTCOMES_DUPLICATES: ("counter", "{outcome}"),
     OUTCOMES_REJECTED: ("counter", "{record}"),
     LABEL_DELAY: ("histogram", "s"),
+    PERFORMANCE_ESTIMATED: ("gauge", ""),
+    PERFORMANCE_ESTIMATED_LOWER: ("gauge", ""),
+    PERFORMANCE_ESTIMATED_UPPER: ("gauge", ""),
     **{name: (m.instrument, m.unit) for name, m in PROCESSOR_TELEMETRY.items()},
 }
 

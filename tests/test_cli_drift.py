@@ -368,3 +368,31 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(workdir: Path, monkeypatc
     result = CliRunner().invoke(main, ["drift", "--reference", str(workdir / "ref.json"),
                                        "--data", str(workdir / "quiet.csv"), "--format", "json"])
     assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_estimated_performance_is_reported_for_a_calibrated_binary_classifier(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    n = 6_000
+    x = rng.normal(size=n)
+    p1 = 1 / (1 + np.exp(-3 * x))
+    y = np.where(rng.random(n) < p1, "yes", "no")
+    ref = build_reference(pd.DataFrame({"x": x}), model="m", version="1", predictions=np.column_stack([1 - p1, p1]),
+                          class_names=["no", "yes"], labels=y)
+    ref.save(tmp_path / "ref.json")
+    xc = rng.normal(size=3_000)
+    pc = 1 / (1 + np.exp(-3 * xc))
+    pd.DataFrame({"x": xc, "proba:no": 1 - pc, "proba:yes": pc}).to_csv(tmp_path / "cur.csv", index=False)
+    args = ["drift", "--reference", str(tmp_path / "ref.json"), "--data", str(tmp_path / "cur.csv")]
+    doc = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).output)
+    est = doc["estimated_performance"]
+    assert set(est) == {"accuracy", "f1", "roc_auc"}
+    expected = float(np.maximum(pc, 1 - pc).mean())  # calibrated by construction
+    assert est["accuracy"]["lower"] <= expected <= est["accuracy"]["upper"]
+    assert abs(est["accuracy"]["value"] - expected) < 0.02 and est["accuracy"]["n"] == 3_000
+    result = CliRunner().invoke(main, [*args, "--no-progress"])
+    assert "estimated performance (no labels" in result.output and result.exit_code == doc["exit_code"]
+
+
+def test_no_estimated_performance_without_calibration(workdir: Path) -> None:
+    _, doc = _json(workdir, _current())
+    assert doc["estimated_performance"] is None

@@ -409,16 +409,21 @@ def test_overview_shows_realized_performance_against_the_reference():
     assert semconv.PROMETHEUS_NAMES[semconv.PERFORMANCE_VALUE] in metric_var["query"]["query"]
     assert metric_var["query"]["query"].endswith(f", {promql.PERF_METRIC})")
 
-    panel = _overview_panel("Realized $metric vs reference")
+    # The estimate without labels has a metric value before any outcome arrives.
+    assert semconv.PROMETHEUS_NAMES[semconv.PERFORMANCE_ESTIMATED] in metric_var["query"]["query"]
+
+    panel = _overview_panel("Realized and estimated $metric vs reference")
     exprs = {t["refId"]: t["expr"] for t in panel["targets"]}
-    for ref, name in zip("ABCD", (semconv.PERFORMANCE_VALUE, semconv.PERFORMANCE_LOWER, semconv.PERFORMANCE_UPPER,
-                                  semconv.PERFORMANCE_REFERENCE)):
+    for ref, name in zip("ABCDEFG", (semconv.PERFORMANCE_VALUE, semconv.PERFORMANCE_LOWER, semconv.PERFORMANCE_UPPER,
+                                     semconv.PERFORMANCE_REFERENCE, semconv.PERFORMANCE_ESTIMATED,
+                                     semconv.PERFORMANCE_ESTIMATED_LOWER, semconv.PERFORMANCE_ESTIMATED_UPPER)):
         assert semconv.PROMETHEUS_NAMES[name] + "{" in exprs[ref], ref
         assert f'{promql.PERF_METRIC}=~"$metric"' in exprs[ref], ref
         assert re.search(rf"by \([^)]*{promql.VERSION}", exprs[ref]), ref
     dashed = {o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]
               if any(p["id"] == "custom.lineStyle" for p in o["properties"])}
-    assert dashed == {"B", "C", "D"}  # interval bounds and the reference drawn apart from the value
+    # interval bounds, the reference and the estimate drawn apart from the realized value
+    assert dashed == {"B", "C", "D", "E", "F", "G"}
 
 
 def test_performance_verdict_shows_no_verdict_apart_from_ok():

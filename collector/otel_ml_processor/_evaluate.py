@@ -21,7 +21,8 @@ import numpy as np
 from otel_ml.semconv import QUALITY_KINDS
 from otel_ml.stats import DRIFT_METHODS, NO_VERDICT, DriftPolicy, PolicyBook, evaluate_batch, quality_alarm
 
-from ._state import KIND_FEATURE, State, Stream
+from ._estimated import EstimatedResult, EstimatedTarget, estimate, estimated_target
+from ._state import KIND_FEATURE, KIND_PREDICTION, State, Stream
 from ._store import ReferenceShares, ReferenceStore
 
 _Q = len(QUALITY_KINDS)
@@ -45,6 +46,8 @@ class Evaluation:
     duration_s: float = 0.0
     #: (model, version, shares) of every reference with live streams here: ml.drift.reference.ratio.
     references: list[tuple[str, str, ReferenceShares]] = field(default_factory=list)
+    #: ml.performance.estimated per model version x window (see :mod:`._estimated`).
+    estimated: list[EstimatedResult] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -66,6 +69,8 @@ class _Layout:
     policies: list[DriftPolicy]
     is_feature: np.ndarray
     references: list[tuple[str, str, ReferenceShares]]
+    #: (stream index, target, min_samples) of each stream that feeds an estimated performance.
+    estimated: list[tuple[int, EstimatedTarget, int]] = field(default_factory=list)
 
 
 class Evaluator:
@@ -118,8 +123,15 @@ class Evaluator:
         is_feature = np.array([st.key[2] == KIND_FEATURE for st in streams], dtype=bool)
         # The reference shares of the model versions evaluated here (bounded by the live streams).
         refs = [(m, v, get(m, v).shares) for m, v in dict.fromkeys(fam)]  # type: ignore[union-attr]
+        targets = {(m, v): estimated_target(get(m, v).reference) for m, v in dict.fromkeys(fam)}  # type: ignore[union-attr]
+        est = []
+        for i, st in enumerate(streams):
+            target = targets[st.key[:2]]
+            if (target is not None and st.key[2] == KIND_PREDICTION and st.key[3] == target.output
+                    and st.spec.bins == len(target.edges) + 1):
+                est.append((i, target, policies[i].min_samples))
         return _Layout(streams, index, q_index, reference, positions, spread, numeric, bins, ratios, fam, policies,
-                       is_feature, refs)
+                       is_feature, refs, est)
 
     def layout(self, state: State) -> _Layout:
         key = (id(state), state.layout_version, self.store.generation)
@@ -196,6 +208,13 @@ class Evaluator:
         keys = [st.key for st in lay.streams] * w
         windows = [lab for lab in self.window_labels[:w] for _ in range(s)]
         scores = {m: np.asarray(getattr(drift, m), dtype=np.float64) for m in DRIFT_METHODS}
+        estimated = []
+        for k in range(w):
+            for i, target, min_samples in lay.estimated:
+                metrics = estimate(target, current[k * s + i, : lay.bins[i]], min_samples)
+                if metrics is not None:
+                    model, version = lay.streams[i].key[:2]
+                    estimated.append(EstimatedResult(model, version, self.window_labels[k], metrics))
         return Evaluation(
             time_ns=int(now * 1e9),
             keys=keys,
@@ -208,4 +227,5 @@ class Evaluator:
             quality_alarm=q_alarm,
             duration_s=time.perf_counter() - t0,
             references=lay.references,
+            estimated=estimated,
         )

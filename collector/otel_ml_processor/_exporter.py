@@ -34,6 +34,7 @@ from otel_ml import semconv
 from otel_ml.stats import DRIFT_METHODS, NO_VERDICT
 
 from ._config import PROTOCOL_HTTP
+from ._estimated import add_estimated
 from ._evaluate import Evaluation
 from ._telemetry import SCOPE_NAME, Telemetry, add_telemetry, kv, new_metric, resource_attributes
 
@@ -53,6 +54,7 @@ def build_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = No
     sm.scope.name = SCOPE_NAME
     if ev is not None and ev.rows:
         _add_evaluation(sm, ev, now_ns)
+        add_estimated(sm, ev.estimated, now_ns)
     add_telemetry(sm, tel, now_ns)
     return req
 
@@ -210,6 +212,10 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
                                           kvs[(key, value)])) for k, n, key, value in shares.points]
                 ref_parts.append(_gauge_points(ref_prefixes, np.arange(len(ref_prefixes)), shares.values, now_ns))
             metrics.append(_metric(semconv.DRIFT_REFERENCE_RATIO, b"".join(ref_parts)))
+        if ev.estimated:
+            est = pb.ScopeMetrics()
+            add_estimated(est, ev.estimated, now_ns)
+            metrics.extend(m.SerializeToString() for m in est.metrics)
     tele = pb.ScopeMetrics()
     add_telemetry(tele, tel, now_ns)
     metrics.extend(m.SerializeToString() for m in tele.metrics)

@@ -19,7 +19,8 @@ the false- and true-alarm rates of the defaults.
 
 Realized performance on joined outcomes (:mod:`otel_ml.stats.performance`): :func:`classification_metrics`,
 :func:`regression_metrics` and :func:`reliability` with 95 % intervals, and :func:`degradation_verdicts`
-against the reference's holdout performance under a :class:`PerformancePolicy`.
+against the reference's holdout performance under a :class:`PerformancePolicy`. Estimated performance
+without labels (:mod:`otel_ml.stats.estimated`): :func:`estimate_binary` from a binned probability.
 
 Usage::
 
@@ -48,6 +49,7 @@ from ._verdict import (
     evaluate_profiles,
     profile_arrays,
 )
+from .estimated import estimate_binary
 from .performance import (
     Estimate,
     PerformancePolicy,
@@ -77,6 +79,7 @@ __all__ = [
     "bucket_positions",
     "classification_metrics",
     "degradation_verdicts",
+    "estimate_binary",
     "evaluate_batch",
     "evaluate_profile",
     "evaluate_profiles",

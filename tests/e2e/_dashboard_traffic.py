@@ -2,7 +2,8 @@
 
     python tests/e2e/_dashboard_traffic.py --endpoint 127.0.0.1:4317 --references DIR --seconds 120
 
-Writes the reference profiles of model ``churn`` versions ``v1`` (stable: returns probabilities) and
+Writes the reference profiles of model ``churn`` versions ``v1`` (stable: returns probabilities; built with
+the training labels, so the processor estimates its performance) and
 ``v2`` (canary, every 4th batch: returns labels) into DIR, prints ``references written`` and then, for
 ``--seconds``, predicts batches through ``otel_ml.monitor`` inside a span per request and records the
 standard OTel ``http.server.request.duration`` histogram (service ``shop``), all exported over OTLP/gRPC
@@ -83,8 +84,10 @@ def main() -> int:
 
     clf = LogisticRegression(max_iter=1000).fit(encode(train), target)
     classes = [str(c) for c in clf.classes_]
+    # With the training labels: the reference's calibration lets the processor estimate v1's performance.
     ref_v1 = otel_ml.build_reference(train, predictions=clf.predict_proba(encode(train)), class_names=classes,
-                                     model=MODEL, version="v1", categorical=[CATEGORICAL])
+                                     model=MODEL, version="v1", categorical=[CATEGORICAL],
+                                     labels=target.astype(str).to_numpy())
     ref_v2 = otel_ml.build_reference(train, predictions=np.array([str(v) for v in clf.predict(encode(train))]),
                                      model=MODEL, version="v2", categorical=[CATEGORICAL])
     args.references.mkdir(parents=True, exist_ok=True)
