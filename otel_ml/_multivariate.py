@@ -65,9 +65,10 @@ class Multivariate:
 
         NaN for a row with a missing or non-finite value: such a row is skipped, not guessed.
         """
-        z = (x - self.mean) / self.scale
-        r = z - (z @ self.components.T) @ self.components
-        err = np.einsum("ij,ij->i", r, r)
+        with np.errstate(invalid="ignore", over="ignore"):
+            z = (x - self.mean) / self.scale
+            r = z - (z @ self.components.T) @ self.components
+            err = np.einsum("ij,ij->i", r, r)
         err[~np.isfinite(err)] = np.nan
         return err
 
