@@ -165,11 +165,14 @@ class ModelAggregate:
                     self.label_table = CategoricalTable(p)
         #: the multivariate summary; its reconstruction error is the numeric table's last column
         self.multivariate: Multivariate | None = None
-        self.mv_columns: list[int] = []
+        #: the numeric columns the summary reads (None: all of them, in order)
+        self.mv_columns: list[int] | slice | None = None
         if reference is not None and reference.multivariate is not None and num:
             names = [p.name for p in num]
             self.multivariate = reference.multivariate.summary
-            self.mv_columns = [names.index(f) for f in self.multivariate.features]
+            cols = [names.index(f) for f in self.multivariate.features]
+            if cols != list(range(len(names))):
+                self.mv_columns = slice(0, len(cols)) if cols == list(range(len(cols))) else cols
             num.append(reference.multivariate.error)
         self.numeric = NumericTable(num) if num else None
         self.outputs = NumericTable(out_num) if out_num else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -180,10 +181,16 @@ class _Monitor:
             rows = x.tolist()
             score = None
             if mv is not None:
-                err = mv.errors(x.astype(np.float64, copy=False)[:, agg.mv_columns])
-                for r, e in zip(rows, err.tolist()):
+                finite = math.isfinite(sum(map(sum, rows)))
+                v = x if x.dtype == np.float64 else x.astype(np.float64)
+                errs = mv.errors(v if agg.mv_columns is None else v[:, agg.mv_columns], finite=finite).tolist()
+                for r, e in zip(rows, errs):
                     r.append(e)
-                score = _score(err, mv.threshold)
+                if finite:
+                    top = max(errs)
+                    score = top / mv.threshold if mv.threshold > 0 else top
+                else:
+                    score = _score(np.asarray(errs), mv.threshold)
             return Batch(x.shape[0], x), rows, None, None, score
         batch = adapt(x, schema)
         num = None
@@ -193,7 +200,7 @@ class _Monitor:
             if batch.numeric is not None and agg.numeric is not None:
                 values, wrong = batch.numeric, batch.wrong
                 if mv is not None:
-                    err = mv.errors(values[:, agg.mv_columns])
+                    err = mv.errors(values if agg.mv_columns is None else values[:, agg.mv_columns])
                     score = _score(err, mv.threshold)
                     values = np.column_stack((values, err))
                     if wrong is not None:

@@ -60,17 +60,34 @@ class Multivariate:
                 and np.array_equal(self.components, other.components) and self.threshold == other.threshold
                 and self.outlier_quantile == other.outlier_quantile)
 
-    def errors(self, x: np.ndarray) -> np.ndarray:
+    def __post_init__(self) -> None:
+        # err = |z|^2 - |z C^T|^2 (C has orthonormal rows), z = (x - mean) / scale: one product
+        # x @ A - c gives z and z C^T side by side, and the signed sum of their squares is the error.
+        b = np.concatenate((np.eye(len(self.features)), self.components.T), axis=1)
+        object.__setattr__(self, "_a", b / self.scale[:, None])
+        object.__setattr__(self, "_c", (self.mean / self.scale) @ b)
+        object.__setattr__(self, "_sign", np.concatenate((np.ones(len(self.features)),
+                                                          -np.ones(self.components.shape[0]))))
+
+    def errors(self, x: np.ndarray, *, finite: bool = False) -> np.ndarray:
         """Each row's squared reconstruction error (``x``: rows x :attr:`features`, float64).
 
         NaN for a row with a missing or non-finite value: such a row is skipped, not guessed.
+        ``finite=True`` promises every value is finite (skips the floating-point error guard).
         """
+        if finite:
+            return self._errors(x)
         with np.errstate(invalid="ignore", over="ignore"):
-            z = (x - self.mean) / self.scale
-            r = z - (z @ self.components.T) @ self.components
-            err = np.einsum("ij,ij->i", r, r)
+            err = self._errors(x)
         err[~np.isfinite(err)] = np.nan
         return err
+
+    def _errors(self, x: np.ndarray) -> np.ndarray:
+        q = x @ self._a  # type: ignore[attr-defined]
+        q -= self._c  # type: ignore[attr-defined]
+        q *= q
+        err = q @ self._sign  # type: ignore[attr-defined]
+        return np.maximum(err, 0.0, out=err)  # rounding can leave a tiny negative
 
 
 def fit(x: np.ndarray, features: Sequence[str], *, seed: int = 0) -> tuple[Multivariate, np.ndarray, int]:
@@ -150,6 +167,8 @@ def from_dict(doc: dict[str, Any], known_numeric: Sequence[str]) -> Multivariate
     components = matrix("components", (0, d))
     if components.ndim != 2 or not 1 <= components.shape[0] <= min(MAX_COMPONENTS, d):
         raise ValueError(f"'components' must have 1 to {min(MAX_COMPONENTS, d)} rows of {d} numbers")
+    if not np.allclose(components @ components.T, np.eye(components.shape[0]), atol=1e-6):
+        raise ValueError("'components' must have orthonormal rows")
     threshold = doc.get("threshold")
     quantile = doc.get("outlier_quantile")
     for key, v in (("threshold", threshold), ("outlier_quantile", quantile)):

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from _otel_ml_support import SPANS, point, value
-
 import otel_ml
 from otel_ml import _multivariate, semconv
 from otel_ml._binning import bucket_counts
 from otel_ml._errors import ReferenceProfileError
 from otel_ml._reference import loads_reference
 from otel_ml.stats import PolicyBook, reference_ratios
+
+from _otel_ml_support import SPANS, point, value
 
 NAMES = [f"x{i}" for i in range(6)]
 
@@ -179,14 +179,46 @@ def test_outlier_policy_lowers_the_quality_floor_of_the_reserved_stream_only() -
 _BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "multivariate_calibration.py"
 
 
+def _calibration():
+    module = sys.modules.get("multivariate_calibration")
+    if module is None:
+        spec = importlib.util.spec_from_file_location("multivariate_calibration", _BENCH)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["multivariate_calibration"] = module
+        spec.loader.exec_module(module)
+    return module
+
+
 def test_calibration_correlation_swap_and_outlier_burst() -> None:
     """A fast seeded version of benchmarks/multivariate_calibration.py, with tolerant bounds."""
-    spec = importlib.util.spec_from_file_location("multivariate_calibration", _BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["multivariate_calibration"] = module
-    spec.loader.exec_module(module)
-    r = module.run(windows=40, rows=1000)
+    r = _calibration().run(windows=40, rows=1000)
     assert r["swap"]["multivariate"] >= 0.85 and r["swap"]["univariate"] <= 0.12
     assert r["none"]["multivariate"] <= 0.12 and r["none"]["outlier_alarm"] <= 0.12
     assert r["burst"]["outlier_alarm"] >= 0.85 and r["burst"]["univariate"] <= 0.12
+
+
+def test_drift_command_reports_the_multivariate_and_outlier_verdicts(tmp_path: Path) -> None:
+    pd = pytest.importorskip("pandas")
+    from click.testing import CliRunner
+
+    from otel_ml._cli import main
+
+    module = _calibration()
+    rng = np.random.default_rng(4)
+    names = [f"x{i}" for i in range(module.D)]
+    module.reference().save(tmp_path / "ref.json")
+    reserved = semconv.RECONSTRUCTION_ERROR_FEATURE
+    verdicts = {}
+    for scenario in ("none", "swap", "burst"):
+        pd.DataFrame(module.window(rng, scenario, 3000), columns=names).to_csv(tmp_path / "cur.csv", index=False)
+        result = CliRunner().invoke(main, ["drift", "--reference", str(tmp_path / "ref.json"),
+                                           "--data", str(tmp_path / "cur.csv"), "--format", "json"])
+        doc = json.loads(result.output)
+        by_name = {f["name"]: f for f in doc["features"]}
+        assert set(by_name) == {*names, reserved} and by_name[reserved]["absent"] is False
+        verdicts[scenario] = (result.exit_code, by_name[reserved]["detected"], by_name[reserved]["quality"]["alarm"],
+                              any(by_name[n]["detected"] for n in names))
+    assert verdicts["none"] == (0, False, False, False)
+    assert verdicts["swap"] == (1, True, True, False)
+    assert verdicts["burst"][0] == 1 and verdicts["burst"][2] is True and verdicts["burst"][3] is False
