@@ -34,6 +34,7 @@ VARIANCE_KEPT = 0.9
 #: Quantile of the training rows' error above which a row counts as an outlier.
 OUTLIER_QUANTILE = 0.999
 SECTION_VERSION = 1
+_SLICE = 65_536
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,7 +117,8 @@ def fit(x: np.ndarray, features: Sequence[str], *, seed: int = 0) -> tuple[Multi
     # At least one direction is left out: keeping them all would leave an error of rounding noise.
     k = max(1, min(k, MAX_COMPONENTS, vt.shape[0], len(features) - 1))
     summary = Multivariate(tuple(features), mean, scale, vt[:k].copy(), 0.0)
-    err = summary.errors(rows)
+    # in slices: the product's temporary is rows x (features + components)
+    err = np.concatenate([summary.errors(rows[i:i + _SLICE]) for i in range(0, rows.shape[0], _SLICE)])
     threshold = float(np.quantile(err, OUTLIER_QUANTILE, method="inverted_cdf"))
     summary = Multivariate(summary.features, mean, scale, summary.components, threshold)
     return summary, err, skipped

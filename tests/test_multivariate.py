@@ -222,3 +222,11 @@ def test_drift_command_reports_the_multivariate_and_outlier_verdicts(tmp_path: P
     assert verdicts["none"] == (0, False, False, False)
     assert verdicts["swap"] == (1, True, True, False)
     assert verdicts["burst"][0] == 1 and verdicts["burst"][2] is True and verdicts["burst"][3] is False
+
+
+def test_training_errors_computed_in_slices_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    x = _data(2500)
+    whole = otel_ml.build_reference(x, model="m", version="1").multivariate
+    monkeypatch.setattr(_multivariate, "_SLICE", 1000)
+    sliced = otel_ml.build_reference(x, model="m", version="1").multivariate
+    assert whole is not None and sliced is not None and sliced.error == whole.error
