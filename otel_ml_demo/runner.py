@@ -136,7 +136,8 @@ def run_demo(
 
         def refresh(t: float) -> None:
             new = tracker.update(be.points(), t)
-            view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at, tracker.performance_rows())
+            view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at, tracker.performance_rows(),
+                        tracker.multivariate)
 
         view.start(scenario, be.source)
         try:
@@ -186,6 +187,9 @@ def run_demo(
         concept_at=scenario.concept_at,
         concept_what=scenario.concept_what(),
         performance=tuple(tracker.performance_rows()),
+        outlier_at=scenario.outlier_at if reference.multivariate is not None else None,
+        outlier_what=scenario.outlier_what(),
+        multivariate=tracker.multivariate,
     )
     view.finish(result, result.final)
     return result

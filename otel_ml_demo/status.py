@@ -1,6 +1,6 @@
-"""What the demo's ops view knows: per-feature drift and quality status and the model's realized
-performance, built from the processor's gauges, the events (status changes) seen along the way, and the
-run's structured result."""
+"""What the demo's ops view knows: per-feature drift and quality status, the multivariate stream's
+drift and outlier status, and the model's realized performance, built from the processor's gauges, the
+events (status changes) seen along the way, and the run's structured result."""
 
 from __future__ import annotations
 
@@ -78,6 +78,20 @@ class PerformanceStatus:
         return text
 
 
+#: The multivariate stream (each row's PCA reconstruction error): its drift verdict is the multivariate
+#: verdict, its out-of-range ratio the outlier share and its quality alarm the outlier alarm.
+MULTIVARIATE = semconv.RECONSTRUCTION_ERROR_FEATURE
+
+
+def outlier_detail(s: FeatureStatus) -> str:
+    """``outliers 1.2%`` (the multivariate stream's out-of-range ratio), or its worst quality ratio when
+    that is what raised the alarm (``missing 35%``: rows with a missing value are not scored)."""
+    worst = s.worst_quality()
+    if worst is not None and worst[1] != "out_of_range_ratio" and s.alarm:
+        return s.quality_detail()
+    return "outliers n/a" if s.out_of_range_ratio is None else f"outliers {s.out_of_range_ratio:.1%}"
+
+
 #: The performance metrics the demo shows (the processor exports more: see docs/semantic-conventions.md).
 SHOWN_METRICS = ("accuracy", "roc_auc")
 
@@ -99,6 +113,10 @@ class DemoEvent:
         return self.kind in ("drift", "quality alarm", "degraded")
 
     def line(self) -> str:
+        if self.feature == MULTIVARIATE:
+            what = {"drift": "multivariate drift detected", "drift cleared": "multivariate drift cleared",
+                    "quality alarm": "outlier alarm", "quality cleared": "outlier alarm cleared"}[self.kind]
+            return f"t={self.t:.0f}s {what} ({self.detail})"
         what = {
             "drift": "drift detected on",
             "drift cleared": "drift cleared on",
@@ -135,6 +153,9 @@ class DemoResult:
     concept_at: float | None = None  # when the true class started to change (None: no concept drift injected)
     concept_what: str = ""
     performance: tuple[PerformanceStatus, ...] = ()
+    outlier_at: float | None = None  # when the outlier burst began (None: no burst injected)
+    outlier_what: str = ""
+    multivariate: FeatureStatus | None = None  # the multivariate stream's last status
 
     def first(self, kind: str, feature: str, *, after: float = float("-inf")) -> DemoEvent | None:
         for e in self.events:
@@ -160,6 +181,22 @@ class DemoResult:
         return next((e for e in self.events if e.kind == "degraded" and e.t >= self.concept_at), None)
 
     @property
+    def outlier_detected(self) -> DemoEvent | None:
+        """The first outlier alarm after the burst began: the multivariate stream's quality alarm raised
+        by its out-of-range (outlier) share, not by its missing rows."""
+        if self.outlier_at is None:
+            return None
+        return next((e for e in self.events if e.kind == "quality alarm" and e.feature == MULTIVARIATE
+                     and e.measure == "out_of_range_ratio" and e.t >= self.outlier_at), None)
+
+    @property
+    def early_outlier_alarm(self) -> DemoEvent | None:
+        """An alarm on the multivariate stream's quality before the burst (normal traffic must stay quiet)."""
+        limit = self.outlier_at if self.outlier_at is not None else float("inf")
+        return next((e for e in self.events if e.kind == "quality alarm" and e.feature == MULTIVARIATE
+                     and e.t < limit), None)
+
+    @property
     def early_degradation(self) -> DemoEvent | None:
         """A degradation verdict before the concept drift (the input drift alone can cost a point or two)."""
         limit = self.concept_at if self.concept_at is not None else float("inf")
@@ -168,7 +205,8 @@ class DemoResult:
     @property
     def flagged_features(self) -> tuple[str, ...]:
         """Input features that were flagged as drifting at any time."""
-        return tuple(dict.fromkeys(e.feature for e in self.events if e.kind == "drift" and not e.output))
+        return tuple(dict.fromkeys(e.feature for e in self.events
+                                   if e.kind == "drift" and not e.output and e.feature != MULTIVARIATE))
 
     @property
     def false_alarms(self) -> tuple[str, ...]:
@@ -178,7 +216,8 @@ class DemoResult:
     @property
     def ok(self) -> bool:
         inputs = self.drift_detected is not None and self.incident_detected is not None
-        return inputs and (self.concept_at is None or self.concept_detected is not None)
+        outliers = self.outlier_at is None or (self.outlier_detected is not None and self.early_outlier_alarm is None)
+        return inputs and outliers and (self.concept_at is None or self.concept_detected is not None)
 
     def summary_lines(self) -> list[str]:
         shift = f" by +{self.drift_shift:g}σ" if self.drift_shift is not None else ""
@@ -187,9 +226,12 @@ class DemoResult:
             (self.drift_at, 0, f"t={self.drift_at:.0f}s injected: {self.drift_feature!r} shifted{shift}"),
             (self.incident_at, 0, f"t={self.incident_at:.0f}s injected: {self.incident_feature!r} missing{share}"),
         ]
+        if self.outlier_at is not None:
+            timed.append((self.outlier_at, 0, f"t={self.outlier_at:.0f}s injected: outlier burst, {self.outlier_what}"))
         if self.concept_at is not None:
             timed.append((self.concept_at, 0, f"t={self.concept_at:.0f}s injected: concept drift, {self.concept_what}"))
         drift, incident, concept = self.drift_detected, self.incident_detected, self.concept_detected
+        outlier = self.outlier_detected
         for e in self.events:
             line = self._with_peak(e)
             if e is drift:
@@ -198,6 +240,8 @@ class DemoResult:
                 line += f", {e.t - self.incident_at:.0f}s after the incident began"
             elif e is concept and self.concept_at is not None:
                 line += f", {e.t - self.concept_at:.0f}s after the concept drift began"
+            elif e is outlier and self.outlier_at is not None:
+                line += f", {e.t - self.outlier_at:.0f}s after the burst began"
             timed.append((e.t, 1, line))
         lines = [line for _, _, line in sorted(timed, key=lambda x: (x[0], x[1]))]
         if drift is None:
@@ -206,6 +250,10 @@ class DemoResult:
             lines.append(f"MISSED: no data-quality alarm on {self.incident_feature!r}")
         if self.concept_at is not None and concept is None:
             lines.append("MISSED: no performance degradation after the concept drift")
+        if self.outlier_at is not None and outlier is None:
+            lines.append("MISSED: no outlier alarm after the outlier burst began")
+        if (early := self.early_outlier_alarm) is not None:
+            lines.append(f"EARLY: outlier alarm at t={early.t:.0f}s, before the outlier burst")
         others = [s.name for s in self.final if s.kind == semconv.DRIFT_KIND_FEATURE and s.name != self.drift_feature]
         if self.false_alarms:
             lines.append(
@@ -223,7 +271,7 @@ class DemoResult:
         peak = self.peaks.get(e.feature, {}).get(e.measure or "")
         if peak is None or not e.raised:
             return line
-        shown = f"PSI {peak:.2f}" if e.measure == "psi" else f"{peak:.0%}"
+        shown = f"PSI {peak:.2f}" if e.measure == "psi" else f"{peak:.1%}" if peak < 0.1 else f"{peak:.0%}"
         return line[:-1] + f"; peak {shown})"
 
     def to_dict(self) -> dict[str, object]:
@@ -239,6 +287,10 @@ class DemoResult:
             "false_alarms": list(self.false_alarms),
             "concept_at": self.concept_at,
             "concept_detected_at": self.concept_detected.t if self.concept_detected else None,
+            "outlier_at": self.outlier_at,
+            "outlier_detected_at": self.outlier_detected.t if self.outlier_detected else None,
+            "early_outlier_alarm_at": self.early_outlier_alarm.t if self.early_outlier_alarm else None,
+            "multivariate": asdict(self.multivariate) if self.multivariate else None,
             "performance": [asdict(p) for p in self.performance],
             "rows_sent": self.rows_sent,
             "elapsed": round(self.elapsed, 2),
@@ -328,16 +380,23 @@ class StatusTracker:
         if bool(cur.alarm) != bool(old.alarm) and cur.alarm is not None:
             kind = "quality alarm" if cur.alarm else "quality cleared"
             worst = cur.worst_quality()
-            out.append(DemoEvent(t, cur.name, kind, cur.quality_detail(), is_output, worst[1] if worst else None))
+            detail = outlier_detail(cur) if cur.name == MULTIVARIATE else cur.quality_detail()
+            out.append(DemoEvent(t, cur.name, kind, detail, is_output, worst[1] if worst else None))
             self.changed_at[key] = t
         return out
 
+    @property
+    def multivariate(self) -> FeatureStatus | None:
+        """The multivariate stream's status (None until the processor exported it)."""
+        return self.statuses.get((semconv.DRIFT_KIND_FEATURE, MULTIVARIATE))
+
     def rows(self) -> list[FeatureStatus]:
-        """Status rows: input features in the model's column order, then the outputs."""
+        """Status rows: input features in the model's column order, then the outputs (the multivariate
+        stream is :attr:`multivariate`, not a row)."""
         order = {name: i for i, name in enumerate(self.feature_order)}
-        rows = list(self.statuses.values())
+        rows = [s for s in self.statuses.values() if s.name != MULTIVARIATE]
         seen = {s.name for s in rows if s.kind == semconv.DRIFT_KIND_FEATURE}
-        rows += [FeatureStatus(name=n) for n in self.feature_order if n not in seen]
+        rows += [FeatureStatus(name=n) for n in self.feature_order if n not in seen and n != MULTIVARIATE]
         return sorted(
             rows,
             key=lambda s: (s.kind != semconv.DRIFT_KIND_FEATURE, order.get(s.name, len(order)), s.name),

@@ -1,8 +1,8 @@
 """The demo's story: a model trained on a dataset shipped with scikit-learn, and the production
-traffic replayed against it, with a drift, a data-quality incident and a concept drift injected part
-way. The traffic carries the true class of every row, so the demo can send the outcomes a little later;
-in the concept-drift phase the true class flips in one region of feature space while the inputs the
-model sees keep their distribution.
+traffic replayed against it, with an outlier burst, a drift, a data-quality incident and a concept
+drift injected part way. The traffic carries the true class of every row, so the demo can send the
+outcomes a little later; in the concept-drift phase the true class flips in one region of feature
+space while the inputs the model sees keep their distribution.
 
 Nothing here touches the network or the disk: the dataset is scikit-learn's bundled breast-cancer
 table (``load_breast_cancer``), the model a small imputing logistic-regression pipeline.
@@ -47,6 +47,14 @@ class Scenario:
     export_interval: float = 1.0
     rate: int = 400
     tick: float = 0.25
+    # A burst of implausible rows: each value a real training value, jointly far off the training data
+    # (a large tumour's outlier_high features with a small one's outlier_low features).
+    outlier_at: float = 5.6
+    outlier_for: float = 5.0
+    outlier_share: float = 0.03
+    outlier_high: tuple[str, ...] = ("mean radius", "mean concave points")
+    outlier_low: tuple[str, ...] = ("mean perimeter", "mean concavity")
+    outlier_tail: float = 0.03  # the values come from this top (bottom) share of the training values
     drift_feature: str = "mean radius"
     drift_shift: float = 0.6
     drift_at: float = 11.2
@@ -65,7 +73,8 @@ class Scenario:
         """A scenario whose phases sit at the same fractions of ``duration`` as the default's.
 
         The window is about a third of the run (the drift needs most of one window to dominate it);
-        drift at 1/4, incident at 1/2, concept drift at 3/4.
+        an outlier burst at 1/8 lasting a third of a window, drift at 1/4, incident at 1/2, concept
+        drift at 3/4.
         """
         window = overrides.pop("window", None) or max(4.0, round(duration / 3.0))
         default_evaluation = 2.0 if window >= 12 else 1.0 if window >= 6 else 0.5
@@ -74,6 +83,8 @@ class Scenario:
         return cls(
             duration=duration,
             window=window,
+            outlier_at=round(duration / 8.0, 1),
+            outlier_for=round(window / 3.0, 1),
             evaluation_interval=evaluation,
             export_interval=export,
             drift_at=round(duration / 4.0, 1),
@@ -87,6 +98,8 @@ class Scenario:
         if t >= self.duration:
             return "traffic stopped; waiting for the last evaluations"
         parts = []
+        if self.outlier_at <= t < self.outlier_at + self.outlier_for:
+            parts.append(f"outlier burst: {self.outlier_what()}")
         if t >= self.drift_at:
             parts.append(f"drift: {self.drift_feature!r} shifted by +{self.drift_shift:g}σ")
         if t >= self.incident_at:
@@ -95,6 +108,11 @@ class Scenario:
             parts.append(f"concept drift: {self.concept_what()}")
         return "; ".join(parts) if parts else "normal traffic"
 
+    def outlier_what(self) -> str:
+        high = " and ".join(repr(f) for f in self.outlier_high)
+        low = " and ".join(repr(f) for f in self.outlier_low)
+        return (f"{self.outlier_share:.0%} of rows implausible: {high} of a large tumour with {low} of a small "
+                f"one (each value within its training range)")
 
     def concept_what(self) -> str:
         top = f"top {1.0 - self.concept_quantile:.0%}" if self.concept_quantile >= 0.5 else "upper part"
@@ -161,6 +179,9 @@ class Traffic:
         self._incident_col = self._columns.index(scenario.incident_feature)
         self._concept_col = self._columns.index(scenario.concept_feature)
         self._concept_edge = float(np.nanquantile(self._values[:, self._concept_col], scenario.concept_quantile))
+        self._outlier_cols = [(self._columns.index(f), high) for high in (True, False)
+                              for f in (scenario.outlier_high if high else scenario.outlier_low)]
+        self._sorted = np.sort(self._values, axis=0)  # NaN last
         self._labels = None if labels is None else np.asarray(labels)
         self._classes = None if self._labels is None else np.unique(self._labels)
         self._next_id = 0
@@ -188,8 +209,18 @@ class Traffic:
                 truth = np.where(flip, np.where(truth == self._classes[0], self._classes[1], self._classes[0]), truth)
         if t >= s.drift_at:
             rows[:, self._drift_col] += s.drift_shift * self._std[self._drift_col]
+        if s.outlier_at <= t < s.outlier_at + s.outlier_for:
+            self._implausible(rows, self._rng.random(n) < s.outlier_share)
         if t >= s.incident_at:
             rows[self._rng.random(n) < s.incident_missing, self._incident_col] = np.nan
         index = self._pd.RangeIndex(self._next_id, self._next_id + n)
         self._next_id += n
         return self._pd.DataFrame(rows, columns=self._columns, index=index), truth
+
+    def _implausible(self, rows: Any, which: Any) -> None:
+        """Overwrite the ``which`` rows' outlier features with real training values from opposite tails."""
+        s, k = self._scenario, int(which.sum())
+        for col, high in self._outlier_cols:
+            present = self._sorted[:, col][~np.isnan(self._sorted[:, col])]
+            q = self._rng.uniform(1.0 - s.outlier_tail, 1.0, k) if high else self._rng.uniform(0.0, s.outlier_tail, k)
+            rows[which, col] = present[np.minimum((q * len(present)).astype(int), len(present) - 1)]

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from otel_ml import semconv
 
-from .status import DemoEvent, DemoResult, FeatureStatus, PerformanceStatus
+from .status import DemoEvent, DemoResult, FeatureStatus, PerformanceStatus, outlier_detail
 from .traffic import Scenario
 
 HIGHLIGHT_SECONDS = 4.0
@@ -28,7 +28,8 @@ class DemoView(Protocol):
     def info(self, message: str) -> None: ...
     def start(self, scenario: Scenario, source: str = ...) -> None: ...
     def update(self, t: float, rows_sent: int, statuses: Sequence[FeatureStatus], new_events: Sequence[DemoEvent],
-               changed_at: dict[tuple[str, str], float], performance: Sequence[PerformanceStatus] = ()) -> None: ...
+               changed_at: dict[tuple[str, str], float], performance: Sequence[PerformanceStatus] = (),
+               multivariate: FeatureStatus | None = None) -> None: ...
     def stop(self) -> None: ...
     def finish(self, result: DemoResult, statuses: Sequence[FeatureStatus]) -> None: ...
 
@@ -122,17 +123,38 @@ def performance_text(performance: Sequence[PerformanceStatus]) -> Text:
     return text
 
 
+def multivariate_text(s: FeatureStatus | None, *, compact: bool = False) -> Text:
+    """Two status lines from the multivariate stream's gauges: its drift verdict (how the features move
+    together) and the outlier share with the outlier alarm."""
+    if s is None:
+        return Text("no multivariate stream (the reference has no \"multivariate\" section)" if not compact
+                    else "no multivariate stream", style="dim")
+    text = Text("multivariate  " if compact else "multivariate (PCA reconstruction error)  ")
+    text.append(f"PSI {_fmt(s.psi, '.2f')}  W1/σ {_fmt(s.wasserstein, '.2f')}  p {_fmt_p(s.p_value, True)}  ")
+    text.append_text(_verdict(s.drift, "DRIFT"))
+    text.append("\noutliers      " if compact else "\noutliers (share beyond the reference's threshold)  ")
+    text.append(_fmt(s.out_of_range_ratio, ".1%") + "  ")
+    text.append_text(_verdict(s.alarm, "ALARM"))
+    detail = outlier_detail(s)
+    if s.alarm and not detail.startswith("outliers"):
+        text.append(f"  ({detail}: rows with a missing value are not scored)", style="dim")
+    return text
+
+
 def summary_text(result: DemoResult) -> Text:
     text = Text()
     for line in result.summary_lines():
         style = "red" if line.startswith("MISSED") else ("dim" if "injected:" in line else "")
-        if " detected on " in line or " alarm on " in line or "performance degraded" in line:
+        if line.startswith(("MISSED", "EARLY")):
+            style = "red"
+        elif any(w in line for w in (" detected on ", " alarm on ", "performance degraded", "outlier alarm (",
+                                     "multivariate drift detected")):
             style = "bold"
         elif line.startswith("also flagged"):
             style = "yellow"
         text.append(line + "\n", style=style)
-    caught = ("drift, data-quality incident and concept drift were all" if result.concept_at is not None
-              else "drift and data-quality incident were both")
+    caught = _caught(result) + (" were all" if result.concept_at is not None or result.outlier_at is not None
+                                else " were both")
     verdict = (
         f"✔ the injected {caught} detected"
         if result.ok
@@ -140,6 +162,13 @@ def summary_text(result: DemoResult) -> Text:
     )
     text.append(verdict, style="bold green" if result.ok else "bold red")
     return text
+
+
+def _caught(result: DemoResult) -> str:
+    """``outlier burst, drift, data-quality incident and concept drift``: what the run injected."""
+    parts = ["outlier burst"] if result.outlier_at is not None else []
+    parts += ["drift", "data-quality incident"] + (["concept drift"] if result.concept_at is not None else [])
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 class LiveView:
@@ -161,6 +190,7 @@ class LiveView:
         self._scenario: Scenario | None = None
         self._source = "processor"
         self._performance = performance_text(())
+        self._multivariate = multivariate_text(None)
 
     def info(self, message: str) -> None:
         self.console.print(f"[dim]•[/] {message}")
@@ -184,12 +214,14 @@ class LiveView:
     def _render(self) -> Group:
         if self.compact:
             recent = Text("\n").join(self._lines[-4:]) if self._lines else Text("no alarms yet", style="dim")
-            return Group(self._progress, self._table, self._performance, recent)
+            return Group(self._progress, self._table, self._multivariate, self._performance, recent)
         recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
         return Group(
             self._progress,
             Text(""),
             Panel(self._table, title=self._title(), title_align="left", expand=False),
+            Panel(self._multivariate, title="multivariate drift and outliers (no labels needed)",
+                  title_align="left", expand=False),
             Panel(self._performance, title="realized performance (outcomes joined to predictions)",
                   title_align="left", expand=False),
             Panel(recent, title="timeline", title_align="left", expand=False),
@@ -203,11 +235,14 @@ class LiveView:
         new_events: Sequence[DemoEvent],
         changed_at: dict[tuple[str, str], float],
         performance: Sequence[PerformanceStatus] = (),
+        multivariate: FeatureStatus | None = None,
     ) -> None:
         assert self._scenario is not None
         s = self._scenario
         self._performance = performance_text(performance)
-        for at, what in ((s.drift_at, f"{s.drift_feature!r} shifted by +{s.drift_shift:g}σ"),
+        self._multivariate = multivariate_text(multivariate, compact=self.compact)
+        for at, what in ((s.outlier_at, f"outlier burst, {s.outlier_what()}"),
+                         (s.drift_at, f"{s.drift_feature!r} shifted by +{s.drift_shift:g}σ"),
                          (s.incident_at, f"{s.incident_feature!r} missing in {s.incident_missing:.0%} of rows"),
                          (s.concept_at, f"concept drift, {s.concept_what()}")):
             if t >= at and at not in self._injected:
@@ -266,6 +301,7 @@ class PlainView:
         new_events: Sequence[DemoEvent],
         changed_at: dict[tuple[str, str], float],
         performance: Sequence[PerformanceStatus] = (),
+        multivariate: FeatureStatus | None = None,
     ) -> None:
         assert self._scenario is not None
         phase = self._scenario.phase(t)
@@ -281,11 +317,12 @@ class PlainView:
 
     def finish(self, result: DemoResult, statuses: Sequence[FeatureStatus]) -> None:
         self.console.print(status_table(statuses, title="final status"))
+        self._print("multivariate drift and outliers:")
+        self.console.print(multivariate_text(result.multivariate))
         self._print("realized performance:")
         self.console.print(performance_text(result.performance))
         self._print("summary:")
         for line in result.summary_lines():
             self._print(f"  {line}")
-        caught = "drift, data-quality incident and concept drift" if result.concept_at is not None else (
-            "drift and data-quality incident")
+        caught = _caught(result)
         self._print(f"OK: {caught} detected" if result.ok else "FAILED: not everything was detected")
