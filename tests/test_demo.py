@@ -14,7 +14,7 @@ from opentelemetry.proto.common.v1 import common_pb2
 
 from otel_ml import semconv
 from otel_ml_demo.receiver import GaugeReceiver
-from otel_ml_demo.status import DemoResult, StatusTracker
+from otel_ml_demo.status import MULTIVARIATE, DemoEvent, DemoResult, FeatureStatus, StatusTracker
 from otel_ml_demo.traffic import FEATURES, Scenario, Traffic
 
 
@@ -91,6 +91,51 @@ def test_tracker_turns_gauge_changes_into_events() -> None:
     assert result.ok and result.false_alarms == ()
 
 
+def test_tracker_keeps_the_multivariate_stream_apart_and_names_its_outlier_alarm() -> None:
+    rx_store = GaugeReceiver().store  # not started: used as a plain store
+    tracker = StatusTracker(model="m", feature_order=("a", MULTIVARIATE))
+    rx_store.add_request(_gauge_request([
+        (semconv.QUALITY_ALARM, _attrs(MULTIVARIATE), 0.0),
+        (semconv.QUALITY_OUT_OF_RANGE_RATIO, _attrs(MULTIVARIATE), 0.001),
+        (semconv.DRIFT_DETECTED, _attrs(MULTIVARIATE), 0.0),
+    ], t_ns=1))
+    assert tracker.update(rx_store.snapshot(), 1.0) == []
+    rx_store.add_request(_gauge_request([
+        (semconv.QUALITY_ALARM, _attrs(MULTIVARIATE), 1.0),
+        (semconv.QUALITY_OUT_OF_RANGE_RATIO, _attrs(MULTIVARIATE), 0.012),
+        (semconv.QUALITY_MISSING_RATIO, _attrs(MULTIVARIATE), 0.0),
+        (semconv.DRIFT_DETECTED, _attrs(MULTIVARIATE), 1.0),
+        (semconv.DRIFT_SCORE, _attrs(MULTIVARIATE, "psi"), 0.3),
+    ], t_ns=2))
+    events = {e.kind: e for e in tracker.update(rx_store.snapshot(), 7.0)}
+    assert events["quality alarm"].line() == "t=7s outlier alarm (outliers 1.2%)"
+    assert events["quality alarm"].measure == "out_of_range_ratio"
+    assert events["drift"].line() == "t=7s multivariate drift detected (PSI 0.30)"
+    assert [s.name for s in tracker.rows()] == ["a"]  # not a feature row, not a placeholder either
+    assert tracker.multivariate is not None and tracker.multivariate.out_of_range_ratio == 0.012
+    result = DemoResult("m", "x", 10.0, "y", 20.0, 30.0, 100, 31.0, tuple(tracker.events), (), outlier_at=5.0)
+    assert result.outlier_detected is events["quality alarm"] and result.early_outlier_alarm is None
+    assert result.flagged_features == () and result.false_alarms == ()  # the stream is not an input feature
+    # the same stream alarmed by its missing rows (the incident) is not the outlier alarm
+    missing = DemoEvent(7.0, MULTIVARIATE, "quality alarm", "missing 35%", measure="missing_ratio")
+    by_missing = DemoResult("m", "x", 10.0, "y", 20.0, 30.0, 100, 31.0, (missing,), (), outlier_at=5.0)
+    assert by_missing.outlier_detected is None
+
+
+def test_outlier_detail_says_when_missing_rows_hold_the_alarm() -> None:
+    from otel_ml_demo.status import outlier_detail
+    from otel_ml_demo.view import multivariate_text
+
+    burst = FeatureStatus(MULTIVARIATE, out_of_range_ratio=0.011, missing_ratio=0.0, alarm=True, drift=True, psi=0.4)
+    incident = FeatureStatus(MULTIVARIATE, out_of_range_ratio=0.001, missing_ratio=0.35, alarm=True)
+    assert outlier_detail(burst) == "outliers 1.1%"
+    assert outlier_detail(incident) == "missing 35%"
+    shown = multivariate_text(burst).plain
+    assert "multivariate" in shown and "DRIFT" in shown and "1.1%" in shown and "ALARM" in shown
+    assert "rows with a missing value are not scored" in multivariate_text(incident).plain
+    assert "no multivariate stream" in multivariate_text(None).plain
+
+
 def _perf_attrs(metric: str | None = "accuracy") -> dict[str, str]:
     a = {semconv.MODEL_NAME: "m", semconv.MODEL_VERSION: "1", semconv.DRIFT_WINDOW: "10s"}
     if metric:
@@ -163,6 +208,36 @@ def test_traffic_applies_the_story_by_time() -> None:
     assert abs(after[others[0]].mean() - before[others[0]].mean()) < 0.3
 
 
+def test_traffic_outlier_burst_rows_are_in_range_but_jointly_implausible() -> None:
+    pd = pytest.importorskip("pandas")
+    otel_ml = pytest.importorskip("otel_ml")
+    rng = np.random.default_rng(0)
+    # correlated columns, as in the real data: everything follows one latent size
+    size = rng.normal(0.0, 1.0, (2000, 1))
+    data = pd.DataFrame(10.0 + 2.0 * (size + 0.2 * rng.normal(0.0, 1.0, (2000, len(FEATURES)))),
+                        columns=list(FEATURES))
+    s = Scenario.scaled(40.0)
+    assert 0 < s.outlier_at < s.outlier_at + s.outlier_for <= s.drift_at  # the burst ends before the drift
+    traffic = Traffic(data, s)
+    before = traffic.batch(s.outlier_at - 0.1, 20000)
+    during = traffic.batch(s.outlier_at + 0.1, 20000)
+    after = traffic.batch(s.outlier_at + s.outlier_for + 0.01, 20000)
+    assert "outlier burst" in s.phase(s.outlier_at) and "outlier burst" not in s.phase(s.outlier_at + s.outlier_for)
+    high, low = during[s.outlier_high[0]], during[s.outlier_low[0]]
+    odd = (high > data[s.outlier_high[0]].quantile(0.95)) & (low < data[s.outlier_low[0]].quantile(0.05))
+    assert odd.mean() == pytest.approx(s.outlier_share, abs=0.005)  # a large tumour's radius, a small one's perimeter
+    lo, hi = data.min(), data.max()
+    for f in (*s.outlier_high, *s.outlier_low):
+        assert during[f][odd].between(lo[f], hi[f]).all(), f  # every burst value within its training range
+        assert abs(during[f].mean() - before[f].mean()) < 0.1 * data[f].std(), f  # marginals barely move
+    summary = otel_ml.build_reference(data, model="m", version="1").multivariate.summary
+    def outliers(frame: Any) -> float:
+        return float((summary.errors(frame[list(summary.features)].to_numpy()) > summary.threshold).mean())
+
+    assert outliers(before) < 0.005 and outliers(after) < 0.005
+    assert outliers(during) == pytest.approx(s.outlier_share, abs=0.01)
+
+
 def test_cli_help_lists_the_options() -> None:
     from otel_ml._cli import main
 
@@ -199,6 +274,9 @@ def test_demo_detects_the_injected_drift_and_incident() -> None:
     assert accuracy.reference is not None and accuracy.value is not None
     assert accuracy.reference - accuracy.value > 0.1, log
     assert "performance degraded: accuracy" in log and "concept drift" in log
+    assert result.outlier_detected is not None and result.outlier_detected.t >= result.outlier_at, log
+    assert result.early_outlier_alarm is None, log
+    assert "outlier alarm (outliers" in log and "multivariate drift and outliers:" in log
     assert result.elapsed < 60  # a hang, not a slow machine
 
 
@@ -249,8 +327,6 @@ def test_pipeline_demo_through_the_real_collector_and_prometheus() -> None:
 
 
 def test_result_without_detections_is_not_ok_and_says_what_was_missed() -> None:
-    from otel_ml_demo.status import DemoEvent, FeatureStatus
-
     early = DemoEvent(3.0, "a", "drift", "PSI 0.30")  # before the shift: does not count
     other = DemoEvent(12.0, "c", "drift", "PSI 0.25")
     final = (FeatureStatus("a"), FeatureStatus("b"), FeatureStatus("c"))
@@ -269,6 +345,30 @@ def test_result_without_detections_is_not_ok_and_says_what_was_missed() -> None:
     assert DemoResult("m", "a", 10.0, "b", 20.0, 40.0, 100, 41.0, (*found, caught), final, concept_at=30.0).ok
 
 
+def test_outlier_alarm_is_required_after_the_burst_and_forbidden_before() -> None:
+    found = (DemoEvent(12.0, "a", "drift", "PSI 0.4"), DemoEvent(22.0, "b", "quality alarm", "missing 30%"))
+    alarm = DemoEvent(6.0, MULTIVARIATE, "quality alarm", "outliers 1.0%", measure="out_of_range_ratio")
+    early = DemoEvent(3.0, MULTIVARIATE, "quality alarm", "outliers 0.8%", measure="out_of_range_ratio")
+    by_missing = DemoEvent(22.0, MULTIVARIATE, "quality alarm", "missing 35%", measure="missing_ratio")
+    mv_drift = DemoEvent(13.0, MULTIVARIATE, "drift", "PSI 0.9")  # the shift of one of correlated columns
+
+    def result(*events: DemoEvent) -> DemoResult:
+        return DemoResult("m", "a", 10.0, "b", 20.0, 30.0, 100, 31.0, (*found, *events), (FeatureStatus("a"),),
+                          outlier_at=5.0, outlier_what="3% of rows implausible")
+
+    assert result(alarm, mv_drift).ok and result(alarm, mv_drift).false_alarms == ()
+    missed = result(by_missing)
+    assert not missed.ok and "MISSED: no outlier alarm after the outlier burst began" in missed.summary_lines()
+    too_early = result(early, alarm)
+    assert not too_early.ok and too_early.outlier_detected is alarm
+    assert "EARLY: outlier alarm at t=3s, before the outlier burst" in too_early.summary_lines()
+    lines = result(alarm).summary_lines()
+    assert "t=5s injected: outlier burst, 3% of rows implausible" in lines
+    assert "t=6s outlier alarm (outliers 1.0%), 1s after the burst began" in lines
+    doc = result(alarm).to_dict()
+    assert doc["outlier_at"] == 5.0 and doc["outlier_detected_at"] == 6.0 and doc["early_outlier_alarm_at"] is None
+
+
 @pytest.mark.parametrize("ok, code", [(True, 0), (False, 1)])
 def test_cli_exit_code_and_json_follow_the_result(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Any, ok: bool, code: int
@@ -277,8 +377,6 @@ def test_cli_exit_code_and_json_follow_the_result(
 
     import otel_ml_demo.cli as demo_mod
     from otel_ml._cli import main
-    from otel_ml_demo.status import DemoEvent
-
     seen: dict[str, Any] = {}
 
     def fake_run(scenario: Scenario, view: Any) -> DemoResult:
