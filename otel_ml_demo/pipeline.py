@@ -80,6 +80,8 @@ def promql_queries(model: str = MODEL_NAME) -> list[tuple[str, str]]:
          "Wasserstein distance in reference standard deviations"),
         (f"{n(semconv.QUALITY_MISSING_RATIO)}{{{sel}}}", "share of rows missing each feature"),
         (f"{n(semconv.QUALITY_ALARM)}{{{sel}}} == 1", "features with a data-quality alarm"),
+        (f'{n(semconv.QUALITY_OUT_OF_RANGE_RATIO)}{{{sel}, ml_feature_name="{semconv.RECONSTRUCTION_ERROR_FEATURE}"}}',
+         "outlier share: rows beyond the reference's outlier threshold (the multivariate stream)"),
         (f'{n(semconv.PERFORMANCE_VALUE)}{{{sel}, ml_performance_metric="accuracy"}}',
          "realized accuracy (outcomes joined to predictions), each window"),
         (f"{n(semconv.PERFORMANCE_DEGRADED)}{{{sel}}} == 1", "performance metrics judged degraded"),
