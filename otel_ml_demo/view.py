@@ -124,20 +124,23 @@ def performance_text(performance: Sequence[PerformanceStatus]) -> Text:
 
 
 def multivariate_text(s: FeatureStatus | None, *, compact: bool = False) -> Text:
-    """Two status lines from the multivariate stream's gauges: its drift verdict (how the features move
-    together) and the outlier share with the outlier alarm."""
+    """Status lines from the multivariate stream's gauges: its drift verdict (how the features move
+    together) and the outlier share with the outlier alarm (one line when ``compact``)."""
     if s is None:
         return Text("no multivariate stream (the reference has no \"multivariate\" section)" if not compact
                     else "no multivariate stream", style="dim")
-    text = Text("multivariate  " if compact else "multivariate (PCA reconstruction error)  ")
-    text.append(f"PSI {_fmt(s.psi, '.2f')}  W1/σ {_fmt(s.wasserstein, '.2f')}  p {_fmt_p(s.p_value, True)}  ")
+    text = Text("multivariate " if compact else "multivariate (PCA reconstruction error)  ")
+    text.append(f"PSI {_fmt(s.psi, '.2f')}  " + ("" if compact else f"W1/σ {_fmt(s.wasserstein, '.2f')}  ")
+                + f"p {_fmt_p(s.p_value, True)}  ")
     text.append_text(_verdict(s.drift, "DRIFT"))
-    text.append("\noutliers      " if compact else "\noutliers (share beyond the reference's threshold)  ")
+    # one line on a small terminal
+    text.append("   outliers " if compact else "\noutliers (share beyond the reference's threshold)  ")
     text.append(_fmt(s.out_of_range_ratio, ".1%") + "  ")
     text.append_text(_verdict(s.alarm, "ALARM"))
     detail = outlier_detail(s)
     if s.alarm and not detail.startswith("outliers"):
-        text.append(f"  ({detail}: rows with a missing value are not scored)", style="dim")
+        text.append(f"  ({detail})" if compact else f"  ({detail}: rows with a missing value are not scored)",
+                    style="dim")
     return text
 
 
@@ -213,7 +216,7 @@ class LiveView:
 
     def _render(self) -> Group:
         if self.compact:
-            recent = Text("\n").join(self._lines[-4:]) if self._lines else Text("no alarms yet", style="dim")
+            recent = Text("\n").join(self._lines[-3:]) if self._lines else Text("no alarms yet", style="dim")
             return Group(self._progress, self._table, self._multivariate, self._performance, recent)
         recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
         return Group(
@@ -241,7 +244,8 @@ class LiveView:
         s = self._scenario
         self._performance = performance_text(performance)
         self._multivariate = multivariate_text(multivariate, compact=self.compact)
-        for at, what in ((s.outlier_at, f"outlier burst, {s.outlier_what()}"),
+        for at, what in ((s.outlier_at, f"outlier burst, {s.outlier_share:.0%} of rows implausible "
+                                        "(every value within its training range)"),
                          (s.drift_at, f"{s.drift_feature!r} shifted by +{s.drift_shift:g}σ"),
                          (s.incident_at, f"{s.incident_feature!r} missing in {s.incident_missing:.0%} of rows"),
                          (s.concept_at, f"concept drift, {s.concept_what()}")):

@@ -136,6 +136,25 @@ def test_outlier_detail_says_when_missing_rows_hold_the_alarm() -> None:
     assert "no multivariate stream" in multivariate_text(None).plain
 
 
+@pytest.mark.parametrize("width, height", [(140, 50), (80, 24)])
+def test_live_view_shows_the_multivariate_and_outlier_lines(width: int, height: int) -> None:
+    from rich.console import Console
+
+    from otel_ml_demo.view import LiveView
+
+    out = io.StringIO()
+    view = LiveView(Console(file=out, width=width, height=height, force_terminal=True, color_system=None))
+    s = Scenario.scaled(16.0)
+    view.start(s)
+    mv = FeatureStatus(MULTIVARIATE, psi=0.12, drift=False, out_of_range_ratio=0.011, alarm=True)
+    alarm = DemoEvent(s.outlier_at + 1, MULTIVARIATE, "quality alarm", "outliers 1.1%", measure="out_of_range_ratio")
+    view.update(s.outlier_at + 1, 1000, [FeatureStatus("mean radius")], [alarm], {}, (), mv)
+    view.stop()
+    shown = out.getvalue()
+    assert "multivariate" in shown and "outliers" in shown and "1.1%" in shown and "ALARM" in shown
+    assert "injected: outlier burst" in shown and "outlier alarm (outliers 1.1%)" in shown
+
+
 def _perf_attrs(metric: str | None = "accuracy") -> dict[str, str]:
     a = {semconv.MODEL_NAME: "m", semconv.MODEL_VERSION: "1", semconv.DRIFT_WINDOW: "10s"}
     if metric:
@@ -324,6 +343,7 @@ def test_pipeline_demo_through_the_real_collector_and_prometheus() -> None:
     assert result.drift_detected is not None and result.drift_detected.t >= result.drift_at, log
     assert result.concept_detected is not None and result.concept_detected.t >= result.concept_at, log
     assert "PromQL to look at:" in log and "ml_drift_detected" in log and "ml_performance_degraded" in log
+    assert result.outlier_detected is not None and result.early_outlier_alarm is None, log
 
 
 def test_result_without_detections_is_not_ok_and_says_what_was_missed() -> None:
