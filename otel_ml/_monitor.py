@@ -183,6 +183,10 @@ class _Monitor:
             if mv is not None:
                 finite = math.isfinite(sum(map(sum, rows)))
                 v = x if x.dtype == np.float64 else x.astype(np.float64)
+                if finite and len(rows) == 1:
+                    e = mv.row_error(v[0] if agg.mv_columns is None else v[0, agg.mv_columns])
+                    rows[0].append(e)
+                    return Batch(1, x), rows, None, None, e / mv.threshold if mv.threshold > 0 else e
                 errs = mv.errors(v if agg.mv_columns is None else v[:, agg.mv_columns], finite=finite).tolist()
                 for r, e in zip(rows, errs):
                     r.append(e)

@@ -148,8 +148,10 @@ def test_monitor_exports_the_error_stream_like_a_direct_computation(exporter, re
     x[1001, 3] = np.inf
     x[10, 0], x[10, 1] = 3.0, -3.0  # an impossible pair: an outlier
     predict(x[:1000])
-    for i in range(1000, 1500, 2):  # small batches: the buffered path
+    for i in range(1000, 1250, 2):  # small batches: the buffered path
         predict(x[i:i + 2])
+    for i in range(1250, 1500):  # single rows: the online-serving path
+        predict(x[i:i + 1])
     assert otel_ml.flush(5.0)
     data = exporter.last
     reserved = {semconv.FEATURE_NAME: semconv.RECONSTRUCTION_ERROR_FEATURE}
@@ -165,6 +167,7 @@ def test_monitor_exports_the_error_stream_like_a_direct_computation(exporter, re
     scores = [s.attributes[semconv.OUTLIER_MAX_SCORE] for s in spans]
     assert scores[0] == pytest.approx(np.nanmax(err[:1000]) / summary.threshold) and scores[0] > 1
     assert scores[1] == pytest.approx(np.nanmax(err[1000:1002]) / summary.threshold)
+    assert scores[-1] == pytest.approx(err[1499] / summary.threshold)
     assert all(not k.startswith(semconv.FEATURE_VALUE_ATTRIBUTE_PREFIX) for s in spans for k in s.attributes)
 
 
