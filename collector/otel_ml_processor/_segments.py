@@ -29,9 +29,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from otel_ml.stats import NO_VERDICT
-from otel_ml.stats._verdict import adjust_p_values
-from otel_ml.stats.performance import Z, PerformancePolicy, wilson
+from otel_ml.stats import NO_VERDICT, adjust_p_values
+from otel_ml.stats.performance import PerformancePolicy, Z, wilson
 
 #: Segment columns a prediction record may carry (more are dropped by the library and the processor).
 MAX_SEGMENT_COLUMNS = 4
