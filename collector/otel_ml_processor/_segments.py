@@ -22,18 +22,19 @@ Drift and data quality per segment are not judged here (this module covers reali
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from otel_ml import semconv
 from otel_ml.stats import NO_VERDICT, adjust_p_values
 from otel_ml.stats.performance import PerformancePolicy, Z, wilson
 
 #: Segment columns a prediction record may carry (more are dropped by the library and the processor).
-MAX_SEGMENT_COLUMNS = 4
+MAX_SEGMENT_COLUMNS = semconv.MAX_SEGMENT_COLUMNS
 #: Default budget of slices judged per model version and window (``outcomes.max_segments``).
 DEFAULT_MAX_SEGMENTS = 100
 #: ``ml.segment.<name>`` attributes are packed per pair as ``name=value`` joined by this separator.
@@ -58,6 +59,11 @@ class SegmentVerdict:
     degraded: float  # 1.0, 0.0 or NO_VERDICT
     p_value: float  # Holm-adjusted (NaN without a verdict)
     rank: int  # 1 = worst among judged slices; 0 = not ranked (no verdict)
+
+
+def is_packable(text: str) -> bool:
+    """Whether ``text`` holds none of the packing's separators."""
+    return _SEP not in text and _EQ not in text
 
 
 def pack(segments: Mapping[str, str]) -> str:
@@ -146,3 +152,33 @@ def segment_verdicts(score: npt.ArrayLike, masks: Mapping[tuple[str, str], npt.N
         out.append(SegmentVerdict(name, value, metric, int(r["n"]), r["value"], r["lower"], r["upper"], r["gap"],
                                   r["gap"] - half, r["gap"] + half, degraded, float(p_adj[i]), ranks.get(i, 0)))
     return out
+
+
+# --- OTLP -----------------------------------------------------------------------------------------
+def add_segments(sm: Any, results: Sequence[Any], now_ns: int) -> None:
+    """Append the ``ml.segment.*`` gauges of each window result's slices to ``sm`` (a ``ScopeMetrics``):
+    value and interval, gap to the rest, verdict and sample count for every slice; the rank for judged ones."""
+    from ._telemetry import kv, new_metric
+
+    metrics: dict[str, Any] = {}
+
+    def point(name: str, attrs: list[Any], **value: Any) -> None:
+        if name not in metrics:
+            metrics[name] = new_metric(sm, name)
+        metrics[name].gauge.data_points.add(time_unix_nano=now_ns, **value).attributes.extend(attrs)
+
+    for r in results:
+        for sv in r.segments:
+            attrs = [kv(semconv.MODEL_NAME, r.model), kv(semconv.MODEL_VERSION, r.version),
+                     kv(semconv.DRIFT_WINDOW, r.window), kv(semconv.PERFORMANCE_METRIC, sv.metric),
+                     kv(semconv.SEGMENT_NAME, sv.name), kv(semconv.SEGMENT_VALUE, sv.value)]
+            point(semconv.SEGMENT_SAMPLE_COUNT, attrs, as_int=sv.n)
+            point(semconv.SEGMENT_PERFORMANCE_DEGRADED, attrs, as_int=int(sv.degraded))
+            for name, value in ((semconv.SEGMENT_PERFORMANCE_VALUE, sv.estimate),
+                                (semconv.SEGMENT_PERFORMANCE_LOWER, sv.lower),
+                                (semconv.SEGMENT_PERFORMANCE_UPPER, sv.upper),
+                                (semconv.SEGMENT_PERFORMANCE_GAP, sv.gap)):
+                if math.isfinite(value):
+                    point(name, attrs, as_double=float(value))
+            if sv.rank:
+                point(semconv.SEGMENT_RANK, attrs, as_int=sv.rank)
