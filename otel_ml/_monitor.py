@@ -78,7 +78,7 @@ class _CallState:
     span: Span | None
     token: contextvars.Token[Any] | None  # the context token of the span, to detach
     active: contextvars.Token[tuple[str, str] | None]
-    ids: tuple[Any, int] | None = None  # the call's prediction ids (monitor(prediction_id=...))
+    ids: tuple[Any, int, dict[str, Any] | None] | None = None  # the call's ids, their number, its segments
 
 
 def _version() -> str:
