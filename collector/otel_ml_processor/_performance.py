@@ -22,6 +22,7 @@ per-row log loss, or absolute error) become exemplars on ``ml.performance.value`
 
 from __future__ import annotations
 
+import copy
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -132,6 +133,13 @@ class _Ring:
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.t, self.actual, self.pred, self.proba, self.trace, self.seg))
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Ring:
+        # Column copies; the packed segment strings are immutable and shared (deepcopy would visit each).
+        other = copy.copy(self)
+        for name in ("t", "actual", "pred", "proba", "trace", "seg"):
+            setattr(other, name, getattr(self, name).copy())
+        return other
+
 
 @dataclass
 class _Version:
@@ -207,8 +215,6 @@ class PerformanceWindows:
 
     def snapshot(self) -> PerformanceWindows:
         """A copy to evaluate in another thread while ingest keeps adding to this one (on the loop)."""
-        import copy
-
         return copy.deepcopy(self)
 
     # --- evaluation -----------------------------------------------------------------------------

@@ -86,15 +86,22 @@ def slices(packed: npt.NDArray[Any], max_segments: int) -> tuple[dict[tuple[str,
     """Row masks per (name, value) from packed segment texts, at most ``max_segments`` of them (the most
     populated first, then by name and value); returns ``(masks, overflow)`` where overflow counts the
     slices left out."""
+    index: dict[str, int] = {}  # packed text -> code (a dict: much faster than sorting strings)
+    inverse = np.fromiter((index.setdefault(p or "", len(index)) for p in packed), np.int64, len(packed))
+    per_code = np.bincount(inverse, minlength=len(index))
     codes: dict[tuple[str, str], list[int]] = {}
-    uniq, inverse = np.unique(np.asarray(packed, dtype=object).astype(str), return_inverse=True)
-    for u_index, text in enumerate(uniq):
+    for text, code in index.items():
         for key in unpack(text).items():
-            codes.setdefault(key, []).append(u_index)
-    sizes = {key: int(np.isin(inverse, idx).sum()) for key, idx in codes.items()}
+            codes.setdefault(key, []).append(code)
+    sizes = {key: int(per_code[idx].sum()) for key, idx in codes.items()}
     order = sorted(sizes, key=lambda k: (-sizes[k], k))
     kept = order[:max_segments]
-    return {key: np.isin(inverse, codes[key]) for key in kept}, len(order) - len(kept)
+    masks = {}
+    for key in kept:
+        lookup = np.zeros(len(index), bool)
+        lookup[codes[key]] = True
+        masks[key] = lookup[inverse]
+    return masks, len(order) - len(kept)
 
 
 def segment_verdicts(score: npt.ArrayLike, masks: Mapping[tuple[str, str], npt.NDArray[np.bool_]], metric: str,
