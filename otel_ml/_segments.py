@@ -21,6 +21,7 @@ from typing import Any
 
 from . import semconv
 from ._errors import ConfigurationError
+from ._log import log_once
 from ._reference import CategoricalProfile, Reference, category_key, name_problem
 
 #: Distinct values kept per segment column the reference does not profile as categorical (first seen).
@@ -72,6 +73,9 @@ class Segments:
         """Per segment (at most four, in order): one bounded string per row. Raises ValueError when a
         column's length differs from the call's rows."""
         out = []
+        if len(taken) > semconv.MAX_SEGMENT_COLUMNS:
+            log_once("segments:too_many", "otel-ml: the segments callable returned %d segments; only the first %d "
+                     "are sent (%s)", len(taken), semconv.MAX_SEGMENT_COLUMNS, ", ".join(map(str, list(taken)[:8])))
         for name, column in list(taken.items())[: semconv.MAX_SEGMENT_COLUMNS]:
             if not isinstance(name, str) or name_problem(name) or any(c in name for c in _RESERVED):
                 raise ValueError(f"segment name {name!r} is not a name of 1 to {semconv.MAX_NAME_LENGTH} characters")

@@ -24,14 +24,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from otel_ml import semconv
-from otel_ml.stats import NO_VERDICT, adjust_p_values
-from otel_ml.stats.performance import PerformancePolicy, Z, wilson
+
+if TYPE_CHECKING:
+    from otel_ml.stats.performance import PerformancePolicy
 
 #: Segment columns a prediction record may carry (more are dropped by the library and the processor).
 MAX_SEGMENT_COLUMNS = semconv.MAX_SEGMENT_COLUMNS
@@ -111,6 +112,10 @@ def segment_verdicts(score: npt.ArrayLike, masks: Mapping[tuple[str, str], npt.N
     ``score`` is one number per pair of the window: 1/0 correct for ``accuracy``, the absolute error for
     ``mae``. ``masks`` selects each slice's pairs.
     """
+    # Imported here, as in ._performance: a library without otel_ml.stats.performance leaves counters only.
+    from otel_ml.stats import NO_VERDICT, adjust_p_values
+    from otel_ml.stats.performance import PerformancePolicy, Z, wilson
+
     if metric not in ("accuracy", "mae"):
         raise ValueError(f"segment metric must be 'accuracy' or 'mae', got {metric!r}")
     policy = policy or PerformancePolicy()
