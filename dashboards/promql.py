@@ -186,6 +186,19 @@ def quality_ratio(name: str, *extra: dict[str, str]) -> str:
     return gauge(name, *extra, by=f"{MODEL}, {VERSION}, {FEATURE}")
 
 
+#: The multivariate stream (each row's PCA reconstruction error): its drift verdict is the multivariate
+#: one, its out-of-range share the share of out-of-distribution rows.
+MULTIVARIATE = {FEATURE: f"={sc.RECONSTRUCTION_ERROR_FEATURE}"}
+
+
+def multivariate_score() -> str:
+    return drift_score(None, MULTIVARIATE, {METHOD: f"${V_METHOD}"})
+
+
+def outlier_share() -> str:
+    return gauge(sc.QUALITY_RATIOS["out_of_range"], MULTIVARIATE, by=f"{VERSION}, {WINDOW}")
+
+
 # --- Realized performance (processor: prediction and outcome records joined) -------------------------
 #: The processor's ground-truth metrics: they have data only where outcomes are joined to predictions
 #: (a model monitored with ``prediction_id`` and outcomes sent), so :mod:`dashboards.catalog` tags the
