@@ -16,8 +16,9 @@ processes on a busy machine disturb them less.
 6. ``prediction_id`` on (prediction records): a 1 x 20 call's overhead vs. the span-only wrapper
    (target <= 2x), and what ids add to a 1000 x 20 call (ndarray + id callable; DataFrame + id column)
    over the same call without ids (target <= 1 ms); with two segment columns (issue 13) the DataFrame
-   call's overhead against the same call without segments (target <= 2x), and the sender's cost per record. The sender thread is kept out of the timed loops
-   (its queue is drained between rounds) and timed apart: hashing, sampling and protobuf per record.
+   call's overhead against the same call without segments (target <= 2x). The sender thread is kept out of
+   the timed loops (its queue is drained between rounds) and timed apart: hashing, sampling and protobuf
+   per record (with and without segments).
 5. Offline counting of ``otel-ml drift`` (read-back of text cells + ``count_column``), 20 features
    (5 categorical) x 10,000 rows, in-process (target: <= 20 ms), vs. the numeric columns alone; and
    the command's whole ``judge()`` (counting and verdicts) on the same frame.
