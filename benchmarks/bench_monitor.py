@@ -15,8 +15,10 @@ processes on a busy machine disturb them less.
 3. Thread safety: N threads, exact counts. 4. Memory: bounded whatever the input.
 6. ``prediction_id`` on (prediction records): a 1 x 20 call's overhead vs. the span-only wrapper
    (target <= 2x), and what ids add to a 1000 x 20 call (ndarray + id callable; DataFrame + id column)
-   over the same call without ids (target <= 1 ms). The sender thread is kept out of the timed loops
-   (its queue is drained between rounds) and timed apart: hashing, sampling and protobuf per record.
+   over the same call without ids (target <= 1 ms); with two segment columns (issue 13) the DataFrame
+   call's overhead against the same call without segments (target <= 2x). The sender thread is kept out of
+   the timed loops (its queue is drained between rounds) and timed apart: hashing, sampling and protobuf
+   per record (with and without segments).
 5. Offline counting of ``otel-ml drift`` (read-back of text cells + ``count_column``), 20 features
    (5 categorical) x 10,000 rows, in-process (target: <= 20 ms), vs. the numeric columns alone; and
    the command's whole ``judge()`` (counting and verdicts) on the same frame.
@@ -467,13 +469,28 @@ def prediction_records(clf, ref, tracer, X, rng) -> bool:
     def df_model(x):
         return clf.predict_proba(x[names].to_numpy())
 
-    fns3 = {"monitor": otel_ml.monitor(model="bench-df", version="1", reference=ref_df)(df_model),
-            "ids": otel_ml.monitor(model="bench-df", version="1", reference=ref_df, prediction_id="order")(df_model)}
-    args3 = {"monitor": frame, "ids": frame_ids}
+    frame_seg = frame_ids.assign(country=rng.choice([f"c{i}" for i in range(10)], 1000),
+                                 channel=rng.choice(["web", "app", "store", "phone"], 1000))
+    fns3 = {"bare": df_model,
+            "monitor": otel_ml.monitor(model="bench-df", version="1", reference=ref_df)(df_model),
+            "ids": otel_ml.monitor(model="bench-df", version="1", reference=ref_df, prediction_id="order")(df_model),
+            "segments": otel_ml.monitor(model="bench-df", version="1", reference=ref_df, prediction_id="order",
+                                        segments=["country", "channel"])(df_model)}
+    args3 = {"bare": frame, "monitor": frame, "ids": frame_ids, "segments": frame_seg}
     timed(fns3, args3, 5, 2)
     r3 = timed(fns3, args3, calls, rounds)
     print(f"   1000 x 20 DataFrame: monitor {us(r3['monitor'])}; + id column and prediction_id {us(r3['ids'])}; "
           f"ids add {us(r3['ids'] - r3['monitor'])}  (target <= 1000 µs)")
+    seg_oh, ids_oh3 = r3["segments"] - r3["bare"], r3["ids"] - r3["bare"]
+    print(f"   + 2 segment columns (issue 13): overhead {us(seg_oh)} vs {us(ids_oh3)} without segments: "
+          f"{seg_oh / ids_oh3:.2f}x  (target <= 2x)")
+    for _ in range(20):
+        fns3["segments"](frame_seg)
+    n_seg = _records.QUEUE._queued
+    t0 = clock()
+    _records.QUEUE._work()
+    print(f"   sender with 2 segments: {(clock() - t0) / n_seg * 1e6:.2f} µs per record")
+    sent.clear()
 
     # the sender's work, on this thread: 20 calls of 1000 rows, hashed, protobuf-built, 'sent'
     for _ in range(20):

@@ -27,6 +27,7 @@ from grafana_foundation_sdk.builders import (
     prometheus as prom,
     stat,
     statetimeline,
+    table,
     timeseries,
 )
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -440,7 +441,8 @@ def realized_performance(d: db.Dashboard) -> db.Dashboard:
         "Outcomes joined / unmatched / expired / duplicate / rejected per second",
         "Pairs joined (ml.outcome.joined); outcomes that never found their prediction (ml.outcome.unmatched) "
         "and predictions whose outcome never came (ml.prediction.expired), by reason (ttl, cap); duplicate "
-        "outcomes; records the processor refused (ml.outcome.rejected, by error.type, per model).",
+        "outcomes; records the processor refused (ml.outcome.rejected, by error.type, per model); segment "
+        "slices left unjudged by outcomes.max_segments (ml.segment.overflow).",
         targets((q.rate(sc.OUTCOMES_JOINED, by=q.BY_VERSION, base=q.EVAL), "{{%s}} joined" % q.VERSION),
                 (q.outcome_rate(sc.OUTCOMES_UNMATCHED, by_reason),
                  "{{%s}} unmatched {{%s}}" % (q.VERSION, q.ERROR_TYPE)),
@@ -448,7 +450,8 @@ def realized_performance(d: db.Dashboard) -> db.Dashboard:
                  "{{%s}} expired {{%s}}" % (q.VERSION, q.ERROR_TYPE)),
                 (q.outcome_rate(sc.OUTCOMES_DUPLICATES), "{{%s}} duplicate" % q.VERSION),
                 (q.outcome_rate(sc.OUTCOMES_REJECTED, f"{q.MODEL}, {q.ERROR_TYPE}", {q.MODEL: f"${q.V_MODEL}"}),
-                 "{{%s}} rejected {{%s}}" % (q.MODEL, q.ERROR_TYPE))),
+                 "{{%s}} rejected {{%s}}" % (q.MODEL, q.ERROR_TYPE)),
+                (q.outcome_rate(sc.SEGMENT_OVERFLOW), "{{%s}} segments over budget" % q.VERSION)),
         "short", span=12, axis_min=0))
     merge = dm.DataTransformerConfig(id_val="merge", options={})
     rename = dm.DataTransformerConfig(id_val="organize", options={
@@ -469,6 +472,43 @@ def realized_performance(d: db.Dashboard) -> db.Dashboard:
         .x_field(q.BUCKET_LE).unit("percentunit").min(0).max(1).span(12).height(9)
         .legend(cb.VizLegendOptions().show_legend(True).placement(cm.LegendPlacement.BOTTOM)
                 .display_mode(cm.LegendDisplayMode.LIST)))
+    return worst_segments(d)
+
+
+#: Columns of the worst-segments table: query ref -> (segment gauge, column title).
+_SEGMENT_COLUMNS = {
+    "A": (sc.SEGMENT_RANK, "rank"),
+    "B": (sc.SEGMENT_PERFORMANCE_GAP, "gap (segment − rest)"),
+    "C": (sc.SEGMENT_PERFORMANCE_VALUE, "segment value"),
+    "D": (sc.SEGMENT_PERFORMANCE_LOWER, "lower"),
+    "E": (sc.SEGMENT_PERFORMANCE_UPPER, "upper"),
+    "F": (sc.SEGMENT_SAMPLE_COUNT, "outcomes"),
+    "G": (sc.SEGMENT_PERFORMANCE_DEGRADED, "degraded"),
+}
+
+
+def worst_segments(d: db.Dashboard) -> db.Dashboard:
+    """The overview's table of the worst segment slices (realized performance against the rest)."""
+    merge = dm.DataTransformerConfig(id_val="merge", options={})
+    rename = dm.DataTransformerConfig(id_val="organize", options={
+        "excludeByName": {"Time": True},
+        "renameByName": {f"Value #{ref}": title for ref, (_, title) in _SEGMENT_COLUMNS.items()}})
+    d = d.with_panel(
+        table.Panel().title(f"Worst segments ($window, top {q.WORST_SEGMENTS})")
+        .description("Segment slices (monitor(segments=...): ml.segment.name = value) whose realized metric is "
+                     "worst relative to the rest of the window, as the processor ranks them (ml.segment.rank, "
+                     "1 = worst, among the slices with a verdict). gap: segment − rest (accuracy: negative is "
+                     "worse; mae: positive is worse); lower / upper: the segment value's 95 % interval; "
+                     "degraded: 1 significantly worse than the rest by more than the tolerance, 0 not "
+                     f"(Holm-corrected across the version's segments); slices with fewer than {MIN_OUTCOMES} "
+                     "outcomes have no verdict and no rank. Slices beyond outcomes.max_segments are counted in "
+                     "ml.segment.overflow (panel 'Outcomes joined / ...').")
+        .datasource(DS)
+        .targets([target(q.worst_segments(name), title, ref, instant=True, fmt=pm.PromQueryFormat.TABLE)
+                  for ref, (name, title) in _SEGMENT_COLUMNS.items()])
+        .with_transformation(merge).with_transformation(rename)
+        .with_transformation(_sort_by("rank", desc=False))
+        .span(24).height(9))
     return d
 
 

@@ -48,6 +48,8 @@ KIND = label(sc.DRIFT_KIND)
 ERROR_TYPE = label(sc.ERROR_TYPE)
 SCHEMA_VIOLATION = label(sc.SCHEMA_VIOLATION)
 PERF_METRIC = label(sc.PERFORMANCE_METRIC)
+SEG_NAME = label(sc.SEGMENT_NAME)
+SEG_VALUE = label(sc.SEGMENT_VALUE)
 BUCKET_LE = label(sc.BUCKET_LE)
 
 #: The standard OTel HTTP server duration histogram (semconv ``http.server.request.duration``, unit s),
@@ -204,7 +206,10 @@ def outlier_share() -> str:
 OUTCOME_METRICS = (sc.PERFORMANCE_VALUE, sc.PERFORMANCE_LOWER, sc.PERFORMANCE_UPPER, sc.PERFORMANCE_REFERENCE,
                    sc.PERFORMANCE_DEGRADED, sc.PERFORMANCE_SAMPLE_COUNT, sc.OUTCOME_COVERAGE_RATIO,
                    sc.CALIBRATION_OBSERVED, sc.OUTCOMES_JOINED, sc.OUTCOMES_UNMATCHED, sc.PREDICTIONS_EXPIRED,
-                   sc.OUTCOMES_DUPLICATES, sc.OUTCOMES_REJECTED, sc.LABEL_DELAY)
+                   sc.OUTCOMES_DUPLICATES, sc.OUTCOMES_REJECTED, sc.LABEL_DELAY,
+                   sc.SEGMENT_PERFORMANCE_VALUE, sc.SEGMENT_PERFORMANCE_LOWER, sc.SEGMENT_PERFORMANCE_UPPER,
+                   sc.SEGMENT_PERFORMANCE_GAP, sc.SEGMENT_PERFORMANCE_DEGRADED, sc.SEGMENT_SAMPLE_COUNT,
+                   sc.SEGMENT_RANK, sc.SEGMENT_OVERFLOW)
 ONE_METRIC = {PERF_METRIC: f"${V_METRIC}"}
 #: The metric over all classes (per-class metrics such as f1 of one class carry ml.prediction.class).
 ALL_CLASSES = {PRED_CLASS: "="}
@@ -252,6 +257,21 @@ def outcome_rate(name: str, by: str = BY_VERSION, base: dict[str, str] = EVAL) -
     """Rate of a join counter of the processor, 0 for model versions that join outcomes but never had
     such an event (the counter appears after its first increment)."""
     return f"({rate(name, by=by, base=base)}) or (0 * {rate(sc.OUTCOMES_JOINED, by=BY_VERSION, base=EVAL)})"
+
+
+# --- Segments (processor: realized performance per segment slice) ----------------------------------
+BY_SEGMENT = f"{MODEL}, {VERSION}, {WINDOW}, {SEG_NAME}, {SEG_VALUE}"
+#: Rows of the worst-segments table: the processor's rank 1 (worst) to this, per model version and window.
+WORST_SEGMENTS = 10
+
+
+def worst_segments(name: str = sc.SEGMENT_RANK, k: int = WORST_SEGMENTS) -> str:
+    """A segment gauge of the ``k`` worst judged slices per model version and window (the processor ranks
+    them by how much worse than the rest of the window they are: ``ml.segment.rank`` 1 = worst)."""
+    ranked = f"max by ({BY_SEGMENT}) ({_s(sc.SEGMENT_RANK, ONE_WINDOW, base=EVAL)}) <= {k}"
+    if name == sc.SEGMENT_RANK:
+        return ranked
+    return f"max by ({BY_SEGMENT}) ({_s(name, ONE_WINDOW, base=EVAL)})\nand on ({BY_SEGMENT})\n({ranked})"
 
 
 def calibration_observed() -> str:

@@ -18,6 +18,8 @@ from dashboards.promql import (
     MODEL,
     PERF_METRIC,
     PRED_CLASS,
+    SEG_NAME,
+    SEG_VALUE,
     VERSION,
     WINDOW,
     metric,
@@ -30,6 +32,7 @@ QUALITY_FOR = "10m"
 NO_PREDICTIONS_WINDOW = "15m"
 PROCESSOR_SILENCE = "10m"
 PERFORMANCE_FOR = "10m"
+SEGMENT_FOR = "10m"
 #: MLOutcomesStopped: no outcome joined for this long while predictions with ids keep coming. It must
 #: exceed the usual label delay (ml.label.delay p99) and the gap between outcome batches (a nightly
 #: `otel-ml outcomes push` needs more than 24h): see docs/dashboards.md.
@@ -113,6 +116,20 @@ def _rows_rate(by: str, window: str) -> str:
 
 
 _BY_PERFORMANCE = f"{MODEL}, {VERSION}, {PERF_METRIC}, {WINDOW}"
+_BY_SEGMENT = f"{_BY_PERFORMANCE}, {SEG_NAME}, {SEG_VALUE}"
+_SEGMENT_DEGRADED = metric(sc.SEGMENT_PERFORMANCE_DEGRADED)
+
+
+def _segment_degraded() -> str:
+    """The processor's verdict per segment slice (1, 0 or NO_VERDICT)."""
+    return f"max by ({_BY_SEGMENT}) ({_SEGMENT_DEGRADED})"
+
+
+def _segment_firing() -> str:
+    """The slice's gap to the rest of its window (slice − rest), only where the verdict is 1."""
+    return (f"max by ({_BY_SEGMENT}) ({metric(sc.SEGMENT_PERFORMANCE_GAP)})\n"
+            f"and on ({_BY_SEGMENT})\n"
+            f"({_segment_degraded()} == 1)")
 _DEGRADED = metric(sc.PERFORMANCE_DEGRADED)
 
 
@@ -314,6 +331,31 @@ ALERTS: tuple[Alert, ...] = (
             "3. Roll back a new version, or retrain on recent labelled data (`otel-ml outcomes export` "
             "writes the joined records) and rebuild the reference with labels."
         ) % (PERF_METRIC, WINDOW, PERFORMANCE_FOR, _DEGRADED),
+        value_format='printf "%.4g"',
+    ),
+    Alert(
+        name="MLSegmentUnderperforming",
+        uid="otel-ml-segment-underperforming",
+        expr=_segment_firing(),
+        signal=_segment_degraded(),
+        for_=SEGMENT_FOR,
+        severity="warning",
+        summary="Model {{ $labels.%s }} {{ $labels.%s }}: segment {{ $labels.%s }}={{ $labels.%s }} "
+        "underperforms the rest (realized {{ $labels.%s }}, window {{ $labels.%s }})"
+        % (MODEL, VERSION, SEG_NAME, SEG_VALUE, PERF_METRIC, WINDOW),
+        description=(
+            "The otel-ml processor has judged the realized {{ $labels.%s }} of this segment significantly "
+            "worse than on the rest of the window's joined predictions, by more than the policy's tolerance, "
+            "for %s (%s == 1; Holm-corrected across the model version's segments). Gap (segment − rest): "
+            "VALUE. The model's overall figure may well be fine: the average hides the segment.\n"
+            "Runbook:\n"
+            "1. 'otel-ml / ML model overview', table 'Worst segments': the segment's value with its interval, "
+            "its sample count and its rank among the segments.\n"
+            "2. Look for a cause specific to the segment: a new market, channel or device, an upstream change "
+            "that reaches only this traffic, too little of it in the training data.\n"
+            "3. Export the joined records (`otel-ml outcomes export`) and evaluate the segment offline; retrain "
+            "with more of its data or route it to a fallback."
+        ) % (PERF_METRIC, SEGMENT_FOR, _SEGMENT_DEGRADED),
         value_format='printf "%.4g"',
     ),
     Alert(

@@ -22,6 +22,8 @@ from dashboards.promql import (
     MODEL,
     PERF_METRIC,
     PRED_CLASS,
+    SEG_NAME,
+    SEG_VALUE,
     VERSION,
     WINDOW,
     metric,
@@ -96,6 +98,12 @@ def check(alert: str, at: str, *expected: dict[str, Any]) -> dict[str, Any]:
 
 
 CHURN_V1 = {MODEL: "churn", VERSION: "v1"}
+
+
+def seg(name: str, values: str, value: str, *, segment: str = "country", window: str = "5m") -> dict[str, str]:
+    """A processor segment gauge (ml.segment.*) of churn v1, accuracy."""
+    return series(name, {**PROC, **CHURN_V1, WINDOW: window, PERF_METRIC: "accuracy", SEG_NAME: segment,
+                         SEG_VALUE: value}, values)
 
 
 def perf(name: str, values: str, *, metric_: str = "accuracy", window: str = "5m", version: str = "v1",
@@ -275,6 +283,40 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "segment underperforming fires on the slice's verdict after 10m, valued at its gap",
+        "interval": "1m",
+        "input_series": [
+            seg(sc.SEGMENT_PERFORMANCE_DEGRADED, "0x4 1x30", "DE"),
+            seg(sc.SEGMENT_PERFORMANCE_GAP, "-0.01x4 -0.15x30", "DE"),
+            seg(sc.SEGMENT_PERFORMANCE_DEGRADED, "0x34", "FR"),
+            seg(sc.SEGMENT_PERFORMANCE_GAP, "0.02x34", "FR"),
+            seg(sc.SEGMENT_PERFORMANCE_DEGRADED, "-1x34", "LU"),  # too few outcomes: no verdict
+            seg(sc.SEGMENT_PERFORMANCE_GAP, "-0.3x34", "LU"),
+            perf(sc.PERFORMANCE_DEGRADED, "0x34"),  # the model overall is fine
+        ],
+        "alert_rule_test": [
+            check("MLSegmentUnderperforming", "10m"),  # pending: degraded for 6m
+            check("MLSegmentUnderperforming", "20m",
+                  expect("MLSegmentUnderperforming", {**CHURN_V1, PERF_METRIC: "accuracy", WINDOW: "5m",
+                                                      SEG_NAME: "country", SEG_VALUE: "DE"}, -0.15)),
+            check("MLModelPerformanceDegraded", "20m"),
+        ],
+    },
+    {
+        "name": "segment underperforming: no verdict and a flapping verdict never fire",
+        "interval": "1m",
+        "input_series": [
+            seg(sc.SEGMENT_PERFORMANCE_DEGRADED, "1x8 0 1x8 0 1x8 0 1x8", "DE"),
+            seg(sc.SEGMENT_PERFORMANCE_GAP, "-0.15x40", "DE"),
+            seg(sc.SEGMENT_PERFORMANCE_DEGRADED, "-1x40", "LU"),
+            seg(sc.SEGMENT_PERFORMANCE_GAP, "-0.3x40", "LU"),
+        ],
+        "alert_rule_test": [
+            check("MLSegmentUnderperforming", "20m"),
+            check("MLSegmentUnderperforming", "36m"),
+        ],
+    },
+    {
         "name": "outcomes stopped: joins stop, or never came, while predictions with ids continue",
         "interval": "1m",
         "input_series": [
@@ -429,7 +471,29 @@ def _outcome_inputs() -> list[dict[str, str]]:
         joined("0+60x20"),
         series(sc.OUTCOMES_UNMATCHED, {**v1, ERROR_TYPE: "ttl"}, "0+6x20"),
         series(sc.OUTCOMES_REJECTED, {**PROC, MODEL: "churn", ERROR_TYPE: "unknown_class"}, "0+30x20"),
+        series(sc.SEGMENT_OVERFLOW, v1, "0+12x20"),
+        *_segment_inputs(),
     ]
+
+
+def _segment_inputs() -> list[dict[str, str]]:
+    """Churn v1's segment slices: DE worst (rank 1, degraded), FR (rank 2), LU too small (no verdict, no rank)."""
+    rows = {  # value: (rank, gap, value, outcomes, degraded)
+        "DE": ("1", "-0.15", "0.75", "2000", "1"),
+        "FR": ("2", "0.02", "0.92", "8000", "0"),
+        "LU": (None, "-0.3", "0.6", "40", "-1"),
+    }
+    out = []
+    for value, (rank, gap, val, n, degraded) in rows.items():
+        if rank is not None:
+            out.append(seg(sc.SEGMENT_RANK, f"{rank}x20", value))
+        out += [seg(sc.SEGMENT_PERFORMANCE_GAP, f"{gap}x20", value),
+                seg(sc.SEGMENT_PERFORMANCE_VALUE, f"{val}x20", value),
+                seg(sc.SEGMENT_PERFORMANCE_LOWER, "0.7x20", value),
+                seg(sc.SEGMENT_PERFORMANCE_UPPER, "0.95x20", value),
+                seg(sc.SEGMENT_SAMPLE_COUNT, f"{n}x20", value),
+                seg(sc.SEGMENT_PERFORMANCE_DEGRADED, f"{degraded}x20", value)]
+    return out
 
 
 def _outcome_checks(rendered) -> list[dict[str, Any]]:
@@ -442,6 +506,7 @@ def _outcome_checks(rendered) -> list[dict[str, Any]]:
                                  "value": value} for labels, value in samples]}
 
     w5, w1h = {**CHURN_V1, WINDOW: "5m"}, {**CHURN_V1, WINDOW: "1h"}
+    de, fr = ({**w5, SEG_NAME: "country", SEG_VALUE: v} for v in ("DE", "FR"))
     return [
         at(promql.performance(), (w5, 0.85), (w1h, 0.8)),
         at(promql.performance(sc.PERFORMANCE_LOWER), (w5, 0.83)),
@@ -470,4 +535,13 @@ def _outcome_checks(rendered) -> list[dict[str, Any]]:
            ({BUCKET_LE: "1"}, 0.97)),
         at(promql.calibration_diagonal(), ({BUCKET_LE: "0.1"}, 0.05), ({BUCKET_LE: "0.5"}, 0.45),
            ({BUCKET_LE: "1"}, 0.95)),
+        at(promql.outcome_rate(sc.SEGMENT_OVERFLOW), (CHURN_V1, 0.2)),
+        # LU has no verdict, hence no rank: never in the table
+        at(promql.worst_segments(), (de, 1), (fr, 2)),
+        at(promql.worst_segments(sc.SEGMENT_PERFORMANCE_GAP), (de, -0.15), (fr, 0.02)),
+        at(promql.worst_segments(sc.SEGMENT_PERFORMANCE_VALUE), (de, 0.75), (fr, 0.92)),
+        at(promql.worst_segments(sc.SEGMENT_PERFORMANCE_LOWER), (de, 0.7), (fr, 0.7)),
+        at(promql.worst_segments(sc.SEGMENT_PERFORMANCE_UPPER), (de, 0.95), (fr, 0.95)),
+        at(promql.worst_segments(sc.SEGMENT_SAMPLE_COUNT), (de, 2000), (fr, 8000)),
+        at(promql.worst_segments(sc.SEGMENT_PERFORMANCE_DEGRADED), (de, 1), (fr, 0)),
     ]

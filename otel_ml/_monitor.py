@@ -16,7 +16,7 @@ import inspect
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -79,7 +79,7 @@ class _CallState:
     span: Span | None
     token: contextvars.Token[Any] | None  # the context token of the span, to detach
     active: contextvars.Token[tuple[str, str] | None]
-    ids: tuple[Any, int] | None = None  # the call's prediction ids (monitor(prediction_id=...))
+    ids: tuple[Any, int, dict[str, Any] | None] | None = None  # the call's ids, their number, its segments
 
 
 def _version() -> str:
@@ -113,7 +113,7 @@ class _Monitor:
         agg = self.agg
         if reference is not None and agg is not None:
             self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions,
-                                                (records.column,) if records is not None and records.column else ())
+                                                _non_features(records))
         else:
             self.schema = None
         self._locate_input(func, input_arg)
@@ -461,6 +461,14 @@ def _resolve_reference(reference: Any, model: str, version: str) -> Reference | 
     return ref
 
 
+def _non_features(records: Recorder | None) -> tuple[str, ...]:
+    """Input columns that are not features: the prediction id and the segment columns."""
+    if records is None:
+        return ()
+    seg = records.segments.columns if records.segments is not None else ()
+    return tuple(c for c in ((records.column,) if records.column else ()) + seg)
+
+
 def _check_names(model: Any, version: Any) -> tuple[str, str]:
     text = version if version is None or isinstance(version, bool) else str(version)
     for what, value, given in (("model", model, model), ("version", text, version)):
@@ -480,6 +488,7 @@ def monitor(
     prediction_id: str | Callable[[Any], Any] | None = None,
     outcome_sample_rate: float = 1.0,
     hash_ids: bool | None = None,
+    segments: Sequence[str] | Callable[[Any], Mapping[str, Any]] | None = None,
 ) -> Callable[[F], F]:
     """Monitor a predict function: a span per call, feature and prediction histograms, quality counts.
 
@@ -496,14 +505,22 @@ def monitor(
     (:func:`otel_ml.record_outcomes`). ``outcome_sample_rate`` keeps that share of the ids (decided by
     the id's hash, so the outcome side keeps the same ones); ``hash_ids=False`` sends raw ids (default:
     :func:`otel_ml.configure`'s, which hashes with ``id_secret``/``OTEL_ML_ID_SECRET``).
+
+    ``segments`` (up to 4 input column names, or a callable(X) returning a mapping of segment name to one
+    value per row; needs ``prediction_id``) puts each row's segment values on its prediction record as
+    ``ml.segment.<name>``, so the processor judges realized performance per segment. Values are bounded:
+    the reference's top categories of a categorical column, else the first 20 distinct values seen;
+    everything else is ``__other__`` (:mod:`otel_ml._segments`).
     """
     model, version = _check_names(model, version)
     ref = _resolve_reference(reference, model, version)
     if input_arg is not None and not isinstance(input_arg, str):
         raise ConfigurationError(f"input_arg must be a parameter name, got {input_arg!r}")
+    if segments is not None and prediction_id is None:
+        raise ConfigurationError("segments ride on the prediction records: give prediction_id too")
     records = None
     if prediction_id is not None:
-        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref)
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segments)
 
     def decorate(func: F) -> F:
         if not callable(func):
@@ -577,6 +594,7 @@ def instrument(
     prediction_id: str | Callable[[Any], Any] | None = None,
     outcome_sample_rate: float = 1.0,
     hash_ids: bool | None = None,
+    segments: Sequence[str] | Callable[[Any], Mapping[str, Any]] | None = None,
 ) -> Any:
     """Monitor an object's ``predict`` / ``predict_proba`` (scikit-learn style); returns the same object.
 
@@ -586,7 +604,8 @@ def instrument(
     and its labels are ignored. A method called from inside another monitored method of the same model
     (``RandomForestClassifier.predict`` calls ``predict_proba``) is not counted again; but a service
     calling both methods itself on one batch counts the features twice (and, with ``prediction_id``,
-    sends each id twice). ``prediction_id``, ``outcome_sample_rate`` and ``hash_ids`` are :func:`monitor`'s.
+    sends each id twice). ``prediction_id``, ``outcome_sample_rate``, ``hash_ids`` and ``segments`` are
+    :func:`monitor`'s.
 
     Nothing is stored on the estimator: its class gets a thin dispatcher that monitors the calls of
     instrumented instances only (:mod:`otel_ml._patch`). So ``pickle``/``joblib.dump``, ``copy`` and
@@ -599,9 +618,11 @@ def instrument(
     model, version = _check_names(model, version)
     ref = _resolve_reference(reference, model, version)
     methods = tuple(methods)
+    if segments is not None and prediction_id is None:
+        raise ConfigurationError("segments ride on the prediction records: give prediction_id too")
     records = None
     if prediction_id is not None:
-        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref)
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segments)
     handlers = {}
     for name in methods:
         current = getattr(estimator, name, None)

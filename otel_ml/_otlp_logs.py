@@ -143,8 +143,9 @@ def _output_value(kind: str, value: Any) -> bytes:
 
 def prediction_records(model: str, version: str, wire_ids: Sequence[str], outputs: Sequence[Any] | None,
                        kind: str | None, time_ns: int, trace_id: bytes, span_id: bytes, flags: int,
-                       observed_ns: int) -> list[bytes]:
-    """Serialized ``ml.prediction`` records, one per id; ``outputs[i]`` (of ``kind``) is row i's output.
+                       observed_ns: int, segments: Sequence[tuple[str, Sequence[str]]] | None = None) -> list[bytes]:
+    """Serialized ``ml.prediction`` records, one per id; ``outputs[i]`` (of ``kind``) is row i's output,
+    ``segments`` (name, one bounded value per id) become ``ml.segment.<name>`` attributes.
 
     The fields the batch shares are serialized once by protobuf; each row appends its own attributes
     (a serialized message followed by more fields is the message with those fields added).
@@ -152,6 +153,10 @@ def prediction_records(model: str, version: str, wire_ids: Sequence[str], output
     common = _common(semconv.EVENT_PREDICTION, model, version, time_unix_nano=time_ns,
                      observed_time_unix_nano=observed_ns, trace_id=trace_id, span_id=span_id, flags=flags)
     ids = [common + _attribute(_ID_KEY, _field(_T_STRING, pid.encode())) for pid in wire_ids]
+    for name, values in segments or ():
+        seg_key = _field(_T_KEY, (semconv.SEGMENT_ATTRIBUTE_PREFIX + name).encode())
+        encoded = {v: _attribute(seg_key, _field(_T_STRING, v.encode())) for v in set(values)}
+        ids = [rec + encoded[v] for rec, v in zip(ids, values)]
     if outputs is None or kind is None:
         return ids
     key = _field(_T_KEY, kind.encode())

@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,7 @@ from . import _ids, semconv
 from ._adapters import batch_size, output_array
 from ._errors import ConfigurationError
 from ._log import internal_error, log_once
+from ._segments import Segments
 
 if TYPE_CHECKING:
     from ._config import Config
@@ -126,6 +127,7 @@ class PredictionItem:
     outputs: np.ndarray | None
     time_ns: int
     span_context: Any
+    segments: dict[str, Any] | None = None  # the call's segment columns, as taken (:mod:`._segments`)
 
 
 @dataclass(slots=True)
@@ -149,7 +151,8 @@ class Recorder:
     """How one monitored function's calls become prediction records (built at decoration time)."""
 
     def __init__(self, model: str, version: str, prediction_id: str | Callable[[Any], Any],
-                 sample_rate: float, hash_ids: bool | None, reference: Reference | None) -> None:
+                 sample_rate: float, hash_ids: bool | None, reference: Reference | None,
+                 segments: Sequence[str] | Callable[[Any], Any] | None = None) -> None:
         if not (isinstance(prediction_id, str) and prediction_id) and not callable(prediction_id):
             raise ConfigurationError(
                 f"prediction_id must be an input column name or a callable(X) returning one id per row, "
@@ -162,6 +165,7 @@ class Recorder:
         self.func = None if isinstance(prediction_id, str) else prediction_id
         self.rate = _ids.check_sample_rate(sample_rate)
         self.hash_ids = hash_ids
+        self.segments = None if segments is None else Segments(segments, reference)
         self.proba = self.value = self.label = False
         if reference is not None:
             from ._reference import OUTPUT_LABEL, OUTPUT_VALUE, PROBA_PREFIX
@@ -175,8 +179,10 @@ class Recorder:
         RECORDERS[model] = self
 
     # predict path: both never raise
-    def take_ids(self, x: Any) -> tuple[Any, int] | None:
-        """The call's raw ids and their number, or None (counted) when they cannot be taken."""
+    def take_ids(self, x: Any) -> tuple[Any, int, dict[str, Any] | None] | None:
+        """The call's raw ids, their number and its segment columns, or None (counted) when they cannot be
+        taken."""
+        where = f"column {self.column!r}" if self.column is not None else "the prediction_id callable"
         try:
             ids = self.func(x) if self.func is not None else _column(x, self.column)
             if hasattr(ids, "to_numpy"):
@@ -185,17 +191,21 @@ class Recorder:
                 ids = list(ids)  # the caller may reuse its list
             if isinstance(ids, np.ndarray):
                 ids = ids.copy()
-            return ids, len(ids)
+            segs = None
+            if self.segments is not None:
+                where = "the segments"
+                segs = {k: _owned(v) for k, v in self.segments.take(x).items()}
+            return ids, len(ids), segs
         except Exception as exc:
-            where = f"column {self.column!r}" if self.column is not None else "the prediction_id callable"
-            log_once(f"records:ids:{self.model}", "otel-ml: model %r: cannot take prediction ids from %s (%s: %s); "
+            log_once(f"records:ids:{self.model}", "otel-ml: model %r: cannot take prediction ids or segments "
+                     "from %s (%s: %s); "
                      "the call's records are not sent (counted in %s, error.type=%s)", self.model, where,
                      type(exc).__name__, exc, semconv.RECORDS_DROPPED, DROP_INVALID)
             rows = _rows(x)
             COUNTERS.add(COUNTERS.dropped, (self.model, self.version, DROP_INVALID), rows if rows else 1)
             return None
 
-    def submit(self, taken: tuple[Any, int] | None, result: Any, span: Any) -> None:
+    def submit(self, taken: tuple[Any, int, dict[str, Any] | None] | None, result: Any, span: Any) -> None:
         """Queue one call's records (after the model returned)."""
         if taken is None:
             return
@@ -204,8 +214,8 @@ class Recorder:
             if arr is not None and (arr is result or arr.base is result):
                 arr = arr.copy()  # the caller owns its array and may reuse it
             sc = span.get_span_context() if span is not None else None
-            ids, n = taken
-            QUEUE.put(PredictionItem(self, ids, n, arr, time.time_ns(), sc), n, self.model, self.version)
+            ids, n, segs = taken
+            QUEUE.put(PredictionItem(self, ids, n, arr, time.time_ns(), sc, segs), n, self.model, self.version)
         except Exception as exc:
             internal_error("records", exc)
 
@@ -222,6 +232,15 @@ class Recorder:
         if kind in "iu" and self.value and not (self.label or self.proba):
             return KIND_VALUE
         return KIND_LABEL
+
+
+def _owned(column: Any) -> Any:
+    """A column the caller cannot change after the call returns (numpy arrays and lists are copied)."""
+    if hasattr(column, "to_numpy"):
+        column = column.to_numpy()
+    if isinstance(column, np.ndarray):
+        return column.copy()
+    return list(column) if isinstance(column, (list, tuple)) else column
 
 
 def _column(x: Any, name: str | None) -> Any:
@@ -408,6 +427,14 @@ class RecordQueue:
             cols = output_columns(arr, kind) if kind is not None else None
             if cols is not None:
                 outputs = cols if len(keep) == len(cols) else [cols[i] for i in keep]
+        segments = None
+        if item.segments is not None and rec.segments is not None:
+            try:
+                per = rec.segments.values(item.segments, len(ids))
+            except Exception as exc:
+                drop(model, version, DROP_INVALID, len(keep), f"model {model!r}: cannot read the segments ({exc})")
+                return
+            segments = [(name, vals if len(keep) == len(vals) else [vals[i] for i in keep]) for name, vals in per]
         sc = item.span_context
         if sc is not None and sc.is_valid:
             trace_id, span_id = sc.trace_id.to_bytes(16, "big"), sc.span_id.to_bytes(8, "big")
@@ -415,7 +442,7 @@ class RecordQueue:
         else:
             trace_id, span_id, flags = b"", b"", 0
         batch.add(prediction_records(model, version, wire, outputs, kind, item.time_ns, trace_id, span_id, flags,
-                                     observed), (model, version, semconv.EVENT_PREDICTION))
+                                     observed, segments), (model, version, semconv.EVENT_PREDICTION))
 
     def send(self, records: list[bytes]) -> Any:
         """Send one request of ``records`` (serialized); the :class:`~otel_ml._logs_exporter.SendResult`."""

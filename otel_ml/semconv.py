@@ -134,6 +134,22 @@ PERFORMANCE_ESTIMATED: Final = "ml.performance.estimated"  # gauge
 PERFORMANCE_ESTIMATED_LOWER: Final = "ml.performance.estimated.lower"  # gauge
 PERFORMANCE_ESTIMATED_UPPER: Final = "ml.performance.estimated.upper"  # gauge
 
+# --- Segments: realized performance per (segment name, value) slice (issue 13) ------------------
+SEGMENT_ATTRIBUTE_PREFIX: Final = "ml.segment."
+"""Prediction records carry each segment column as ``ml.segment.<name>`` (string; bounded by the library)."""
+MAX_SEGMENT_COLUMNS: Final = 4
+"""Segment columns per model (the library keeps the first four; the processor rejects records with more)."""
+SEGMENT_NAME: Final = "ml.segment.name"  # attribute of the segment gauges: the segment column
+SEGMENT_VALUE: Final = "ml.segment.value"  # attribute of the segment gauges: its value (or OTHER_CATEGORY)
+SEGMENT_PERFORMANCE_VALUE: Final = "ml.segment.performance.value"  # gauge: the slice's primary metric
+SEGMENT_PERFORMANCE_LOWER: Final = "ml.segment.performance.lower"  # gauge
+SEGMENT_PERFORMANCE_UPPER: Final = "ml.segment.performance.upper"  # gauge
+SEGMENT_PERFORMANCE_GAP: Final = "ml.segment.performance.gap"  # gauge: slice − rest of the window
+SEGMENT_PERFORMANCE_DEGRADED: Final = "ml.segment.performance.degraded"  # gauge 1/0/NO_VERDICT
+SEGMENT_SAMPLE_COUNT: Final = "ml.segment.sample_count"  # gauge, {outcome}
+SEGMENT_RANK: Final = "ml.segment.rank"  # gauge: 1 = worst judged slice of the model version and window
+SEGMENT_OVERFLOW: Final = "ml.segment.overflow"  # counter, {segment}: slices beyond outcomes.max_segments
+
 #: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
 QUALITY_COUNTERS: Final[dict[str, str]] = {
     "missing": FEATURE_MISSING,
@@ -245,6 +261,14 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     PERFORMANCE_ESTIMATED: ("gauge", ""),
     PERFORMANCE_ESTIMATED_LOWER: ("gauge", ""),
     PERFORMANCE_ESTIMATED_UPPER: ("gauge", ""),
+    SEGMENT_PERFORMANCE_VALUE: ("gauge", ""),
+    SEGMENT_PERFORMANCE_LOWER: ("gauge", ""),
+    SEGMENT_PERFORMANCE_UPPER: ("gauge", ""),
+    SEGMENT_PERFORMANCE_GAP: ("gauge", ""),
+    SEGMENT_PERFORMANCE_DEGRADED: ("gauge", ""),
+    SEGMENT_SAMPLE_COUNT: ("gauge", "{outcome}"),
+    SEGMENT_RANK: ("gauge", ""),
+    SEGMENT_OVERFLOW: ("counter", "{segment}"),
     **{name: (m.instrument, m.unit) for name, m in PROCESSOR_TELEMETRY.items()},
 }
 

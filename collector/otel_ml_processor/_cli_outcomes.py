@@ -72,6 +72,15 @@ def _spread(pairs: list[Pair], specs: dict[str, TaskSpec | None]) -> tuple[dict[
     return columns, kept, why
 
 
+def _segment_columns(pairs: list[Pair]) -> dict[str, list[object]]:
+    """``segment:<name>`` -> each pair's value (None where its prediction did not carry that segment)."""
+    from ._segments import unpack
+
+    per = [unpack(p.segments) for p in pairs]
+    names = sorted({name for seg in per for name in seg})
+    return {f"segment:{name}": [seg.get(name) for seg in per] for name in names}
+
+
 @click.command()
 @click.option("--state-dir", required=True, type=click.Path(file_okay=False), help="The processor's state.directory.")
 @click.option("--references", "references", default=None, type=click.Path(file_okay=False),
@@ -89,7 +98,8 @@ def export(state_dir: str, references: str | None, model: str, version: str | No
     One row per joined pair: the (hashed) id, model version, prediction and outcome times, the label
     delay, the model's outputs under the reference's output names (``value``, ``label``,
     ``proba:<class>`` in the reference's class order), the outcome in ``actual``, and the predict span's
-    trace and span id: the file is what ``otel-ml performance --data F --label-column actual`` reads.
+    trace and span id, and one ``segment:<name>`` column per segment the predictions carried: the file is
+    what ``otel-ml performance --data F --label-column actual`` reads.
     Probabilities of a version without a reference stay a list column, ``prediction_probabilities``
     (with a warning). Safe while the processor runs (SQLite WAL readers).
     """
@@ -131,6 +141,7 @@ def export(state_dir: str, references: str | None, model: str, version: str | No
     data[ACTUAL_COLUMN] = _actuals(pairs)
     data["trace_id"] = [p.trace[:16].hex() if p.trace else None for p in pairs]
     data["span_id"] = [p.trace[16:].hex() if p.trace else None for p in pairs]
+    data.update(_segment_columns(pairs))
     df = pd.DataFrame(data)
     for v, reason in why.items():
         click.echo(f"warning: {model}@{v}: {reason} in {ref_dir}; its probabilities stay lists in "

@@ -467,7 +467,8 @@ class ExportConfig(_Section):
 class OutcomesConfig(_Section):
     """The ground-truth path: how long predictions and outcomes wait for each other in the join store
     (``joins.sqlite`` under ``state.directory``), how many may wait, how many joined pairs per model
-    version the performance windows hold, and the degradation policy
+    version the performance windows hold, how many segment slices per model version and window are judged
+    (``max_segments``; the most populated first, the rest counted), and the degradation policy
     (:class:`otel_ml.stats.performance.PerformancePolicy` fields: ``min_samples``, ``alpha``,
     ``tolerances``; unset ones keep the policy's defaults)."""
 
@@ -476,6 +477,7 @@ class OutcomesConfig(_Section):
     ttl: float = field(default=30 * 86400.0, metadata=_yaml(parse_duration))
     max_pending: int = field(default=10_000_000, metadata=_yaml(_int))
     max_window_pairs: int = field(default=100_000, metadata=_yaml(_int))
+    max_segments: int = field(default=100, metadata=_yaml(_int))
     synchronous: str = field(default="normal", metadata=_yaml(_str))
     min_samples: int | None = field(default=None, metadata=_yaml(lambda v, k: None if v is None else _int(v, k)))
     alpha: float | None = field(default=None, metadata=_yaml(lambda v, k: None if v is None else _number(v, k)))
@@ -486,6 +488,7 @@ class OutcomesConfig(_Section):
         _positive(self.ttl, self._k("ttl"))
         _positive_int(self.max_pending, self._k("max_pending"))
         _positive_int(self.max_window_pairs, self._k("max_window_pairs"), low=10, high=10_000_000)
+        _positive_int(self.max_segments, self._k("max_segments"), low=1, high=10_000)
         if self.synchronous not in self.SYNCHRONOUS:
             raise ConfigurationError(f"{self._k('synchronous')}: must be 'normal' or 'full', got {self.synchronous!r}")
         if self.min_samples is not None:

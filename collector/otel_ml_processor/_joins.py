@@ -50,19 +50,20 @@ CREATE TABLE IF NOT EXISTS models(mid INTEGER PRIMARY KEY, name TEXT NOT NULL UN
 CREATE TABLE IF NOT EXISTS versions(vid INTEGER PRIMARY KEY, mid INTEGER NOT NULL, version TEXT NOT NULL,
                                     UNIQUE(mid, version));
 CREATE TABLE IF NOT EXISTS pred(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER, lab TEXT,
-                                val REAL, prob BLOB, trace BLOB, t_out INTEGER, t_join INTEGER, alab TEXT, aval REAL);
+                                val REAL, prob BLOB, trace BLOB, t_out INTEGER, t_join INTEGER, alab TEXT, aval REAL,
+                                seg TEXT);
 CREATE INDEX IF NOT EXISTS pred_key ON pred(mid, substr(id, -8));
 CREATE TABLE IF NOT EXISTS outc(seq INTEGER PRIMARY KEY, mid INTEGER, id BLOB, vid INTEGER, t INTEGER, alab TEXT,
                                 aval REAL);
 CREATE INDEX IF NOT EXISTS outc_key ON outc(mid, substr(id, -8));
 CREATE TABLE IF NOT EXISTS marks(tbl INTEGER, seq INTEGER, recv INTEGER, PRIMARY KEY(tbl, seq)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS bp(mid INTEGER, id BLOB, vid INTEGER, t INTEGER, lab TEXT, val REAL, prob BLOB,
-                                   trace BLOB, PRIMARY KEY(mid, id)) WITHOUT ROWID;
+                                   trace BLOB, seg TEXT, PRIMARY KEY(mid, id)) WITHOUT ROWID;
 CREATE TEMP TABLE IF NOT EXISTS bo(mid INTEGER, id BLOB, vid INTEGER, t INTEGER, alab TEXT, aval REAL,
                                    PRIMARY KEY(mid, id)) WITHOUT ROWID;
 """
 
-_PAIR_COLUMNS = "mid, vid, id, t, t_out, t_join, lab, val, prob, trace, alab, aval"
+_PAIR_COLUMNS = "mid, vid, id, t, t_out, t_join, lab, val, prob, trace, alab, aval, seg"
 _TABLES = {"pred": 0, "outc": 1}
 
 
@@ -97,6 +98,7 @@ class Pair:
     trace: bytes  # trace id + span id, or b""
     actual_label: str | None
     actual_value: float | None
+    segments: str = ""  # the prediction's segments, packed (:func:`._segments.pack`)
 
     @property
     def proba(self) -> np.ndarray | None:
@@ -140,6 +142,8 @@ class JoinStore:
         self.db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
         self.db.execute("PRAGMA temp_store=MEMORY")
         self.db.executescript(_SCHEMA)
+        if "seg" not in {row[1] for row in self.db.execute("PRAGMA table_info(pred)")}:  # a store from before segments
+            self.db.execute("ALTER TABLE pred ADD COLUMN seg TEXT")
         self._models: dict[str, int] = dict(self.db.execute("SELECT name, mid FROM models"))
         self._model_names = {v: k for k, v in self._models.items()}
         self._versions: dict[tuple[int, str], int] = {
@@ -211,25 +215,25 @@ class JoinStore:
             mid = self._mid(p.model)
             prob = None if p.proba is None else np.asarray(p.proba, np.float32).tobytes()
             rows.append((mid, p.key, self._vid(mid, p.version), _ms(p.time_ns), p.label, p.value, prob,
-                         p.trace or None))
+                         p.trace or None, p.segments or None))
             res.predictions[(p.model, p.version)] += 1
-        db.executemany("INSERT OR IGNORE INTO bp VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany("INSERT OR IGNORE INTO bp VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         inserted = db.execute("SELECT count(*) FROM bp").fetchone()[0]
         dup_rows = db.execute(f"SELECT mid, vid FROM bp WHERE {_BP_STORED}").fetchall()
         if len(rows) != inserted or dup_rows:
             self._count_dups(rows, inserted, dup_rows, res.duplicate_predictions)
             db.execute(f"DELETE FROM bp WHERE {_BP_STORED}")
         res.pairs.extend(self._pairs(db.execute(
-            "INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace, t_out, t_join, alab, aval) "
-            "SELECT bp.mid, bp.id, bp.vid, bp.t, bp.lab, bp.val, bp.prob, bp.trace, o.t, ?, o.alab, o.aval "
+            "INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace, t_out, t_join, alab, aval, seg) "
+            "SELECT bp.mid, bp.id, bp.vid, bp.t, bp.lab, bp.val, bp.prob, bp.trace, o.t, ?, o.alab, o.aval, bp.seg "
             f"FROM {_BP_JOIN_OUTC} RETURNING {_PAIR_COLUMNS}",
             (t_join,)).fetchall()))
         self.prediction_rows += len(res.pairs)
         if res.pairs:
             db.execute(f"DELETE FROM outc WHERE seq IN (SELECT o.seq FROM {_BP_JOIN_OUTC})")
             self.pending_outcomes -= db.execute("SELECT changes()").fetchone()[0]
-        db.execute("INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace) "
-                   f"SELECT mid, id, vid, t, lab, val, prob, trace FROM bp WHERE NOT {_BP_STORED}")
+        db.execute("INSERT INTO pred(mid, id, vid, t, lab, val, prob, trace, seg) "
+                   f"SELECT mid, id, vid, t, lab, val, prob, trace, seg FROM bp WHERE NOT {_BP_STORED}")
         added = db.execute("SELECT changes()").fetchone()[0]
         self.pending_predictions += added
         self.prediction_rows += added
@@ -272,9 +276,10 @@ class JoinStore:
                 seen.add(k)
 
     def _pairs(self, rows: Iterable[tuple]) -> Iterator[Pair]:
-        for mid, vid, key, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval in rows:
+        for mid, vid, key, t_pred, t_out, t_join, lab, val, prob, trace, alab, aval, seg in rows:
             model, version = self._names(mid, vid)
-            yield Pair(model, version, key, t_pred, t_out, t_join, lab, val, prob, trace or b"", alab, aval)
+            yield Pair(model, version, key, t_pred, t_out, t_join, lab, val, prob, trace or b"", alab, aval,
+                       seg or "")
 
     # --- expiry and the cap ---------------------------------------------------------------------
     def _evict(self, res: AddResult) -> None:

@@ -42,6 +42,7 @@ from ._performance import (
     task_spec,
 )
 from ._records import Records, decode_logs, decode_logs_json
+from ._segments import DEFAULT_MAX_SEGMENTS, add_segments
 from ._store import ReferenceStore
 from ._telemetry import SCOPE_NAME, kv, new_metric, resource_attributes
 
@@ -79,12 +80,14 @@ class Outcomes:
 
     def __init__(self, store: ReferenceStore, *, directory: str | None, windows: tuple[float, ...],
                  labels: tuple[str, ...], ttl: float, max_pending: int, max_window_pairs: int,
-                 synchronous: str, policy: Any) -> None:
+                 synchronous: str, policy: Any, max_segments: int = DEFAULT_MAX_SEGMENTS) -> None:
         self.references = store
         self.ttl = ttl
         self.policy = policy
         self.joins = JoinStore(directory, ttl=ttl, max_pending=max_pending, synchronous=synchronous)
-        self.windows = PerformanceWindows(windows, labels, max_pairs=max_window_pairs)
+        self.windows = PerformanceWindows(windows, labels, max_pairs=max_window_pairs, max_segments=max_segments)
+        #: evaluations x slices left out by ``outcomes.max_segments``, per (model, version)
+        self.segments_dropped: collections.Counter[tuple[str, str]] = collections.Counter()
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="otel-ml-joins")
         self.queued = 0
         self.start_ns = time.time_ns()
@@ -258,6 +261,10 @@ class Outcomes:
         sm = rm.scope_metrics.add()
         sm.scope.name = SCOPE_NAME
         add_performance(sm, results, now_ns)
+        add_segments(sm, results, now_ns)
+        for r in results:
+            if r.segments_dropped:
+                self.segments_dropped[(r.model, r.version)] += r.segments_dropped
         self._counters(sm, now_ns)
         return req.SerializeToString()
 
@@ -281,6 +288,7 @@ class Outcomes:
         counter(semconv.OUTCOMES_UNMATCHED, self.unmatched, "reason")
         counter(semconv.PREDICTIONS_EXPIRED, self.expired, "reason")
         counter(semconv.OUTCOMES_REJECTED, self.rejected, "reason_only")
+        counter(semconv.SEGMENT_OVERFLOW, self.segments_dropped)
         if self.delay:
             m = new_metric(sm, semconv.LABEL_DELAY)
             m.histogram.aggregation_temporality = pb.AGGREGATION_TEMPORALITY_CUMULATIVE

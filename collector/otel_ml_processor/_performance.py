@@ -22,7 +22,9 @@ per-row log loss, or absolute error) become exemplars on ``ml.performance.value`
 
 from __future__ import annotations
 
+import copy
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,7 @@ from otel_ml.reference import (
 from otel_ml.stats import NO_VERDICT
 
 from ._joins import Pair
+from ._segments import DEFAULT_MAX_SEGMENTS, SegmentVerdict, segment_verdicts, slices
 from ._store import le_label
 from ._telemetry import kv
 
@@ -102,20 +105,24 @@ class _Ring:
         self.pred = np.full(capacity, np.nan)
         self.proba = np.full((capacity, width), np.nan, np.float32)
         self.trace = np.zeros((capacity, 24), np.uint8)
+        self.seg = np.full(capacity, "", dtype=object)  # packed segments (:mod:`._segments`), shared strings
         self.size = 0
         self.pos = 0
 
     def extend(self, t: np.ndarray, actual: np.ndarray, pred: np.ndarray, proba: np.ndarray | None,
-               trace: np.ndarray) -> None:
+               trace: np.ndarray, seg: np.ndarray | None = None) -> None:
         """Append rows (the newest ``capacity`` are kept)."""
         m = len(t)
+        if seg is None:
+            seg = np.full(m, "", dtype=object)
         if m > self.capacity:
             keep = slice(m - self.capacity, m)
-            t, actual, pred, trace = t[keep], actual[keep], pred[keep], trace[keep]
+            t, actual, pred, trace, seg = t[keep], actual[keep], pred[keep], trace[keep], seg[keep]
             proba = None if proba is None else proba[keep]
             m = self.capacity
         idx = (self.pos + np.arange(m)) % self.capacity
         self.t[idx], self.actual[idx], self.pred[idx], self.trace[idx] = t, actual, pred, trace
+        self.seg[idx] = seg
         self.proba[idx] = np.nan if proba is None else proba
         self.pos = (self.pos + m) % self.capacity
         self.size = min(self.size + m, self.capacity)
@@ -124,7 +131,14 @@ class _Ring:
         return np.nonzero(self.t[: self.size] >= since)[0]
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.t, self.actual, self.pred, self.proba, self.trace))
+        return sum(a.nbytes for a in (self.t, self.actual, self.pred, self.proba, self.trace, self.seg))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Ring:
+        # Column copies; the packed segment strings are immutable and shared (deepcopy would visit each).
+        other = copy.copy(self)
+        for name in ("t", "actual", "pred", "proba", "trace", "seg"):
+            setattr(other, name, getattr(self, name).copy())
+        return other
 
 
 @dataclass
@@ -138,7 +152,9 @@ class _Version:
 class PerformanceWindows:
     """Joined pairs per model version, evaluated per window (see the module docstring)."""
 
-    def __init__(self, windows: Sequence[float], labels: Sequence[str], *, max_pairs: int = 100_000) -> None:
+    def __init__(self, windows: Sequence[float], labels: Sequence[str], *, max_pairs: int = 100_000,
+                 max_segments: int = DEFAULT_MAX_SEGMENTS) -> None:
+        self.max_segments = max_segments
         self.windows = tuple(windows)
         self.labels = tuple(labels)
         self.max_pairs = max_pairs
@@ -169,6 +185,8 @@ class PerformanceWindows:
         t = np.fromiter((p.t_join for p in pairs), np.float64, n) / 1000.0
         trace = np.frombuffer(b"".join(p.trace if len(p.trace) == 24 else bytes(24) for p in pairs),
                               np.uint8).reshape(n, 24)
+        seg = np.empty(n, dtype=object)
+        seg[:] = [sys.intern(p.segments) for p in pairs]
         proba = None
         if spec.task == REGRESSION:
             actual = np.array([math.nan if p.actual_value is None else p.actual_value for p in pairs], np.float64)
@@ -189,7 +207,7 @@ class PerformanceWindows:
                 pred[fill] = np.argmax(proba[fill], axis=1)
             ok = (actual >= 0) & (pred >= 0)
         if ok.any():
-            v.ring.extend(t[ok], actual[ok], pred[ok], None if proba is None else proba[ok], trace[ok])
+            v.ring.extend(t[ok], actual[ok], pred[ok], None if proba is None else proba[ok], trace[ok], seg[ok])
         return ok
 
     def nbytes(self) -> int:
@@ -197,8 +215,6 @@ class PerformanceWindows:
 
     def snapshot(self) -> PerformanceWindows:
         """A copy to evaluate in another thread while ingest keeps adding to this one (on the loop)."""
-        import copy
-
         return copy.deepcopy(self)
 
     # --- evaluation -----------------------------------------------------------------------------
@@ -211,7 +227,9 @@ class PerformanceWindows:
             for size, label in zip(self.windows, self.labels):
                 rows = v.ring.select(now - size)
                 received = sum(c for s, c in v.received.items() if s + self.slot > now - size)
-                out.append(_evaluate_window(model, version, label, v, rows, received, policy))
+                res = _evaluate_window(model, version, label, v, rows, received, policy)
+                _evaluate_segments(res, v, rows, policy, self.max_segments)
+                out.append(res)
         return out
 
 
@@ -228,6 +246,8 @@ class WindowResult:
     reference: Mapping[str, Any]
     calibration: list[tuple[float, float]]  # (upper bound, observed)
     exemplars: dict[str, list[tuple[float, bytes, float]]]  # metric -> (row score, trace+span, time s)
+    segments: list[SegmentVerdict] = field(default_factory=list)
+    segments_dropped: int = 0  # slices beyond ``max_segments`` (not judged, counted)
 
 
 def _evaluate_window(model: str, version: str, label: str, v: _Version, rows: np.ndarray, received: int,
@@ -271,6 +291,19 @@ def _evaluate_window(model: str, version: str, label: str, v: _Version, rows: np
     primary = tuple(getattr(policy, "primary", ()))
     res.degraded_default = tuple(m for m in primary if m in res.metrics and m not in res.verdicts)
     return res
+
+
+def _evaluate_segments(res: WindowResult, v: _Version, rows: np.ndarray, policy: Any, max_segments: int) -> None:
+    """Each segment slice of the window against the rest (:mod:`._segments`)."""
+    seg = v.ring.seg[rows]
+    if not len(rows) or not any(seg):
+        return
+    masks, res.segments_dropped = slices(seg, max_segments)
+    actual, pred = v.ring.actual[rows], v.ring.pred[rows]
+    if v.spec.task == REGRESSION:
+        res.segments = segment_verdicts(np.abs(actual - pred), masks, "mae", policy)
+    else:
+        res.segments = segment_verdicts((actual == pred).astype(np.float64), masks, "accuracy", policy)
 
 
 def _worst(score: np.ndarray, trace: np.ndarray, times: np.ndarray) -> list[tuple[float, bytes, float]]:

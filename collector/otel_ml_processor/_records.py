@@ -12,7 +12,9 @@ non-``ml.*`` metrics). Each kept record is validated here, independently of any 
   most ``MAX_NAME_LENGTH`` characters, ``ml.prediction.probabilities`` an array of finite numbers in
   [0, 1]; at least one of them (``invalid_output``);
 * outcomes: exactly one of ``ml.outcome.label`` (string) or ``ml.outcome.value`` (finite number)
-  (``invalid_actual``).
+  (``invalid_actual``);
+* segments on predictions: at most 4 ``ml.segment.<name>`` string attributes, names and values of 1 to
+  ``MAX_NAME_LENGTH`` characters (``invalid_segment``), kept packed (:mod:`._segments`).
 
 A record that fails is counted under its reason (``ml.outcome.rejected``, ``error.type``) and reported
 to the sender as OTLP partial success; the others of the request are kept. Checks that need the
@@ -41,6 +43,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from otel_ml import semconv
 
 from ._decode import DecodeError, LeanSchema
+from ._segments import MAX_SEGMENT_COLUMNS, is_packable, pack
 
 #: Longest accepted ``ml.prediction.id`` (characters).
 MAX_ID_LENGTH = 256
@@ -51,6 +54,7 @@ INVALID_MODEL = "invalid_model"
 INVALID_ID = "invalid_id"
 INVALID_OUTPUT = "invalid_output"
 INVALID_ACTUAL = "invalid_actual"
+INVALID_SEGMENT = "invalid_segment"
 
 
 @dataclass(slots=True)
@@ -63,6 +67,7 @@ class Prediction:
     value: float | None
     proba: tuple[float, ...] | None
     trace: bytes  # trace id (16) + span id (8), or b"" when the record has none
+    segments: str = ""  # ``ml.segment.<name>`` attributes, packed (:func:`._segments.pack`)
 
 
 @dataclass(slots=True)
@@ -156,6 +161,22 @@ def _finite(v: object) -> float | None:
 
 
 _PREDICTION = semconv.EVENT_PREDICTION
+_SEGMENT_PREFIX = semconv.SEGMENT_ATTRIBUTE_PREFIX
+
+
+def _segments(attrs: dict[str, object]) -> str | None:
+    """The packed ``ml.segment.<name>`` attributes, or ``None`` when they break the bounds (more than
+    :data:`._segments.MAX_SEGMENT_COLUMNS`, a name or value that is not a string of 1 to ``MAX_NAME_LENGTH``
+    characters, or one holding the packing's separators)."""
+    found = {k[len(_SEGMENT_PREFIX):]: v for k, v in attrs.items() if k.startswith(_SEGMENT_PREFIX)}
+    if not found:
+        return ""
+    if len(found) > MAX_SEGMENT_COLUMNS:
+        return None
+    for k, v in found.items():
+        if _name(k) is None or _name(v) is None or not is_packable(k) or not is_packable(v):  # type: ignore[arg-type]
+            return None
+    return pack(found)  # type: ignore[arg-type]
 _OUTCOME = semconv.EVENT_OUTCOME
 
 
@@ -201,10 +222,15 @@ def _record(r: object, out: Records) -> None:
         if fvalue is None and label is _MISSING and probs is None:
             out.reject(model, INVALID_OUTPUT)
             return
+        segments = _segments(attrs)
+        if segments is None:
+            out.reject(model, INVALID_SEGMENT)
+            return
         tid, sid = r.trace_id, r.span_id  # type: ignore[attr-defined]
         trace = tid + sid if len(tid) == 16 and len(sid) == 8 and any(tid) else b""
         out.predictions.append(Prediction(model, str(version), id_key(raw_id), t,
-                                          None if label is _MISSING else str(label), fvalue, probs, trace))
+                                          None if label is _MISSING else str(label), fvalue, probs, trace,
+                                          segments))
     else:
         if version is not _MISSING and _name(version) is None:
             out.reject(model, INVALID_MODEL)

@@ -13,7 +13,8 @@ Rows are numbered: row ``i`` of model ``m`` has the prediction id ``<m>-<i>`` an
 drawn from a generator seeded with ``i``, so a later process (``--outcomes`` alone) knows the same rows.
 ``--predict`` sends rows ``--start`` .. ``--start + --rows`` through ``@otel_ml.monitor(prediction_id=...)``
 in batches of 250, ``--pace`` seconds apart; ``--outcomes`` sends their true classes with
-``otel_ml.record_outcomes``. For the models named in ``--concept-drift`` the world changes where
+``otel_ml.record_outcomes``. Each prediction carries the segment ``region`` (``x1-high`` where
+``x1 > 0.5``, else ``x1-low``). For the models named in ``--concept-drift`` the world changes where
 ``x1 > 0.5``: there the true class is the opposite one. The
 inputs keep their distribution (no feature drifts); only the labels change (about a third of the rows
 flip; accuracy falls from about 0.90 to about 0.64). The library exports every second over OTLP/gRPC to
@@ -96,13 +97,15 @@ def main() -> int:
         x, y = rows(i, args.start, args.rows)
         ids = [f"{name}-{n}" for n in range(args.start, args.start + args.rows)]
         if args.predict:
-            @otel_ml.monitor(model=name, version=VERSION, reference=reference, prediction_id="request_id")
+            @otel_ml.monitor(model=name, version=VERSION, reference=reference, prediction_id="request_id",
+                             segments=["region"])
             def predict(frame: pd.DataFrame, clf: LogisticRegression = clf) -> np.ndarray:
                 return clf.predict_proba(frame[["x1", "x2"]].to_numpy())
 
             for b in range(0, args.rows, BATCH):
                 frame = pd.DataFrame(x[b:b + BATCH], columns=["x1", "x2"])
                 frame["request_id"] = ids[b:b + BATCH]
+                frame["region"] = np.where(x[b:b + BATCH, 0] > DRIFT_REGION, "x1-high", "x1-low")
                 predict(frame)
                 time.sleep(args.pace)
         if args.outcomes:

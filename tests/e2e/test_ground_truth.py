@@ -120,6 +120,15 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
     print(f"accuracy: reference {reference:.3f}, concept drift {drifted:.3f}, unchanged world {unchanged:.3f}")
     assert reference - drifted > 0.15 and abs(reference - unchanged) < 0.05, (reference, drifted, unchanged)
 
+    # Segments: the concept drift is confined to region x1-high, found and ranked worst; gt-01 has none.
+    seg = '{ml_drift_window="2m", ml_model_name="%s", ml_segment_name="region", ml_segment_value="%s"}'
+    seg_rank = semconv.prometheus_name(semconv.SEGMENT_RANK)
+    seg_degraded = semconv.prometheus_name(semconv.SEGMENT_PERFORMANCE_DEGRADED)
+    prometheus.wait_for(f"{seg_rank}{seg % ('gt-00', 'x1-high')} == 1", timeout=60)
+    assert _value(prometheus, f"{seg_degraded}{seg % ('gt-00', 'x1-high')}") == 1.0
+    assert _value(prometheus, f"{seg_degraded}{seg % ('gt-00', 'x1-low')}") == 0.0
+    prometheus.wait_for(f"count({seg_degraded}{{ml_model_name=\"gt-01\"}} == 0) == 2", timeout=30)
+
     # Every record went to the processor, none to the ordinary logs pipeline.
     assert _value(prometheus, f'sum({JOINED}{{ml_model_name=~"gt-0[01]"}})') == 6000
     leaked = [r for req in read_file_tap(user_logs) for rl in req.get("resourceLogs", [])
@@ -135,7 +144,8 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
     assert any(q.requires == catalog.OUTCOMES for q in catalog.all_queries()), "no query tagged OUTCOMES"
     found = problems(prometheus, lambda q: q.requires == catalog.OUTCOMES,
                      default_values={promql.V_METRIC: "accuracy"},
-                     provoked={"MLModelPerformanceDegraded"}, quiet={"MLOutcomesStopped"},
+                     provoked={"MLModelPerformanceDegraded", "MLSegmentUnderperforming"},
+                     quiet={"MLOutcomesStopped"},
                      variable_must_list={promql.V_METRIC: "accuracy"})
     assert not found, "\n".join(found)
 

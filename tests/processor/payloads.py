@@ -136,8 +136,11 @@ def log_record(event: str, attrs: dict[str, object], time_ns: int, trace: bytes 
 
 
 def prediction(model: str, version: str, pid: str, time_ns: int, *, label: str | None = None,
-               value: float | None = None, proba: list[float] | None = None, trace: bytes = b"", span: bytes = b""):
+               value: float | None = None, proba: list[float] | None = None, trace: bytes = b"", span: bytes = b"",
+               segments: dict[str, object] | None = None):
     attrs: dict[str, object] = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version, semconv.PREDICTION_ID: pid}
+    for name, seg in (segments or {}).items():
+        attrs[semconv.SEGMENT_ATTRIBUTE_PREFIX + name] = seg
     if label is not None:
         attrs[semconv.PREDICTION_LABEL] = label
     if value is not None:

@@ -15,6 +15,7 @@ from otel_ml import build_reference
 from otel_ml._cli import main
 from otel_ml_processor._joins import JoinStore
 from otel_ml_processor._records import Outcome, Prediction, id_key
+from otel_ml_processor._segments import pack
 from otel_ml_processor._store import ReferenceStore
 
 from .payloads import hashed_id
@@ -25,7 +26,8 @@ T0 = 1_700_000_000  # seconds
 def _store(state: Path) -> None:
     s = JoinStore(str(state))
     preds = [Prediction("fraud", "1" if i < 6 else "2", id_key(hashed_id(i)), (T0 + i * 3600) * 10**9, str(i % 2),
-                        None, (0.3, 0.7), bytes([i + 1]) * 24) for i in range(10)]
+                        None, (0.3, 0.7), bytes([i + 1]) * 24, pack({"country": "DE" if i % 3 else "FR"}))
+             for i in range(10)]
     outs = [Outcome("fraud", None, id_key(hashed_id(i)), (T0 + i * 3600 + 60) * 10**9, "1", None) for i in range(8)]
     s.add(preds, [], now=T0)
     s.add([], outs, now=T0 + 1)
@@ -50,6 +52,7 @@ def test_outcomes_export_writes_joined_pairs_of_a_version_and_time_range(tmp_pat
     assert "warning: fraud@1: no reference with classes found" in r.stderr
     assert not (tmp_path / "references").exists()  # read only: the processor's directories are left alone
     assert row["trace_id"] == "04" * 16 and row["span_id"] == "04" * 8
+    assert row["segment:country"] == "FR" and df.set_index("id").loc[hashed_id(4), "segment:country"] == "DE"
 
 
 def test_outcomes_export_csv_all_versions_and_errors(tmp_path: Path) -> None:

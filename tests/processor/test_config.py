@@ -204,6 +204,8 @@ def test_cli_rejects_unknown_keys_naming_them(tmp_path: Path) -> None:
 @pytest.mark.parametrize("doc, message", [
     ({"outcomes": {"ttl": "soon"}}, "outcomes.ttl"),
     ({"outcomes": {"max_pending": 0}}, "outcomes.max_pending"),
+    ({"outcomes": {"max_segments": 0}}, "outcomes.max_segments"),
+    ({"outcomes": {"max_segments": 20_000}}, "outcomes.max_segments"),
     ({"outcomes": {"synchronous": "off"}}, "outcomes.synchronous: must be 'normal' or 'full'"),
     ({"outcomes": {"alpha": 2}}, "outcomes.alpha"),
     ({"outcomes": {"tolerances": {"accuracy": -1}}}, "outcomes.tolerances"),

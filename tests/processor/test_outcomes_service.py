@@ -172,3 +172,36 @@ def test_outcomes_receivers_share_the_metrics_token_limits_and_errors(start_proc
             raise AssertionError("oversized logs accepted over gRPC")
         except grpc.RpcError as exc:
             assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_segments_over_otlp_are_judged_ranked_and_exported(sink: Sink, start_processor: Any, tmp_path: Path) -> None:
+    """Predictions carrying ml.segment.country over real OTLP: the processor exports each slice's exact
+    accuracy, its gap to the rest, and ranks the bad one first, while the model's overall accuracy (0.933
+    against the reference's 0.95: within the 0.02 tolerance) raises no alarm (issue 13)."""
+    proc = start(start_processor, tmp_path, sink)
+    preds, outs = [], []
+    for i in range(3000):
+        country, k = ("DE", i) if i < 750 else ("FR", i - 750)
+        right = k < 600 if country == "DE" else k < 2200  # DE 0.80, FR 2200/2250
+        predicted = i % 2
+        actual = predicted if right else 1 - predicted
+        p1 = 0.8 if predicted else 0.2
+        preds.append(prediction("fraud", "1", hashed_id(i), T0 + i, label=str(predicted), proba=[1 - p1, p1],
+                                segments={"country": country}))
+        outs.append(outcome("fraud", hashed_id(i), T0 + i + 90 * 10**9, label=str(actual)))
+    assert grpc_logs(proc.grpc, logs_request(preds)).partial_success.rejected_log_records == 0
+    assert grpc_logs(proc.grpc, logs_request(outs)).partial_success.rejected_log_records == 0
+
+    def seg(name: str) -> dict[str, float]:
+        return {a[semconv.SEGMENT_VALUE]: v for a, v, _ in sink.points(name)
+                if a.get(semconv.SEGMENT_NAME) == "country" and a.get(semconv.DRIFT_WINDOW) == "1h"}
+
+    wait_for(lambda: len(seg(semconv.SEGMENT_RANK)) == 2)
+    assert seg(semconv.SEGMENT_PERFORMANCE_VALUE) == {"DE": 0.8, "FR": 2200 / 2250}
+    gap = seg(semconv.SEGMENT_PERFORMANCE_GAP)
+    assert abs(gap["DE"] - (0.8 - 2200 / 2250)) < 1e-12
+    assert seg(semconv.SEGMENT_RANK) == {"DE": 1, "FR": 2}
+    assert seg(semconv.SEGMENT_PERFORMANCE_DEGRADED) == {"DE": 1, "FR": 0}
+    assert seg(semconv.SEGMENT_SAMPLE_COUNT) == {"DE": 750, "FR": 2250}
+    assert perf(sink, "accuracy") == 2800 / 3000
+    assert perf(sink, "accuracy", semconv.PERFORMANCE_DEGRADED) == 0  # the average hides the segment

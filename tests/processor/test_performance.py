@@ -47,7 +47,7 @@ def test_performance_windows_select_pairs_by_join_time_and_stay_bounded() -> Non
     w.add("fraud", "1", [pair(i, 5, correct=True) for i in range(2000, 2400)], spec)
     res = {r.window: r for r in w.evaluate(NOW, PerformancePolicy())}
     assert res["1h"].n == 1000 and res["1h"].metrics["accuracy"].value == (400 + 540) / 1000
-    assert w.nbytes() < 1000 * 64
+    assert w.nbytes() < 1000 * 72  # 56 bytes of columns + an 8-byte reference to the (interned) packed segments
 
 
 def test_coverage_counts_the_predictions_that_came_before_any_outcome() -> None:
