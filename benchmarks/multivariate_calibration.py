@@ -49,7 +49,7 @@ def sample(rng: np.random.Generator, n: int, rho: float) -> np.ndarray:
 def reference(seed: int = 0) -> otel_ml.Reference:
     rng = np.random.default_rng(seed)
     return otel_ml.build_reference(sample(rng, REFERENCE_ROWS, RHO), model="mv", version="1",
-                                   feature_names=[f"x{i}" for i in range(D)])
+                                   feature_names=[f"x{i}" for i in range(D)], multivariate=True)
 
 
 def window(rng: np.random.Generator, scenario: str, n: int) -> np.ndarray:

@@ -88,13 +88,16 @@ def _warn_integer_codes(df: Any, skip: set[str]) -> None:
                    "performance for `otel-ml performance` (needs --prediction-column).")
 @click.option("--bins", default=DEFAULT_BINS, show_default=True, help="Buckets per numeric feature (about).")
 @click.option("--top-k", "top_k", default=DEFAULT_TOP_K, show_default=True, help="Categories kept per feature.")
+@click.option("--multivariate", is_flag=True,
+              help="Add the multivariate summary (PCA of the numeric features): relations between features "
+                   "and outlier rows are judged too.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reference JSON to write.")
 @progress_option
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,
               help="Profile a uniform random sample of at most this many rows (bounded memory on huge files).")
 def build(data: str, model: str, version: str, categorical: tuple[str, ...], numeric: tuple[str, ...],
           target: tuple[str, ...], prediction_columns: tuple[str, ...], label_column: str | None, bins: int,
-          top_k: int, output: str, progress: bool | None, max_rows: int | None) -> None:
+          top_k: int, multivariate: bool, output: str, progress: bool | None, max_rows: int | None) -> None:
     """Build a reference profile from a CSV or Parquet file of training data.
 
     Numbers are profiled into about --bins quantile buckets, text and booleans into categories.
@@ -131,7 +134,7 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
     try:
         ref = build_reference(features, model=model, version=version, predictions=predictions,
                               categorical=list(categorical), class_names=class_names, bins=bins, top_k=top_k,
-                              labels=labels)
+                              labels=labels, multivariate=multivariate)
         ref.save(output)
     except OtelMLError as exc:
         raise InputError(str(exc)) from None

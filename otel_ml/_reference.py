@@ -252,7 +252,7 @@ def build_reference(
     bins: int = DEFAULT_BINS,
     top_k: int = DEFAULT_TOP_K,
     labels: Any = None,
-    multivariate: bool = True,
+    multivariate: bool = False,
 ) -> Reference:
     """Profile training (or validation) data, and optionally the model's predictions on it.
 
@@ -271,9 +271,10 @@ def build_reference(
     class probabilities, the reliability bins. The task follows the predictions: ``proba:<class>``
     outputs or a ``label`` output make a classifier, a ``value`` output with numeric labels a regression.
 
-    ``multivariate`` (with at least two numeric features) adds the multivariate summary
+    ``multivariate=True`` (with at least two numeric features) adds the multivariate summary
     (:class:`MultivariateProfile`): a standardised PCA of the numeric features, fitted on at most
-    100,000 rows, against which each monitored row's reconstruction error is streamed and judged.
+    100,000 rows, against which each monitored row's reconstruction error is streamed and judged (and
+    rows beyond its 99.9th percentile counted as outliers). Opt-in: it adds about 4 µs to a one-row call.
     """
     # Every check a loaded file must pass is made here too: what save() writes, load() reads.
     _check_name("model", model)

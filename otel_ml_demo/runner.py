@@ -103,6 +103,7 @@ def run_demo(
         predictions=demo.predict_proba(demo.data),
         class_names=demo.class_names,
         labels=demo.labels,
+        multivariate=True,  # the outlier burst is caught by the multivariate stream
     )
     view.info(
         f"trained {MODEL_NAME!r} ({len(demo.data)} rows, {len(reference.features)} features); "

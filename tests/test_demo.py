@@ -249,7 +249,7 @@ def test_traffic_outlier_burst_rows_are_in_range_but_jointly_implausible() -> No
     for f in (*s.outlier_high, *s.outlier_low):
         assert during[f][odd].between(lo[f], hi[f]).all(), f  # every burst value within its training range
         assert abs(during[f].mean() - before[f].mean()) < 0.1 * data[f].std(), f  # marginals barely move
-    summary = otel_ml.build_reference(data, model="m", version="1").multivariate.summary
+    summary = otel_ml.build_reference(data, model="m", version="1", multivariate=True).multivariate.summary
     def outliers(frame: Any) -> float:
         return float((summary.errors(frame[list(summary.features)].to_numpy()) > summary.threshold).mean())
 

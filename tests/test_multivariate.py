@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import sys
@@ -20,6 +21,7 @@ from otel_ml.stats import PolicyBook, reference_ratios
 from _otel_ml_support import SPANS, point, value
 
 NAMES = [f"x{i}" for i in range(6)]
+_build = functools.partial(otel_ml.build_reference, multivariate=True)  # the section is opt-in
 
 
 def _data(n: int = 5000, seed: int = 0) -> np.ndarray:
@@ -32,7 +34,7 @@ def _data(n: int = 5000, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def ref() -> otel_ml.Reference:
-    return otel_ml.build_reference(_data(), model="m", version="1", feature_names=NAMES)
+    return _build(_data(), model="m", version="1", feature_names=NAMES)
 
 
 def test_errors_match_sklearn_pca_reconstruction(ref: otel_ml.Reference) -> None:
@@ -64,7 +66,7 @@ def test_rows_with_a_missing_value_are_skipped_and_counted() -> None:
     x = _data(2000)
     x[:7, 3] = np.nan
     x[7, 0] = np.inf
-    ref = otel_ml.build_reference(x, model="m", version="1", feature_names=NAMES)
+    ref = _build(x, model="m", version="1", feature_names=NAMES)
     assert ref.multivariate is not None
     assert ref.multivariate.error.missing == 8 and ref.multivariate.error.count == 1992
     assert np.isnan(ref.multivariate.summary.errors(x[:9])[:8]).all()
@@ -72,10 +74,10 @@ def test_rows_with_a_missing_value_are_skipped_and_counted() -> None:
 
 def test_at_least_one_direction_is_left_out_and_components_are_bounded() -> None:
     rng = np.random.default_rng(1)
-    ref = otel_ml.build_reference(rng.standard_normal((3000, 3)), model="m", version="1")
+    ref = _build(rng.standard_normal((3000, 3)), model="m", version="1")
     assert ref.multivariate is not None
     assert ref.multivariate.summary.components.shape[0] == 2  # independent features: 90 % needs all 3
-    wide = otel_ml.build_reference(rng.standard_normal((400, 260)), model="m", version="1")
+    wide = _build(rng.standard_normal((400, 260)), model="m", version="1")
     assert wide.multivariate is not None
     assert len(wide.multivariate.summary.features) == _multivariate.MAX_FEATURES
     assert wide.multivariate.summary.components.shape[0] == _multivariate.MAX_COMPONENTS
@@ -84,11 +86,11 @@ def test_at_least_one_direction_is_left_out_and_components_are_bounded() -> None
 def test_categorical_features_are_left_out_and_one_numeric_feature_gets_no_section() -> None:
     x = _data(1000)
     data = {**{n: x[:, i] for i, n in enumerate(NAMES)}, "plan": ["a", "b"] * 500}
-    ref = otel_ml.build_reference(data, model="m", version="1")
+    ref = _build(data, model="m", version="1")
     assert ref.multivariate is not None and ref.multivariate.summary.features == tuple(NAMES)
-    one = otel_ml.build_reference({"a": x[:, 0], "plan": ["a"] * 1000}, model="m", version="1")
+    one = _build({"a": x[:, 0], "plan": ["a"] * 1000}, model="m", version="1")
     assert one.multivariate is None and one.streamed_features == one.features
-    off = otel_ml.build_reference(x, model="m", version="1", multivariate=False)
+    off = otel_ml.build_reference(x, model="m", version="1")
     assert off.multivariate is None and "multivariate" not in off.to_dict()
 
 
@@ -131,7 +133,7 @@ def test_non_finite_numbers_are_refused(ref: otel_ml.Reference) -> None:
 def test_a_feature_named_like_the_reserved_stream_is_refused() -> None:
     x = _data(500)
     with pytest.raises(ReferenceProfileError, match="reserved"):
-        otel_ml.build_reference({semconv.RECONSTRUCTION_ERROR_FEATURE: x[:, 0], "b": x[:, 1]}, model="m",
+        _build({semconv.RECONSTRUCTION_ERROR_FEATURE: x[:, 0], "b": x[:, 1]}, model="m",
                                 version="1")
 
 
@@ -229,7 +231,7 @@ def test_drift_command_reports_the_multivariate_and_outlier_verdicts(tmp_path: P
 
 def test_training_errors_computed_in_slices_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     x = _data(2500)
-    whole = otel_ml.build_reference(x, model="m", version="1").multivariate
+    whole = _build(x, model="m", version="1").multivariate
     monkeypatch.setattr(_multivariate, "_SLICE", 1000)
-    sliced = otel_ml.build_reference(x, model="m", version="1").multivariate
+    sliced = _build(x, model="m", version="1").multivariate
     assert whole is not None and sliced is not None and sliced.error == whole.error

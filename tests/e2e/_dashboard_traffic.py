@@ -87,9 +87,9 @@ def main() -> int:
     # With the training labels: the reference's calibration lets the processor estimate v1's performance.
     ref_v1 = otel_ml.build_reference(train, predictions=clf.predict_proba(encode(train)), class_names=classes,
                                      model=MODEL, version="v1", categorical=[CATEGORICAL],
-                                     labels=target.astype(str).to_numpy())
+                                     labels=target.astype(str).to_numpy(), multivariate=True)
     ref_v2 = otel_ml.build_reference(train, predictions=np.array([str(v) for v in clf.predict(encode(train))]),
-                                     model=MODEL, version="v2", categorical=[CATEGORICAL])
+                                     model=MODEL, version="v2", categorical=[CATEGORICAL], multivariate=True)
     args.references.mkdir(parents=True, exist_ok=True)
     ref_v1.save(args.references / f"{MODEL}-v1.json")
     ref_v2.save(args.references / f"{MODEL}-v2.json")

@@ -51,7 +51,8 @@ def main() -> int:
         args.references.mkdir(parents=True, exist_ok=True)
         for i, model in enumerate(SCENARIOS):
             x = cal.sample(np.random.default_rng([3000, i]), cal.REFERENCE_ROWS, cal.RHO)
-            otel_ml.build_reference(x, model=model, version=VERSION, feature_names=names).save(
+            otel_ml.build_reference(x, model=model, version=VERSION, feature_names=names,
+                                    multivariate=True).save(
                 args.references / f"{model}-{VERSION}.json")
         print("references written", flush=True)
         return 0
