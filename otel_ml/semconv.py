@@ -126,6 +126,12 @@ PERFORMANCE_ESTIMATED: Final = "ml.performance.estimated"  # gauge
 PERFORMANCE_ESTIMATED_LOWER: Final = "ml.performance.estimated.lower"  # gauge
 PERFORMANCE_ESTIMATED_UPPER: Final = "ml.performance.estimated.upper"  # gauge
 
+# Processor: versions side by side (a candidate model version against its baseline version's traffic).
+MODEL_BASELINE_VERSION: Final = "ml.model.baseline_version"
+"""On ``ml.version.*``: the version the candidate (``ml.model.version``) is compared with."""
+VERSION_DRIFT_DETECTED: Final = "ml.version.drift.detected"  # gauge 0/1 (no point without verdict)
+VERSION_DRIFT_SCORE: Final = "ml.version.drift.score"  # gauge, attribute ml.drift.method
+
 #: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
 QUALITY_COUNTERS: Final[dict[str, str]] = {
     "missing": FEATURE_MISSING,
@@ -237,6 +243,8 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     PERFORMANCE_ESTIMATED: ("gauge", ""),
     PERFORMANCE_ESTIMATED_LOWER: ("gauge", ""),
     PERFORMANCE_ESTIMATED_UPPER: ("gauge", ""),
+    VERSION_DRIFT_DETECTED: ("gauge", ""),
+    VERSION_DRIFT_SCORE: ("gauge", ""),
     **{name: (m.instrument, m.unit) for name, m in PROCESSOR_TELEMETRY.items()},
 }
 

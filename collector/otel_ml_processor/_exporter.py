@@ -37,6 +37,7 @@ from ._config import PROTOCOL_HTTP
 from ._estimated import add_estimated
 from ._evaluate import Evaluation
 from ._telemetry import SCOPE_NAME, Telemetry, add_telemetry, kv, new_metric, resource_attributes
+from ._versions import add_versions
 
 log = logging.getLogger("otel_ml_processor")
 
@@ -55,6 +56,7 @@ def build_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = No
     if ev is not None and ev.rows:
         _add_evaluation(sm, ev, now_ns)
         add_estimated(sm, ev.estimated, now_ns)
+        add_versions(sm, ev.versions, now_ns)
     add_telemetry(sm, tel, now_ns)
     return req
 
@@ -212,9 +214,10 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
                                           kvs[(key, value)])) for k, n, key, value in shares.points]
                 ref_parts.append(_gauge_points(ref_prefixes, np.arange(len(ref_prefixes)), shares.values, now_ns))
             metrics.append(_metric(semconv.DRIFT_REFERENCE_RATIO, b"".join(ref_parts)))
-        if ev.estimated:
+        if ev.estimated or (ev.versions is not None and ev.versions.rows):
             est = pb.ScopeMetrics()
             add_estimated(est, ev.estimated, now_ns)
+            add_versions(est, ev.versions, now_ns)
             metrics.extend(m.SerializeToString() for m in est.metrics)
     tele = pb.ScopeMetrics()
     add_telemetry(tele, tel, now_ns)
