@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dashboards.promql import (
+    BASELINE,
     FEATURE,
     JOB,
     KIND,
@@ -30,6 +31,7 @@ QUALITY_FOR = "10m"
 NO_PREDICTIONS_WINDOW = "15m"
 PROCESSOR_SILENCE = "10m"
 PERFORMANCE_FOR = "10m"
+CANARY_FOR = "15m"
 #: MLOutcomesStopped: no outcome joined for this long while predictions with ids keep coming. It must
 #: exceed the usual label delay (ml.label.delay p99) and the gap between outcome batches (a nightly
 #: `otel-ml outcomes push` needs more than 24h): see docs/dashboards.md.
@@ -127,6 +129,19 @@ def _degraded_firing() -> str:
     return (f"max by ({_BY_PERFORMANCE}) ({value})\n"
             f"and on ({_BY_PERFORMANCE})\n"
             f"({_degraded()} == 1)")
+
+
+_VERSION_DETECTED = metric(sc.VERSION_DRIFT_DETECTED)
+_BY_PAIR = f"{MODEL}, {VERSION}, {BASELINE}"
+
+
+def _canary_outputs() -> str:
+    """Per candidate and baseline version: how many outputs differ (verdict 1) in some window."""
+    return f'max by ({_BY_PAIR}, {FEATURE}) ({_VERSION_DETECTED}{{{KIND}="{sc.DRIFT_KIND_PREDICTION}"}})'
+
+
+def _canary_firing() -> str:
+    return f"sum by ({_BY_PAIR}) ({_canary_outputs()} == 1)"
 
 
 _RECORDS = metric(sc.PREDICTION_RECORDS)
@@ -315,6 +330,30 @@ ALERTS: tuple[Alert, ...] = (
             "writes the joined records) and rebuild the reference with labels."
         ) % (PERF_METRIC, WINDOW, PERFORMANCE_FOR, _DEGRADED),
         value_format='printf "%.4g"',
+    ),
+    Alert(
+        name="MLCanaryWorseThanBaseline",
+        uid="otel-ml-canary-worse-than-baseline",
+        expr=_canary_firing(),
+        # Every compared stream (features too): returns data wherever two versions of a model are compared.
+        signal=f"count by ({_BY_PAIR}) ({_VERSION_DETECTED})",
+        for_=CANARY_FOR,
+        severity="warning",
+        summary="Model {{ $labels.%s }}: version {{ $labels.%s }} predicts differently from baseline "
+        "{{ $labels.%s }}" % (MODEL, VERSION, BASELINE),
+        description=(
+            "The otel-ml processor has judged the output distribution of candidate version {{ $labels.%s }} "
+            "different from its baseline version {{ $labels.%s }} on the same period's traffic for %s "
+            "(%s{%s=\"prediction\"} == 1: significant after Holm's correction and above the effect floor; "
+            "VALUE output(s)). A canary or shadow expected to behave like the live version does not.\n"
+            "Runbook:\n"
+            "1. 'otel-ml / ML model overview', row 'Versions side by side': which outputs differ, and whether "
+            "the features differ too (the canary serves other traffic than the baseline: a routing effect, "
+            "not the model).\n"
+            "2. With labels, compare the two versions' realized performance (row 'Realized performance').\n"
+            "3. Halt the rollout (route traffic back to the baseline) until the difference is understood."
+        ) % (VERSION, BASELINE, CANARY_FOR, _VERSION_DETECTED, KIND),
+        value_format='printf "%.0f"',
     ),
     Alert(
         name="MLOutcomesStopped",
