@@ -92,7 +92,7 @@ class _Monitor:
 
     def __init__(self, func: Callable[..., Any], model: str, version: str, reference: Reference | None,
                  input_arg: str | None, record_feature_values: bool, *, outputs: bool = True,
-                 tracer_provider: Any = None, records: Recorder | None = None) -> None:
+                 tracer_provider: Any = None, records: Recorder | None = None, role: str | None = None) -> None:
         self.records = records
         self.model = model
         self.version = version
@@ -102,6 +102,8 @@ class _Monitor:
         self.span_name = semconv.SPAN_NAME_TEMPLATE.format(model=model)
         self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version(), tracer_provider)
         self.base_attrs = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version}
+        if role is not None:
+            self.base_attrs[semconv.MODEL_ROLE] = role
         self.key = (model, version)
         self._attrs_cache: dict[int | None, dict[str, Any]] = {}
         global _disabled
@@ -428,6 +430,12 @@ def _check_names(model: Any, version: Any) -> tuple[str, str]:
     return model, str(version)
 
 
+def _check_role(role: Any) -> str | None:
+    if role is not None and role not in semconv.MODEL_ROLES:
+        raise ConfigurationError(f"role must be one of {', '.join(semconv.MODEL_ROLES)} or None, got {role!r}")
+    return role
+
+
 def monitor(
     *,
     model: str,
@@ -438,6 +446,7 @@ def monitor(
     prediction_id: str | Callable[[Any], Any] | None = None,
     outcome_sample_rate: float = 1.0,
     hash_ids: bool | None = None,
+    role: str | None = None,
 ) -> Callable[[F], F]:
     """Monitor a predict function: a span per call, feature and prediction histograms, quality counts.
 
@@ -454,8 +463,13 @@ def monitor(
     (:func:`otel_ml.record_outcomes`). ``outcome_sample_rate`` keeps that share of the ids (decided by
     the id's hash, so the outcome side keeps the same ones); ``hash_ids=False`` sends raw ids (default:
     :func:`otel_ml.configure`'s, which hashes with ``id_secret``/``OTEL_ML_ID_SECRET``).
+
+    ``role`` (``live``, ``canary`` or ``shadow``) is put on the span as ``ml.model.role``: a shadow model
+    scoring the same input as the live one is monitored by a second decorated function called from the
+    first, with its own version (docs/library.md, "Shadow and canary versions").
     """
     model, version = _check_names(model, version)
+    role = _check_role(role)
     ref = _resolve_reference(reference, model, version)
     if input_arg is not None and not isinstance(input_arg, str):
         raise ConfigurationError(f"input_arg must be a parameter name, got {input_arg!r}")
@@ -470,7 +484,8 @@ def monitor(
             raise ConfigurationError("monitor() does not support generator functions")
         import wrapt  # here, not at import time: importing otel_ml stays cheap
 
-        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records=records)
+        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records=records,
+                     role=role)
         if inspect.iscoroutinefunction(func):
             wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)
         else:

@@ -14,6 +14,8 @@ from typing import Final
 # --- Attributes -------------------------------------------------------------------------------
 MODEL_NAME: Final = "ml.model.name"
 MODEL_VERSION: Final = "ml.model.version"
+MODEL_ROLE: Final = "ml.model.role"
+"""On the predict span when ``monitor(..., role=...)`` is given: one of :data:`MODEL_ROLES`."""
 FEATURE_NAME: Final = "ml.feature.name"
 FEATURE_CATEGORY: Final = "ml.feature.category"
 PREDICTION_NAME: Final = "ml.prediction.name"
@@ -49,6 +51,10 @@ SCHEMA_MISSING_COLUMN: Final = "missing_column"
 SCHEMA_UNEXPECTED_COLUMN: Final = "unexpected_column"
 SCHEMA_WIDTH_MISMATCH: Final = "width_mismatch"
 SCHEMA_UNSUPPORTED_INPUT: Final = "unsupported_input"
+
+MODEL_ROLES: Final = ("live", "canary", "shadow")
+"""Values of ``ml.model.role``: the version serving users, one serving a share of them, one scoring the same
+requests without serving its answer."""
 
 DRIFT_KIND_FEATURE: Final = "feature"
 DRIFT_KIND_PREDICTION: Final = "prediction"
