@@ -174,8 +174,10 @@ def test_export_carries_version_gauges_with_the_baseline_attribute() -> None:
     ev = Evaluator(store, PolicyBook.from_mapping({}), WINDOWS).evaluate(state)
     slow = build_request(ev, Telemetry())
     fast = ExportMetricsServiceRequest.FromString(encode_request(ev, Telemetry()))
-    for req in (slow, fast):
-        metrics = {m.name: m for m in req.resource_metrics[0].scope_metrics[0].metrics}
+    by_name = [{m.name: m for m in r.resource_metrics[0].scope_metrics[0].metrics} for r in (slow, fast)]
+    for name in (semconv.VERSION_DRIFT_DETECTED, semconv.VERSION_DRIFT_SCORE):
+        assert by_name[0][name] == by_name[1][name], name  # the wire-format fast path writes the same points
+    for metrics in by_name:
         pts = metrics[semconv.VERSION_DRIFT_DETECTED].gauge.data_points
         flagged = [{a.key: a.value.string_value for a in p.attributes} for p in pts if p.as_int == 1]
         assert flagged == [{semconv.MODEL_NAME: "churn", semconv.MODEL_VERSION: "2",
