@@ -398,6 +398,14 @@ def versions_side_by_side(d: db.Dashboard) -> db.Dashboard:
         "and feature and window.",
         targets((q.version_drift_score(), "%s {{%s}} {{%s}}" % (PAIR_LEGEND, q.FEATURE, q.WINDOW))),
         "short", span=12, axis_min=0))
+    d = d.with_panel(ts(
+        "Realized $metric: candidate − baseline",
+        "Where outcomes are joined for both versions: the candidate's realized metric minus the baseline's "
+        "(ml.version.performance.gap) per window, and the verdict (ml.version.performance.degraded: 1 worse "
+        "beyond the tolerance and significant, 0 not, -1 too few outcomes on either side).",
+        targets((q.version_performance(), "%s {{%s}} gap" % (PAIR_LEGEND, q.WINDOW)),
+                (q.version_performance(sc.VERSION_PERFORMANCE_DEGRADED), "%s {{%s}} worse" % (PAIR_LEGEND, q.WINDOW))),
+        "short", span=24))
     return d
 
 

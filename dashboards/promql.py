@@ -207,6 +207,16 @@ def version_drift_score() -> str:
                  by=f"{BY_PAIR}, {FEATURE}, {WINDOW}")
 
 
+#: Realized performance of a candidate against its baseline: needs joined outcomes for both versions.
+VERSION_OUTCOME_METRICS = (sc.VERSION_PERFORMANCE_GAP, sc.VERSION_PERFORMANCE_DEGRADED)
+ONE_PERF_METRIC = {label(sc.PERFORMANCE_METRIC): "$metric"}
+
+
+def version_performance(name: str = sc.VERSION_PERFORMANCE_GAP) -> str:
+    """The chosen metric's candidate − baseline gap (or the verdict, 1/0/-1) per pair and window."""
+    return gauge(name, ONE_PERF_METRIC, by=f"{BY_PAIR}, {WINDOW}")
+
+
 # --- Realized performance (processor: prediction and outcome records joined) -------------------------
 #: The processor's ground-truth metrics: they have data only where outcomes are joined to predictions
 #: (a model monitored with ``prediction_id`` and outcomes sent), so :mod:`dashboards.catalog` tags the

@@ -141,7 +141,9 @@ def _canary_outputs() -> str:
 
 
 def _canary_firing() -> str:
-    return f"sum by ({_BY_PAIR}) ({_canary_outputs()} == 1)"
+    """Outputs that differ (verdict 1) plus realized primary metrics judged worse (verdict 1), per pair."""
+    worse = f"max by ({_BY_PAIR}, {PERF_METRIC}) ({metric(sc.VERSION_PERFORMANCE_DEGRADED)})"
+    return (f"sum by ({_BY_PAIR}) (\n  ({_canary_outputs()} == 1)\n  or ({worse} == 1)\n)")
 
 
 _RECORDS = metric(sc.PREDICTION_RECORDS)
@@ -339,20 +341,22 @@ ALERTS: tuple[Alert, ...] = (
         signal=f"count by ({_BY_PAIR}) ({_VERSION_DETECTED})",
         for_=CANARY_FOR,
         severity="warning",
-        summary="Model {{ $labels.%s }}: version {{ $labels.%s }} predicts differently from baseline "
+        summary="Model {{ $labels.%s }}: version {{ $labels.%s }} is worse than or differs from baseline "
         "{{ $labels.%s }}" % (MODEL, VERSION, BASELINE),
         description=(
-            "The otel-ml processor has judged the output distribution of candidate version {{ $labels.%s }} "
-            "different from its baseline version {{ $labels.%s }} on the same period's traffic for %s "
-            "(%s{%s=\"prediction\"} == 1: significant after Holm's correction and above the effect floor; "
-            "VALUE output(s)). A canary or shadow expected to behave like the live version does not.\n"
+            "For %s the otel-ml processor has judged candidate version {{ $labels.%s }} worse than, or "
+            "predicting differently from, its baseline version {{ $labels.%s }} on the same period's traffic: "
+            "VALUE finding(s) among its outputs' distributions (%s{%s=\"prediction\"} == 1: significant after "
+            "Holm's correction and above the effect floor) and, where outcomes are joined, its realized primary "
+            "metrics (%s == 1: significantly worse beyond the tolerance). A canary or shadow expected to "
+            "behave like the live version does not.\n"
             "Runbook:\n"
             "1. 'otel-ml / ML model overview', row 'Versions side by side': which outputs differ, and whether "
             "the features differ too (the canary serves other traffic than the baseline: a routing effect, "
             "not the model).\n"
             "2. With labels, compare the two versions' realized performance (row 'Realized performance').\n"
             "3. Halt the rollout (route traffic back to the baseline) until the difference is understood."
-        ) % (VERSION, BASELINE, CANARY_FOR, _VERSION_DETECTED, KIND),
+        ) % (CANARY_FOR, VERSION, BASELINE, _VERSION_DETECTED, KIND, metric(sc.VERSION_PERFORMANCE_DEGRADED)),
         value_format='printf "%.0f"',
     ),
     Alert(

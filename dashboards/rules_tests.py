@@ -292,11 +292,16 @@ TESTS: list[dict[str, Any]] = [
             versus("label", "0x8 1x30"),
             versus("age", "1x34", kind=sc.DRIFT_KIND_FEATURE),  # feature mix alone: not the model's outputs
             versus("value", "0x34", version="v3"),
+            series(sc.VERSION_PERFORMANCE_DEGRADED, {**PROC, MODEL: "churn", VERSION: "v3", BASELINE: "v1",
+                                                     WINDOW: "5m", PERF_METRIC: "accuracy"}, "0x4 1x30"),
+            series(sc.VERSION_PERFORMANCE_DEGRADED, {**PROC, MODEL: "churn", VERSION: "v3", BASELINE: "v1",
+                                                     WINDOW: "5m", PERF_METRIC: "roc_auc"}, "-1x34"),
         ],
         "alert_rule_test": [
             check("MLCanaryWorseThanBaseline", "10m"),  # pending
             check("MLCanaryWorseThanBaseline", "20m",
-                  expect("MLCanaryWorseThanBaseline", {MODEL: "churn", VERSION: "v2", BASELINE: "v1"}, 2)),
+                  expect("MLCanaryWorseThanBaseline", {MODEL: "churn", VERSION: "v2", BASELINE: "v1"}, 2),
+                  expect("MLCanaryWorseThanBaseline", {MODEL: "churn", VERSION: "v3", BASELINE: "v1"}, 1)),
         ],
     },
     {
@@ -306,6 +311,8 @@ TESTS: list[dict[str, Any]] = [
             versus("value", "1x10 0 1x10 0 1x10 0"),  # never 15m in a row
             versus("value", "0x34", version="v3"),
             versus("age", "1x34", kind=sc.DRIFT_KIND_FEATURE, version="v4"),
+            series(sc.VERSION_PERFORMANCE_DEGRADED, {**PROC, MODEL: "churn", VERSION: "v5", BASELINE: "v1",
+                                                     WINDOW: "5m", PERF_METRIC: "accuracy"}, "-1x34"),  # no verdict
         ],
         "alert_rule_test": [
             check("MLCanaryWorseThanBaseline", "20m"),
@@ -407,6 +414,10 @@ def query_tests() -> dict[str, Any]:
         versus("age", "0x20", kind=sc.DRIFT_KIND_FEATURE),
         versus("value", "0.3x20", name=sc.VERSION_DRIFT_SCORE, **{promql.METHOD: "psi"}),
         versus("value", "0.1x20", name=sc.VERSION_DRIFT_SCORE, **{promql.METHOD: "wasserstein"}),
+        *(series(name, {**PROC, MODEL: "churn", VERSION: "v2", BASELINE: "v1", WINDOW: "5m", PERF_METRIC: m}, v)
+          for name, m, v in ((sc.VERSION_PERFORMANCE_GAP, "accuracy", "-0.08x20"),
+                             (sc.VERSION_PERFORMANCE_GAP, "roc_auc", "-0.01x20"),
+                             (sc.VERSION_PERFORMANCE_DEGRADED, "accuracy", "1x20"))),
     ]
     pair = f'{MODEL}="churn", {VERSION}="v2", {BASELINE}="v1"'
     version_checks = [
@@ -417,6 +428,10 @@ def query_tests() -> dict[str, Any]:
          "exp_samples": [{"labels": f"{{{pair}}}", "value": 1}]},
         {"expr": rendered(promql.version_drift_score(), method="psi"), "eval_time": "19m",
          "exp_samples": [{"labels": f'{{{pair}, {FEATURE}="value", {WINDOW}="5m"}}', "value": 0.3}]},
+        {"expr": rendered(promql.version_performance(), metric="accuracy"), "eval_time": "19m",
+         "exp_samples": [{"labels": f'{{{pair}, {WINDOW}="5m"}}', "value": -0.08}]},
+        {"expr": rendered(promql.version_performance(sc.VERSION_PERFORMANCE_DEGRADED), metric="accuracy"),
+         "eval_time": "19m", "exp_samples": [{"labels": f'{{{pair}, {WINDOW}="5m"}}', "value": 1}]},
     ]
     mv = lambda version: f'{{{MODEL}="churn", {VERSION}="{version}"}}'  # noqa: E731
     return {

@@ -137,6 +137,8 @@ MODEL_BASELINE_VERSION: Final = "ml.model.baseline_version"
 """On ``ml.version.*``: the version the candidate (``ml.model.version``) is compared with."""
 VERSION_DRIFT_DETECTED: Final = "ml.version.drift.detected"  # gauge 0/1 (no point without verdict)
 VERSION_DRIFT_SCORE: Final = "ml.version.drift.score"  # gauge, attribute ml.drift.method
+VERSION_PERFORMANCE_GAP: Final = "ml.version.performance.gap"  # gauge: candidate - baseline, per metric
+VERSION_PERFORMANCE_DEGRADED: Final = "ml.version.performance.degraded"  # gauge 1/0/-1 (NO_VERDICT)
 
 #: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
 QUALITY_COUNTERS: Final[dict[str, str]] = {
@@ -251,6 +253,8 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     PERFORMANCE_ESTIMATED_UPPER: ("gauge", ""),
     VERSION_DRIFT_DETECTED: ("gauge", ""),
     VERSION_DRIFT_SCORE: ("gauge", ""),
+    VERSION_PERFORMANCE_GAP: ("gauge", ""),
+    VERSION_PERFORMANCE_DEGRADED: ("gauge", ""),
     **{name: (m.instrument, m.unit) for name, m in PROCESSOR_TELEMETRY.items()},
 }
 

@@ -84,6 +84,8 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
     outcomes = Outcomes(store, directory=st.directory, windows=win.sizes, labels=win.labels, ttl=out.ttl,
                         max_pending=out.max_pending, max_window_pairs=out.max_window_pairs,
                         synchronous=out.synchronous, policy=out.policy)
+    outcomes.versions = evaluator.versions
+    outcomes.automatic_versions = evaluator.automatic_versions
     for receiver in (grpc, http):
         if receiver is not None:
             receiver.outcomes = outcomes

@@ -7,6 +7,13 @@ engine of drift (:func:`otel_ml.stats.evaluate_batch`): chi-square homogeneity (
 samples), the effect-size floor, Holm's correction across the streams of one
 ``(model, candidate, baseline, window)`` and ``min_samples`` rows on *both* sides (below it: no verdict).
 
+Realized performance, where outcomes are joined (:func:`performance_gaps`, from the ground-truth path's
+window results): per pair, window and primary metric, the candidate's value minus the baseline's
+(``ml.version.performance.gap``) and the verdict of :func:`otel_ml.stats.degradation_verdicts` with the
+baseline's window in the place of the reference's holdout (``ml.version.performance.degraded``: 1 worse
+beyond the tolerance and significant, 0 not, -1 no verdict: either side below ``min_samples`` outcomes).
+Its pairs are chosen by the same rule, on joined outcomes instead of rows.
+
 Which pairs: ``versions.compare`` lists explicit ``{model, candidate, baseline}`` pairs; a model named
 there is compared only as listed. Every other model (when ``versions.automatic`` is on) takes as its
 baseline the live version with the most rows in the longest window (ties: the greater version string);
@@ -156,6 +163,57 @@ def compare_versions(
                            spread=np.tile(spread[bi_arr], w), family=family,
                            policy=pols if len(distinct) > 1 else pols[0])
     return VersionComparison(keys * w, [lab for lab in window_labels[:w] for _ in range(n)], drift, skipped)
+
+
+@dataclass(frozen=True)
+class PerformanceGap:
+    """One pair x window x primary metric: candidate value - baseline value, and the verdict (1, 0, -1)."""
+
+    pair: VersionPair
+    window: str
+    metric: str
+    gap: float
+    degraded: int
+
+
+def performance_gaps(results: Sequence[Any], explicit: Sequence[VersionPair], automatic: bool,
+                     policy: Any) -> list[PerformanceGap]:
+    """Candidate vs baseline realized performance from ``results`` (:class:`._performance.WindowResult`)."""
+    from otel_ml.stats import degradation_verdicts
+
+    by_key = {(r.model, r.version, r.window): r for r in results}
+    rows: dict[str, dict[str, float]] = {}
+    for r in results:
+        per_model = rows.setdefault(r.model, {})
+        per_model[r.version] = max(per_model.get(r.version, 0.0), float(r.n))
+    out = []
+    for pair in choose_pairs({m: v for m, v in rows.items() if len(v) >= 2}, explicit, automatic):
+        windows = [r.window for r in results if r.model == pair.model and r.version == pair.candidate]
+        for window in windows:
+            cand, base = by_key[(pair.model, pair.candidate, window)], by_key.get((pair.model, pair.baseline, window))
+            if base is None:
+                continue
+            for vd in degradation_verdicts(cand.metrics, base.metrics, policy):
+                degraded = int(vd.degraded)
+                if vd.reference.n < policy.min_samples:
+                    degraded = NO_VERDICT  # a thin baseline decides nothing, as a thin candidate does not
+                out.append(PerformanceGap(pair, window, vd.metric, vd.current.value - vd.reference.value, degraded))
+    return out
+
+
+def add_performance_gaps(sm: pb.ScopeMetrics, gaps: Sequence[PerformanceGap], now_ns: int) -> None:
+    """Append ``ml.version.performance.gap`` / ``.degraded`` of ``gaps`` to ``sm``."""
+    if not gaps:
+        return
+    gap_pts = new_metric(sm, semconv.VERSION_PERFORMANCE_GAP).gauge.data_points
+    degraded_pts = new_metric(sm, semconv.VERSION_PERFORMANCE_DEGRADED).gauge.data_points
+    for g in gaps:
+        attrs = [kv(semconv.MODEL_NAME, g.pair.model), kv(semconv.MODEL_VERSION, g.pair.candidate),
+                 kv(semconv.MODEL_BASELINE_VERSION, g.pair.baseline), kv(semconv.DRIFT_WINDOW, g.window),
+                 kv(semconv.PERFORMANCE_METRIC, g.metric)]
+        if np.isfinite(g.gap):
+            gap_pts.add(time_unix_nano=now_ns, as_double=float(g.gap)).attributes.extend(attrs)
+        degraded_pts.add(time_unix_nano=now_ns, as_int=g.degraded).attributes.extend(attrs)
 
 
 def add_versions(sm: pb.ScopeMetrics, vc: VersionComparison | None, now_ns: int) -> None:

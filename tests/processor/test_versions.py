@@ -206,3 +206,54 @@ def test_config_reads_pairs_and_numeric_versions() -> None:
     assert cfg.versions.compare == (("churn", "4", "3"),)
     assert cfg.versions.automatic is False
     assert from_mapping({}, env={}).versions.automatic is True
+
+
+# --- realized performance: candidate vs baseline windows --------------------------------------------------
+
+def _window(version: str, accuracy: float, n: int, seed: int, window: str = "5m"):
+    from otel_ml.stats import classification_metrics
+    from otel_ml_processor._performance import WindowResult
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    pred = np.where(rng.uniform(size=n) < accuracy, y, 1 - y)
+    metrics = dict(classification_metrics([str(v) for v in y], [str(v) for v in pred], None, ("0", "1")))
+    return WindowResult("churn", version, window, n, 1.0, metrics, {}, (), {}, [], {})
+
+
+def test_performance_gap_against_a_direct_degradation_verdict() -> None:
+    from otel_ml.stats import PerformancePolicy, degradation_verdicts
+    from otel_ml_processor._versions import performance_gaps
+
+    policy = PerformancePolicy()
+    base, worse, same = _window("1", 0.90, 4000, 1), _window("2", 0.80, 2000, 2), _window("3", 0.90, 2000, 3)
+    gaps = {(g.pair.candidate, g.pair.baseline, g.metric): g for g in
+            performance_gaps([base, worse, same], (), True, policy)}
+    assert set(gaps) == {("2", "1", "accuracy"), ("3", "1", "accuracy")}  # v1: most outcomes, the baseline
+    direct = {vd.metric: vd for vd in degradation_verdicts(worse.metrics, base.metrics, policy)}["accuracy"]
+    g = gaps[("2", "1", "accuracy")]
+    assert g.gap == pytest.approx(direct.current.value - direct.reference.value)
+    assert g.gap == pytest.approx(-0.10, abs=0.03)
+    assert g.degraded == int(direct.degraded) == 1
+    assert gaps[("3", "1", "accuracy")].degraded == 0
+
+
+def test_performance_gap_needs_min_samples_on_both_sides_and_is_exported() -> None:
+    from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
+
+    from otel_ml.stats import PerformancePolicy
+    from otel_ml_processor._versions import add_performance_gaps, performance_gaps
+
+    policy = PerformancePolicy(min_samples=500)
+    cand = _window("2", 0.70, 3000, 2)
+    gaps = performance_gaps([_window("1", 0.9, 200, 1), cand], (VersionPair("churn", "2", "1"),), True, policy)
+    assert [g.degraded for g in gaps] == [-1]  # a 200-outcome baseline window decides nothing
+    sm = pb.ScopeMetrics()
+    add_performance_gaps(sm, gaps, 1)
+    metrics = {m.name: m for m in sm.metrics}
+    point = metrics[semconv.VERSION_PERFORMANCE_DEGRADED].gauge.data_points[0]
+    assert point.as_int == -1
+    assert {a.key: a.value.string_value for a in point.attributes} == {
+        semconv.MODEL_NAME: "churn", semconv.MODEL_VERSION: "2", semconv.MODEL_BASELINE_VERSION: "1",
+        semconv.DRIFT_WINDOW: "5m", semconv.PERFORMANCE_METRIC: "accuracy"}
+    assert metrics[semconv.VERSION_PERFORMANCE_GAP].gauge.data_points[0].as_double == pytest.approx(-0.2, abs=0.07)
