@@ -34,7 +34,7 @@ from ._adapters import (
     numeric_column,
     output_array,
 )
-from ._aggregate import ModelAggregate, SampledCall, get_aggregate
+from ._aggregate import ModelAggregate, SampledCall, get_aggregate, set_role
 from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
@@ -112,6 +112,8 @@ class _Monitor:
         self.metrics = config.metrics_enabled
         self.agg: ModelAggregate | None = get_aggregate(model, version, reference) if self.metrics else None
         agg = self.agg
+        if role is not None and agg is not None:
+            set_role(agg, role)
         if reference is not None and agg is not None:
             self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions,
                                                 (records.column,) if records is not None and records.column else ())
@@ -464,7 +466,8 @@ def monitor(
     the id's hash, so the outcome side keeps the same ones); ``hash_ids=False`` sends raw ids (default:
     :func:`otel_ml.configure`'s, which hashes with ``id_secret``/``OTEL_ML_ID_SECRET``).
 
-    ``role`` (``live``, ``canary`` or ``shadow``) is put on the span as ``ml.model.role``: a shadow model
+    ``role`` (``live``, ``canary`` or ``shadow``) is put on the span and the metric points as ``ml.model.role``
+    (the processor compares a model's other versions with its ``live`` one): a shadow model
     scoring the same input as the live one is monitored by a second decorated function called from the
     first, with its own version (docs/library.md, "Shadow and canary versions").
     """

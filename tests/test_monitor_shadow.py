@@ -51,6 +51,7 @@ def test_shadow_pattern_records_both_versions_from_one_call(exporter):
         assert value(data, M.PREDICT_ROWS, **{M.MODEL_VERSION: version}) == 200
         hist = point(data, M.FEATURE_VALUE, **{M.MODEL_VERSION: version, M.FEATURE_NAME: "x"})
         assert hist.count == 200  # the same input counted under each version
+        assert hist.attributes[M.MODEL_ROLE] == role  # on the metric points too: the processor pins the baseline
     # Each version's own outputs: the shadow's probabilities, not the live answer.
     for version, p1 in (("1", 0.8), ("2", 0.3)):
         p = point(data, M.PREDICTION_VALUE, **{M.MODEL_VERSION: version, M.PREDICTION_NAME: "proba:1"})
@@ -71,3 +72,5 @@ def test_without_role_the_span_has_no_role_attribute(exporter):
     predict([[1.0], [2.0]])
     span = next(s for s in SPANS.get_finished_spans() if s.name == "predict m")
     assert M.MODEL_ROLE not in span.attributes
+    assert otel_ml.flush(5.0)
+    assert M.MODEL_ROLE not in point(exporter.last, M.PREDICT_ROWS).attributes

@@ -72,6 +72,8 @@ class _Layout:
     policies: list[DriftPolicy]
     is_feature: np.ndarray
     references: list[tuple[str, str, ReferenceShares]]
+    #: (model, version) -> ml.model.role, as the state had it when the layout was built.
+    roles: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (stream index, target, min_samples) of each stream that feeds an estimated performance.
     estimated: list[tuple[int, EstimatedTarget, int]] = field(default_factory=list)
 
@@ -137,7 +139,7 @@ class Evaluator:
                     and st.spec.bins == len(target.edges) + 1):
                 est.append((i, target, policies[i].min_samples))
         return _Layout(streams, index, q_index, reference, positions, spread, numeric, bins, ratios, fam, policies,
-                       is_feature, refs, est)
+                       is_feature, refs, dict(getattr(state, "roles", {})), est)
 
     def layout(self, state: State) -> _Layout:
         key = (id(state), state.layout_version, self.store.generation)
@@ -223,7 +225,7 @@ class Evaluator:
                     estimated.append(EstimatedResult(model, version, self.window_labels[k], metrics))
         versions = compare_versions(lay.streams, current, positions=lay.positions, spread=lay.spread,
                                     policies=lay.policies, window_labels=self.window_labels,
-                                    explicit=self.versions, automatic=self.automatic_versions)
+                                    explicit=self.versions, automatic=self.automatic_versions, roles=lay.roles)
         return Evaluation(
             time_ns=int(now * 1e9),
             keys=keys,

@@ -16,7 +16,8 @@ Its pairs are chosen by the same rule, on joined outcomes instead of rows.
 
 Which pairs: ``versions.compare`` lists explicit ``{model, candidate, baseline}`` pairs; a model named
 there is compared only as listed. Every other model (when ``versions.automatic`` is on) takes as its
-baseline the live version with the most rows in the longest window (ties: the greater version string);
+baseline the version whose points carry ``ml.model.role = live`` (``monitor(..., role="live")``), else the
+live version with the most rows in the longest window (ties: the greater version string);
 all its other live versions are candidates. Only streams whose bins are identical in both versions (same
 edges, same categories) are comparable; the others are *skipped* and listed in
 :attr:`VersionComparison.skipped` (and counted in the log), never judged on mismatched buckets.
@@ -25,7 +26,7 @@ edges, same categories) are comparable; the others are *skipped* and listed in
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,11 +77,13 @@ def _comparable(a: Stream, b: Stream) -> bool:
 
 
 def choose_pairs(rows_by_version: dict[str, dict[str, float]], explicit: Sequence[VersionPair],
-                 automatic: bool = True) -> list[VersionPair]:
+                 automatic: bool = True, roles: Mapping[tuple[str, str], str] | None = None) -> list[VersionPair]:
     """The pairs to compare: ``explicit`` ones whose both versions are live, then the automatic default.
 
-    ``rows_by_version`` maps model -> live version -> rows in the longest window.
+    ``rows_by_version`` maps model -> live version -> rows in the longest window; ``roles`` (model, version)
+    -> ``ml.model.role``: a ``live`` version is preferred as the baseline over ``canary``/``shadow`` ones.
     """
+    roles = roles or {}
     pairs = [p for p in explicit if p.candidate in rows_by_version.get(p.model, {})
              and p.baseline in rows_by_version.get(p.model, {})]
     pinned = {p.model for p in explicit}
@@ -88,7 +91,7 @@ def choose_pairs(rows_by_version: dict[str, dict[str, float]], explicit: Sequenc
         for model, rows in rows_by_version.items():
             if model in pinned or len(rows) < 2:
                 continue
-            baseline = max(rows, key=lambda v: (rows[v], v))
+            baseline = max(rows, key=lambda v: (roles.get((model, v)) == "live", rows[v], v))
             pairs.extend(VersionPair(model, v, baseline) for v in sorted(rows) if v != baseline)
     return pairs
 
@@ -103,6 +106,7 @@ def compare_versions(
     window_labels: Sequence[str],
     explicit: Sequence[VersionPair] = (),
     automatic: bool = True,
+    roles: Mapping[tuple[str, str], str] | None = None,
 ) -> VersionComparison:
     """Compare versions on the evaluation's window counts.
 
@@ -123,7 +127,7 @@ def compare_versions(
     totals = totals[int(np.argmax(totals.sum(axis=1)))]
     rows_by_version = {m: {v: float(max(totals[i] for i in idx.values())) for v, idx in vs.items()}
                        for m, vs in multi.items()}
-    pairs = choose_pairs(rows_by_version, explicit, automatic)
+    pairs = choose_pairs(rows_by_version, explicit, automatic, roles)
     cand: list[int] = []
     base: list[int] = []
     keys: list[PairKey] = []

@@ -162,6 +162,9 @@ def test_choose_pairs_automatic_default_and_explicit() -> None:
                      VersionPair("churn", "1", "2"), VersionPair("churn", "3", "2")]
     assert choose_pairs({"fraud": {"7": 10.0, "8": 10.0}}, []) == [VersionPair("fraud", "7", "8")]  # tie: greater
     assert choose_pairs(rows, [], automatic=False) == []
+    # ml.model.role = live pins the baseline whatever the traffic (a shadow scores every request too).
+    roles = {("churn", "1"): "live", ("churn", "2"): "shadow"}
+    assert choose_pairs({"churn": {"1": 100.0, "2": 900.0}}, [], roles=roles) == [VersionPair("churn", "2", "1")]
 
 
 def test_export_carries_version_gauges_with_the_baseline_attribute() -> None:
