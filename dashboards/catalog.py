@@ -61,8 +61,8 @@ class Query:
         """What the query needs beyond a model serving traffic: :data:`OUTCOMES` when it reads a
         ground-truth metric, else None."""
         names = metric_names(self.expr)
-        if names & {promql.metric(n) for n in promql.VERSION_OUTCOME_METRICS}:
-            return VERSION_OUTCOMES
+        if names and names <= {promql.metric(n) for n in promql.VERSION_OUTCOME_METRICS}:
+            return VERSION_OUTCOMES  # (an alert that also reads the drift comparison is checked with it)
         return OUTCOMES if names & _outcome_names() else None
 
 
