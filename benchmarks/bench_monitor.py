@@ -20,6 +20,8 @@ processes on a busy machine disturb them less.
 5. Offline counting of ``otel-ml drift`` (read-back of text cells + ``count_column``), 20 features
    (5 categorical) x 10,000 rows, in-process (target: <= 20 ms), vs. the numeric columns alone; and
    the command's whole ``judge()`` (counting and verdicts) on the same frame.
+7. The multivariate stream and outlier score: a stub model monitored with a reference with and without
+   its "multivariate" section, 1 x 20 and 1000 x 20 (targets: adds <= 15 µs and <= 0.5 ms).
 Prints medians; no asserts on time (the script exits non-zero only when counts are wrong).
 """
 
@@ -257,7 +259,31 @@ def main() -> int:
           f"heap growth allocated from otel_ml {lib_growth / 1024:.1f} KiB (whole process {all_growth / 1024:.1f} KiB)")
     offline_counting(rng)
     ok &= prediction_records(clf, ref, tracer, X, rng)
+    multivariate_overhead(X, one, big)
     return 0 if ok else 1
+
+
+def multivariate_overhead(X, one, big) -> None:
+    """7. What the multivariate stream and outlier score add: the same stub model monitored with the
+    reference with and without its "multivariate" section (targets: <= 15 µs on 1 x 20, <= 0.5 ms on
+    1000 x 20)."""
+    def stub(x):
+        return None
+
+    with_mv = otel_ml.monitor(model="bench-mv", version="1",
+                              reference=otel_ml.build_reference(X, model="bench-mv", version="1"))(stub)
+    without = otel_ml.monitor(model="bench-uni", version="1", reference=otel_ml.build_reference(
+        X, model="bench-uni", version="1", multivariate=False))(stub)
+    fns = {"univariate": without, "multivariate": with_mv}
+    print("7) multivariate stream + outlier score, stub model")
+    for label, arg, calls, rounds in (("1 x 20", one, 200, 15 if QUICK else 61),
+                                      ("1000 x 20", big, 10, 9 if QUICK else 61)):
+        for f in fns.values():
+            per_call(f, arg, calls, 2)
+        r = interleaved(fns, arg, calls, rounds)
+        target = "15 µs" if arg.shape[0] == 1 else "500 µs"
+        print(f"   {label:<9} without {us(r['univariate'])}   with {us(r['multivariate'])}   "
+              f"added {us(r['multivariate'] - r['univariate'])}  (target <= {target})")
 
 
 N_CAT, N_LEVELS = 5, 12

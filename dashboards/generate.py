@@ -279,6 +279,15 @@ def overview() -> db.Dashboard:
         axis_min=0))
 
     d = d.with_panel(ts(
+        "Multivariate drift score and outlier share ($method, $window)",
+        f"The multivariate stream {sc.RECONSTRUCTION_ERROR_FEATURE} (each row's PCA reconstruction error "
+        "against the reference; docs/statistics.md): its drift score, and the share of rows beyond the "
+        "reference's outlier threshold (about 0.1 % in training). Its verdicts show in 'Drift status per "
+        "feature' and 'Data-quality alarm' under that name; the predict spans carry ml.outlier.max_score.",
+        targets((q.multivariate_score(), "{{%s}} multivariate score" % q.VERSION),
+                (q.outlier_share(), "{{%s}} outlier share" % q.VERSION)),
+        "short", span=24, axis_min=0))
+    d = d.with_panel(ts(
         "Predicted class share per version",
         "Share of each predicted class (ml.prediction.class.count) per version: classifiers returning labels.",
         targets((q.prediction_shares(), "{{%s}} {{%s}}" % (q.VERSION, q.PRED_CLASS))),

@@ -217,6 +217,19 @@ def version_performance(name: str = sc.VERSION_PERFORMANCE_GAP) -> str:
     return gauge(name, ONE_PERF_METRIC, by=f"{BY_PAIR}, {WINDOW}")
 
 
+#: The multivariate stream (each row's PCA reconstruction error): its drift verdict is the multivariate
+#: one, its out-of-range share the share of out-of-distribution rows.
+MULTIVARIATE = {FEATURE: f"={sc.RECONSTRUCTION_ERROR_FEATURE}"}
+
+
+def multivariate_score() -> str:
+    return drift_score(None, MULTIVARIATE, {METHOD: f"${V_METHOD}"})
+
+
+def outlier_share() -> str:
+    return gauge(sc.QUALITY_RATIOS["out_of_range"], MULTIVARIATE, by=f"{VERSION}, {WINDOW}")
+
+
 # --- Realized performance (processor: prediction and outcome records joined) -------------------------
 #: The processor's ground-truth metrics: they have data only where outcomes are joined to predictions
 #: (a model monitored with ``prediction_id`` and outcomes sent), so :mod:`dashboards.catalog` tags the

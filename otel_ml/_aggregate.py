@@ -26,6 +26,7 @@ from . import semconv
 from ._adapters import SCHEMA_KINDS
 from ._binning import N_QUALITY, CategoricalStats, CategoricalTable, NumericStats, NumericTable
 from ._errors import ConfigurationError
+from ._multivariate import Multivariate
 from ._reference import (
     OUTPUT_LABEL,
     OUTPUT_VALUE,
@@ -162,6 +163,17 @@ class ModelAggregate:
                         self.proba_outputs.append(p.name)
                 elif isinstance(p, CategoricalProfile) and p.name == OUTPUT_LABEL:
                     self.label_table = CategoricalTable(p)
+        #: the multivariate summary; its reconstruction error is the numeric table's last column
+        self.multivariate: Multivariate | None = None
+        #: the numeric columns the summary reads (None: all of them, in order)
+        self.mv_columns: list[int] | slice | None = None
+        if reference is not None and reference.multivariate is not None and num:
+            names = [p.name for p in num]
+            self.multivariate = reference.multivariate.summary
+            cols = [names.index(f) for f in self.multivariate.features]
+            if cols != list(range(len(names))):
+                self.mv_columns = slice(0, len(cols)) if cols == list(range(len(cols))) else cols
+            num.append(reference.multivariate.error)
         self.numeric = NumericTable(num) if num else None
         self.outputs = NumericTable(out_num) if out_num else None
         self.output_index = {p.name: j for j, p in enumerate(out_num)}
@@ -396,7 +408,8 @@ def _layout(reference: Reference | None) -> Any:
             return (p.name, "n", p.edges, p.min, p.max)
         return (p.name, "c", p.categories)
 
-    return tuple(one(p) for p in reference.features), tuple(one(p) for p in reference.outputs)
+    return tuple(one(p) for p in reference.streamed_features), tuple(one(p) for p in reference.outputs), \
+        reference.multivariate
 
 
 def aggregates() -> list[ModelAggregate]:

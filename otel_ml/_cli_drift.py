@@ -26,7 +26,7 @@ import click
 import numpy as np
 import scipy  # noqa: F401 (the statistics need it: a missing cli extra is named before any work)
 
-from ._adapters import series_values
+from ._adapters import numeric_column, series_values
 from ._binning import ColumnCounts, count_column
 from ._cli_io import (
     EXIT_FLAGGED,
@@ -247,6 +247,7 @@ def judge(
     outputs = {o.name: (outputs or {}).get(o.name, o.name) for o in reference.outputs}
     rows: list[Row] = []
     not_judged: list[NotJudged] = []
+    numeric: dict[str, np.ndarray] = {}
     for role, profiles in (("feature", reference.features), ("prediction", reference.outputs)):
         for p in profiles:
             column: str | None = p.name if role == "feature" else outputs[p.name]
@@ -259,8 +260,16 @@ def judge(
             values = None if column is None else read_back_text(p, series_values(columns[column]))
             counts = count_column(p, values, n_rows)
             rows.append(Row(p.name, role, p, counts, book.policy_for(p.name, model=reference.model_name), column))
+            if role == "feature" and isinstance(p, NumericProfile):
+                numeric[p.name] = np.full(n_rows, np.nan) if values is None else numeric_column(values)[0]
             if advance is not None:
                 advance()
+    mv = reference.multivariate
+    if mv is not None:  # the reconstruction-error stream, counted as a monitored process counts it
+        err = mv.summary.errors(np.column_stack([numeric[f] for f in mv.summary.features]))
+        name = mv.error.name
+        rows.append(Row(name, "feature", mv.error, count_column(mv.error, err, n_rows),
+                        book.policy_for(name, model=reference.model_name), name))  # derived, never absent
     judged = {r.column for r in rows}
     output_names = ", ".join(o.name for o in reference.outputs) or "none"
     for c in columns:

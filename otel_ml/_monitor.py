@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import math
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -164,30 +165,57 @@ class _Monitor:
     # --- before the call ---------------------------------------------------------------------------
     def prepare(
         self, x: Any
-    ) -> tuple[Batch | None, NumericStats | list[list[float]] | None, list[CategoricalStats] | None, list[int] | None]:
-        """Adapt and bin the input: (batch, numeric stats, categorical stats, schema violations)."""
+    ) -> tuple[Batch | None, NumericStats | list[list[float]] | None, list[CategoricalStats] | None,
+               list[int] | None, float | None]:
+        """Adapt and bin the input: (batch, numeric stats, categorical stats, schema violations, outlier score).
+
+        With a multivariate reference each row's reconstruction error joins the numeric values as the
+        table's last column; the score is the batch's largest error over the outlier threshold.
+        """
         schema = self.schema
         agg = self.agg
         if agg is None:
-            return None, None, None, None
+            return None, None, None, None, None
         if schema is None:
-            return Batch(batch_size(x) or 0), None, None, None
+            return Batch(batch_size(x) or 0), None, None, None, None
+        mv = agg.multivariate
         if (type(x) is np.ndarray and x.ndim == 2 and x.dtype.kind == "f" and schema.all_numeric
                 and 0 < x.shape[0] <= SMALL_BATCH and x.shape[1] == schema.width):
             # the hot path of online serving: a few rows of floats, buffered as Python rows
-            return Batch(x.shape[0], x), x.tolist(), None, None
+            rows = x.tolist()
+            score = None
+            if mv is not None:
+                finite = math.isfinite(sum(map(sum, rows)))
+                v = x if x.dtype == np.float64 else x.astype(np.float64)
+                errs = mv.errors(v if agg.mv_columns is None else v[:, agg.mv_columns], finite=finite).tolist()
+                for r, e in zip(rows, errs):
+                    r.append(e)
+                if finite:
+                    top = max(errs)
+                    score = top / mv.threshold if mv.threshold > 0 else top
+                else:
+                    score = _score(np.asarray(errs), mv.threshold)
+            return Batch(x.shape[0], x), rows, None, None, score
         batch = adapt(x, schema)
         num = None
         cats = None
+        score = None
         if batch.rows:
             if batch.numeric is not None and agg.numeric is not None:
-                if batch.wrong is None and batch.rows <= SMALL_BATCH:
-                    num = batch.numeric.tolist()  # buffered, binned later in one pass
+                values, wrong = batch.numeric, batch.wrong
+                if mv is not None:
+                    err = mv.errors(values if agg.mv_columns is None else values[:, agg.mv_columns])
+                    score = _score(err, mv.threshold)
+                    values = np.column_stack((values, err))
+                    if wrong is not None:
+                        wrong = np.append(wrong, 0)
+                if wrong is None and batch.rows <= SMALL_BATCH:
+                    num = values.tolist()  # buffered, binned later in one pass
                 else:
-                    num = agg.numeric.stats(batch.numeric, batch.wrong)
+                    num = agg.numeric.stats(values, wrong)
             if batch.categorical is not None:
                 cats = [t.stats(col) for t, col in zip(agg.cat_tables, batch.categorical)]
-        return batch, num, cats, batch.violations
+        return batch, num, cats, batch.violations, score
 
     def feature_attributes(self, batch: Batch | None) -> dict[str, Any]:
         """First row's raw values as span attributes (opt-in), bounded in count and length."""
@@ -265,18 +293,18 @@ class _Monitor:
     # --- the wrapper --------------------------------------------------------------------------------
     def before(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _CallState:
         """Everything up to the model call, entering the model's context last: ``after``'s state. Never raises."""
-        batch = num = cats = violations = None
+        batch = num = cats = violations = score = None
         span = token = None
         found = False
         try:
             found, x = self.find_input(instance, args, kwargs)
             if found:
-                batch, num, cats, violations = self.prepare(x)
+                batch, num, cats, violations, score = self.prepare(x)
             elif self.agg is not None:
                 violations = [UNSUPPORTED_INPUT]
         except Exception as exc:
             self.internal_error("adapt", exc)
-            batch = num = cats = violations = None
+            batch = num = cats = violations = score = None
         try:
             n = batch.rows if batch is not None else (batch_size(x) if found else None)
             attrs = self._attrs_cache.get(n) if not self.record_feature_values else None
@@ -288,6 +316,8 @@ class _Monitor:
                     attrs.update(self.feature_attributes(batch))
                 elif len(self._attrs_cache) < _ATTRS_CACHE_SIZE:
                     self._attrs_cache[n] = attrs  # never mutated: the SDK copies span attributes
+            if score is not None:
+                attrs = {**attrs, semconv.OUTLIER_MAX_SCORE: score}
             span = self.tracer.start_span(self.span_name, attributes=attrs)
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:
@@ -388,6 +418,14 @@ class _Monitor:
             raise
         self.after(state, result, None, time.perf_counter() - t0)
         return result
+
+
+def _score(err: np.ndarray, threshold: float) -> float | None:
+    """The largest finite error over the threshold; None when no row had every numeric feature."""
+    if not np.isfinite(err).any():
+        return None
+    top = float(np.nanmax(err))
+    return top / threshold if threshold > 0 else top
 
 
 def _set_disabled(disabled: bool) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import numpy as np
 
-from . import semconv
+from . import _multivariate, semconv
 from ._adapters import columns_of
 from ._binning import bucket_counts, quantile_edges
 from ._errors import ReferenceProfileError
@@ -107,6 +107,17 @@ Profile = NumericProfile | CategoricalProfile
 
 
 @dataclass(frozen=True)
+class MultivariateProfile:
+    """The optional "multivariate" section: the PCA summary of the numeric features and the profile of
+    the training rows' reconstruction error (a numeric profile named
+    :data:`semconv.RECONSTRUCTION_ERROR_FEATURE` whose top edge and ``max`` are the outlier threshold).
+    """
+
+    summary: _multivariate.Multivariate
+    error: NumericProfile
+
+
+@dataclass(frozen=True)
 class Reference:
     """A model version's reference profile: one :data:`Profile` per feature and per output.
 
@@ -121,6 +132,15 @@ class Reference:
     row_count: int = 0
     created_at: str = ""
     performance: ReferencePerformance | None = None
+    multivariate: MultivariateProfile | None = None
+
+    @property
+    def streamed_features(self) -> tuple[Profile, ...]:
+        """The features plus, with a "multivariate" section, the reconstruction-error stream: every
+        feature stream a monitored process emits and the processor judges."""
+        if self.multivariate is None:
+            return self.features
+        return (*self.features, self.multivariate.error)
 
     def feature(self, name: str) -> Profile:
         """The profile of feature ``name`` (KeyError if the reference has none)."""
@@ -144,6 +164,9 @@ class Reference:
             "features": [_profile_to_dict(p) for p in self.features],
             "outputs": [_profile_to_dict(p) for p in self.outputs],
             **({"performance": self.performance.to_dict()} if self.performance is not None else {}),
+            **({"multivariate": {**_multivariate.to_dict(self.multivariate.summary),
+                                 "error": _profile_to_dict(self.multivariate.error)}}
+               if self.multivariate is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -229,6 +252,7 @@ def build_reference(
     bins: int = DEFAULT_BINS,
     top_k: int = DEFAULT_TOP_K,
     labels: Any = None,
+    multivariate: bool = True,
 ) -> Reference:
     """Profile training (or validation) data, and optionally the model's predictions on it.
 
@@ -246,6 +270,10 @@ def build_reference(
     reference performance (:class:`ReferencePerformance`): each metric with its 95 % interval and, for
     class probabilities, the reliability bins. The task follows the predictions: ``proba:<class>``
     outputs or a ``label`` output make a classifier, a ``value`` output with numeric labels a regression.
+
+    ``multivariate`` (with at least two numeric features) adds the multivariate summary
+    (:class:`MultivariateProfile`): a standardised PCA of the numeric features, fitted on at most
+    100,000 rows, against which each monitored row's reconstruction error is streamed and judged.
     """
     # Every check a loaded file must pass is made here too: what save() writes, load() reads.
     _check_name("model", model)
@@ -280,6 +308,14 @@ def build_reference(
         for name, values, is_cat in prediction_columns
     )
     n_rows = rows.pop()
+    numeric = [p for p in features if isinstance(p, NumericProfile)][: _multivariate.MAX_FEATURES]
+    mv = None
+    if multivariate and len(numeric) >= 2:
+        if semconv.RECONSTRUCTION_ERROR_FEATURE in columns:
+            raise ReferenceProfileError(f"feature {semconv.RECONSTRUCTION_ERROR_FEATURE!r}: reserved for the "
+                                        "multivariate stream (rename it or pass multivariate=False)")
+        matrix = np.column_stack([_as_float(columns[p.name]) for p in numeric])
+        mv = multivariate_profile(matrix, [p.name for p in numeric], bins)
     return Reference(
         model_name=model,
         model_version=str(version),
@@ -288,7 +324,42 @@ def build_reference(
         row_count=n_rows,
         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         performance=None if labels is None else performance_of(labels, prediction_columns, n_rows),
+        multivariate=mv,
     )
+
+
+def _as_float(values: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iuf":
+        return arr.astype(np.float64)
+    numeric = _try_float(arr)
+    assert numeric is not None  # profiled as numeric
+    return numeric
+
+
+def multivariate_profile(matrix: np.ndarray, names: Sequence[str],
+                         bins: int = DEFAULT_BINS) -> MultivariateProfile | None:
+    """Fit the multivariate summary on ``matrix`` (rows x ``names``); None with fewer than two complete rows."""
+    try:
+        summary, err, skipped = _multivariate.fit(matrix, names)
+    except ValueError:
+        return None
+    threshold = summary.threshold
+    edges = quantile_edges(err, bins)
+    edges = np.append(edges[edges < threshold], threshold)
+    error = NumericProfile(
+        name=semconv.RECONSTRUCTION_ERROR_FEATURE,
+        edges=tuple(float(e) for e in edges),
+        counts=tuple(int(c) for c in bucket_counts(err, edges)),
+        count=int(err.size),
+        missing=skipped,
+        invalid=0,
+        min=0.0,
+        max=threshold,
+        mean=float(err.mean()),
+        std=float(err.std()),
+    )
+    return MultivariateProfile(summary, error)
 
 
 def profile_column(
@@ -471,7 +542,34 @@ def _parse(doc: Any, source: str) -> Reference:
     if not isinstance(created, str):
         raise fail("created_at", "must be a string")
     performance = _parse_performance(doc.get("performance"), fail)
-    return Reference(model["name"], model["version"], features, outputs, row_count, created, performance)
+    multivariate = _parse_multivariate(doc.get("multivariate"), features, fail)
+    return Reference(model["name"], model["version"], features, outputs, row_count, created, performance,
+                     multivariate)
+
+
+def _parse_multivariate(section: Any, features: tuple[Profile, ...], fail: Any) -> MultivariateProfile | None:
+    """The optional "multivariate" section, validated; a reference without it has none."""
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise fail("multivariate", "must be an object")
+    numeric = [p.name for p in features if isinstance(p, NumericProfile)]
+    if any(p.name == semconv.RECONSTRUCTION_ERROR_FEATURE for p in features):
+        raise fail("multivariate", f"a feature is named {semconv.RECONSTRUCTION_ERROR_FEATURE!r}, "
+                                   "the multivariate stream's reserved name")
+    try:
+        summary = _multivariate.from_dict(section, numeric)
+        error_doc = section["error"]
+        if not isinstance(error_doc, dict) or error_doc.get("name") != semconv.RECONSTRUCTION_ERROR_FEATURE:
+            raise ValueError(f"'error' must be the numeric profile {semconv.RECONSTRUCTION_ERROR_FEATURE!r}")
+        error = _parse_profile(error_doc)
+        if not isinstance(error, NumericProfile) or not error.edges or error.edges[-1] != summary.threshold:
+            raise ValueError("'error' must be a numeric profile whose top edge is the threshold")
+    except KeyError as exc:
+        raise fail("multivariate", f"missing field {exc.args[0]!r}") from None
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        raise fail("multivariate", str(exc)) from None
+    return MultivariateProfile(summary, error)
 
 
 def _parse_profiles(items: Any, section: str, fail: Any) -> tuple[Profile, ...]:

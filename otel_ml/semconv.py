@@ -33,6 +33,9 @@ ERROR_TYPE: Final = "error.type"
 
 #: Span attribute prefix for raw feature values (only with ``record_feature_values=True``).
 FEATURE_VALUE_ATTRIBUTE_PREFIX: Final = "ml.feature.value."
+#: Span attribute: the batch's largest reconstruction error divided by the reference's outlier
+#: threshold (> 1: the batch holds an out-of-distribution row). A number, never a feature value.
+OUTLIER_MAX_SCORE: Final = "ml.outlier.max_score"
 
 # --- Limits ----------------------------------------------------------------------------------------
 MAX_NAME_LENGTH: Final = 128
@@ -42,6 +45,11 @@ first ``MAX_NAME_LENGTH`` characters, by the reference and by the monitored proc
 
 # --- Values of bounded attributes ----------------------------------------------------------------
 OTHER_CATEGORY: Final = "__other__"
+#: Reserved feature name of the multivariate stream: each row's PCA reconstruction error against the
+#: reference (``ml.feature.value`` histogram with the reference's edges). Its ``ml.feature.out_of_range``
+#: counter counts the out-of-distribution rows (error above the reference's outlier threshold) and
+#: its ``ml.feature.missing`` counter the rows skipped for a missing or non-finite numeric value.
+RECONSTRUCTION_ERROR_FEATURE: Final = "__reconstruction_error__"
 """Category bucket for values outside the reference's top-K categories (unseen ones included)."""
 
 REASON_NON_FINITE: Final = "non_finite"

@@ -41,7 +41,8 @@ def test_memory_is_bounded_by_features_times_bins():
 
 
 def test_small_batches_are_buffered_bounded_and_folded_exactly():
-    ref = otel_ml.build_reference({"a": np.linspace(-1, 1, 100), "b": np.linspace(0, 5, 100)}, model="p", version="1")
+    ref = otel_ml.build_reference({"a": np.linspace(-1, 1, 100), "b": np.linspace(0, 5, 100)}, model="p", version="1",
+                                 multivariate=False)  # commits raw rows: no error column
     agg = ModelAggregate("p", "1", ref)
     rng = np.random.default_rng(5)
     rows = rng.normal(size=(1000, 2)).tolist()

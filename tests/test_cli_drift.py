@@ -29,7 +29,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "visits": rng.poisson(3, N_REF),
         }
     )
-    ref = build_reference(train, model="churn", version="7", categorical=["plan"], predictions=rng.random(N_REF))
+    # the per-column behaviour; the multivariate stream's verdicts: tests/test_multivariate.py
+    ref = build_reference(train, model="churn", version="7", categorical=["plan"], predictions=rng.random(N_REF),
+                          multivariate=False)
     ref.save(d / "ref.json")
     return d
 

@@ -84,7 +84,7 @@ def le_label(bound: float) -> str:
 def reference_shares(ref: Reference) -> ReferenceShares:
     points: list[tuple[str, str, str, str]] = []
     values: list[float] = []
-    for kind, items in ((KIND_FEATURE, ref.features), (KIND_PREDICTION, ref.outputs)):
+    for kind, items in ((KIND_FEATURE, ref.streamed_features), (KIND_PREDICTION, ref.outputs)):
         for p in items:
             if isinstance(p, NumericProfile):
                 counts = np.asarray(p.counts, dtype=np.float64)
@@ -150,7 +150,7 @@ def compile_reference(ref: Reference, source: str) -> CompiledReference:
     layout = []
     specs: dict[tuple[str, str], StreamSpec] = {}
     profiles: dict[tuple[str, str], Profile] = {}
-    for kind, items in ((KIND_FEATURE, ref.features), (KIND_PREDICTION, ref.outputs)):
+    for kind, items in ((KIND_FEATURE, ref.streamed_features), (KIND_PREDICTION, ref.outputs)):
         for p in items:
             specs[(kind, p.name)] = _spec(kind, p)
             profiles[(kind, p.name)] = p

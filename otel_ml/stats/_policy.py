@@ -9,11 +9,13 @@ Build one with keyword arguments, :meth:`DriftPolicy.from_mapping` (YAML / JSON 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import semconv
 from .._errors import ConfigurationError
 from . import chi_square as _chi, dispersion as _disp, total_variation as _tv, wasserstein as _w
 from ._common import DEFAULT_SMOOTHING
@@ -177,10 +179,26 @@ class PolicyBook:
 
     def policy_for(self, feature: str, *, model: str | None = None) -> DriftPolicy:
         """The policy that applies to ``feature`` (of ``model``, when given)."""
-        if model is not None and model in self.models:
-            book = self.models[model]
-            return book.features.get(feature, book.default)
-        return self.features.get(feature, self.default)
+        book = self.models[model] if model is not None and model in self.models else self
+        found = book.features.get(feature)
+        if found is not None:
+            return found
+        if feature == semconv.RECONSTRUCTION_ERROR_FEATURE:
+            return _outlier_policy(book.default)
+        return book.default
+
+
+#: Default material rise of the outlier share (the reconstruction-error stream's out-of-range
+#: ratio): 0.5 points, five times the reference rate of 0.1 %. The data-quality default (2 points)
+#: would let a burst of 1 % of rows far outside the training data pass unflagged.
+OUTLIER_MIN_INCREASE = 0.005
+
+
+@functools.lru_cache(maxsize=64)
+def _outlier_policy(default: DriftPolicy) -> DriftPolicy:
+    """``default`` with the outlier floor, unless it already asks for a smaller one."""
+    return dataclasses.replace(default,
+                               quality_min_increase=min(default.quality_min_increase, OUTLIER_MIN_INCREASE))
 
 
 def _book(base: DriftPolicy, data: Mapping[str, Any], source: str, *, allow_models: bool) -> PolicyBook:

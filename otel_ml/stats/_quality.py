@@ -31,7 +31,10 @@ def reference_ratios(profile: NumericProfile | CategoricalProfile) -> dict[str, 
     """
     rows = profile.rows or 1
     if isinstance(profile, NumericProfile):
-        return {"missing": profile.missing / rows, "invalid": profile.invalid / rows, "out_of_range": 0.0}
+        # The reconstruction-error stream's range ends at the outlier threshold, its top edge: the
+        # reference's out-of-range share is the training share above it (about 1 - outlier_quantile).
+        oor = profile.counts[-1] / rows if profile.name == semconv.RECONSTRUCTION_ERROR_FEATURE else 0.0
+        return {"missing": profile.missing / rows, "invalid": profile.invalid / rows, "out_of_range": oor}
     return {"missing": profile.missing / rows, "unseen": profile.other_count / rows}
 
 

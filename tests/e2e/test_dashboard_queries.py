@@ -41,6 +41,9 @@ from otel_ml import semconv  # noqa: E402
 
 TRAFFIC = Path(__file__).with_name("_dashboard_traffic.py")
 SHIFTED, UNSHIFTED = "age", ("income", "plan")
+#: Streams the scenario's drift flags: the shifted feature and, since a 0.8-SD shift of one of the two
+#: numeric features moves rows off the reference's principal direction, the multivariate stream.
+FLAGGED = {SHIFTED, semconv.RECONSTRUCTION_ERROR_FEATURE}
 #: Variable values per panel where "All" would not do (the drill-down shows one feature).
 PANEL_VALUES: dict[str, dict[str, str]] = {
     "Category shares: current vs reference": {promql.V_FEATURE: "plan"},
@@ -148,13 +151,13 @@ def test_drift_panel_shows_the_shifted_feature(drift_scenario):
     result = prometheus.promql(catalog.render(panel.expr, _values(panel.panel)))
     status = {(r["metric"][promql.VERSION], r["metric"][promql.FEATURE]): float(r["value"][1]) for r in result
               if r["metric"].get(promql.KIND) == semconv.DRIFT_KIND_FEATURE}
-    assert status[("v1", SHIFTED)] == 1, status
+    assert status[("v1", SHIFTED)] == 1 and status[("v1", semconv.RECONSTRUCTION_ERROR_FEATURE)] == 1, status
     for feature in UNSHIFTED:
         assert status[("v1", feature)] == 0, status
 
     drift_alert = next(q for q in catalog.alert_queries() if q.panel == "MLFeatureDriftDetected")
     firing = {r["metric"][promql.FEATURE] for r in prometheus.promql(drift_alert.expr)}
-    assert firing == {SHIFTED}
+    assert firing == FLAGGED
 
 
 def test_rules_load_and_evaluate_in_prometheus(drift_scenario):
@@ -171,7 +174,7 @@ def test_rules_load_and_evaluate_in_prometheus(drift_scenario):
     # The drift alert is at least pending for the shifted feature (its `for` is 15 minutes).
     alerts = prometheus.api("alerts")["alerts"]
     drift = [a for a in alerts if a["labels"]["alertname"] == "MLFeatureDriftDetected"]
-    assert {a["labels"][promql.FEATURE] for a in drift} == {SHIFTED}
+    assert {a["labels"][promql.FEATURE] for a in drift} == FLAGGED
     assert all(a["state"] in ("pending", "firing") for a in drift)
 
 

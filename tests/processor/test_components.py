@@ -319,7 +319,7 @@ def test_reference_ratio_exports_each_evaluated_reference_once_per_bucket() -> N
         per = points.setdefault((attrs[semconv.DRIFT_KIND], attrs[semconv.FEATURE_NAME]), {})
         assert attrs[bucket_key] not in per
         per[attrs[bucket_key]] = dp.as_double
-    expected = {(semconv.DRIFT_KIND_FEATURE, p.name) for p in ref.features}
+    expected = {(semconv.DRIFT_KIND_FEATURE, p.name) for p in ref.streamed_features}
     expected |= {(semconv.DRIFT_KIND_PREDICTION, p.name) for p in ref.outputs}
     assert set(points) == expected and ref.outputs
     from otel_ml_processor._store import le_label
