@@ -126,10 +126,12 @@ def test_shadow_model_with_other_outputs_is_flagged_against_the_live_version(
         d = {(a[semconv.MODEL_VERSION], a[semconv.MODEL_BASELINE_VERSION], a[semconv.DRIFT_KIND],
               a[semconv.FEATURE_NAME]): v
              for a, v, _ in sink.points(semconv.VERSION_DRIFT_DETECTED) if a[semconv.DRIFT_WINDOW] == "5m"}
-        return d if len(d) == 5 else None
+        return d if len(d) == len(features) + 1 else None
 
+    # The reference's features, plus its multivariate stream (reconstruction error) when it has one.
+    features = [p.name for p in live.features] + ([semconv.RECONSTRUCTION_ERROR_FEATURE]
+                                                  if getattr(live, "multivariate", None) is not None else [])
     result = wait_for(verdicts, timeout=20)
     # The same requests: the feature mix is identical; the shadow's outputs differ from the live version's.
-    assert result == {("2", "1", "feature", f): 0 for f in ("f0", "f1", "f2", "plan")} | {
-        ("2", "1", "prediction", "value"): 1}
+    assert result == {("2", "1", "feature", f): 0 for f in features} | {("2", "1", "prediction", "value"): 1}
     assert proc.stop() == 0
