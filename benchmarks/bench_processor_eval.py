@@ -11,8 +11,12 @@ Workload: 100 models x 100 numeric features (20 buckets each) = 10,000 streams, 
 * state bytes per stream: ``State.nbytes() / streams`` (arrays + estimated Python objects,
   including the per-pod source series) and the window state alone (``State.bytes_per_stream``).
 
+``--versions``: the same 10,000 streams as 50 models x 2 live versions x 100 features, so every stream
+also takes part in a version comparison (version 2 against version 1, :mod:`otel_ml_processor._versions`);
+the evaluation time then includes the 10,000 extra candidate-vs-baseline stream-windows.
+
 Targets (issue): evaluation < 1 s; <= 10 KB per stream at 20 bins and two windows.
-Run: ``python benchmarks/bench_processor_eval.py [--strict]``.
+Run: ``python benchmarks/bench_processor_eval.py [--strict] [--versions]``.
 """
 
 from __future__ import annotations
@@ -50,20 +54,21 @@ def _kv(k: str, v: str) -> KeyValue:
     return KeyValue(key=k, value=AnyValue(string_value=v))
 
 
-def build_state() -> tuple[ReferenceStore, State]:
+def build_state(versions: int = 1) -> tuple[ReferenceStore, State]:
     rng = np.random.default_rng(0)
     edges = tuple(float(x) for x in np.linspace(-2.5, 2.5, EDGES))
     ref_counts = np.diff(np.concatenate([[0.0], _normal_cdf(np.array(edges)), [1.0]])) * 10_000
     store = ReferenceStore(None)
     start = time.time_ns()
     state = State(store, epoch_ns=0)
-    for m in range(MODELS):
+    for k in range(MODELS):
+        m, version = k // versions, str(k % versions + 1)
         feats = tuple(
             NumericProfile(name=f"f{i:03d}", edges=edges, counts=tuple(int(c) for c in ref_counts),
                            count=int(ref_counts.sum()), missing=0, invalid=0, min=-4.0, max=4.0, mean=0.0, std=1.0)
             for i in range(FEATURES)
         )
-        store.put(Reference(f"model-{m:03d}", "1", feats))
+        store.put(Reference(f"model-{m:03d}", version, feats))
         req = ExportMetricsServiceRequest()
         for p in range(PODS):
             rm = req.resource_metrics.add()
@@ -76,7 +81,7 @@ def build_state() -> tuple[ReferenceStore, State]:
                 counts = np.bincount(np.searchsorted(edges, values, side="left"), minlength=EDGES + 1)
                 dp = metric.histogram.data_points.add(start_time_unix_nano=start, time_unix_nano=start + 1,
                                                       count=int(counts.sum()))
-                dp.attributes.extend([_kv(semconv.MODEL_NAME, f"model-{m:03d}"), _kv(semconv.MODEL_VERSION, "1"),
+                dp.attributes.extend([_kv(semconv.MODEL_NAME, f"model-{m:03d}"), _kv(semconv.MODEL_VERSION, version),
                                       _kv(semconv.FEATURE_NAME, f.name)])
                 dp.bucket_counts.extend(counts.tolist())
                 dp.explicit_bounds.extend(edges)
@@ -94,8 +99,9 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--strict", action="store_true")
+    ap.add_argument("--versions", action="store_true", help="50 models x 2 live versions (version comparisons)")
     args = ap.parse_args()
-    store, state = build_state()
+    store, state = build_state(2 if args.versions else 1)
     streams = state.stream_count
     ev = Evaluator(store, PolicyBook.from_mapping({}), ("5m", "1h"))
     t0 = time.perf_counter()
@@ -121,6 +127,9 @@ def main() -> int:
     payload = encode_request(result, Telemetry())
     export_s = time.perf_counter() - t0
     flagged = int((result.detected == 1).sum())
+    if result.versions is not None and result.versions.rows:
+        print(f"version comparisons: {result.versions.rows:,} candidate-vs-baseline stream-windows, "
+              f"{int((result.versions.drift.detected == 1).sum())} flagged (included in the evaluation time)")
     per_stream_total = state.nbytes() / streams
     per_stream_window = state.bytes_per_stream(20)
     print(f"streams: {streams:,} x 2 windows = {result.rows:,} stream-windows, 20 buckets, {PODS} pods each")

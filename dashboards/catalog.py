@@ -26,6 +26,10 @@ GRAFANA_DIR = Path(__file__).resolve().parent / "grafana"
 #: :attr:`Query.requires` of a query that reads the processor's ground-truth metrics
 #: (:data:`dashboards.promql.OUTCOME_METRICS`): it has data only where outcomes are joined to predictions.
 OUTCOMES = "outcomes"
+#: :attr:`Query.requires` of a query that reads the version comparison of realized performance
+#: (:data:`dashboards.promql.VERSION_OUTCOME_METRICS`): data only where outcomes are joined for two live
+#: versions of one model (checked on synthetic series by promtool; neither e2e scenario has both).
+VERSION_OUTCOMES = "outcomes+versions"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
@@ -56,7 +60,10 @@ class Query:
     def requires(self) -> str | None:
         """What the query needs beyond a model serving traffic: :data:`OUTCOMES` when it reads a
         ground-truth metric, else None."""
-        return OUTCOMES if metric_names(self.expr) & _outcome_names() else None
+        names = metric_names(self.expr)
+        if names and names <= {promql.metric(n) for n in promql.VERSION_OUTCOME_METRICS}:
+            return VERSION_OUTCOMES  # (an alert that also reads the drift comparison is checked with it)
+        return OUTCOMES if names & _outcome_names() else None
 
 
 def dashboards() -> dict[str, dict]:

@@ -302,6 +302,7 @@ def overview() -> db.Dashboard:
         "short", span=12))
 
     d = realized_performance(d)
+    d = versions_side_by_side(d)
 
     d = d.with_row(row("Data quality"))
     d = d.with_panel(ts(
@@ -382,6 +383,40 @@ def _dashed(dash: list[int], width: int) -> list[dm.DynamicConfigValue]:
 
 
 REALIZED_ROW = "Realized performance (outcomes joined to predictions)"
+
+
+PAIR_LEGEND = "{{%s}} {{%s}} vs {{%s}}" % (q.MODEL, q.VERSION, q.BASELINE)
+
+
+def versions_side_by_side(d: db.Dashboard) -> db.Dashboard:
+    """Candidate model versions judged against their baseline version's traffic (ml.version.drift.*)."""
+    d = d.with_row(row("Versions side by side"))
+    d = d.with_panel(state_timeline(
+        "Candidate vs baseline per output and feature",
+        "The processor's verdict (ml.version.drift.detected) for each candidate version against its baseline "
+        "version (ml.model.baseline_version), per output (prediction distribution) and feature (traffic mix), "
+        "in any of the selected windows. Same rules as drift; gaps: either side below the minimum sample size.",
+        target(q.version_drift_status(), "%s {{%s}} {{%s}}" % (PAIR_LEGEND, q.KIND, q.FEATURE)),
+        "Same", "Differs", height=8))
+    d = d.with_panel(ts(
+        "Outputs and features differing from the baseline",
+        "How many outputs and features of each candidate version differ from its baseline right now.",
+        targets((q.version_differing_count(), PAIR_LEGEND)), "short", span=12, axis_min=0))
+    d = d.with_panel(ts(
+        "Candidate vs baseline distance ($method)",
+        "The selected method's distance (ml.version.drift.score) between candidate and baseline per output "
+        "and feature and window.",
+        targets((q.version_drift_score(), "%s {{%s}} {{%s}}" % (PAIR_LEGEND, q.FEATURE, q.WINDOW))),
+        "short", span=12, axis_min=0))
+    d = d.with_panel(ts(
+        "Realized $metric: candidate − baseline",
+        "Where outcomes are joined for both versions: the candidate's realized metric minus the baseline's "
+        "(ml.version.performance.gap) per window, and the verdict (ml.version.performance.degraded: 1 worse "
+        "beyond the tolerance and significant, 0 not, -1 too few outcomes on either side).",
+        targets((q.version_performance(), "%s {{%s}} gap" % (PAIR_LEGEND, q.WINDOW)),
+                (q.version_performance(sc.VERSION_PERFORMANCE_DEGRADED), "%s {{%s}} worse" % (PAIR_LEGEND, q.WINDOW))),
+        "short", span=24))
+    return d
 
 
 def realized_performance(d: db.Dashboard) -> db.Dashboard:

@@ -51,6 +51,7 @@ PERF_METRIC = label(sc.PERFORMANCE_METRIC)
 SEG_NAME = label(sc.SEGMENT_NAME)
 SEG_VALUE = label(sc.SEGMENT_VALUE)
 BUCKET_LE = label(sc.BUCKET_LE)
+BASELINE = label(sc.MODEL_BASELINE_VERSION)
 
 #: The standard OTel HTTP server duration histogram (semconv ``http.server.request.duration``, unit s),
 #: as Prometheus stores it, and the labels its attributes become.
@@ -184,6 +185,38 @@ QUALITY_RATIOS = {kind.replace("_", " "): sc.QUALITY_RATIOS[kind] for kind in sc
 
 def quality_ratio(name: str, *extra: dict[str, str]) -> str:
     return gauge(name, *extra, by=f"{MODEL}, {VERSION}, {FEATURE}")
+
+
+# --- Versions side by side (processor: a candidate version against its baseline version's traffic) ---
+BY_PAIR = f"{MODEL}, {VERSION}, {BASELINE}"
+
+
+def version_drift_status() -> str:
+    """The processor's verdict per candidate version, baseline version, feature/output (and window):
+    1 the candidate's stream differs from the baseline's, 0 it does not; no point without a verdict."""
+    return gauge(sc.VERSION_DRIFT_DETECTED, by=f"{BY_PAIR}, {KIND}, {FEATURE}")
+
+
+def version_differing_count() -> str:
+    """How many outputs and features of each candidate differ from its baseline right now (any window)."""
+    per_stream = version_drift_status()
+    return f"sum by ({BY_PAIR}) ({per_stream})"
+
+
+def version_drift_score() -> str:
+    """The selected method's distance between candidate and baseline per output/feature and window."""
+    return gauge(sc.VERSION_DRIFT_SCORE, {label(sc.DRIFT_METHOD): f"${V_METHOD}"},
+                 by=f"{BY_PAIR}, {FEATURE}, {WINDOW}")
+
+
+#: Realized performance of a candidate against its baseline: needs joined outcomes for both versions.
+VERSION_OUTCOME_METRICS = (sc.VERSION_PERFORMANCE_GAP, sc.VERSION_PERFORMANCE_DEGRADED)
+ONE_PERF_METRIC = {label(sc.PERFORMANCE_METRIC): "$metric"}
+
+
+def version_performance(name: str = sc.VERSION_PERFORMANCE_GAP) -> str:
+    """The chosen metric's candidate − baseline gap (or the verdict, 1/0/-1) per pair and window."""
+    return gauge(name, ONE_PERF_METRIC, by=f"{BY_PAIR}, {WINDOW}")
 
 
 #: The multivariate stream (each row's PCA reconstruction error): its drift verdict is the multivariate

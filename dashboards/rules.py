@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dashboards.promql import (
+    BASELINE,
     FEATURE,
     JOB,
     KIND,
@@ -33,6 +34,7 @@ NO_PREDICTIONS_WINDOW = "15m"
 PROCESSOR_SILENCE = "10m"
 PERFORMANCE_FOR = "10m"
 SEGMENT_FOR = "10m"
+CANARY_FOR = "15m"
 #: MLOutcomesStopped: no outcome joined for this long while predictions with ids keep coming. It must
 #: exceed the usual label delay (ml.label.delay p99) and the gap between outcome batches (a nightly
 #: `otel-ml outcomes push` needs more than 24h): see docs/dashboards.md.
@@ -144,6 +146,21 @@ def _degraded_firing() -> str:
     return (f"max by ({_BY_PERFORMANCE}) ({value})\n"
             f"and on ({_BY_PERFORMANCE})\n"
             f"({_degraded()} == 1)")
+
+
+_VERSION_DETECTED = metric(sc.VERSION_DRIFT_DETECTED)
+_BY_PAIR = f"{MODEL}, {VERSION}, {BASELINE}"
+
+
+def _canary_outputs() -> str:
+    """Per candidate and baseline version: how many outputs differ (verdict 1) in some window."""
+    return f'max by ({_BY_PAIR}, {FEATURE}) ({_VERSION_DETECTED}{{{KIND}="{sc.DRIFT_KIND_PREDICTION}"}})'
+
+
+def _canary_firing() -> str:
+    """Outputs that differ (verdict 1) plus realized primary metrics judged worse (verdict 1), per pair."""
+    worse = f"max by ({_BY_PAIR}, {PERF_METRIC}) ({metric(sc.VERSION_PERFORMANCE_DEGRADED)})"
+    return (f"sum by ({_BY_PAIR}) (\n  ({_canary_outputs()} == 1)\n  or ({worse} == 1)\n)")
 
 
 _RECORDS = metric(sc.PREDICTION_RECORDS)
@@ -357,6 +374,32 @@ ALERTS: tuple[Alert, ...] = (
             "with more of its data or route it to a fallback."
         ) % (PERF_METRIC, SEGMENT_FOR, _SEGMENT_DEGRADED),
         value_format='printf "%.4g"',
+    ),
+    Alert(
+        name="MLCanaryWorseThanBaseline",
+        uid="otel-ml-canary-worse-than-baseline",
+        expr=_canary_firing(),
+        # Every compared stream (features too): returns data wherever two versions of a model are compared.
+        signal=f"count by ({_BY_PAIR}) ({_VERSION_DETECTED})",
+        for_=CANARY_FOR,
+        severity="warning",
+        summary="Model {{ $labels.%s }}: version {{ $labels.%s }} is worse than or differs from baseline "
+        "{{ $labels.%s }}" % (MODEL, VERSION, BASELINE),
+        description=(
+            "For %s the otel-ml processor has judged candidate version {{ $labels.%s }} worse than, or "
+            "predicting differently from, its baseline version {{ $labels.%s }} on the same period's traffic: "
+            "VALUE finding(s) among its outputs' distributions (%s{%s=\"prediction\"} == 1: significant after "
+            "Holm's correction and above the effect floor) and, where outcomes are joined, its realized primary "
+            "metrics (%s == 1: significantly worse beyond the tolerance). A canary or shadow expected to "
+            "behave like the live version does not.\n"
+            "Runbook:\n"
+            "1. 'otel-ml / ML model overview', row 'Versions side by side': which outputs differ, and whether "
+            "the features differ too (the canary serves other traffic than the baseline: a routing effect, "
+            "not the model).\n"
+            "2. With labels, compare the two versions' realized performance (row 'Realized performance').\n"
+            "3. Halt the rollout (route traffic back to the baseline) until the difference is understood."
+        ) % (CANARY_FOR, VERSION, BASELINE, _VERSION_DETECTED, KIND, metric(sc.VERSION_PERFORMANCE_DEGRADED)),
+        value_format='printf "%.0f"',
     ),
     Alert(
         name="MLOutcomesStopped",

@@ -13,6 +13,7 @@ from typing import Any
 
 from dashboards import rules
 from dashboards.promql import (
+    BASELINE,
     BUCKET_LE,
     ERROR_TYPE,
     FEATURE,
@@ -111,6 +112,14 @@ def perf(name: str, values: str, *, metric_: str = "accuracy", window: str = "5m
     """A processor realized-performance gauge (ml.performance.*) of churn."""
     return series(name, {**PROC, MODEL: "churn", VERSION: version, WINDOW: window, PERF_METRIC: metric_,
                          **extra}, values)
+
+
+def versus(feature: str, values: str, *, kind: str = sc.DRIFT_KIND_PREDICTION, window: str = "5m",
+           version: str = "v2", baseline: str = "v1", name: str = sc.VERSION_DRIFT_DETECTED,
+           **extra: str) -> dict[str, str]:
+    """A candidate-vs-baseline gauge of the processor (ml.version.drift.*) for churn."""
+    return series(name, {**PROC, MODEL: "churn", VERSION: version, BASELINE: baseline, KIND: kind,
+                         FEATURE: feature, WINDOW: window, **extra}, values)
 
 
 def joined(values: str, *, version: str = "v1") -> dict[str, str]:
@@ -317,6 +326,42 @@ TESTS: list[dict[str, Any]] = [
         ],
     },
     {
+        "name": "canary worse than baseline fires after 15m of a differing output, valued at their count",
+        "interval": "1m",
+        "input_series": [
+            versus("value", "0x4 1x30"),
+            versus("value", "1x34", window="1h"),  # the same output in another window: counted once
+            versus("label", "0x8 1x30"),
+            versus("age", "1x34", kind=sc.DRIFT_KIND_FEATURE),  # feature mix alone: not the model's outputs
+            versus("value", "0x34", version="v3"),
+            series(sc.VERSION_PERFORMANCE_DEGRADED, {**PROC, MODEL: "churn", VERSION: "v3", BASELINE: "v1",
+                                                     WINDOW: "5m", PERF_METRIC: "accuracy"}, "0x4 1x30"),
+            series(sc.VERSION_PERFORMANCE_DEGRADED, {**PROC, MODEL: "churn", VERSION: "v3", BASELINE: "v1",
+                                                     WINDOW: "5m", PERF_METRIC: "roc_auc"}, "-1x34"),
+        ],
+        "alert_rule_test": [
+            check("MLCanaryWorseThanBaseline", "10m"),  # pending
+            check("MLCanaryWorseThanBaseline", "20m",
+                  expect("MLCanaryWorseThanBaseline", {MODEL: "churn", VERSION: "v2", BASELINE: "v1"}, 2),
+                  expect("MLCanaryWorseThanBaseline", {MODEL: "churn", VERSION: "v3", BASELINE: "v1"}, 1)),
+        ],
+    },
+    {
+        "name": "canary: no difference, a flapping verdict or feature mix alone never fire",
+        "interval": "1m",
+        "input_series": [
+            versus("value", "1x10 0 1x10 0 1x10 0"),  # never 15m in a row
+            versus("value", "0x34", version="v3"),
+            versus("age", "1x34", kind=sc.DRIFT_KIND_FEATURE, version="v4"),
+            series(sc.VERSION_PERFORMANCE_DEGRADED, {**PROC, MODEL: "churn", VERSION: "v5", BASELINE: "v1",
+                                                     WINDOW: "5m", PERF_METRIC: "accuracy"}, "-1x34"),  # no verdict
+        ],
+        "alert_rule_test": [
+            check("MLCanaryWorseThanBaseline", "20m"),
+            check("MLCanaryWorseThanBaseline", "33m"),
+        ],
+    },
+    {
         "name": "outcomes stopped: joins stop, or never came, while predictions with ids continue",
         "interval": "1m",
         "input_series": [
@@ -406,6 +451,29 @@ def query_tests() -> dict[str, Any]:
         drift("income", "0x20"),
         drift("age", "0x20", window="1h"),
         *_outcome_inputs(),
+        versus("value", "1x20"),
+        versus("value", "0x20", window="1h"),
+        versus("age", "0x20", kind=sc.DRIFT_KIND_FEATURE),
+        versus("value", "0.3x20", name=sc.VERSION_DRIFT_SCORE, **{promql.METHOD: "psi"}),
+        versus("value", "0.1x20", name=sc.VERSION_DRIFT_SCORE, **{promql.METHOD: "wasserstein"}),
+        *(series(name, {**PROC, MODEL: "churn", VERSION: "v2", BASELINE: "v1", WINDOW: "5m", PERF_METRIC: m}, v)
+          for name, m, v in ((sc.VERSION_PERFORMANCE_GAP, "accuracy", "-0.08x20"),
+                             (sc.VERSION_PERFORMANCE_GAP, "roc_auc", "-0.01x20"),
+                             (sc.VERSION_PERFORMANCE_DEGRADED, "accuracy", "1x20"))),
+    ]
+    pair = f'{MODEL}="churn", {VERSION}="v2", {BASELINE}="v1"'
+    version_checks = [
+        {"expr": rendered(promql.version_drift_status()), "eval_time": "19m",
+         "exp_samples": [{"labels": f'{{{pair}, {KIND}="prediction", {FEATURE}="value"}}', "value": 1},
+                         {"labels": f'{{{pair}, {KIND}="feature", {FEATURE}="age"}}', "value": 0}]},
+        {"expr": rendered(promql.version_differing_count()), "eval_time": "19m",
+         "exp_samples": [{"labels": f"{{{pair}}}", "value": 1}]},
+        {"expr": rendered(promql.version_drift_score(), method="psi"), "eval_time": "19m",
+         "exp_samples": [{"labels": f'{{{pair}, {FEATURE}="value", {WINDOW}="5m"}}', "value": 0.3}]},
+        {"expr": rendered(promql.version_performance(), metric="accuracy"), "eval_time": "19m",
+         "exp_samples": [{"labels": f'{{{pair}, {WINDOW}="5m"}}', "value": -0.08}]},
+        {"expr": rendered(promql.version_performance(sc.VERSION_PERFORMANCE_DEGRADED), metric="accuracy"),
+         "eval_time": "19m", "exp_samples": [{"labels": f'{{{pair}, {WINDOW}="5m"}}', "value": 1}]},
     ]
     mv = lambda version: f'{{{MODEL}="churn", {VERSION}="{version}"}}'  # noqa: E731
     return {
@@ -438,6 +506,7 @@ def query_tests() -> dict[str, Any]:
                 {"expr": rendered(promql.event_rate(sc.FEATURE_MISSING, promql.BY_VERSION)), "eval_time": "19m",
                  "exp_samples": [{"labels": mv("v1"), "value": 0}, {"labels": mv("v2"), "value": 0}]},
                 *_outcome_checks(rendered),
+                *version_checks,
             ],
         }],
     }

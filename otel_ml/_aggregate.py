@@ -374,6 +374,12 @@ _registry_lock = threading.Lock()
 _registry: dict[tuple[str, str], ModelAggregate] = {}
 
 
+def set_role(agg: ModelAggregate, role: str) -> None:
+    """Put ``ml.model.role`` on every metric point of ``agg`` (the processor pins the baseline with it)."""
+    if agg.attributes.get(semconv.MODEL_ROLE) != role:
+        agg.attributes = {**agg.attributes, semconv.MODEL_ROLE: role}  # a new dict: an export may be reading
+
+
 def get_aggregate(name: str, version: str, reference: Reference | None) -> ModelAggregate:
     """The aggregate of (name, version), created on first use; one per model version per process.
 

@@ -35,7 +35,7 @@ from ._adapters import (
     numeric_column,
     output_array,
 )
-from ._aggregate import ModelAggregate, SampledCall, get_aggregate
+from ._aggregate import ModelAggregate, SampledCall, get_aggregate, set_role
 from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
@@ -93,7 +93,7 @@ class _Monitor:
 
     def __init__(self, func: Callable[..., Any], model: str, version: str, reference: Reference | None,
                  input_arg: str | None, record_feature_values: bool, *, outputs: bool = True,
-                 tracer_provider: Any = None, records: Recorder | None = None) -> None:
+                 tracer_provider: Any = None, records: Recorder | None = None, role: str | None = None) -> None:
         self.records = records
         self.model = model
         self.version = version
@@ -103,6 +103,8 @@ class _Monitor:
         self.span_name = semconv.SPAN_NAME_TEMPLATE.format(model=model)
         self.tracer = trace.get_tracer(semconv.INSTRUMENTATION_SCOPE, _version(), tracer_provider)
         self.base_attrs = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version}
+        if role is not None:
+            self.base_attrs[semconv.MODEL_ROLE] = role
         self.key = (model, version)
         self._attrs_cache: dict[int | None, dict[str, Any]] = {}
         global _disabled
@@ -111,6 +113,8 @@ class _Monitor:
         self.metrics = config.metrics_enabled
         self.agg: ModelAggregate | None = get_aggregate(model, version, reference) if self.metrics else None
         agg = self.agg
+        if role is not None and agg is not None:
+            set_role(agg, role)
         if reference is not None and agg is not None:
             self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions,
                                                 _non_features(records))
@@ -478,6 +482,12 @@ def _check_names(model: Any, version: Any) -> tuple[str, str]:
     return model, str(version)
 
 
+def _check_role(role: Any) -> str | None:
+    if role is not None and role not in semconv.MODEL_ROLES:
+        raise ConfigurationError(f"role must be one of {', '.join(semconv.MODEL_ROLES)} or None, got {role!r}")
+    return role
+
+
 def monitor(
     *,
     model: str,
@@ -489,6 +499,7 @@ def monitor(
     outcome_sample_rate: float = 1.0,
     hash_ids: bool | None = None,
     segments: Sequence[str] | Callable[[Any], Mapping[str, Any]] | None = None,
+    role: str | None = None,
 ) -> Callable[[F], F]:
     """Monitor a predict function: a span per call, feature and prediction histograms, quality counts.
 
@@ -511,8 +522,14 @@ def monitor(
     ``ml.segment.<name>``, so the processor judges realized performance per segment. Values are bounded:
     the reference's top categories of a categorical column, else the first 20 distinct values seen;
     everything else is ``__other__`` (:mod:`otel_ml._segments`).
+
+    ``role`` (``live``, ``canary`` or ``shadow``) is put on the span and the metric points as ``ml.model.role``
+    (the processor compares a model's other versions with its ``live`` one): a shadow model
+    scoring the same input as the live one is monitored by a second decorated function called from the
+    first, with its own version (docs/library.md, "Shadow and canary versions").
     """
     model, version = _check_names(model, version)
+    role = _check_role(role)
     ref = _resolve_reference(reference, model, version)
     if input_arg is not None and not isinstance(input_arg, str):
         raise ConfigurationError(f"input_arg must be a parameter name, got {input_arg!r}")
@@ -529,7 +546,8 @@ def monitor(
             raise ConfigurationError("monitor() does not support generator functions")
         import wrapt  # here, not at import time: importing otel_ml stays cheap
 
-        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records=records)
+        m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records=records,
+                     role=role)
         if inspect.iscoroutinefunction(func):
             wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)
         else:

@@ -14,6 +14,8 @@ from typing import Final
 # --- Attributes -------------------------------------------------------------------------------
 MODEL_NAME: Final = "ml.model.name"
 MODEL_VERSION: Final = "ml.model.version"
+MODEL_ROLE: Final = "ml.model.role"
+"""On the predict span when ``monitor(..., role=...)`` is given: one of :data:`MODEL_ROLES`."""
 FEATURE_NAME: Final = "ml.feature.name"
 FEATURE_CATEGORY: Final = "ml.feature.category"
 PREDICTION_NAME: Final = "ml.prediction.name"
@@ -57,6 +59,10 @@ SCHEMA_MISSING_COLUMN: Final = "missing_column"
 SCHEMA_UNEXPECTED_COLUMN: Final = "unexpected_column"
 SCHEMA_WIDTH_MISMATCH: Final = "width_mismatch"
 SCHEMA_UNSUPPORTED_INPUT: Final = "unsupported_input"
+
+MODEL_ROLES: Final = ("live", "canary", "shadow")
+"""Values of ``ml.model.role``: the version serving users, one serving a share of them, one scoring the same
+requests without serving its answer."""
 
 DRIFT_KIND_FEATURE: Final = "feature"
 DRIFT_KIND_PREDICTION: Final = "prediction"
@@ -149,6 +155,14 @@ SEGMENT_PERFORMANCE_DEGRADED: Final = "ml.segment.performance.degraded"  # gauge
 SEGMENT_SAMPLE_COUNT: Final = "ml.segment.sample_count"  # gauge, {outcome}
 SEGMENT_RANK: Final = "ml.segment.rank"  # gauge: 1 = worst judged slice of the model version and window
 SEGMENT_OVERFLOW: Final = "ml.segment.overflow"  # counter, {segment}: slices beyond outcomes.max_segments
+
+# Processor: versions side by side (a candidate model version against its baseline version's traffic).
+MODEL_BASELINE_VERSION: Final = "ml.model.baseline_version"
+"""On ``ml.version.*``: the version the candidate (``ml.model.version``) is compared with."""
+VERSION_DRIFT_DETECTED: Final = "ml.version.drift.detected"  # gauge 0/1 (no point without verdict)
+VERSION_DRIFT_SCORE: Final = "ml.version.drift.score"  # gauge, attribute ml.drift.method
+VERSION_PERFORMANCE_GAP: Final = "ml.version.performance.gap"  # gauge: candidate - baseline, per metric
+VERSION_PERFORMANCE_DEGRADED: Final = "ml.version.performance.degraded"  # gauge 1/0/-1 (NO_VERDICT)
 
 #: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
 QUALITY_COUNTERS: Final[dict[str, str]] = {
@@ -269,6 +283,10 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     SEGMENT_SAMPLE_COUNT: ("gauge", "{outcome}"),
     SEGMENT_RANK: ("gauge", ""),
     SEGMENT_OVERFLOW: ("counter", "{segment}"),
+    VERSION_DRIFT_DETECTED: ("gauge", ""),
+    VERSION_DRIFT_SCORE: ("gauge", ""),
+    VERSION_PERFORMANCE_GAP: ("gauge", ""),
+    VERSION_PERFORMANCE_DEGRADED: ("gauge", ""),
     **{name: (m.instrument, m.unit) for name, m in PROCESSOR_TELEMETRY.items()},
 }
 

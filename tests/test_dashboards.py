@@ -496,3 +496,18 @@ def test_alert_value_templates_render_like_go_templates():
     assert rules_tests.render("{{ $value | humanizePercentage }}", {}, 0.25) == "25%"
     with pytest.raises(ValueError):
         rules_tests.render("{{ $value | humanize }}", {}, 1.0)
+
+
+def test_every_version_comparison_panel_query_is_checked_on_synthetic_series():
+    """The candidate-vs-baseline queries that no e2e scenario feeds (two versions with joined outcomes) are
+    computed by promtool on synthetic series; the others run in the drift e2e scenario (v1 vs canary v2)."""
+    from dashboards import rules_tests
+
+    doc = yaml.safe_load((DASHBOARDS / "alerts" / "tests" / "dashboard-queries.test.yml").read_text())
+    tested = {t["expr"] for group in doc["tests"] for t in group["promql_expr_test"] if t["exp_samples"]}
+    versions = [q for q in catalog.panel_queries() if "ml_version_" in q.expr]
+    assert {q.requires for q in versions} == {None, catalog.VERSION_OUTCOMES}
+    missing = [q.name for q in versions if catalog.render(
+        q.expr, {promql.V_METRIC: "accuracy", promql.V_METHOD: "psi"}, rate_interval=rules_tests.QUERY_RATE_INTERVAL,
+        range_=rules_tests.QUERY_RANGE) not in tested]
+    assert not missing, missing

@@ -515,6 +515,47 @@ class OutcomesConfig(_Section):
         return PerformancePolicy(**kwargs)
 
 
+def _version_pairs(v: Any, key: str) -> tuple[tuple[str, str, str], ...]:
+    if v is None:
+        return ()
+    if not isinstance(v, (list, tuple)):
+        raise ConfigurationError(f"{key}: must be a list of {{model, candidate, baseline}} mappings")
+    out = []
+    for i, item in enumerate(v):
+        if isinstance(item, tuple) and len(item) == 3:
+            item = dict(zip(("model", "candidate", "baseline"), item))
+        k = f"{key}[{i}]"
+        if not isinstance(item, Mapping) or set(item) != {"model", "candidate", "baseline"}:
+            raise ConfigurationError(f"{k}: must be a mapping with exactly the keys model, candidate, baseline")
+        # YAML reads `candidate: 2` as a number; versions are strings on the wire.
+        pair = tuple(_str(str(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else x, f"{k}.{f}")
+                     for f, x in ((f, item[f]) for f in ("model", "candidate", "baseline")))
+        if not all(pair):
+            raise ConfigurationError(f"{k}: model, candidate and baseline must be non-empty")
+        if pair[1] == pair[2]:
+            raise ConfigurationError(f"{k}: candidate and baseline are the same version {pair[1]!r}")
+        if pair in out:
+            raise ConfigurationError(f"{k}: duplicate pair {list(pair)}")
+        out.append(pair)
+    return tuple(out)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class VersionsConfig(_Section):
+    """Versions side by side: explicit ``compare`` pairs (``{model, candidate, baseline}``; a model named
+    there is compared only as listed) and, with ``automatic``, every other model with two or more live
+    versions: the version with the most rows in the longest window is the baseline of the others."""
+
+    KEY: ClassVar[str] = "versions"
+    compare: tuple[tuple[str, str, str], ...] = field(default=(), metadata=_yaml(_version_pairs))
+    automatic: bool = field(default=True, metadata=_yaml(_bool))
+
+    def validate(self) -> None:
+        object.__setattr__(self, "compare", _version_pairs(self.compare, self._k("compare")))
+        if not isinstance(self.automatic, bool):
+            raise ConfigurationError(f"{self._k('automatic')}: must be true or false, got {self.automatic!r}")
+
+
 def _tolerances(v: Any, key: str) -> Mapping[str, float]:
     if v is None:
         return MappingProxyType({})
@@ -538,6 +579,7 @@ class Config:
     state: StateConfig = field(default_factory=StateConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     outcomes: OutcomesConfig = field(default_factory=OutcomesConfig)
+    versions: VersionsConfig = field(default_factory=VersionsConfig)
     log_level: str = field(default="info", metadata=_yaml(_str))
 
     def __post_init__(self) -> None:

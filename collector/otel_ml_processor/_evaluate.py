@@ -24,6 +24,7 @@ from otel_ml.stats import DRIFT_METHODS, NO_VERDICT, DriftPolicy, PolicyBook, ev
 from ._estimated import EstimatedResult, EstimatedTarget, estimate, estimated_target
 from ._state import KIND_FEATURE, KIND_PREDICTION, State, Stream
 from ._store import ReferenceShares, ReferenceStore
+from ._versions import VersionComparison, VersionPair, compare_versions
 
 _Q = len(QUALITY_KINDS)
 _MISSING = QUALITY_KINDS.index("missing")
@@ -48,6 +49,8 @@ class Evaluation:
     references: list[tuple[str, str, ReferenceShares]] = field(default_factory=list)
     #: ml.performance.estimated per model version x window (see :mod:`._estimated`).
     estimated: list[EstimatedResult] = field(default_factory=list)
+    #: candidate model versions judged against their baseline version (see :mod:`._versions`).
+    versions: VersionComparison | None = None
 
     @property
     def rows(self) -> int:
@@ -69,13 +72,18 @@ class _Layout:
     policies: list[DriftPolicy]
     is_feature: np.ndarray
     references: list[tuple[str, str, ReferenceShares]]
+    #: (model, version) -> ml.model.role, as the state had it when the layout was built.
+    roles: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (stream index, target, min_samples) of each stream that feeds an estimated performance.
     estimated: list[tuple[int, EstimatedTarget, int]] = field(default_factory=list)
 
 
 class Evaluator:
-    def __init__(self, store: ReferenceStore, book: PolicyBook, window_labels: tuple[str, ...]) -> None:
+    def __init__(self, store: ReferenceStore, book: PolicyBook, window_labels: tuple[str, ...], *,
+                 versions: tuple[VersionPair, ...] = (), automatic_versions: bool = True) -> None:
         self.store = store
+        self.versions = versions
+        self.automatic_versions = automatic_versions
         self.book = book
         self.window_labels = window_labels
         self._layout: _Layout | None = None
@@ -131,7 +139,7 @@ class Evaluator:
                     and st.spec.bins == len(target.edges) + 1):
                 est.append((i, target, policies[i].min_samples))
         return _Layout(streams, index, q_index, reference, positions, spread, numeric, bins, ratios, fam, policies,
-                       is_feature, refs, est)
+                       is_feature, refs, dict(getattr(state, "roles", {})), est)
 
     def layout(self, state: State) -> _Layout:
         key = (id(state), state.layout_version, self.store.generation)
@@ -215,6 +223,9 @@ class Evaluator:
                 if metrics is not None:
                     model, version = lay.streams[i].key[:2]
                     estimated.append(EstimatedResult(model, version, self.window_labels[k], metrics))
+        versions = compare_versions(lay.streams, current, positions=lay.positions, spread=lay.spread,
+                                    policies=lay.policies, window_labels=self.window_labels,
+                                    explicit=self.versions, automatic=self.automatic_versions, roles=lay.roles)
         return Evaluation(
             time_ns=int(now * 1e9),
             keys=keys,
@@ -228,4 +239,5 @@ class Evaluator:
             duration_s=time.perf_counter() - t0,
             references=lay.references,
             estimated=estimated,
+            versions=versions,
         )

@@ -37,6 +37,7 @@ from ._config import PROTOCOL_HTTP
 from ._estimated import add_estimated
 from ._evaluate import Evaluation
 from ._telemetry import SCOPE_NAME, Telemetry, add_telemetry, kv, new_metric, resource_attributes
+from ._versions import add_versions
 
 log = logging.getLogger("otel_ml_processor")
 
@@ -55,6 +56,7 @@ def build_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = No
     if ev is not None and ev.rows:
         _add_evaluation(sm, ev, now_ns)
         add_estimated(sm, ev.estimated, now_ns)
+        add_versions(sm, ev.versions, now_ns)
     add_telemetry(sm, tel, now_ns)
     return req
 
@@ -171,6 +173,29 @@ def _encoded_gauge(name: str, prefixes: list[bytes], rows: np.ndarray, values: n
     return _metric(name, _gauge_points(prefixes, rows, values, time_ns, as_int=as_int))
 
 
+def _encoded_versions(ev: Evaluation, kvs: _KVCache, now_ns: int) -> list[bytes]:
+    """``ml.version.drift.*`` encoded as :func:`._versions.add_versions` builds them (same points, same order)."""
+    vc = ev.versions
+    if vc is None or vc.drift is None or not vc.rows:
+        return []
+    prefixes = [
+        b"".join((kvs[(semconv.MODEL_NAME, m)], kvs[(semconv.MODEL_VERSION, c)],
+                  kvs[(semconv.MODEL_BASELINE_VERSION, b)], kvs[(semconv.FEATURE_NAME, n)],
+                  kvs[(semconv.DRIFT_KIND, k)], kvs[(semconv.DRIFT_WINDOW, w)]))
+        for (m, c, b, k, n), w in zip(vc.keys, vc.windows)
+    ]
+    detected = vc.drift.detected
+    out = [_encoded_gauge(semconv.VERSION_DRIFT_DETECTED, prefixes, np.nonzero(detected != NO_VERDICT)[0], detected,
+                          now_ns, as_int=True)]
+    parts = []
+    for meth in DRIFT_METHODS:
+        vals = np.asarray(getattr(vc.drift, meth), dtype=np.float64)
+        parts.append(_gauge_points(prefixes, np.nonzero(np.isfinite(vals))[0], vals, now_ns,
+                                   extra=kvs[(semconv.DRIFT_METHOD, meth)]))
+    out.append(_metric(semconv.VERSION_DRIFT_SCORE, b"".join(parts)))
+    return out
+
+
 def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = None) -> bytes:
     """The same request as :func:`build_request`, encoded directly (fast path used by the service)."""
     now_ns = now_ns if now_ns is not None else (ev.time_ns if ev is not None else time.time_ns())
@@ -216,6 +241,7 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
             est = pb.ScopeMetrics()
             add_estimated(est, ev.estimated, now_ns)
             metrics.extend(m.SerializeToString() for m in est.metrics)
+        metrics.extend(_encoded_versions(ev, kvs, now_ns))
     tele = pb.ScopeMetrics()
     add_telemetry(tele, tel, now_ns)
     metrics.extend(m.SerializeToString() for m in tele.metrics)

@@ -24,6 +24,7 @@ from ._outcomes import Outcomes
 from ._state import State
 from ._store import ReferenceStore
 from ._telemetry import Telemetry
+from ._versions import VersionPair
 
 log = logging.getLogger("otel_ml_processor")
 
@@ -61,7 +62,9 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
                         max_loop_lag=rec.overload.max_loop_lag, retry_after=rec.overload.retry_after,
                         max_inflight_bytes=rec.max_inflight_bytes,
                         size_limits=SizeLimits(rec.max_attribute_bytes, rec.max_resource_bytes), cache_budget=caches)
-    evaluator = Evaluator(store, config.evaluation.policy_book(), win.labels)
+    evaluator = Evaluator(store, config.evaluation.policy_book(), win.labels,
+                          versions=tuple(VersionPair(*p) for p in config.versions.compare),
+                          automatic_versions=config.versions.automatic)
     tls = rec.tls.files
     grpc = None
     if rec.otlp_grpc is not None:
@@ -82,6 +85,8 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
                         max_pending=out.max_pending, max_window_pairs=out.max_window_pairs,
                         synchronous=out.synchronous, policy=out.policy,
                         max_segments=out.max_segments)
+    outcomes.versions = evaluator.versions
+    outcomes.automatic_versions = evaluator.automatic_versions
     for receiver in (grpc, http):
         if receiver is not None:
             receiver.outcomes = outcomes

@@ -19,7 +19,7 @@ import collections
 import concurrent.futures
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ from ._records import Records, decode_logs, decode_logs_json
 from ._segments import DEFAULT_MAX_SEGMENTS, add_segments
 from ._store import ReferenceStore
 from ._telemetry import SCOPE_NAME, kv, new_metric, resource_attributes
+from ._versions import PerformanceGap, VersionPair, add_performance_gaps, performance_gaps
 
 log = logging.getLogger("otel_ml_processor")
 
@@ -237,9 +238,13 @@ class Outcomes:
         results = [] if policy is None else await loop.run_in_executor(
             None, self.windows.snapshot().evaluate, now, policy)
         self.store_bytes = await loop.run_in_executor(self._pool, self.joins.nbytes)
-        return self.encode(results, time.time_ns())
+        gaps = [] if policy is None else performance_gaps(results, self.versions, self.automatic_versions, policy)
+        return self.encode(results, time.time_ns(), gaps)
 
     store_bytes = 0
+    #: Versions side by side (``versions.*`` of the config; set by the factory).
+    versions: tuple[VersionPair, ...] = ()
+    automatic_versions = True
 
     def _policy(self) -> Any:
         try:
@@ -250,7 +255,7 @@ class Outcomes:
                 log.error("realized performance is not evaluated: %s", exc)
             return None
 
-    def encode(self, results: list[WindowResult], now_ns: int) -> bytes:
+    def encode(self, results: list[WindowResult], now_ns: int, gaps: Sequence[PerformanceGap] = ()) -> bytes:
         from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
             ExportMetricsServiceRequest,
         )
@@ -265,6 +270,7 @@ class Outcomes:
         for r in results:
             if r.segments_dropped:
                 self.segments_dropped[(r.model, r.version)] += r.segments_dropped
+        add_performance_gaps(sm, gaps, now_ns)
         self._counters(sm, now_ns)
         return req.SerializeToString()
 

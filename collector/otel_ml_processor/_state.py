@@ -116,6 +116,8 @@ class State:
         self.series = SeriesRegistry(self.windows, self._admit, clock)
         self._attach_budget()
         self.streams: list[Stream] = []
+        #: (model, version) -> ml.model.role as received (not checkpointed: re-learnt from new series).
+        self.roles: dict[tuple[str, str], str] = {}
         self.stream_index: dict[tuple[str, str, str, str], int] = {}
         # Per model name: [streams, series].
         self.model_counts: dict[str, list[int]] = {}
@@ -157,6 +159,9 @@ class State:
             kind, name = KIND_FEATURE, a.get(semconv.FEATURE_NAME)
         if not model or not version or not name:
             return CODE[R_ATTRIBUTES]
+        role = a.get(semconv.MODEL_ROLE)
+        if role in semconv.MODEL_ROLES:  # ml.model.role pins the baseline of versions side by side
+            self.roles[(model, version)] = role
         spec = self.specs.spec(model, version, kind, name)
         if spec is False:
             return CODE[R_UNKNOWN_REFERENCE]

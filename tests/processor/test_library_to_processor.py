@@ -72,3 +72,66 @@ def test_library_emitted_shift_of_half_a_std_is_flagged(sink: Sink, start_proces
     assert status == 0
     rejected = [v for a, v, _ in sink.points(semconv.PROCESSOR_POINTS_REJECTED) if v]
     assert not rejected, proc.log
+
+
+SHADOW_CLIENT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import otel_ml
+
+    endpoint, live_path, shadow_path = sys.argv[1:4]
+    otel_ml.configure(endpoint=endpoint, protocol="grpc", export_interval_s=3600)
+    live_ref, shadow_ref = otel_ml.load_reference(live_path), otel_ml.load_reference(shadow_path)
+
+    @otel_ml.monitor(model="churn", version="1", reference=live_ref, role="live")
+    def predict_live(X):
+        return np.random.default_rng(1).uniform(0, 1, len(X["f0"]))  # as the reference's outputs
+
+    @otel_ml.monitor(model="churn", version="2", reference=shadow_ref, role="shadow")
+    def predict_shadow(X):
+        return np.random.default_rng(2).uniform(0.3, 1, len(X["f0"]))  # scores higher: differs
+
+    def predict(X):  # the documented shadow pattern: one request, both models on the same input
+        answer = predict_live(X)
+        predict_shadow(X)
+        return answer
+
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        predict({"f0": rng.normal(0, 1, 1000), "f1": rng.normal(0, 1, 1000), "f2": rng.normal(0, 1, 1000),
+                 "plan": list(rng.choice(["basic", "pro", "team"], size=1000, p=[0.6, 0.3, 0.1]))})
+    assert otel_ml.flush(10), "flush failed"
+    """
+)
+
+
+def test_shadow_model_with_other_outputs_is_flagged_against_the_live_version(
+        sink: Sink, start_processor: Any, ref_dir: Path, tmp_path: Path) -> None:
+    import dataclasses
+
+    import otel_ml
+
+    live = otel_ml.load_reference(ref_dir / "churn.json")
+    dataclasses.replace(live, model_version="2").save(ref_dir / "churn-2.json")  # same training data, same bins
+    proc = start_processor("--references", str(ref_dir), "--export-endpoint", sink.endpoint,
+                           "--evaluation-interval", "0.5")
+    script = tmp_path / "shadow_client.py"
+    script.write_text(SHADOW_CLIENT)
+    out = subprocess.run([sys.executable, str(script), f"http://{proc.grpc}", str(ref_dir / "churn.json"),
+                          str(ref_dir / "churn-2.json")], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+    def verdicts() -> dict[tuple[str, str, str, str], float] | None:
+        d = {(a[semconv.MODEL_VERSION], a[semconv.MODEL_BASELINE_VERSION], a[semconv.DRIFT_KIND],
+              a[semconv.FEATURE_NAME]): v
+             for a, v, _ in sink.points(semconv.VERSION_DRIFT_DETECTED) if a[semconv.DRIFT_WINDOW] == "5m"}
+        return d if len(d) == len(features) + 1 else None
+
+    # The reference's features, plus its multivariate stream (reconstruction error) when it has one.
+    features = [p.name for p in live.features] + ([semconv.RECONSTRUCTION_ERROR_FEATURE]
+                                                  if getattr(live, "multivariate", None) is not None else [])
+    result = wait_for(verdicts, timeout=20)
+    # The same requests: the feature mix is identical; the shadow's outputs differ from the live version's.
+    assert result == {("2", "1", "feature", f): 0 for f in features} | {("2", "1", "prediction", "value"): 1}
+    assert proc.stop() == 0
