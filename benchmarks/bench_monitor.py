@@ -272,8 +272,8 @@ def multivariate_overhead(X, one, big) -> None:
     def stub(x):
         return None
 
-    with_mv = otel_ml.monitor(model="bench-mv", version="1",
-                              reference=otel_ml.build_reference(X, model="bench-mv", version="1", multivariate=True))(stub)
+    with_mv = otel_ml.monitor(model="bench-mv", version="1", reference=otel_ml.build_reference(
+        X, model="bench-mv", version="1", multivariate=True))(stub)
     without = otel_ml.monitor(model="bench-uni", version="1", reference=otel_ml.build_reference(
         X, model="bench-uni", version="1", multivariate=False))(stub)
     fns = {"univariate": without, "multivariate": with_mv}
