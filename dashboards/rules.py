@@ -26,6 +26,8 @@ from dashboards.promql import (
     metric,
 )
 from otel_ml import semconv as sc
+from otel_ml.stats import PerformancePolicy
+from otel_ml.stats.estimated import ESTIMATED_METRICS
 
 #: Default thresholds; edit here and regenerate (``python -m dashboards.generate``).
 DRIFT_FOR = "15m"
@@ -185,6 +187,81 @@ def _outcomes_stopped() -> str:
             f"(sum by ({_BY_VERSION}) (increase({_RECORDS}[{w}] offset {w})) > 0)\n"
             f"unless on ({_BY_VERSION})\n"
             f"({_outcomes_joined_recently()})")
+
+
+# --- MLEstimatedPerformanceDrop: the label-free estimate against the reference -----------------------
+#: The window whose estimate is judged: the processor's longer default window (its ``windows.sizes``,
+#: 5m and 1h); set it to your longest window's ``ml_drift_window`` value.
+ESTIMATE_WINDOW = "1h"
+ESTIMATE_FOR = "15m"
+_ESTIMATED = metric(sc.PERFORMANCE_ESTIMATED)
+_ESTIMATED_UPPER = metric(sc.PERFORMANCE_ESTIMATED_UPPER)
+_REFERENCE = metric(sc.PERFORMANCE_REFERENCE)
+_BY_METRIC = f"{MODEL}, {VERSION}, {PERF_METRIC}"
+#: The realized-performance verdict's default tolerance of each estimated metric (one source of truth).
+ESTIMATE_TOLERANCES = {m: PerformancePolicy().tolerance(m) for m in ESTIMATED_METRICS}
+
+
+def _reference_overall() -> str:
+    """The holdout's value per model version and metric, over all classes (per-class ones excluded)."""
+    return f'max by ({_BY_METRIC}) ({_REFERENCE}{{{PRED_CLASS}=""}})'
+
+
+def _estimate_margin() -> str:
+    """The estimate's upper bound minus the reference value, per model version, metric and window."""
+    return (f"max by ({_BY_PERFORMANCE}) ({_ESTIMATED_UPPER})\n"
+            f"- on ({_BY_METRIC}) group_left\n"
+            f"{_reference_overall()}")
+
+
+def _estimate_below_tolerance() -> str:
+    """The estimate of ESTIMATE_WINDOW, only where its upper bound + tolerance lies below the reference
+    (one comparison per distinct tolerance, so each metric keeps its own)."""
+    by_tolerance: dict[float, list[str]] = {}
+    for m, tol in ESTIMATE_TOLERANCES.items():
+        by_tolerance.setdefault(tol, []).append(m)
+    one_window = f'{WINDOW}="{ESTIMATE_WINDOW}"'
+    below = [f'max by ({_BY_PERFORMANCE}) ({_ESTIMATED_UPPER}{{{one_window}, {PERF_METRIC}=~"{"|".join(ms)}"}})'
+             f" + {tol:g}\n"
+             f"< on ({_BY_METRIC}) group_left\n"
+             f"{_reference_overall()}"
+             for tol, ms in sorted(by_tolerance.items())]
+    return (f"max by ({_BY_PERFORMANCE}) ({_ESTIMATED}{{{one_window}}})\n"
+            f"and on ({_BY_PERFORMANCE})\n"
+            "(\n" + "\nor\n".join(below) + "\n)")
+
+
+_ESTIMATED_DROP = Alert(
+    name="MLEstimatedPerformanceDrop",
+    uid="otel-ml-estimated-performance-drop",
+    expr=_estimate_below_tolerance(),
+    signal=_estimate_margin(),
+    for_=ESTIMATE_FOR,
+    severity="warning",
+    summary="Model {{ $labels.%s }} {{ $labels.%s }}: estimated {{ $labels.%s }} (no labels) is below its "
+    "reference (window {{ $labels.%s }})" % (MODEL, VERSION, PERF_METRIC, WINDOW),
+    description=(
+        "For %s, even the upper bound of the 95 %% interval of the processor's label-free estimate of "
+        "{{ $labels.%s }} (%s, window {{ $labels.%s }}) has stayed below the reference's holdout value minus "
+        "the tolerance of the realized-performance verdict (%s). Estimated value now: VALUE.\n"
+        "It is an estimate, not a measurement: the predicted probabilities read through the holdout's "
+        "calibration curve. It is valid under covariate shift only (the inputs moved, P(y | x) did not) and "
+        "for a model that was calibrated on its holdout; it cannot see concept drift "
+        "(docs/statistics.md, 'Estimated performance (no labels)').\n"
+        "Runbook:\n"
+        "1. 'otel-ml / ML model overview', panel 'Realized and estimated {{ $labels.%s }} vs reference': "
+        "the estimate with its interval, and the realized value where outcomes are joined (they decide: "
+        "MLModelPerformanceDegraded).\n"
+        "2. Check the drift panels (label-free too): which input features and whether the prediction "
+        "distribution moved, the multivariate and outlier signals, data-quality alarms. The estimate falls "
+        "because the model now sees more inputs it is unsure about: find the population that moved (a new "
+        "market, an upstream change, a broken feature).\n"
+        "3. Fix a broken producer; for a real shift, collect labels for the new population and retrain, "
+        "then rebuild the reference with labels."
+    ) % (ESTIMATE_FOR, PERF_METRIC, sc.PERFORMANCE_ESTIMATED, WINDOW,
+         ", ".join(f"{m} {t:g}" for m, t in ESTIMATE_TOLERANCES.items()), PERF_METRIC),
+    value_format='printf "%.4g"',
+)
 
 
 ALERTS: tuple[Alert, ...] = (
@@ -350,6 +427,7 @@ ALERTS: tuple[Alert, ...] = (
         ) % (PERF_METRIC, WINDOW, PERFORMANCE_FOR, _DEGRADED),
         value_format='printf "%.4g"',
     ),
+    _ESTIMATED_DROP,
     Alert(
         name="MLSegmentUnderperforming",
         uid="otel-ml-segment-underperforming",

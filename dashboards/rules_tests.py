@@ -396,6 +396,71 @@ TESTS: list[dict[str, Any]] = [
 ]
 
 
+# --- MLEstimatedPerformanceDrop ---------------------------------------------------------------------
+_LONG = rules.ESTIMATE_WINDOW
+
+
+def estimated(values: str, upper: str, *, metric_: str = "accuracy", window: str = _LONG,
+              version: str = "v1") -> list[dict[str, str]]:
+    """The processor's label-free estimate of churn and its interval's upper bound."""
+    where = {"metric_": metric_, "window": window, "version": version}
+    return [perf(sc.PERFORMANCE_ESTIMATED, values, **where), perf(sc.PERFORMANCE_ESTIMATED_UPPER, upper, **where)]
+
+
+_TOL = rules.ESTIMATE_TOLERANCES["accuracy"]
+_EST = {**CHURN_V1, PERF_METRIC: "accuracy", WINDOW: _LONG}
+
+TESTS.extend([
+    {
+        "name": "estimated drop fires after 15m when the estimate's upper bound stays below reference - tolerance",
+        "interval": "1m",
+        "input_series": [
+            perf(sc.PERFORMANCE_REFERENCE, "0.9x40", window=_LONG),
+            perf(sc.PERFORMANCE_REFERENCE, "0.9x40"),  # the same holdout value, sent with each window
+            *estimated("0.9x4 0.85x36", f"0.92x4 {0.9 - _TOL - 0.01:g}x36"),
+            *estimated("0.8x40", "0.82x40", window="5m"),  # the short window is not judged
+            perf(sc.PERFORMANCE_REFERENCE, "0.9x40", version="v2", window=_LONG),
+            *estimated("0.89x40", "0.91x40", version="v2"),
+        ],
+        "alert_rule_test": [
+            check("MLEstimatedPerformanceDrop", "12m"),  # pending: below the line for 8m
+            check("MLEstimatedPerformanceDrop", "25m", expect("MLEstimatedPerformanceDrop", _EST, 0.85)),
+        ],
+    },
+    {
+        "name": "estimated drop: quiet while the interval reaches the tolerance line, or without a reference",
+        "interval": "1m",
+        "input_series": [
+            # accuracy: the estimate is 0.04 below the reference, but its upper bound is above 0.9 - tolerance.
+            perf(sc.PERFORMANCE_REFERENCE, "0.9x40", window=_LONG),
+            *estimated("0.86x40", f"{0.9 - _TOL + 0.005:g}x40"),
+            # f1: one class's reference (0.97) is not the overall one (0.91) the macro estimate compares with.
+            perf(sc.PERFORMANCE_REFERENCE, "0.91x40", metric_="f1", window=_LONG),
+            perf(sc.PERFORMANCE_REFERENCE, "0.97x40", metric_="f1", window=_LONG, **{PRED_CLASS: "1"}),
+            *estimated("0.87x40", f"{0.91 - rules.ESTIMATE_TOLERANCES['f1'] + 0.005:g}x40", metric_="f1"),
+            # v3: no outcomes, hence no reference series: nothing to compare with.
+            *estimated("0.5x40", "0.55x40", version="v3"),
+        ],
+        "alert_rule_test": [
+            check("MLEstimatedPerformanceDrop", "20m"),
+            check("MLEstimatedPerformanceDrop", "35m"),
+        ],
+    },
+    {
+        "name": "estimated drop: a single flap above the line restarts the 15m",
+        "interval": "1m",
+        "input_series": [
+            perf(sc.PERFORMANCE_REFERENCE, "0.9x40", window=_LONG),
+            *estimated("0.85x40", "0.87x9 0.885 0.87x30"),  # above the line at 10m only
+        ],
+        "alert_rule_test": [
+            check("MLEstimatedPerformanceDrop", "22m"),  # below again since 11m: pending
+            check("MLEstimatedPerformanceDrop", "30m", expect("MLEstimatedPerformanceDrop", _EST, 0.85)),
+        ],
+    },
+])
+
+
 def promtool_tests() -> dict[str, Any]:
     return {"rule_files": [RULES_FILE], "evaluation_interval": "1m", "tests": TESTS}
 

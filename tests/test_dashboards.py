@@ -488,6 +488,21 @@ def test_outcomes_stopped_alert_documents_its_label_delay_assumption():
     assert "OUTCOMES_SILENCE" in doc and "label delay" in doc
 
 
+def test_estimated_drop_alert_uses_the_policy_tolerances_and_says_it_is_an_estimate():
+    from otel_ml.stats import PerformancePolicy
+    from otel_ml.stats.estimated import ESTIMATED_METRICS
+
+    alert = next(a for a in rules.ALERTS if a.name == "MLEstimatedPerformanceDrop")
+    policy = PerformancePolicy()
+    # One comparison per distinct tolerance, each adding it to the upper bound of its metrics only.
+    for m in ESTIMATED_METRICS:
+        clause = next(c for c in alert.expr.split("\nor\n") if re.search(rf'=~"[^"]*\b{m}\b', c))
+        assert re.search(rf"\) \+ {policy.tolerance(m):g}\n<", clause), (m, clause)
+    assert semconv.PROMETHEUS_NAMES[semconv.PERFORMANCE_ESTIMATED_UPPER] in alert.expr
+    assert f'{promql.WINDOW}="{rules.ESTIMATE_WINDOW}"' in alert.expr
+    assert "covariate shift" in alert.description and "docs/statistics.md" in alert.description
+
+
 def test_alert_value_templates_render_like_go_templates():
     from dashboards import rules_tests
 
