@@ -172,6 +172,15 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def answers_ok(url: str) -> bool:
+    """True when ``url`` answers 200 within a second (a health or readiness probe)."""
+    try:
+        status, _ = http_get(url, timeout=1)
+    except OSError:
+        return False
+    return status == 200
+
+
 def tail(path: Path, lines: int = 200) -> str:
     try:
         text = path.read_text(errors="replace")
@@ -295,11 +304,7 @@ class Collector:
 
     def healthy(self) -> bool:
         self.process.check_running()
-        try:
-            status, _ = http_get(f"http://{self.health}/", timeout=1)
-        except OSError:
-            return False
-        return status == 200
+        return answers_ok(f"http://{self.health}/")
 
     def wait_healthy(self, timeout: float = 60.0) -> Collector:
         wait_until(self.healthy, timeout=timeout, message=f"collector health at {self.health}")

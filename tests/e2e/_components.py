@@ -39,6 +39,7 @@ from otel_ml_demo.components import (  # noqa: F401 - re-exported for the tests
     Process,
     Prometheus,
     PromQLError,
+    answers_ok,
     cache_dir,
     free_port,
     http_get,
@@ -108,11 +109,7 @@ class Processor:
 
     def ready(self) -> bool:
         self.process.check_running()
-        try:
-            status, _ = http_get(f"http://{self.http}/readyz", timeout=1)
-        except OSError:
-            return False
-        return status == 200
+        return answers_ok(f"http://{self.http}/readyz")
 
     def wait_ready(self, timeout: float = 60.0) -> Processor:
         wait_until(self.ready, timeout=timeout, message=f"otel-ml processor /readyz on {self.http}")
