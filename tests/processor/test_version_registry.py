@@ -148,8 +148,8 @@ def test_restart_without_the_registry_falls_back_to_most_rows_and_the_old_checkp
 def test_malformed_registry_rejects_the_whole_checkpoint() -> None:
     r = _rollout_until_v3()
     arrays, meta = r.state.snapshot()
-    for bad in ({"models": {"churn": [["1", 0, 0, None], ["1", 1, 1, "1"]]}}, {"models": {"churn": [["2", "x", 0, None]]}},
-                {"models": []}, {"models": {"churn": []}}):
+    for bad in ({"models": {"churn": [["1", 0, 0, None], ["1", 1, 1, "1"]]}},
+                {"models": {"churn": [["2", "x", 0, None]]}}, {"models": []}, {"models": {"churn": []}}):
         fresh = r.new_state()
         with pytest.raises(ValueError, match="versions"):
             fresh.restore(arrays, {**meta, "versions": bad})
