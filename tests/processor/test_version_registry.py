@@ -232,3 +232,12 @@ def test_registry_rules_ties_and_cap() -> None:
     small = VersionRegistry(max_versions=2)
     small.restore(reg2.snapshot())
     assert [v for _, v in small.lineage()] == ["1", "5"]
+
+
+def test_docs_state_the_registry_bounds() -> None:
+    from pathlib import Path
+
+    from otel_ml_processor._registry import MAX_MODELS, MAX_VERSIONS_PER_MODEL
+
+    text = " ".join((Path(__file__).resolve().parents[2] / "docs" / "processor.md").read_text().split())
+    assert f"{MAX_VERSIONS_PER_MODEL} versions per model, {MAX_MODELS} models" in text
