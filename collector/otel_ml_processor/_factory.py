@@ -87,6 +87,8 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
                         max_segments=out.max_segments)
     outcomes.versions = evaluator.versions
     outcomes.automatic_versions = evaluator.automatic_versions
+    outcomes.roles = state.roles
+    outcomes.version_registry = state.version_registry
     for receiver in (grpc, http):
         if receiver is not None:
             receiver.outcomes = outcomes

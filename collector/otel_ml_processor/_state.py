@@ -31,6 +31,7 @@ from otel_ml import semconv
 
 from ._decode import Decoded
 from ._limits import CacheBudget
+from ._registry import VersionRegistry
 from ._series import (
     CODE,
     R_ATTRIBUTES,
@@ -118,6 +119,8 @@ class State:
         self.streams: list[Stream] = []
         #: (model, version) -> ml.model.role as received (not checkpointed: re-learnt from new series).
         self.roles: dict[tuple[str, str], str] = {}
+        #: Per model, the versions in order of appearance and their baselines (checkpointed; :mod:`._registry`).
+        self.version_registry = VersionRegistry()
         self.stream_index: dict[tuple[str, str, str, str], int] = {}
         # Per model name: [streams, series].
         self.model_counts: dict[str, list[int]] = {}
@@ -298,6 +301,7 @@ class State:
             {"key": list(st.key), "cell0": st.cell0, "alive": st.alive, "fingerprint": st.fingerprint}
             for st in self.streams
         ]
+        meta["versions"] = self.version_registry.snapshot()
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bool:
@@ -335,6 +339,7 @@ class State:
         self.stream_index = other.stream_index
         self.model_counts = other.model_counts
         self.layout_version = max(self.layout_version, other.layout_version) + 1
+        self.version_registry.take(other.version_registry)
 
     def _attach_budget(self) -> None:
         self.series.budget = self.cache_budget
@@ -378,6 +383,7 @@ class State:
     def _restore_unchecked(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bool:
         """The body of :meth:`restore`, into this fresh staging state."""
         self.epoch_ns = int(meta["epoch_ns"])
+        self.version_registry.restore(meta.get("versions"))  # absent in older checkpoints
         cells = meta["cells_used"]
         rings = [a for k, a in arrays.items() if k.startswith("ring")]
         if type(cells) is not int or cells < 0 or not rings or any(a.ndim != 2 or a.shape[1] != cells for a in rings):
