@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _app import finish
 from opentelemetry.sdk.resources import Resource
 from sklearn.linear_model import LogisticRegression
 
@@ -134,10 +135,7 @@ def main() -> int:
             actual = np.where(flip, 1 - actual, actual) if name in args.segment_drift else actual
             queued = otel_ml.record_outcomes(model=name, ids=ids, actuals=actual)
             assert queued == len(ids), (queued, len(ids))
-    otel_ml.flush()
-    time.sleep(1.5)  # one more metrics export: the record counters of the last batch
-    otel_ml.flush()
-    print("sent", flush=True)
+    finish()
     return 0
 
 
