@@ -87,6 +87,7 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
                         max_segments=out.max_segments)
     outcomes.versions = evaluator.versions
     outcomes.automatic_versions = evaluator.automatic_versions
+    outcomes.roles = state.roles
     for receiver in (grpc, http):
         if receiver is not None:
             receiver.outcomes = outcomes

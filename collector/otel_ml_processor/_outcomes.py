@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -238,13 +239,17 @@ class Outcomes:
         results = [] if policy is None else await loop.run_in_executor(
             None, self.windows.snapshot().evaluate, now, policy)
         self.store_bytes = await loop.run_in_executor(self._pool, self.joins.nbytes)
-        gaps = [] if policy is None else performance_gaps(results, self.versions, self.automatic_versions, policy)
+        gaps = [] if policy is None else performance_gaps(results, self.versions, self.automatic_versions, policy,
+                                                          dict(self.roles))
         return self.encode(results, time.time_ns(), gaps)
 
     store_bytes = 0
     #: Versions side by side (``versions.*`` of the config; set by the factory).
     versions: tuple[VersionPair, ...] = ()
     automatic_versions = True
+    #: (model, version) -> ``ml.model.role``, as the metrics path learns them (the factory shares
+    #: ``State.roles``): a ``live`` version is the baseline here too.
+    roles: Mapping[tuple[str, str], str] = MappingProxyType({})
 
     def _policy(self) -> Any:
         try:

@@ -181,8 +181,9 @@ class PerformanceGap:
 
 
 def performance_gaps(results: Sequence[Any], explicit: Sequence[VersionPair], automatic: bool,
-                     policy: Any) -> list[PerformanceGap]:
-    """Candidate vs baseline realized performance from ``results`` (:class:`._performance.WindowResult`)."""
+                     policy: Any, roles: Mapping[tuple[str, str], str] | None = None) -> list[PerformanceGap]:
+    """Candidate vs baseline realized performance from ``results`` (:class:`._performance.WindowResult`);
+    pairs as :func:`choose_pairs` makes them (``roles``: a ``live`` version is the baseline)."""
     from otel_ml.stats import degradation_verdicts
 
     by_key = {(r.model, r.version, r.window): r for r in results}
@@ -191,7 +192,7 @@ def performance_gaps(results: Sequence[Any], explicit: Sequence[VersionPair], au
         per_model = rows.setdefault(r.model, {})
         per_model[r.version] = max(per_model.get(r.version, 0.0), float(r.n))
     out = []
-    for pair in choose_pairs({m: v for m, v in rows.items() if len(v) >= 2}, explicit, automatic):
+    for pair in choose_pairs({m: v for m, v in rows.items() if len(v) >= 2}, explicit, automatic, roles):
         windows = [r.window for r in results if r.model == pair.model and r.version == pair.candidate]
         for window in windows:
             cand, base = by_key[(pair.model, pair.candidate, window)], by_key.get((pair.model, pair.baseline, window))
