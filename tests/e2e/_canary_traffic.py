@@ -1,7 +1,8 @@
 """Traffic for tests/e2e/test_canary.py: one model served by three versions side by side, with outcomes.
 
     python tests/e2e/_canary_traffic.py --references DIR --write-references
-    python tests/e2e/_canary_traffic.py --endpoint 127.0.0.1:4317 --references DIR [--rows 6000]
+    python tests/e2e/_canary_traffic.py --endpoint 127.0.0.1:4317 --references DIR --predict|--outcomes \
+        [--rows 6000]
 
 The world and the classifier are tests/e2e/_gt_traffic.py's (its model ``gt-00``'s logistic regression).
 Model ``canary`` has three versions, each under ``@otel_ml.monitor(prediction_id=..., role=...)``:
@@ -15,8 +16,9 @@ Model ``canary`` has three versions, each under ``@otel_ml.monitor(prediction_id
 The batches of 250 rows go to the three versions in turn: each serves a third of the traffic, so only the
 ``live`` role makes ``v1`` the baseline. ``--write-references`` saves one profile per version, all three
 the live classifier's on the labelled holdout (the same bin edges, so the versions' streams are
-comparable; docs/library.md, "Shadow and canary versions"). Afterwards the true classes of every row are
-sent with ``otel_ml.record_outcomes``; the script flushes and prints ``sent``.
+comparable; docs/library.md, "Shadow and canary versions"). ``--predict`` serves the rows (prediction ids
+``canary-<row>``), ``--outcomes`` sends their true classes with ``otel_ml.record_outcomes`` (rows are seeded:
+a later process knows the same ones); the script flushes and prints ``sent``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def main() -> int:
     p.add_argument("--endpoint")
     p.add_argument("--references", required=True, type=Path)
     p.add_argument("--write-references", action="store_true")
+    p.add_argument("--predict", action="store_true")
+    p.add_argument("--outcomes", action="store_true")
     p.add_argument("--rows", type=int, default=6000)
     args = p.parse_args()
 
@@ -67,26 +71,29 @@ def main() -> int:
 
     otel_ml.configure(endpoint=f"http://{args.endpoint}", protocol="grpc", export_interval_s=1, id_secret=ID_SECRET,
                       resource=Resource.create({"service.name": "canary-app", "service.instance.id": "pod-a"}))
-    outputs: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "v1": clf.predict_proba, "v2": lambda x: _shifted(clf.predict_proba(x)), "v3": clf.predict_proba}
-    predict = {}
-    for version, role in ROLES.items():
-        reference = otel_ml.load_reference(args.references / f"{MODEL}-{version}.json")
-
-        @otel_ml.monitor(model=MODEL, version=version, reference=reference, prediction_id="request_id", role=role)
-        def serve(frame: pd.DataFrame, output: Callable[[np.ndarray], np.ndarray] = outputs[version]) -> np.ndarray:
-            return output(frame[["x1", "x2"]].to_numpy())
-
-        predict[version] = serve
-
     x, y = rows(0, 0, args.rows)
     ids = [f"{MODEL}-{n}" for n in range(args.rows)]
-    for i, b in enumerate(range(0, args.rows, BATCH)):
-        frame = pd.DataFrame(x[b:b + BATCH], columns=["x1", "x2"])
-        frame["request_id"] = ids[b:b + BATCH]
-        predict[list(ROLES)[i % len(ROLES)]](frame)
-    queued = otel_ml.record_outcomes(model=MODEL, ids=ids, actuals=y)
-    assert queued == len(ids), (queued, len(ids))
+    if args.predict:
+        outputs: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+            "v1": clf.predict_proba, "v2": lambda x: _shifted(clf.predict_proba(x)), "v3": clf.predict_proba}
+        predict = []
+        for version, role in ROLES.items():
+            reference = otel_ml.load_reference(args.references / f"{MODEL}-{version}.json")
+
+            @otel_ml.monitor(model=MODEL, version=version, reference=reference, prediction_id="request_id",
+                             role=role)
+            def serve(frame: pd.DataFrame, output: Callable[[np.ndarray], np.ndarray] = outputs[version]
+                      ) -> np.ndarray:
+                return output(frame[["x1", "x2"]].to_numpy())
+
+            predict.append(serve)
+        for i, b in enumerate(range(0, args.rows, BATCH)):
+            frame = pd.DataFrame(x[b:b + BATCH], columns=["x1", "x2"])
+            frame["request_id"] = ids[b:b + BATCH]
+            predict[i % len(predict)](frame)
+    if args.outcomes:
+        queued = otel_ml.record_outcomes(model=MODEL, ids=ids, actuals=y)
+        assert queued == len(ids), (queued, len(ids))
     finish()
     return 0
 

@@ -4,7 +4,9 @@ Collector into a real Prometheus.
 
 The app is tests/e2e/_canary_traffic.py: model ``canary``, version ``v1`` live, ``v2`` a canary whose
 probabilities are shifted (log-odds + 1), ``v3`` a canary of the unchanged classifier; each serves a third
-of the traffic, and every row's outcome is joined. Prometheus ends with ``ml_version_drift_detected`` 1 for
+of the traffic; the rows' outcomes come afterwards, from another process (as labels come later than
+predictions; the processor learns the ``live`` role from the metrics, and before it has seen them would pair
+the versions by the traffic rule, docs/processor.md). Prometheus ends with ``ml_version_drift_detected`` 1 for
 ``v2``'s outputs against baseline ``v1`` and 0 for its features (the traffic mix is the same), 0 for every
 stream of ``v3``; ``ml_version_performance_degraded`` 1 for ``v2``'s accuracy and 0 for ``v3``'s; and the
 expression of MLCanaryWorseThanBaseline (dashboards/rules.py) returns the pair ``v2``/``v1`` alone.
@@ -56,13 +58,12 @@ def test_canary_with_shifted_outputs_is_flagged_against_its_live_baseline(
     run_app(spawn, "references", TRAFFIC, "--references", references, "--write-references",
             expect="references written")
     col, _ = start_pipeline(otelcol, otel_ml_processor, prometheus, references)
-    run_app(spawn, "app", TRAFFIC, "--endpoint", col.otlp_grpc, "--references", references, "--rows", ROWS,
-            expect="sent")
+    run_app(spawn, "predictions", TRAFFIC, "--endpoint", col.otlp_grpc, "--references", references, "--predict",
+            "--rows", ROWS, expect="sent")
 
-    # Every row of every version is in the window, and every outcome is joined ...
+    # Every row of every version is in the window; then the comparisons settle on all of it (the first
+    # evaluations saw part of the traffic).
     prometheus.wait_for(f'count({DRIFT_SAMPLES}{{{SEL}, ml_feature_name="x1"}} == {PER_VERSION}) == 3', timeout=60)
-    prometheus.wait_for(f'count({PERF_SAMPLES}{{{SEL}}} == {PER_VERSION}) == 3', timeout=90)
-    # ... then the comparisons settle on all of it (the first evaluations saw part of the traffic).
     drift: dict[tuple[str, str], float] = {}
 
     def settled(result: list[dict]) -> bool:
@@ -76,6 +77,10 @@ def test_canary_with_shifted_outputs_is_flagged_against_its_live_baseline(
         print("version drift against v1:", sorted(drift.items()))
     assert drift == EXPECTED_DRIFT
 
+    run_app(spawn, "outcomes", TRAFFIC, "--endpoint", col.otlp_grpc, "--references", references, "--outcomes",
+            "--rows", ROWS, expect="sent")
+    prometheus.wait_for(f'count({PERF_SAMPLES}{{{SEL}}} == {PER_VERSION}) == 3', timeout=90)
+    prometheus.wait_for(f'count({VERSION_DEGRADED}{{{SEL}}}) == 4', timeout=30)  # 2 candidates x 2 metrics
     degraded = _by_candidate(prometheus.promql(f"{VERSION_DEGRADED}{{{SEL}}}"))
     gap = value(prometheus, f'{VERSION_GAP}{{{SEL}, ml_model_version="v2", ml_performance_metric="accuracy"}}')
     print(f"realized performance against v1: verdicts {sorted(degraded.items())}; v2 accuracy gap {gap:+.3f}")
