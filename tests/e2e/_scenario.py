@@ -76,6 +76,25 @@ def value(prometheus: Prometheus, query: str) -> float:
     return float(result[0]["value"][1])
 
 
+def wait_for_values(prometheus: Prometheus, query: str, key: Callable[[dict[str, str]], Any],
+                    expected: Mapping[Any, float], timeout: float = 30.0) -> dict[Any, float]:
+    """Poll ``query`` until its series, as ``{key(labels): value}``, hold ``expected`` (other keys may come
+    too); return them all. Verdicts settle over a few evaluations as the window fills, and a scrape can see
+    one gauge of an evaluation before another: judge the state that holds, never the first one seen."""
+    got: dict[Any, float] = {}
+
+    def holds(result: list[dict[str, Any]]) -> bool:
+        nonlocal got
+        got = {key(r["metric"]): float(r["value"][1]) for r in result}
+        return {k: got.get(k) for k in expected} == dict(expected)
+
+    try:
+        prometheus.wait_for(query, holds, timeout=timeout)
+    except TimeoutError:
+        pass  # the caller's assertion shows what was there
+    return got
+
+
 def alert_expr(name: str) -> str:
     """The expression of alert ``name`` exactly as dashboards/rules.py defines it (and the rules file holds)."""
     found = [a.expr for a in rules.ALERTS if a.name == name]

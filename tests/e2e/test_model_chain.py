@@ -18,7 +18,7 @@ from pathlib import Path
 from otel_ml import semconv
 
 from ._components import tapped_spans, wait_until
-from ._scenario import WINDOW_LABEL, run_app, start_pipeline
+from ._scenario import WINDOW_LABEL, run_app, start_pipeline, wait_for_values
 
 TRAFFIC = Path(__file__).with_name("_chain_traffic.py")
 ROWS, BATCH = 3000, 250
@@ -52,19 +52,10 @@ def test_upstream_drift_shows_as_the_downstream_input_drift_and_both_predict_spa
     # Every stream of both models holds every row; then the verdicts settle on all of them.
     streams = len(EXPECTED) + 1  # and the ranker's prediction
     prometheus.wait_for(f"count({SAMPLES}{{{SEL}}} == {ROWS}) == {streams}", timeout=60)
-    verdicts: dict[tuple[str, str, str], float] = {}
-
-    def settled(result: list[dict]) -> bool:
-        nonlocal verdicts
-        verdicts = {(r["metric"]["ml_model_name"], r["metric"]["ml_drift_kind"], r["metric"]["ml_feature_name"]):
-                    float(r["value"][1]) for r in result}
-        return {k: verdicts.get(k) for k in EXPECTED} == EXPECTED
-
-    try:
-        prometheus.wait_for(f"{DRIFT}{{{SEL}}}", settled, timeout=30)
-    finally:
-        print("drift verdicts:", sorted(verdicts.items()))
-    assert {k: verdicts.get(k) for k in EXPECTED} == EXPECTED
+    verdicts = wait_for_values(prometheus, f"{DRIFT}{{{SEL}}}", lambda m: (
+        m["ml_model_name"], m["ml_drift_kind"], m["ml_feature_name"]), EXPECTED)
+    print("drift verdicts:", sorted(verdicts.items()))
+    assert {k: verdicts.get(k) for k in EXPECTED} == EXPECTED, verdicts
 
     # The traces pipeline: one request span per batch, each the parent of both predict spans of its trace.
     requests = ROWS // BATCH

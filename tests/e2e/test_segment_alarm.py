@@ -18,7 +18,7 @@ from pathlib import Path
 
 from otel_ml import semconv
 
-from ._scenario import WINDOW_LABEL, alert_expr, run_app, start_pipeline, value
+from ._scenario import WINDOW_LABEL, alert_expr, run_app, start_pipeline, value, wait_for_values
 
 TRAFFIC = Path(__file__).with_name("_gt_traffic.py")
 MODEL = "gt-00"
@@ -36,16 +36,16 @@ SEG_RANK = semconv.PROMETHEUS_NAMES[semconv.SEGMENT_RANK]
 
 SEL = f'ml_drift_window="{WINDOW_LABEL}", ml_model_name="{MODEL}"'
 ACCURACY = f'{SEL}, ml_performance_metric="accuracy"'
-SLICES = {("channel", "partner"), ("channel", "direct"), ("region", "x1-high"), ("region", "x1-low")}
+PARTNER = ("channel", "partner")
+SLICES = {PARTNER, ("channel", "direct"), ("region", "x1-high"), ("region", "x1-low")}
 
 
 def _slice(name: str, value_: str) -> str:
     return f'{ACCURACY}, ml_segment_name="{name}", ml_segment_value="{value_}"'
 
 
-def _by_slice(prometheus, query: str) -> dict[tuple[str, str], float]:
-    return {(r["metric"]["ml_segment_name"], r["metric"]["ml_segment_value"]): float(r["value"][1])
-            for r in prometheus.promql(query)}
+def _slice_key(labels: dict[str, str]) -> tuple[str, str]:
+    return labels["ml_segment_name"], labels["ml_segment_value"]
 
 
 def test_one_segment_degrades_ranked_first_while_the_overall_alarm_stays_quiet(
@@ -64,18 +64,20 @@ def test_one_segment_degrades_ranked_first_while_the_overall_alarm_stays_quiet(
     for name in ("channel", "region"):
         prometheus.wait_for(f'sum({SEG_SAMPLES}{{{ACCURACY}, ml_segment_name="{name}"}}) == {ROWS}', timeout=30)
 
-    degraded = _by_slice(prometheus, f"{SEG_DEGRADED}{{{ACCURACY}}}")
-    ranks = _by_slice(prometheus, f"{SEG_RANK}{{{ACCURACY}}}")
-    assert set(degraded) == SLICES == set(ranks), (degraded, ranks)
-    assert degraded == {s: float(s == ("channel", "partner")) for s in SLICES}, degraded
-    assert ranks[("channel", "partner")] == 1.0 and sorted(ranks.values()) == [1.0, 2.0, 3.0, 4.0], ranks
+    expected = {s: float(s == PARTNER) for s in SLICES}
+    degraded = wait_for_values(prometheus, f"{SEG_DEGRADED}{{{ACCURACY}}}", _slice_key, expected)
+    ranks = wait_for_values(prometheus, f"{SEG_RANK}{{{ACCURACY}}}", _slice_key, {PARTNER: 1.0})
+    print("segment verdicts:", sorted(degraded.items()), "ranks:", sorted(ranks.items()))
+    assert degraded == expected, degraded
+    assert ranks[PARTNER] == 1.0 and set(ranks) == SLICES and sorted(ranks.values()) == [1.0, 2.0, 3.0, 4.0], ranks
 
-    # The overall alarm is quiet: every primary metric judged, none degraded.
-    overall = prometheus.values(f"{DEGRADED}{{{SEL}}}")
-    assert overall and set(overall.values()) == {0.0}, overall
+    # The overall alarm is quiet: both primary metrics judged, neither degraded.
+    quiet = {"accuracy": 0.0, "roc_auc": 0.0}
+    overall = wait_for_values(prometheus, f"{DEGRADED}{{{SEL}}}", lambda m: m["ml_performance_metric"], quiet)
+    assert overall == quiet, overall
 
-    partner = value(prometheus, f"{SEG_VALUE}{{{_slice('channel', 'partner')}}}")
-    gap = value(prometheus, f"{SEG_GAP}{{{_slice('channel', 'partner')}}}")
+    partner = value(prometheus, f"{SEG_VALUE}{{{_slice(*PARTNER)}}}")
+    gap = value(prometheus, f"{SEG_GAP}{{{_slice(*PARTNER)}}}")
     realized = value(prometheus, f"{PERF_VALUE}{{{ACCURACY}, ml_prediction_class=\"\"}}")
     reference = value(prometheus, f"{PERF_REFERENCE}{{{ACCURACY}, ml_prediction_class=\"\"}}")
     print(f"accuracy: segment partner {partner:.3f} (gap to the rest {gap:+.3f}); "
