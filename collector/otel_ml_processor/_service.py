@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import threading
@@ -111,8 +112,12 @@ class Service:
             now = time.time()
             counts = self.state.window_counts(now)
             layout = self.evaluator.layout(self.state)
+            # Versions with recent prediction or outcome records (a copy, on the loop): their holdout
+            # performance is exported with the drift evaluation, streams or not.
+            records = () if self.outcomes is None else tuple(self.outcomes.windows.live(now))
             loop = asyncio.get_running_loop()
-            ev = await loop.run_in_executor(None, self.evaluator.evaluate_counts, layout, counts, now)
+            ev = await loop.run_in_executor(None, functools.partial(
+                self.evaluator.evaluate_counts, layout, counts, now, also_live=records))
             tel = self.telemetry
             tel.record_evaluation(ev.duration_s)
             self.state.evict(time.time())
