@@ -205,10 +205,16 @@ class _Monitor:
         cats = None
         score = None
         if batch.rows:
+            levels: list[Any] = []  # the summary's categorical input columns, from the same lookup pass
+            if batch.categorical is not None:
+                if mv is not None and mv.categorical:
+                    cats, levels = _categorical_with_levels(agg, batch.categorical, len(mv.categorical))
+                else:
+                    cats = [t.stats(col) for t, col in zip(agg.cat_tables, batch.categorical)]
             if batch.numeric is not None and agg.numeric is not None:
                 values, wrong = batch.numeric, batch.wrong
                 if mv is not None:
-                    err = mv.errors(values if agg.mv_columns is None else values[:, agg.mv_columns])
+                    err = mv.errors(values if agg.mv_columns is None else values[:, agg.mv_columns], levels)
                     score = _score(err, mv.threshold)
                     values = np.column_stack((values, err))
                     if wrong is not None:
@@ -217,8 +223,6 @@ class _Monitor:
                     num = values.tolist()  # buffered, binned later in one pass
                 else:
                     num = agg.numeric.stats(values, wrong)
-            if batch.categorical is not None:
-                cats = [t.stats(col) for t, col in zip(agg.cat_tables, batch.categorical)]
         return batch, num, cats, batch.violations, score
 
     def feature_attributes(self, batch: Batch | None) -> dict[str, Any]:
@@ -422,6 +426,22 @@ class _Monitor:
             raise
         self.after(state, result, None, time.perf_counter() - t0)
         return result
+
+
+def _categorical_with_levels(agg: ModelAggregate, columns: Sequence[Any],
+                             n: int) -> tuple[list[CategoricalStats], list[Any]]:
+    """Each categorical column's stats and, for the ``n`` the multivariate summary encodes, each row's
+    augmented input column (:meth:`otel_ml._multivariate.Multivariate.level_columns`), in its order."""
+    cats = []
+    levels: list[Any] = [None] * n
+    for t, col, enc in zip(agg.cat_tables, columns, agg.mv_levels):
+        if enc is None:
+            cats.append(t.stats(col))
+        else:
+            stats, codes = t.stats_and_codes(col)
+            cats.append(stats)
+            levels[enc[0]] = enc[1][codes]
+    return cats, levels
 
 
 def _score(err: np.ndarray, threshold: float) -> float | None:

@@ -13,7 +13,16 @@ quantile of the error) and the profile's ``max`` is that threshold: a row above 
 ``out_of_range`` for that stream, i.e. an out-of-distribution row, and the processor's data-quality
 alarm compares its share with the training share above the threshold.
 
-Numeric features only in this version: categorical features are left out of the summary.
+Categorical features enter as indicators of their most frequent reference categories (at most
+:data:`MAX_LEVELS` per feature, :data:`MAX_CATEGORICAL_COLUMNS` in all), each standardised like a numeric
+column; a value outside the encoded levels sets none of them (as in training), a missing one skips the
+row. So a change in how a category relates to a number (the segment that used to earn more now earns
+less) moves rows off the subspace even when every marginal stays put. A row's indicators are never
+materialised as a dense matrix over the levels' standardised columns: each categorical value selects one
+column of an augmented input whose weights fold in the standardisation (:meth:`Multivariate.errors`).
+
+A summary without categorical columns (``section_version`` 1, what references built before categoricals
+hold) is read and computed exactly as before.
 """
 
 from __future__ import annotations
@@ -31,18 +40,25 @@ MAX_COMPONENTS = 50
 MAX_FIT_ROWS = 100_000
 #: Share of the standardised variance the kept components explain (at most d - 1 components are kept).
 VARIANCE_KEPT = 0.9
+#: Categorical encoding bounds: indicators of the most frequent reference categories per feature, and in all.
+MAX_LEVELS = 8
+MAX_CATEGORICAL_COLUMNS = 64
 #: Quantile of the training rows' error above which a row counts as an outlier.
 OUTLIER_QUANTILE = 0.999
-SECTION_VERSION = 1
+SECTION_VERSION = 1  # numeric columns only
+SECTION_VERSION_CATEGORICAL = 2  # with categorical indicator columns (older readers refuse it, by name)
 _SLICE = 65_536
 
 
 @dataclass(frozen=True, eq=False)
 class Multivariate:
-    """The fitted summary: which numeric features, their scaling, and the kept components.
+    """The fitted summary: which numeric features and categorical levels, their scaling, and the kept
+    components.
 
-    ``components`` is ``(n_components, len(features))`` with orthonormal rows; ``threshold`` the
-    outlier threshold on :meth:`errors`.
+    The summary's columns are :attr:`features` (numeric) and then, per entry ``(feature, levels)`` of
+    :attr:`categorical`, one indicator per level. ``mean`` and ``scale`` have one value per column,
+    ``components`` is ``(n_components, columns)`` with orthonormal rows; ``threshold`` the outlier
+    threshold on :meth:`errors`.
     """
 
     features: tuple[str, ...]
@@ -51,12 +67,15 @@ class Multivariate:
     components: np.ndarray
     threshold: float
     outlier_quantile: float = OUTLIER_QUANTILE
+    categorical: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __hash__(self) -> int:  # a Reference stays hashable
-        return hash((self.features, self.mean.tobytes(), self.scale.tobytes(), self.components.tobytes()))
+        return hash((self.features, self.categorical, self.mean.tobytes(), self.scale.tobytes(),
+                     self.components.tobytes()))
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Multivariate) and self.features == other.features
+                and self.categorical == other.categorical
                 and np.array_equal(self.mean, other.mean) and np.array_equal(self.scale, other.scale)
                 and np.array_equal(self.components, other.components) and self.threshold == other.threshold
                 and self.outlier_quantile == other.outlier_quantile)
@@ -64,28 +83,107 @@ class Multivariate:
     def __post_init__(self) -> None:
         # err = |z|^2 - |z C^T|^2 (C has orthonormal rows), z = (x - mean) / scale: one product
         # x @ A - c gives z and z C^T side by side, and the signed sum of their squares is the error.
-        b = np.concatenate((np.eye(len(self.features)), self.components.T), axis=1)
-        object.__setattr__(self, "_a", b / self.scale[:, None])
-        object.__setattr__(self, "_c", (self.mean / self.scale) @ b)
-        object.__setattr__(self, "_sign", np.concatenate((np.ones(len(self.features)),
-                                                          -np.ones(self.components.shape[0]))))
+        d = len(self.features)
+        b = np.concatenate((np.eye(len(self.mean)), self.components.T), axis=1)
+        a = b / self.scale[:, None]
+        c = (self.mean / self.scale) @ b
+        sign = np.concatenate((np.ones(len(self.mean)), -np.ones(self.components.shape[0])))
+        if self.categorical:
+            a, c, sign = self._fold_categorical(d, a, c)
+        object.__setattr__(self, "_a", a)
+        object.__setattr__(self, "_c", c)
+        object.__setattr__(self, "_sign", sign)
 
-    def errors(self, x: np.ndarray, *, finite: bool = False) -> np.ndarray:
+    def _fold_categorical(self, d: int, a: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The weights over the augmented input: the numeric columns, then per categorical feature one
+        column per level, then two columns that no level sets (``other`` and ``missing``).
+
+        Exactly one of a feature's states (a level, or none of them) is on in a row, so its standardised
+        indicators z_j are a function of that state: its part of |z|^2 becomes one output column holding
+        |z_j| and its part of z C^T is added to the projection columns, both linear in the one-hot of the
+        state with the "none" state folded into the constant. The output is [z_num, |z_j| per feature,
+        z C^T], signed +, +, -.
+        """
+        k = self.components.shape[0]
+        m = len(self.categorical)
+        width = d + m + k
+        n_levels = sum(len(levels) for _, levels in self.categorical)
+        aug = np.zeros((d + n_levels + 2, width))
+        aug[:d, :d] = a[:d, :d]
+        aug[:d, d + m:] = a[:d, len(self.mean):]
+        const = np.zeros(width)
+        const[:d] = c[:d]
+        const[d + m:] = (self.mean[:d] / self.scale[:d]) @ self.components[:, :d].T
+        col = d
+        for j, (_, levels) in enumerate(self.categorical):
+            sl = slice(col, col + len(levels))
+            mean, scale, comp = self.mean[sl], self.scale[sl], self.components[:, sl]
+            states = np.vstack((np.eye(len(levels)), np.zeros(len(levels))))  # each level, then none
+            z = (states - mean) / scale
+            out = np.zeros((len(levels) + 1, width))
+            out[:, d + j] = np.sqrt((z * z).sum(axis=1))
+            out[:, d + m:] = z @ comp.T
+            none = out[-1]
+            const -= none  # the constant is subtracted: -(-none) adds the "none" state to every row
+            aug[sl] = out[:-1] - none
+            col += len(levels)
+        sign = np.concatenate((np.ones(d + m), -np.ones(k)))
+        return aug, const, sign
+
+    @property
+    def columns(self) -> int:
+        """Width of :meth:`errors`' augmented input: numeric, one per level, then ``other`` and ``missing``."""
+        return len(self.features) + sum(len(levels) for _, levels in self.categorical) + (2 if self.categorical else 0)
+
+    def level_columns(self, j: int, categories: Sequence[str]) -> np.ndarray:
+        """For categorical feature ``j`` of :attr:`categorical`, whose values are coded as indices into
+        ``categories`` (then ``len(categories)``: any other value, ``len(categories) + 1``: missing, as
+        :class:`otel_ml._binning.CategoricalTable` codes them), the augmented input column each code sets."""
+        d = len(self.features)
+        offset = d + sum(len(levels) for _, levels in self.categorical[:j])
+        index = {level: offset + i for i, level in enumerate(self.categorical[j][1])}
+        other, missing = self.columns - 2, self.columns - 1
+        return np.array([*(index.get(c, other) for c in categories), other, missing], dtype=np.intp)
+
+    def _augment(self, x: np.ndarray, cats: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The augmented input of ``x`` and the categorical columns ``cats`` (see :meth:`errors`), and the
+        mask of rows with a missing categorical value."""
+        n, d = x.shape[0], len(self.features)
+        aug = np.zeros((n, self.columns))
+        aug[:, :d] = x
+        if len(cats) != len(self.categorical):  # a column the caller could not read: every row skipped
+            return aug, np.ones(n, dtype=bool)
+        rows = np.arange(n)
+        for col in cats:
+            aug[rows, col] = 1.0
+        return aug, aug[:, -1] != 0.0
+
+    def errors(self, x: np.ndarray, cats: Sequence[np.ndarray] = (), *, finite: bool = False) -> np.ndarray:
         """Each row's squared reconstruction error (``x``: rows x :attr:`features`, float64).
 
+        ``cats`` (a summary with :attr:`categorical` only): per categorical feature, in order, the
+        augmented input column of each row (:meth:`level_columns` applied to the row's code).
         NaN for a row with a missing or non-finite value: such a row is skipped, not guessed.
-        ``finite=True`` promises every value is finite (skips the floating-point error guard).
+        ``finite=True`` promises every value is finite and none missing (skips the error guard).
         """
+        missing = None
+        if self.categorical:
+            x, missing = self._augment(x, cats)
         if finite:
             return self._errors(x)
         with np.errstate(invalid="ignore", over="ignore"):
             err = self._errors(x)
         err[~np.isfinite(err)] = np.nan
+        if missing is not None:
+            err[missing] = np.nan
         return err
 
-    def row_error(self, v: np.ndarray) -> float:
-        """:meth:`errors` of one finite row (1-D float64): the online-serving case, in fewer numpy calls."""
-        q = v @ self._a  # type: ignore[attr-defined]
+    def row_error(self, v: np.ndarray, cats: Sequence[int] = ()) -> float:
+        """:meth:`errors` of one finite row (1-D float64; ``cats``: its augmented categorical columns, none
+        of them ``missing``): the online-serving case, in fewer numpy calls."""
+        q = v @ self._a[: len(v)]  # type: ignore[attr-defined]
+        for col in cats:
+            q += self._a[col]  # type: ignore[attr-defined]
         q -= self._c  # type: ignore[attr-defined]
         err = float(np.dot(q * q, self._sign))  # type: ignore[attr-defined]
         return err if err > 0.0 else 0.0
@@ -98,21 +196,37 @@ class Multivariate:
         return np.maximum(err, 0.0, out=err)  # rounding can leave a tiny negative
 
 
-def fit(x: np.ndarray, features: Sequence[str], *, seed: int = 0) -> tuple[Multivariate, np.ndarray, int]:
-    """Fit the summary on ``x`` (rows x features, NaN where missing).
+def fit(x: np.ndarray, features: Sequence[str], *, seed: int = 0,
+        categorical: Sequence[tuple[str, Sequence[str]]] = (),
+        codes: Sequence[np.ndarray] = ()) -> tuple[Multivariate, np.ndarray, int]:
+    """Fit the summary on ``x`` (rows x numeric ``features``, NaN where missing) and the ``categorical``
+    features' ``(name, levels)`` with ``codes``: per feature, each row's level index (``len(levels)``:
+    another value, ``len(levels) + 1``: missing).
 
     Returns the summary, the errors of the complete rows (for the histogram) and the number of rows
     skipped for a missing or non-finite value. Raises ValueError when fewer than two complete rows remain.
     """
+    cat = tuple((name, tuple(levels)) for name, levels in categorical)
     complete = np.isfinite(x).all(axis=1)
+    for (_, levels), code in zip(cat, codes):
+        complete &= code <= len(levels)
     skipped = int((~complete).sum())
     rows = x[complete]
+    row_codes = [code[complete] for code in codes]
     if rows.shape[0] < 2:
-        raise ValueError("fewer than two rows with every numeric feature present")
-    fit_rows = rows
+        raise ValueError("fewer than two rows with every feature present")
+    pick = np.arange(rows.shape[0])
     if rows.shape[0] > MAX_FIT_ROWS:
-        pick = np.random.default_rng(seed).choice(rows.shape[0], MAX_FIT_ROWS, replace=False)
-        fit_rows = rows[np.sort(pick)]
+        pick = np.sort(np.random.default_rng(seed).choice(rows.shape[0], MAX_FIT_ROWS, replace=False))
+    fit_rows = rows[pick] if len(pick) < rows.shape[0] else rows
+    if cat:  # the indicator columns of the fit rows (dense only here, bounded by MAX_FIT_ROWS x columns)
+        blocks = [fit_rows]
+        for (_, levels), code in zip(cat, row_codes):
+            block = np.zeros((len(pick), len(levels) + 1))
+            block[np.arange(len(pick)), code[pick]] = 1.0
+            blocks.append(block[:, :-1])
+        fit_rows = np.concatenate(blocks, axis=1)
+    columns = fit_rows.shape[1]
     mean = fit_rows.mean(axis=0)
     std = fit_rows.std(axis=0)
     scale = np.where(std > 0, std, 1.0)
@@ -122,19 +236,23 @@ def fit(x: np.ndarray, features: Sequence[str], *, seed: int = 0) -> tuple[Multi
     total = var.sum()
     k = int(np.searchsorted(np.cumsum(var) / total, VARIANCE_KEPT) + 1) if total > 0 else 1
     # At least one direction is left out: keeping them all would leave an error of rounding noise.
-    k = max(1, min(k, MAX_COMPONENTS, vt.shape[0], len(features) - 1))
-    summary = Multivariate(tuple(features), mean, scale, vt[:k].copy(), 0.0)
+    k = max(1, min(k, MAX_COMPONENTS, vt.shape[0], columns - 1))
+    summary = Multivariate(tuple(features), mean, scale, vt[:k].copy(), 0.0, categorical=cat)
+    cols = [summary.level_columns(j, levels)[code] for j, ((_, levels), code) in enumerate(zip(cat, row_codes))]
     # in slices: the product's temporary is rows x (features + components)
-    err = np.concatenate([summary.errors(rows[i:i + _SLICE]) for i in range(0, rows.shape[0], _SLICE)])
+    err = np.concatenate([summary.errors(rows[i:i + _SLICE], [c[i:i + _SLICE] for c in cols])
+                          for i in range(0, rows.shape[0], _SLICE)])
     threshold = float(np.quantile(err, OUTLIER_QUANTILE, method="inverted_cdf"))
-    summary = Multivariate(summary.features, mean, scale, summary.components, threshold)
+    summary = Multivariate(summary.features, mean, scale, summary.components, threshold, categorical=cat)
     return summary, err, skipped
 
 
 def to_dict(m: Multivariate) -> dict[str, Any]:
+    cat = {"categorical": [{"feature": name, "levels": list(levels)} for name, levels in m.categorical]}
     return {
-        "section_version": SECTION_VERSION,
+        "section_version": SECTION_VERSION_CATEGORICAL if m.categorical else SECTION_VERSION,
         "features": list(m.features),
+        **(cat if m.categorical else {}),
         "mean": m.mean.tolist(),
         "scale": m.scale.tolist(),
         "components": m.components.tolist(),
@@ -143,16 +261,19 @@ def to_dict(m: Multivariate) -> dict[str, Any]:
     }
 
 
-def from_dict(doc: dict[str, Any], known_numeric: Sequence[str]) -> Multivariate:
+def from_dict(doc: dict[str, Any], known_numeric: Sequence[str],
+              known_categorical: Sequence[str] = ()) -> Multivariate:
     """Validate the section (shapes, finiteness, bounds); ValueError names the field."""
-    if doc.get("section_version") != SECTION_VERSION:
-        raise ValueError(f"'section_version' must be {SECTION_VERSION}")
+    version = doc.get("section_version")
+    if version not in (SECTION_VERSION, SECTION_VERSION_CATEGORICAL):
+        raise ValueError(f"'section_version' must be {SECTION_VERSION} or {SECTION_VERSION_CATEGORICAL}")
     features = doc.get("features")
     if not isinstance(features, list) or not 1 <= len(features) <= MAX_FEATURES:
         raise ValueError(f"'features' must list 1 to {MAX_FEATURES} feature names")
     if len(set(features)) != len(features) or not set(features) <= set(known_numeric):
         raise ValueError("'features' must name distinct numeric features of the reference")
-    d = len(features)
+    categorical = _categorical(doc, version, known_categorical)
+    d = len(features) + sum(len(levels) for _, levels in categorical)
 
     def matrix(key: str, shape: tuple[int, ...]) -> np.ndarray:
         value = doc.get(key)
@@ -186,4 +307,32 @@ def from_dict(doc: dict[str, Any], known_numeric: Sequence[str]) -> Multivariate
     if not 0 < quantile < 1:  # type: ignore[operator]
         raise ValueError("'outlier_quantile' must be in (0, 1)")
     return Multivariate(tuple(features), mean, scale, components, float(threshold),  # type: ignore[arg-type]
-                        float(quantile))  # type: ignore[arg-type]
+                        float(quantile), categorical)  # type: ignore[arg-type]
+
+
+def _categorical(doc: dict[str, Any], version: Any,
+                 known: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The section's ``categorical`` list (section version 2 only), validated against the reference."""
+    items = doc.get("categorical")
+    if version == SECTION_VERSION:
+        if items is not None:
+            raise ValueError(f"'categorical' needs 'section_version' {SECTION_VERSION_CATEGORICAL}")
+        return ()
+    if not isinstance(items, list) or not items:
+        raise ValueError("'categorical' must list the encoded categorical features")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("feature"), str) \
+                or not isinstance(item.get("levels"), list):
+            raise ValueError("'categorical' entries must be objects with 'feature' and 'levels'")
+        levels = item["levels"]
+        if not 1 <= len(levels) <= MAX_LEVELS or not all(isinstance(v, str) for v in levels) \
+                or len(set(levels)) != len(levels):
+            raise ValueError(f"'categorical' levels must be 1 to {MAX_LEVELS} distinct strings")
+        out.append((item["feature"], tuple(levels)))
+    names = [name for name, _ in out]
+    if len(set(names)) != len(names) or not set(names) <= set(known):
+        raise ValueError("'categorical' must name distinct categorical features of the reference")
+    if sum(len(levels) for _, levels in out) > MAX_CATEGORICAL_COLUMNS:
+        raise ValueError(f"'categorical' encodes more than {MAX_CATEGORICAL_COLUMNS} levels")
+    return tuple(out)
