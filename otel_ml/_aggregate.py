@@ -167,9 +167,9 @@ class ModelAggregate:
         self.multivariate: Multivariate | None = None
         #: the numeric columns the summary reads (None: all of them, in order)
         self.mv_columns: list[int] | slice | None = None
-        #: per categorical table: (position in the summary's categorical features, bucket -> augmented
-        #: input column), or None when the summary does not encode it
-        self.mv_levels: list[tuple[int, np.ndarray] | None] = [None] * len(self.cat_tables)
+        #: per categorical table: (position in the summary's categorical features, bucket -> level-table
+        #: row as an array and as a list), or None when the summary does not encode it
+        self.mv_levels: list[tuple[int, np.ndarray, list[int]] | None] = [None] * len(self.cat_tables)
         if reference is not None and reference.multivariate is not None and num:
             names = [p.name for p in num]
             self.multivariate = reference.multivariate.summary
@@ -179,7 +179,8 @@ class ModelAggregate:
             tables = {t.name: i for i, t in enumerate(self.cat_tables)}
             for j, (name, _) in enumerate(self.multivariate.categorical):
                 t = self.cat_tables[tables[name]]
-                self.mv_levels[tables[name]] = (j, self.multivariate.level_columns(j, t.categories))
+                rows = self.multivariate.level_rows(j, t.categories)
+                self.mv_levels[tables[name]] = (j, rows, rows.tolist())
             num.append(reference.multivariate.error)
         self.numeric = NumericTable(num) if num else None
         self.outputs = NumericTable(out_num) if out_num else None

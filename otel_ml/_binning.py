@@ -270,14 +270,16 @@ class CategoricalTable:
             return CategoricalStats(None, idx, missing, idx.count(self.other))
         return self._stats(np.bincount(self._rows(values), minlength=self.size + 1))
 
-    def stats_and_codes(self, values: Any) -> tuple[CategoricalStats, npt.NDArray[np.intp]]:
-        """:meth:`stats` and each row's bucket (``size``: missing), from one lookup pass (the multivariate
-        summary's categorical columns)."""
+    def stats_and_codes(self, values: Any) -> tuple[CategoricalStats, npt.NDArray[np.intp] | list[int]]:
+        """:meth:`stats` and each row's bucket (``size``: missing; a list for a small batch), from one
+        lookup pass (the multivariate summary's categorical columns)."""
         if len(values) <= SMALL_BATCH:
-            codes = [self._bucket(v) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
-            idx = [c for c in codes if c != self._missing]
-            return CategoricalStats(None, idx, len(codes) - len(idx), idx.count(self.other)), \
-                np.array(codes, dtype=np.intp)
+            key_index, gone = self.key_index, self._missing
+            codes = [gone if (i := key_index(v)) is None else i
+                     for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
+            missing = codes.count(gone)
+            idx = [c for c in codes if c != gone] if missing else codes
+            return CategoricalStats(None, idx, missing, idx.count(self.other)), codes
         rows = self._rows(values)
         return self._stats(np.bincount(rows, minlength=self.size + 1)), rows
 

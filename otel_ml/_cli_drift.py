@@ -274,7 +274,7 @@ def judge(
             profile, values = categorical[name]
             table = CategoricalTable(profile)
             _, codes = table.stats_and_codes(np.full(n_rows, np.nan) if values is None else values)
-            levels.append(mv.summary.level_columns(j, table.categories)[codes])
+            levels.append(mv.summary.level_rows(j, table.categories)[codes])
         err = mv.summary.errors(np.column_stack([numeric[f] for f in mv.summary.features]), levels)
         name = mv.error.name
         rows.append(Row(name, "feature", mv.error, count_column(mv.error, err, n_rows),

@@ -18,8 +18,11 @@ Categorical features enter as indicators of their most frequent reference catego
 column; a value outside the encoded levels sets none of them (as in training), a missing one skips the
 row. So a change in how a category relates to a number (the segment that used to earn more now earns
 less) moves rows off the subspace even when every marginal stays put. A row's indicators are never
-materialised as a dense matrix over the levels' standardised columns: each categorical value selects one
-column of an augmented input whose weights fold in the standardisation (:meth:`Multivariate.errors`).
+materialised: a categorical value's contribution to the error is looked up (:meth:`Multivariate.errors`).
+
+The error is computed as the squared projection on the directions *left out* (an orthonormal basis of
+the complement of the kept components, derived when the summary is loaded), so its cost grows with the
+columns left out, not with the columns plus the components kept.
 
 A summary without categorical columns (``section_version`` 1, what references built before categoricals
 hold) is read and computed exactly as before.
@@ -27,6 +30,7 @@ hold) is read and computed exactly as before.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,119 +85,92 @@ class Multivariate:
                 and self.outlier_quantile == other.outlier_quantile)
 
     def __post_init__(self) -> None:
-        # err = |z|^2 - |z C^T|^2 (C has orthonormal rows), z = (x - mean) / scale: one product
-        # x @ A - c gives z and z C^T side by side, and the signed sum of their squares is the error.
+        # The error is the squared norm of z's part outside the kept components, z = (x - mean) / scale:
+        # |z D^T|^2 with D an orthonormal basis of the directions left out (the complement of the
+        # components' rows; at least one). One product x @ A - c gives z D^T, A and c folding in the scaling.
         d = len(self.features)
-        b = np.concatenate((np.eye(len(self.mean)), self.components.T), axis=1)
-        a = b / self.scale[:, None]
-        c = (self.mean / self.scale) @ b
-        sign = np.concatenate((np.ones(len(self.mean)), -np.ones(self.components.shape[0])))
-        if self.categorical:
-            a, c, sign = self._fold_categorical(d, a, c)
-        object.__setattr__(self, "_a", a)
-        object.__setattr__(self, "_c", c)
-        object.__setattr__(self, "_sign", sign)
-
-    def _fold_categorical(self, d: int, a: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The weights over the augmented input: the numeric columns, then per categorical feature one
-        column per level, then two columns that no level sets (``other`` and ``missing``).
-
-        Exactly one of a feature's states (a level, or none of them) is on in a row, so its standardised
-        indicators z_j are a function of that state: its part of |z|^2 becomes one output column holding
-        |z_j| and its part of z C^T is added to the projection columns, both linear in the one-hot of the
-        state with the "none" state folded into the constant. The output is [z_num, |z_j| per feature,
-        z C^T], signed +, +, -.
-        """
         k = self.components.shape[0]
-        m = len(self.categorical)
-        width = d + m + k
-        n_levels = sum(len(levels) for _, levels in self.categorical)
-        aug = np.zeros((d + n_levels + 2, width))
-        aug[:d, :d] = a[:d, :d]
-        aug[:d, d + m:] = a[:d, len(self.mean):]
-        const = np.zeros(width)
-        const[:d] = c[:d]
-        const[d + m:] = (self.mean[:d] / self.scale[:d]) @ self.components[:, :d].T
+        _, _, vt = np.linalg.svd(self.components, full_matrices=True)
+        left_out = vt[k:]
+        a = left_out[:, :d].T / self.scale[:d, None]
+        object.__setattr__(self, "_a", a)
+        object.__setattr__(self, "_c", (self.mean[:d] / self.scale[:d]) @ left_out[:, :d].T)
+        table = np.concatenate((a, self._level_table(d, left_out)))
+        missing = ~np.isfinite(table).all(axis=1)
+        object.__setattr__(self, "_levels", table)
+        # one row: the numeric values and a 1 per category state in one product, over the table with its
+        # (NaN) missing rows zeroed; a row that selects one of those is skipped before
+        object.__setattr__(self, "_levels0", np.where(missing[:, None], 0.0, table))
+        object.__setattr__(self, "_missing_rows", frozenset(np.flatnonzero(missing).tolist()))
+
+    def _level_table(self, d: int, left_out: np.ndarray) -> np.ndarray:
+        """Per categorical feature, what each of its states adds to ``z D^T``: one row per level, then one
+        for any other value (no indicator set) and one for a missing value (NaN: the row is skipped).
+
+        A feature's standardised indicators are a function of its state alone, so its part of the
+        product is looked up, never computed from a dense indicator matrix. (The table's rows follow the
+        numeric weights' ``d`` rows: :meth:`level_rows` counts from there.)"""
+        rows = []
         col = d
-        for j, (_, levels) in enumerate(self.categorical):
+        for _, levels in self.categorical:
             sl = slice(col, col + len(levels))
-            mean, scale, comp = self.mean[sl], self.scale[sl], self.components[:, sl]
             states = np.vstack((np.eye(len(levels)), np.zeros(len(levels))))  # each level, then none
-            z = (states - mean) / scale
-            out = np.zeros((len(levels) + 1, width))
-            out[:, d + j] = np.sqrt((z * z).sum(axis=1))
-            out[:, d + m:] = z @ comp.T
-            none = out[-1]
-            const -= none  # the constant is subtracted: -(-none) adds the "none" state to every row
-            aug[sl] = out[:-1] - none
+            rows += [(states - self.mean[sl]) / self.scale[sl] @ left_out[:, sl].T,
+                     np.full((1, left_out.shape[0]), np.nan)]
             col += len(levels)
-        sign = np.concatenate((np.ones(d + m), -np.ones(k)))
-        return aug, const, sign
+        return np.concatenate(rows) if rows else np.zeros((0, left_out.shape[0]))
 
-    @property
-    def columns(self) -> int:
-        """Width of :meth:`errors`' augmented input: numeric, one per level, then ``other`` and ``missing``."""
-        return len(self.features) + sum(len(levels) for _, levels in self.categorical) + (2 if self.categorical else 0)
-
-    def level_columns(self, j: int, categories: Sequence[str]) -> np.ndarray:
+    def level_rows(self, j: int, categories: Sequence[str]) -> np.ndarray:
         """For categorical feature ``j`` of :attr:`categorical`, whose values are coded as indices into
         ``categories`` (then ``len(categories)``: any other value, ``len(categories) + 1``: missing, as
-        :class:`otel_ml._binning.CategoricalTable` codes them), the augmented input column each code sets."""
-        d = len(self.features)
-        offset = d + sum(len(levels) for _, levels in self.categorical[:j])
-        index = {level: offset + i for i, level in enumerate(self.categorical[j][1])}
-        other, missing = self.columns - 2, self.columns - 1
+        :class:`otel_ml._binning.CategoricalTable` codes them), the row of the level table each code
+        selects: the argument :meth:`errors` takes per categorical feature, after indexing by the codes."""
+        offset = len(self.features) + sum(len(levels) + 2 for _, levels in self.categorical[:j])
+        levels = self.categorical[j][1]
+        index = {level: offset + i for i, level in enumerate(levels)}
+        other, missing = offset + len(levels), offset + len(levels) + 1
         return np.array([*(index.get(c, other) for c in categories), other, missing], dtype=np.intp)
-
-    def _augment(self, x: np.ndarray, cats: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """The augmented input of ``x`` and the categorical columns ``cats`` (see :meth:`errors`), and the
-        mask of rows with a missing categorical value."""
-        n, d = x.shape[0], len(self.features)
-        aug = np.zeros((n, self.columns))
-        aug[:, :d] = x
-        if len(cats) != len(self.categorical):  # a column the caller could not read: every row skipped
-            return aug, np.ones(n, dtype=bool)
-        rows = np.arange(n)
-        for col in cats:
-            aug[rows, col] = 1.0
-        return aug, aug[:, -1] != 0.0
 
     def errors(self, x: np.ndarray, cats: Sequence[np.ndarray] = (), *, finite: bool = False) -> np.ndarray:
         """Each row's squared reconstruction error (``x``: rows x :attr:`features`, float64).
 
-        ``cats`` (a summary with :attr:`categorical` only): per categorical feature, in order, the
-        augmented input column of each row (:meth:`level_columns` applied to the row's code).
+        ``cats`` (a summary with :attr:`categorical` only): per categorical feature, in order, each
+        row's level-table row (:meth:`level_rows` indexed by the row's code).
         NaN for a row with a missing or non-finite value: such a row is skipped, not guessed.
         ``finite=True`` promises every value is finite and none missing (skips the error guard).
         """
-        missing = None
-        if self.categorical:
-            x, missing = self._augment(x, cats)
         if finite:
-            return self._errors(x)
+            return self._errors(x, cats)
         with np.errstate(invalid="ignore", over="ignore"):
-            err = self._errors(x)
+            err = self._errors(x, cats)
         err[~np.isfinite(err)] = np.nan
-        if missing is not None:
-            err[missing] = np.nan
         return err
 
     def row_error(self, v: np.ndarray, cats: Sequence[int] = ()) -> float:
-        """:meth:`errors` of one finite row (1-D float64; ``cats``: its augmented categorical columns, none
-        of them ``missing``): the online-serving case, in fewer numpy calls."""
-        q = v @ self._a[: len(v)]  # type: ignore[attr-defined]
-        for col in cats:
-            q += self._a[col]  # type: ignore[attr-defined]
+        """:meth:`errors` of one row of finite numbers (1-D float64; ``cats``: its level-table rows): the
+        online-serving case, in fewer numpy calls."""
+        if cats:
+            if not self._missing_rows.isdisjoint(cats):  # type: ignore[attr-defined]
+                return math.nan
+            table = self._levels0  # type: ignore[attr-defined]
+            u = np.zeros(table.shape[0])
+            u[: len(v)] = v
+            u[cats] = 1.0
+            q = u @ table
+        else:
+            q = v @ self._a  # type: ignore[attr-defined]
         q -= self._c  # type: ignore[attr-defined]
-        err = float(np.dot(q * q, self._sign))  # type: ignore[attr-defined]
-        return err if err > 0.0 else 0.0
+        return float(np.dot(q, q))
 
-    def _errors(self, x: np.ndarray) -> np.ndarray:
+    def _errors(self, x: np.ndarray, cats: Sequence[np.ndarray]) -> np.ndarray:
         q = x @ self._a  # type: ignore[attr-defined]
         q -= self._c  # type: ignore[attr-defined]
+        if len(cats) != len(self.categorical):  # a column the caller could not read: every row skipped
+            q[:] = np.nan
+        for rows in cats:
+            q += self._levels[rows]  # type: ignore[attr-defined]
         q *= q
-        err = q @ self._sign  # type: ignore[attr-defined]
-        return np.maximum(err, 0.0, out=err)  # rounding can leave a tiny negative
+        return q.sum(axis=1)
 
 
 def fit(x: np.ndarray, features: Sequence[str], *, seed: int = 0,
@@ -238,7 +215,7 @@ def fit(x: np.ndarray, features: Sequence[str], *, seed: int = 0,
     # At least one direction is left out: keeping them all would leave an error of rounding noise.
     k = max(1, min(k, MAX_COMPONENTS, vt.shape[0], columns - 1))
     summary = Multivariate(tuple(features), mean, scale, vt[:k].copy(), 0.0, categorical=cat)
-    cols = [summary.level_columns(j, levels)[code] for j, ((_, levels), code) in enumerate(zip(cat, row_codes))]
+    cols = [summary.level_rows(j, levels)[code] for j, ((_, levels), code) in enumerate(zip(cat, row_codes))]
     # in slices: the product's temporary is rows x (features + components)
     err = np.concatenate([summary.errors(rows[i:i + _SLICE], [c[i:i + _SLICE] for c in cols])
                           for i in range(0, rows.shape[0], _SLICE)])

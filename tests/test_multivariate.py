@@ -297,7 +297,7 @@ def test_categorical_errors_match_sklearn_pca_on_standardised_indicators(mixed_r
     for j, (name, _) in enumerate(summary.categorical):
         table = CategoricalTable(mixed_ref.feature(name))  # type: ignore[arg-type]
         _, codes = table.stats_and_codes(new[name])
-        levels.append(summary.level_columns(j, table.categories)[codes])
+        levels.append(summary.level_rows(j, table.categories)[codes])
     x = np.column_stack([new[f] for f in summary.features])
     err = summary.errors(x, levels)
     missing = np.array([v is None for v in new["plan"]])
@@ -345,6 +345,9 @@ def test_monitor_with_categoricals_exports_the_error_stream_like_a_direct_comput
         predict(frame.iloc[i:i + 2])
     for i in range(1200, 1400):  # single rows
         predict(frame.iloc[i:i + 1])
+    wrong = frame.iloc[1:2].astype({"x1": object})  # (row 0 has a missing plan)
+    wrong.loc[wrong.index[0], "x1"] = "oops"  # a wrong-typed number: the row's error is skipped too
+    predict(wrong)
     assert otel_ml.flush(5.0)
     z = (_indicators(data, summary) - summary.mean) / summary.scale
     oracle = ((z - z @ summary.components.T @ summary.components) ** 2).sum(axis=1)
@@ -353,7 +356,7 @@ def test_monitor_with_categoricals_exports_the_error_stream_like_a_direct_comput
     hist = point(exporter.last, semconv.FEATURE_VALUE, **reserved)
     assert list(hist.explicit_bounds) == list(error.edges)
     assert list(hist.bucket_counts) == bucket_counts(oracle[~missing], np.asarray(error.edges)).tolist()
-    assert value(exporter.last, semconv.FEATURE_MISSING, **reserved) == int(missing.sum())
+    assert value(exporter.last, semconv.FEATURE_MISSING, **reserved) == int(missing.sum()) + 1
 
 
 def test_calibration_relation_between_a_category_and_a_number() -> None:
