@@ -275,7 +275,8 @@ def build_reference(
     (:class:`MultivariateProfile`): a standardised PCA of the numeric features and of indicators of the
     categorical features' most frequent categories (at most 8 per feature, 64 in all), fitted on at most
     100,000 rows, against which each monitored row's reconstruction error is streamed and judged (and
-    rows beyond its 99.9th percentile counted as outliers). Opt-in: it adds about 4 µs to a one-row call.
+    rows beyond its 99.9th percentile counted as outliers). Opt-in: it adds about 3 µs to a one-row call
+    of numbers, about 10 µs with categorical columns.
     """
     # Every check a loaded file must pass is made here too: what save() writes, load() reads.
     _check_name("model", model)
