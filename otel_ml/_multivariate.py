@@ -31,7 +31,7 @@ hold) is read and computed exactly as before.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,8 +239,9 @@ def to_dict(m: Multivariate) -> dict[str, Any]:
 
 
 def from_dict(doc: dict[str, Any], known_numeric: Sequence[str],
-              known_categorical: Sequence[str] = ()) -> Multivariate:
-    """Validate the section (shapes, finiteness, bounds); ValueError names the field."""
+              known_categorical: Mapping[str, Sequence[str]] | None = None) -> Multivariate:
+    """Validate the section (shapes, finiteness, bounds) against the reference's numeric features and
+    categorical features (name -> categories); ValueError names the field."""
     version = doc.get("section_version")
     if version not in (SECTION_VERSION, SECTION_VERSION_CATEGORICAL):
         raise ValueError(f"'section_version' must be {SECTION_VERSION} or {SECTION_VERSION_CATEGORICAL}")
@@ -249,7 +250,7 @@ def from_dict(doc: dict[str, Any], known_numeric: Sequence[str],
         raise ValueError(f"'features' must list 1 to {MAX_FEATURES} feature names")
     if len(set(features)) != len(features) or not set(features) <= set(known_numeric):
         raise ValueError("'features' must name distinct numeric features of the reference")
-    categorical = _categorical(doc, version, known_categorical)
+    categorical = _categorical(doc, version, known_categorical or {})
     d = len(features) + sum(len(levels) for _, levels in categorical)
 
     def matrix(key: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -288,7 +289,7 @@ def from_dict(doc: dict[str, Any], known_numeric: Sequence[str],
 
 
 def _categorical(doc: dict[str, Any], version: Any,
-                 known: Sequence[str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+                 known: Mapping[str, Sequence[str]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The section's ``categorical`` list (section version 2 only), validated against the reference."""
     items = doc.get("categorical")
     if version == SECTION_VERSION:
@@ -310,6 +311,9 @@ def _categorical(doc: dict[str, Any], version: Any,
     names = [name for name, _ in out]
     if len(set(names)) != len(names) or not set(names) <= set(known):
         raise ValueError("'categorical' must name distinct categorical features of the reference")
+    for name, levels in out:
+        if not set(levels) <= set(known[name]):
+            raise ValueError(f"'categorical' levels of {name!r} must be categories of its profile")
     if sum(len(levels) for _, levels in out) > MAX_CATEGORICAL_COLUMNS:
         raise ValueError(f"'categorical' encodes more than {MAX_CATEGORICAL_COLUMNS} levels")
     return tuple(out)

@@ -596,7 +596,7 @@ def _parse_multivariate(section: Any, features: tuple[Profile, ...], fail: Any) 
     if not isinstance(section, dict):
         raise fail("multivariate", "must be an object")
     numeric = [p.name for p in features if isinstance(p, NumericProfile)]
-    categorical = [p.name for p in features if isinstance(p, CategoricalProfile)]
+    categorical = {p.name: p.categories for p in features if isinstance(p, CategoricalProfile)}
     if any(p.name == semconv.RECONSTRUCTION_ERROR_FEATURE for p in features):
         raise fail("multivariate", f"a feature is named {semconv.RECONSTRUCTION_ERROR_FEATURE!r}, "
                                    "the multivariate stream's reserved name")

@@ -320,7 +320,8 @@ def test_categorical_section_round_trips_and_numeric_only_sections_keep_version_
     assert old["section_version"] == 1 and "categorical" not in old
     for edit, message in ((lambda s: s["categorical"][0].update(feature="x0"), "categorical features"),
                           (lambda s: s["categorical"][1].update(levels=[f"l{i}" for i in range(9)]), "levels"),
-                          (lambda s: s["categorical"][1].update(levels=["p1", "p1", "p2"]), "distinct")):
+                          (lambda s: s["categorical"][1].update(levels=["p1", "p1", "p2"]), "distinct"),
+                          (lambda s: s["categorical"][1].update(levels=["p1", "p2", "rare"]), "categories of")):
         bad = mixed_ref.to_dict()
         edit(bad["multivariate"])
         with pytest.raises(ReferenceProfileError, match=message):
