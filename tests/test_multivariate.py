@@ -367,3 +367,26 @@ def test_calibration_relation_between_a_category_and_a_number() -> None:
     assert r["cat-relation"]["encoded"] >= 0.9 and r["cat-relation"]["univariate"] <= 0.12
     assert r["cat-relation"]["numeric_only"] <= 0.12
     assert r["cat-none"]["encoded"] <= 0.12
+
+
+def test_drift_command_sees_a_category_and_number_relation_change(tmp_path: Path) -> None:
+    """otel-ml drift on files counts the reconstruction error with the categorical levels, as a monitored
+    process does: the segments' means swapped is flagged by the multivariate stream alone."""
+    pd = pytest.importorskip("pandas")
+    from click.testing import CliRunner
+
+    from otel_ml._cli import main
+
+    module = _calibration()
+    encoded, _ = module.mixed_references()
+    encoded.save(tmp_path / "ref.json")
+    rng = np.random.default_rng(6)
+    reserved = semconv.RECONSTRUCTION_ERROR_FEATURE
+    seen = {}
+    for swapped in (False, True):
+        pd.DataFrame(module.mixed_sample(rng, 3000, swapped=swapped)).to_csv(tmp_path / "cur.csv", index=False)
+        result = CliRunner().invoke(main, ["drift", "--reference", str(tmp_path / "ref.json"),
+                                           "--data", str(tmp_path / "cur.csv"), "--format", "json"])
+        by_name = {f["name"]: f for f in json.loads(result.output)["features"]}
+        seen[swapped] = (by_name[reserved]["detected"], any(f["detected"] for n, f in by_name.items() if n != reserved))
+    assert seen == {False: (False, False), True: (True, False)}
