@@ -1,4 +1,5 @@
-"""The multivariate summary of a reference: a standardised PCA of the numeric features.
+"""The multivariate summary of a reference: a standardised PCA of the numeric features and of
+indicators of the categorical features' most frequent categories.
 
 Per-feature histograms cannot see a change in how features move together (a correlation that flips
 while every marginal stays put). A row's *reconstruction error* can: standardise the row with the
@@ -25,7 +26,7 @@ the complement of the kept components, derived when the summary is loaded), so i
 columns left out, not with the columns plus the components kept.
 
 A summary without categorical columns (``section_version`` 1, what references built before categoricals
-hold) is read and computed exactly as before.
+hold) is read as before and gives the same errors (up to rounding).
 """
 
 from __future__ import annotations
