@@ -235,8 +235,10 @@ def outlier_share() -> str:
 # --- Realized performance (processor: prediction and outcome records joined) -------------------------
 #: The processor's ground-truth metrics: they have data only where outcomes are joined to predictions
 #: (a model monitored with ``prediction_id`` and outcomes sent), so :mod:`dashboards.catalog` tags the
-#: queries that read them ``requires="outcomes"``.
-OUTCOME_METRICS = (sc.PERFORMANCE_VALUE, sc.PERFORMANCE_LOWER, sc.PERFORMANCE_UPPER, sc.PERFORMANCE_REFERENCE,
+#: queries that read them ``requires="outcomes"``. Not the reference's holdout value
+#: (``ml.performance.reference``): the processor sends it with or without outcomes, for every model version
+#: whose reference has a ``performance`` section (the line the label-free estimate is judged against).
+OUTCOME_METRICS = (sc.PERFORMANCE_VALUE, sc.PERFORMANCE_LOWER, sc.PERFORMANCE_UPPER,
                    sc.PERFORMANCE_DEGRADED, sc.PERFORMANCE_SAMPLE_COUNT, sc.OUTCOME_COVERAGE_RATIO,
                    sc.CALIBRATION_OBSERVED, sc.OUTCOMES_JOINED, sc.OUTCOMES_UNMATCHED, sc.PREDICTIONS_EXPIRED,
                    sc.OUTCOMES_DUPLICATES, sc.OUTCOMES_REJECTED, sc.LABEL_DELAY,

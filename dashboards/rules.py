@@ -214,13 +214,15 @@ def _estimate_margin() -> str:
             f"{_reference_overall()}")
 
 
-def _estimate_below_tolerance() -> str:
-    """The estimate of ESTIMATE_WINDOW, only where its upper bound + tolerance lies below the reference
-    (one comparison per distinct tolerance, so each metric keeps its own)."""
+def estimate_below_tolerance(window: str = ESTIMATE_WINDOW,
+                             tolerances: dict[str, float] | None = None) -> str:
+    """The estimate of ``window``, only where its upper bound + tolerance lies below the reference (one
+    comparison per distinct tolerance, so each metric keeps its own): MLEstimatedPerformanceDrop's
+    expression, with the window and tolerances as parameters for tests on other windows."""
     by_tolerance: dict[float, list[str]] = {}
-    for m, tol in ESTIMATE_TOLERANCES.items():
+    for m, tol in (ESTIMATE_TOLERANCES if tolerances is None else tolerances).items():
         by_tolerance.setdefault(tol, []).append(m)
-    one_window = f'{WINDOW}="{ESTIMATE_WINDOW}"'
+    one_window = f'{WINDOW}="{window}"'
     below = [f'max by ({_BY_PERFORMANCE}) ({_ESTIMATED_UPPER}{{{one_window}, {PERF_METRIC}=~"{"|".join(ms)}"}})'
              f" + {tol:g}\n"
              f"< on ({_BY_METRIC}) group_left\n"
@@ -234,7 +236,7 @@ def _estimate_below_tolerance() -> str:
 _ESTIMATED_DROP = Alert(
     name="MLEstimatedPerformanceDrop",
     uid="otel-ml-estimated-performance-drop",
-    expr=_estimate_below_tolerance(),
+    expr=estimate_below_tolerance(),
     signal=_estimate_margin(),
     for_=ESTIMATE_FOR,
     severity="warning",

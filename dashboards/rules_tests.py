@@ -438,12 +438,29 @@ TESTS.extend([
             perf(sc.PERFORMANCE_REFERENCE, "0.91x40", metric_="f1", window=_LONG),
             perf(sc.PERFORMANCE_REFERENCE, "0.97x40", metric_="f1", window=_LONG, **{PRED_CLASS: "1"}),
             *estimated("0.87x40", f"{0.91 - rules.ESTIMATE_TOLERANCES['f1'] + 0.005:g}x40", metric_="f1"),
-            # v3: no outcomes, hence no reference series: nothing to compare with.
+            # v3: a reference without a performance section, hence no reference series: nothing to compare with.
             *estimated("0.5x40", "0.55x40", version="v3"),
         ],
         "alert_rule_test": [
             check("MLEstimatedPerformanceDrop", "20m"),
             check("MLEstimatedPerformanceDrop", "35m"),
+        ],
+    },
+    {
+        # The processor sends the holdout value with each drift evaluation, outcomes or not: a model whose
+        # labels never come has only its estimate and that reference line, and the alert is its only judge.
+        "name": "estimated drop fires for a label-free model: estimate and reference series only, no outcomes",
+        "interval": "1m",
+        "input_series": [
+            perf(sc.PERFORMANCE_REFERENCE, "0.9x40", window=_LONG),
+            perf(sc.PERFORMANCE_REFERENCE, "0.9x40"),
+            perf(sc.PERFORMANCE_REFERENCE, "0.95x40", metric_="roc_auc", window=_LONG),
+            *estimated("0.8x40", "0.83x40"),
+            *estimated("0.93x40", "0.95x40", metric_="roc_auc"),  # within its tolerance of 0.95: quiet
+        ],
+        "alert_rule_test": [
+            check("MLEstimatedPerformanceDrop", "10m"),
+            check("MLEstimatedPerformanceDrop", "20m", expect("MLEstimatedPerformanceDrop", _EST, 0.8)),
         ],
     },
     {

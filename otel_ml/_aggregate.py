@@ -167,12 +167,20 @@ class ModelAggregate:
         self.multivariate: Multivariate | None = None
         #: the numeric columns the summary reads (None: all of them, in order)
         self.mv_columns: list[int] | slice | None = None
+        #: per categorical table: (position in the summary's categorical features, bucket -> level-table
+        #: row as an array and as a list), or None when the summary does not encode it
+        self.mv_levels: list[tuple[int, np.ndarray, list[int]] | None] = [None] * len(self.cat_tables)
         if reference is not None and reference.multivariate is not None and num:
             names = [p.name for p in num]
             self.multivariate = reference.multivariate.summary
             cols = [names.index(f) for f in self.multivariate.features]
             if cols != list(range(len(names))):
                 self.mv_columns = slice(0, len(cols)) if cols == list(range(len(cols))) else cols
+            tables = {t.name: i for i, t in enumerate(self.cat_tables)}
+            for j, (name, _) in enumerate(self.multivariate.categorical):
+                t = self.cat_tables[tables[name]]
+                rows = self.multivariate.level_rows(j, t.categories)
+                self.mv_levels[tables[name]] = (j, rows, rows.tolist())
             num.append(reference.multivariate.error)
         self.numeric = NumericTable(num) if num else None
         self.outputs = NumericTable(out_num) if out_num else None

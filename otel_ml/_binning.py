@@ -268,24 +268,42 @@ class CategoricalTable:
                 else:
                     idx.append(i)
             return CategoricalStats(None, idx, missing, idx.count(self.other))
-        arr = values if isinstance(values, np.ndarray) else None
-        if arr is not None and arr.ndim == 1 and arr.dtype.kind in "iufb":
-            counts = self._count_numbers(arr)
-        elif isinstance(values, FactorizedColumn):
-            counts = self._count_factorized(values)
-        else:
-            counts = self._count_cells(arr.tolist() if arr is not None else list(values))
+        return self._stats(np.bincount(self._rows(values), minlength=self.size + 1))
+
+    def stats_and_codes(self, values: Any) -> tuple[CategoricalStats, npt.NDArray[np.intp] | list[int]]:
+        """:meth:`stats` and each row's bucket (``size``: missing; a list for a small batch), from one
+        lookup pass (the multivariate summary's categorical columns)."""
+        if len(values) <= SMALL_BATCH:
+            key_index, gone = self.key_index, self._missing
+            codes = [gone if (i := key_index(v)) is None else i
+                     for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
+            missing = codes.count(gone)
+            idx = [c for c in codes if c != gone] if missing else codes
+            return CategoricalStats(None, idx, missing, idx.count(self.other)), codes
+        rows = self._rows(values)
+        return self._stats(np.bincount(rows, minlength=self.size + 1)), rows
+
+    def _stats(self, counts: IntArray) -> CategoricalStats:
         missing = int(counts[self._missing])
         counts = counts[: self.size]
         return CategoricalStats(counts, None, missing, int(counts[self.other]))
 
-    def _count_numbers(self, arr: npt.NDArray[Any]) -> IntArray:
+    def _rows(self, values: Any) -> npt.NDArray[np.intp]:
+        """Each row's bucket (``size``: missing)."""
+        arr = values if isinstance(values, np.ndarray) else None
+        if arr is not None and arr.ndim == 1 and arr.dtype.kind in "iufb":
+            return self._number_rows(arr)
+        if isinstance(values, FactorizedColumn):
+            return self._factorized_rows(values)
+        return self._cell_rows(arr.tolist() if arr is not None else list(values))
+
+    def _number_rows(self, arr: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
         """A number or bool array: each distinct value is looked up once."""
         uniq, inverse = np.unique(arr, return_inverse=True)
         lut = np.array([self._bucket(u) for u in uniq.tolist()], dtype=np.intp)
-        return np.bincount(lut[inverse.reshape(-1)], minlength=self.size + 1)
+        return lut[inverse.reshape(-1)]
 
-    def _count_cells(self, cells: list[Any]) -> IntArray:
+    def _cell_rows(self, cells: list[Any]) -> npt.NDArray[np.intp]:
         """Python cells: strings through the cache in one C-level pass, the rest one by one.
 
         Only ``str`` keys are ever cached, and no other type compares equal to a ``str``, so a cache
@@ -303,12 +321,11 @@ class CategoricalTable:
                 self._learn(cells)
                 idx, miss = self._lookup(cells)
         except TypeError:  # an unhashable cell (a list, a dict): one by one
-            idx = np.fromiter(map(self._bucket, cells), dtype=np.intp, count=n)
-            return np.bincount(idx, minlength=self.size + 1)
+            return np.fromiter(map(self._bucket, cells), dtype=np.intp, count=n)
         if miss.size:
             bucket = self._bucket
             idx[miss] = [bucket(cells[i]) for i in miss.tolist()]
-        return np.bincount(idx, minlength=self.size + 1)
+        return idx
 
     def _lookup(self, cells: list[Any]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """Bucket of every cached string (-1 elsewhere) and the positions of the misses."""
@@ -322,10 +339,10 @@ class CategoricalTable:
             if type(v) is str:
                 key_index(v)
 
-    def _count_factorized(self, col: FactorizedColumn) -> IntArray:
+    def _factorized_rows(self, col: FactorizedColumn) -> npt.NDArray[np.intp]:
         """A column the adapter already reduced to codes over its distinct strings."""
         lut = np.array([*map(self._bucket, col.uniques), self._missing], dtype=np.intp)  # code -1: missing
-        return np.bincount(lut[col.codes], minlength=self.size + 1)
+        return lut[col.codes]
 
     def _bucket(self, value: Any) -> int:
         i = self.key_index(value)

@@ -27,7 +27,7 @@ import numpy as np
 import scipy  # noqa: F401 (the statistics need it: a missing cli extra is named before any work)
 
 from ._adapters import numeric_column, series_values
-from ._binning import ColumnCounts, count_column
+from ._binning import CategoricalTable, ColumnCounts, count_column
 from ._cli_io import (
     EXIT_FLAGGED,
     EXIT_INPUT,  # noqa: F401 (the exit statuses of this command, documented above)
@@ -248,6 +248,7 @@ def judge(
     rows: list[Row] = []
     not_judged: list[NotJudged] = []
     numeric: dict[str, np.ndarray] = {}
+    categorical: dict[str, tuple[Any, Any]] = {}
     for role, profiles in (("feature", reference.features), ("prediction", reference.outputs)):
         for p in profiles:
             column: str | None = p.name if role == "feature" else outputs[p.name]
@@ -262,11 +263,19 @@ def judge(
             rows.append(Row(p.name, role, p, counts, book.policy_for(p.name, model=reference.model_name), column))
             if role == "feature" and isinstance(p, NumericProfile):
                 numeric[p.name] = np.full(n_rows, np.nan) if values is None else numeric_column(values)[0]
+            elif role == "feature":
+                categorical[p.name] = (p, values)
             if advance is not None:
                 advance()
     mv = reference.multivariate
     if mv is not None:  # the reconstruction-error stream, counted as a monitored process counts it
-        err = mv.summary.errors(np.column_stack([numeric[f] for f in mv.summary.features]))
+        levels = []
+        for j, (name, _) in enumerate(mv.summary.categorical):
+            profile, values = categorical[name]
+            table = CategoricalTable(profile)
+            _, codes = table.stats_and_codes(np.full(n_rows, np.nan) if values is None else values)
+            levels.append(mv.summary.level_rows(j, table.categories)[codes])
+        err = mv.summary.errors(np.column_stack([numeric[f] for f in mv.summary.features]), levels)
         name = mv.error.name
         rows.append(Row(name, "feature", mv.error, count_column(mv.error, err, n_rows),
                         book.policy_for(name, model=reference.model_name), name))  # derived, never absent

@@ -89,8 +89,9 @@ def _warn_integer_codes(df: Any, skip: set[str]) -> None:
 @click.option("--bins", default=DEFAULT_BINS, show_default=True, help="Buckets per numeric feature (about).")
 @click.option("--top-k", "top_k", default=DEFAULT_TOP_K, show_default=True, help="Categories kept per feature.")
 @click.option("--multivariate", is_flag=True,
-              help="Add the multivariate summary (PCA of the numeric features): relations between features "
-                   "and outlier rows are judged too.")
+              help="Add the multivariate summary (PCA of the numeric features and of indicators of the "
+                   "categorical features' top categories): relations between features and outlier rows are "
+                   "judged too.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reference JSON to write.")
 @progress_option
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,

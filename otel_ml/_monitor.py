@@ -205,20 +205,39 @@ class _Monitor:
         cats = None
         score = None
         if batch.rows:
+            levels: list[Any] = []  # the summary's categorical input columns, from the same lookup pass
+            if batch.categorical is not None:
+                if mv is not None and mv.categorical:
+                    cats, levels = _categorical_with_levels(agg, batch.categorical, len(mv.categorical))
+                else:
+                    cats = [t.stats(col) for t, col in zip(agg.cat_tables, batch.categorical)]
             if batch.numeric is not None and agg.numeric is not None:
                 values, wrong = batch.numeric, batch.wrong
+                one_error = None  # one row: its error, computed without the batch machinery
                 if mv is not None:
-                    err = mv.errors(values if agg.mv_columns is None else values[:, agg.mv_columns])
-                    score = _score(err, mv.threshold)
-                    values = np.column_stack((values, err))
+                    sel = values if agg.mv_columns is None else values[:, agg.mv_columns]
+                    if batch.rows == 1:
+                        row = sel[0]
+                        readable = math.isfinite(sum(row.tolist())) and len(levels) == len(mv.categorical)
+                        # (a missing category's level row is NaN: so is the error)
+                        e = mv.row_error(row, [c[0] for c in levels]) if readable else math.nan
+                        one_error = e
+                        score = None if e != e else (e / mv.threshold if mv.threshold > 0 else e)
+                    else:
+                        err = mv.errors(sel, levels)
+                        score = _score(err, mv.threshold)
+                        values = np.column_stack((values, err))
                     if wrong is not None:
+                        if one_error is not None:
+                            values = np.column_stack((values, [one_error]))
+                            one_error = None
                         wrong = np.append(wrong, 0)
                 if wrong is None and batch.rows <= SMALL_BATCH:
                     num = values.tolist()  # buffered, binned later in one pass
+                    if one_error is not None:
+                        num[0].append(one_error)
                 else:
                     num = agg.numeric.stats(values, wrong)
-            if batch.categorical is not None:
-                cats = [t.stats(col) for t, col in zip(agg.cat_tables, batch.categorical)]
         return batch, num, cats, batch.violations, score
 
     def feature_attributes(self, batch: Batch | None) -> dict[str, Any]:
@@ -422,6 +441,28 @@ class _Monitor:
             raise
         self.after(state, result, None, time.perf_counter() - t0)
         return result
+
+
+def _categorical_with_levels(agg: ModelAggregate, columns: Sequence[Any],
+                             n: int) -> tuple[list[CategoricalStats], list[Any]]:
+    """Each categorical column's stats and, for the ``n`` the multivariate summary encodes, each row's
+    level-table row (:meth:`otel_ml._multivariate.Multivariate.level_rows`), in its order."""
+    cats = []
+    levels: list[Any] = [None] * n
+    for t, col, enc in zip(agg.cat_tables, columns, agg.mv_levels):
+        if enc is None:
+            cats.append(t.stats(col))
+            continue
+        if len(col) <= SMALL_BATCH:
+            stats = t.stats(col)
+            if not stats.missing:  # then its indices are every row's bucket, in order
+                cats.append(stats)
+                levels[enc[0]] = [enc[2][c] for c in stats.indices]  # type: ignore[union-attr]
+                continue
+        stats, codes = t.stats_and_codes(col)
+        cats.append(stats)
+        levels[enc[0]] = [enc[2][c] for c in codes] if isinstance(codes, list) else enc[1][codes]
+    return cats, levels
 
 
 def _score(err: np.ndarray, threshold: float) -> float | None:

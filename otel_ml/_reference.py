@@ -271,10 +271,12 @@ def build_reference(
     class probabilities, the reliability bins. The task follows the predictions: ``proba:<class>``
     outputs or a ``label`` output make a classifier, a ``value`` output with numeric labels a regression.
 
-    ``multivariate=True`` (with at least two numeric features) adds the multivariate summary
-    (:class:`MultivariateProfile`): a standardised PCA of the numeric features, fitted on at most
+    ``multivariate=True`` (with a numeric feature and at least two columns) adds the multivariate summary
+    (:class:`MultivariateProfile`): a standardised PCA of the numeric features and of indicators of the
+    categorical features' most frequent categories (at most 8 per feature, 64 in all), fitted on at most
     100,000 rows, against which each monitored row's reconstruction error is streamed and judged (and
-    rows beyond its 99.9th percentile counted as outliers). Opt-in: it adds about 4 µs to a one-row call.
+    rows beyond its 99.9th percentile counted as outliers). Opt-in: it adds about 3 µs to a one-row call
+    of numbers, about 10 µs with categorical columns.
     """
     # Every check a loaded file must pass is made here too: what save() writes, load() reads.
     _check_name("model", model)
@@ -310,13 +312,16 @@ def build_reference(
     )
     n_rows = rows.pop()
     numeric = [p for p in features if isinstance(p, NumericProfile)][: _multivariate.MAX_FEATURES]
+    encoded = _encoded_levels(features) if numeric else []
     mv = None
-    if multivariate and len(numeric) >= 2:
+    if multivariate and numeric and len(numeric) + sum(len(levels) for _, levels in encoded) >= 2:
         if semconv.RECONSTRUCTION_ERROR_FEATURE in columns:
             raise ReferenceProfileError(f"feature {semconv.RECONSTRUCTION_ERROR_FEATURE!r}: reserved for the "
                                         "multivariate stream (rename it or pass multivariate=False)")
         matrix = np.column_stack([_as_float(columns[p.name]) for p in numeric])
-        mv = multivariate_profile(matrix, [p.name for p in numeric], bins)
+        codes = [_level_codes(p, levels, columns[p.name]) for p, levels in encoded]
+        mv = multivariate_profile(matrix, [p.name for p in numeric], bins,
+                                  categorical=[(p.name, levels) for p, levels in encoded], codes=codes)
     return Reference(
         model_name=model,
         model_version=str(version),
@@ -338,11 +343,47 @@ def _as_float(values: Any) -> np.ndarray:
     return numeric
 
 
-def multivariate_profile(matrix: np.ndarray, names: Sequence[str],
-                         bins: int = DEFAULT_BINS) -> MultivariateProfile | None:
-    """Fit the multivariate summary on ``matrix`` (rows x ``names``); None with fewer than two complete rows."""
+def _encoded_levels(features: Sequence[Profile]) -> list[tuple[CategoricalProfile, tuple[str, ...]]]:
+    """The categorical features the multivariate summary encodes, in column order, each with its most
+    frequent reference categories (bounded per feature and in all: :mod:`._multivariate`)."""
+    out = []
+    room = _multivariate.MAX_CATEGORICAL_COLUMNS
+    for p in features:
+        if not isinstance(p, CategoricalProfile) or room <= 0:
+            continue
+        # A category in every row says nothing; when the categories cover every row, the last one is
+        # implied by the others (its indicator would be a linear function of theirs).
+        present = [c for c, n in zip(p.categories, p.counts) if 0 < n < p.count]
+        if p.other_count == 0 and len(present) == len(p.categories):
+            present = present[:-1]
+        levels = tuple(present[: min(_multivariate.MAX_LEVELS, room)])
+        if levels:
+            out.append((p, levels))
+            room -= len(levels)
+    return out
+
+
+def _level_codes(profile: CategoricalProfile, levels: Sequence[str], values: Any) -> np.ndarray:
+    """Each row's level index among ``levels`` (categories of the profile), ``len(levels)`` for another
+    value and ``len(levels) + 1`` for a missing one, counted by the predict path's own table."""
+    from ._binning import CategoricalTable
+
+    table = CategoricalTable(profile)
+    _, buckets = table.stats_and_codes(values)
+    index = {c: i for i, c in enumerate(levels)}
+    # buckets: the categories, other, then missing (= size)
+    lut = np.array([*(index.get(c, len(levels)) for c in table.categories), len(levels), len(levels) + 1],
+                   dtype=np.intp)
+    return lut[buckets]
+
+
+def multivariate_profile(matrix: np.ndarray, names: Sequence[str], bins: int = DEFAULT_BINS, *,
+                         categorical: Sequence[tuple[str, Sequence[str]]] = (),
+                         codes: Sequence[np.ndarray] = ()) -> MultivariateProfile | None:
+    """Fit the multivariate summary on ``matrix`` (rows x ``names``) and the ``categorical`` features'
+    level ``codes`` (:func:`._multivariate.fit`); None with fewer than two complete rows."""
     try:
-        summary, err, skipped = _multivariate.fit(matrix, names)
+        summary, err, skipped = _multivariate.fit(matrix, names, categorical=categorical, codes=codes)
     except ValueError:
         return None
     threshold = summary.threshold
@@ -555,11 +596,12 @@ def _parse_multivariate(section: Any, features: tuple[Profile, ...], fail: Any) 
     if not isinstance(section, dict):
         raise fail("multivariate", "must be an object")
     numeric = [p.name for p in features if isinstance(p, NumericProfile)]
+    categorical = {p.name: p.categories for p in features if isinstance(p, CategoricalProfile)}
     if any(p.name == semconv.RECONSTRUCTION_ERROR_FEATURE for p in features):
         raise fail("multivariate", f"a feature is named {semconv.RECONSTRUCTION_ERROR_FEATURE!r}, "
                                    "the multivariate stream's reserved name")
     try:
-        summary = _multivariate.from_dict(section, numeric)
+        summary = _multivariate.from_dict(section, numeric, categorical)
         error_doc = section["error"]
         if not isinstance(error_doc, dict) or error_doc.get("name") != semconv.RECONSTRUCTION_ERROR_FEATURE:
             raise ValueError(f"'error' must be the numeric profile {semconv.RECONSTRUCTION_ERROR_FEATURE!r}")

@@ -350,6 +350,8 @@ class StatusTracker:
                 v = getattr(cur, fname)
                 if v is not None and v > peak.get(fname, float("-inf")):
                     peak[fname] = v
+        # The holdout value alone (sent with or without outcomes) is no realized performance yet.
+        perf = {m: v for m, v in perf.items() if m in self.performance or set(v) != {"reference"}}
         if joined is not None:
             for metric in {*perf, *self.performance}:
                 perf.setdefault(metric, {})["samples"] = joined

@@ -165,6 +165,9 @@ def _perf_attrs(metric: str | None = "accuracy") -> dict[str, str]:
 def test_tracker_turns_performance_verdicts_into_events() -> None:
     rx_store = GaugeReceiver().store  # not started: used as a plain store
     tracker = StatusTracker(model="m", feature_order=("a",))
+    # the processor sends the holdout value before any outcome: not a performance row yet
+    rx_store.add_request(_gauge_request([(semconv.PERFORMANCE_REFERENCE, _perf_attrs(), 0.94)], t_ns=1))
+    assert tracker.update(rx_store.snapshot(), 0.5) == [] and tracker.performance_rows() == []
     no_verdict = [(semconv.PERFORMANCE_DEGRADED, _perf_attrs(), -1.0),
                   (semconv.PERFORMANCE_SAMPLE_COUNT, _perf_attrs(None), 120.0)]
     rx_store.add_request(_gauge_request(no_verdict, t_ns=1))

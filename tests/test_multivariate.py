@@ -7,6 +7,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from otel_ml import _multivariate, semconv
 from otel_ml._binning import bucket_counts
 from otel_ml._errors import ReferenceProfileError
 from otel_ml._reference import loads_reference
+from otel_ml.reference import CategoricalProfile
 from otel_ml.stats import PolicyBook, reference_ratios
 
 from _otel_ml_support import SPANS, point, value
@@ -83,11 +85,17 @@ def test_at_least_one_direction_is_left_out_and_components_are_bounded() -> None
     assert wide.multivariate.summary.components.shape[0] == _multivariate.MAX_COMPONENTS
 
 
-def test_categorical_features_are_left_out_and_one_numeric_feature_gets_no_section() -> None:
+def test_categorical_levels_are_encoded_and_one_column_gets_no_section() -> None:
     x = _data(1000)
-    data = {**{n: x[:, i] for i, n in enumerate(NAMES)}, "plan": ["a", "b"] * 500}
+    data = {**{n: x[:, i] for i, n in enumerate(NAMES)}, "plan": ["a", "b"] * 500,
+            "flag": ["on"] * 1000, "city": [f"c{i % 12}" for i in range(1000)]}
     ref = _build(data, model="m", version="1")
     assert ref.multivariate is not None and ref.multivariate.summary.features == tuple(NAMES)
+    # plan: "b" is implied by "a"; flag: in every row, says nothing; city: the 8 most frequent of 12
+    city = ref.feature("city")
+    assert isinstance(city, CategoricalProfile) and len(city.categories) == 12
+    assert ref.multivariate.summary.categorical == (("plan", ("a",)), ("city", city.categories[:8]))
+    assert ref.multivariate.summary.components.shape[1] == len(NAMES) + 1 + 8
     one = _build({"a": x[:, 0], "plan": ["a"] * 1000}, model="m", version="1")
     assert one.multivariate is None and one.streamed_features == one.features
     off = otel_ml.build_reference(x, model="m", version="1")
@@ -110,7 +118,9 @@ def test_section_round_trips_and_old_references_stay_valid(ref: otel_ml.Referenc
     (lambda s: s.update(components=[[1.0] * 6] * 7), "components"),
     (lambda s: s.update(threshold=-1.0), "threshold"),
     (lambda s: s.update(features=["x0", "nope"]), "numeric features"),
-    (lambda s: s.update(section_version=2), "section_version"),
+    (lambda s: s.update(section_version=3), "section_version"),
+    (lambda s: s.update(section_version=2), "'categorical' must list"),
+    (lambda s: s.update(categorical=[{"feature": "x0", "levels": ["a"]}]), "needs 'section_version' 2"),
     (lambda s: s["error"].update(edges=[0.1, 0.2], counts=[1, 1, 1]), "top edge"),
     (lambda s: s["error"].update(name="x0"), "numeric profile"),
     (lambda s: s.pop("error"), "missing field 'error'"),
@@ -235,3 +245,148 @@ def test_training_errors_computed_in_slices_equal_one_pass(monkeypatch: pytest.M
     monkeypatch.setattr(_multivariate, "_SLICE", 1000)
     sliced = _build(x, model="m", version="1").multivariate
     assert whole is not None and sliced is not None and sliced.error == whole.error
+
+
+# --- categorical features in the summary ---------------------------------------------------------------
+def _mixed(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A segment sets the mean of x0; plan is independent; a few missing and rare values."""
+    rng = np.random.default_rng(seed)
+    seg = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    plan = rng.choice(["p1", "p2", "p3", "rare"], n, p=[0.4, 0.35, 0.2499, 0.0001]).astype(object)
+    plan[::97] = None
+    x = rng.standard_normal((n, 3))
+    x[:, 0] += np.select([seg == "a", seg == "b"], [1.0, -1.0], 0.0)
+    return {"x0": x[:, 0], "seg": seg.astype(object), "x1": x[:, 1], "plan": plan, "x2": x[:, 2]}
+
+
+def _indicators(data: dict[str, np.ndarray], summary: _multivariate.Multivariate) -> np.ndarray:
+    """The summary's columns, computed directly: numeric features, then one 0/1 column per encoded level."""
+    cols = [np.asarray(data[f], dtype=float) for f in summary.features]
+    for name, levels in summary.categorical:
+        cols += [(data[name] == level).astype(float) for level in levels]
+    return np.column_stack(cols)
+
+
+@pytest.fixture(scope="module")
+def mixed_ref() -> otel_ml.Reference:
+    return _build(_mixed(20_000), model="m", version="1", top_k=3)
+
+
+def test_categorical_errors_match_sklearn_pca_on_standardised_indicators(mixed_ref: otel_ml.Reference) -> None:
+    from sklearn.decomposition import PCA
+
+    from otel_ml._binning import CategoricalTable
+
+    assert mixed_ref.multivariate is not None
+    summary = mixed_ref.multivariate.summary
+    # seg: "c" is implied by "a" and "b"; plan: top_k=3 leaves "rare" as other, so all three are encoded
+    assert summary.features == ("x0", "x1", "x2")
+    assert summary.categorical == (("seg", ("a", "b")), ("plan", ("p1", "p2", "p3")))
+    data = _mixed(20_000)
+    complete = np.array([v is not None for v in data["plan"]])
+    z_raw = _indicators(data, summary)[complete]
+    mean, std = z_raw.mean(axis=0), z_raw.std(axis=0)
+    assert np.allclose(summary.mean, mean) and np.allclose(summary.scale, std)
+    z = (z_raw - mean) / std
+    pca = PCA(n_components=0.9, svd_solver="full").fit(z)
+    assert summary.components.shape == (pca.n_components_, z.shape[1])
+    new = _mixed(500, seed=5)
+    zn = (_indicators(new, summary) - mean) / std
+    oracle = ((zn - pca.inverse_transform(pca.transform(zn))) ** 2).sum(axis=1)
+    levels = []
+    for j, (name, _) in enumerate(summary.categorical):
+        table = CategoricalTable(mixed_ref.feature(name))  # type: ignore[arg-type]
+        _, codes = table.stats_and_codes(new[name])
+        levels.append(summary.level_rows(j, table.categories)[codes])
+    x = np.column_stack([new[f] for f in summary.features])
+    err = summary.errors(x, levels)
+    missing = np.array([v is None for v in new["plan"]])
+    assert np.isnan(err[missing]).all() and missing.sum() >= 5  # a missing category: skipped, not guessed
+    assert np.allclose(err[~missing], oracle[~missing], rtol=1e-9, atol=1e-9)
+    for i in np.flatnonzero(~missing)[:20]:  # the one-row path
+        assert summary.row_error(x[i], [int(c[i]) for c in levels]) == pytest.approx(oracle[i], rel=1e-9, abs=1e-9)
+    assert mixed_ref.multivariate.error.missing == int((~complete).sum())
+
+
+def test_categorical_section_round_trips_and_numeric_only_sections_keep_version_1(
+        mixed_ref: otel_ml.Reference, ref: otel_ml.Reference) -> None:
+    doc = mixed_ref.to_dict()["multivariate"]
+    assert doc["section_version"] == 2
+    assert doc["categorical"] == [{"feature": "seg", "levels": ["a", "b"]},
+                                  {"feature": "plan", "levels": ["p1", "p2", "p3"]}]
+    again = loads_reference(mixed_ref.to_json())
+    assert again == mixed_ref
+    old = ref.to_dict()["multivariate"]
+    assert old["section_version"] == 1 and "categorical" not in old
+    for edit, message in ((lambda s: s["categorical"][0].update(feature="x0"), "categorical features"),
+                          (lambda s: s["categorical"][1].update(levels=[f"l{i}" for i in range(9)]), "levels"),
+                          (lambda s: s["categorical"][1].update(levels=["p1", "p1", "p2"]), "distinct"),
+                          (lambda s: s["categorical"][1].update(levels=["p1", "p2", "rare"]), "categories of")):
+        bad = mixed_ref.to_dict()
+        edit(bad["multivariate"])
+        with pytest.raises(ReferenceProfileError, match=message):
+            loads_reference(json.dumps(bad))
+
+
+def test_monitor_with_categoricals_exports_the_error_stream_like_a_direct_computation(
+        exporter, mixed_ref: otel_ml.Reference) -> None:
+    pd = pytest.importorskip("pandas")
+    assert mixed_ref.multivariate is not None
+    summary, error = mixed_ref.multivariate.summary, mixed_ref.multivariate.error
+
+    @otel_ml.monitor(model="m", version="1", reference=mixed_ref)
+    def predict(df: Any) -> np.ndarray:
+        return np.zeros(len(df))
+
+    data = _mixed(1400, seed=11)
+    data["seg"][3] = "unknown"  # a value outside the levels sets none of them, as in training
+    frame = pd.DataFrame(data)
+    predict(frame.iloc[:1000])
+    for i in range(1000, 1200, 2):  # small batches: the buffered path
+        predict(frame.iloc[i:i + 2])
+    for i in range(1200, 1400):  # single rows
+        predict(frame.iloc[i:i + 1])
+    wrong = frame.iloc[1:2].astype({"x1": object})  # (row 0 has a missing plan)
+    wrong.loc[wrong.index[0], "x1"] = "oops"  # a wrong-typed number: the row's error is skipped too
+    predict(wrong)
+    assert otel_ml.flush(5.0)
+    z = (_indicators(data, summary) - summary.mean) / summary.scale
+    oracle = ((z - z @ summary.components.T @ summary.components) ** 2).sum(axis=1)
+    missing = np.array([v is None for v in data["plan"]])
+    reserved = {semconv.FEATURE_NAME: semconv.RECONSTRUCTION_ERROR_FEATURE}
+    hist = point(exporter.last, semconv.FEATURE_VALUE, **reserved)
+    assert list(hist.explicit_bounds) == list(error.edges)
+    assert list(hist.bucket_counts) == bucket_counts(oracle[~missing], np.asarray(error.edges)).tolist()
+    assert value(exporter.last, semconv.FEATURE_MISSING, **reserved) == int(missing.sum()) + 1
+
+
+def test_calibration_relation_between_a_category_and_a_number() -> None:
+    """A fast seeded version of the categorical world of benchmarks/multivariate_calibration.py: the
+    segments' means of x0 swap with every marginal unchanged; a numeric-only summary cannot see it."""
+    r = _calibration().run_categorical(windows=40, rows=1000)
+    assert r["cat-relation"]["encoded"] >= 0.9 and r["cat-relation"]["univariate"] <= 0.12
+    assert r["cat-relation"]["numeric_only"] <= 0.12
+    assert r["cat-none"]["encoded"] <= 0.12
+
+
+def test_drift_command_sees_a_category_and_number_relation_change(tmp_path: Path) -> None:
+    """otel-ml drift on files counts the reconstruction error with the categorical levels, as a monitored
+    process does: the segments' means swapped is flagged by the multivariate stream alone."""
+    pd = pytest.importorskip("pandas")
+    from click.testing import CliRunner
+
+    from otel_ml._cli import main
+
+    module = _calibration()
+    encoded, _ = module.mixed_references()
+    encoded.save(tmp_path / "ref.json")
+    rng = np.random.default_rng(6)
+    reserved = semconv.RECONSTRUCTION_ERROR_FEATURE
+    seen = {}
+    for swapped in (False, True):
+        pd.DataFrame(module.mixed_sample(rng, 3000, swapped=swapped)).to_csv(tmp_path / "cur.csv", index=False)
+        result = CliRunner().invoke(main, ["drift", "--reference", str(tmp_path / "ref.json"),
+                                           "--data", str(tmp_path / "cur.csv"), "--format", "json"])
+        by_name = {f["name"]: f for f in json.loads(result.output)["features"]}
+        seen[swapped] = (by_name[reserved]["detected"], any(f["detected"] for n, f in by_name.items() if n != reserved))
+    assert seen == {False: (False, False), True: (True, False)}

@@ -5,12 +5,17 @@ calibration curve (:func:`otel_ml.stats.estimate_binary`).
 Only for references with a ``performance`` section of task ``binary`` with calibration bins and a numeric
 ``proba:<classes[1]>`` output (whose edges are the histogram's bounds). A window with fewer rows of that
 output than the drift policy's ``min_samples`` exports nothing (no estimate rather than a noisy one).
+
+The value both the estimate and the realized performance are compared with, the reference's holdout
+value (``ml.performance.reference``), is exported here too (:func:`add_holdout`), once per evaluation for
+every live model version whose reference has a ``performance`` section, with or without outcomes: a
+model whose labels never come still has the line its estimate is judged against.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,3 +81,39 @@ def add_estimated(sm: pb.ScopeMetrics, results: Sequence[EstimatedResult], now_n
             for name, value in zip(names, (est.value, est.lower, est.upper)):
                 if math.isfinite(value):
                     gauges[name].add(time_unix_nano=now_ns, as_double=float(value)).attributes.extend(attrs)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """A live model version's holdout performance (metric key -> estimate), from its reference."""
+
+    model: str
+    version: str
+    metrics: Mapping[str, Estimate]
+
+
+def holdout(model: str, version: str, ref: Reference) -> Holdout | None:
+    """The :class:`Holdout` of ``ref``, or ``None`` without a ``performance`` section."""
+    perf = ref.performance
+    if perf is None or not perf.metrics:
+        return None
+    return Holdout(model, version, perf.metrics)
+
+
+def add_holdout(sm: pb.ScopeMetrics, holdouts: Sequence[Holdout], windows: Sequence[str], now_ns: int) -> None:
+    """Append ``ml.performance.reference`` of ``holdouts`` to ``sm``: one point per model version, window
+    and metric (a per-class metric ``<metric>:<class>`` carries ``ml.prediction.class``; finite values only).
+    The value does not depend on the window; it is sent with each so that it joins the per-window series
+    it is drawn and judged beside."""
+    points = [(h, *key.partition(":")[::2], float(est.value)) for h in holdouts
+              for key, est in h.metrics.items() if math.isfinite(est.value)]
+    if not points or not windows:
+        return
+    gauge = new_metric(sm, semconv.PERFORMANCE_REFERENCE).gauge.data_points
+    for window in windows:
+        for h, metric, cls, value in points:
+            attrs = [kv(semconv.MODEL_NAME, h.model), kv(semconv.MODEL_VERSION, h.version),
+                     kv(semconv.DRIFT_WINDOW, window), kv(semconv.PERFORMANCE_METRIC, metric)]
+            if cls:
+                attrs.append(kv(semconv.PREDICTION_CLASS, cls))
+            gauge.add(time_unix_nano=now_ns, as_double=value).attributes.extend(attrs)

@@ -13,6 +13,7 @@ only on the set of streams and references, so it is cached until either changes.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from otel_ml.semconv import QUALITY_KINDS
 from otel_ml.stats import DRIFT_METHODS, NO_VERDICT, DriftPolicy, PolicyBook, evaluate_batch, quality_alarm
 
-from ._estimated import EstimatedResult, EstimatedTarget, estimate, estimated_target
+from ._estimated import EstimatedResult, EstimatedTarget, Holdout, estimate, estimated_target, holdout
 from ._registry import Lineage
 from ._state import KIND_FEATURE, KIND_PREDICTION, State, Stream
 from ._store import ReferenceShares, ReferenceStore
@@ -50,6 +51,10 @@ class Evaluation:
     references: list[tuple[str, str, ReferenceShares]] = field(default_factory=list)
     #: ml.performance.estimated per model version x window (see :mod:`._estimated`).
     estimated: list[EstimatedResult] = field(default_factory=list)
+    #: ml.performance.reference: the holdout performance of every live model version that has one, sent
+    #: with each of ``holdout_windows`` (see :mod:`._estimated`).
+    holdout: list[Holdout] = field(default_factory=list)
+    holdout_windows: tuple[str, ...] = ()
     #: candidate model versions judged against their baseline version (see :mod:`._versions`).
     versions: VersionComparison | None = None
 
@@ -149,12 +154,13 @@ class Evaluator:
             self._layout_key = key
         return self._layout
 
-    def evaluate(self, state: State, now: float | None = None) -> Evaluation:
+    def evaluate(self, state: State, now: float | None = None, *,
+                 also_live: Iterable[tuple[str, str]] = ()) -> Evaluation:
         """Snapshot ``state``'s windows and judge every stream on every window."""
         t0 = time.perf_counter()
         now = state.clock() if now is None else now
         lay, counts, lineage = self.prepare(state, now)
-        return self.evaluate_counts(lay, counts, now, t0, lineage=lineage)
+        return self.evaluate_counts(lay, counts, now, t0, lineage=lineage, also_live=also_live)
 
     def prepare(self, state: State, now: float) -> tuple[_Layout, list[np.ndarray], Lineage]:
         """On the state's thread: the layout, the window counts, and the version lineage for
@@ -168,12 +174,26 @@ class Evaluator:
         registry.observe(version_rows(lay.streams, counts[longest]), int(now * 1e9))
         return lay, counts, registry.lineage()
 
+    def _holdout(self, lay: _Layout, also_live: Iterable[tuple[str, str]]) -> list[Holdout]:
+        """The holdout performance of each model version with live streams or in ``also_live`` (those with
+        recent prediction or outcome records: a model may send records only), once each."""
+        out = []
+        for model, version in dict.fromkeys([*((m, v) for m, v, _ in lay.references), *also_live]):
+            c = self.store.get(model, version)
+            h = None if c is None else holdout(model, version, c.reference)
+            if h is not None:
+                out.append(h)
+        return out
+
     def evaluate_counts(
-        self, lay: _Layout, counts: list[np.ndarray], now: float, t0: float | None = None,
-        *, lineage: Lineage | None = None,
+        self, lay: _Layout, counts: list[np.ndarray], now: float, t0: float | None = None, *,
+        lineage: Lineage | None = None, also_live: Iterable[tuple[str, str]] = (),
     ) -> Evaluation:
-        """Judge the window ``counts`` (of :meth:`prepare`); safe in a worker thread."""
+        """Judge the window ``counts`` (of :meth:`prepare`); safe in a worker thread. ``also_live``: model
+        versions without live streams whose holdout performance is exported all the same (see
+        :meth:`_holdout`)."""
         t0 = time.perf_counter() if t0 is None else t0
+        holdouts = self._holdout(lay, also_live)
         s = len(lay.streams)
         w = len(counts)
         cur_parts = []
@@ -197,7 +217,7 @@ class Evaluator:
         if s == 0:
             return Evaluation(int(now * 1e9), [], [], np.zeros(0), {m: np.zeros(0) for m in DRIFT_METHODS}, np.zeros(0),
                               np.zeros(0, np.int8), np.zeros((0, _Q)), np.zeros(0, np.int8),
-                              time.perf_counter() - t0)
+                              time.perf_counter() - t0, holdout=holdouts, holdout_windows=self.window_labels)
         distinct = {id(p): p for p in policies}
         policy_arg: Any = policies if len(distinct) > 1 else policies[0]
         drift = evaluate_batch(reference, current, numeric=numeric, positions=positions, spread=spread,
@@ -254,5 +274,7 @@ class Evaluator:
             duration_s=time.perf_counter() - t0,
             references=lay.references,
             estimated=estimated,
+            holdout=holdouts,
+            holdout_windows=self.window_labels,
             versions=versions,
         )

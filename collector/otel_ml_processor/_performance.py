@@ -213,6 +213,17 @@ class PerformanceWindows:
     def nbytes(self) -> int:
         return sum(v.ring.nbytes() for v in self.versions.values())
 
+    def live(self, now: float) -> list[tuple[str, str]]:
+        """The model versions with a prediction received or a pair joined within the longest window."""
+        since = now - max(self.windows)
+        out = []
+        for key, v in self.versions.items():
+            ring = v.ring
+            newest = ring.t[(ring.pos - 1) % ring.capacity] if ring.size else -math.inf
+            if newest >= since or any(s + self.slot >= since for s in v.received):
+                out.append(key)
+        return out
+
     def snapshot(self) -> PerformanceWindows:
         """A copy to evaluate in another thread while ingest keeps adding to this one (on the loop)."""
         return copy.deepcopy(self)
@@ -317,7 +328,9 @@ def _worst(score: np.ndarray, trace: np.ndarray, times: np.ndarray) -> list[tupl
 
 # --- OTLP -----------------------------------------------------------------------------------------
 def add_performance(sm: pb.ScopeMetrics, results: Sequence[WindowResult], now_ns: int) -> None:
-    """Append the ``ml.performance.*``, coverage and calibration gauges of ``results`` to ``sm``."""
+    """Append the ``ml.performance.*``, coverage and calibration gauges of ``results`` to ``sm`` (the
+    reference's holdout value, ``ml.performance.reference``, comes from the drift evaluation, with or
+    without outcomes: :func:`._estimated.add_holdout`)."""
     from ._telemetry import new_metric
 
     metrics: dict[str, pb.Metric] = {}
@@ -348,10 +361,6 @@ def add_performance(sm: pb.ScopeMetrics, results: Sequence[WindowResult], now_ns
                         for score, trace, t in r.exemplars[key]:
                             dp.exemplars.add(time_unix_nano=int(t * 1e9), as_double=score,
                                              trace_id=trace[:16], span_id=trace[16:])
-            ref = r.reference.get(key)
-            if ref is not None and math.isfinite(ref.value):
-                gauge(semconv.PERFORMANCE_REFERENCE).add(time_unix_nano=now_ns,
-                                                         as_double=float(ref.value)).attributes.extend(attrs)
             verdict = r.verdicts.get(key)
             degraded = verdict.degraded if verdict is not None else (
                 NO_VERDICT if key in r.degraded_default else None)

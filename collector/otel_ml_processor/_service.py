@@ -111,9 +111,12 @@ class Service:
         async with self._eval_lock:
             now = time.time()
             layout, counts, lineage = self.evaluator.prepare(self.state, now)
+            # Versions with recent prediction or outcome records (a copy, on the loop): their holdout
+            # performance is exported with the drift evaluation, streams or not.
+            records = () if self.outcomes is None else tuple(self.outcomes.windows.live(now))
             loop = asyncio.get_running_loop()
-            ev = await loop.run_in_executor(None, functools.partial(self.evaluator.evaluate_counts, layout, counts,
-                                                                    now, lineage=lineage))
+            ev = await loop.run_in_executor(None, functools.partial(
+                self.evaluator.evaluate_counts, layout, counts, now, lineage=lineage, also_live=records))
             tel = self.telemetry
             tel.record_evaluation(ev.duration_s)
             self.state.evict(time.time())

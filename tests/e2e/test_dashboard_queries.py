@@ -238,3 +238,33 @@ def test_drilldown_shows_the_reference_beside_the_current_distribution(drift_sce
         if feature == "plan":
             assert set(shares) == {"a", "b", "c", semconv.OTHER_CATEGORY}, shares
             assert sum(shares.values()) == pytest.approx(1.0), shares
+
+
+def test_label_free_model_has_its_reference_line_and_the_estimated_drop_evaluates(drift_scenario):
+    """churn v1 sends no outcomes, but its reference has holdout performance: the processor sends the
+    holdout value (ml_performance_reference) beside the label-free estimate, with the same model, version,
+    window and metric labels, so MLEstimatedPerformanceDrop can compare them. Its expression (on this
+    scenario's window) returns the estimate's series once the estimate is shifted below the line."""
+    prometheus = drift_scenario
+    name = semconv.PROMETHEUS_NAMES
+    churn = 'ml_model_name="churn", ml_model_version="%s"'
+    assert not prometheus.promql(f'{name[semconv.PERFORMANCE_VALUE]}{{ml_model_name="churn"}}'), "label-free"
+    estimated = prometheus.wait_for(f"{name[semconv.PERFORMANCE_ESTIMATED]}{{{churn % 'v1'}}}", timeout=30)
+    reference = prometheus.wait_for(f'{name[semconv.PERFORMANCE_REFERENCE]}{{{churn % "v1"}, '
+                                    f'{promql.PRED_CLASS}=""}}', timeout=30)
+
+    def key(r: dict[str, Any]) -> tuple[str, ...]:
+        return tuple(r["metric"][k] for k in (promql.MODEL, promql.VERSION, promql.WINDOW, promql.PERF_METRIC))
+
+    assert {key(r) for r in estimated} <= {key(r) for r in reference}, (estimated, reference)
+    assert all(0 < float(r["value"][1]) <= 1 for r in reference), reference
+    # v2 returns labels and its reference has no performance section: no line, nothing to judge.
+    assert not prometheus.promql(f"{name[semconv.PERFORMANCE_REFERENCE]}{{{churn % 'v2'}}}")
+
+    window = max({r["metric"][promql.WINDOW] for r in estimated})
+    judged = {r["metric"][promql.PERF_METRIC] for r in estimated if r["metric"][promql.WINDOW] == window}
+    assert judged & set(rules.ESTIMATE_TOLERANCES), judged
+    shifted = rules.estimate_below_tolerance(window, {m: t - 1.0 for m, t in rules.ESTIMATE_TOLERANCES.items()})
+    firing = prometheus.promql(shifted)
+    assert {r["metric"][promql.PERF_METRIC] for r in firing} == judged & set(rules.ESTIMATE_TOLERANCES), firing
+    assert {(r["metric"][promql.MODEL], r["metric"][promql.VERSION]) for r in firing} == {("churn", "v1")}

@@ -104,3 +104,57 @@ def test_estimate_guards_the_evaluation_against_odd_counts() -> None:
     counts[1] = np.nan
     assert estimate(target, counts, 500) is None
     assert estimated_target(_reference(labels=False)) is None
+
+
+def _reference_points(req: ExportMetricsServiceRequest) -> dict[tuple[tuple[str, str], ...], float]:
+    points = [dp for rm in req.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+              if m.name == semconv.PERFORMANCE_REFERENCE for dp in m.gauge.data_points]
+    seen = {tuple(sorted((a.key, a.value.string_value) for a in dp.attributes)): dp.as_double for dp in points}
+    assert len(seen) == len(points), "one point per model version, window, metric and class"
+    return seen
+
+
+def test_holdout_reference_is_exported_without_outcomes_for_each_window_and_metric() -> None:
+    """A label-free model (no outcome ever joined): the estimate's comparison line, ml.performance.reference,
+    comes with the drift evaluation, with the labels the realized path used (window, metric, class)."""
+    ref = _reference()
+    assert ref.performance is not None
+    ev, _ = _evaluate(ref, 3_000)
+    req = build_request(ev, Telemetry(start_ns=1), now_ns=5)
+    seen = _reference_points(req)
+    expected = {}
+    for window in ("5m", "1h"):
+        for key, est in ref.performance.metrics.items():
+            metric, _, cls = key.partition(":")
+            attrs = {semconv.MODEL_NAME: "fraud", semconv.MODEL_VERSION: "1", semconv.DRIFT_WINDOW: window,
+                     semconv.PERFORMANCE_METRIC: metric, **({semconv.PREDICTION_CLASS: cls} if cls else {})}
+            expected[tuple(sorted(attrs.items()))] = est.value
+    assert seen == expected
+    # each estimated series has its reference series (the alert's join: model, version, metric, window)
+    estimated = {tuple(sorted((a.key, a.value.string_value) for a in dp.attributes))
+                 for m in req.resource_metrics[0].scope_metrics[0].metrics if m.name == semconv.PERFORMANCE_ESTIMATED
+                 for dp in m.gauge.data_points}
+    assert estimated and estimated <= set(seen)
+    fast = ExportMetricsServiceRequest.FromString(encode_request(ev, Telemetry(start_ns=1), now_ns=5))
+    for r in (fast, req):
+        del r.resource_metrics[0].resource.attributes[:]
+    assert fast == req
+    # too few rows for an estimate: the reference line is there all the same; no performance section: none
+    ev, _ = _evaluate(ref, 300, min_samples=500)
+    assert ev.estimated == [] and _reference_points(build_request(ev, Telemetry())) == expected
+    ev, _ = _evaluate(_reference(labels=False), 3_000)
+    assert _reference_points(build_request(ev, Telemetry())) == {}
+
+
+def test_holdout_reference_of_a_version_with_records_but_no_live_stream() -> None:
+    """Prediction and outcome records only (no feature metrics): the version is named by the caller."""
+    store = ReferenceStore(None)
+    store.put(_reference())
+    state = State(store, epoch_ns=0)
+    evaluator = Evaluator(store, PolicyBook(), ("5m", "1h"))
+    assert _reference_points(build_request(evaluator.evaluate(state), Telemetry())) == {}
+    ev = evaluator.evaluate(state, also_live=[("fraud", "1"), ("fraud", "1"), ("unknown", "9")])
+    assert ev.rows == 0
+    seen = _reference_points(ExportMetricsServiceRequest.FromString(encode_request(ev, Telemetry())))
+    assert {dict(k)[semconv.DRIFT_WINDOW] for k in seen} == {"5m", "1h"}
+    assert {dict(k)[semconv.MODEL_NAME] for k in seen} == {"fraud"}

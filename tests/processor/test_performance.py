@@ -82,4 +82,18 @@ def test_performance_rejects_labels_outside_the_classes_and_exports_exemplars_of
     assert sorted(int.from_bytes(e.trace_id + e.span_id, "big") - 1 for e in worst) == [0, 1, 2]
     assert all(abs(e.as_double + np.log(0.1)) < 1e-6 for e in worst)
     assert {semconv.PERFORMANCE_SAMPLE_COUNT, semconv.PERFORMANCE_LOWER, semconv.PERFORMANCE_UPPER,
-            semconv.PERFORMANCE_REFERENCE, semconv.PERFORMANCE_DEGRADED} <= set(metrics)
+            semconv.PERFORMANCE_DEGRADED} <= set(metrics)
+    # The holdout value comes from the drift evaluation only (one series per version, window and metric).
+    assert semconv.PERFORMANCE_REFERENCE not in metrics
+
+
+def test_live_versions_are_those_with_records_within_the_longest_window() -> None:
+    """The versions whose holdout value the drift evaluation exports without live streams (records only)."""
+    spec = task_spec(classifier_reference())
+    assert spec is not None
+    w = PerformanceWindows((300.0, 3600.0), ("5m", "1h"))
+    w.add("fraud", "1", [pair(i, 1000, correct=True) for i in range(10)], spec)  # joined 1000 s ago
+    w.add("fraud", "old", [pair(i, 4000, correct=True) for i in range(10)], spec)  # before the longest window
+    w.received("fraud", "2", 5, NOW - 60, spec)  # predictions only, a minute ago
+    w.received("fraud", "3", 5, NOW - 7200, spec)  # predictions only, two hours ago
+    assert sorted(w.live(NOW)) == [("fraud", "1"), ("fraud", "2")]
