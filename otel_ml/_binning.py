@@ -164,6 +164,22 @@ class NumericTable:
         counts = self._bin(v, finite)
         return NumericStats(counts, vmin, vmax, colsum, quality, v[0].tolist() if n else None)
 
+    def bin_index(self, v: FloatArray) -> IntArray:
+        """Each cell's flat bucket index (``column * width + bucket``), -1 where the value is not finite.
+
+        The same buckets as :meth:`stats` counts (the rows of a batch, kept apart: segments add them up
+        per segment value).
+        """
+        n, k = v.shape
+        idx = np.empty((n, k), dtype=np.int64)
+        for j, e in enumerate(self.edges):
+            idx[:, j] = np.searchsorted(e, v[:, j], side="left")
+        idx += self.offsets
+        finite = np.isfinite(v)
+        if not finite.all():
+            idx[~finite] = -1
+        return idx
+
     def _bin(self, v: FloatArray, finite: npt.NDArray[np.bool_] | None) -> IntArray:
         """Flat bucket counts of a batch: one comparison pass per edge rank, across all columns at once.
 
@@ -236,6 +252,11 @@ class CategoricalTable:
         #: str -> bucket, bounded; only str keys, so 1, 1.0 and True (equal as dict keys) never meet here
         self._str_cache: dict[str, int] = {}
 
+    @property
+    def missing_bucket(self) -> int:
+        """The bucket :meth:`row_buckets` gives a missing value (one past ``__other__``; never exported)."""
+        return self._missing
+
     def key_index(self, value: Any) -> int | None:
         """Bucket of one value; None when it is missing."""
         if type(value) is str:
@@ -255,6 +276,29 @@ class CategoricalTable:
         if key is None:
             return None
         return self.index.get(key[: self._max_len], self.other)
+
+    def row_buckets(self, values: Any) -> npt.NDArray[np.intp]:
+        """Each cell's bucket (the categories, then ``__other__``; :attr:`missing_bucket` when missing):
+        what :meth:`stats` counts, row by row."""
+        arr = values if isinstance(values, np.ndarray) else None
+        if len(values) <= SMALL_BATCH:
+            bucket = self._bucket
+            return np.array([bucket(v) for v in (arr.tolist() if arr is not None else values)], dtype=np.intp)
+        if arr is not None and arr.ndim == 1 and arr.dtype.kind in "iufb":
+            uniq, inverse = np.unique(arr, return_inverse=True)
+            lut = np.array([self._bucket(u) for u in uniq.tolist()], dtype=np.intp)
+            return lut[inverse.reshape(-1)]
+        if isinstance(values, FactorizedColumn):
+            lut = np.array([*map(self._bucket, values.uniques), self._missing], dtype=np.intp)
+            return lut[values.codes]
+        return self._cell_buckets(arr.tolist() if arr is not None else list(values))
+
+    def stats_of_buckets(self, idx: npt.NDArray[np.intp]) -> CategoricalStats:
+        """:meth:`stats` of a column already turned into :meth:`row_buckets`."""
+        counts = np.bincount(idx, minlength=self.size + 1)
+        missing = int(counts[self._missing])
+        counts = counts[: self.size]
+        return CategoricalStats(counts, None, missing, int(counts[self.other]))
 
     def stats(self, values: Any) -> CategoricalStats:
         """Counts of a column (ndarray, list or other sequence of cells), missing and unseen values."""
@@ -286,6 +330,9 @@ class CategoricalTable:
         return np.bincount(lut[inverse.reshape(-1)], minlength=self.size + 1)
 
     def _count_cells(self, cells: list[Any]) -> IntArray:
+        return np.bincount(self._cell_buckets(cells), minlength=self.size + 1)
+
+    def _cell_buckets(self, cells: list[Any]) -> npt.NDArray[np.intp]:
         """Python cells: strings through the cache in one C-level pass, the rest one by one.
 
         Only ``str`` keys are ever cached, and no other type compares equal to a ``str``, so a cache
@@ -303,12 +350,11 @@ class CategoricalTable:
                 self._learn(cells)
                 idx, miss = self._lookup(cells)
         except TypeError:  # an unhashable cell (a list, a dict): one by one
-            idx = np.fromiter(map(self._bucket, cells), dtype=np.intp, count=n)
-            return np.bincount(idx, minlength=self.size + 1)
+            return np.fromiter(map(self._bucket, cells), dtype=np.intp, count=n)
         if miss.size:
             bucket = self._bucket
             idx[miss] = [bucket(cells[i]) for i in miss.tolist()]
-        return np.bincount(idx, minlength=self.size + 1)
+        return idx
 
     def _lookup(self, cells: list[Any]) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """Bucket of every cached string (-1 elsewhere) and the positions of the misses."""
