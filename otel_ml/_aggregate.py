@@ -35,6 +35,7 @@ from ._reference import (
     NumericProfile,
     Reference,
 )
+from ._segments import N_KINDS, SegmentColumns
 
 #: Default explicit bucket bounds of OTel duration histograms, in seconds (semantic conventions).
 DURATION_BOUNDS: tuple[float, ...] = (
@@ -97,6 +98,62 @@ class _Duration:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentCall:
+    """What one call adds to one segment column's counters (computed without the lock; rows = codes)."""
+
+    name: str
+    rows: np.ndarray  # per code (the column's values, then __other__)
+    outputs: np.ndarray | None  # (codes, outputs table size): numeric outputs' flat bucket counts
+    output_sums: np.ndarray | None  # (codes, numeric outputs): sums of the finite outputs
+    labels: np.ndarray | None  # (codes, label table size): predicted classes
+    quality: np.ndarray | None  # (codes, QUALITY_KINDS): feature quality counts summed over the features
+
+
+@dataclass(slots=True)
+class SegmentCounts:
+    """One segment column's cumulative counters (arrays as in :class:`SegmentCall`) and, in a snapshot,
+    the value of each code (``labels``; the last is ``__other__``) and how many are known."""
+
+    name: str
+    rows: np.ndarray
+    outputs: np.ndarray | None
+    output_sums: np.ndarray | None
+    labels: np.ndarray | None
+    quality: np.ndarray
+    values: tuple[str, ...] = ()
+    known: int = 0
+
+    @staticmethod
+    def zeros(name: str, size: int, agg: ModelAggregate) -> SegmentCounts:
+        ot, lt = agg.outputs, agg.label_table
+        return SegmentCounts(
+            name, np.zeros(size, dtype=np.int64),
+            np.zeros((size, ot.size), dtype=np.int64) if ot is not None else None,
+            np.zeros((size, ot.k)) if ot is not None else None,
+            np.zeros((size, lt.size), dtype=np.int64) if lt is not None else None,
+            np.zeros((size, N_KINDS), dtype=np.int64))
+
+    def add(self, c: SegmentCall) -> None:
+        self.rows += c.rows
+        if c.outputs is not None and self.outputs is not None:
+            self.outputs += c.outputs
+            self.output_sums += c.output_sums  # type: ignore[operator]
+        if c.labels is not None and self.labels is not None:
+            self.labels += c.labels
+        if c.quality is not None:
+            self.quality += c.quality
+
+    def copy(self, values: tuple[str, ...], known: int) -> SegmentCounts:
+        return SegmentCounts(self.name, self.rows.copy(), None if self.outputs is None else self.outputs.copy(),
+                             None if self.output_sums is None else self.output_sums.copy(),
+                             None if self.labels is None else self.labels.copy(), self.quality.copy(), values, known)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.rows, self.outputs, self.output_sums, self.labels, self.quality)
+                   if a is not None)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Consistent copy of a model's counters, taken by the export thread.
 
@@ -128,6 +185,7 @@ class Snapshot:
     label_counts: np.ndarray
     durations: dict[str | None, DurationCounts]
     exemplar: SampledCall | None
+    segments: tuple[SegmentCounts, ...] = ()
 
 
 class ModelAggregate:
@@ -179,6 +237,8 @@ class ModelAggregate:
         self.output_index = {p.name: j for j, p in enumerate(out_num)}
         #: the numeric outputs are exactly the probability columns, in class order
         self.proba_in_order = bool(out_num) and [p.name for p in out_num] == self.proba_outputs
+        #: the segment columns' bounded values, shared by every monitored function of this model version
+        self.segment_columns = SegmentColumns(reference)
         self._reset()
 
     # --- state -------------------------------------------------------------------------------
@@ -214,6 +274,7 @@ class ModelAggregate:
         self.pending_out: list[list[float]] = []
         self.durations: dict[str | None, _Duration] = {}
         self.exemplar: SampledCall | None = None
+        self.segments: dict[str, SegmentCounts] = {}  # per segment column, created at its first call
 
     # --- recording (called on the predict path) -------------------------------------------------
     def commit(
@@ -227,13 +288,21 @@ class ModelAggregate:
         duration_s: float | None,
         error_type: str | None,
         exemplar: SampledCall | None,
+        segments: list[SegmentCall] | None = None,
     ) -> None:
         """Add one call's statistics; the only code that runs under the model's lock.
 
         ``num``/``out`` are either NumericStats or, for small batches, the rows themselves (buffered);
-        ``cats`` has one entry per categorical table, in order; ``schema`` holds indices into SCHEMA_KINDS.
+        ``cats`` has one entry per categorical table, in order; ``schema`` holds indices into SCHEMA_KINDS;
+        ``segments`` one entry per segment column of the call.
         """
         with self.lock:
+            if segments:
+                for sc in segments:
+                    seg = self.segments.get(sc.name)
+                    if seg is None:
+                        seg = self.segments[sc.name] = SegmentCounts.zeros(sc.name, len(sc.rows), self)
+                    seg.add(sc)
             self.rows += rows
             if num is not None:
                 if isinstance(num, list):
@@ -309,6 +378,8 @@ class ModelAggregate:
     # --- export ---------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         """Copies of every counter; resets the since-last-snapshot min/max."""
+        # the values first: a value counted under the lock below got its code (and label) before
+        tables = {name: (tuple(col.label_table()), col.known()) for name, col in self.segment_columns.items()}
         with self.lock:
             self._fold()
             snap = Snapshot(
@@ -335,6 +406,7 @@ class ModelAggregate:
                 label_counts=self.label_counts.copy(),
                 durations={k: d.frozen() for k, d in self.durations.items()},
                 exemplar=self.exemplar,
+                segments=tuple(c.copy(*tables[name]) for name, c in self.segments.items() if name in tables),
             )
             self.num_imin.fill(np.inf)
             self.num_imax.fill(-np.inf)
@@ -357,7 +429,8 @@ class ModelAggregate:
                   self.out_imin, self.out_imax, self.out_sum, self.label_counts, self.schema, *self.cat_counts]
         pending = 8 * (len(self.pending_num) * (self.numeric.k if self.numeric else 0)
                        + len(self.pending_out) * (self.outputs.k if self.outputs else 0))
-        return int(sum(a.nbytes for a in arrays)) + 200 * len(self.durations) + pending
+        segments = sum(c.nbytes() for c in self.segments.values())
+        return int(sum(a.nbytes for a in arrays)) + 200 * len(self.durations) + pending + segments
 
 
 def _add_categorical(counts: np.ndarray, c: CategoricalStats) -> None:

@@ -1034,7 +1034,7 @@ def segment_profiles(segments: Mapping[str, Any], columns: Mapping[str, Any], fe
     and its quality counts. Counted chunk by chunk, with the predict path's own bounding and binning."""
     from ._adapters import numeric_cells
     from ._binning import CategoricalTable, bucket_index
-    from ._segments import SegmentValues, _usable
+    from ._segments import SegmentValues, _usable, sum_by_code
 
     n_rows = len(next(iter(segments.values())))
     by_name = {p.name: p for p in features}
@@ -1050,10 +1050,10 @@ def segment_profiles(segments: Mapping[str, Any], columns: Mapping[str, Any], fe
     rows = {n: np.zeros(c.capacity + 1, dtype=np.int64) for n, c in coders.items()}
     quality = {n: np.zeros((c.capacity + 1, len(semconv.QUALITY_KINDS)), dtype=np.int64) for n, c in coders.items()}
     counts: dict[str, list[np.ndarray]] = {n: [] for n in coders}
+    widths = [table.size if table is not None else len(p.edges) + 1  # type: ignore[union-attr]
+              for p, table, _ in out_tables]
     for n, c in coders.items():
-        for p, table, _ in out_tables:
-            width = table.size if table is not None else len(p.edges) + 1  # type: ignore[union-attr]
-            counts[n].append(np.zeros((c.capacity + 1) * width, dtype=np.int64))
+        counts[n] = [np.zeros((c.capacity + 1) * w, dtype=np.int64) for w in widths]
     for lo in range(0, n_rows, chunk_rows):
         hi = min(lo + chunk_rows, n_rows)
         q = np.zeros((hi - lo, len(semconv.QUALITY_KINDS)), dtype=np.int64)
@@ -1064,17 +1064,17 @@ def segment_profiles(segments: Mapping[str, Any], columns: Mapping[str, Any], fe
             if table is not None:
                 idx = table.row_buckets(values[lo:hi])
                 buckets.append((idx, idx != table.missing_bucket, table.size))
-            else:
+            elif isinstance(p, NumericProfile):
                 v, _ = numeric_cells(values[lo:hi])
                 fin = np.isfinite(v)
                 idx = np.zeros(hi - lo, dtype=np.int64)
                 idx[fin] = bucket_index(v[fin], np.asarray(p.edges, dtype=np.float64))
-                buckets.append((idx, fin, len(p.edges) + 1))  # type: ignore[union-attr]
+                buckets.append((idx, fin, len(p.edges) + 1))
         for name, coder in coders.items():
             codes = coder.codes(segments[name][lo:hi], hi - lo)
             size = coder.capacity + 1
             rows[name] += np.bincount(codes, minlength=size)
-            quality[name] += _sum_by(codes, q, size)
+            quality[name] += sum_by_code(codes, q, size)
             for acc, (idx, keep, width) in zip(counts[name], buckets):
                 acc += np.bincount(codes[keep] * width + idx[keep], minlength=size * width)
     section = {}
@@ -1090,13 +1090,6 @@ def segment_profiles(segments: Mapping[str, Any], columns: Mapping[str, Any], fe
                 int(rows[name][code]), outs, dict(zip(semconv.QUALITY_KINDS, quality[name][code].tolist())))
         section[name] = SegmentColumnProfile(values_doc)
     return section
-
-
-def _sum_by(codes: np.ndarray, per_row: np.ndarray, size: int) -> np.ndarray:
-    """``per_row`` (rows x k) summed per code: a (size x k) matrix, in one bincount."""
-    k = per_row.shape[1]
-    flat = (codes[:, None] * k + np.arange(k)).ravel()
-    return np.bincount(flat, weights=per_row.ravel(), minlength=size * k).reshape(size, k).astype(np.int64)
 
 
 def _segments_to_dict(segments: Mapping[str, SegmentColumnProfile]) -> dict[str, Any]:

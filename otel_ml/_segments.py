@@ -274,6 +274,13 @@ class Segments:
         return out
 
 
+def sum_by_code(codes: Codes, per_row: np.ndarray, size: int) -> np.ndarray:
+    """``per_row`` (rows x k) summed per code: a (size x k) int64 matrix, in one bincount."""
+    k = per_row.shape[1]
+    flat = (codes[:, None] * k + np.arange(k)).ravel()
+    return np.bincount(flat, weights=per_row.ravel(), minlength=size * k).reshape(size, k).astype(np.int64)
+
+
 def _check_name(name: str) -> None:
     problem = name_problem(name)
     if problem or any(c in name for c in _RESERVED):
@@ -339,4 +346,5 @@ def series_bound(columns: Sequence[str] | None, reference: Reference | None) -> 
     return total
 
 
-__all__ = ["MAX_VALUES_SEEN", "SegmentColumns", "SegmentValues", "Segments", "allowed_values", "series_bound"]
+__all__ = ["MAX_VALUES_SEEN", "SegmentColumns", "SegmentValues", "Segments", "allowed_values", "series_bound",
+           "sum_by_code"]
