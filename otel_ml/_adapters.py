@@ -417,7 +417,11 @@ def batch_size(x: Any) -> int | None:
     """Number of rows of an input, cheaply, for the span attribute; None when unknown."""
     if isinstance(x, np.ndarray):
         return 1 if x.ndim == 1 else (int(x.shape[0]) if x.ndim else None)
-    if isinstance(x, Mapping):
+    if isinstance(x, Mapping):  # one row, or a dict of equally long columns
+        values = list(x.values())
+        if values and all(_is_column(v) for v in values):
+            lengths = {len(v) for v in values}
+            return lengths.pop() if len(lengths) == 1 else None
         return 1
     try:
         return len(x)

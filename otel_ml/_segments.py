@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import semconv
-from ._adapters import FactorizedColumn
+from ._adapters import MISSING_TYPE_NAMES, FactorizedColumn
 from ._binning import SMALL_BATCH
 from ._errors import ConfigurationError
 from ._log import log_once
@@ -83,6 +83,8 @@ class SegmentValues:
 
     def _code(self, value: Any) -> int:
         """The code of one value (the caller holds the lock for a learnt column)."""
+        if type(value).__name__ in MISSING_TYPE_NAMES:  # pandas NA, NaT
+            return self.other
         try:
             key = category_key(value)
         except Exception:
