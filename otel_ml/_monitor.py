@@ -36,7 +36,15 @@ from ._adapters import (
     output_array,
 )
 from ._aggregate import ModelAggregate, SampledCall, SegmentCall, get_aggregate, set_role
-from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
+from ._binning import (
+    Q_MISSING,
+    Q_NON_FINITE,
+    Q_OUT_OF_RANGE,
+    Q_WRONG_TYPE,
+    SMALL_BATCH,
+    CategoricalStats,
+    NumericStats,
+)
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
 from ._log import internal_error, log_once
@@ -252,6 +260,7 @@ class _Monitor:
 
     # --- segments ----------------------------------------------------------------------------------
     def segment_rows(self, x: Any, taken: Mapping[str, Any] | None, batch: Batch,
+                     num: NumericStats | list[list[float]] | None, cats: list[CategoricalStats] | None,
                      cat_idx: list[np.ndarray] | None) -> _SegmentRows | None:
         """Each segment column's code per row, and each row's quality counts; None without rows."""
         segs = self.segments
@@ -273,7 +282,7 @@ class _Monitor:
                     column = self._segment_column(x, name)
                 c = col.codes(column, n)
             codes.append((name, c, col.capacity + 1))
-        return _SegmentRows(codes, self._row_quality(batch, cat_idx))
+        return _SegmentRows(codes, self._row_quality(batch, num, cats, cat_idx))
 
     def _segment_column(self, x: Any, name: str) -> Any:
         schema = self.schema
@@ -281,38 +290,60 @@ class _Monitor:
             return x[:, schema.index[name]]  # a feature of a matrix input, by the reference's column order
         return _column(x, name)
 
-    def _row_quality(self, batch: Batch, cat_idx: list[np.ndarray] | None) -> np.ndarray | None:
+    def _row_quality(self, batch: Batch, num: NumericStats | list[list[float]] | None,
+                     cats: list[CategoricalStats] | None, cat_idx: list[np.ndarray] | None) -> np.ndarray | None:
         """Each row's missing / invalid / out-of-range / unseen feature values (QUALITY_KINDS order), counted
-        as the overall counters count them (the multivariate stream excluded)."""
+        as the overall counters count them (the multivariate stream excluded); None when every count is 0
+        (the call's statistics say so: then no row is looked at)."""
         agg = self.agg
         if agg is None or self.schema is None:
             return None
-        q = np.zeros((batch.rows, N_KINDS), dtype=np.int64)
+        q: np.ndarray | None = None
         v = batch.numeric
         nt = agg.numeric
         if v is not None and nt is not None and v.shape[0] == batch.rows:
-            v = v.astype(np.float64, copy=False)
             k = v.shape[1]
-            lo, hi = nt.ref_min[:k], nt.ref_max[:k]
-            with np.errstate(invalid="ignore"):
-                out = (v < lo) | (v > hi)
-            fin = np.isfinite(v)
-            if fin.all():
-                q[:, 2] = out.sum(axis=1)
-            else:
-                nan = np.isnan(v)
-                wrong = batch.wrong_cells
-                bad = ~fin & ~nan
-                if wrong is not None:
-                    nan &= ~wrong
-                    bad |= wrong
-                q[:, 0] = nan.sum(axis=1)
-                q[:, 1] = bad.sum(axis=1)
-                q[:, 2] = (out & fin).sum(axis=1)
-        if cat_idx:
-            for t, idx in zip(agg.cat_tables, cat_idx):
-                q[:, 0] += idx == t.missing_bucket
-                q[:, 3] += idx == t.other
+            kinds = None  # which numeric kinds occur (None: not known, look)
+            if isinstance(num, NumericStats):
+                fq = num.quality[:, :k] if num.quality is not None else None
+                kinds = (False, False, False) if fq is None else (
+                    bool(fq[Q_MISSING].any()), bool(fq[Q_NON_FINITE].any() or fq[Q_WRONG_TYPE].any()),
+                    bool(fq[Q_OUT_OF_RANGE].any()))
+            if kinds is None or any(kinds):
+                q = np.zeros((batch.rows, N_KINDS), dtype=np.int64)
+                v = v.astype(np.float64, copy=False)
+                lo, hi = nt.ref_min[:k], nt.ref_max[:k]
+                if isinstance(num, NumericStats) and num.quality is not None:  # only the columns concerned
+                    cols = np.flatnonzero(num.quality[:, :k].any(axis=0))
+                    v, lo, hi = v[:, cols], lo[cols], hi[cols]
+                    wrong = batch.wrong_cells[:, cols] if batch.wrong_cells is not None else None
+                else:
+                    wrong = batch.wrong_cells
+                fin = np.isfinite(v)
+                all_finite = bool(fin.all())
+                if not all_finite:
+                    nan = np.isnan(v)
+                    bad = ~fin & ~nan
+                    if wrong is not None:
+                        nan &= ~wrong
+                        bad |= wrong
+                    q[:, 0] = np.count_nonzero(nan, axis=1)
+                    q[:, 1] = np.count_nonzero(bad, axis=1)
+                if kinds is None or kinds[2]:
+                    with np.errstate(invalid="ignore"):
+                        out = (v < lo) | (v > hi)
+                    if not all_finite:
+                        out &= fin
+                    q[:, 2] = np.count_nonzero(out, axis=1)
+        if cat_idx and cats:
+            for t, idx, c in zip(agg.cat_tables, cat_idx, cats):
+                if c.missing or c.unseen:
+                    if q is None:
+                        q = np.zeros((batch.rows, N_KINDS), dtype=np.int64)
+                    if c.missing:
+                        q[:, 0] += idx == t.missing_bucket
+                    if c.unseen:
+                        q[:, 3] += idx == t.other
         return q
 
     def segment_calls(self, rows: _SegmentRows, out_rows: tuple[str, np.ndarray] | None) -> list[SegmentCall]:
@@ -333,18 +364,23 @@ class _Monitor:
             elif kind == "label" and lt is not None:
                 lab = data
         calls = []
+        valid = all_valid = m0 = None
+        if fi is not None and m is not None:
+            valid = fi >= 0
+            all_valid = bool(valid.all())
+            m0 = m if all_valid else np.where(valid, m, 0.0)
         for name, codes, size in rows.codes:
             oc = osum = lc = None
-            if fi is not None and ot is not None and m is not None:
-                valid = fi >= 0
-                oc = np.bincount((codes[:, None] * ot.size + fi)[valid], minlength=size * ot.size)
+            if fi is not None and ot is not None and m0 is not None:
+                flat = codes[:, None] * ot.size + fi
+                oc = np.bincount(flat.ravel() if all_valid else flat[valid], minlength=size * ot.size)
                 oc = oc.reshape(size, ot.size)
-                osum = np.bincount((codes[:, None] * ot.k + np.arange(ot.k)).ravel(),
-                                   weights=np.where(valid, m, 0.0).ravel(), minlength=size * ot.k).reshape(size, ot.k)
+                osum = np.bincount((codes[:, None] * ot.k + np.arange(ot.k)).ravel(), weights=m0.ravel(),
+                                   minlength=size * ot.k).reshape(size, ot.k)
             if lab is not None and lt is not None:
                 w = lt.size + 1
                 lc = np.bincount(codes * w + lab, minlength=size * w).reshape(size, w)[:, : lt.size]
-            q = sum_by_code(codes, rows.quality, size) if rows.quality is not None else None
+            q = sum_by_code(codes, rows.quality, size) if rows.quality is not None else None  # None: all 0
             calls.append(SegmentCall(name, np.bincount(codes, minlength=size), oc, osum, lc, q))
         return calls
 
@@ -453,7 +489,7 @@ class _Monitor:
                 try:
                     if isinstance(taken, BaseException):
                         raise taken
-                    seg_rows = self.segment_rows(x, taken, batch, cat_idx)
+                    seg_rows = self.segment_rows(x, taken, batch, num, cats, cat_idx)
                 except Exception as exc:
                     self.internal_error("segments", exc)
         try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,8 @@ from ._reference import (
 MAX_VALUES_SEEN = 20
 #: Characters the processor's packing reserves; a value holding one becomes ``__other__``.
 _RESERVED = ("\x1e", "\x1f")
+#: Distinct strings remembered per segment column with their code (bounded memory whatever the input).
+_MAX_CACHE = 4096
 #: Quality kinds counted per segment value (summed over the features).
 N_KINDS = len(semconv.QUALITY_KINDS)
 
@@ -70,6 +73,8 @@ class SegmentValues:
         self.other = self.capacity  # the code of __other__; codes run 0..capacity
         self._index = {v: i for i, v in enumerate(self.labels)}
         self._lock = threading.Lock()
+        #: str cell -> code, bounded: a code never changes once given (nor does __other__ once all are given)
+        self._cache: dict[str, int] = {}
 
     def label_table(self) -> list[str]:
         """The value of every code (unused codes of a learnt column: ``__other__``), then ``__other__``."""
@@ -82,7 +87,13 @@ class SegmentValues:
         return len(self.labels)
 
     def _code(self, value: Any) -> int:
-        """The code of one value (the caller holds the lock for a learnt column)."""
+        """The code of one value (the caller holds the lock)."""
+        i = self._code_of(value)
+        if type(value) is str and len(self._cache) < _MAX_CACHE:
+            self._cache[value] = i
+        return i
+
+    def _code_of(self, value: Any) -> int:
         if type(value).__name__ in MISSING_TYPE_NAMES:  # pandas NA, NaT
             return self.other
         try:
@@ -113,14 +124,42 @@ class SegmentValues:
             cells = _cells(column)
             with self._lock:
                 return np.array([self._code(v) for v in cells], dtype=np.intp)
-        uniques, inverse = _distinct(column)
-        present, first = np.unique(inverse, return_index=True)
-        order = present[np.argsort(first, kind="stable")]  # distinct values in order of arrival
+        if isinstance(column, FactorizedColumn):
+            return self._lookup(column.uniques, np.asarray(column.codes, dtype=np.intp))
+        if type(column).__module__.startswith("pandas"):
+            dtype = getattr(column.dtype, "name", None)
+            if dtype == "category":
+                return self._lookup(column.cat.categories.tolist(), column.cat.codes.to_numpy().astype(np.intp))
+            if dtype in ("str", "string"):  # arrow or pandas strings: their own factorization
+                codes, uniques = column.array.factorize()
+                return self._lookup(uniques.tolist(), np.asarray(codes, dtype=np.intp))
+        if hasattr(column, "to_numpy") and not isinstance(column, np.ndarray):  # pandas and polars Series
+            column = column.to_numpy()
+        if isinstance(column, np.ndarray) and column.ndim == 1 and column.dtype.kind in "iufb":
+            uniq, inverse = np.unique(column, return_inverse=True)
+            return self._lookup(uniq.tolist(), inverse.reshape(-1).astype(np.intp, copy=False))
+        cells = column.tolist() if isinstance(column, np.ndarray) else list(column)
+        try:  # strings seen before: one C-level pass
+            idx = np.fromiter(map(self._cache.get, cells, repeat(-1, n)), dtype=np.intp, count=n)
+        except TypeError:  # an unhashable cell
+            return self._lookup(*_distinct(cells))
+        miss = np.flatnonzero(idx < 0)
+        if miss.size:
+            idx[miss] = self._lookup(*_distinct([cells[i] for i in miss.tolist()]))
+        return idx
+
+    def _lookup(self, uniques: list[Any], inverse: Codes) -> Codes:
+        """Codes of the rows of a column given as its distinct cells and each row's index (-1: missing)."""
         lut = np.full(len(uniques) + 1, self.other, dtype=np.intp)  # inverse -1 (missing): the last entry
         with self._lock:
-            for u in order.tolist():
-                if u >= 0:
-                    lut[u] = self._code(uniques[u])
+            if self.fixed or len(self.labels) >= self.capacity:  # codes no longer depend on the order
+                for u, v in enumerate(uniques):
+                    lut[u] = self._code(v)
+            else:
+                present, first = np.unique(inverse, return_index=True)
+                for u in present[np.argsort(first, kind="stable")].tolist():  # in order of arrival
+                    if u >= 0:
+                        lut[u] = self._code(uniques[u])
         return lut[inverse]
 
     def values(self, column: Any, rows: int) -> list[str]:
@@ -142,22 +181,8 @@ def _cells(column: Any) -> list[Any]:
     return column.tolist() if isinstance(column, np.ndarray) else list(column)
 
 
-def _distinct(column: Any) -> tuple[list[Any], Codes]:
-    """``(uniques, inverse)``: the column's distinct cells and each row's index among them (-1: missing)."""
-    if isinstance(column, FactorizedColumn):
-        return column.uniques, np.asarray(column.codes, dtype=np.intp)
-    mod = type(column).__module__
-    if mod.startswith("pandas") and hasattr(column, "factorize"):
-        if getattr(column.dtype, "name", None) == "category":
-            return column.cat.categories.tolist(), column.cat.codes.to_numpy().astype(np.intp)
-        codes, uniques = column.factorize()
-        return list(uniques.tolist()), np.asarray(codes, dtype=np.intp)
-    if hasattr(column, "to_numpy") and not isinstance(column, np.ndarray):  # polars and other Series
-        column = column.to_numpy()
-    if isinstance(column, np.ndarray) and column.ndim == 1 and column.dtype.kind in "iufb":
-        uniq, inverse = np.unique(column, return_inverse=True)
-        return uniq.tolist(), inverse.reshape(-1).astype(np.intp, copy=False)
-    cells = column.tolist() if isinstance(column, np.ndarray) else list(column)
+def _distinct(cells: list[Any]) -> tuple[list[Any], Codes]:
+    """``(uniques, inverse)``: the distinct cells and each row's index among them."""
     try:
         keys = dict.fromkeys(cells)
     except TypeError:  # unhashable cells: each row on its own
@@ -277,10 +302,11 @@ class Segments:
 
 
 def sum_by_code(codes: Codes, per_row: np.ndarray, size: int) -> np.ndarray:
-    """``per_row`` (rows x k) summed per code: a (size x k) int64 matrix, in one bincount."""
-    k = per_row.shape[1]
-    flat = (codes[:, None] * k + np.arange(k)).ravel()
-    return np.bincount(flat, weights=per_row.ravel(), minlength=size * k).reshape(size, k).astype(np.int64)
+    """``per_row`` (rows x k) summed per code: a (size x k) int64 matrix (one bincount per non-zero column)."""
+    out = np.zeros((size, per_row.shape[1]), dtype=np.int64)
+    for j in np.flatnonzero(per_row.any(axis=0)).tolist():
+        out[:, j] = np.bincount(codes, weights=per_row[:, j], minlength=size)
+    return out
 
 
 def _check_name(name: str) -> None:
