@@ -99,14 +99,20 @@ class _Duration:
 
 @dataclass(frozen=True, slots=True)
 class SegmentCall:
-    """What one call adds to one segment column's counters (computed without the lock; rows = codes)."""
+    """What one call adds to one segment column's counters (computed without the lock).
+
+    Dense (arrays with one row per code: the column's values, then ``__other__``) or, for a few rows,
+    ``sparse``: per row (code, flat output buckets (-1: not finite), output values, class bucket, quality).
+    """
 
     name: str
-    rows: np.ndarray  # per code (the column's values, then __other__)
-    outputs: np.ndarray | None  # (codes, outputs table size): numeric outputs' flat bucket counts
-    output_sums: np.ndarray | None  # (codes, numeric outputs): sums of the finite outputs
-    labels: np.ndarray | None  # (codes, label table size): predicted classes
-    quality: np.ndarray | None  # (codes, QUALITY_KINDS): feature quality counts summed over the features
+    size: int  # codes of the column
+    rows: np.ndarray | None = None  # per code
+    outputs: np.ndarray | None = None  # (codes, outputs table size): numeric outputs' flat bucket counts
+    output_sums: np.ndarray | None = None  # (codes, numeric outputs): sums of the finite outputs
+    labels: np.ndarray | None = None  # (codes, label table size): predicted classes
+    quality: np.ndarray | None = None  # (codes, QUALITY_KINDS): feature quality counts summed over the features
+    sparse: tuple[tuple[int, list[int] | None, list[float] | None, int | None, list[int] | None], ...] | None = None
 
 
 @dataclass(slots=True)
@@ -134,6 +140,9 @@ class SegmentCounts:
             np.zeros((size, N_KINDS), dtype=np.int64))
 
     def add(self, c: SegmentCall) -> None:
+        if c.sparse is not None:
+            self._add_rows(c.sparse)
+            return
         self.rows += c.rows
         if c.outputs is not None and self.outputs is not None:
             self.outputs += c.outputs
@@ -142,6 +151,22 @@ class SegmentCounts:
             self.labels += c.labels
         if c.quality is not None:
             self.quality += c.quality
+
+    def _add_rows(self, rows: Any) -> None:
+        outs, sums, labels, quality = self.outputs, self.output_sums, self.labels, self.quality
+        for code, bins, values, label, q in rows:
+            self.rows[code] += 1
+            if bins is not None and outs is not None and sums is not None:
+                for j, b in enumerate(bins):
+                    if b >= 0:
+                        outs[code, b] += 1
+                        sums[code, j] += values[j]
+            if label is not None and labels is not None and label < labels.shape[1]:  # (missing: one past)
+                labels[code, label] += 1
+            if q is not None:
+                for j, x in enumerate(q):
+                    if x:
+                        quality[code, j] += x
 
     def copy(self, values: tuple[str, ...], known: int) -> SegmentCounts:
         return SegmentCounts(self.name, self.rows.copy(), None if self.outputs is None else self.outputs.copy(),
@@ -301,7 +326,7 @@ class ModelAggregate:
                 for sc in segments:
                     seg = self.segments.get(sc.name)
                     if seg is None:
-                        seg = self.segments[sc.name] = SegmentCounts.zeros(sc.name, len(sc.rows), self)
+                        seg = self.segments[sc.name] = SegmentCounts.zeros(sc.name, sc.size, self)
                     seg.add(sc)
             self.rows += rows
             if num is not None:

@@ -112,6 +112,8 @@ class NumericTable:
         self.offset_list = self.offsets.tolist()
         self.ref_min = np.array([p.min for p in profiles], dtype=np.float64)
         self.ref_max = np.array([p.max for p in profiles], dtype=np.float64)
+        self.ref_min_list = self.ref_min.tolist()
+        self.ref_max_list = self.ref_max.tolist()
         #: OTel spec: a histogram that may see negative values carries no sum.
         self.sum_ok = np.array([p.min >= 0 for p in profiles], dtype=bool)
         self.size = self.k * self.width

@@ -11,6 +11,7 @@ after being recorded on the span.
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import inspect
 import math
@@ -304,7 +305,10 @@ class _Monitor:
         if v is not None and nt is not None and v.shape[0] == batch.rows:
             k = v.shape[1]
             kinds = None  # which numeric kinds occur (None: not known, look)
-            if isinstance(num, NumericStats):
+            if isinstance(num, list):  # a few rows as Python lists (no wrong-typed cell): row by row
+                q = _list_quality(num, nt.ref_min_list[:k], nt.ref_max_list[:k])
+                kinds = (False, False, False)
+            elif isinstance(num, NumericStats):
                 fq = num.quality[:, :k] if num.quality is not None else None
                 kinds = (False, False, False) if fq is None else (
                     bool(fq[Q_MISSING].any()), bool(fq[Q_NON_FINITE].any() or fq[Q_WRONG_TYPE].any()),
@@ -360,9 +364,12 @@ class _Monitor:
                          "outputs are not counted per segment", agg.name, data.shape[0], n)
             elif kind == "num" and ot is not None:
                 m = data
-                fi = ot.bin_index(m)
             elif kind == "label" and lt is not None:
                 lab = data
+        if n <= SMALL_BATCH:
+            return self._small_segment_calls(rows, m, lab)
+        if m is not None and ot is not None:
+            fi = ot.bin_index(m)
         calls = []
         valid = all_valid = m0 = None
         if fi is not None and m is not None:
@@ -381,7 +388,26 @@ class _Monitor:
                 w = lt.size + 1
                 lc = np.bincount(codes * w + lab, minlength=size * w).reshape(size, w)[:, : lt.size]
             q = sum_by_code(codes, rows.quality, size) if rows.quality is not None else None  # None: all 0
-            calls.append(SegmentCall(name, np.bincount(codes, minlength=size), oc, osum, lc, q))
+            calls.append(SegmentCall(name, size, np.bincount(codes, minlength=size), oc, osum, lc, q))
+        return calls
+
+    def _small_segment_calls(self, rows: _SegmentRows, m: np.ndarray | None,
+                             lab: np.ndarray | None) -> list[SegmentCall]:
+        """:meth:`segment_calls` of a few rows, row by row (cheaper than array passes for a handful)."""
+        ot = self.agg.outputs  # type: ignore[union-attr]
+        bins = values = None
+        if m is not None and ot is not None:
+            values = m.tolist()
+            bins = [[o + bisect.bisect_left(e, x) if math.isfinite(x) else -1
+                     for o, e, x in zip(ot.offset_list, ot.edge_lists, row)] for row in values]
+        labels = lab.tolist() if lab is not None else None
+        quality = rows.quality.tolist() if rows.quality is not None else None
+        calls = []
+        for name, codes, size in rows.codes:
+            calls.append(SegmentCall(name, size, sparse=tuple(
+                (c, None if bins is None else bins[i], None if values is None else values[i],
+                 None if labels is None else labels[i], None if quality is None else quality[i])
+                for i, c in enumerate(codes.tolist()))))
         return calls
 
     def feature_attributes(self, batch: Batch | None) -> dict[str, Any]:
@@ -613,6 +639,26 @@ class _Monitor:
             raise
         self.after(state, result, None, time.perf_counter() - t0)
         return result
+
+
+def _list_quality(rows: list[list[float]], lo: list[float], hi: list[float]) -> np.ndarray | None:
+    """Each row's missing / invalid / out-of-range values (rows x QUALITY_KINDS), None when all are fine."""
+    out = None
+    for i, row in enumerate(rows):
+        miss = bad = oor = 0
+        for x, a, b in zip(row, lo, hi):  # (a multivariate error beyond the features is left out)
+            if x != x:
+                miss += 1
+            elif x < a or x > b:
+                if math.isinf(x):
+                    bad += 1
+                else:
+                    oor += 1
+        if miss or bad or oor:
+            if out is None:
+                out = np.zeros((len(rows), N_KINDS), dtype=np.int64)
+            out[i, :3] = (miss, bad, oor)
+    return out
 
 
 def _score(err: np.ndarray, threshold: float) -> float | None:

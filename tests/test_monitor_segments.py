@@ -177,6 +177,53 @@ def test_per_segment_counts_equal_a_direct_computation(exporter, kind):
     assert exported_counts(exporter.last) == want
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 8])
+def test_per_segment_counts_of_small_calls_equal_a_direct_computation(exporter, chunk):
+    """Calls of a few rows take the row-by-row path: the same counts."""
+    ref = simple_reference()
+    rows = mixed_rows(seed=9, n=120)
+
+    @otel_ml.monitor(model="m", version="1", reference=ref, segments=["c", "channel"])
+    def predict(X):
+        return proba_of(np.asarray(X["y"], dtype=float) - 5)
+
+    outs = []
+    for i in range(0, len(rows), chunk):
+        part = rows[i:i + chunk]
+        outs.extend(predict({k: [r[k] for r in part] for k in part[0]}).tolist())
+    assert otel_ml.flush(10)
+    cols = {k: [r[k] for r in rows] for k in rows[0]}
+    segs = {"c": bounded(cols["c"], ["a", "b", "c"]), "channel": bounded(cols["channel"], None)}
+    want = expected_counts(ref, rows, segs, outs)
+    assert want[(QUALITY["invalid"], "channel", "web", None)] > 0 and want[(QUALITY["missing"], "c", "a", None)] > 0
+    assert exported_counts(exporter.last) == want
+
+
+def test_numpy_rows_one_at_a_time_with_bad_values(exporter):
+    rng = np.random.default_rng(8)
+    X_ref = rng.normal(size=(2000, 4))
+    ref = otel_ml.build_reference(X_ref, model="np1", version="1", predictions=rng.uniform(size=2000),
+                                  multivariate=True)
+    X = rng.normal(size=(60, 4)) * 2
+    X[::7, 1] = np.nan
+    X[::11, 2] = -np.inf
+    kind = [f"k{i % 3}" for i in range(60)]
+    current: dict[str, Any] = {}
+
+    @otel_ml.monitor(model="np1", version="1", reference=ref, segments=lambda x: current)
+    def predict(x):
+        return np.array([0.25])
+
+    for i in range(60):
+        current["kind"] = [kind[i]]
+        predict(X[i:i + 1])
+    assert otel_ml.flush(10)
+    rows = [{f"x{j}": float(v) for j, v in enumerate(r)} for r in X]
+    want = expected_counts(ref, rows, {"kind": kind}, [[0.25]] * 60)
+    assert want[(QUALITY["out_of_range"], "kind", "k0", None)] > 0 and want[(QUALITY["invalid"], "kind", "k0", None)]
+    assert exported_counts(exporter.last) == want  # the reconstruction error is not a feature here
+
+
 def test_numpy_matrix_segments_by_a_feature_column_and_by_a_callable(exporter):
     rng = np.random.default_rng(3)
     X_ref = np.column_stack([rng.normal(size=(2000, 3)), rng.integers(0, 4, 2000)])
