@@ -214,6 +214,8 @@ def _pandas_numeric_block(frame: Any, names: Sequence[str], schema: Schema) -> n
     dtypes = frame.dtypes.tolist()
     if not all(isinstance(dtypes[i], np.dtype) and dtypes[i].kind in _NUMERIC_KINDS for i in cols):
         return None
+    if cols == list(range(cols[0], cols[0] + len(cols))):  # side by side (e.g. ahead of ids, segments): a slice
+        return frame.iloc[:, cols[0]:cols[0] + len(cols)].to_numpy(dtype=np.float64)
     return frame.iloc[:, cols].to_numpy(dtype=np.float64)
 
 

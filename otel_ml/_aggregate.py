@@ -506,8 +506,9 @@ def _layout(reference: Reference | None) -> Any:
             return (p.name, "n", p.edges, p.min, p.max)
         return (p.name, "c", p.categories)
 
+    segments = tuple((name, tuple(col.values)) for name, col in (reference.segments or {}).items())
     return tuple(one(p) for p in reference.streamed_features), tuple(one(p) for p in reference.outputs), \
-        reference.multivariate
+        reference.multivariate, segments
 
 
 def aggregates() -> list[ModelAggregate]:
@@ -526,6 +527,7 @@ def _after_fork_in_child() -> None:
     _registry_lock = threading.Lock()
     for agg in list(_registry.values()):
         agg._reset()
+        agg.segment_columns.after_fork()
 
 
 if hasattr(os, "register_at_fork"):

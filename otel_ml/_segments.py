@@ -204,17 +204,30 @@ class SegmentColumns:
         self.reference = reference
         self._columns: dict[str, SegmentValues] = {}
         self._lock = threading.Lock()
+        self._per_value = 1 + output_series(reference) + N_KINDS
+        self.series = 0  # the bound of the columns held (several monitored functions may add columns)
 
     def get(self, name: str) -> SegmentValues | None:
-        """The column ``name`` (created now if there is room), or None beyond the limit."""
+        """The column ``name`` (created now if there is room), or None beyond the limits: at most
+        :data:`~otel_ml.semconv.MAX_SEGMENT_COLUMNS` columns, within :data:`~otel_ml.semconv.MAX_SEGMENT_SERIES`."""
         col = self._columns.get(name)
         if col is not None:
             return col
         with self._lock:
             col = self._columns.get(name)
             if col is None and len(self._columns) < semconv.MAX_SEGMENT_COLUMNS:
-                col = self._columns[name] = SegmentValues(name, allowed_values(self.reference, name))
+                new = SegmentValues(name, allowed_values(self.reference, name))
+                series = (new.capacity + 1) * self._per_value
+                if self.series + series <= semconv.MAX_SEGMENT_SERIES:
+                    col = self._columns[name] = new
+                    self.series += series
             return col
+
+    def after_fork(self) -> None:
+        """Fresh locks in a forked child (a lock held by another thread of the parent stays held there)."""
+        self._lock = threading.Lock()
+        for col in self._columns.values():
+            col._lock = threading.Lock()
 
     def items(self) -> list[tuple[str, SegmentValues]]:
         with self._lock:
@@ -287,7 +300,8 @@ class Segments:
         col = self.state.get(name)
         if col is None:
             log_once(f"segments:columns:{name}", "otel-ml: segment %r is not counted: a model version has at most "
-                     "%d segment columns", name, semconv.MAX_SEGMENT_COLUMNS)
+                     "%d segment columns and %d segment series (%d held)", name, semconv.MAX_SEGMENT_COLUMNS,
+                     semconv.MAX_SEGMENT_SERIES, self.state.series)
         return col
 
     # sender thread

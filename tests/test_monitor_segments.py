@@ -475,3 +475,28 @@ def test_segment_metrics_over_real_otlp_grpc(receiver):  # noqa: F811
     # segment series never share a name with the overall ones
     overall = _pt(_metric(rec.metrics, M.PREDICT_ROWS))
     assert overall.as_int == 200 and M.SEGMENT_NAME not in _attrs(overall.attributes)
+
+
+def test_columns_of_several_functions_share_the_model_versions_budget(exporter, caplog):
+    rng = np.random.default_rng(0)
+    n = 3000
+    data = {"city": np.array([f"c{i % 280}" for i in range(n)], dtype=object), "x": rng.normal(size=n)}
+    ref = otel_ml.build_reference(data, model="two", version="1", predictions=rng.uniform(size=(n, 2)),
+                                  class_names=["no", "yes"], top_k=1000)
+
+    # (280 + 1) x 7 = 1967 series: within the budget alone, and so is shop's (20 + 1) x 7 alone
+    @otel_ml.monitor(model="two", version="1", reference=ref, segments=["city"])
+    def by_city(X):
+        return np.full((len(X), 2), 0.5)
+
+    @otel_ml.monitor(model="two", version="1", reference=ref, segments=["shop"])
+    def by_shop(X):
+        return np.full((len(X), 2), 0.5)
+
+    frame = pd.DataFrame({"city": ["c1", "c2"], "x": [0.0, 1.0], "shop": ["s1", "s2"]})
+    by_city(frame)
+    assert by_shop(frame).shape == (2, 2)
+    assert otel_ml.flush(10)
+    names = {p.attributes[M.SEGMENT_NAME] for p in points(exporter.last, M.SEGMENT_ROWS)}
+    assert names == {"city"}  # together they would exceed MAX_SEGMENT_SERIES: shop is left out, logged
+    assert "segment 'shop' is not counted" in caplog.text and "2000 segment series (1967 held)" in caplog.text
