@@ -102,9 +102,12 @@ class SegmentValues:
             return self.other
         if key is None:
             return self.other
-        i = self._index.get(key)
-        if i is not None or self.fixed:
+        if self.fixed:  # looked up as a categorical feature is counted: under its first characters
+            i = self._index.get(key[: semconv.MAX_NAME_LENGTH])
             return self.other if i is None else i
+        i = self._index.get(key)
+        if i is not None:
+            return i
         if (len(self.labels) >= self.capacity or not key or len(key) > semconv.MAX_NAME_LENGTH
                 or key == semconv.OTHER_CATEGORY or any(c in key for c in _RESERVED)):
             return self.other
