@@ -871,7 +871,8 @@ def instrument(
     (``RandomForestClassifier.predict`` calls ``predict_proba``) is not counted again; but a service
     calling both methods itself on one batch counts the features twice (and, with ``prediction_id``,
     sends each id twice). ``prediction_id``, ``outcome_sample_rate``, ``hash_ids`` and ``segments`` are
-    :func:`monitor`'s.
+    :func:`monitor`'s: ``segments`` counts outputs and data quality per segment value with or without
+    ``prediction_id`` (the methods share one set of segment values), within the same series budget.
 
     Nothing is stored on the estimator: its class gets a thin dispatcher that monitors the calls of
     instrumented instances only (:mod:`otel_ml._patch`). So ``pickle``/``joblib.dump``, ``copy`` and
