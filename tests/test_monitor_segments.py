@@ -500,3 +500,17 @@ def test_columns_of_several_functions_share_the_model_versions_budget(exporter, 
     names = {p.attributes[M.SEGMENT_NAME] for p in points(exporter.last, M.SEGMENT_ROWS)}
     assert names == {"city"}  # together they would exceed MAX_SEGMENT_SERIES: shop is left out, logged
     assert "segment 'shop' is not counted" in caplog.text and "2000 segment series (1967 held)" in caplog.text
+
+
+def test_instrument_counts_segments_without_prediction_id(exporter):
+    ref = simple_reference()
+
+    class Model:
+        def predict_proba(self, X):
+            return proba_of(np.asarray(X["x"]))
+
+    model = otel_ml.instrument(Model(), model="m", version="1", reference=ref, segments=["c"])
+    model.predict_proba(pd.DataFrame({"x": [0.1, 0.2, 0.3], "y": 1.0, "c": ["a", "b", "a"]}))
+    assert otel_ml.flush(10)
+    got = {p.attributes[M.SEGMENT_VALUE]: p.value for p in points(exporter.last, M.SEGMENT_ROWS)}
+    assert got == {"a": 2, "b": 1, "c": 0, M.OTHER_CATEGORY: 0}
