@@ -506,11 +506,11 @@ class _Monitor:
         taken: Mapping[str, Any] | BaseException | None = None  # a segments callable's result: taken once
         seg_rows = None
         if self.segments is not None and found:
-            if self.segments.func is not None:
-                try:
-                    taken = self.segments.take(x)
-                except Exception as exc:
-                    taken = exc
+            try:  # once, for the counts and the records alike
+                segs = self.segments
+                taken = segs.take(x) if segs.func is not None else {n: self._segment_column(x, n) for n in segs.columns}
+            except Exception as exc:
+                taken = exc
             if batch is not None:
                 try:
                     if isinstance(taken, BaseException):

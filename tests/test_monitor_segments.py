@@ -514,3 +514,30 @@ def test_instrument_counts_segments_without_prediction_id(exporter):
     assert otel_ml.flush(10)
     got = {p.attributes[M.SEGMENT_VALUE]: p.value for p in points(exporter.last, M.SEGMENT_ROWS)}
     assert got == {"a": 2, "b": 1, "c": 0, M.OTHER_CATEGORY: 0}
+
+
+def test_a_matrix_input_segmented_by_a_feature_puts_it_on_the_records_too(exporter):
+    from test_records import Capture
+
+    from otel_ml import _records
+
+    from _otel_ml_support import log_attrs
+
+    cap = Capture()
+    _records.QUEUE.transport = cap
+    otel_ml.configure(exporter=exporter, export_interval_s=3600, id_secret="s" * 32)
+    rng = np.random.default_rng(3)
+    X_ref = np.column_stack([rng.normal(size=(500, 2)), rng.integers(0, 3, 500)])
+    ref = otel_ml.build_reference(X_ref, model="mx", version="1", predictions=rng.uniform(size=500))
+
+    @otel_ml.monitor(model="mx", version="1", reference=ref, segments=["x2"],
+                     prediction_id=lambda X: list(range(len(X))))
+    def predict(X):
+        return np.full(len(X), 0.5)
+
+    X = np.array([[0.0, 0.0, 2.0], [0.0, 0.0, 1.0], [0.0, 0.0, 2.0]])
+    predict(X)
+    assert otel_ml.flush(10)
+    assert [log_attrs(r)["ml.segment.x2"] for r in cap.records(M.EVENT_PREDICTION)] == ["2", "1", "2"]
+    got = {p.attributes[M.SEGMENT_VALUE]: p.value for p in points(exporter.last, M.SEGMENT_ROWS)}
+    assert got == {"2": 2, "1": 1, M.OTHER_CATEGORY: 0}
