@@ -93,6 +93,7 @@ class Batch:
     wrong: np.ndarray | None = None  # int64 per numeric feature: wrong-typed cells (None: none)
     categorical: list[Any] | None = None  # one 1-D column of cells per categorical feature
     violations: list[int] | None = None  # indices into SCHEMA_KINDS
+    wrong_cells: np.ndarray | None = None  # rows x numeric features, bool: the wrong-typed cells (None: none)
 
 
 def _unsupported(rows: int = 0) -> Batch:
@@ -105,6 +106,12 @@ def numeric_column(values: Any) -> tuple[np.ndarray, int]:
     Numbers (not booleans) are kept; None, NaN, pandas NA are missing; strings, booleans and anything
     else are of the wrong type. Never raises.
     """
+    col, wrong = numeric_cells(values)
+    return col, 0 if wrong is None else int(wrong.sum())
+
+
+def numeric_cells(values: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`numeric_column` with the wrong-typed cells as a boolean mask (None when there are none)."""
     arr = values if isinstance(values, np.ndarray) else None
     if arr is None:
         try:
@@ -121,26 +128,29 @@ def numeric_column(values: Any) -> tuple[np.ndarray, int]:
         arr = arr.reshape(-1) if arr.ndim == 0 else _object_rows(arr)
     kind = arr.dtype.kind
     if kind in _NUMERIC_KINDS:
-        return arr.astype(np.float64, copy=False), 0
+        return arr.astype(np.float64, copy=False), None
     if kind == "b":
-        return np.full(arr.shape[0], np.nan), int(arr.shape[0])
+        return np.full(arr.shape[0], np.nan), np.ones(arr.shape[0], dtype=bool)
     out = np.empty(arr.shape[0], dtype=np.float64)
-    wrong = 0
+    wrong: np.ndarray | None = None
     for i, v in enumerate(arr.tolist()):
         t = type(v)
         if t is float:
             out[i] = v
-        elif v is None or t.__name__ in MISSING_TYPE_NAMES:
+            continue
+        if v is None or t.__name__ in MISSING_TYPE_NAMES:
             out[i] = np.nan
-        elif isinstance(v, _NUMBER_TYPES) and not isinstance(v, (bool, np.bool_)):
+            continue
+        if isinstance(v, _NUMBER_TYPES) and not isinstance(v, (bool, np.bool_)):
             try:
                 out[i] = float(v)
+                continue
             except (OverflowError, ValueError, TypeError):
-                out[i] = np.nan
-                wrong += 1
-        else:
-            out[i] = np.nan
-            wrong += 1
+                pass
+        out[i] = np.nan
+        if wrong is None:
+            wrong = np.zeros(arr.shape[0], dtype=bool)
+        wrong[i] = True
     return out, wrong
 
 
@@ -204,6 +214,8 @@ def _pandas_numeric_block(frame: Any, names: Sequence[str], schema: Schema) -> n
     dtypes = frame.dtypes.tolist()
     if not all(isinstance(dtypes[i], np.dtype) and dtypes[i].kind in _NUMERIC_KINDS for i in cols):
         return None
+    if cols == list(range(cols[0], cols[0] + len(cols))):  # side by side (e.g. ahead of ids, segments): a slice
+        return frame.iloc[:, cols[0]:cols[0] + len(cols)].to_numpy(dtype=np.float64)
     return frame.iloc[:, cols].to_numpy(dtype=np.float64)
 
 
@@ -228,20 +240,23 @@ def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema, *
         if name not in schema.index and name not in schema.ignored:
             violations.append(UNEXPECTED_COLUMN)
     wrong = None
+    cells = None
     if schema.k_num and numeric is None:
         numeric = np.empty((rows, schema.k_num), dtype=np.float64)
         for j, name in enumerate(schema.num_names):
             if name in present_set:
-                col, w = numeric_column(get(name))
+                col, w = numeric_cells(get(name))
                 if col.shape[0] != rows:
                     numeric[:, j] = np.nan
                     violations.append(WIDTH_MISMATCH)
                     continue
                 numeric[:, j] = col
-                if w:
+                if w is not None:
                     if wrong is None:
                         wrong = np.zeros(schema.k_num, dtype=np.int64)
-                    wrong[j] = w
+                        cells = np.zeros((rows, schema.k_num), dtype=bool)
+                    wrong[j] = int(w.sum())
+                    cells[:, j] = w  # type: ignore[index]
             else:
                 numeric[:, j] = np.nan
                 violations.append(MISSING_COLUMN)
@@ -256,7 +271,7 @@ def _from_columns(get: Any, present: Sequence[str], rows: int, schema: Schema, *
             else:
                 categorical.append([None] * rows)
                 violations.append(MISSING_COLUMN)
-    return Batch(rows, numeric, wrong, categorical, violations or None)
+    return Batch(rows, numeric, wrong, categorical, violations or None, cells)
 
 
 def _from_matrix(arr: np.ndarray, schema: Schema) -> Batch:
@@ -404,7 +419,11 @@ def batch_size(x: Any) -> int | None:
     """Number of rows of an input, cheaply, for the span attribute; None when unknown."""
     if isinstance(x, np.ndarray):
         return 1 if x.ndim == 1 else (int(x.shape[0]) if x.ndim else None)
-    if isinstance(x, Mapping):
+    if isinstance(x, Mapping):  # one row, or a dict of equally long columns
+        values = list(x.values())
+        if values and all(_is_column(v) for v in values):
+            lengths = {len(v) for v in values}
+            return lengths.pop() if len(lengths) == 1 else None
         return 1
     try:
         return len(x)

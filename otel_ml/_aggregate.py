@@ -35,6 +35,7 @@ from ._reference import (
     NumericProfile,
     Reference,
 )
+from ._segments import N_KINDS, SegmentColumns
 
 #: Default explicit bucket bounds of OTel duration histograms, in seconds (semantic conventions).
 DURATION_BOUNDS: tuple[float, ...] = (
@@ -97,6 +98,87 @@ class _Duration:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentCall:
+    """What one call adds to one segment column's counters (computed without the lock).
+
+    Dense (arrays with one row per code: the column's values, then ``__other__``) or, for a few rows,
+    ``sparse``: per row (code, flat output buckets (-1: not finite), output values, class bucket, quality).
+    """
+
+    name: str
+    size: int  # codes of the column
+    rows: np.ndarray | None = None  # per code
+    outputs: np.ndarray | None = None  # (codes, outputs table size): numeric outputs' flat bucket counts
+    output_sums: np.ndarray | None = None  # (codes, numeric outputs): sums of the finite outputs
+    labels: np.ndarray | None = None  # (codes, label table size): predicted classes
+    quality: np.ndarray | None = None  # (codes, QUALITY_KINDS): feature quality counts summed over the features
+    sparse: tuple[tuple[int, list[int] | None, list[float] | None, int | None, list[int] | None], ...] | None = None
+
+
+@dataclass(slots=True)
+class SegmentCounts:
+    """One segment column's cumulative counters (arrays as in :class:`SegmentCall`) and, in a snapshot,
+    the value of each code (``labels``; the last is ``__other__``) and how many are known."""
+
+    name: str
+    rows: np.ndarray
+    outputs: np.ndarray | None
+    output_sums: np.ndarray | None
+    labels: np.ndarray | None
+    quality: np.ndarray
+    values: tuple[str, ...] = ()
+    known: int = 0
+
+    @staticmethod
+    def zeros(name: str, size: int, agg: ModelAggregate) -> SegmentCounts:
+        ot, lt = agg.outputs, agg.label_table
+        return SegmentCounts(
+            name, np.zeros(size, dtype=np.int64),
+            np.zeros((size, ot.size), dtype=np.int64) if ot is not None else None,
+            np.zeros((size, ot.k)) if ot is not None else None,
+            np.zeros((size, lt.size), dtype=np.int64) if lt is not None else None,
+            np.zeros((size, N_KINDS), dtype=np.int64))
+
+    def add(self, c: SegmentCall) -> None:
+        if c.sparse is not None:
+            self._add_rows(c.sparse)
+            return
+        self.rows += c.rows
+        if c.outputs is not None and self.outputs is not None:
+            self.outputs += c.outputs
+            self.output_sums += c.output_sums  # type: ignore[operator]
+        if c.labels is not None and self.labels is not None:
+            self.labels += c.labels
+        if c.quality is not None:
+            self.quality += c.quality
+
+    def _add_rows(self, rows: Any) -> None:
+        outs, sums, labels, quality = self.outputs, self.output_sums, self.labels, self.quality
+        for code, bins, values, label, q in rows:
+            self.rows[code] += 1
+            if bins is not None and outs is not None and sums is not None:
+                for j, b in enumerate(bins):
+                    if b >= 0:
+                        outs[code, b] += 1
+                        sums[code, j] += values[j]
+            if label is not None and labels is not None and label < labels.shape[1]:  # (missing: one past)
+                labels[code, label] += 1
+            if q is not None:
+                for j, x in enumerate(q):
+                    if x:
+                        quality[code, j] += x
+
+    def copy(self, values: tuple[str, ...], known: int) -> SegmentCounts:
+        return SegmentCounts(self.name, self.rows.copy(), None if self.outputs is None else self.outputs.copy(),
+                             None if self.output_sums is None else self.output_sums.copy(),
+                             None if self.labels is None else self.labels.copy(), self.quality.copy(), values, known)
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.rows, self.outputs, self.output_sums, self.labels, self.quality)
+                   if a is not None)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Consistent copy of a model's counters, taken by the export thread.
 
@@ -128,6 +210,7 @@ class Snapshot:
     label_counts: np.ndarray
     durations: dict[str | None, DurationCounts]
     exemplar: SampledCall | None
+    segments: tuple[SegmentCounts, ...] = ()
 
 
 class ModelAggregate:
@@ -187,6 +270,8 @@ class ModelAggregate:
         self.output_index = {p.name: j for j, p in enumerate(out_num)}
         #: the numeric outputs are exactly the probability columns, in class order
         self.proba_in_order = bool(out_num) and [p.name for p in out_num] == self.proba_outputs
+        #: the segment columns' bounded values, shared by every monitored function of this model version
+        self.segment_columns = SegmentColumns(reference)
         self._reset()
 
     # --- state -------------------------------------------------------------------------------
@@ -222,6 +307,7 @@ class ModelAggregate:
         self.pending_out: list[list[float]] = []
         self.durations: dict[str | None, _Duration] = {}
         self.exemplar: SampledCall | None = None
+        self.segments: dict[str, SegmentCounts] = {}  # per segment column, created at its first call
 
     # --- recording (called on the predict path) -------------------------------------------------
     def commit(
@@ -235,13 +321,21 @@ class ModelAggregate:
         duration_s: float | None,
         error_type: str | None,
         exemplar: SampledCall | None,
+        segments: list[SegmentCall] | None = None,
     ) -> None:
         """Add one call's statistics; the only code that runs under the model's lock.
 
         ``num``/``out`` are either NumericStats or, for small batches, the rows themselves (buffered);
-        ``cats`` has one entry per categorical table, in order; ``schema`` holds indices into SCHEMA_KINDS.
+        ``cats`` has one entry per categorical table, in order; ``schema`` holds indices into SCHEMA_KINDS;
+        ``segments`` one entry per segment column of the call.
         """
         with self.lock:
+            if segments:
+                for sc in segments:
+                    seg = self.segments.get(sc.name)
+                    if seg is None:
+                        seg = self.segments[sc.name] = SegmentCounts.zeros(sc.name, sc.size, self)
+                    seg.add(sc)
             self.rows += rows
             if num is not None:
                 if isinstance(num, list):
@@ -317,6 +411,8 @@ class ModelAggregate:
     # --- export ---------------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
         """Copies of every counter; resets the since-last-snapshot min/max."""
+        # the values first: a value counted under the lock below got its code (and label) before
+        tables = {name: (tuple(col.label_table()), col.known()) for name, col in self.segment_columns.items()}
         with self.lock:
             self._fold()
             snap = Snapshot(
@@ -343,6 +439,7 @@ class ModelAggregate:
                 label_counts=self.label_counts.copy(),
                 durations={k: d.frozen() for k, d in self.durations.items()},
                 exemplar=self.exemplar,
+                segments=tuple(c.copy(*tables[name]) for name, c in self.segments.items() if name in tables),
             )
             self.num_imin.fill(np.inf)
             self.num_imax.fill(-np.inf)
@@ -365,7 +462,8 @@ class ModelAggregate:
                   self.out_imin, self.out_imax, self.out_sum, self.label_counts, self.schema, *self.cat_counts]
         pending = 8 * (len(self.pending_num) * (self.numeric.k if self.numeric else 0)
                        + len(self.pending_out) * (self.outputs.k if self.outputs else 0))
-        return int(sum(a.nbytes for a in arrays)) + 200 * len(self.durations) + pending
+        segments = sum(c.nbytes() for c in self.segments.values())
+        return int(sum(a.nbytes for a in arrays)) + 200 * len(self.durations) + pending + segments
 
 
 def _add_categorical(counts: np.ndarray, c: CategoricalStats) -> None:
@@ -416,8 +514,9 @@ def _layout(reference: Reference | None) -> Any:
             return (p.name, "n", p.edges, p.min, p.max)
         return (p.name, "c", p.categories)
 
+    segments = tuple((name, tuple(col.values)) for name, col in (reference.segments or {}).items())
     return tuple(one(p) for p in reference.streamed_features), tuple(one(p) for p in reference.outputs), \
-        reference.multivariate
+        reference.multivariate, segments
 
 
 def aggregates() -> list[ModelAggregate]:
@@ -436,6 +535,7 @@ def _after_fork_in_child() -> None:
     _registry_lock = threading.Lock()
     for agg in list(_registry.values()):
         agg._reset()
+        agg.segment_columns.after_fork()
 
 
 if hasattr(os, "register_at_fork"):

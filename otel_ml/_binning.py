@@ -112,6 +112,8 @@ class NumericTable:
         self.offset_list = self.offsets.tolist()
         self.ref_min = np.array([p.min for p in profiles], dtype=np.float64)
         self.ref_max = np.array([p.max for p in profiles], dtype=np.float64)
+        self.ref_min_list = self.ref_min.tolist()
+        self.ref_max_list = self.ref_max.tolist()
         #: OTel spec: a histogram that may see negative values carries no sum.
         self.sum_ok = np.array([p.min >= 0 for p in profiles], dtype=bool)
         self.size = self.k * self.width
@@ -163,6 +165,22 @@ class NumericTable:
             quality[Q_OUT_OF_RANGE] = oor.sum(axis=0)
         counts = self._bin(v, finite)
         return NumericStats(counts, vmin, vmax, colsum, quality, v[0].tolist() if n else None)
+
+    def bin_index(self, v: FloatArray) -> IntArray:
+        """Each cell's flat bucket index (``column * width + bucket``), -1 where the value is not finite.
+
+        The same buckets as :meth:`stats` counts (the rows of a batch, kept apart: segments add them up
+        per segment value).
+        """
+        n, k = v.shape
+        idx = np.empty((n, k), dtype=np.int64)
+        for j, e in enumerate(self.edges):
+            idx[:, j] = np.searchsorted(e, v[:, j], side="left")
+        idx += self.offsets
+        finite = np.isfinite(v)
+        if not finite.all():
+            idx[~finite] = -1
+        return idx
 
     def _bin(self, v: FloatArray, finite: npt.NDArray[np.bool_] | None) -> IntArray:
         """Flat bucket counts of a batch: one comparison pass per edge rank, across all columns at once.
@@ -236,6 +254,11 @@ class CategoricalTable:
         #: str -> bucket, bounded; only str keys, so 1, 1.0 and True (equal as dict keys) never meet here
         self._str_cache: dict[str, int] = {}
 
+    @property
+    def missing_bucket(self) -> int:
+        """The bucket :meth:`row_buckets` gives a missing value (one past ``__other__``; never exported)."""
+        return self._missing
+
     def key_index(self, value: Any) -> int | None:
         """Bucket of one value; None when it is missing."""
         if type(value) is str:
@@ -255,6 +278,19 @@ class CategoricalTable:
         if key is None:
             return None
         return self.index.get(key[: self._max_len], self.other)
+
+    def row_buckets(self, values: Any) -> npt.NDArray[np.intp]:
+        """Each cell's bucket (the categories, then ``__other__``; :attr:`missing_bucket` when missing):
+        what :meth:`stats` counts, row by row."""
+        if len(values) <= SMALL_BATCH:
+            bucket = self._bucket
+            cells = values.tolist() if isinstance(values, np.ndarray) else values
+            return np.array([bucket(v) for v in cells], dtype=np.intp)
+        return self._rows(values)
+
+    def stats_of_buckets(self, idx: npt.NDArray[np.intp]) -> CategoricalStats:
+        """:meth:`stats` of a column already turned into :meth:`row_buckets`."""
+        return self._stats(np.bincount(idx, minlength=self.size + 1))
 
     def stats(self, values: Any) -> CategoricalStats:
         """Counts of a column (ndarray, list or other sequence of cells), missing and unseen values."""

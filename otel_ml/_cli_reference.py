@@ -92,20 +92,27 @@ def _warn_integer_codes(df: Any, skip: set[str]) -> None:
               help="Add the multivariate summary (PCA of the numeric features and of indicators of the "
                    "categorical features' top categories): relations between features and outlier rows are "
                    "judged too.")
+@click.option("--segment", "segments", multiple=True,
+              help="Column to profile per value (its top values and __other__: rows, outputs, quality), so the "
+                   "processor judges drift and quality per segment (repeatable, at most 4). It stays a feature "
+                   "unless also given as --target.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Reference JSON to write.")
 @progress_option
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,
               help="Profile a uniform random sample of at most this many rows (bounded memory on huge files).")
 def build(data: str, model: str, version: str, categorical: tuple[str, ...], numeric: tuple[str, ...],
           target: tuple[str, ...], prediction_columns: tuple[str, ...], label_column: str | None, bins: int,
-          top_k: int, multivariate: bool, output: str, progress: bool | None, max_rows: int | None) -> None:
+          top_k: int, multivariate: bool, segments: tuple[str, ...], output: str, progress: bool | None,
+          max_rows: int | None) -> None:
     """Build a reference profile from a CSV or Parquet file of training data.
 
     Numbers are profiled into about --bins quantile buckets, text and booleans into categories.
     Whole numbers with few distinct values (a 0/1 flag, status codes) stay numbers unless passed
     with --categorical: the command warns and names the flag. With --label-column (a labelled
     holdout) the reference also holds the model's performance on it, each metric with its 95 %
-    interval. Exit status 2 for a file or option that cannot be used.
+    interval. With --segment COL (repeatable) it also profiles each of COL's top values (rows, outputs,
+    data quality), what `@monitor(segments=[COL])` is judged against per segment. Exit status 2 for a
+    file or option that cannot be used.
     """
     size = os.path.getsize(data) if os.path.isfile(data) else 0
     with progress_bar(progress, size=size) as bar:
@@ -118,7 +125,8 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
     if label_column is not None and not prediction_columns:
         raise InputError("--label-column needs --prediction-column: "
                          "the performance is the model's outputs against the labels")
-    for name in (*categorical, *numeric, *target, *prediction_columns, *([label_column] if label_column else [])):
+    for name in (*categorical, *numeric, *target, *prediction_columns, *([label_column] if label_column else []),
+                 *segments):
         if name not in df.columns:
             raise InputError(f"no column {name!r} in {data} (columns: {', '.join(df.columns)})")
     predictions = None
@@ -135,7 +143,8 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
     try:
         ref = build_reference(features, model=model, version=version, predictions=predictions,
                               categorical=list(categorical), class_names=class_names, bins=bins, top_k=top_k,
-                              labels=labels, multivariate=multivariate)
+                              labels=labels, multivariate=multivariate,
+                              segments={s: df[s].to_numpy() for s in segments} if segments else None)
         ref.save(output)
     except OtelMLError as exc:
         raise InputError(str(exc)) from None
@@ -144,7 +153,9 @@ def build(data: str, model: str, version: str, categorical: tuple[str, ...], num
     outputs = ", ".join(f"{o.name} <- column {c!r}" for o, c in zip(ref.outputs, prediction_columns))
     click.echo(f"wrote {output}: {len(ref.features)} features, {len(ref.outputs)} outputs"
                + (f" ({outputs})" if outputs else "") + f", {ref.row_count} rows"
-               + (f", {ref.performance.task} performance on {ref.performance.n} labels" if ref.performance else ""))
+               + (f", {ref.performance.task} performance on {ref.performance.n} labels" if ref.performance else "")
+               + (f", segments {', '.join(f'{c} ({len(p.values)} values)' for c, p in ref.segments.items())}"
+                  if ref.segments else ""))
 
 
 def _describe(p: Any) -> tuple[str, str, str]:
@@ -185,6 +196,15 @@ def render(ref: Reference) -> Any:
             t.add_column(col)
         for name, e in perf.metrics.items():
             t.add_row(name, fmt_number(e.value), f"[{fmt_number(e.lower)}, {fmt_number(e.upper)}]", f"{e.n:,}")
+        parts.append(t)
+    if ref.segments:
+        t = Table(title="segments", title_justify="left")
+        for col in ("column", "values", "rows per value (largest first)"):
+            t.add_column(col)
+        for name, seg in ref.segments.items():
+            ranked = sorted(seg.values.items(), key=lambda kv: -kv[1].rows)
+            shown = ", ".join(f"{v} ({p.rows:,})" for v, p in ranked[:5])
+            t.add_row(name, str(len(seg.values)), shown + (f", … +{len(ranked) - 5}" if len(ranked) > 5 else ""))
         parts.append(t)
     return Group(*parts)
 

@@ -11,6 +11,7 @@ after being recorded on the span.
 
 from __future__ import annotations
 
+import bisect
 import contextvars
 import inspect
 import math
@@ -35,12 +36,20 @@ from ._adapters import (
     numeric_column,
     output_array,
 )
-from ._aggregate import ModelAggregate, SampledCall, get_aggregate, set_role
-from ._binning import SMALL_BATCH, CategoricalStats, NumericStats
+from ._aggregate import ModelAggregate, SampledCall, SegmentCall, get_aggregate, set_role
+from ._binning import (
+    Q_MISSING,
+    Q_NON_FINITE,
+    Q_OUT_OF_RANGE,
+    Q_WRONG_TYPE,
+    SMALL_BATCH,
+    CategoricalStats,
+    NumericStats,
+)
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._export import PIPELINE
-from ._log import internal_error
-from ._records import Recorder
+from ._log import internal_error, log_once
+from ._records import Recorder, _column
 from ._reference import (
     MAX_NAME_LENGTH,
     OUTPUT_LABEL,
@@ -50,6 +59,7 @@ from ._reference import (
     load_reference,
     name_problem,
 )
+from ._segments import N_KINDS, Segments, sum_by_code
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,6 +90,15 @@ class _CallState:
     token: contextvars.Token[Any] | None  # the context token of the span, to detach
     active: contextvars.Token[tuple[str, str] | None]
     ids: tuple[Any, int, dict[str, Any] | None] | None = None  # the call's ids, their number, its segments
+    segments: _SegmentRows | None = None  # the call's segment codes and per-row quality counts
+
+
+@dataclass(frozen=True, slots=True)
+class _SegmentRows:
+    """A call's rows by segment: each column's codes, and each row's feature quality counts (summed)."""
+
+    codes: list[tuple[str, np.ndarray, int]]  # (segment name, one code per row, codes of the column)
+    quality: np.ndarray | None  # rows x QUALITY_KINDS (None: no reference)
 
 
 def _version() -> str:
@@ -93,8 +112,11 @@ class _Monitor:
 
     def __init__(self, func: Callable[..., Any], model: str, version: str, reference: Reference | None,
                  input_arg: str | None, record_feature_values: bool, *, outputs: bool = True,
-                 tracer_provider: Any = None, records: Recorder | None = None, role: str | None = None) -> None:
+                 tracer_provider: Any = None, records: Recorder | None = None, role: str | None = None,
+                 segments: Segments | None = None) -> None:
         self.records = records
+        if segments is None and records is not None:
+            segments = records.segments
         self.model = model
         self.version = version
         self.reference = reference
@@ -117,9 +139,19 @@ class _Monitor:
             set_role(agg, role)
         if reference is not None and agg is not None:
             self.schema: Schema | None = Schema(reference.feature_names, agg.num_positions, agg.cat_positions,
-                                                _non_features(records))
+                                                _non_features(records, segments))
         else:
             self.schema = None
+        self.segments = segments if agg is not None else None  # segment metrics need the aggregate
+        self._segment_features: dict[str, int] = {}  # segment column -> its categorical table (codes reused)
+        if segments is not None and agg is not None:
+            segments.share(agg.segment_columns)
+            for name in segments.columns:
+                col = segments.column(name)
+                j = _cat_table_of(agg, name)
+                if col is not None and j is not None and col.fixed and \
+                        tuple(col.labels) == agg.cat_tables[j].categories:
+                    self._segment_features[name] = j
         self._locate_input(func, input_arg)
         if self.metrics:
             PIPELINE.ensure_started()
@@ -166,8 +198,9 @@ class _Monitor:
     def prepare(
         self, x: Any
     ) -> tuple[Batch | None, NumericStats | list[list[float]] | None, list[CategoricalStats] | None,
-               list[int] | None, float | None]:
-        """Adapt and bin the input: (batch, numeric stats, categorical stats, schema violations, outlier score).
+               list[int] | None, float | None, list[np.ndarray] | None]:
+        """Adapt and bin the input: (batch, numeric stats, categorical stats, schema violations, outlier score,
+        and with segments each categorical feature's bucket per row).
 
         With a multivariate reference each row's reconstruction error joins the numeric values as the
         table's last column; the score is the batch's largest error over the outlier threshold.
@@ -175,9 +208,9 @@ class _Monitor:
         schema = self.schema
         agg = self.agg
         if agg is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         if schema is None:
-            return Batch(batch_size(x) or 0), None, None, None, None
+            return Batch(batch_size(x) or 0), None, None, None, None, None
         mv = agg.multivariate
         if (type(x) is np.ndarray and x.ndim == 2 and x.dtype.kind == "f" and schema.all_numeric
                 and 0 < x.shape[0] <= SMALL_BATCH and x.shape[1] == schema.width):
@@ -190,7 +223,7 @@ class _Monitor:
                 if finite and len(rows) == 1:
                     e = mv.row_error(v[0] if agg.mv_columns is None else v[0, agg.mv_columns])
                     rows[0].append(e)
-                    return Batch(1, x), rows, None, None, e / mv.threshold if mv.threshold > 0 else e
+                    return Batch(1, x), rows, None, None, e / mv.threshold if mv.threshold > 0 else e, None
                 errs = mv.errors(v if agg.mv_columns is None else v[:, agg.mv_columns], finite=finite).tolist()
                 for r, e in zip(rows, errs):
                     r.append(e)
@@ -199,15 +232,24 @@ class _Monitor:
                     score = top / mv.threshold if mv.threshold > 0 else top
                 else:
                     score = _score(np.asarray(errs), mv.threshold)
-            return Batch(x.shape[0], x), rows, None, None, score
+            return Batch(x.shape[0], x), rows, None, None, score, None
         batch = adapt(x, schema)
         num = None
         cats = None
         score = None
+        cat_idx = None
         if batch.rows:
             levels: list[Any] = []  # the summary's categorical input columns, from the same lookup pass
             if batch.categorical is not None:
-                if mv is not None and mv.categorical:
+                if self.segments is not None:  # the rows' buckets, for the quality and codes per segment
+                    cat_idx = [t.row_buckets(col) for t, col in zip(agg.cat_tables, batch.categorical)]
+                    cats = [t.stats_of_buckets(i) for t, i in zip(agg.cat_tables, cat_idx)]
+                    if mv is not None and mv.categorical:
+                        levels = [None] * len(mv.categorical)
+                        for idx, enc in zip(cat_idx, agg.mv_levels):
+                            if enc is not None:
+                                levels[enc[0]] = enc[1][idx]
+                elif mv is not None and mv.categorical:
                     cats, levels = _categorical_with_levels(agg, batch.categorical, len(mv.categorical))
                 else:
                     cats = [t.stats(col) for t, col in zip(agg.cat_tables, batch.categorical)]
@@ -238,7 +280,158 @@ class _Monitor:
                         num[0].append(one_error)
                 else:
                     num = agg.numeric.stats(values, wrong)
-        return batch, num, cats, batch.violations, score
+        return batch, num, cats, batch.violations, score, cat_idx
+
+    # --- segments ----------------------------------------------------------------------------------
+    def segment_rows(self, x: Any, taken: Mapping[str, Any] | None, batch: Batch,
+                     num: NumericStats | list[list[float]] | None, cats: list[CategoricalStats] | None,
+                     cat_idx: list[np.ndarray] | None) -> _SegmentRows | None:
+        """Each segment column's code per row, and each row's quality counts; None without rows."""
+        segs = self.segments
+        n = batch.rows
+        if segs is None or not n:
+            return None
+        named: list[tuple[str, Any]] = segs.named(taken) if taken is not None else [(c, None) for c in segs.columns]
+        codes = []
+        for name, column in named:
+            col = segs.column(name)
+            if col is None:
+                continue
+            j = self._segment_features.get(name)
+            if j is not None and cat_idx is not None:  # a categorical feature: its buckets are the codes
+                c = cat_idx[j].copy()
+                c[c == self.agg.cat_tables[j].missing_bucket] = col.other  # type: ignore[union-attr]
+            else:
+                if column is None:
+                    column = self._segment_column(x, name)
+                c = col.codes(column, n)
+            codes.append((name, c, col.capacity + 1))
+        return _SegmentRows(codes, self._row_quality(batch, num, cats, cat_idx))
+
+    def _segment_column(self, x: Any, name: str) -> Any:
+        schema = self.schema
+        if isinstance(x, np.ndarray) and x.ndim == 2 and schema is not None and name in schema.index:
+            return x[:, schema.index[name]]  # a feature of a matrix input, by the reference's column order
+        return _column(x, name)
+
+    def _row_quality(self, batch: Batch, num: NumericStats | list[list[float]] | None,
+                     cats: list[CategoricalStats] | None, cat_idx: list[np.ndarray] | None) -> np.ndarray | None:
+        """Each row's missing / invalid / out-of-range / unseen feature values (QUALITY_KINDS order), counted
+        as the overall counters count them (the multivariate stream excluded); None when every count is 0
+        (the call's statistics say so: then no row is looked at)."""
+        agg = self.agg
+        if agg is None or self.schema is None:
+            return None
+        q: np.ndarray | None = None
+        v = batch.numeric
+        nt = agg.numeric
+        if v is not None and nt is not None and v.shape[0] == batch.rows:
+            k = v.shape[1]
+            kinds = None  # which numeric kinds occur (None: not known, look)
+            if isinstance(num, list):  # a few rows as Python lists (no wrong-typed cell): row by row
+                q = _list_quality(num, nt.ref_min_list[:k], nt.ref_max_list[:k])
+                kinds = (False, False, False)
+            elif isinstance(num, NumericStats):
+                fq = num.quality[:, :k] if num.quality is not None else None
+                kinds = (False, False, False) if fq is None else (
+                    bool(fq[Q_MISSING].any()), bool(fq[Q_NON_FINITE].any() or fq[Q_WRONG_TYPE].any()),
+                    bool(fq[Q_OUT_OF_RANGE].any()))
+            if kinds is None or any(kinds):
+                q = np.zeros((batch.rows, N_KINDS), dtype=np.int64)
+                v = v.astype(np.float64, copy=False)
+                lo, hi = nt.ref_min[:k], nt.ref_max[:k]
+                if isinstance(num, NumericStats) and num.quality is not None:  # only the columns concerned
+                    cols = np.flatnonzero(num.quality[:, :k].any(axis=0))
+                    v, lo, hi = v[:, cols], lo[cols], hi[cols]
+                    wrong = batch.wrong_cells[:, cols] if batch.wrong_cells is not None else None
+                else:
+                    wrong = batch.wrong_cells
+                fin = np.isfinite(v)
+                all_finite = bool(fin.all())
+                if not all_finite:
+                    nan = np.isnan(v)
+                    bad = ~fin & ~nan
+                    if wrong is not None:
+                        nan &= ~wrong
+                        bad |= wrong
+                    q[:, 0] = np.count_nonzero(nan, axis=1)
+                    q[:, 1] = np.count_nonzero(bad, axis=1)
+                if kinds is None or kinds[2]:
+                    with np.errstate(invalid="ignore"):
+                        out = (v < lo) | (v > hi)
+                    if not all_finite:
+                        out &= fin
+                    q[:, 2] = np.count_nonzero(out, axis=1)
+        if cat_idx and cats:
+            for t, idx, c in zip(agg.cat_tables, cat_idx, cats):
+                if c.missing or c.unseen:
+                    if q is None:
+                        q = np.zeros((batch.rows, N_KINDS), dtype=np.int64)
+                    if c.missing:
+                        q[:, 0] += idx == t.missing_bucket
+                    if c.unseen:
+                        q[:, 3] += idx == t.other
+        return q
+
+    def segment_calls(self, rows: _SegmentRows, out_rows: tuple[str, np.ndarray] | None) -> list[SegmentCall]:
+        """What the call adds per segment column: rows, output buckets and classes, quality per code."""
+        agg = self.agg
+        assert agg is not None
+        ot, lt = agg.outputs, agg.label_table
+        fi = m = lab = None
+        n = len(rows.codes[0][1]) if rows.codes else 0
+        if out_rows is not None:
+            kind, data = out_rows
+            if data.shape[0] != n:
+                log_once(f"segments:rows:{agg.name}", "otel-ml: model %r returned %d outputs for %d input rows; its "
+                         "outputs are not counted per segment", agg.name, data.shape[0], n)
+            elif kind == "num" and ot is not None:
+                m = data
+            elif kind == "label" and lt is not None:
+                lab = data
+        if n <= SMALL_BATCH:
+            return self._small_segment_calls(rows, m, lab)
+        if m is not None and ot is not None:
+            fi = ot.bin_index(m)
+        calls = []
+        valid = all_valid = m0 = None
+        if fi is not None and m is not None:
+            valid = fi >= 0
+            all_valid = bool(valid.all())
+            m0 = m if all_valid else np.where(valid, m, 0.0)
+        for name, codes, size in rows.codes:
+            oc = osum = lc = None
+            if fi is not None and ot is not None and m0 is not None:
+                flat = codes[:, None] * ot.size + fi
+                oc = np.bincount(flat.ravel() if all_valid else flat[valid], minlength=size * ot.size)
+                oc = oc.reshape(size, ot.size)
+                osum = np.bincount((codes[:, None] * ot.k + np.arange(ot.k)).ravel(), weights=m0.ravel(),
+                                   minlength=size * ot.k).reshape(size, ot.k)
+            if lab is not None and lt is not None:
+                w = lt.size + 1
+                lc = np.bincount(codes * w + lab, minlength=size * w).reshape(size, w)[:, : lt.size]
+            q = sum_by_code(codes, rows.quality, size) if rows.quality is not None else None  # None: all 0
+            calls.append(SegmentCall(name, size, np.bincount(codes, minlength=size), oc, osum, lc, q))
+        return calls
+
+    def _small_segment_calls(self, rows: _SegmentRows, m: np.ndarray | None,
+                             lab: np.ndarray | None) -> list[SegmentCall]:
+        """:meth:`segment_calls` of a few rows, row by row (cheaper than array passes for a handful)."""
+        ot = self.agg.outputs  # type: ignore[union-attr]
+        bins = values = None
+        if m is not None and ot is not None:
+            values = m.tolist()
+            bins = [[o + bisect.bisect_left(e, x) if math.isfinite(x) else -1
+                     for o, e, x in zip(ot.offset_list, ot.edge_lists, row)] for row in values]
+        labels = lab.tolist() if lab is not None else None
+        quality = rows.quality.tolist() if rows.quality is not None else None
+        calls = []
+        for name, codes, size in rows.codes:
+            calls.append(SegmentCall(name, size, sparse=tuple(
+                (c, None if bins is None else bins[i], None if values is None else values[i],
+                 None if labels is None else labels[i], None if quality is None else quality[i])
+                for i, c in enumerate(codes.tolist()))))
+        return calls
 
     def feature_attributes(self, batch: Batch | None) -> dict[str, Any]:
         """First row's raw values as span attributes (opt-in), bounded in count and length."""
@@ -267,67 +460,87 @@ class _Monitor:
 
     # --- after the call ----------------------------------------------------------------------------
     def outputs(
-        self, result: Any
-    ) -> tuple[NumericStats | list[list[float]] | None, CategoricalStats | None, int | None]:
-        """Map a model's return value to the reference outputs: (numeric stats, label stats, violation)."""
+        self, result: Any, per_row: bool = False
+    ) -> tuple[NumericStats | list[list[float]] | None, CategoricalStats | None, int | None,
+               tuple[str, np.ndarray] | None]:
+        """Map a model's return value to the reference outputs: (numeric stats, label stats, violation, and
+        with ``per_row`` the rows themselves: ("num", rows x numeric outputs) or ("label", each row's class))."""
         agg = self.agg
         if agg is None or not self.record_outputs or (agg.outputs is None and agg.label_table is None):
-            return None, None, None
+            return None, None, None, None
         arr = output_array(result)
         if arr is None or arr.shape[0] == 0:
-            return None, None, (None if arr is not None else UNSUPPORTED_INPUT)
+            return None, None, (None if arr is not None else UNSUPPORTED_INPUT), None
         ot = agg.outputs
         if arr.ndim == 2:
             if ot is None or not agg.proba_outputs:
-                return None, None, UNSUPPORTED_INPUT
+                return None, None, UNSUPPORTED_INPUT, None
             if arr.shape[1] != len(agg.proba_outputs):
-                return None, None, WIDTH_MISMATCH
+                return None, None, WIDTH_MISMATCH, None
             m = _float_matrix(arr)
             if m is None:
-                return None, None, UNSUPPORTED_INPUT
+                return None, None, UNSUPPORTED_INPUT, None
             if ot.k == m.shape[1] and agg.proba_in_order and m.shape[0] <= SMALL_BATCH:
-                return m.tolist(), None, None
+                return m.tolist(), None, None, ("num", m) if per_row else None
             if ot.k != m.shape[1]:
                 full = np.full((m.shape[0], ot.k), np.nan)
                 for c, name in enumerate(agg.proba_outputs):
                     full[:, agg.output_index[name]] = m[:, c]
                 m = full
-            return ot.stats(m, None), None, None
+            return ot.stats(m, None), None, None, ("num", m) if per_row else None
         kind = arr.dtype.kind
         if agg.value_output and ot is not None and (kind == "f" or (kind in "iu" and agg.label_table is None)):
             col = arr.astype(np.float64)
             if ot.k == 1:
-                if col.shape[0] <= SMALL_BATCH:
-                    return [[v] for v in col.tolist()], None, None
                 m = col.reshape(-1, 1)
+                if col.shape[0] <= SMALL_BATCH:
+                    return [[v] for v in col.tolist()], None, None, ("num", m) if per_row else None
             else:
                 m = np.full((col.shape[0], ot.k), np.nan)
                 m[:, agg.output_index[OUTPUT_VALUE]] = col
-            return ot.stats(m, None), None, None
+            return ot.stats(m, None), None, None, ("num", m) if per_row else None
         if agg.label_table is not None:
-            return None, agg.label_table.stats(arr), None
+            if per_row:
+                idx = agg.label_table.row_buckets(arr)
+                return None, agg.label_table.stats_of_buckets(idx), None, ("label", idx)
+            return None, agg.label_table.stats(arr), None, None
         if agg.value_output and ot is not None:
             col, _ = numeric_column(arr)
             m = np.full((col.shape[0], ot.k), np.nan)
             m[:, agg.output_index[OUTPUT_VALUE]] = col
-            return ot.stats(m, None), None, None
-        return None, None, UNSUPPORTED_INPUT
+            return ot.stats(m, None), None, None, ("num", m) if per_row else None
+        return None, None, UNSUPPORTED_INPUT, None
 
     # --- the wrapper --------------------------------------------------------------------------------
     def before(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _CallState:
         """Everything up to the model call, entering the model's context last: ``after``'s state. Never raises."""
-        batch = num = cats = violations = score = None
+        batch = num = cats = violations = score = cat_idx = None
         span = token = None
         found = False
         try:
             found, x = self.find_input(instance, args, kwargs)
             if found:
-                batch, num, cats, violations, score = self.prepare(x)
+                batch, num, cats, violations, score, cat_idx = self.prepare(x)
             elif self.agg is not None:
                 violations = [UNSUPPORTED_INPUT]
         except Exception as exc:
             self.internal_error("adapt", exc)
-            batch = num = cats = violations = score = None
+            batch = num = cats = violations = score = cat_idx = None
+        taken: Mapping[str, Any] | BaseException | None = None  # a segments callable's result: taken once
+        seg_rows = None
+        if self.segments is not None and found:
+            try:  # once, for the counts and the records alike
+                segs = self.segments
+                taken = segs.take(x) if segs.func is not None else {n: self._segment_column(x, n) for n in segs.columns}
+            except Exception as exc:
+                taken = exc
+            if batch is not None:
+                try:
+                    if isinstance(taken, BaseException):
+                        raise taken
+                    seg_rows = self.segment_rows(x, taken, batch, num, cats, cat_idx)
+                except Exception as exc:
+                    self.internal_error("segments", exc)
         try:
             n = batch.rows if batch is not None else (batch_size(x) if found else None)
             attrs = self._attrs_cache.get(n) if not self.record_feature_values else None
@@ -345,8 +558,8 @@ class _Monitor:
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:
             self.internal_error("span", exc)
-        ids = self.records.take_ids(x) if self.records is not None and found else None
-        return _CallState(batch, num, cats, violations, span, token, _active.set(self.key), ids)
+        ids = self.records.take_ids(x, taken) if self.records is not None and found else None
+        return _CallState(batch, num, cats, violations, span, token, _active.set(self.key), ids, seg_rows)
 
     def after(self, state: _CallState, result: Any, exc: BaseException | None, duration: float) -> None:
         """Everything after the model call, from leaving the model's context on. Never raises."""
@@ -369,14 +582,21 @@ class _Monitor:
         agg = self.agg
         if agg is None:
             return
-        out = label = None
+        out = label = out_rows = None
+        seg_rows = state.segments
         try:
             if exc is None:
-                out, label, out_violation = self.outputs(result)
+                out, label, out_violation, out_rows = self.outputs(result, seg_rows is not None)
                 if out_violation is not None:
                     violations = [*(violations or ()), out_violation]
         except Exception as e:
             self.internal_error("outputs", e)
+        seg_calls = None
+        if seg_rows is not None:
+            try:
+                seg_calls = self.segment_calls(seg_rows, out_rows)
+            except Exception as e:
+                self.internal_error("segments", e)
         try:
             exemplar = None
             if span is not None:
@@ -396,6 +616,7 @@ class _Monitor:
                 duration,
                 error_type,
                 exemplar,
+                seg_calls,
             )
         except Exception as e:
             self.internal_error("record", e)
@@ -465,6 +686,26 @@ def _categorical_with_levels(agg: ModelAggregate, columns: Sequence[Any],
     return cats, levels
 
 
+def _list_quality(rows: list[list[float]], lo: list[float], hi: list[float]) -> np.ndarray | None:
+    """Each row's missing / invalid / out-of-range values (rows x QUALITY_KINDS), None when all are fine."""
+    out = None
+    for i, row in enumerate(rows):
+        miss = bad = oor = 0
+        for x, a, b in zip(row, lo, hi):  # (a multivariate error beyond the features is left out)
+            if x != x:
+                miss += 1
+            elif x < a or x > b:
+                if math.isinf(x):
+                    bad += 1
+                else:
+                    oor += 1
+        if miss or bad or oor:
+            if out is None:
+                out = np.zeros((len(rows), N_KINDS), dtype=np.int64)
+            out[i, :3] = (miss, bad, oor)
+    return out
+
+
 def _score(err: np.ndarray, threshold: float) -> float | None:
     """The largest finite error over the threshold; None when no row had every numeric feature."""
     if not np.isfinite(err).any():
@@ -506,12 +747,18 @@ def _resolve_reference(reference: Any, model: str, version: str) -> Reference | 
     return ref
 
 
-def _non_features(records: Recorder | None) -> tuple[str, ...]:
+def _non_features(records: Recorder | None, segments: Segments | None) -> tuple[str, ...]:
     """Input columns that are not features: the prediction id and the segment columns."""
-    if records is None:
-        return ()
-    seg = records.segments.columns if records.segments is not None else ()
-    return tuple(c for c in ((records.column,) if records.column else ()) + seg)
+    ids = (records.column,) if records is not None and records.column else ()
+    return ids + (segments.columns if segments is not None else ())
+
+
+def _cat_table_of(agg: ModelAggregate, name: str) -> int | None:
+    """The index of the categorical table of feature ``name`` in ``agg``, or None."""
+    for j, t in enumerate(agg.cat_tables):
+        if t.name == name:
+            return j
+    return None
 
 
 def _check_names(model: Any, version: Any) -> tuple[str, str]:
@@ -559,10 +806,16 @@ def monitor(
     :func:`otel_ml.configure`'s, which hashes with ``id_secret``/``OTEL_ML_ID_SECRET``).
 
     ``segments`` (up to 4 input column names, or a callable(X) returning a mapping of segment name to one
-    value per row; needs ``prediction_id``) puts each row's segment values on its prediction record as
-    ``ml.segment.<name>``, so the processor judges realized performance per segment. Values are bounded:
-    the reference's top categories of a categorical column, else the first 20 distinct values seen;
-    everything else is ``__other__`` (:mod:`otel_ml._segments`).
+    value per row) adds, per segment value, the rows (``ml.segment.rows``), the outputs
+    (``ml.segment.prediction.value`` / ``ml.segment.prediction.class.count``) and the feature quality
+    counts summed over the features (``ml.segment.feature.*``), so the processor judges drift and data
+    quality per segment; with ``prediction_id`` each prediction record also carries
+    ``ml.segment.<name>`` (realized performance per segment). Feature histograms are not segmented
+    (features × values would exceed the series budget). Values are bounded: the reference's top
+    categories of a categorical column, else the values of its "segments" section, else the first 20
+    distinct values seen; everything else (and a missing value) is ``__other__``. The segment series
+    (Σ columns (values + 1) × (1 + output series + 4)) must stay within
+    :data:`~otel_ml.semconv.MAX_SEGMENT_SERIES`, else :class:`ConfigurationError` (:mod:`otel_ml._segments`).
 
     ``role`` (``live``, ``canary`` or ``shadow``) is put on the span and the metric points as ``ml.model.role``
     (the processor compares a model's other versions with its ``live`` one): a shadow model
@@ -574,11 +827,10 @@ def monitor(
     ref = _resolve_reference(reference, model, version)
     if input_arg is not None and not isinstance(input_arg, str):
         raise ConfigurationError(f"input_arg must be a parameter name, got {input_arg!r}")
-    if segments is not None and prediction_id is None:
-        raise ConfigurationError("segments ride on the prediction records: give prediction_id too")
+    segs = Segments(segments, ref) if segments is not None else None
     records = None
     if prediction_id is not None:
-        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segments)
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segs)
 
     def decorate(func: F) -> F:
         if not callable(func):
@@ -588,7 +840,7 @@ def monitor(
         import wrapt  # here, not at import time: importing otel_ml stays cheap
 
         m = _Monitor(func, model, version, ref, input_arg, bool(record_feature_values), records=records,
-                     role=role)
+                     role=role, segments=segs)
         if inspect.iscoroutinefunction(func):
             wrapper = wrapt.FunctionWrapper(func, m.async_wrapper)
         else:
@@ -630,7 +882,7 @@ def describes_outputs(reference: Reference | None, method: str) -> bool:
 def monitor_method(func: Callable[..., Any], method: str, *, model: str, version: str, reference: Reference | None,
                    record_feature_values: bool = False, input_arg: str | None = None,
                    tracer_provider: Any = None, outputs: bool | None = None,
-                   records: Recorder | None = None) -> Callable[..., Any]:
+                   records: Recorder | None = None, segments: Segments | None = None) -> Callable[..., Any]:
     """The ``(wrapped, instance, args, kwargs)`` handler monitoring ``func``, a method named ``method``.
 
     ``outputs`` None: recorded when the reference describes ``method``'s return value.
@@ -638,7 +890,7 @@ def monitor_method(func: Callable[..., Any], method: str, *, model: str, version
     if outputs is None:
         outputs = describes_outputs(reference, method)
     m = _Monitor(func, model, version, reference, input_arg, record_feature_values,
-                 outputs=outputs, tracer_provider=tracer_provider, records=records)
+                 outputs=outputs, tracer_provider=tracer_provider, records=records, segments=segments)
     return m.async_wrapper if inspect.iscoroutinefunction(func) else m.sync_wrapper
 
 
@@ -664,7 +916,8 @@ def instrument(
     (``RandomForestClassifier.predict`` calls ``predict_proba``) is not counted again; but a service
     calling both methods itself on one batch counts the features twice (and, with ``prediction_id``,
     sends each id twice). ``prediction_id``, ``outcome_sample_rate``, ``hash_ids`` and ``segments`` are
-    :func:`monitor`'s.
+    :func:`monitor`'s: ``segments`` counts outputs and data quality per segment value with or without
+    ``prediction_id`` (the methods share one set of segment values), within the same series budget.
 
     Nothing is stored on the estimator: its class gets a thin dispatcher that monitors the calls of
     instrumented instances only (:mod:`otel_ml._patch`). So ``pickle``/``joblib.dump``, ``copy`` and
@@ -677,11 +930,10 @@ def instrument(
     model, version = _check_names(model, version)
     ref = _resolve_reference(reference, model, version)
     methods = tuple(methods)
-    if segments is not None and prediction_id is None:
-        raise ConfigurationError("segments ride on the prediction records: give prediction_id too")
+    segs = Segments(segments, ref) if segments is not None else None
     records = None
     if prediction_id is not None:
-        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segments)
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segs)
     handlers = {}
     for name in methods:
         current = getattr(estimator, name, None)
@@ -690,7 +942,8 @@ def instrument(
         if not callable(current):
             raise ConfigurationError(f"{type(estimator).__name__}.{name} is not callable")
         handlers[name] = monitor_method(current, name, model=model, version=version, reference=ref,
-                                        record_feature_values=bool(record_feature_values), records=records)
+                                        record_feature_values=bool(record_feature_values), records=records,
+                                        segments=segs)
     if not handlers and not any(_patch.is_attached(estimator, n) for n in methods):
         raise ConfigurationError(f"{type(estimator).__name__} has none of the methods {methods}")
     _patch.attach(estimator, handlers)

@@ -10,6 +10,7 @@ imports the OTel SDK's metrics package, so it is itself imported only at the fir
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from . import semconv
 from ._adapters import SCHEMA_KINDS
-from ._aggregate import C_MISSING, C_UNSEEN, DURATION_BOUNDS, ModelAggregate, SampledCall, Snapshot
+from ._aggregate import C_MISSING, C_UNSEEN, DURATION_BOUNDS, ModelAggregate, SampledCall, SegmentCounts, Snapshot
 from ._binning import Q_MISSING, Q_NON_FINITE, Q_OUT_OF_RANGE, Q_WRONG_TYPE, NumericTable
 
 __all__ = ["Metric", "build_metrics_data", "model_points", "record_points", "to_metrics"]
@@ -77,8 +78,14 @@ _DESCRIPTIONS = {
     semconv.INSTRUMENTATION_ERRORS: "Failures inside otel-ml itself (the model's result is unaffected).",
     semconv.PREDICTION_RECORDS: "Prediction records sent over OTLP logs.",
     semconv.RECORDS_DROPPED: "Prediction and outcome records not sent, by reason (error.type).",
+    semconv.SEGMENT_ROWS: "Rows of one segment value (ml.segment.name = ml.segment.value).",
+    semconv.SEGMENT_PREDICTION_VALUE: "Numeric model outputs of one segment value's rows, in the reference's buckets.",
+    semconv.SEGMENT_PREDICTION_CLASS_COUNT: "Predicted class labels of one segment value's rows.",
+    **{name: f"Feature values of one segment value's rows that are {kind.replace('_', ' ')}, summed over the "
+             "features." for kind, name in semconv.SEGMENT_QUALITY_COUNTERS.items()},
 }
-_HISTOGRAMS = (semconv.PREDICT_DURATION, semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE)
+_HISTOGRAMS = (semconv.PREDICT_DURATION, semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE,
+               semconv.SEGMENT_PREDICTION_VALUE)
 
 
 def _value_exemplar(ex: SampledCall | None, j: int, start: int) -> list[Exemplar]:
@@ -209,7 +216,57 @@ def model_points(agg: ModelAggregate, snap: Snapshot, base: Snapshot | None, del
         counts = d(snap.label_counts, "label_counts")
         for label, c in zip(lt.labels, counts.tolist()):
             num(semconv.PREDICTION_CLASS_COUNT, c, {semconv.PREDICTION_NAME: lt.name, semconv.PREDICTION_CLASS: label})
+    if snap.segments:
+        seg_base = {c.name: c for c in base.segments} if (delta and base is not None) else {}
+        for seg in snap.segments:
+            _segment_points(agg, seg, seg_base.get(seg.name), attrs, start, now, out)
     return out
+
+
+def _count_point(out: dict[str, list[Any]], attrs: dict[str, Any], start: int, now: int, name: str, value: int,
+                 extra: dict[str, Any] | None = None) -> None:
+    out.setdefault(name, []).append(NumberDataPoint(attributes={**attrs, **extra} if extra else attrs,
+                                                    start_time_unix_nano=start, time_unix_nano=now, value=int(value)))
+
+
+_SEGMENT_QUALITY = tuple(semconv.SEGMENT_QUALITY_COUNTERS[k] for k in semconv.QUALITY_KINDS)
+
+
+def _segment_points(agg: ModelAggregate, seg: SegmentCounts, base: SegmentCounts | None, attrs: dict[str, Any],
+                    start: int, now: int, out: dict[str, list[Any]]) -> None:
+    """The points of one segment column: per known value and ``__other__``, its rows, outputs and quality."""
+
+    def d(cur: np.ndarray | None, prev: np.ndarray | None) -> Any:
+        return cur if cur is None or prev is None else cur - prev
+
+    rows = d(seg.rows, base.rows if base else None).tolist()
+    outputs = d(seg.outputs, base.outputs if base else None)
+    sums = d(seg.output_sums, base.output_sums if base else None)
+    labels = d(seg.labels, base.labels if base else None)
+    quality = d(seg.quality, base.quality if base else None).tolist()
+    ot, lt = agg.outputs, agg.label_table
+    other = len(seg.rows) - 1
+    for code in (*range(seg.known), other):
+        s_attrs = {**attrs, semconv.SEGMENT_NAME: seg.name, semconv.SEGMENT_VALUE: seg.values[code]}
+        num = functools.partial(_count_point, out, s_attrs, start, now)
+        num(semconv.SEGMENT_ROWS, rows[code])
+        if ot is not None and outputs is not None and sums is not None:
+            m = outputs[code].reshape(ot.k, ot.width)
+            for j, name in enumerate(ot.names):
+                bucket_counts = m[j, : len(ot.edges[j]) + 1].tolist()
+                out.setdefault(semconv.SEGMENT_PREDICTION_VALUE, []).append(HistogramDataPoint(
+                    attributes={**s_attrs, semconv.PREDICTION_NAME: name}, start_time_unix_nano=start,
+                    time_unix_nano=now, count=int(sum(bucket_counts)),
+                    sum=float(sums[code, j]) if ot.sum_ok[j] else None,  # type: ignore[arg-type]
+                    bucket_counts=bucket_counts, explicit_bounds=ot.edge_lists[j],
+                    min=None, max=None, exemplars=[]))  # type: ignore[arg-type]
+        if lt is not None and labels is not None:
+            for label, c in zip(lt.labels, labels[code].tolist()):
+                num(semconv.SEGMENT_PREDICTION_CLASS_COUNT, c,
+                    {semconv.PREDICTION_NAME: lt.name, semconv.PREDICTION_CLASS: label})
+        if agg.reference is not None:
+            for name, c in zip(_SEGMENT_QUALITY, quality[code]):
+                num(name, c)
 
 
 RecordTable = dict[tuple[str, "str | None", str], int]

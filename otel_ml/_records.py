@@ -152,7 +152,7 @@ class Recorder:
 
     def __init__(self, model: str, version: str, prediction_id: str | Callable[[Any], Any],
                  sample_rate: float, hash_ids: bool | None, reference: Reference | None,
-                 segments: Sequence[str] | Callable[[Any], Any] | None = None) -> None:
+                 segments: Segments | Sequence[str] | Callable[[Any], Any] | None = None) -> None:
         if not (isinstance(prediction_id, str) and prediction_id) and not callable(prediction_id):
             raise ConfigurationError(
                 f"prediction_id must be an input column name or a callable(X) returning one id per row, "
@@ -165,7 +165,8 @@ class Recorder:
         self.func = None if isinstance(prediction_id, str) else prediction_id
         self.rate = _ids.check_sample_rate(sample_rate)
         self.hash_ids = hash_ids
-        self.segments = None if segments is None else Segments(segments, reference)
+        self.segments = segments if segments is None or isinstance(segments, Segments) else Segments(segments,
+                                                                                                     reference)
         self.proba = self.value = self.label = False
         if reference is not None:
             from ._reference import OUTPUT_LABEL, OUTPUT_VALUE, PROBA_PREFIX
@@ -179,9 +180,10 @@ class Recorder:
         RECORDERS[model] = self
 
     # predict path: both never raise
-    def take_ids(self, x: Any) -> tuple[Any, int, dict[str, Any] | None] | None:
+    def take_ids(self, x: Any, taken: Mapping[str, Any] | BaseException | None = None
+                 ) -> tuple[Any, int, dict[str, Any] | None] | None:
         """The call's raw ids, their number and its segment columns, or None (counted) when they cannot be
-        taken."""
+        taken. ``taken``: the call's segment columns (or the error taking them) when the caller took them."""
         where = f"column {self.column!r}" if self.column is not None else "the prediction_id callable"
         try:
             ids = self.func(x) if self.func is not None else _column(x, self.column)
@@ -194,7 +196,9 @@ class Recorder:
             segs = None
             if self.segments is not None:
                 where = "the segments"
-                segs = {k: _owned(v) for k, v in self.segments.take(x).items()}
+                if isinstance(taken, BaseException):
+                    raise taken
+                segs = {k: _owned(v) for k, v in (self.segments.take(x) if taken is None else taken).items()}
             return ids, len(ids), segs
         except Exception as exc:
             log_once(f"records:ids:{self.model}", "otel-ml: model %r: cannot take prediction ids or segments "

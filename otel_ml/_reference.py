@@ -118,6 +118,32 @@ class MultivariateProfile:
 
 
 @dataclass(frozen=True)
+class SegmentValueProfile:
+    """One segment value's reference rows (the optional "segments" section): how many, the counts of each
+    model output over them (per bucket of a numeric output's edges, or per class then ``__other__``) and
+    their data-quality counts summed over the features (:data:`semconv.QUALITY_KINDS`)."""
+
+    rows: int
+    outputs: Mapping[str, tuple[int, ...] | Mapping[str, int]]
+    quality: Mapping[str, int]
+
+    def __hash__(self) -> int:  # a Reference stays hashable
+        return hash((self.rows, tuple((k, v if isinstance(v, tuple) else tuple(v.items()))
+                                      for k, v in self.outputs.items()), tuple(self.quality.items())))
+
+
+@dataclass(frozen=True)
+class SegmentColumnProfile:
+    """A segment column's profiled values: its top values (the rule of categorical features) and
+    :data:`semconv.OTHER_CATEGORY` (the rest, and missing values)."""
+
+    values: Mapping[str, SegmentValueProfile]
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.values.items()))
+
+
+@dataclass(frozen=True)
 class Reference:
     """A model version's reference profile: one :data:`Profile` per feature and per output.
 
@@ -133,6 +159,13 @@ class Reference:
     created_at: str = ""
     performance: ReferencePerformance | None = None
     multivariate: MultivariateProfile | None = None
+    #: the optional "segments" section: per segment column, the reference of each of its values
+    segments: Mapping[str, SegmentColumnProfile] | None = None
+
+    def __hash__(self) -> int:  # segments is a mapping
+        return hash((self.model_name, self.model_version, self.features, self.outputs, self.row_count,
+                     self.created_at, self.performance, self.multivariate,
+                     None if self.segments is None else tuple(self.segments.items())))
 
     @property
     def streamed_features(self) -> tuple[Profile, ...]:
@@ -167,6 +200,7 @@ class Reference:
             **({"multivariate": {**_multivariate.to_dict(self.multivariate.summary),
                                  "error": _profile_to_dict(self.multivariate.error)}}
                if self.multivariate is not None else {}),
+            **({"segments": _segments_to_dict(self.segments)} if self.segments is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -253,6 +287,7 @@ def build_reference(
     top_k: int = DEFAULT_TOP_K,
     labels: Any = None,
     multivariate: bool = False,
+    segments: Sequence[str] | Mapping[str, Any] | None = None,
 ) -> Reference:
     """Profile training (or validation) data, and optionally the model's predictions on it.
 
@@ -277,6 +312,13 @@ def build_reference(
     100,000 rows, against which each monitored row's reconstruction error is streamed and judged (and
     rows beyond its 99.9th percentile counted as outliers). Opt-in: it adds about 3 µs to a one-row call
     of numbers, about 10 µs with categorical columns.
+
+    ``segments`` (up to 4 column names of ``data``, or a mapping of segment name to one value per row for
+    a column that is not a feature) adds the "segments" section (:class:`SegmentColumnProfile`): per
+    column, its top values (a categorical feature's categories, else its ``top_k`` most frequent values)
+    and ``__other__``, each with its rows, its outputs' counts and its data-quality counts summed over the
+    features, so the processor judges drift and quality per segment value. Those values also bound what
+    ``monitor(..., segments=[...])`` emits for the column.
     """
     # Every check a loaded file must pass is made here too: what save() writes, load() reads.
     _check_name("model", model)
@@ -322,6 +364,11 @@ def build_reference(
         codes = [_level_codes(p, levels, columns[p.name]) for p, levels in encoded]
         mv = multivariate_profile(matrix, [p.name for p in numeric], bins,
                                   categorical=[(p.name, levels) for p, levels in encoded], codes=codes)
+    segment_section = None
+    if segments is not None:
+        segment_section = segment_profiles(_segment_columns(segments, columns, n_rows), columns, features,
+                                           [(p, values) for p, (_, values, _) in zip(outputs, prediction_columns)],
+                                           top_k)
     return Reference(
         model_name=model,
         model_version=str(version),
@@ -331,6 +378,7 @@ def build_reference(
         created_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         performance=None if labels is None else performance_of(labels, prediction_columns, n_rows),
         multivariate=mv,
+        segments=segment_section,
     )
 
 
@@ -585,8 +633,9 @@ def _parse(doc: Any, source: str) -> Reference:
         raise fail("created_at", "must be a string")
     performance = _parse_performance(doc.get("performance"), fail)
     multivariate = _parse_multivariate(doc.get("multivariate"), features, fail)
+    segments = _parse_segments(doc.get("segments"), len(features), outputs, row_count, fail)
     return Reference(model["name"], model["version"], features, outputs, row_count, created, performance,
-                     multivariate)
+                     multivariate, segments)
 
 
 def _parse_multivariate(section: Any, features: tuple[Profile, ...], fail: Any) -> MultivariateProfile | None:
@@ -955,3 +1004,212 @@ def _parse_performance(section: Any, fail: Any) -> ReferencePerformance | None:
                 raise fail(f"{at}.upper", "must be > 0 and increase from bin to bin")
             bins.append(CalibrationBin(float(b["upper"]), b["count"], float(b["mean_predicted"]), float(b["observed"])))
     return ReferencePerformance(task, n, metrics, tuple(classes), tuple(bins))
+
+
+# --- Segments (the optional "segments" section) -------------------------------------------------
+
+#: Values a loaded segment column may list: the largest ``top_k`` and ``__other__``.
+MAX_SEGMENT_VALUES = 1001
+#: Rows counted at once when profiling segments (bounded temporaries on big data).
+_SEGMENT_CHUNK_ROWS = 1 << 16
+
+
+def _segment_columns(segments: Sequence[str] | Mapping[str, Any], columns: Mapping[str, Any],
+                     n_rows: int) -> dict[str, Any]:
+    """The segment columns ``build_reference(segments=...)`` names, validated (ReferenceProfileError)."""
+    if isinstance(segments, Mapping):
+        named = {k: v for k, v in segments.items()}
+    elif isinstance(segments, (list, tuple)) and all(isinstance(s, str) for s in segments):
+        unknown = [s for s in segments if s not in columns]
+        if unknown:
+            raise ReferenceProfileError(f"segments names unknown columns: {unknown} (pass a mapping of name to "
+                                        "values for a column that is not a feature)")
+        named = {s: columns[s] for s in segments}
+        if len(named) != len(segments):
+            raise ReferenceProfileError(f"segments: a column is named twice in {list(segments)!r}")
+    else:
+        raise ReferenceProfileError("segments must be a list of column names of data or a mapping of segment "
+                                    f"name to one value per row, got {type(segments).__name__}")
+    if not named or len(named) > semconv.MAX_SEGMENT_COLUMNS:
+        raise ReferenceProfileError(f"segments: 1 to {semconv.MAX_SEGMENT_COLUMNS} columns, got {len(named)}")
+    out = {}
+    for name, values in named.items():
+        _check_name(f"segment {_shown(name)}", name)
+        if hasattr(values, "to_numpy"):
+            values = values.to_numpy()
+        arr = np.asarray(values) if not isinstance(values, np.ndarray) else values
+        if arr.ndim != 1 or arr.shape[0] != n_rows:
+            raise ReferenceProfileError(f"segment {_shown(name)}: must hold one value per row ({n_rows}), "
+                                        f"got shape {arr.shape}")
+        out[name] = arr
+    return out
+
+
+def _quality_rows(profile: Profile, values: Any, out: np.ndarray) -> None:
+    """Add each row's data-quality counts of one feature to ``out`` (rows x QUALITY_KINDS), counted as a
+    monitored process counts them (:mod:`otel_ml._adapters`, :mod:`otel_ml._binning`)."""
+    from ._adapters import numeric_cells
+    from ._binning import CategoricalTable
+
+    if isinstance(profile, NumericProfile):
+        v, wrong = numeric_cells(values)
+        nan = np.isnan(v)
+        finite = np.isfinite(v)
+        if wrong is not None:
+            nan &= ~wrong
+        out[:, 0] += nan
+        out[:, 1] += ~finite & ~nan
+        with np.errstate(invalid="ignore"):
+            out[:, 2] += finite & ((v < profile.min) | (v > profile.max))
+        return
+    table = CategoricalTable(profile)
+    idx = table.row_buckets(values)
+    out[:, 0] += idx == table.missing_bucket
+    out[:, 3] += idx == table.other
+
+
+def segment_profiles(segments: Mapping[str, Any], columns: Mapping[str, Any], features: Sequence[Profile],
+                     outputs: Sequence[tuple[Profile, Any]], top_k: int,
+                     chunk_rows: int = _SEGMENT_CHUNK_ROWS) -> dict[str, SegmentColumnProfile]:
+    """The "segments" section: per segment column, its top values (a categorical feature's categories, else
+    the column's ``top_k`` most frequent values) and ``__other__``, each with its rows, its outputs' counts
+    and its quality counts. Counted chunk by chunk, with the predict path's own bounding and binning."""
+    from ._adapters import numeric_cells
+    from ._binning import CategoricalTable, bucket_index
+    from ._segments import SegmentValues, _usable, sum_by_code
+
+    n_rows = len(next(iter(segments.values())))
+    by_name = {p.name: p for p in features}
+    coders: dict[str, SegmentValues] = {}
+    for name, values in segments.items():
+        p = by_name.get(name)
+        if not isinstance(p, CategoricalProfile):
+            p = _categorical_profile(name, values, top_k)
+        cats = p.categories
+        coders[name] = SegmentValues(name, _usable(cats))
+    out_tables = [(p, CategoricalTable(p) if isinstance(p, CategoricalProfile) else None, values)
+                  for p, values in outputs]
+    rows = {n: np.zeros(c.capacity + 1, dtype=np.int64) for n, c in coders.items()}
+    quality = {n: np.zeros((c.capacity + 1, len(semconv.QUALITY_KINDS)), dtype=np.int64) for n, c in coders.items()}
+    counts: dict[str, list[np.ndarray]] = {n: [] for n in coders}
+    widths = [table.size if table is not None else len(p.edges) + 1  # type: ignore[union-attr]
+              for p, table, _ in out_tables]
+    for n, c in coders.items():
+        counts[n] = [np.zeros((c.capacity + 1) * w, dtype=np.int64) for w in widths]
+    for lo in range(0, n_rows, chunk_rows):
+        hi = min(lo + chunk_rows, n_rows)
+        q = np.zeros((hi - lo, len(semconv.QUALITY_KINDS)), dtype=np.int64)
+        for p in features:
+            _quality_rows(p, columns[p.name][lo:hi], q)
+        buckets = []
+        for p, table, values in out_tables:
+            if table is not None:
+                idx = table.row_buckets(values[lo:hi])
+                buckets.append((idx, idx != table.missing_bucket, table.size))
+            elif isinstance(p, NumericProfile):
+                v, _ = numeric_cells(values[lo:hi])
+                fin = np.isfinite(v)
+                idx = np.zeros(hi - lo, dtype=np.int64)
+                idx[fin] = bucket_index(v[fin], np.asarray(p.edges, dtype=np.float64))
+                buckets.append((idx, fin, len(p.edges) + 1))
+        for name, coder in coders.items():
+            codes = coder.codes(segments[name][lo:hi], hi - lo)
+            size = coder.capacity + 1
+            rows[name] += np.bincount(codes, minlength=size)
+            quality[name] += sum_by_code(codes, q, size)
+            for acc, (idx, keep, width) in zip(counts[name], buckets):
+                acc += np.bincount(codes[keep] * width + idx[keep], minlength=size * width)
+    section = {}
+    for name, coder in coders.items():
+        labels = [*coder.labels, semconv.OTHER_CATEGORY]
+        values_doc: dict[str, SegmentValueProfile] = {}
+        for code, label in enumerate(labels):
+            outs: dict[str, tuple[int, ...] | Mapping[str, int]] = {}
+            for acc, (p, table, _) in zip(counts[name], out_tables):
+                per = acc.reshape(coder.capacity + 1, -1)[code].tolist()
+                outs[p.name] = dict(zip(table.labels, per)) if table is not None else tuple(per)
+            values_doc[label] = SegmentValueProfile(
+                int(rows[name][code]), outs, dict(zip(semconv.QUALITY_KINDS, quality[name][code].tolist())))
+        section[name] = SegmentColumnProfile(values_doc)
+    return section
+
+
+def _segments_to_dict(segments: Mapping[str, SegmentColumnProfile]) -> dict[str, Any]:
+    return {col: {"values": {value: {"rows": vp.rows,
+                                     "outputs": {k: dict(c) if isinstance(c, Mapping) else list(c)
+                                                 for k, c in vp.outputs.items()},
+                                     "quality": dict(vp.quality)}
+                             for value, vp in cp.values.items()}}
+            for col, cp in segments.items()}
+
+
+def _parse_segments(section: Any, n_features: int, outputs: tuple[Profile, ...], row_count: int,
+                    fail: Any) -> dict[str, SegmentColumnProfile] | None:
+    """The optional "segments" section, validated against the outputs and the row count; errors name the field."""
+    if section is None:
+        return None
+    if not isinstance(section, dict) or not 1 <= len(section) <= semconv.MAX_SEGMENT_COLUMNS:
+        raise fail("segments", f"must be an object of 1 to {semconv.MAX_SEGMENT_COLUMNS} segment columns")
+    kinds = set(semconv.QUALITY_KINDS)
+    out: dict[str, SegmentColumnProfile] = {}
+    for col, cdoc in section.items():
+        where = f"segments.{_shown(col)}"
+        problem = name_problem(col)
+        if problem:
+            raise fail(where, f"column name {problem}")
+        if not isinstance(cdoc, dict) or set(cdoc) != {"values"}:
+            raise fail(where, "must be an object with the one field 'values'")
+        values = cdoc["values"]
+        if not isinstance(values, dict) or not 1 <= len(values) <= MAX_SEGMENT_VALUES:
+            raise fail(f"{where}.values", f"must be an object of 1 to {MAX_SEGMENT_VALUES} values")
+        if semconv.OTHER_CATEGORY not in values:
+            raise fail(f"{where}.values", f"must hold {semconv.OTHER_CATEGORY!r} (the other values and missing ones)")
+        parsed: dict[str, SegmentValueProfile] = {}
+        total = 0
+        for value, vdoc in values.items():
+            vwhere = f"{where}.values.{_shown(value)}"
+            problem = name_problem(value)
+            if problem:
+                raise fail(vwhere, f"value {problem}")
+            if not isinstance(vdoc, dict) or set(vdoc) != {"rows", "outputs", "quality"}:
+                raise fail(vwhere, "must be an object with the fields 'rows', 'outputs' and 'quality'")
+            n = vdoc["rows"]
+            if not _is_count(n):
+                raise fail(f"{vwhere}.rows", "must be a non-negative integer (at most 2**53)")
+            total += n
+            odoc = vdoc["outputs"]
+            if not isinstance(odoc, dict) or set(odoc) != {p.name for p in outputs}:
+                raise fail(f"{vwhere}.outputs", "must be an object with one entry per output of the reference: "
+                           + (", ".join(_shown(p.name) for p in outputs[:8]) or "none"))
+            outs: dict[str, tuple[int, ...] | Mapping[str, int]] = {}
+            for p in outputs:
+                counts = odoc[p.name]
+                owhere = f"{vwhere}.outputs.{_shown(p.name)}"
+                if isinstance(p, NumericProfile):
+                    if not (isinstance(counts, list) and len(counts) == len(p.edges) + 1
+                            and all(_is_count(c) for c in counts)):
+                        raise fail(owhere, f"must be a list of {len(p.edges) + 1} non-negative integers "
+                                           "(one per bucket of the output's edges)")
+                    outs[p.name] = tuple(counts)
+                    got = sum(counts)
+                else:
+                    if not (isinstance(counts, dict) and list(counts) == list(p.bucket_labels)
+                            and all(_is_count(c) for c in counts.values())):
+                        raise fail(owhere, "must map each class of the output, then "
+                                           f"{semconv.OTHER_CATEGORY!r}, to a non-negative integer")
+                    outs[p.name] = dict(counts)
+                    got = sum(counts.values())
+                if got > n:
+                    raise fail(owhere, f"counts {got} rows, more than the value's {n}")
+            qdoc = vdoc["quality"]
+            if not isinstance(qdoc, dict) or set(qdoc) != kinds:
+                raise fail(f"{vwhere}.quality", f"must map each of {', '.join(semconv.QUALITY_KINDS)} to a count")
+            for kind in semconv.QUALITY_KINDS:
+                if not _is_count(qdoc[kind]) or qdoc[kind] > n * n_features:
+                    raise fail(f"{vwhere}.quality.{kind}",
+                               "must be a non-negative integer of at most rows × features")
+            parsed[value] = SegmentValueProfile(n, outs, {k: qdoc[k] for k in semconv.QUALITY_KINDS})
+        if total != row_count:
+            raise fail(f"{where}.values", f"rows add up to {total}, not the reference's row_count {row_count}")
+        out[col] = SegmentColumnProfile(parsed)
+    return out

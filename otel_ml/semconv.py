@@ -156,6 +156,21 @@ SEGMENT_SAMPLE_COUNT: Final = "ml.segment.sample_count"  # gauge, {outcome}
 SEGMENT_RANK: Final = "ml.segment.rank"  # gauge: 1 = worst judged slice of the model version and window
 SEGMENT_OVERFLOW: Final = "ml.segment.overflow"  # counter, {segment}: slices beyond outcomes.max_segments
 
+# Library -> processor: outputs and data quality per segment value (own names: never summed into the overall).
+SEGMENT_ROWS: Final = "ml.segment.rows"  # counter, {row}: rows of one segment value
+SEGMENT_PREDICTION_VALUE: Final = "ml.segment.prediction.value"  # histogram, the output's reference edges
+SEGMENT_PREDICTION_CLASS_COUNT: Final = "ml.segment.prediction.class.count"  # counter, {prediction}
+#: The library's per-segment quality counter of each kind (summed over the features; :data:`QUALITY_KINDS` order).
+SEGMENT_QUALITY_COUNTERS: Final[dict[str, str]] = {
+    "missing": "ml.segment.feature.missing",
+    "invalid": "ml.segment.feature.invalid",
+    "out_of_range": "ml.segment.feature.out_of_range",
+    "unseen": "ml.segment.feature.unseen",
+}
+MAX_SEGMENT_SERIES: Final = 2000
+"""Segment series one model version may emit: Σ over its segment columns of (values + 1) × (1 + output
+series + 4). ``monitor()`` computes the bound at decoration and refuses a configuration above it."""
+
 # Processor: versions side by side (a candidate model version against its baseline version's traffic).
 MODEL_BASELINE_VERSION: Final = "ml.model.baseline_version"
 """On ``ml.version.*``: the version the candidate (``ml.model.version``) is compared with."""
@@ -244,6 +259,10 @@ LIBRARY_METRICS: Final[dict[str, tuple[str, str]]] = {
     INSTRUMENTATION_ERRORS: ("counter", "{error}"),
     PREDICTION_RECORDS: ("counter", "{record}"),
     RECORDS_DROPPED: ("counter", "{record}"),
+    SEGMENT_ROWS: ("counter", "{row}"),
+    SEGMENT_PREDICTION_VALUE: ("histogram", ""),
+    SEGMENT_PREDICTION_CLASS_COUNT: ("counter", "{prediction}"),
+    **{name: ("counter", "{value}") for name in SEGMENT_QUALITY_COUNTERS.values()},
 }
 
 #: Every metric the processor emits, with (instrument kind, unit).

@@ -177,6 +177,8 @@ def test_outputs():
 
 def test_batch_size_and_columns_of():
     assert batch_size(np.zeros((4, 2))) == 4 and batch_size({"a": 1}) == 1 and batch_size(3) is None
+    assert batch_size({"a": [1, 2, 3], "b": np.zeros(3)}) == 3  # a dict of columns: their length
+    assert batch_size({"a": [1, 2, 3], "b": [1]}) is None
     cols = columns_of(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}))
     assert list(cols) == ["a", "b"] and cols["b"].tolist() == ["x", "y"]
     assert list(columns_of(np.zeros((2, 3)))) == ["x0", "x1", "x2"]

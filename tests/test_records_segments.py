@@ -96,11 +96,6 @@ def test_bad_segments_fail_at_decoration(segments, message, sink):  # noqa: F811
         otel_ml.monitor(model="m", version="1", prediction_id="id", segments=segments)
 
 
-def test_segments_need_prediction_id():
-    with pytest.raises(ConfigurationError, match="prediction_id"):
-        otel_ml.monitor(model="m", version="1", segments=["country"])
-
-
 def test_a_callable_with_more_than_four_segments_sends_the_first_four(sink, caplog):  # noqa: F811
     @otel_ml.monitor(model="f", version="1", prediction_id=lambda X: X["id"],
                      segments=lambda X: {f"s{i}": ["v"] * len(X["id"]) for i in range(6)})
