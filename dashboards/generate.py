@@ -512,7 +512,7 @@ def realized_performance(d: db.Dashboard) -> db.Dashboard:
 
 #: Columns of the worst-segments table: query ref -> (segment gauge, column title).
 _SEGMENT_COLUMNS = {
-    "A": (sc.SEGMENT_RANK, "rank"),
+    "A": (sc.SEGMENT_PERFORMANCE_RANK, "rank"),
     "B": (sc.SEGMENT_PERFORMANCE_GAP, "gap (segment − rest)"),
     "C": (sc.SEGMENT_PERFORMANCE_VALUE, "segment value"),
     "D": (sc.SEGMENT_PERFORMANCE_LOWER, "lower"),
@@ -531,7 +531,7 @@ def worst_segments(d: db.Dashboard) -> db.Dashboard:
     d = d.with_panel(
         table.Panel().title(f"Worst segments ($window, top {q.WORST_SEGMENTS})")
         .description("Segment slices (monitor(segments=...): ml.segment.name = value) whose realized metric is "
-                     "worst relative to the rest of the window, as the processor ranks them (ml.segment.rank, "
+                     "worst relative to the rest of the window, as the processor ranks them (ml.segment.performance.rank, "
                      "1 = worst, among the slices with a verdict). gap: segment − rest (accuracy: negative is "
                      "worse; mae: positive is worse); lower / upper: the segment value's 95 % interval; "
                      "degraded: 1 significantly worse than the rest by more than the tolerance, 0 not "

@@ -242,7 +242,7 @@ OUTCOME_METRICS = (sc.PERFORMANCE_VALUE, sc.PERFORMANCE_LOWER, sc.PERFORMANCE_UP
                    sc.OUTCOMES_DUPLICATES, sc.OUTCOMES_REJECTED, sc.LABEL_DELAY,
                    sc.SEGMENT_PERFORMANCE_VALUE, sc.SEGMENT_PERFORMANCE_LOWER, sc.SEGMENT_PERFORMANCE_UPPER,
                    sc.SEGMENT_PERFORMANCE_GAP, sc.SEGMENT_PERFORMANCE_DEGRADED, sc.SEGMENT_SAMPLE_COUNT,
-                   sc.SEGMENT_RANK, sc.SEGMENT_OVERFLOW)
+                   sc.SEGMENT_PERFORMANCE_RANK, sc.SEGMENT_OVERFLOW)
 ONE_METRIC = {PERF_METRIC: f"${V_METRIC}"}
 #: The metric over all classes (per-class metrics such as f1 of one class carry ml.prediction.class).
 ALL_CLASSES = {PRED_CLASS: "="}
@@ -298,11 +298,11 @@ BY_SEGMENT = f"{MODEL}, {VERSION}, {WINDOW}, {SEG_NAME}, {SEG_VALUE}"
 WORST_SEGMENTS = 10
 
 
-def worst_segments(name: str = sc.SEGMENT_RANK, k: int = WORST_SEGMENTS) -> str:
+def worst_segments(name: str = sc.SEGMENT_PERFORMANCE_RANK, k: int = WORST_SEGMENTS) -> str:
     """A segment gauge of the ``k`` worst judged slices per model version and window (the processor ranks
-    them by how much worse than the rest of the window they are: ``ml.segment.rank`` 1 = worst)."""
-    ranked = f"max by ({BY_SEGMENT}) ({_s(sc.SEGMENT_RANK, ONE_WINDOW, base=EVAL)}) <= {k}"
-    if name == sc.SEGMENT_RANK:
+    them by how much worse than the rest of the window they are: ``ml.segment.performance.rank`` 1 = worst)."""
+    ranked = f"max by ({BY_SEGMENT}) ({_s(sc.SEGMENT_PERFORMANCE_RANK, ONE_WINDOW, base=EVAL)}) <= {k}"
+    if name == sc.SEGMENT_PERFORMANCE_RANK:
         return ranked
     return f"max by ({BY_SEGMENT}) ({_s(name, ONE_WINDOW, base=EVAL)})\nand on ({BY_SEGMENT})\n({ranked})"
 

@@ -620,7 +620,7 @@ def _segment_inputs() -> list[dict[str, str]]:
     out = []
     for value, (rank, gap, val, n, degraded) in rows.items():
         if rank is not None:
-            out.append(seg(sc.SEGMENT_RANK, f"{rank}x20", value))
+            out.append(seg(sc.SEGMENT_PERFORMANCE_RANK, f"{rank}x20", value))
         out += [seg(sc.SEGMENT_PERFORMANCE_GAP, f"{gap}x20", value),
                 seg(sc.SEGMENT_PERFORMANCE_VALUE, f"{val}x20", value),
                 seg(sc.SEGMENT_PERFORMANCE_LOWER, "0.7x20", value),

@@ -118,6 +118,29 @@ class MultivariateProfile:
 
 
 @dataclass(frozen=True)
+class SegmentValueProfile:
+    """One segment value's training rows: how many, its outputs' counts (per bucket of the output's edges,
+    or per class) and its data-quality counts summed over the features (the optional "segments" section)."""
+
+    rows: int
+    outputs: Mapping[str, tuple[int, ...] | Mapping[str, int]]
+    quality: Mapping[str, int]
+
+    def __hash__(self) -> int:  # a Reference stays hashable
+        return hash((self.rows, tuple(self.outputs), tuple(self.quality.items())))
+
+
+@dataclass(frozen=True)
+class SegmentColumnProfile:
+    """A segment column's profiled values (its top values and :data:`semconv.OTHER_CATEGORY`)."""
+
+    values: Mapping[str, SegmentValueProfile]
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.values))
+
+
+@dataclass(frozen=True)
 class Reference:
     """A model version's reference profile: one :data:`Profile` per feature and per output.
 
@@ -133,6 +156,12 @@ class Reference:
     created_at: str = ""
     performance: ReferencePerformance | None = None
     multivariate: MultivariateProfile | None = None
+    segments: Mapping[str, SegmentColumnProfile] | None = None
+
+    def __hash__(self) -> int:
+        return hash((self.model_name, self.model_version, self.features, self.outputs, self.row_count,
+                     self.created_at, self.performance, self.multivariate,
+                     None if self.segments is None else tuple(self.segments)))
 
     @property
     def streamed_features(self) -> tuple[Profile, ...]:
@@ -167,6 +196,7 @@ class Reference:
             **({"multivariate": {**_multivariate.to_dict(self.multivariate.summary),
                                  "error": _profile_to_dict(self.multivariate.error)}}
                if self.multivariate is not None else {}),
+            **({"segments": _segments_to_dict(self.segments)} if self.segments is not None else {}),
         }
 
     def to_json(self) -> str:
@@ -544,8 +574,72 @@ def _parse(doc: Any, source: str) -> Reference:
         raise fail("created_at", "must be a string")
     performance = _parse_performance(doc.get("performance"), fail)
     multivariate = _parse_multivariate(doc.get("multivariate"), features, fail)
+    segments = _parse_segments(doc.get("segments"), outputs, fail)
     return Reference(model["name"], model["version"], features, outputs, row_count, created, performance,
-                     multivariate)
+                     multivariate, segments)
+
+
+def _segments_to_dict(segments: Mapping[str, SegmentColumnProfile]) -> dict[str, Any]:
+    return {col: {"values": {value: {"rows": vp.rows,
+                                     "outputs": {k: dict(c) if isinstance(c, Mapping) else list(c)
+                                                 for k, c in vp.outputs.items()},
+                                     "quality": dict(vp.quality)}
+                             for value, vp in cp.values.items()}}
+            for col, cp in segments.items()}
+
+
+def _parse_segments(section: Any, outputs: tuple[Profile, ...], fail: Any) -> dict[str, SegmentColumnProfile] | None:
+    """The optional "segments" section, validated against the outputs; a reference without it has none."""
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise fail("segments", "must be an object")
+    if len(section) > semconv.MAX_SEGMENT_COLUMNS:
+        raise fail("segments", f"has {len(section)} columns, more than {semconv.MAX_SEGMENT_COLUMNS}")
+    by_name = {p.name: p for p in outputs}
+    out: dict[str, SegmentColumnProfile] = {}
+    for col, cdoc in section.items():
+        problem = name_problem(col)
+        if problem:
+            raise fail("segments", f"column name {problem}")
+        where = f"segments.{_shown(col)}"
+        values = cdoc.get("values") if isinstance(cdoc, dict) else None
+        if not isinstance(values, dict) or len(values) > MAX_FEATURES:
+            raise fail(where, f"must be an object with 'values' (at most {MAX_FEATURES})")
+        parsed: dict[str, SegmentValueProfile] = {}
+        for value, vdoc in values.items():
+            vwhere = f"{where}.values.{_shown(value)}"
+            problem = name_problem(value)
+            if problem:
+                raise fail(vwhere, problem)
+            if not isinstance(vdoc, dict) or not _is_count(vdoc.get("rows")):
+                raise fail(vwhere, "must be an object with 'rows' (a non-negative integer, at most 2**53)")
+            outs: dict[str, tuple[int, ...] | Mapping[str, int]] = {}
+            odoc = vdoc.get("outputs", {})
+            if not isinstance(odoc, dict):
+                raise fail(f"{vwhere}.outputs", "must be an object")
+            for name, counts in odoc.items():
+                p = by_name.get(name)
+                if p is None:
+                    raise fail(f"{vwhere}.outputs", f"names no output of the reference: {_shown(name)}")
+                if isinstance(p, NumericProfile):
+                    if not (isinstance(counts, list) and len(counts) == len(p.edges) + 1
+                            and all(_is_count(c) for c in counts)):
+                        raise fail(f"{vwhere}.outputs.{_shown(name)}",
+                                   f"must be {len(p.edges) + 1} non-negative integers (one per bucket)")
+                    outs[name] = tuple(counts)
+                else:
+                    if not (isinstance(counts, dict) and all(isinstance(k, str) and len(k) <= MAX_NAME_LENGTH
+                                                             and _is_count(c) for k, c in counts.items())):
+                        raise fail(f"{vwhere}.outputs.{_shown(name)}", "must map class names to counts")
+                    outs[name] = dict(counts)
+            qdoc = vdoc.get("quality", {})
+            if not isinstance(qdoc, dict) or not all(k in semconv.QUALITY_KINDS and _is_count(c)
+                                                     for k, c in qdoc.items()):
+                raise fail(f"{vwhere}.quality", f"must map kinds of {semconv.QUALITY_KINDS} to counts")
+            parsed[value] = SegmentValueProfile(vdoc["rows"], outs, dict(qdoc))
+        out[col] = SegmentColumnProfile(parsed)
+    return out
 
 
 def _parse_multivariate(section: Any, features: tuple[Profile, ...], fail: Any) -> MultivariateProfile | None:

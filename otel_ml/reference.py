@@ -20,6 +20,8 @@ from ._reference import (
     Profile,
     Reference,
     ReferencePerformance,
+    SegmentColumnProfile,
+    SegmentValueProfile,
     load_reference,
     loads_reference,
 )
@@ -34,6 +36,8 @@ __all__ = [
     "Profile",
     "Reference",
     "ReferencePerformance",
+    "SegmentColumnProfile",
+    "SegmentValueProfile",
     "load_reference",
     "loads_reference",
 ]

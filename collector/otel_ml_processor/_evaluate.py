@@ -22,6 +22,8 @@ from otel_ml.semconv import QUALITY_KINDS
 from otel_ml.stats import DRIFT_METHODS, NO_VERDICT, DriftPolicy, PolicyBook, evaluate_batch, quality_alarm
 
 from ._estimated import EstimatedResult, EstimatedTarget, estimate, estimated_target
+from ._segment_drift import SegmentEvaluation, SegmentLayout, build_layout as build_segment_layout, judge
+from ._segment_streams import SEGMENT_KINDS
 from ._state import KIND_FEATURE, KIND_PREDICTION, State, Stream
 from ._store import ReferenceShares, ReferenceStore
 from ._versions import VersionComparison, VersionPair, compare_versions
@@ -51,6 +53,8 @@ class Evaluation:
     estimated: list[EstimatedResult] = field(default_factory=list)
     #: candidate model versions judged against their baseline version (see :mod:`._versions`).
     versions: VersionComparison | None = None
+    #: drift, quality and mix per segment value (see :mod:`._segment_drift`).
+    segments: SegmentEvaluation | None = None
 
     @property
     def rows(self) -> int:
@@ -76,6 +80,7 @@ class _Layout:
     roles: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (stream index, target, min_samples) of each stream that feeds an estimated performance.
     estimated: list[tuple[int, EstimatedTarget, int]] = field(default_factory=list)
+    segments: SegmentLayout | None = None
 
 
 class Evaluator:
@@ -91,13 +96,16 @@ class Evaluator:
 
     def _build_layout(self, state: State) -> _Layout:
         streams = []
+        segment_streams = []
         for st in state.streams:
             if not st.alive:
                 continue
             c = self.store.get(st.key[0], st.key[1])
             if c is None or c.fingerprint != st.fingerprint:
                 continue
-            streams.append(st)
+            (segment_streams if st.key[2] in SEGMENT_KINDS else streams).append(st)
+        segments = build_segment_layout(segment_streams, self.store, self.book, state.cells_used) \
+            if segment_streams else None
         s = len(streams)
         bins = np.fromiter((st.spec.bins for st in streams), dtype=np.int64, count=s)
         cell0 = np.fromiter((st.cell0 for st in streams), dtype=np.int64, count=s)
@@ -139,7 +147,7 @@ class Evaluator:
                     and st.spec.bins == len(target.edges) + 1):
                 est.append((i, target, policies[i].min_samples))
         return _Layout(streams, index, q_index, reference, positions, spread, numeric, bins, ratios, fam, policies,
-                       is_feature, refs, dict(getattr(state, "roles", {})), est)
+                       is_feature, refs, dict(getattr(state, "roles", {})), est, segments)
 
     def layout(self, state: State) -> _Layout:
         key = (id(state), state.layout_version, self.store.generation)
@@ -180,10 +188,11 @@ class Evaluator:
             dtype=np.int64, count=s * w,
         )
         policies = lay.policies * w
+        segments = judge(lay.segments, counts, self.window_labels) if lay.segments is not None else None
         if s == 0:
             return Evaluation(int(now * 1e9), [], [], np.zeros(0), {m: np.zeros(0) for m in DRIFT_METHODS}, np.zeros(0),
                               np.zeros(0, np.int8), np.zeros((0, _Q)), np.zeros(0, np.int8),
-                              time.perf_counter() - t0)
+                              time.perf_counter() - t0, segments=segments)
         distinct = {id(p): p for p in policies}
         policy_arg: Any = policies if len(distinct) > 1 else policies[0]
         drift = evaluate_batch(reference, current, numeric=numeric, positions=positions, spread=spread,
@@ -240,4 +249,5 @@ class Evaluator:
             references=lay.references,
             estimated=estimated,
             versions=versions,
+            segments=segments,
         )

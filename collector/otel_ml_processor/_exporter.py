@@ -36,6 +36,7 @@ from otel_ml.stats import DRIFT_METHODS, NO_VERDICT
 from ._config import PROTOCOL_HTTP
 from ._estimated import add_estimated
 from ._evaluate import Evaluation
+from ._segment_drift import add_segment_drift
 from ._telemetry import SCOPE_NAME, Telemetry, add_telemetry, kv, new_metric, resource_attributes
 from ._versions import add_versions
 
@@ -57,6 +58,8 @@ def build_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = No
         _add_evaluation(sm, ev, now_ns)
         add_estimated(sm, ev.estimated, now_ns)
         add_versions(sm, ev.versions, now_ns)
+    if ev is not None:
+        add_segment_drift(sm, ev.segments, now_ns)
     add_telemetry(sm, tel, now_ns)
     return req
 
@@ -242,6 +245,10 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
             add_estimated(est, ev.estimated, now_ns)
             metrics.extend(m.SerializeToString() for m in est.metrics)
         metrics.extend(_encoded_versions(ev, kvs, now_ns))
+    if ev is not None and ev.segments is not None:
+        seg = pb.ScopeMetrics()
+        add_segment_drift(seg, ev.segments, now_ns)
+        metrics.extend(m.SerializeToString() for m in seg.metrics)
     tele = pb.ScopeMetrics()
     add_telemetry(tele, tel, now_ns)
     metrics.extend(m.SerializeToString() for m in tele.metrics)

@@ -226,7 +226,7 @@ def test_windows_judge_segments_and_export_the_gauges() -> None:
     got = {m.name: m for m in sm.metrics}
     assert set(got) == {semconv.SEGMENT_SAMPLE_COUNT, semconv.SEGMENT_PERFORMANCE_DEGRADED,
                         semconv.SEGMENT_PERFORMANCE_VALUE, semconv.SEGMENT_PERFORMANCE_LOWER,
-                        semconv.SEGMENT_PERFORMANCE_UPPER, semconv.SEGMENT_PERFORMANCE_GAP, semconv.SEGMENT_RANK}
+                        semconv.SEGMENT_PERFORMANCE_UPPER, semconv.SEGMENT_PERFORMANCE_GAP, semconv.SEGMENT_PERFORMANCE_RANK}
     ranks = {tuple(a.value.string_value for a in dp.attributes if a.key.startswith("ml.segment.")): dp.as_int
-             for dp in got[semconv.SEGMENT_RANK].gauge.data_points}
+             for dp in got[semconv.SEGMENT_PERFORMANCE_RANK].gauge.data_points}
     assert ranks == {("country", "DE"): 1, ("country", "FR"): 2}
