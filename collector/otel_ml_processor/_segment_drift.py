@@ -84,12 +84,14 @@ class SegmentEvaluation:
     drift_score: np.ndarray  # float64 (NaN: no verdict)
     drift_rank: np.ndarray  # int64 (0: no rank)
     drift_samples: np.ndarray
+    drift_p_adjusted: np.ndarray  # Holm-adjusted within the segment outputs of the version and window (NaN: none)
     qual_keys: list[tuple[str, str, str, str]]
     qual_windows: list[str]
     quality_ratio: np.ndarray  # float64[R, len(QUALITY_KINDS)] (NaN: no rows)
     quality_alarm: np.ndarray  # int8
     quality_excess: np.ndarray  # float64 (NaN: no verdict)
     quality_rank: np.ndarray  # int64 (0: no rank)
+    quality_p_adjusted: np.ndarray  # float64[R, len(QUALITY_KINDS)]: Holm within the version and window's tests
     mix_keys: list[tuple[str, str, str]]
     mix_windows: list[str]
     mix_detected: np.ndarray  # int8
@@ -250,8 +252,10 @@ def judge(lay: SegmentLayout, counts: Sequence[np.ndarray], labels: Sequence[str
         judged = detected != NO_VERDICT
         score = np.where(judged, np.asarray(d.effect, dtype=np.float64), np.nan)
         samples = np.asarray(d.sample_count, dtype=np.float64)
+        p_drift = np.asarray(d.p_adjusted, dtype=np.float64)
     else:
         detected, judged, score, samples = (np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0), np.zeros(0))
+        p_drift = np.zeros(0)
     drift_rank = _ranks(score, judged, pred_family)
 
     # --- quality
@@ -279,6 +283,7 @@ def judge(lay: SegmentLayout, counts: Sequence[np.ndarray], labels: Sequence[str
         excess = np.where(judged_q, np.where(np.isfinite(diff), diff, -np.inf).max(axis=1), np.nan)
     else:
         ratio, alarm, excess, judged_q = np.zeros((0, _Q)), np.zeros(0, np.int8), np.zeros(0), np.zeros(0, bool)
+        p_adj = np.zeros((0, _Q))
     quality_rank = _ranks(excess, judged_q, qual_family)
 
     # --- mix
@@ -296,8 +301,8 @@ def judge(lay: SegmentLayout, counts: Sequence[np.ndarray], labels: Sequence[str
         return [lab for lab in labels[:w] for _ in range(n)]
 
     return SegmentEvaluation(
-        lay.pred_keys * w, windows(p), detected, score, drift_rank, samples,
-        lay.qual_keys * w, windows(q), ratio, alarm, excess, quality_rank,
+        lay.pred_keys * w, windows(p), detected, score, drift_rank, samples, p_drift,
+        lay.qual_keys * w, windows(q), ratio, alarm, excess, quality_rank, p_adj,
         lay.mix_keys * w, windows(m), mix_detected,
         no_profile=len(lay.no_profile), no_profile_listed=lay.no_profile[:MAX_LISTED])
 
