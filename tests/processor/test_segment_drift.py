@@ -14,7 +14,7 @@ from otel_ml_processor import _checkpoint
 from otel_ml_processor._decode import decode_protobuf
 from otel_ml_processor._evaluate import Evaluator
 from otel_ml_processor._exporter import build_request, encode_request
-from otel_ml_processor._segment_streams import KIND_SEGMENT_PREDICTION, KIND_SEGMENT_QUALITY, pack_name
+from otel_ml_processor._segment_streams import KIND_SEGMENT_PREDICTION, pack_name
 from otel_ml_processor._state import State
 from otel_ml_processor._store import ReferenceStore
 from otel_ml_processor._telemetry import Telemetry
