@@ -30,6 +30,10 @@ OUTCOMES = "outcomes"
 #: (:data:`dashboards.promql.VERSION_OUTCOME_METRICS`): data only where outcomes are joined for two live
 #: versions of one model (checked on synthetic series by promtool; neither e2e scenario has both).
 VERSION_OUTCOMES = "outcomes+versions"
+#: :attr:`Query.requires` of a query that reads the processor's segment drift metrics
+#: (:data:`dashboards.promql.SEGMENT_DRIFT_METRICS`): data only where a model is monitored with ``segments=``
+#: and its reference profiles the segment values (checked on synthetic series by promtool).
+SEGMENTS = "segments"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
@@ -58,11 +62,13 @@ class Query:
 
     @property
     def requires(self) -> str | None:
-        """What the query needs beyond a model serving traffic: :data:`OUTCOMES` when it reads a
-        ground-truth metric, else None."""
+        """What the query needs beyond a model serving traffic: :data:`SEGMENTS` when it reads a segment drift
+        metric, :data:`OUTCOMES` when it reads a ground-truth metric, else None."""
         names = metric_names(self.expr)
         if names and names <= {promql.metric(n) for n in promql.VERSION_OUTCOME_METRICS}:
             return VERSION_OUTCOMES  # (an alert that also reads the drift comparison is checked with it)
+        if names & {promql.metric(n) for n in promql.SEGMENT_DRIFT_METRICS}:
+            return SEGMENTS
         return OUTCOMES if names & _outcome_names() else None
 
 

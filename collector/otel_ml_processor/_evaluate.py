@@ -95,8 +95,8 @@ class Evaluator:
         self._layout_key: tuple[int, int, int] | None = None
 
     def _build_layout(self, state: State) -> _Layout:
-        streams = []
-        segment_streams = []
+        streams: list[Stream] = []
+        segment_streams: list[Stream] = []
         for st in state.streams:
             if not st.alive:
                 continue
