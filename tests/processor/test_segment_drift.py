@@ -306,3 +306,43 @@ def test_min_samples_per_output_policy_applies_to_segment_streams() -> None:
     strict = PolicyBook(default=DriftPolicy(min_samples=1000))
     assert evaluate(store, state, strict).segments.drift_detected[0] == NO_VERDICT
     assert evaluate(store, state).segments.drift_detected[0] == 1
+
+
+def test_categorical_output_per_segment_from_class_counts() -> None:
+    import dataclasses
+
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+    from otel_ml import build_reference
+    from otel_ml.reference import SegmentColumnProfile, SegmentValueProfile
+
+    from .payloads import kv
+
+    rng = np.random.default_rng(5)
+    labels = rng.choice(["a", "b", "c"], size=6000, p=[0.6, 0.3, 0.1])
+    base = build_reference({"x": rng.normal(size=6000)}, model="clf", version="1", predictions=list(labels))
+    output = base.outputs[0].name
+    profile = {v: SegmentValueProfile(3000, {output: {"a": 1800, "b": 900, "c": 300}}, {}) for v in ("DE", "FR")}
+    ref = dataclasses.replace(base, segments={"country": SegmentColumnProfile(profile)})
+    store = ReferenceStore(None)
+    store.put(ref)
+    state = State(store, windows=(60.0,), slots_per_window=6, clock=lambda: T0, epoch_ns=0)
+    req = ExportMetricsServiceRequest()
+    m = req.resource_metrics.add().scope_metrics.add().metrics.add(name=semconv.SEGMENT_PREDICTION_CLASS_COUNT)
+    m.sum.aggregation_temporality = 2
+    counts = {"DE": {"a": 600, "b": 300, "c": 100}, "FR": {"a": 300, "b": 300, "c": 400, "zzz": 50}}
+    for value, per_class in counts.items():
+        for cls, n in per_class.items():
+            m.sum.data_points.add(start_time_unix_nano=10, time_unix_nano=20, as_int=n).attributes.extend(
+                [kv(semconv.MODEL_NAME, "clf"), kv(semconv.MODEL_VERSION, "1"), kv(semconv.PREDICTION_NAME, output),
+                 kv(semconv.PREDICTION_CLASS, cls), kv(semconv.SEGMENT_NAME, "country"),
+                 kv(semconv.SEGMENT_VALUE, value)])
+    res = state.ingest(decode_protobuf(req.SerializeToString()), T0)
+    assert res.rejected_total == 0
+    seg = Evaluator(store, PolicyBook(), ("1m",)).evaluate(state, T0).segments
+    idx = {k[4]: i for i, k in enumerate(seg.pred_keys)}
+    assert seg.drift_detected[idx["DE"]] == 0 and seg.drift_detected[idx["FR"]] == 1
+    # Total variation of FR (an unknown class counted in the "other" bucket) against the profile's shares.
+    cur = np.array([300, 300, 400, 50]) / 1050
+    assert seg.drift_score[idx["FR"]] == pytest.approx(0.5 * np.abs(cur - [0.6, 0.3, 0.1, 0.0]).sum())
+    assert seg.drift_rank[idx["FR"]] == 1
