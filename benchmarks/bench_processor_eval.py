@@ -102,8 +102,8 @@ def build_segment_state() -> tuple[ReferenceStore, State]:
     seg_counts = tuple(int(c) for c in ref_counts / 10)
     columns = [f"col{c}" for c in range(SEG_COLUMNS)]
     values = [f"v{v}" for v in range(SEG_VALUES)]
-    segments = {col: SegmentColumnProfile({v: SegmentValueProfile(sum(seg_counts), {"value": seg_counts},
-                                                                  {"missing": sum(seg_counts) * features // 100})
+    quality = {k: sum(seg_counts) * features // 100 if k == "missing" else 0 for k in semconv.QUALITY_KINDS}
+    segments = {col: SegmentColumnProfile({v: SegmentValueProfile(sum(seg_counts), {"value": seg_counts}, quality)
                                            for v in values}) for col in columns}
     for m in range(MODELS):
         model = f"model-{m:03d}"

@@ -167,6 +167,9 @@ SEGMENT_QUALITY_COUNTERS: Final[dict[str, str]] = {
     "out_of_range": "ml.segment.feature.out_of_range",
     "unseen": "ml.segment.feature.unseen",
 }
+MAX_SEGMENT_SERIES: Final = 2000
+"""Segment series one model version may emit: Σ over its segment columns of (values + 1) × (1 + output
+series + 4). ``monitor()`` computes the bound at decoration and refuses a configuration above it."""
 
 # Processor: drift and data quality per segment value, and the segment mix per column (issue 13).
 QUALITY_KIND: Final = "ml.quality.kind"

@@ -208,7 +208,8 @@ def segment_reference(model: str = "shop", version: str = "1", column: str = "co
         n = int(rows * share)
         counts = bucket_counts(rng.uniform(0, 1, n), np.asarray(out.edges))
         bad = int(rng.binomial(n * len(base.features), missing))
-        values[value] = SegmentValueProfile(n, {out.name: tuple(int(c) for c in counts)}, {"missing": bad})
+        quality = {kind: bad if kind == "missing" else 0 for kind in semconv.QUALITY_KINDS}
+        values[value] = SegmentValueProfile(n, {out.name: tuple(int(c) for c in counts)}, quality)
     return dataclasses.replace(base, segments={column: SegmentColumnProfile(values)})
 
 

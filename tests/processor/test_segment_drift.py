@@ -322,8 +322,13 @@ def test_categorical_output_per_segment_from_class_counts() -> None:
     labels = rng.choice(["a", "b", "c"], size=6000, p=[0.6, 0.3, 0.1])
     base = build_reference({"x": rng.normal(size=6000)}, model="clf", version="1", predictions=list(labels))
     output = base.outputs[0].name
-    profile = {v: SegmentValueProfile(3000, {output: {"a": 1800, "b": 900, "c": 300}}, {}) for v in ("DE", "FR")}
+    quality = dict.fromkeys(semconv.QUALITY_KINDS, 0)
+    profile = {v: SegmentValueProfile(3000, {output: {"a": 1800, "b": 900, "c": 300, semconv.OTHER_CATEGORY: 0}},
+                                      quality) for v in ("DE", "FR")}
+    profile[semconv.OTHER_CATEGORY] = SegmentValueProfile(0, {output: dict.fromkeys(("a", "b", "c", "__other__"), 0)},
+                                                          quality)
     ref = dataclasses.replace(base, segments={"country": SegmentColumnProfile(profile)})
+    assert ref.segments == type(ref).from_dict(ref.to_dict()).segments  # a valid section (loads back the same)
     store = ReferenceStore(None)
     store.put(ref)
     state = State(store, windows=(60.0,), slots_per_window=6, clock=lambda: T0, epoch_ns=0)
