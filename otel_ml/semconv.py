@@ -171,6 +171,14 @@ MAX_SEGMENT_SERIES: Final = 2000
 """Segment series one model version may emit: Σ over its segment columns of (values + 1) × (1 + output
 series + 4). ``monitor()`` computes the bound at decoration and refuses a configuration above it."""
 
+# Processor: versions side by side (a candidate model version against its baseline version's traffic).
+MODEL_BASELINE_VERSION: Final = "ml.model.baseline_version"
+"""On ``ml.version.*``: the version the candidate (``ml.model.version``) is compared with."""
+VERSION_DRIFT_DETECTED: Final = "ml.version.drift.detected"  # gauge 0/1 (no point without verdict)
+VERSION_DRIFT_SCORE: Final = "ml.version.drift.score"  # gauge, attribute ml.drift.method
+VERSION_PERFORMANCE_GAP: Final = "ml.version.performance.gap"  # gauge: candidate - baseline, per metric
+VERSION_PERFORMANCE_DEGRADED: Final = "ml.version.performance.degraded"  # gauge 1/0/-1 (NO_VERDICT)
+
 # Processor: drift and data quality per segment value, and the segment mix per column (issue 13).
 QUALITY_KIND: Final = "ml.quality.kind"
 """On ``ml.segment.quality.ratio``: the data-quality kind (one of :data:`QUALITY_KINDS`)."""
@@ -181,14 +189,6 @@ SEGMENT_QUALITY_RATIO: Final = "ml.segment.quality.ratio"  # gauge, 1, attribute
 SEGMENT_QUALITY_ALARM: Final = "ml.segment.quality.alarm"  # gauge 1/0/NO_VERDICT per segment value
 SEGMENT_QUALITY_RANK: Final = "ml.segment.quality.rank"  # gauge: 1 = largest quality excess
 SEGMENT_MIX_DETECTED: Final = "ml.segment.mix.detected"  # gauge 1/0/NO_VERDICT per segment column
-
-# Processor: versions side by side (a candidate model version against its baseline version's traffic).
-MODEL_BASELINE_VERSION: Final = "ml.model.baseline_version"
-"""On ``ml.version.*``: the version the candidate (``ml.model.version``) is compared with."""
-VERSION_DRIFT_DETECTED: Final = "ml.version.drift.detected"  # gauge 0/1 (no point without verdict)
-VERSION_DRIFT_SCORE: Final = "ml.version.drift.score"  # gauge, attribute ml.drift.method
-VERSION_PERFORMANCE_GAP: Final = "ml.version.performance.gap"  # gauge: candidate - baseline, per metric
-VERSION_PERFORMANCE_DEGRADED: Final = "ml.version.performance.degraded"  # gauge 1/0/-1 (NO_VERDICT)
 
 #: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
 QUALITY_COUNTERS: Final[dict[str, str]] = {
