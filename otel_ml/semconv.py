@@ -153,8 +153,7 @@ SEGMENT_PERFORMANCE_UPPER: Final = "ml.segment.performance.upper"  # gauge
 SEGMENT_PERFORMANCE_GAP: Final = "ml.segment.performance.gap"  # gauge: slice − rest of the window
 SEGMENT_PERFORMANCE_DEGRADED: Final = "ml.segment.performance.degraded"  # gauge 1/0/NO_VERDICT
 SEGMENT_SAMPLE_COUNT: Final = "ml.segment.sample_count"  # gauge, {outcome}
-SEGMENT_PERFORMANCE_RANK: Final = "ml.segment.performance.rank"  # gauge: 1 = worst judged slice (performance)
-SEGMENT_OVERFLOW: Final = "ml.segment.overflow"  # counter, {segment}: slices/streams beyond state.max_segment_series
+SEGMENT_OVERFLOW: Final = "ml.segment.overflow"  # counter, {segment}: slices beyond outcomes.max_segments
 
 # Library -> processor: outputs and data quality per segment value (own names: never summed into the overall).
 SEGMENT_ROWS: Final = "ml.segment.rows"  # counter, {row}: rows of one segment value
@@ -180,6 +179,9 @@ VERSION_PERFORMANCE_GAP: Final = "ml.version.performance.gap"  # gauge: candidat
 VERSION_PERFORMANCE_DEGRADED: Final = "ml.version.performance.degraded"  # gauge 1/0/-1 (NO_VERDICT)
 
 # Processor: drift and data quality per segment value, and the segment mix per column (issue 13).
+#: 1 = the worst judged slice (realized performance) of the model version and window (was ml.segment.rank).
+SEGMENT_PERFORMANCE_RANK: Final = "ml.segment.performance.rank"
+#: SEGMENT_OVERFLOW now counts the segment series refused and the slices left out by state.max_segment_series.
 QUALITY_KIND: Final = "ml.quality.kind"
 """On ``ml.segment.quality.ratio``: the data-quality kind (one of :data:`QUALITY_KINDS`)."""
 SEGMENT_DRIFT_DETECTED: Final = "ml.segment.drift.detected"  # gauge 1/0/NO_VERDICT per segment value x output
