@@ -603,6 +603,22 @@ def segments_view(d: db.Dashboard) -> db.Dashboard:
         "of the segment values whose quality rose most over their reference ratio; kinds at 0 are left out.",
         [target(q.segment_quality_ratio(), seg_legend + " {{%s}}" % q.QUALITY_KIND)], "percentunit", span=12,
         axis_min=0))
+    value_legend = "{{%s}} {{%s}} {{%s}}={{%s}}" % (q.MODEL, q.VERSION, q.SEG_NAME, q.SEG_VALUE)
+    d = d.with_panel(ts(
+        "Rows and bad values per second per segment value",
+        "As the monitored services count them: rows of each segment value (ml.segment.rows) and its missing, "
+        "invalid, out-of-range and unseen values summed over the features (ml.segment.feature.*).",
+        targets((q.segment_rate(sc.SEGMENT_ROWS), f"{value_legend} rows"),
+                *((q.segment_rate(sc.SEGMENT_QUALITY_COUNTERS[k]), f"{value_legend} {k.replace('_', ' ')}")
+                  for k in sc.QUALITY_KINDS)),
+        "short", span=12, axis_min=0))
+    d = d.with_panel(ts(
+        "Outputs per segment value",
+        "Median of each numeric output per segment value (ml.segment.prediction.value, interpolated inside the "
+        "reference's buckets) and predicted classes per second (ml.segment.prediction.class.count).",
+        targets((q.segment_output_median(), f"{value_legend} {{{{{q.PRED_NAME}}}}} median"),
+                (q.segment_class_rate(), f"{value_legend} {{{{{q.PRED_NAME}}}}}={{{{{q.PRED_CLASS}}}}}/s")),
+        "short", span=12))
     d = d.with_panel(state_timeline(
         "Segment mix per column ($window)",
         "The processor's verdict on each segment column's traffic mix (ml.segment.mix.detected): the window's "

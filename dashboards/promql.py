@@ -309,11 +309,13 @@ def worst_segments(name: str = sc.SEGMENT_PERFORMANCE_RANK, k: int = WORST_SEGME
 
 
 # --- Segments (processor: drift, data quality and traffic mix per segment value) -----------------------
-#: The processor's segment drift metrics: data only where a model is monitored with ``segments=`` and its
-#: reference has a "segments" section, so :mod:`dashboards.catalog` tags their queries ``requires="segments"``.
-SEGMENT_DRIFT_METRICS = (sc.SEGMENT_DRIFT_DETECTED, sc.SEGMENT_DRIFT_SCORE, sc.SEGMENT_DRIFT_RANK,
-                         sc.SEGMENT_QUALITY_RATIO, sc.SEGMENT_QUALITY_ALARM, sc.SEGMENT_QUALITY_RANK,
-                         sc.SEGMENT_MIX_DETECTED)
+#: The library's per-segment metrics and the processor's segment drift metrics: data only where a model is
+#: monitored with ``segments=`` (and, for the processor's, its reference has a "segments" section), so
+#: :mod:`dashboards.catalog` tags their queries ``requires="segments"``.
+SEGMENT_DRIFT_METRICS = (sc.SEGMENT_ROWS, sc.SEGMENT_PREDICTION_VALUE, sc.SEGMENT_PREDICTION_CLASS_COUNT,
+                         *sc.SEGMENT_QUALITY_COUNTERS.values(), sc.SEGMENT_DRIFT_DETECTED, sc.SEGMENT_DRIFT_SCORE,
+                         sc.SEGMENT_DRIFT_RANK, sc.SEGMENT_QUALITY_RATIO, sc.SEGMENT_QUALITY_ALARM,
+                         sc.SEGMENT_QUALITY_RANK, sc.SEGMENT_MIX_DETECTED)
 #: How each rank is read per segment value: an output's drift rank is per output (the best one counts).
 _RANKS = ((sc.SEGMENT_PERFORMANCE_RANK, "max"), (sc.SEGMENT_DRIFT_RANK, "min"), (sc.SEGMENT_QUALITY_RANK, "max"))
 
@@ -345,6 +347,26 @@ def segment_quality_ratio(k: int = WORST_SEGMENTS) -> str:
     """Quality ratio per segment value and kind, for the ``k`` worst values by quality excess."""
     return (f"max by ({BY_SEGMENT}, {QUALITY_KIND}) ({_s(sc.SEGMENT_QUALITY_RATIO, ONE_WINDOW, base=EVAL)}) > 0\n"
             f"and on ({BY_SEGMENT})\n({_ranked(sc.SEGMENT_QUALITY_RANK, 'max', k)})")
+
+
+BY_SEGMENT_VALUE = f"{MODEL}, {VERSION}, {SEG_NAME}, {SEG_VALUE}"
+
+
+def segment_rate(name: str) -> str:
+    """Per second, rows (``ml.segment.rows``) or bad values of one kind (``ml.segment.feature.*``) per
+    segment value, as the monitored services count them."""
+    return rate(name, by=BY_SEGMENT_VALUE)
+
+
+def segment_output_median() -> str:
+    """Median numeric output per segment value and output, from ``ml.segment.prediction.value``."""
+    return (f"histogram_quantile(0.5, "
+            f"{rate(sc.SEGMENT_PREDICTION_VALUE, by=f'{LE}, {BY_SEGMENT_VALUE}, {PRED_NAME}', suffix='_bucket')})")
+
+
+def segment_class_rate() -> str:
+    """Predicted classes per second per segment value (``ml.segment.prediction.class.count``)."""
+    return rate(sc.SEGMENT_PREDICTION_CLASS_COUNT, by=f"{BY_SEGMENT_VALUE}, {PRED_NAME}, {PRED_CLASS}")
 
 
 def segment_mix() -> str:

@@ -678,6 +678,13 @@ def _segment_drift_inputs() -> list[dict[str, str]]:
         if q_rank is not None:
             out.append(segdrift(sc.SEGMENT_QUALITY_RANK, f"{q_rank}x20", value, output=None))
     out.append(series(sc.SEGMENT_MIX_DETECTED, {**PROC, **CHURN_V1, WINDOW: "5m", SEG_NAME: "country"}, "1x20"))
+    # The library's per-segment metrics of churn v1 on pod-1: DE 120 rows a minute, 6 of them missing a value.
+    de = {**APP, **CHURN_V1, SEG_NAME: "country", SEG_VALUE: "DE"}
+    out += [series(sc.SEGMENT_ROWS, de, "0+120x20"),
+            *(series(name, de, "0+6x20" if kind == "missing" else "0+0x20")
+              for kind, name in sc.SEGMENT_QUALITY_COUNTERS.items()),
+            *_histogram(sc.SEGMENT_PREDICTION_VALUE, {**de, PRED_NAME: "value"}, {"0.5": 60, "1": 120, "+Inf": 120}),
+            series(sc.SEGMENT_PREDICTION_CLASS_COUNT, {**de, PRED_NAME: "label", PRED_CLASS: "1"}, "0+30x20")]
     return out
 
 
@@ -771,4 +778,10 @@ def _segment_drift_checks(at: Any, de: dict[str, str], fr: dict[str, str]) -> li
            ({**fr, QUALITY_KIND: "missing"}, 0.01)),
         at(promql.segment_mix(), ({**CHURN_V1, SEG_NAME: "country"}, 1)),
     ]
+    value = {**CHURN_V1, SEG_NAME: "country", SEG_VALUE: "DE"}
+    checks += [at(promql.segment_rate(sc.SEGMENT_ROWS), (value, 2)),
+               *(at(promql.segment_rate(name), (value, 0.1 if kind == "missing" else 0))
+                 for kind, name in sc.SEGMENT_QUALITY_COUNTERS.items()),
+               at(promql.segment_output_median(), ({**value, PRED_NAME: "value"}, 0.5)),
+               at(promql.segment_class_rate(), ({**value, PRED_NAME: "label", PRED_CLASS: "1"}, 0.5))]
     return checks

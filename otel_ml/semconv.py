@@ -272,6 +272,10 @@ LIBRARY_METRICS: Final[dict[str, tuple[str, str]]] = {
     INSTRUMENTATION_ERRORS: ("counter", "{error}"),
     PREDICTION_RECORDS: ("counter", "{record}"),
     RECORDS_DROPPED: ("counter", "{record}"),
+    SEGMENT_ROWS: ("counter", "{row}"),
+    SEGMENT_PREDICTION_VALUE: ("histogram", ""),
+    SEGMENT_PREDICTION_CLASS_COUNT: ("counter", "{prediction}"),
+    **{name: ("counter", "{value}") for name in SEGMENT_QUALITY_COUNTERS.values()},
 }
 
 #: Every metric the processor emits, with (instrument kind, unit).
