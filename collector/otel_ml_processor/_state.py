@@ -5,6 +5,8 @@ Vocabulary
 *stream*  what is judged: ``(model, version, kind, name)``, e.g. ``("churn", "3", "feature", "age")``.
           It owns ``B + len(QUALITY_KINDS)`` *cells* in the windows: the reference's ``B`` buckets,
           then the quality counters ``missing, invalid, out_of_range, unseen``.
+          Segment streams (:mod:`._segment_streams`) have kinds of their own and live here alike, their
+          number bounded per model by ``max_segment_series`` (refusals counted in ``segment_overflow``).
 *series*  what is received: one source time series (:mod:`._series`). A pod's ``ml.feature.value``
           histogram for ``age`` writes the ``B`` bucket cells of the ``age`` stream; its
           ``ml.feature.missing`` counter writes one cell. Every pod's series write into the same
