@@ -13,7 +13,9 @@ Workload: 100 models x 100 numeric features (20 buckets each) = 10,000 streams, 
 
 ``--versions``: the same 10,000 streams as 50 models x 2 live versions x 100 features, so every stream
 also takes part in a version comparison (version 2 against version 1, :mod:`otel_ml_processor._versions`);
-the evaluation time then includes the 10,000 extra candidate-vs-baseline stream-windows.
+the evaluation time then includes the 10,000 extra candidate-vs-baseline stream-windows. Also measured:
+the version registry's share (rows per version in the longest window, ``observe``, ``lineage``; on the
+event loop, before the worker thread), included in the evaluation time.
 
 ``--segments``: the same 10,000 streams with segment streams among them (issue 13): per model 59 features,
 one numeric output and 2 segment columns x 10 values, each value an output stream
@@ -56,6 +58,7 @@ from otel_ml_processor._exporter import encode_request  # noqa: E402
 from otel_ml_processor._state import State  # noqa: E402
 from otel_ml_processor._store import ReferenceStore  # noqa: E402
 from otel_ml_processor._telemetry import Telemetry  # noqa: E402
+from otel_ml_processor._versions import version_rows  # noqa: E402
 
 MODELS = 100
 FEATURES = 100
@@ -219,6 +222,12 @@ def main() -> int:
                        spread=np.tile(lay.spread, 2 * reps)[: 2 * streams], family=fam, policy=lay.policies[0])
         base_runs.append(time.perf_counter() - t0)
     base = statistics.median(base_runs)
+    registry_s = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        state.version_registry.observe(version_rows(lay.streams, counts[1]), time.time_ns())
+        state.version_registry.lineage()
+        registry_s.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
     payload = encode_request(result, Telemetry())
     export_s = time.perf_counter() - t0
@@ -238,6 +247,8 @@ def main() -> int:
     print(f"streams: {streams:,} x 2 windows = {2 * streams:,} stream-windows, 20 buckets, {PODS} pods each")
     print(f"evaluation (warm, median of 7):  {warm_s * 1000:8.1f} ms   (cold, layout rebuilt: {cold * 1000:.1f} ms)")
     print(f"evaluate_batch alone (baseline): {base * 1000:8.1f} ms   -> processor overhead {warm_s / base:.2f}x")
+    print(f"version registry (on the loop):  {float(np.median(registry_s)) * 1000:8.2f} ms   "
+          f"({len(state.version_registry)} versions known, median of 5)")
     print(f"building + encoding the export:  {export_s * 1000:8.1f} ms   ({len(payload) / 1e6:.1f} MB, worker thread)")
     print(f"flagged stream-windows: {flagged} (the shifted feature f000 of each model, both windows: {2 * MODELS})")
     print(f"state bytes per stream: {per_stream_total:,.0f} (all state incl. {PODS} source series per stream); "

@@ -4,7 +4,8 @@ Files: ``state-<generation>.npz`` holds the numbers (each window's ring of slots
 last cumulative values and its per-series columns), written with ``allow_pickle=False`` semantics
 (plain numeric arrays only; loaded with ``allow_pickle=False``); ``state.json`` holds everything
 else (format version, the processor's epoch, the windows and each ring's current slot, stream keys
-and cell offsets, series keys as hex of their raw OTLP encodings) and names the ``.npz`` it belongs
+and cell offsets, series keys as hex of their raw OTLP encodings, the version registry of
+:mod:`._registry`; an index without it restores with an empty one) and names the ``.npz`` it belongs
 to. Both are written to temporary files and renamed, index last, so a crash mid-write leaves the
 previous checkpoint intact. Never pickle.
 

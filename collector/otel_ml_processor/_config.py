@@ -549,7 +549,8 @@ def _version_pairs(v: Any, key: str) -> tuple[tuple[str, str, str], ...]:
 class VersionsConfig(_Section):
     """Versions side by side: explicit ``compare`` pairs (``{model, candidate, baseline}``; a model named
     there is compared only as listed) and, with ``automatic``, every other model with two or more live
-    versions: the version with the most rows in the longest window is the baseline of the others."""
+    versions: a ``role=live`` version is the baseline of the others, else each version's baseline is the
+    one with the most rows in the longest window when it first appeared (:mod:`._registry`)."""
 
     KEY: ClassVar[str] = "versions"
     compare: tuple[tuple[str, str, str], ...] = field(default=(), metadata=_yaml(_version_pairs))

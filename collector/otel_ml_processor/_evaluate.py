@@ -22,11 +22,12 @@ from otel_ml.semconv import QUALITY_KINDS
 from otel_ml.stats import DRIFT_METHODS, NO_VERDICT, DriftPolicy, PolicyBook, evaluate_batch, quality_alarm
 
 from ._estimated import EstimatedResult, EstimatedTarget, estimate, estimated_target
+from ._registry import Lineage
 from ._segment_drift import SegmentEvaluation, SegmentLayout, build_layout as build_segment_layout, judge
 from ._segment_streams import SEGMENT_KINDS
 from ._state import KIND_FEATURE, KIND_PREDICTION, State, Stream
 from ._store import ReferenceShares, ReferenceStore
-from ._versions import VersionComparison, VersionPair, compare_versions
+from ._versions import VersionComparison, VersionPair, compare_versions, version_rows
 
 _Q = len(QUALITY_KINDS)
 _MISSING = QUALITY_KINDS.index("missing")
@@ -160,13 +161,26 @@ class Evaluator:
         """Snapshot ``state``'s windows and judge every stream on every window."""
         t0 = time.perf_counter()
         now = state.clock() if now is None else now
+        lay, counts, lineage = self.prepare(state, now)
+        return self.evaluate_counts(lay, counts, now, t0, lineage=lineage)
+
+    def prepare(self, state: State, now: float) -> tuple[_Layout, list[np.ndarray], Lineage]:
+        """On the state's thread: the layout, the window counts, and the version lineage for
+        :meth:`evaluate_counts` (the state's version registry first notes this evaluation's traffic)."""
         counts = state.window_counts(now)
         lay = self.layout(state)
-        return self.evaluate_counts(lay, counts, now, t0)
+        registry = getattr(state, "version_registry", None)
+        if registry is None or not counts:
+            return lay, counts, {}
+        longest = int(np.argmax(state.windows.sizes))
+        registry.observe(version_rows(lay.streams, counts[longest]), int(now * 1e9))
+        return lay, counts, registry.lineage()
 
     def evaluate_counts(
-        self, lay: _Layout, counts: list[np.ndarray], now: float, t0: float | None = None
+        self, lay: _Layout, counts: list[np.ndarray], now: float, t0: float | None = None,
+        *, lineage: Lineage | None = None,
     ) -> Evaluation:
+        """Judge the window ``counts`` (of :meth:`prepare`); safe in a worker thread."""
         t0 = time.perf_counter() if t0 is None else t0
         s = len(lay.streams)
         w = len(counts)
@@ -234,7 +248,8 @@ class Evaluator:
                     estimated.append(EstimatedResult(model, version, self.window_labels[k], metrics))
         versions = compare_versions(lay.streams, current, positions=lay.positions, spread=lay.spread,
                                     policies=lay.policies, window_labels=self.window_labels,
-                                    explicit=self.versions, automatic=self.automatic_versions, roles=lay.roles)
+                                    explicit=self.versions, automatic=self.automatic_versions, roles=lay.roles,
+                                    lineage=lineage)
         return Evaluation(
             time_ns=int(now * 1e9),
             keys=keys,

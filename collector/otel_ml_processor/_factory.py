@@ -88,6 +88,8 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
     outcomes.segment_series = lambda: state.segment_series
     outcomes.versions = evaluator.versions
     outcomes.automatic_versions = evaluator.automatic_versions
+    outcomes.roles = state.roles
+    outcomes.version_registry = state.version_registry
     for receiver in (grpc, http):
         if receiver is not None:
             receiver.outcomes = outcomes

@@ -42,6 +42,7 @@ from ._performance import (
     task_spec,
 )
 from ._records import Records, decode_logs, decode_logs_json
+from ._registry import VersionRegistry
 from ._segment_streams import DEFAULT_MAX_SEGMENT_SERIES
 from ._segments import add_segments
 from ._store import ReferenceStore
@@ -246,13 +247,18 @@ class Outcomes:
         snapshot.segment_series_used = dict(self.segment_series())
         results = [] if policy is None else await loop.run_in_executor(None, snapshot.evaluate, now, policy)
         self.store_bytes = await loop.run_in_executor(self._pool, self.joins.nbytes)
-        gaps = [] if policy is None else performance_gaps(results, self.versions, self.automatic_versions, policy)
+        lineage = None if self.version_registry is None else self.version_registry.lineage()
+        gaps = [] if policy is None else performance_gaps(results, self.versions, self.automatic_versions, policy,
+                                                          self.roles, lineage)
         return self.encode(results, time.time_ns(), gaps)
 
     store_bytes = 0
     #: Versions side by side (``versions.*`` of the config; set by the factory).
     versions: tuple[VersionPair, ...] = ()
     automatic_versions = True
+    #: The drift state's ``ml.model.role`` per (model, version) and version registry: the same pairs rule.
+    roles: Mapping[tuple[str, str], str] | None = None
+    version_registry: VersionRegistry | None = None
 
     def _policy(self) -> Any:
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import threading
@@ -109,10 +110,10 @@ class Service:
         assert self._eval_lock is not None
         async with self._eval_lock:
             now = time.time()
-            counts = self.state.window_counts(now)
-            layout = self.evaluator.layout(self.state)
+            layout, counts, lineage = self.evaluator.prepare(self.state, now)
             loop = asyncio.get_running_loop()
-            ev = await loop.run_in_executor(None, self.evaluator.evaluate_counts, layout, counts, now)
+            ev = await loop.run_in_executor(None, functools.partial(self.evaluator.evaluate_counts, layout, counts,
+                                                                    now, lineage=lineage))
             tel = self.telemetry
             tel.record_evaluation(ev.duration_s)
             self.state.evict(time.time())

@@ -35,6 +35,7 @@ from otel_ml import semconv
 
 from ._decode import Decoded
 from ._limits import CacheBudget
+from ._registry import VersionRegistry
 from ._segment_streams import (
     DEFAULT_MAX_SEGMENT_SERIES,
     KIND_SEGMENT_PREDICTION,
@@ -150,6 +151,8 @@ class State:
         self.streams: list[Stream] = []
         #: (model, version) -> ml.model.role as received (not checkpointed: re-learnt from new series).
         self.roles: dict[tuple[str, str], str] = {}
+        #: Per model, the versions in order of appearance and their baselines (checkpointed; :mod:`._registry`).
+        self.version_registry = VersionRegistry()
         self.stream_index: dict[tuple[str, str, str, str], int] = {}
         # Per model name: [streams, series].
         self.model_counts: dict[str, list[int]] = {}
@@ -406,6 +409,7 @@ class State:
             {"key": list(st.key), "cell0": st.cell0, "alive": st.alive, "fingerprint": st.fingerprint}
             for st in self.streams
         ]
+        meta["versions"] = self.version_registry.snapshot()
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bool:
@@ -446,6 +450,7 @@ class State:
         self.segment_series = other.segment_series
         self._segment_columns = other._segment_columns
         self.layout_version = max(self.layout_version, other.layout_version) + 1
+        self.version_registry.take(other.version_registry)
 
     def _attach_budget(self) -> None:
         self.series.budget = self.cache_budget
@@ -489,6 +494,7 @@ class State:
     def _restore_unchecked(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bool:
         """The body of :meth:`restore`, into this fresh staging state."""
         self.epoch_ns = int(meta["epoch_ns"])
+        self.version_registry.restore(meta.get("versions"))  # absent in older checkpoints
         cells = meta["cells_used"]
         rings = [a for k, a in arrays.items() if k.startswith("ring")]
         if type(cells) is not int or cells < 0 or not rings or any(a.ndim != 2 or a.shape[1] != cells for a in rings):

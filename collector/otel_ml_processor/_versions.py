@@ -14,11 +14,21 @@ baseline's window in the place of the reference's holdout (``ml.version.performa
 beyond the tolerance and significant, 0 not, -1 no verdict: either side below ``min_samples`` outcomes).
 Its pairs are chosen by the same rule, on joined outcomes instead of rows.
 
-Which pairs: ``versions.compare`` lists explicit ``{model, candidate, baseline}`` pairs; a model named
-there is compared only as listed. Every other model (when ``versions.automatic`` is on) takes as its
-baseline the version whose points carry ``ml.model.role = live`` (``monitor(..., role="live")``), else the
-live version with the most rows in the longest window (ties: the greater version string);
-all its other live versions are candidates. Only streams whose bins are identical in both versions (same
+Which pairs (:func:`choose_pairs`), in this order of precedence:
+
+1. ``versions.compare`` lists explicit ``{model, candidate, baseline}`` pairs; a model named there is
+   compared only as listed.
+2. Every other model (when ``versions.automatic`` is on) with a version whose points carry
+   ``ml.model.role = live`` (``monitor(..., role="live")``): that version is the baseline of all its other
+   live versions (two such: the one with more rows).
+3. Otherwise each live version is compared with the baseline fixed when it first appeared
+   (:mod:`._registry`: the version with the most rows in the longest window at that moment); when that
+   one no longer serves, with the nearest live one up its chain of baselines, else with the live version
+   that appeared before it with the most rows now. The oldest live version is no candidate.
+4. A version the registry does not know (yet) falls back to the old rule: the live version with the most
+   rows in the longest window (ties: the greater version string) is its baseline.
+
+Only streams whose bins are identical in both versions (same
 edges, same categories) are comparable; the others are *skipped* and listed in
 :attr:`VersionComparison.skipped` (and counted in the log), never judged on mismatched buckets.
 """
@@ -39,6 +49,7 @@ from otel_ml.stats import DRIFT_METHODS, NO_VERDICT, BatchDrift, evaluate_batch
 from ._telemetry import kv, new_metric
 
 if TYPE_CHECKING:
+    from ._registry import Lineage
     from ._state import Stream
 
 log = logging.getLogger("otel_ml_processor")
@@ -77,13 +88,16 @@ def _comparable(a: Stream, b: Stream) -> bool:
 
 
 def choose_pairs(rows_by_version: dict[str, dict[str, float]], explicit: Sequence[VersionPair],
-                 automatic: bool = True, roles: Mapping[tuple[str, str], str] | None = None) -> list[VersionPair]:
+                 automatic: bool = True, roles: Mapping[tuple[str, str], str] | None = None,
+                 lineage: Lineage | None = None) -> list[VersionPair]:
     """The pairs to compare: ``explicit`` ones whose both versions are live, then the automatic default.
 
     ``rows_by_version`` maps model -> live version -> rows in the longest window; ``roles`` (model, version)
-    -> ``ml.model.role``: a ``live`` version is preferred as the baseline over ``canary``/``shadow`` ones.
+    -> ``ml.model.role``: a ``live`` version is the baseline of the model's others; ``lineage`` the version
+    registry's entries (:meth:`._registry.VersionRegistry.lineage`): each version's fixed baseline.
     """
     roles = roles or {}
+    lineage = lineage or {}
     pairs = [p for p in explicit if p.candidate in rows_by_version.get(p.model, {})
              and p.baseline in rows_by_version.get(p.model, {})]
     pinned = {p.model for p in explicit}
@@ -91,9 +105,46 @@ def choose_pairs(rows_by_version: dict[str, dict[str, float]], explicit: Sequenc
         for model, rows in rows_by_version.items():
             if model in pinned or len(rows) < 2:
                 continue
-            baseline = max(rows, key=lambda v: (roles.get((model, v)) == "live", rows[v], v))
-            pairs.extend(VersionPair(model, v, baseline) for v in sorted(rows) if v != baseline)
+            most = max(rows, key=lambda v: (roles.get((model, v)) == "live", rows[v], v))
+            for v in sorted(rows):
+                if roles.get((model, most)) == "live" or (model, v) not in lineage:
+                    baseline: str | None = most
+                else:
+                    baseline = _registered_baseline(model, v, rows, lineage)
+                if baseline is not None and baseline != v:
+                    pairs.append(VersionPair(model, v, baseline))
     return pairs
+
+
+def _registered_baseline(model: str, version: str, rows: Mapping[str, float], lineage: Lineage) -> str | None:
+    """``version``'s fixed baseline, else the nearest live one up its chain, else the live version that
+    appeared before it with the most rows; None when it is the oldest live version."""
+    entry = lineage[(model, version)]
+    seen = {version}
+    b = entry.baseline
+    while b is not None and b not in rows and b not in seen:
+        seen.add(b)
+        up = lineage.get((model, b))
+        b = None if up is None else up.baseline
+    if b is not None and b in rows and b != version:
+        return b
+    older = [u for u in rows if (model, u) in lineage and lineage[(model, u)].order < entry.order]
+    return max(older, key=lambda u: (rows[u], lineage[(model, u)].order), default=None)
+
+
+def version_rows(streams: Sequence[Stream], counts: np.ndarray) -> dict[str, dict[str, float]]:
+    """model -> version -> rows in ``counts`` (one window's cell counts): its streams' greatest bucket total."""
+    out: dict[str, dict[str, float]] = {}
+    if not streams:
+        return out
+    cell0 = np.fromiter((st.cell0 for st in streams), dtype=np.int64, count=len(streams))
+    bins = np.fromiter((st.spec.bins for st in streams), dtype=np.int64, count=len(streams))
+    csum = np.concatenate(([0.0], np.cumsum(counts, dtype=np.float64)))
+    totals = (csum[cell0 + bins] - csum[cell0]).tolist()
+    for st, total in zip(streams, totals):
+        per_model = out.setdefault(st.key[0], {})
+        per_model[st.key[1]] = max(per_model.get(st.key[1], 0.0), total)
+    return out
 
 
 def compare_versions(
@@ -107,6 +158,7 @@ def compare_versions(
     explicit: Sequence[VersionPair] = (),
     automatic: bool = True,
     roles: Mapping[tuple[str, str], str] | None = None,
+    lineage: Lineage | None = None,
 ) -> VersionComparison:
     """Compare versions on the evaluation's window counts.
 
@@ -127,7 +179,7 @@ def compare_versions(
     totals = totals[int(np.argmax(totals.sum(axis=1)))]
     rows_by_version = {m: {v: float(max(totals[i] for i in idx.values())) for v, idx in vs.items()}
                        for m, vs in multi.items()}
-    pairs = choose_pairs(rows_by_version, explicit, automatic, roles)
+    pairs = choose_pairs(rows_by_version, explicit, automatic, roles, lineage)
     cand: list[int] = []
     base: list[int] = []
     keys: list[PairKey] = []
@@ -181,8 +233,10 @@ class PerformanceGap:
 
 
 def performance_gaps(results: Sequence[Any], explicit: Sequence[VersionPair], automatic: bool,
-                     policy: Any) -> list[PerformanceGap]:
-    """Candidate vs baseline realized performance from ``results`` (:class:`._performance.WindowResult`)."""
+                     policy: Any, roles: Mapping[tuple[str, str], str] | None = None,
+                     lineage: Lineage | None = None) -> list[PerformanceGap]:
+    """Candidate vs baseline realized performance from ``results`` (:class:`._performance.WindowResult`);
+    pairs by :func:`choose_pairs` on joined outcomes."""
     from otel_ml.stats import degradation_verdicts
 
     by_key = {(r.model, r.version, r.window): r for r in results}
@@ -191,7 +245,7 @@ def performance_gaps(results: Sequence[Any], explicit: Sequence[VersionPair], au
         per_model = rows.setdefault(r.model, {})
         per_model[r.version] = max(per_model.get(r.version, 0.0), float(r.n))
     out = []
-    for pair in choose_pairs({m: v for m, v in rows.items() if len(v) >= 2}, explicit, automatic):
+    for pair in choose_pairs({m: v for m, v in rows.items() if len(v) >= 2}, explicit, automatic, roles, lineage):
         windows = [r.window for r in results if r.model == pair.model and r.version == pair.candidate]
         for window in windows:
             cand, base = by_key[(pair.model, pair.candidate, window)], by_key.get((pair.model, pair.baseline, window))

@@ -84,6 +84,13 @@ def read_file_tap(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def tapped_spans(path: Path) -> list[dict[str, Any]]:
+    """Every span (OTLP JSON: ``name``, ``traceId``, ``spanId``, ``parentSpanId`` ...) a file tap on the
+    traces pipeline wrote so far."""
+    return [span for req in read_file_tap(path) for rs in req.get("resourceSpans", [])
+            for ss in rs.get("scopeSpans", []) for span in ss.get("spans", [])]
+
+
 # --- The otel-ml processor -------------------------------------------------------------------------
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _app import finish
 from opentelemetry.sdk.resources import Resource
 
 import otel_ml
@@ -70,10 +70,7 @@ def main() -> int:
         x = x[np.random.default_rng([5000, i]).permutation(len(x))]  # the burst spread over the batches
         for b in range(0, args.rows, BATCH):
             predict(x[b:b + BATCH])
-    otel_ml.flush()
-    time.sleep(1.5)
-    otel_ml.flush()
-    print("sent", flush=True)
+    finish()
     return 0
 
 

@@ -268,7 +268,7 @@ def test_traces_reach_the_collector_and_exemplars_reach_prometheus(otelcol, prom
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from ._components import file_tap, read_file_tap
+    from ._components import file_tap, tapped_spans
 
     traces_file = tmp_path / "traces.jsonl"
     col = otelcol(
@@ -306,13 +306,7 @@ def test_traces_reach_the_collector_and_exemplars_reach_prometheus(otelcol, prom
     tracer_provider.shutdown()
 
     def spans() -> dict[str, dict[str, Any]]:
-        out = {}
-        for req in read_file_tap(traces_file):
-            for rs in req.get("resourceSpans", []):
-                for ss in rs.get("scopeSpans", []):
-                    for span in ss.get("spans", []):
-                        out[span["name"]] = span
-        return out
+        return {span["name"]: span for span in tapped_spans(traces_file)}
 
     got = wait_until(lambda: len(spans()) >= 2 and spans(), timeout=30,
                      message=lambda: f"two spans in {traces_file}; got {sorted(spans())}")

@@ -42,11 +42,9 @@ from ._components import (
     read_file_tap,
     wait_until,
 )
+from ._scenario import APP_ENV, WINDOW, run_app, value
 
 TRAFFIC = Path(__file__).with_name("_gt_traffic.py")
-REPO = Path(__file__).resolve().parents[2]
-ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
-WINDOW = 120  # seconds: longer than each test, so a window holds all of its outcomes ("2m")
 
 DEGRADED = semconv.prometheus_name(semconv.PERFORMANCE_DEGRADED)
 PERF_VALUE = semconv.prometheus_name(semconv.PERFORMANCE_VALUE)
@@ -57,17 +55,13 @@ JOINED = semconv.prometheus_name(semconv.OUTCOMES_JOINED)
 
 
 def _write_references(spawn: Any, references: Path, models: int) -> None:
-    writer = spawn("references", [sys.executable, TRAFFIC, "--references", references, "--write-references",
-                                  "--models", models], env=ENV)
-    wait_until(lambda: not writer.running, timeout=120, message="the reference profiles")
-    assert writer.returncode == 0, writer.log_path.read_text()
+    run_app(spawn, "references", TRAFFIC, "--references", references, "--write-references", "--models", models,
+            expect="references written")
 
 
 def _send(spawn: Any, name: str, endpoint: str, references: Path, *args: Any, timeout: float = 120) -> None:
-    app = spawn(name, [sys.executable, TRAFFIC, "--endpoint", endpoint, "--references", references, *args],
-                env=ENV)
-    wait_until(lambda: not app.running, timeout=timeout, message=f"{name} to finish sending")
-    assert app.returncode == 0 and "sent" in app.log_path.read_text(), app.log_path.read_text()
+    run_app(spawn, name, TRAFFIC, "--endpoint", endpoint, "--references", references, *args, timeout=timeout,
+            expect="sent")
 
 
 def _outcomes_status(processor: Any) -> dict[str, Any]:
@@ -75,12 +69,6 @@ def _outcomes_status(processor: Any) -> dict[str, Any]:
     assert status == 200, body
     outcomes: dict[str, Any] = json.loads(body)["outcomes"]
     return outcomes
-
-
-def _value(prometheus: Any, query: str) -> float:
-    result = prometheus.promql(query)
-    assert len(result) == 1, (query, result)
-    return float(result[0]["value"][1])
 
 
 def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
@@ -102,7 +90,7 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
     for model in ("gt-00", "gt-01"):
         prometheus.wait_for(f"{SAMPLE_COUNT}{window % model} == 3000", timeout=60)
     prometheus.wait_for(f"{DEGRADED}{accuracy % 'gt-00'} == 1", timeout=30)
-    assert _value(prometheus, f"{DEGRADED}{accuracy % 'gt-01'}") == 0.0
+    assert value(prometheus, f"{DEGRADED}{accuracy % 'gt-01'}") == 0.0
 
     # The inputs did not change: every feature of both models was judged, and none drifted. (The drift
     # verdicts come from the metrics path, which can trail the records path on a loaded machine.)
@@ -114,9 +102,9 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
     assert set(drift.values()) == {0.0}, drift
 
     # The numbers behind the verdict: the reference's accuracy (holdout) against the realized one.
-    reference = _value(prometheus, f"{PERF_REFERENCE}{accuracy % 'gt-00'}")
-    drifted = _value(prometheus, f"{PERF_VALUE}{accuracy % 'gt-00'}")
-    unchanged = _value(prometheus, f"{PERF_VALUE}{accuracy % 'gt-01'}")
+    reference = value(prometheus, f"{PERF_REFERENCE}{accuracy % 'gt-00'}")
+    drifted = value(prometheus, f"{PERF_VALUE}{accuracy % 'gt-00'}")
+    unchanged = value(prometheus, f"{PERF_VALUE}{accuracy % 'gt-01'}")
     print(f"accuracy: reference {reference:.3f}, concept drift {drifted:.3f}, unchanged world {unchanged:.3f}")
     assert reference - drifted > 0.15 and abs(reference - unchanged) < 0.05, (reference, drifted, unchanged)
 
@@ -125,12 +113,12 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
     seg_rank = semconv.prometheus_name(semconv.SEGMENT_PERFORMANCE_RANK)
     seg_degraded = semconv.prometheus_name(semconv.SEGMENT_PERFORMANCE_DEGRADED)
     prometheus.wait_for(f"{seg_rank}{seg % ('gt-00', 'x1-high')} == 1", timeout=60)
-    assert _value(prometheus, f"{seg_degraded}{seg % ('gt-00', 'x1-high')}") == 1.0
-    assert _value(prometheus, f"{seg_degraded}{seg % ('gt-00', 'x1-low')}") == 0.0
+    assert value(prometheus, f"{seg_degraded}{seg % ('gt-00', 'x1-high')}") == 1.0
+    assert value(prometheus, f"{seg_degraded}{seg % ('gt-00', 'x1-low')}") == 0.0
     prometheus.wait_for(f"count({seg_degraded}{{ml_model_name=\"gt-01\"}} == 0) == 2", timeout=30)
 
     # Every record went to the processor, none to the ordinary logs pipeline.
-    assert _value(prometheus, f'sum({JOINED}{{ml_model_name=~"gt-0[01]"}})') == 6000
+    assert value(prometheus, f'sum({JOINED}{{ml_model_name=~"gt-0[01]"}})') == 6000
     leaked = [r for req in read_file_tap(user_logs) for rl in req.get("resourceLogs", [])
               for sl in rl.get("scopeLogs", []) for r in sl.get("logRecords", [])]
     assert leaked == [], leaked[:3]
@@ -164,7 +152,7 @@ def test_waiting_predictions_survive_a_processor_restart(
     # 2,000 predictions over about 4 s; the processor goes away (2 s) while they are arriving.
     argv = [sys.executable, TRAFFIC, "--endpoint", col.otlp_grpc, "--references", references, "--predict",
             "--rows", 2000, "--pace", 0.5]
-    app = spawn("predictions", argv, env=ENV)
+    app = spawn("predictions", argv, env=APP_ENV)
     wait_until(lambda: _outcomes_status(processor)["pending_predictions"] > 0, timeout=60,
                message="the first predictions in the join store")
     processor.restart(crash=crash, down_for=2)

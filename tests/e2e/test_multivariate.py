@@ -11,18 +11,15 @@ outlier share near 1 %; for ``mv-none`` every verdict and alarm 0.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 from otel_ml import semconv
 
-from ._components import COLLECTOR_CONFIG, ENV_PROCESSOR, ENV_REMOTE_WRITE, free_port, wait_until
+from ._components import COLLECTOR_CONFIG, ENV_PROCESSOR, ENV_REMOTE_WRITE, free_port
+from ._scenario import WINDOW, run_app
 
 TRAFFIC = Path(__file__).with_name("_mv_traffic.py")
-REPO = Path(__file__).resolve().parents[2]
-ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
-WINDOW = 120  # seconds: longer than the test, so the window holds every row ("2m")
 ROWS = 3000
 RESERVED = semconv.RECONSTRUCTION_ERROR_FEATURE
 DRIFT = semconv.prometheus_name(semconv.DRIFT_DETECTED)
@@ -32,9 +29,7 @@ OUTLIER_SHARE = semconv.prometheus_name(semconv.QUALITY_RATIOS["out_of_range"])
 
 
 def _run(spawn: Any, name: str, *args: Any) -> None:
-    app = spawn(name, [sys.executable, TRAFFIC, *args], env=ENV)
-    wait_until(lambda: not app.running, timeout=180, message=f"{name} to finish")
-    assert app.returncode == 0, app.log_path.read_text()
+    run_app(spawn, name, TRAFFIC, *args, timeout=180)
 
 
 def test_correlation_swap_flags_only_the_multivariate_stream_and_a_burst_raises_the_outlier_alarm(

@@ -30,3 +30,10 @@ def test_factory_maps_each_section_onto_its_component(ref_dir: Path) -> None:
     assert (c.exporter.endpoint, c.exporter.protocol, c.exporter.queue_size) == \
         ("http://127.0.0.1:4318", "http/protobuf", 3)
     assert c.exporter.telemetry is c.telemetry is c.ingestor.telemetry
+
+
+def test_factory_shares_the_roles_the_metrics_path_learns_with_the_outcomes_path(ref_dir: Path) -> None:
+    c = build(from_mapping({"references": {"directory": str(ref_dir)}}, env={}))
+    assert c.outcomes is not None
+    c.state.roles[("churn", "3")] = "live"  # as State learns it from a series with ml.model.role
+    assert c.outcomes.roles[("churn", "3")] == "live"

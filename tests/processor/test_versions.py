@@ -241,6 +241,19 @@ def test_performance_gap_against_a_direct_degradation_verdict() -> None:
     assert gaps[("3", "1", "accuracy")].degraded == 0
 
 
+def test_performance_gap_takes_the_live_role_as_baseline_whatever_the_outcome_counts() -> None:
+    from otel_ml.stats import PerformancePolicy
+    from otel_ml_processor._versions import performance_gaps
+
+    # Versions side by side on equal traffic (shadows, an even split): the live role, not the greatest
+    # version string, is the baseline, as for the drift comparison of the same versions.
+    results = [_window("1", 0.90, 2000, 1), _window("2", 0.80, 2000, 2), _window("3", 0.90, 2000, 3)]
+    roles = {("churn", "1"): "live", ("churn", "2"): "canary", ("churn", "3"): "canary"}
+    gaps = performance_gaps(results, (), True, PerformancePolicy(), roles)
+    assert {(g.pair.candidate, g.pair.baseline) for g in gaps} == {("2", "1"), ("3", "1")}
+    assert {g.pair.candidate: g.degraded for g in gaps if g.metric == "accuracy"} == {"2": 1, "3": 0}
+
+
 def test_performance_gap_needs_min_samples_on_both_sides_and_is_exported() -> None:
     from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
