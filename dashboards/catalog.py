@@ -38,10 +38,11 @@ _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 @functools.cache
-def _outcome_names() -> frozenset[str]:
+def _prometheus_names(metrics: tuple[str, ...]) -> frozenset[str]:
+    """The series names Prometheus stores for ``metrics`` (a histogram's ``_bucket``, ``_sum``, ``_count``)."""
     kinds = {**sc.LIBRARY_METRICS, **sc.PROCESSOR_METRICS}
     names = set()
-    for name in promql.OUTCOME_METRICS:
+    for name in metrics:
         prom = promql.metric(name)
         names.update([prom + s for s in _HISTOGRAM_SUFFIXES] if kinds[name][0] == "histogram" else [prom])
     return frozenset(names)
@@ -67,9 +68,9 @@ class Query:
         names = metric_names(self.expr)
         if names and names <= {promql.metric(n) for n in promql.VERSION_OUTCOME_METRICS}:
             return VERSION_OUTCOMES  # (an alert that also reads the drift comparison is checked with it)
-        if names & {promql.metric(n) for n in promql.SEGMENT_DRIFT_METRICS}:
+        if names & _prometheus_names(promql.SEGMENT_DRIFT_METRICS):
             return SEGMENTS
-        return OUTCOMES if names & _outcome_names() else None
+        return OUTCOMES if names & _prometheus_names(promql.OUTCOME_METRICS) else None
 
 
 def dashboards() -> dict[str, dict]:
