@@ -30,14 +30,19 @@ OUTCOMES = "outcomes"
 #: (:data:`dashboards.promql.VERSION_OUTCOME_METRICS`): data only where outcomes are joined for two live
 #: versions of one model (checked on synthetic series by promtool; neither e2e scenario has both).
 VERSION_OUTCOMES = "outcomes+versions"
+#: :attr:`Query.requires` of a query that reads the processor's segment drift metrics
+#: (:data:`dashboards.promql.SEGMENT_DRIFT_METRICS`): data only where a model is monitored with ``segments=``
+#: and its reference profiles the segment values (checked on synthetic series by promtool).
+SEGMENTS = "segments"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
 
 @functools.cache
-def _outcome_names() -> frozenset[str]:
+def _prometheus_names(metrics: tuple[str, ...]) -> frozenset[str]:
+    """The series names Prometheus stores for ``metrics`` (a histogram's ``_bucket``, ``_sum``, ``_count``)."""
     kinds = {**sc.LIBRARY_METRICS, **sc.PROCESSOR_METRICS}
     names = set()
-    for name in promql.OUTCOME_METRICS:
+    for name in metrics:
         prom = promql.metric(name)
         names.update([prom + s for s in _HISTOGRAM_SUFFIXES] if kinds[name][0] == "histogram" else [prom])
     return frozenset(names)
@@ -58,12 +63,14 @@ class Query:
 
     @property
     def requires(self) -> str | None:
-        """What the query needs beyond a model serving traffic: :data:`OUTCOMES` when it reads a
-        ground-truth metric, else None."""
+        """What the query needs beyond a model serving traffic: :data:`SEGMENTS` when it reads a segment drift
+        metric, :data:`OUTCOMES` when it reads a ground-truth metric, else None."""
         names = metric_names(self.expr)
         if names and names <= {promql.metric(n) for n in promql.VERSION_OUTCOME_METRICS}:
             return VERSION_OUTCOMES  # (an alert that also reads the drift comparison is checked with it)
-        return OUTCOMES if names & _outcome_names() else None
+        if names & _prometheus_names(promql.SEGMENT_DRIFT_METRICS):
+            return SEGMENTS
+        return OUTCOMES if names & _prometheus_names(promql.OUTCOME_METRICS) else None
 
 
 def dashboards() -> dict[str, dict]:

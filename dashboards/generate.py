@@ -74,6 +74,7 @@ DRIFT_SCORE_PANELS = tuple(
 )
 P_VALUE_ALPHA = DriftPolicy().alpha
 MIN_OUTCOMES = PerformancePolicy().min_samples
+MIN_ROWS = DriftPolicy().min_samples
 
 
 # --- Small builders ----------------------------------------------------------------------------------
@@ -302,6 +303,7 @@ def overview() -> db.Dashboard:
         "short", span=12))
 
     d = realized_performance(d)
+    d = segments_view(d)
     d = versions_side_by_side(d)
 
     d = d.with_row(row("Data quality"))
@@ -477,7 +479,7 @@ def realized_performance(d: db.Dashboard) -> db.Dashboard:
         "Pairs joined (ml.outcome.joined); outcomes that never found their prediction (ml.outcome.unmatched) "
         "and predictions whose outcome never came (ml.prediction.expired), by reason (ttl, cap); duplicate "
         "outcomes; records the processor refused (ml.outcome.rejected, by error.type, per model); segment "
-        "slices left unjudged by outcomes.max_segments (ml.segment.overflow).",
+        "slices and segment streams left out by state.max_segment_series (ml.segment.overflow).",
         targets((q.rate(sc.OUTCOMES_JOINED, by=q.BY_VERSION, base=q.EVAL), "{{%s}} joined" % q.VERSION),
                 (q.outcome_rate(sc.OUTCOMES_UNMATCHED, by_reason),
                  "{{%s}} unmatched {{%s}}" % (q.VERSION, q.ERROR_TYPE)),
@@ -512,7 +514,7 @@ def realized_performance(d: db.Dashboard) -> db.Dashboard:
 
 #: Columns of the worst-segments table: query ref -> (segment gauge, column title).
 _SEGMENT_COLUMNS = {
-    "A": (sc.SEGMENT_RANK, "rank"),
+    "A": (sc.SEGMENT_PERFORMANCE_RANK, "rank"),
     "B": (sc.SEGMENT_PERFORMANCE_GAP, "gap (segment − rest)"),
     "C": (sc.SEGMENT_PERFORMANCE_VALUE, "segment value"),
     "D": (sc.SEGMENT_PERFORMANCE_LOWER, "lower"),
@@ -531,12 +533,13 @@ def worst_segments(d: db.Dashboard) -> db.Dashboard:
     d = d.with_panel(
         table.Panel().title(f"Worst segments ($window, top {q.WORST_SEGMENTS})")
         .description("Segment slices (monitor(segments=...): ml.segment.name = value) whose realized metric is "
-                     "worst relative to the rest of the window, as the processor ranks them (ml.segment.rank, "
-                     "1 = worst, among the slices with a verdict). gap: segment − rest (accuracy: negative is "
-                     "worse; mae: positive is worse); lower / upper: the segment value's 95 % interval; "
+                     "worst relative to the rest of the window, as the processor ranks them "
+                     "(ml.segment.performance.rank, 1 = worst, among the slices with a verdict). gap: segment − rest "
+                     "(accuracy: negative is worse; mae: positive is worse); lower / upper: the segment value's "
+                     "95 % interval; "
                      "degraded: 1 significantly worse than the rest by more than the tolerance, 0 not "
                      f"(Holm-corrected across the version's segments); slices with fewer than {MIN_OUTCOMES} "
-                     "outcomes have no verdict and no rank. Slices beyond outcomes.max_segments are counted in "
+                     "outcomes have no verdict and no rank. Slices beyond state.max_segment_series are counted in "
                      "ml.segment.overflow (panel 'Outcomes joined / ...').")
         .datasource(DS)
         .targets([target(q.worst_segments(name), title, ref, instant=True, fmt=pm.PromQueryFormat.TABLE)
@@ -544,6 +547,85 @@ def worst_segments(d: db.Dashboard) -> db.Dashboard:
         .with_transformation(merge).with_transformation(rename)
         .with_transformation(_sort_by("rank", desc=False))
         .span(24).height(9))
+    return d
+
+
+SEGMENTS_ROW = "Segments: where the model drifts or its data degrades"
+#: Columns of the all-signals worst-segments table: query ref -> (segment gauge, aggregation, column title).
+_ALL_SIGNALS_COLUMNS = {
+    "A": (sc.SEGMENT_DRIFT_RANK, "min", "drift rank"),
+    "B": (sc.SEGMENT_DRIFT_SCORE, "max", "drift score"),
+    "C": (sc.SEGMENT_DRIFT_DETECTED, "max", "drifted"),
+    "D": (sc.SEGMENT_QUALITY_RANK, "max", "quality rank"),
+    "E": (sc.SEGMENT_QUALITY_RATIO, "max", "worst quality ratio"),
+    "F": (sc.SEGMENT_QUALITY_ALARM, "max", "quality alarm"),
+    "G": (sc.SEGMENT_PERFORMANCE_RANK, "max", "performance rank"),
+    "H": (sc.SEGMENT_PERFORMANCE_GAP, "max", "performance gap"),
+}
+
+
+def segments_view(d: db.Dashboard) -> db.Dashboard:
+    """The overview's segment row: the worst segment values by drift, data quality and performance, the
+    drift of the most drifted ones, the quality of the worst ones, and the traffic mix per column."""
+    d = d.with_row(row(SEGMENTS_ROW))
+    merge = dm.DataTransformerConfig(id_val="merge", options={})
+    rename = dm.DataTransformerConfig(id_val="organize", options={
+        "excludeByName": {"Time": True},
+        "renameByName": {f"Value #{ref}": title for ref, (_, _, title) in _ALL_SIGNALS_COLUMNS.items()}})
+    d = d.with_panel(
+        table.Panel().title(f"Worst segments by drift, data quality and performance ($window, top {q.WORST_SEGMENTS})")
+        .description("Segment values (monitor(segments=...): ml.segment.name = value) among the "
+                     f"{q.WORST_SEGMENTS} worst of the model version and window by any signal, as the processor "
+                     "ranks them (1 = worst among the values with a verdict): output drift against the reference's "
+                     "profile of that segment value (ml.segment.drift.rank / score: Wasserstein distance in "
+                     "reference SDs, or total variation; drifted 1/0/-1), data quality (ml.segment.quality.rank: by "
+                     "the rise of a quality ratio over the segment's reference ratio; alarm 1/0/-1), realized "
+                     "performance (ml.segment.performance.rank / gap, with outcomes). -1: no verdict (fewer than "
+                     f"{MIN_ROWS} rows of the segment in the window, or no profile of the value in the reference). "
+                     "Holm-corrected across the segments of the model version and window.")
+        .datasource(DS)
+        .targets([target(q.worst_segments_all(name, agg), title, ref, instant=True, fmt=pm.PromQueryFormat.TABLE)
+                  for ref, (name, agg, title) in _ALL_SIGNALS_COLUMNS.items()])
+        .with_transformation(merge).with_transformation(rename)
+        .with_transformation(_sort_by("drift score", desc=True))
+        .span(24).height(9))
+    seg_legend = "{{%s}} {{%s}} {{%s}}={{%s}}" % (q.MODEL, q.VERSION, q.SEG_NAME, q.SEG_VALUE)
+    d = d.with_panel(ts(
+        f"Output drift per segment ($window, top {q.WORST_SEGMENTS})",
+        "Drift score (ml.segment.drift.score) of each output on the most drifted segment values: the output "
+        "distribution of the segment's rows against the reference's for that value (numeric: binned Wasserstein "
+        "distance in reference SDs; categorical: total variation). A segment can drift while the overall "
+        "output does not: the average hides it.",
+        [target(q.segment_drift_score(), seg_legend + " {{%s}}" % q.PRED_NAME)], "short", span=12, axis_min=0))
+    d = d.with_panel(ts(
+        f"Data quality per segment ($window, top {q.WORST_SEGMENTS})",
+        "Quality ratios (ml.segment.quality.ratio, by ml.quality.kind: bad values / (segment rows x features)) "
+        "of the segment values whose quality rose most over their reference ratio; kinds at 0 are left out.",
+        [target(q.segment_quality_ratio(), seg_legend + " {{%s}}" % q.QUALITY_KIND)], "percentunit", span=12,
+        axis_min=0))
+    value_legend = "{{%s}} {{%s}} {{%s}}={{%s}}" % (q.MODEL, q.VERSION, q.SEG_NAME, q.SEG_VALUE)
+    d = d.with_panel(ts(
+        "Rows and bad values per second per segment value",
+        "As the monitored services count them: rows of each segment value (ml.segment.rows) and its missing, "
+        "invalid, out-of-range and unseen values summed over the features (ml.segment.feature.*).",
+        targets((q.segment_rate(sc.SEGMENT_ROWS), f"{value_legend} rows"),
+                *((q.segment_rate(sc.SEGMENT_QUALITY_COUNTERS[k]), f"{value_legend} {k.replace('_', ' ')}")
+                  for k in sc.QUALITY_KINDS)),
+        "short", span=12, axis_min=0))
+    d = d.with_panel(ts(
+        "Outputs per segment value",
+        "Median of each numeric output per segment value (ml.segment.prediction.value, interpolated inside the "
+        "reference's buckets) and predicted classes per second (ml.segment.prediction.class.count).",
+        targets((q.segment_output_median(), f"{value_legend} {{{{{q.PRED_NAME}}}}} median"),
+                (q.segment_class_rate(), f"{value_legend} {{{{{q.PRED_NAME}}}}}={{{{{q.PRED_CLASS}}}}}/s")),
+        "short", span=12))
+    d = d.with_panel(state_timeline(
+        "Segment mix per column ($window)",
+        "The processor's verdict on each segment column's traffic mix (ml.segment.mix.detected): the window's "
+        "rows over the column's values against the reference's rows (1: the mix moved, 0: not, no verdict: "
+        "too few rows or no segment profile).",
+        target(q.segment_mix(), "{{%s}} {{%s}} {{%s}}" % (q.MODEL, q.VERSION, q.SEG_NAME)),
+        "Same mix", "Mix moved", height=6, no_verdict=True))
     return d
 
 

@@ -52,6 +52,7 @@ SEG_NAME = label(sc.SEGMENT_NAME)
 SEG_VALUE = label(sc.SEGMENT_VALUE)
 BUCKET_LE = label(sc.BUCKET_LE)
 BASELINE = label(sc.MODEL_BASELINE_VERSION)
+QUALITY_KIND = label(sc.QUALITY_KIND)
 
 #: The standard OTel HTTP server duration histogram (semconv ``http.server.request.duration``, unit s),
 #: as Prometheus stores it, and the labels its attributes become.
@@ -244,7 +245,7 @@ OUTCOME_METRICS = (sc.PERFORMANCE_VALUE, sc.PERFORMANCE_LOWER, sc.PERFORMANCE_UP
                    sc.OUTCOMES_DUPLICATES, sc.OUTCOMES_REJECTED, sc.LABEL_DELAY,
                    sc.SEGMENT_PERFORMANCE_VALUE, sc.SEGMENT_PERFORMANCE_LOWER, sc.SEGMENT_PERFORMANCE_UPPER,
                    sc.SEGMENT_PERFORMANCE_GAP, sc.SEGMENT_PERFORMANCE_DEGRADED, sc.SEGMENT_SAMPLE_COUNT,
-                   sc.SEGMENT_RANK, sc.SEGMENT_OVERFLOW)
+                   sc.SEGMENT_PERFORMANCE_RANK, sc.SEGMENT_OVERFLOW)
 ONE_METRIC = {PERF_METRIC: f"${V_METRIC}"}
 #: The metric over all classes (per-class metrics such as f1 of one class carry ml.prediction.class).
 ALL_CLASSES = {PRED_CLASS: "="}
@@ -300,13 +301,79 @@ BY_SEGMENT = f"{MODEL}, {VERSION}, {WINDOW}, {SEG_NAME}, {SEG_VALUE}"
 WORST_SEGMENTS = 10
 
 
-def worst_segments(name: str = sc.SEGMENT_RANK, k: int = WORST_SEGMENTS) -> str:
+def worst_segments(name: str = sc.SEGMENT_PERFORMANCE_RANK, k: int = WORST_SEGMENTS) -> str:
     """A segment gauge of the ``k`` worst judged slices per model version and window (the processor ranks
-    them by how much worse than the rest of the window they are: ``ml.segment.rank`` 1 = worst)."""
-    ranked = f"max by ({BY_SEGMENT}) ({_s(sc.SEGMENT_RANK, ONE_WINDOW, base=EVAL)}) <= {k}"
-    if name == sc.SEGMENT_RANK:
+    them by how much worse than the rest of the window they are: ``ml.segment.performance.rank`` 1 = worst)."""
+    ranked = f"max by ({BY_SEGMENT}) ({_s(sc.SEGMENT_PERFORMANCE_RANK, ONE_WINDOW, base=EVAL)}) <= {k}"
+    if name == sc.SEGMENT_PERFORMANCE_RANK:
         return ranked
     return f"max by ({BY_SEGMENT}) ({_s(name, ONE_WINDOW, base=EVAL)})\nand on ({BY_SEGMENT})\n({ranked})"
+
+
+# --- Segments (processor: drift, data quality and traffic mix per segment value) -----------------------
+#: The library's per-segment metrics and the processor's segment drift metrics: data only where a model is
+#: monitored with ``segments=`` (and, for the processor's, its reference has a "segments" section), so
+#: :mod:`dashboards.catalog` tags their queries ``requires="segments"``.
+SEGMENT_DRIFT_METRICS = (sc.SEGMENT_ROWS, sc.SEGMENT_PREDICTION_VALUE, sc.SEGMENT_PREDICTION_CLASS_COUNT,
+                         *sc.SEGMENT_QUALITY_COUNTERS.values(), sc.SEGMENT_DRIFT_DETECTED, sc.SEGMENT_DRIFT_SCORE,
+                         sc.SEGMENT_DRIFT_RANK, sc.SEGMENT_QUALITY_RATIO, sc.SEGMENT_QUALITY_ALARM,
+                         sc.SEGMENT_QUALITY_RANK, sc.SEGMENT_MIX_DETECTED)
+#: How each rank is read per segment value: an output's drift rank is per output (the best one counts).
+_RANKS = ((sc.SEGMENT_PERFORMANCE_RANK, "max"), (sc.SEGMENT_DRIFT_RANK, "min"), (sc.SEGMENT_QUALITY_RANK, "max"))
+
+
+def _ranked(name: str, agg: str, k: int) -> str:
+    return f"{agg} by ({BY_SEGMENT}) ({_s(name, ONE_WINDOW, base=EVAL)}) <= {k}"
+
+
+def segments_ranked(k: int = WORST_SEGMENTS) -> str:
+    """The segment values among the ``k`` worst of the model version and window by any signal (performance,
+    output drift, data quality), each valued by its rank."""
+    return "\nor ".join(f"({_ranked(name, agg, k)})" for name, agg in _RANKS)
+
+
+def worst_segments_all(name: str, agg: str = "max", k: int = WORST_SEGMENTS) -> str:
+    """A segment gauge (aggregated with ``agg`` over outputs, metrics or kinds) of the segment values among
+    the ``k`` worst by any signal (:func:`segments_ranked`)."""
+    return f"{agg} by ({BY_SEGMENT}) ({_s(name, ONE_WINDOW, base=EVAL)})\nand on ({BY_SEGMENT})\n({segments_ranked(k)})"
+
+
+def segment_drift_score(k: int = WORST_SEGMENTS) -> str:
+    """Drift score per segment value and output, for the ``k`` most drifted of each model version and window."""
+    by = f"{BY_SEGMENT}, {PRED_NAME}"
+    return (f"max by ({by}) ({_s(sc.SEGMENT_DRIFT_SCORE, ONE_WINDOW, base=EVAL)})\nand on ({by})\n"
+            f"(max by ({by}) ({_s(sc.SEGMENT_DRIFT_RANK, ONE_WINDOW, base=EVAL)}) <= {k})")
+
+
+def segment_quality_ratio(k: int = WORST_SEGMENTS) -> str:
+    """Quality ratio per segment value and kind, for the ``k`` worst values by quality excess."""
+    return (f"max by ({BY_SEGMENT}, {QUALITY_KIND}) ({_s(sc.SEGMENT_QUALITY_RATIO, ONE_WINDOW, base=EVAL)}) > 0\n"
+            f"and on ({BY_SEGMENT})\n({_ranked(sc.SEGMENT_QUALITY_RANK, 'max', k)})")
+
+
+BY_SEGMENT_VALUE = f"{MODEL}, {VERSION}, {SEG_NAME}, {SEG_VALUE}"
+
+
+def segment_rate(name: str) -> str:
+    """Per second, rows (``ml.segment.rows``) or bad values of one kind (``ml.segment.feature.*``) per
+    segment value, as the monitored services count them."""
+    return rate(name, by=BY_SEGMENT_VALUE)
+
+
+def segment_output_median() -> str:
+    """Median numeric output per segment value and output, from ``ml.segment.prediction.value``."""
+    return (f"histogram_quantile(0.5, "
+            f"{rate(sc.SEGMENT_PREDICTION_VALUE, by=f'{LE}, {BY_SEGMENT_VALUE}, {PRED_NAME}', suffix='_bucket')})")
+
+
+def segment_class_rate() -> str:
+    """Predicted classes per second per segment value (``ml.segment.prediction.class.count``)."""
+    return rate(sc.SEGMENT_PREDICTION_CLASS_COUNT, by=f"{BY_SEGMENT_VALUE}, {PRED_NAME}, {PRED_CLASS}")
+
+
+def segment_mix() -> str:
+    """The processor's verdict on each segment column's traffic mix (1, 0 or NO_VERDICT)."""
+    return gauge(sc.SEGMENT_MIX_DETECTED, by=f"{MODEL}, {VERSION}, {SEG_NAME}")
 
 
 def calibration_observed() -> str:

@@ -19,6 +19,7 @@ from dashboards.promql import (
     MODEL,
     PERF_METRIC,
     PRED_CLASS,
+    PRED_NAME,
     SEG_NAME,
     SEG_VALUE,
     VERSION,
@@ -134,6 +135,38 @@ def _segment_firing() -> str:
     return (f"max by ({_BY_SEGMENT}) ({metric(sc.SEGMENT_PERFORMANCE_GAP)})\n"
             f"and on ({_BY_SEGMENT})\n"
             f"({_segment_degraded()} == 1)")
+
+
+_BY_SEGMENT_OUTPUT = f"{MODEL}, {VERSION}, {WINDOW}, {PRED_NAME}, {SEG_NAME}, {SEG_VALUE}"
+_BY_SEGMENT_VALUE = f"{MODEL}, {VERSION}, {WINDOW}, {SEG_NAME}, {SEG_VALUE}"
+_SEGMENT_DRIFTED = metric(sc.SEGMENT_DRIFT_DETECTED)
+_SEGMENT_QUALITY_ALARM = metric(sc.SEGMENT_QUALITY_ALARM)
+
+
+def _segment_drift() -> str:
+    """The processor's output drift verdict per segment value and output (1, 0 or NO_VERDICT)."""
+    return f"max by ({_BY_SEGMENT_OUTPUT}) ({_SEGMENT_DRIFTED})"
+
+
+def _segment_drift_firing() -> str:
+    """The drift score of a segment value's output, only where the verdict is 1."""
+    return (f"max by ({_BY_SEGMENT_OUTPUT}) ({metric(sc.SEGMENT_DRIFT_SCORE)})\n"
+            f"and on ({_BY_SEGMENT_OUTPUT})\n"
+            f"({_segment_drift()} == 1)")
+
+
+def _segment_quality() -> str:
+    """The processor's data-quality verdict per segment value (1, 0 or NO_VERDICT)."""
+    return f"max by ({_BY_SEGMENT_VALUE}) ({_SEGMENT_QUALITY_ALARM})"
+
+
+def _segment_quality_firing() -> str:
+    """The segment value's highest quality ratio, only where the verdict is 1."""
+    return (f"max by ({_BY_SEGMENT_VALUE}) ({metric(sc.SEGMENT_QUALITY_RATIO)})\n"
+            f"and on ({_BY_SEGMENT_VALUE})\n"
+            f"({_segment_quality()} == 1)")
+
+
 _DEGRADED = metric(sc.PERFORMANCE_DEGRADED)
 
 
@@ -454,6 +487,51 @@ ALERTS: tuple[Alert, ...] = (
             "with more of its data or route it to a fallback."
         ) % (PERF_METRIC, SEGMENT_FOR, _SEGMENT_DEGRADED),
         value_format='printf "%.4g"',
+    ),
+    Alert(
+        name="MLSegmentDrift",
+        uid="otel-ml-segment-drift",
+        expr=_segment_drift_firing(),
+        signal=_segment_drift(),
+        for_=DRIFT_FOR,
+        severity="warning",
+        summary="Model {{ $labels.%s }} {{ $labels.%s }}: output {{ $labels.%s }} drifted in segment "
+        "{{ $labels.%s }}={{ $labels.%s }} (window {{ $labels.%s }})"
+        % (MODEL, VERSION, PRED_NAME, SEG_NAME, SEG_VALUE, WINDOW),
+        description=(
+            "The otel-ml processor has judged the distribution of this output on the segment's rows different "
+            "from the reference's profile of the same segment value for %s (%s == 1: significant, "
+            "Holm-corrected across the model version's segments, and larger than the effect floor). Drift score: "
+            "VALUE (numeric: Wasserstein distance in reference SDs; categorical: total variation). The overall "
+            "output may look fine: the average hides the segment.\n"
+            "Runbook:\n"
+            "1. 'otel-ml / ML model overview', row 'Segments': the segment's rank and score among the others, "
+            "its data quality and, with outcomes, its realized performance.\n"
+            "2. Look for a cause specific to the segment: its traffic mix (panel 'Segment mix per column'), an "
+            "upstream change reaching only this traffic, a new market, channel or device.\n"
+            "3. If the segment's inputs really changed, retrain with recent data of it and rebuild the reference "
+            "(`otel-ml reference build --segment COLUMN`)."
+        ) % (DRIFT_FOR, _SEGMENT_DRIFTED),
+        value_format='printf "%.4g"',
+    ),
+    Alert(
+        name="MLSegmentDataQuality",
+        uid="otel-ml-segment-data-quality",
+        expr=_segment_quality_firing(),
+        signal=_segment_quality(),
+        for_=QUALITY_FOR,
+        severity="warning",
+        summary="Model {{ $labels.%s }} {{ $labels.%s }}: data quality degraded in segment "
+        "{{ $labels.%s }}={{ $labels.%s }} (window {{ $labels.%s }})" % (MODEL, VERSION, SEG_NAME, SEG_VALUE, WINDOW),
+        description=(
+            "The otel-ml processor has judged a data-quality ratio (missing, invalid, out-of-range or unseen "
+            "values over the segment's rows x features) risen above the reference's ratio for the same segment "
+            "value for %s (%s == 1: significant, Holm-corrected across the model version's segments, and above "
+            "quality_min_increase). Highest ratio: VALUE.\n"
+            "Runbook:\n"
+            "1. 'otel-ml / ML model overview', row 'Segments', panel 'Data quality per segment': which kind rose.\n"
+            "2. Look for the source feeding only this segment's traffic (a client version, a region's upstream)."
+        ) % (QUALITY_FOR, _SEGMENT_QUALITY_ALARM),
     ),
     Alert(
         name="MLCanaryWorseThanBaseline",

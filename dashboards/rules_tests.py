@@ -23,6 +23,8 @@ from dashboards.promql import (
     MODEL,
     PERF_METRIC,
     PRED_CLASS,
+    PRED_NAME,
+    QUALITY_KIND,
     SEG_NAME,
     SEG_VALUE,
     VERSION,
@@ -105,6 +107,16 @@ def seg(name: str, values: str, value: str, *, segment: str = "country", window:
     """A processor segment gauge (ml.segment.*) of churn v1, accuracy."""
     return series(name, {**PROC, **CHURN_V1, WINDOW: window, PERF_METRIC: "accuracy", SEG_NAME: segment,
                          SEG_VALUE: value}, values)
+
+
+def segdrift(name: str, values: str, value: str, *, output: str | None = "value", window: str = "5m",
+             **extra: str) -> dict[str, str]:
+    """A processor segment drift/quality gauge (ml.segment.drift.* / quality.*) of churn v1 (``output`` None:
+    per segment value, as the quality gauges are)."""
+    labels = {**PROC, **CHURN_V1, WINDOW: window, SEG_NAME: "country", SEG_VALUE: value, **extra}
+    if output is not None:
+        labels[PRED_NAME] = output
+    return series(name, labels, values)
 
 
 def perf(name: str, values: str, *, metric_: str = "accuracy", window: str = "5m", version: str = "v1",
@@ -323,6 +335,44 @@ TESTS: list[dict[str, Any]] = [
         "alert_rule_test": [
             check("MLSegmentUnderperforming", "20m"),
             check("MLSegmentUnderperforming", "36m"),
+        ],
+    },
+    {
+        "name": "segment drift fires after 15m on one segment's output, valued at its drift score",
+        "interval": "1m",
+        "input_series": [
+            segdrift(sc.SEGMENT_DRIFT_DETECTED, "0x4 1x30", "DE"),
+            segdrift(sc.SEGMENT_DRIFT_SCORE, "0.05x4 0.4x30", "DE"),
+            segdrift(sc.SEGMENT_DRIFT_DETECTED, "0x34", "FR"),
+            segdrift(sc.SEGMENT_DRIFT_SCORE, "0.02x34", "FR"),
+            segdrift(sc.SEGMENT_DRIFT_DETECTED, "-1x34", "LU"),  # no verdict: never fires
+            segdrift(sc.SEGMENT_DRIFT_SCORE, "0.9x34", "LU"),
+            drift("value", "0x34", kind=sc.DRIFT_KIND_PREDICTION),  # the output overall is fine
+        ],
+        "alert_rule_test": [
+            check("MLSegmentDrift", "10m"),  # pending
+            check("MLSegmentDrift", "20m",
+                  expect("MLSegmentDrift", {**CHURN_V1, WINDOW: "5m", PRED_NAME: "value", SEG_NAME: "country",
+                                            SEG_VALUE: "DE"}, 0.4)),
+            check("MLPredictionDriftDetected", "20m"),
+        ],
+    },
+    {
+        "name": "segment data quality fires after 10m on the alarmed segment, valued at its highest ratio",
+        "interval": "1m",
+        "input_series": [
+            segdrift(sc.SEGMENT_QUALITY_ALARM, "0x4 1x30", "DE", output=None),
+            segdrift(sc.SEGMENT_QUALITY_RATIO, "0.01x4 0.12x30", "DE", output=None, **{QUALITY_KIND: "missing"}),
+            segdrift(sc.SEGMENT_QUALITY_RATIO, "0x34", "DE", output=None, **{QUALITY_KIND: "invalid"}),
+            segdrift(sc.SEGMENT_QUALITY_ALARM, "1 0 1 0 1 0 1 0 1 0 1 0 1 0 1 0 1 0 1 0 1 0", "FR", output=None),
+            segdrift(sc.SEGMENT_QUALITY_RATIO, "0.2x34", "FR", output=None, **{QUALITY_KIND: "missing"}),
+            segdrift(sc.SEGMENT_QUALITY_ALARM, "-1x34", "LU", output=None),
+        ],
+        "alert_rule_test": [
+            check("MLSegmentDataQuality", "8m"),  # pending
+            check("MLSegmentDataQuality", "20m",
+                  expect("MLSegmentDataQuality", {**CHURN_V1, WINDOW: "5m", SEG_NAME: "country", SEG_VALUE: "DE"},
+                         0.12)),
         ],
     },
     {
@@ -624,7 +674,35 @@ def _outcome_inputs() -> list[dict[str, str]]:
         series(sc.OUTCOMES_REJECTED, {**PROC, MODEL: "churn", ERROR_TYPE: "unknown_class"}, "0+30x20"),
         series(sc.SEGMENT_OVERFLOW, v1, "0+12x20"),
         *_segment_inputs(),
+        *_segment_drift_inputs(),
     ]
+
+
+def _segment_drift_inputs() -> list[dict[str, str]]:
+    """Churn v1's segment drift and quality: FR drifted most (drift rank 1), DE's quality worst (quality rank
+    1, ranked 1 on performance too by :func:`_segment_inputs`), LU no verdict; the country mix moved."""
+    out = []
+    for value, d_rank, score, detected, q_rank, missing, alarm in (
+            ("DE", "2", "0.05", "0", "1", "0.09", "1"), ("FR", "1", "0.4", "1", "2", "0.01", "0"),
+            ("LU", None, None, "-1", None, "0.5", "-1")):
+        out += [segdrift(sc.SEGMENT_DRIFT_DETECTED, f"{detected}x20", value),
+                segdrift(sc.SEGMENT_QUALITY_ALARM, f"{alarm}x20", value, output=None),
+                segdrift(sc.SEGMENT_QUALITY_RATIO, f"{missing}x20", value, output=None, **{QUALITY_KIND: "missing"}),
+                segdrift(sc.SEGMENT_QUALITY_RATIO, "0x20", value, output=None, **{QUALITY_KIND: "invalid"})]
+        if d_rank is not None:
+            out += [segdrift(sc.SEGMENT_DRIFT_RANK, f"{d_rank}x20", value),
+                    segdrift(sc.SEGMENT_DRIFT_SCORE, f"{score}x20", value)]
+        if q_rank is not None:
+            out.append(segdrift(sc.SEGMENT_QUALITY_RANK, f"{q_rank}x20", value, output=None))
+    out.append(series(sc.SEGMENT_MIX_DETECTED, {**PROC, **CHURN_V1, WINDOW: "5m", SEG_NAME: "country"}, "1x20"))
+    # The library's per-segment metrics of churn v1 on pod-1: DE 120 rows a minute, 6 of them missing a value.
+    de = {**APP, **CHURN_V1, SEG_NAME: "country", SEG_VALUE: "DE"}
+    out += [series(sc.SEGMENT_ROWS, de, "0+120x20"),
+            *(series(name, de, "0+6x20" if kind == "missing" else "0+0x20")
+              for kind, name in sc.SEGMENT_QUALITY_COUNTERS.items()),
+            *_histogram(sc.SEGMENT_PREDICTION_VALUE, {**de, PRED_NAME: "value"}, {"0.5": 60, "1": 120, "+Inf": 120}),
+            series(sc.SEGMENT_PREDICTION_CLASS_COUNT, {**de, PRED_NAME: "label", PRED_CLASS: "1"}, "0+30x20")]
+    return out
 
 
 def _segment_inputs() -> list[dict[str, str]]:
@@ -637,7 +715,7 @@ def _segment_inputs() -> list[dict[str, str]]:
     out = []
     for value, (rank, gap, val, n, degraded) in rows.items():
         if rank is not None:
-            out.append(seg(sc.SEGMENT_RANK, f"{rank}x20", value))
+            out.append(seg(sc.SEGMENT_PERFORMANCE_RANK, f"{rank}x20", value))
         out += [seg(sc.SEGMENT_PERFORMANCE_GAP, f"{gap}x20", value),
                 seg(sc.SEGMENT_PERFORMANCE_VALUE, f"{val}x20", value),
                 seg(sc.SEGMENT_PERFORMANCE_LOWER, "0.7x20", value),
@@ -695,4 +773,32 @@ def _outcome_checks(rendered) -> list[dict[str, Any]]:
         at(promql.worst_segments(sc.SEGMENT_PERFORMANCE_UPPER), (de, 0.95), (fr, 0.95)),
         at(promql.worst_segments(sc.SEGMENT_SAMPLE_COUNT), (de, 2000), (fr, 8000)),
         at(promql.worst_segments(sc.SEGMENT_PERFORMANCE_DEGRADED), (de, 1), (fr, 0)),
+        *_segment_drift_checks(at, de, fr),
     ]
+
+
+def _segment_drift_checks(at: Any, de: dict[str, str], fr: dict[str, str]) -> list[dict[str, Any]]:
+    """What each segment drift panel query returns on :func:`_segment_drift_inputs` (LU: no rank, never shown)."""
+    from dashboards import generate, promql
+
+    expected = {  # column title -> (DE, FR)
+        "drift rank": (2, 1), "drift score": (0.05, 0.4), "drifted": (0, 1), "quality rank": (1, 2),
+        "worst quality ratio": (0.09, 0.01), "quality alarm": (1, 0), "performance rank": (1, 2),
+        "performance gap": (-0.15, 0.02),
+    }
+    checks = [at(promql.worst_segments_all(name, agg), (de, expected[title][0]), (fr, expected[title][1]))
+              for name, agg, title in generate._ALL_SIGNALS_COLUMNS.values()]
+    out = {PRED_NAME: "value"}
+    checks += [
+        at(promql.segment_drift_score(), ({**de, **out}, 0.05), ({**fr, **out}, 0.4)),
+        at(promql.segment_quality_ratio(), ({**de, QUALITY_KIND: "missing"}, 0.09),
+           ({**fr, QUALITY_KIND: "missing"}, 0.01)),
+        at(promql.segment_mix(), ({**CHURN_V1, SEG_NAME: "country"}, 1)),
+    ]
+    value = {**CHURN_V1, SEG_NAME: "country", SEG_VALUE: "DE"}
+    checks += [at(promql.segment_rate(sc.SEGMENT_ROWS), (value, 2)),
+               *(at(promql.segment_rate(name), (value, 0.1 if kind == "missing" else 0))
+                 for kind, name in sc.SEGMENT_QUALITY_COUNTERS.items()),
+               at(promql.segment_output_median(), ({**value, PRED_NAME: "value"}, 0.5)),
+               at(promql.segment_class_rate(), ({**value, PRED_NAME: "label", PRED_CLASS: "1"}, 0.5))]
+    return checks

@@ -153,8 +153,7 @@ SEGMENT_PERFORMANCE_UPPER: Final = "ml.segment.performance.upper"  # gauge
 SEGMENT_PERFORMANCE_GAP: Final = "ml.segment.performance.gap"  # gauge: slice − rest of the window
 SEGMENT_PERFORMANCE_DEGRADED: Final = "ml.segment.performance.degraded"  # gauge 1/0/NO_VERDICT
 SEGMENT_SAMPLE_COUNT: Final = "ml.segment.sample_count"  # gauge, {outcome}
-SEGMENT_RANK: Final = "ml.segment.rank"  # gauge: 1 = worst judged slice of the model version and window
-SEGMENT_OVERFLOW: Final = "ml.segment.overflow"  # counter, {segment}: slices beyond outcomes.max_segments
+SEGMENT_OVERFLOW: Final = "ml.segment.overflow"  # counter, {segment}: series refused by state.max_segment_series
 
 # Library -> processor: outputs and data quality per segment value (own names: never summed into the overall).
 SEGMENT_ROWS: Final = "ml.segment.rows"  # counter, {row}: rows of one segment value
@@ -178,6 +177,19 @@ VERSION_DRIFT_DETECTED: Final = "ml.version.drift.detected"  # gauge 0/1 (no poi
 VERSION_DRIFT_SCORE: Final = "ml.version.drift.score"  # gauge, attribute ml.drift.method
 VERSION_PERFORMANCE_GAP: Final = "ml.version.performance.gap"  # gauge: candidate - baseline, per metric
 VERSION_PERFORMANCE_DEGRADED: Final = "ml.version.performance.degraded"  # gauge 1/0/-1 (NO_VERDICT)
+
+# Processor: drift and data quality per segment value, and the segment mix per column (issue 13).
+#: 1 = the worst judged slice (realized performance) of the model version and window (was ml.segment.rank).
+SEGMENT_PERFORMANCE_RANK: Final = "ml.segment.performance.rank"
+QUALITY_KIND: Final = "ml.quality.kind"
+"""On ``ml.segment.quality.ratio``: the data-quality kind (one of :data:`QUALITY_KINDS`)."""
+SEGMENT_DRIFT_DETECTED: Final = "ml.segment.drift.detected"  # gauge 1/0/NO_VERDICT per segment value x output
+SEGMENT_DRIFT_SCORE: Final = "ml.segment.drift.score"  # gauge: effect size (Wasserstein in SD / total variation)
+SEGMENT_DRIFT_RANK: Final = "ml.segment.drift.rank"  # gauge: 1 = largest drift score of the version and window
+SEGMENT_QUALITY_RATIO: Final = "ml.segment.quality.ratio"  # gauge, 1, attribute ml.quality.kind
+SEGMENT_QUALITY_ALARM: Final = "ml.segment.quality.alarm"  # gauge 1/0/NO_VERDICT per segment value
+SEGMENT_QUALITY_RANK: Final = "ml.segment.quality.rank"  # gauge: 1 = largest quality excess
+SEGMENT_MIX_DETECTED: Final = "ml.segment.mix.detected"  # gauge 1/0/NO_VERDICT per segment column
 
 #: The library's counter of each quality kind (:data:`QUALITY_KINDS` order).
 QUALITY_COUNTERS: Final[dict[str, str]] = {
@@ -300,8 +312,15 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     SEGMENT_PERFORMANCE_GAP: ("gauge", ""),
     SEGMENT_PERFORMANCE_DEGRADED: ("gauge", ""),
     SEGMENT_SAMPLE_COUNT: ("gauge", "{outcome}"),
-    SEGMENT_RANK: ("gauge", ""),
+    SEGMENT_PERFORMANCE_RANK: ("gauge", ""),
     SEGMENT_OVERFLOW: ("counter", "{segment}"),
+    SEGMENT_DRIFT_DETECTED: ("gauge", ""),
+    SEGMENT_DRIFT_SCORE: ("gauge", ""),
+    SEGMENT_DRIFT_RANK: ("gauge", ""),
+    SEGMENT_QUALITY_RATIO: ("gauge", "1"),
+    SEGMENT_QUALITY_ALARM: ("gauge", ""),
+    SEGMENT_QUALITY_RANK: ("gauge", ""),
+    SEGMENT_MIX_DETECTED: ("gauge", ""),
     VERSION_DRIFT_DETECTED: ("gauge", ""),
     VERSION_DRIFT_SCORE: ("gauge", ""),
     VERSION_PERFORMANCE_GAP: ("gauge", ""),

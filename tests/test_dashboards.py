@@ -526,3 +526,26 @@ def test_every_version_comparison_panel_query_is_checked_on_synthetic_series():
         q.expr, {promql.V_METRIC: "accuracy", promql.V_METHOD: "psi"}, rate_interval=rules_tests.QUERY_RATE_INTERVAL,
         range_=rules_tests.QUERY_RANGE) not in tested]
     assert not missing, missing
+
+
+def test_every_segment_drift_panel_query_is_checked_on_synthetic_series():
+    """No e2e scenario feeds per-segment drift yet: promtool computes every query tagged ``segments`` on
+    synthetic series (the worst-segments table over drift, quality and performance, the per-segment panels)."""
+    from dashboards import rules_tests
+
+    doc = yaml.safe_load((DASHBOARDS / "alerts" / "tests" / "dashboard-queries.test.yml").read_text())
+    tested = {t["expr"] for group in doc["tests"] for t in group["promql_expr_test"] if t["exp_samples"]}
+    segment = [q for q in catalog.panel_queries() if q.requires == catalog.SEGMENTS]
+    assert len(segment) >= 10
+    assert {q.panel for q in segment} >= {f"Output drift per segment ($window, top {promql.WORST_SEGMENTS})",
+                                          "Segment mix per column ($window)", "Outputs per segment value",
+                                          "Rows and bad values per second per segment value"}
+    # Every query of the Segments row (histograms included) is tagged: the drift e2e scenario has no segments.
+    row = [q for q in catalog.panel_queries() if "segment value" in q.panel or "per segment" in q.panel]
+    assert row and all(q.requires == catalog.SEGMENTS for q in row), [q.name for q in row if not q.requires]
+    missing = [q.name for q in segment if catalog.render(
+        q.expr, {promql.V_METRIC: "accuracy"}, rate_interval=rules_tests.QUERY_RATE_INTERVAL,
+        range_=rules_tests.QUERY_RANGE) not in tested]
+    assert not missing, missing
+    alerts = {q.panel: q.requires for q in catalog.alert_queries()}
+    assert alerts["MLSegmentDrift"] == alerts["MLSegmentDataQuality"] == catalog.SEGMENTS

@@ -28,6 +28,8 @@ from urllib.parse import urlparse
 
 from otel_ml import ConfigurationError
 
+from ._segment_streams import DEFAULT_MAX_SEGMENT_SERIES
+
 TOKEN_ENV = "OTEL_ML_PROCESSOR_TOKEN"
 
 DEFAULT_GRPC = "127.0.0.1:14317"
@@ -404,7 +406,10 @@ class EvaluationConfig(_Section):
 
 @dataclass(frozen=True)
 class StateConfig(_Section):
-    """Checkpoints, and the bounds of the series and streams kept in memory."""
+    """Checkpoints, and the bounds of the series and streams kept in memory. ``max_segment_series`` is the
+    budget of exported segment series per model (drift, quality, mix and performance per segment value;
+    formula in :mod:`._segment_streams`): segment streams beyond it are refused, performance slices beyond
+    it left unjudged, both counted in ``ml.segment.overflow``."""
 
     KEY: ClassVar[str] = "state"
     directory: str | None = field(default=None, metadata=_yaml(_opt_str))
@@ -412,9 +417,11 @@ class StateConfig(_Section):
     max_streams_per_model: int = field(default=5000, metadata=_yaml(_int))
     max_series_per_model: int = field(default=100_000, metadata=_yaml(_int))
     max_cache_bytes: int = field(default=32 * 1024 * 1024, metadata=_yaml(_int))
+    max_segment_series: int = field(default=DEFAULT_MAX_SEGMENT_SERIES, metadata=_yaml(_int))
 
     def validate(self) -> None:
         _positive(self.series_ttl, self._k("series_ttl"))
+        _positive_int(self.max_segment_series, self._k("max_segment_series"), high=1_000_000)
         _positive_int(self.max_streams_per_model, self._k("max_streams_per_model"))
         _positive_int(self.max_series_per_model, self._k("max_series_per_model"))
         _positive_int(self.max_cache_bytes, self._k("max_cache_bytes"), low=1024 * 1024)
@@ -467,8 +474,8 @@ class ExportConfig(_Section):
 class OutcomesConfig(_Section):
     """The ground-truth path: how long predictions and outcomes wait for each other in the join store
     (``joins.sqlite`` under ``state.directory``), how many may wait, how many joined pairs per model
-    version the performance windows hold, how many segment slices per model version and window are judged
-    (``max_segments``; the most populated first, the rest counted), and the degradation policy
+    version the performance windows hold (segment slices are judged within ``state.max_segment_series``),
+    and the degradation policy
     (:class:`otel_ml.stats.performance.PerformancePolicy` fields: ``min_samples``, ``alpha``,
     ``tolerances``; unset ones keep the policy's defaults)."""
 
@@ -477,7 +484,6 @@ class OutcomesConfig(_Section):
     ttl: float = field(default=30 * 86400.0, metadata=_yaml(parse_duration))
     max_pending: int = field(default=10_000_000, metadata=_yaml(_int))
     max_window_pairs: int = field(default=100_000, metadata=_yaml(_int))
-    max_segments: int = field(default=100, metadata=_yaml(_int))
     synchronous: str = field(default="normal", metadata=_yaml(_str))
     min_samples: int | None = field(default=None, metadata=_yaml(lambda v, k: None if v is None else _int(v, k)))
     alpha: float | None = field(default=None, metadata=_yaml(lambda v, k: None if v is None else _number(v, k)))
@@ -488,7 +494,6 @@ class OutcomesConfig(_Section):
         _positive(self.ttl, self._k("ttl"))
         _positive_int(self.max_pending, self._k("max_pending"))
         _positive_int(self.max_window_pairs, self._k("max_window_pairs"), low=10, high=10_000_000)
-        _positive_int(self.max_segments, self._k("max_segments"), low=1, high=10_000)
         if self.synchronous not in self.SYNCHRONOUS:
             raise ConfigurationError(f"{self._k('synchronous')}: must be 'normal' or 'full', got {self.synchronous!r}")
         if self.min_samples is not None:
@@ -602,6 +607,9 @@ class Config:
 
 
 # --- building -------------------------------------------------------------------------------------
+#: Keys of earlier versions and what replaced them (named in the error).
+_REPLACED = {"outcomes.max_segments": "state.max_segment_series (exported segment series per model)"}
+
 def _replace(obj: Any, changes: Mapping[str, Any], prefix: str = "") -> Any:
     direct: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
@@ -632,6 +640,8 @@ def _section_from_mapping(cls: type, doc: Any, key: str) -> Any:
             raise ConfigurationError(f"{key or 'config'}: keys must be strings, got {k!r}")
         path = f"{key}.{k}" if key else k
         f = by_yaml.get(k)
+        if f is None and path in _REPLACED:
+            raise ConfigurationError(f"{path}: replaced by {_REPLACED[path]}")
         if f is None:
             hint = difflib.get_close_matches(k, list(by_yaml), n=1)
             extra = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(sorted(by_yaml))})"

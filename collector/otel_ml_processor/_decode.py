@@ -42,7 +42,7 @@ from ._limits import digest
 from ._template import TemplateCache, histogram_columns, sum_columns
 
 #: Histogram metrics the processor consumes.
-HISTOGRAM_METRICS = frozenset({semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE})
+HISTOGRAM_METRICS = frozenset({semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE, semconv.SEGMENT_PREDICTION_VALUE})
 #: Sum (counter) metrics the processor consumes.
 SUM_METRICS = frozenset(
     {
@@ -52,6 +52,9 @@ SUM_METRICS = frozenset(
         semconv.FEATURE_INVALID,
         semconv.FEATURE_OUT_OF_RANGE,
         semconv.FEATURE_UNSEEN,
+        semconv.SEGMENT_ROWS,
+        semconv.SEGMENT_PREDICTION_CLASS_COUNT,
+        *semconv.SEGMENT_QUALITY_COUNTERS.values(),
     }
 )
 

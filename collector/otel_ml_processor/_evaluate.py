@@ -24,6 +24,8 @@ from otel_ml.stats import DRIFT_METHODS, NO_VERDICT, DriftPolicy, PolicyBook, ev
 
 from ._estimated import EstimatedResult, EstimatedTarget, Holdout, estimate, estimated_target, holdout
 from ._registry import Lineage
+from ._segment_drift import SegmentEvaluation, SegmentLayout, build_layout as build_segment_layout, judge
+from ._segment_streams import SEGMENT_KINDS
 from ._state import KIND_FEATURE, KIND_PREDICTION, State, Stream
 from ._store import ReferenceShares, ReferenceStore
 from ._versions import VersionComparison, VersionPair, compare_versions, version_rows
@@ -57,6 +59,8 @@ class Evaluation:
     holdout_windows: tuple[str, ...] = ()
     #: candidate model versions judged against their baseline version (see :mod:`._versions`).
     versions: VersionComparison | None = None
+    #: drift, quality and mix per segment value (see :mod:`._segment_drift`).
+    segments: SegmentEvaluation | None = None
 
     @property
     def rows(self) -> int:
@@ -82,6 +86,7 @@ class _Layout:
     roles: dict[tuple[str, str], str] = field(default_factory=dict)
     #: (stream index, target, min_samples) of each stream that feeds an estimated performance.
     estimated: list[tuple[int, EstimatedTarget, int]] = field(default_factory=list)
+    segments: SegmentLayout | None = None
 
 
 class Evaluator:
@@ -96,14 +101,17 @@ class Evaluator:
         self._layout_key: tuple[int, int, int] | None = None
 
     def _build_layout(self, state: State) -> _Layout:
-        streams = []
+        streams: list[Stream] = []
+        segment_streams: list[Stream] = []
         for st in state.streams:
             if not st.alive:
                 continue
             c = self.store.get(st.key[0], st.key[1])
             if c is None or c.fingerprint != st.fingerprint:
                 continue
-            streams.append(st)
+            (segment_streams if st.key[2] in SEGMENT_KINDS else streams).append(st)
+        segments = build_segment_layout(segment_streams, self.store, self.book, state.cells_used) \
+            if segment_streams else None
         s = len(streams)
         bins = np.fromiter((st.spec.bins for st in streams), dtype=np.int64, count=s)
         cell0 = np.fromiter((st.cell0 for st in streams), dtype=np.int64, count=s)
@@ -145,7 +153,7 @@ class Evaluator:
                     and st.spec.bins == len(target.edges) + 1):
                 est.append((i, target, policies[i].min_samples))
         return _Layout(streams, index, q_index, reference, positions, spread, numeric, bins, ratios, fam, policies,
-                       is_feature, refs, dict(getattr(state, "roles", {})), est)
+                       is_feature, refs, dict(getattr(state, "roles", {})), est, segments)
 
     def layout(self, state: State) -> _Layout:
         key = (id(state), state.layout_version, self.store.generation)
@@ -214,10 +222,12 @@ class Evaluator:
             dtype=np.int64, count=s * w,
         )
         policies = lay.policies * w
+        segments = judge(lay.segments, counts, self.window_labels) if lay.segments is not None else None
         if s == 0:
             return Evaluation(int(now * 1e9), [], [], np.zeros(0), {m: np.zeros(0) for m in DRIFT_METHODS}, np.zeros(0),
                               np.zeros(0, np.int8), np.zeros((0, _Q)), np.zeros(0, np.int8),
-                              time.perf_counter() - t0, holdout=holdouts, holdout_windows=self.window_labels)
+                              time.perf_counter() - t0, holdout=holdouts, holdout_windows=self.window_labels,
+                              segments=segments)
         distinct = {id(p): p for p in policies}
         policy_arg: Any = policies if len(distinct) > 1 else policies[0]
         drift = evaluate_batch(reference, current, numeric=numeric, positions=positions, spread=spread,
@@ -277,4 +287,5 @@ class Evaluator:
             holdout=holdouts,
             holdout_windows=self.window_labels,
             versions=versions,
+            segments=segments,
         )

@@ -36,6 +36,7 @@ from otel_ml.stats import DRIFT_METHODS, NO_VERDICT
 from ._config import PROTOCOL_HTTP
 from ._estimated import add_estimated, add_holdout
 from ._evaluate import Evaluation
+from ._segment_drift import add_segment_drift
 from ._telemetry import SCOPE_NAME, Telemetry, add_telemetry, kv, new_metric, resource_attributes
 from ._versions import add_versions
 
@@ -59,6 +60,7 @@ def build_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = No
         add_versions(sm, ev.versions, now_ns)
     if ev is not None:
         add_holdout(sm, ev.holdout, ev.holdout_windows, now_ns)
+        add_segment_drift(sm, ev.segments, now_ns)
     add_telemetry(sm, tel, now_ns)
     return req
 
@@ -248,6 +250,10 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
         hold = pb.ScopeMetrics()
         add_holdout(hold, ev.holdout, ev.holdout_windows, now_ns)
         metrics.extend(m.SerializeToString() for m in hold.metrics)
+    if ev is not None and ev.segments is not None:
+        seg = pb.ScopeMetrics()
+        add_segment_drift(seg, ev.segments, now_ns)
+        metrics.extend(m.SerializeToString() for m in seg.metrics)
     tele = pb.ScopeMetrics()
     add_telemetry(tele, tel, now_ns)
     metrics.extend(m.SerializeToString() for m in tele.metrics)

@@ -54,7 +54,7 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
     caches = CacheBudget(st.max_cache_bytes)
     state = State(store, windows=win.sizes, slots_per_window=win.slots, series_ttl=st.series_ttl,
                   max_streams_per_model=st.max_streams_per_model, max_series_per_model=st.max_series_per_model,
-                  cache_budget=caches)
+                  cache_budget=caches, max_segment_series=st.max_segment_series)
     telemetry = Telemetry()
     exporter = Exporter(exp.endpoint, protocol=exp.resolved_protocol, headers=exp.headers, timeout=exp.timeout,
                         queue_size=exp.queue_size, telemetry=telemetry)
@@ -84,7 +84,8 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
     outcomes = Outcomes(store, directory=st.directory, windows=win.sizes, labels=win.labels, ttl=out.ttl,
                         max_pending=out.max_pending, max_window_pairs=out.max_window_pairs,
                         synchronous=out.synchronous, policy=out.policy,
-                        max_segments=out.max_segments)
+                        max_segment_series=st.max_segment_series, segment_overflow=state.segment_overflow)
+    outcomes.segment_series = lambda: state.segment_series
     outcomes.versions = evaluator.versions
     outcomes.automatic_versions = evaluator.automatic_versions
     outcomes.roles = state.roles

@@ -19,7 +19,7 @@ import collections
 import concurrent.futures
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,8 @@ from ._performance import (
 )
 from ._records import Records, decode_logs, decode_logs_json
 from ._registry import VersionRegistry
-from ._segments import DEFAULT_MAX_SEGMENTS, add_segments
+from ._segment_streams import DEFAULT_MAX_SEGMENT_SERIES
+from ._segments import add_segments
 from ._store import ReferenceStore
 from ._telemetry import SCOPE_NAME, kv, new_metric, resource_attributes
 from ._versions import PerformanceGap, VersionPair, add_performance_gaps, performance_gaps
@@ -82,14 +83,20 @@ class Outcomes:
 
     def __init__(self, store: ReferenceStore, *, directory: str | None, windows: tuple[float, ...],
                  labels: tuple[str, ...], ttl: float, max_pending: int, max_window_pairs: int,
-                 synchronous: str, policy: Any, max_segments: int = DEFAULT_MAX_SEGMENTS) -> None:
+                 synchronous: str, policy: Any, max_segment_series: int = DEFAULT_MAX_SEGMENT_SERIES,
+                 segment_overflow: collections.Counter[tuple[str, str]] | None = None) -> None:
         self.references = store
         self.ttl = ttl
         self.policy = policy
         self.joins = JoinStore(directory, ttl=ttl, max_pending=max_pending, synchronous=synchronous)
-        self.windows = PerformanceWindows(windows, labels, max_pairs=max_window_pairs, max_segments=max_segments)
-        #: evaluations x slices left out by ``outcomes.max_segments``, per (model, version)
-        self.segments_dropped: collections.Counter[tuple[str, str]] = collections.Counter()
+        self.windows = PerformanceWindows(windows, labels, max_pairs=max_window_pairs,
+                                          max_segment_series=max_segment_series)
+        #: per (model, version): evaluations x slices left out by ``state.max_segment_series``, plus the
+        #: segment streams the state refused (the one ``ml.segment.overflow`` counter, shared with the state)
+        self.segments_dropped: collections.Counter[tuple[str, str]] = (
+            collections.Counter() if segment_overflow is None else segment_overflow)
+        #: model -> exported series its segment streams take (the state's; set by the factory)
+        self.segment_series: Callable[[], Mapping[str, int]] = dict
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="otel-ml-joins")
         self.queued = 0
         self.start_ns = time.time_ns()
@@ -236,8 +243,9 @@ class Outcomes:
         self.unmatched.update(sweep.unmatched)
         now = time.time()
         policy = self._policy()
-        results = [] if policy is None else await loop.run_in_executor(
-            None, self.windows.snapshot().evaluate, now, policy)
+        snapshot = self.windows.snapshot()
+        snapshot.segment_series_used = dict(self.segment_series())
+        results = [] if policy is None else await loop.run_in_executor(None, snapshot.evaluate, now, policy)
         self.store_bytes = await loop.run_in_executor(self._pool, self.joins.nbytes)
         lineage = None if self.version_registry is None else self.version_registry.lineage()
         gaps = [] if policy is None else performance_gaps(results, self.versions, self.automatic_versions, policy,

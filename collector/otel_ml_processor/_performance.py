@@ -44,7 +44,8 @@ from otel_ml.reference import (
 from otel_ml.stats import NO_VERDICT
 
 from ._joins import Pair
-from ._segments import DEFAULT_MAX_SEGMENTS, SegmentVerdict, segment_verdicts, slices
+from ._segment_streams import DEFAULT_MAX_SEGMENT_SERIES, SERIES_PER_PERFORMANCE_SLICE
+from ._segments import SegmentVerdict, segment_verdicts, slices
 from ._store import le_label
 from ._telemetry import kv
 
@@ -153,8 +154,10 @@ class PerformanceWindows:
     """Joined pairs per model version, evaluated per window (see the module docstring)."""
 
     def __init__(self, windows: Sequence[float], labels: Sequence[str], *, max_pairs: int = 100_000,
-                 max_segments: int = DEFAULT_MAX_SEGMENTS) -> None:
-        self.max_segments = max_segments
+                 max_segment_series: int = DEFAULT_MAX_SEGMENT_SERIES) -> None:
+        self.max_segment_series = max_segment_series
+        #: model -> exported series its segment streams already take (the state's, set before evaluating).
+        self.segment_series_used: Mapping[str, int] = {}
         self.windows = tuple(windows)
         self.labels = tuple(labels)
         self.max_pairs = max_pairs
@@ -229,17 +232,27 @@ class PerformanceWindows:
         return copy.deepcopy(self)
 
     # --- evaluation -----------------------------------------------------------------------------
+    def slices_per_window(self, model: str, evaluations: int) -> int:
+        """Slices each of a model's ``evaluations`` (versions x windows) may judge: what its segment streams
+        leave of ``max_segment_series``, shared equally (:mod:`._segment_streams`)."""
+        left = max(0, self.max_segment_series - self.segment_series_used.get(model, 0))
+        return left // (SERIES_PER_PERFORMANCE_SLICE * max(1, evaluations))
+
     def evaluate(self, now: float, policy: Any) -> list[WindowResult]:
         """Every model version x window with pairs: metrics, verdicts, calibration, exemplars."""
         out = []
         horizon = now - max(self.windows)
+        evaluations: dict[str, int] = {}
+        for model, _ in self.versions:
+            evaluations[model] = evaluations.get(model, 0) + len(self.windows)
         for (model, version), v in self.versions.items():
+            max_segments = self.slices_per_window(model, evaluations[model])
             v.received = {s: c for s, c in v.received.items() if s + self.slot >= horizon}
             for size, label in zip(self.windows, self.labels):
                 rows = v.ring.select(now - size)
                 received = sum(c for s, c in v.received.items() if s + self.slot > now - size)
                 res = _evaluate_window(model, version, label, v, rows, received, policy)
-                _evaluate_segments(res, v, rows, policy, self.max_segments)
+                _evaluate_segments(res, v, rows, policy, max_segments)
                 out.append(res)
         return out
 
@@ -258,7 +271,7 @@ class WindowResult:
     calibration: list[tuple[float, float]]  # (upper bound, observed)
     exemplars: dict[str, list[tuple[float, bytes, float]]]  # metric -> (row score, trace+span, time s)
     segments: list[SegmentVerdict] = field(default_factory=list)
-    segments_dropped: int = 0  # slices beyond ``max_segments`` (not judged, counted)
+    segments_dropped: int = 0  # slices beyond the budget (not judged, counted)
 
 
 def _evaluate_window(model: str, version: str, label: str, v: _Version, rows: np.ndarray, received: int,

@@ -16,7 +16,8 @@ Both must hold for ``degraded = 1``; ``0`` when judged and not; ``NO_VERDICT`` b
 (never 0). The effect size is ``gap = slice − rest`` in the metric's units with its 95 % interval.
 Judged slices are ranked by worsening (1 = worst); slices without a verdict have no rank.
 
-Drift and data quality per segment are not judged here (this module covers realized performance only).
+How many slices are judged is bounded by ``state.max_segment_series`` (see :mod:`._segment_streams`).
+Drift and data quality per segment are judged in :mod:`._segment_drift`.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 
 #: Segment columns a prediction record may carry (more are dropped by the library and the processor).
 MAX_SEGMENT_COLUMNS = semconv.MAX_SEGMENT_COLUMNS
-#: Default budget of slices judged per model version and window (``outcomes.max_segments``).
-DEFAULT_MAX_SEGMENTS = 100
 #: ``ml.segment.<name>`` attributes are packed per pair as ``name=value`` joined by this separator.
 _SEP = "\x1f"
 _EQ = "\x1e"
@@ -193,4 +192,4 @@ def add_segments(sm: Any, results: Sequence[Any], now_ns: int) -> None:
                 if math.isfinite(value):
                     point(name, attrs, as_double=float(value))
             if sv.rank:
-                point(semconv.SEGMENT_RANK, attrs, as_int=sv.rank)
+                point(semconv.SEGMENT_PERFORMANCE_RANK, attrs, as_int=sv.rank)

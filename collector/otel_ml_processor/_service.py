@@ -174,6 +174,11 @@ class Service:
             "windows": list(self.config.windows.labels),
             "reference_errors": sorted(self.store.errors),  # files skipped; why: GET /api/v1/references
             "outcomes": None if self.outcomes is None else self.outcomes.status(),
+            "segments": None if ev is None or ev.segments is None else {
+                # Segment values judged NO_VERDICT because the reference has no profile of them.
+                "without_profile": ev.segments.no_profile,
+                "listed": [list(k) for k in ev.segments.no_profile_listed],
+            },
         }
 
     # --- stop -----------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ Vocabulary
 *stream*  what is judged: ``(model, version, kind, name)``, e.g. ``("churn", "3", "feature", "age")``.
           It owns ``B + len(QUALITY_KINDS)`` *cells* in the windows: the reference's ``B`` buckets,
           then the quality counters ``missing, invalid, out_of_range, unseen``.
+          Segment streams (:mod:`._segment_streams`) have kinds of their own and live here alike, their
+          number bounded per model by ``max_segment_series`` (refusals counted in ``segment_overflow``).
 *series*  what is received: one source time series (:mod:`._series`). A pod's ``ml.feature.value``
           histogram for ``age`` writes the ``B`` bucket cells of the ``age`` stream; its
           ``ml.feature.missing`` counter writes one cell. Every pod's series write into the same
@@ -20,6 +22,8 @@ of stale series and empty streams, compaction, and checkpoints (:meth:`State.sna
 
 from __future__ import annotations
 
+import collections
+import logging
 import time as _time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +36,20 @@ from otel_ml import semconv
 from ._decode import Decoded
 from ._limits import CacheBudget
 from ._registry import VersionRegistry
+from ._segment_streams import (
+    DEFAULT_MAX_SEGMENT_SERIES,
+    KIND_SEGMENT_PREDICTION,
+    KIND_SEGMENT_QUALITY,
+    METRICS as SEGMENT_METRICS,
+    OUTPUT_METRICS as SEGMENT_OUTPUT_METRICS,
+    QUALITY_CELL as SEGMENT_QUALITY_CELL,
+    SEGMENT_KINDS,
+    SERIES_PER_COLUMN,
+    pack_name,
+    stream_cost,
+    unpack_name,
+    valid_part,
+)
 from ._series import (
     CODE,
     R_ATTRIBUTES,
@@ -45,6 +63,8 @@ from ._series import (
 from ._windows import Windows, ranges
 
 __all__ = ["KIND_FEATURE", "KIND_PREDICTION", "IngestResult", "SpecSource", "State", "Stream", "StreamSpec"]
+
+log = logging.getLogger("otel_ml_processor")
 
 _QUALITY_CELL = {metric: i for i, metric in enumerate(semconv.QUALITY_COUNTERS[k] for k in semconv.QUALITY_KINDS)}
 KIND_FEATURE = semconv.DRIFT_KIND_FEATURE
@@ -104,8 +124,20 @@ class State:
         clock: Callable[[], float] = _time.time,
         epoch_ns: int | None = None,
         cache_budget: CacheBudget | None = None,
+        max_segment_series: int = DEFAULT_MAX_SEGMENT_SERIES,
+        segment_overflow: collections.Counter[tuple[str, str]] | None = None,
     ) -> None:
         self.specs = specs
+        self.max_segment_series = max_segment_series
+        #: (model, version) -> segment streams (and performance slices) refused by the budget; exported
+        #: as ``ml.segment.overflow`` (shared with the performance windows).
+        self.segment_overflow: collections.Counter[tuple[str, str]] = (
+            collections.Counter() if segment_overflow is None else segment_overflow)
+        self._overflow_logged: set[str] = set()
+        #: model -> exported series its segment streams and columns take (see :mod:`._segment_streams`).
+        self.segment_series: dict[str, int] = {}
+        #: (model, version, column) -> live segment streams of that column.
+        self._segment_columns: collections.Counter[tuple[str, str, str]] = collections.Counter()
         self.series_ttl = float(series_ttl)
         self.max_streams_per_model = max_streams_per_model
         self.max_series_per_model = max_series_per_model
@@ -156,6 +188,8 @@ class State:
         """Where a new series of ``metric`` with attributes ``a`` writes, or why it is rejected."""
         model = a.get(semconv.MODEL_NAME)
         version = a.get(semconv.MODEL_VERSION)
+        if metric in SEGMENT_METRICS:
+            return self._admit_segment(metric, a, model, version)
         if metric in (semconv.PREDICTION_VALUE, semconv.PREDICTION_CLASS_COUNT):
             kind, name = KIND_PREDICTION, a.get(semconv.PREDICTION_NAME)
         else:
@@ -185,14 +219,84 @@ class State:
             width = 1
         else:
             offset, width = spec.bins + _QUALITY_CELL[metric], 1
+        return self._place((model, version, kind, name), spec, offset, width, bounds)
+
+    def _admit_segment(self, metric: str, a: dict[str, str], model: str | None, version: str | None) -> Admission | int:
+        """A series of the per-segment metrics (:mod:`._segment_streams`)."""
+        column, value = a.get(semconv.SEGMENT_NAME), a.get(semconv.SEGMENT_VALUE)
+        if not model or not version or not valid_part(column) or not valid_part(value):
+            return CODE[R_ATTRIBUTES]
+        assert column is not None and value is not None
+        if metric in SEGMENT_OUTPUT_METRICS:
+            output = a.get(semconv.PREDICTION_NAME)
+            if not output:
+                return CODE[R_ATTRIBUTES]
+            kind, name = KIND_SEGMENT_PREDICTION, pack_name(output, column, value)
+        else:
+            kind, name = KIND_SEGMENT_QUALITY, pack_name("", column, value)
+        spec = self.specs.spec(model, version, kind, name)
+        if spec is False:
+            return CODE[R_UNKNOWN_REFERENCE]
+        if spec is None or not isinstance(spec, StreamSpec):
+            return CODE[R_UNKNOWN_NAME]
+        bounds: bytes | None = None
+        if metric == semconv.SEGMENT_PREDICTION_VALUE:
+            if not spec.numeric:
+                return CODE[R_UNKNOWN_NAME]
+            offset, width, bounds = 0, spec.bins, spec.edges_bytes
+        elif metric == semconv.SEGMENT_PREDICTION_CLASS_COUNT:
+            label = a.get(semconv.PREDICTION_CLASS)
+            if spec.numeric:
+                return CODE[R_UNKNOWN_NAME]
+            if label is None:
+                return CODE[R_ATTRIBUTES]
+            offset, width = spec.category_index.get(label, spec.bins - 1), 1
+        else:
+            offset, width = SEGMENT_QUALITY_CELL[metric], 1
+        return self._place((model, version, kind, name), spec, offset, width, bounds)
+
+    def _segment_cost(self, key: tuple[str, str, str, str]) -> int:
+        """Exported series a new segment stream ``key`` adds to its model (its column's mix if it is new)."""
+        windows = len(self.windows.sizes)
+        column = unpack_name(key[3])[1]
+        new_column = self._segment_columns[(key[0], key[1], column)] == 0
+        return stream_cost(key[2], windows) + (SERIES_PER_COLUMN * windows if new_column else 0)
+
+    def _count_segment_stream(self, key: tuple[str, str, str, str], sign: int) -> None:
+        column = (key[0], key[1], unpack_name(key[3])[1])
+        cost = stream_cost(key[2], len(self.windows.sizes))
+        before = self._segment_columns[column]
+        self._segment_columns[column] += sign
+        if (before == 0) != (self._segment_columns[column] == 0):
+            cost += SERIES_PER_COLUMN * len(self.windows.sizes)
+        if not self._segment_columns[column]:
+            del self._segment_columns[column]
+        self.segment_series[key[0]] = self.segment_series.get(key[0], 0) + sign * cost
+
+    def _segment_overflow(self, key: tuple[str, str, str, str]) -> int:
+        model, version = key[0], key[1]
+        self.segment_overflow[(model, version)] += 1
+        if model not in self._overflow_logged:
+            self._overflow_logged.add(model)
+            log.warning("model %r: segment streams beyond state.max_segment_series (%d exported series) are "
+                        "refused; counted in %s (logged once per model)", model[:64], self.max_segment_series,
+                        semconv.SEGMENT_OVERFLOW)
+        return CODE[R_CARDINALITY]
+
+    def _place(self, key: tuple[str, str, str, str], spec: StreamSpec, offset: int, width: int,
+               bounds: bytes | None) -> Admission | int:
+        """Admit a series writing ``width`` cells at ``offset`` of stream ``key`` (created if new)."""
+        model, version = key[0], key[1]
         counts = self.model_counts.setdefault(model, [0, 0])
         if counts[1] >= self.max_series_per_model:
             return CODE[R_CARDINALITY]
-        key = (model, version, kind, name)
         st = self.stream_index.get(key)
         if st is None:
             if counts[0] >= self.max_streams_per_model:
                 return CODE[R_CARDINALITY]
+            if key[2] in SEGMENT_KINDS and \
+                    self.segment_series.get(model, 0) + self._segment_cost(key) > self.max_segment_series:
+                return self._segment_overflow(key)
             st = self._new_stream(key, spec)
         stream = self.streams[st]
         stream.series += 1
@@ -208,6 +312,8 @@ class State:
         self.stream_index[key] = st
         self.layout_version += 1
         self.model_counts.setdefault(key[0], [0, 0])[0] += 1
+        if key[2] in SEGMENT_KINDS:
+            self._count_segment_stream(key, 1)
         return st
 
     def _sync_specs(self) -> None:
@@ -265,6 +371,8 @@ class State:
         if self.stream_index.get(st.key) == i:
             del self.stream_index[st.key]
             self.model_counts[st.key[0]][0] -= 1
+            if st.key[2] in SEGMENT_KINDS:
+                self._count_segment_stream(st.key, -1)
 
     def _drop_dead_streams_series(self) -> None:
         s = self.series.cols
@@ -326,7 +434,8 @@ class State:
         """A new empty state with this one's parameters (the staging area of :meth:`restore`)."""
         return State(self.specs, windows=self.windows.sizes, slots_per_window=self.windows.slots,
                      series_ttl=self.series_ttl, max_streams_per_model=self.max_streams_per_model,
-                     max_series_per_model=self.max_series_per_model, clock=self.clock, epoch_ns=self.epoch_ns)
+                     max_series_per_model=self.max_series_per_model, clock=self.clock, epoch_ns=self.epoch_ns,
+                     max_segment_series=self.max_segment_series)
 
     def _adopt(self, other: State) -> None:
         """Take over what :meth:`restore` filled in ``other`` (a state of :meth:`_empty_like`)."""
@@ -338,6 +447,8 @@ class State:
         self.streams = other.streams
         self.stream_index = other.stream_index
         self.model_counts = other.model_counts
+        self.segment_series = other.segment_series
+        self._segment_columns = other._segment_columns
         self.layout_version = max(self.layout_version, other.layout_version) + 1
         self.version_registry.take(other.version_registry)
 
@@ -403,6 +514,8 @@ class State:
                     raise ValueError(f"stream {kind} {name!r} appears twice")
                 self.stream_index[st.key] = len(self.streams) - 1
                 self.model_counts.setdefault(model, [0, 0])[0] += 1
+                if kind in SEGMENT_KINDS:
+                    self._count_segment_stream(st.key, 1)
         same_windows = self.windows.restore(arrays, meta)
         self.series.restore(arrays, meta, self._restored_stream_alive)
         stream_ids, models = self.series.live_per_stream()

@@ -34,9 +34,17 @@ from typing import Any
 import numpy as np
 
 from otel_ml import ReferenceProfileError, semconv
-from otel_ml.reference import CategoricalProfile, NumericProfile, Profile, Reference, loads_reference
+from otel_ml.reference import (
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    Reference,
+    SegmentValueProfile,
+    loads_reference,
+)
 from otel_ml.stats import reference_ratios
 
+from ._segment_streams import KIND_SEGMENT_PREDICTION, KIND_SEGMENT_QUALITY, unpack_name
 from ._state import KIND_FEATURE, KIND_PREDICTION, StreamSpec
 
 log = logging.getLogger("otel_ml_processor")
@@ -107,6 +115,10 @@ def reference_shares(ref: Reference) -> ReferenceShares:
     return ReferenceShares(tuple(points), np.asarray(values, dtype=np.float64))
 
 
+#: The cells of a segment quality stream: the rows, then the quality counters (see :mod:`._segment_streams`).
+SEGMENT_QUALITY_SPEC = StreamSpec(KIND_SEGMENT_QUALITY, "", False, 1)
+
+
 @dataclass
 class CompiledReference:
     reference: Reference
@@ -116,6 +128,25 @@ class CompiledReference:
     profiles: dict[tuple[str, str], Profile] = field(default_factory=dict)
     shares: ReferenceShares = field(default_factory=lambda: ReferenceShares((), np.zeros(0)))
     _eval: dict[tuple[str, str], EvalSpec] = field(default_factory=dict)
+
+    def segment_spec(self, kind: str, name: str) -> StreamSpec | None:
+        """The spec of a segment stream (:mod:`._segment_streams`): its output's buckets, or the rows and
+        quality cells; None when the name is not one or names no output of the reference."""
+        try:
+            output, _, _ = unpack_name(name)
+        except ValueError:
+            return None
+        if kind == KIND_SEGMENT_QUALITY:
+            return None if output else SEGMENT_QUALITY_SPEC
+        if kind == KIND_SEGMENT_PREDICTION:
+            return self.specs.get((KIND_PREDICTION, output))
+        return None
+
+    def segment_profile(self, column: str, value: str) -> SegmentValueProfile | None:
+        """The reference's profile of one segment value; None when it has none (no verdict)."""
+        segments = getattr(self.reference, "segments", None)
+        column_profile = None if segments is None else segments.get(column)
+        return None if column_profile is None else column_profile.values.get(value)
 
     def eval_spec(self, kind: str, name: str) -> EvalSpec:
         es = self._eval.get((kind, name))
@@ -254,6 +285,8 @@ class ReferenceStore:
         c = self._by_key.get((model, version))
         if c is None:
             return False
+        if kind in (KIND_SEGMENT_PREDICTION, KIND_SEGMENT_QUALITY):
+            return c.segment_spec(kind, name)
         return c.specs.get((kind, name))
 
     def fingerprint(self, model: str, version: str) -> str | None:

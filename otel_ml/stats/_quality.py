@@ -38,6 +38,22 @@ def reference_ratios(profile: NumericProfile | CategoricalProfile) -> dict[str, 
     return {"missing": profile.missing / rows, "unseen": profile.other_count / rows}
 
 
+def quality_p_value(
+    reference_ratio: npt.ArrayLike, bad_count: npt.ArrayLike, total_count: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """One-sided p-value of ``bad_count`` bad rows out of ``total_count`` given the reference ratio:
+    ``P(X >= bad)`` under ``Binomial(total, reference_ratio)`` (1 without bad rows). With a reference
+    ratio of 0 any bad row is "significant": the minimum increase decides. Vectorised."""
+    p0 = np.clip(np.nan_to_num(np.asarray(reference_ratio, dtype=np.float64), nan=0.0), 0.0, 1.0)
+    k = np.rint(np.asarray(bad_count, dtype=np.float64))
+    n = np.rint(np.asarray(total_count, dtype=np.float64))
+    with np.errstate(invalid="ignore"):
+        from scipy import special  # lazily: `import otel_ml.stats` needs numpy only (core install)
+
+        tail = special.bdtrc(np.maximum(k - 1, 0).astype(np.int64), np.maximum(n, k).astype(np.int64), p0)
+    return np.asarray(np.where(k > 0, tail, 1.0), dtype=np.float64)
+
+
 def quality_alarm(
     reference_ratio: npt.ArrayLike,
     bad_count: npt.ArrayLike,
@@ -60,14 +76,7 @@ def quality_alarm(
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(total > 0, bad / total, np.nan)
     p0 = np.clip(np.nan_to_num(ref, nan=0.0), 0.0, 1.0)
-    k = np.rint(bad)
-    n = np.rint(total)
-    # P(X >= k) under Binomial(n, p0); with p0 = 0 any bad row is "significant": the floor decides.
-    with np.errstate(invalid="ignore"):
-        from scipy import special  # lazily: `import otel_ml.stats` needs numpy only (core install)
-
-        tail = special.bdtrc(np.maximum(k - 1, 0).astype(np.int64), np.maximum(n, k).astype(np.int64), p0)
-        p = np.where(k > 0, tail, 1.0)
+    p = quality_p_value(p0, bad, total)
     alpha: float | npt.NDArray[np.float64]
     increase: float | npt.NDArray[np.float64]
     min_samples: int | npt.NDArray[np.int64]

@@ -110,7 +110,7 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
 
     # Segments: the concept drift is confined to region x1-high, found and ranked worst; gt-01 has none.
     seg = '{ml_drift_window="2m", ml_model_name="%s", ml_segment_name="region", ml_segment_value="%s"}'
-    seg_rank = semconv.prometheus_name(semconv.SEGMENT_RANK)
+    seg_rank = semconv.prometheus_name(semconv.SEGMENT_PERFORMANCE_RANK)
     seg_degraded = semconv.prometheus_name(semconv.SEGMENT_PERFORMANCE_DEGRADED)
     prometheus.wait_for(f"{seg_rank}{seg % ('gt-00', 'x1-high')} == 1", timeout=60)
     assert value(prometheus, f"{seg_degraded}{seg % ('gt-00', 'x1-high')}") == 1.0

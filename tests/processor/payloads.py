@@ -185,3 +185,90 @@ def classifier_reference(model: str = "fraud", version: str = "1") -> Reference:
     labels = np.where(np.arange(n) < 3800, predicted, 1 - predicted).astype(str)
     return build_reference({"x": rng.normal(size=n)}, model=model, version=version,
                            predictions=np.column_stack([1 - p1, p1]), class_names=["0", "1"], labels=labels)
+
+
+# --- per-segment metrics (issue 13's contract: ml.segment.* with ml.segment.name / ml.segment.value) --------
+SEGMENT_SHARES = {"DE": 0.5, "FR": 0.3, "US": 0.1, semconv.OTHER_CATEGORY: 0.1}
+
+
+@functools.lru_cache(maxsize=8)
+def segment_reference(model: str = "shop", version: str = "1", column: str = "country", rows: int = 20_000,
+                      missing: float = 0.01, seed: int = 0) -> Reference:
+    """:func:`make_reference` (numeric output ``value`` ~ U(0, 1)) with a "segments" section for ``column``:
+    the values of :data:`SEGMENT_SHARES`, each with its rows, output counts and missing values."""
+    import dataclasses
+
+    from otel_ml.reference import SegmentColumnProfile, SegmentValueProfile
+
+    base = make_reference(model, version, n_features=3, rows=rows, seed=seed, categorical=False)
+    out = base.outputs[0]
+    rng = np.random.default_rng(seed + 1)
+    values = {}
+    for value, share in SEGMENT_SHARES.items():
+        n = int(rows * share)
+        counts = bucket_counts(rng.uniform(0, 1, n), np.asarray(out.edges))
+        bad = int(rng.binomial(n * len(base.features), missing))
+        quality = {kind: bad if kind == "missing" else 0 for kind in semconv.QUALITY_KINDS}
+        values[value] = SegmentValueProfile(n, {out.name: tuple(int(c) for c in counts)}, quality)
+    return dataclasses.replace(base, segments={column: SegmentColumnProfile(values)})
+
+
+class SegmentEmitter:
+    """Cumulative ``ml.segment.*`` points of one pod for one segment column, as the library emits them."""
+
+    def __init__(self, ref: Reference, column: str = "country", pod: str = "pod-0", start_ns: int = 10,
+                 seed: int = 2) -> None:
+        self.ref = ref
+        self.column = column
+        self.pod = pod
+        self.start_ns = start_ns
+        self.time_ns = start_ns
+        self.rng = np.random.default_rng(seed)
+        self.rows: dict[str, int] = {}
+        self.outputs: dict[str, np.ndarray] = {}
+        self.missing: dict[str, int] = {}
+
+    def observe(self, value: str, rows: int, shift: float = 0.0, missing: float = 0.01) -> None:
+        """``rows`` rows of segment ``value``: outputs ~ U(shift, 1 + shift), missing values at rate ``missing``."""
+        out = self.ref.outputs[0]
+        counts = bucket_counts(self.rng.uniform(shift, 1 + shift, rows), np.asarray(out.edges))
+        self.outputs[value] = self.outputs.get(value, 0) + counts
+        self.rows[value] = self.rows.get(value, 0) + rows
+        bad = int(self.rng.binomial(rows * len(self.ref.features), missing))
+        self.missing[value] = self.missing.get(value, 0) + bad
+
+    def request(self, time_ns: int | None = None) -> ExportMetricsServiceRequest:
+        import time
+
+        self.time_ns = time_ns if time_ns is not None else max(time.time_ns(), self.time_ns + 1)
+        req = ExportMetricsServiceRequest()
+        rm = req.resource_metrics.add()
+        rm.resource.attributes.extend([kv("service.name", "svc"), kv("service.instance.id", self.pod)])
+        sm = rm.scope_metrics.add()
+        sm.scope.name = semconv.INSTRUMENTATION_SCOPE
+        out = self.ref.outputs[0]
+
+        def counter(name: str) -> pb.Metric:
+            m = sm.metrics.add(name=name)
+            m.sum.aggregation_temporality = CUMULATIVE
+            m.sum.is_monotonic = True
+            return m
+
+        rows = counter(semconv.SEGMENT_ROWS)
+        hist = sm.metrics.add(name=semconv.SEGMENT_PREDICTION_VALUE)
+        hist.histogram.aggregation_temporality = CUMULATIVE
+        quality = {k: counter(name) for k, name in semconv.SEGMENT_QUALITY_COUNTERS.items()}
+        for value, n in self.rows.items():
+            base = [kv(semconv.MODEL_NAME, self.ref.model_name), kv(semconv.MODEL_VERSION, self.ref.model_version),
+                    kv(semconv.SEGMENT_NAME, self.column), kv(semconv.SEGMENT_VALUE, value)]
+            t = {"start_time_unix_nano": self.start_ns, "time_unix_nano": self.time_ns}
+            rows.sum.data_points.add(as_int=n, **t).attributes.extend(base)
+            counts = self.outputs[value]
+            dp = hist.histogram.data_points.add(count=int(counts.sum()), **t)
+            dp.attributes.extend([*base, kv(semconv.PREDICTION_NAME, out.name)])
+            dp.bucket_counts.extend(int(x) for x in counts)
+            dp.explicit_bounds.extend(out.edges)
+            for kind, m in quality.items():
+                m.sum.data_points.add(as_int=self.missing[value] if kind == "missing" else 0,
+                                      **t).attributes.extend(base)
+        return req

@@ -204,8 +204,10 @@ def test_cli_rejects_unknown_keys_naming_them(tmp_path: Path) -> None:
 @pytest.mark.parametrize("doc, message", [
     ({"outcomes": {"ttl": "soon"}}, "outcomes.ttl"),
     ({"outcomes": {"max_pending": 0}}, "outcomes.max_pending"),
-    ({"outcomes": {"max_segments": 0}}, "outcomes.max_segments"),
-    ({"outcomes": {"max_segments": 20_000}}, "outcomes.max_segments"),
+    ({"outcomes": {"max_segments": 100}}, "outcomes.max_segments: replaced by state.max_segment_series"),
+    ({"state": {"max_segment_series": 0}}, "state.max_segment_series"),
+    ({"state": {"max_segment_series": 2_000_000}}, "state.max_segment_series"),
+    ({"state": {"max_segment_series": "many"}}, "state.max_segment_series"),
     ({"outcomes": {"synchronous": "off"}}, "outcomes.synchronous: must be 'normal' or 'full'"),
     ({"outcomes": {"alpha": 2}}, "outcomes.alpha"),
     ({"outcomes": {"tolerances": {"accuracy": -1}}}, "outcomes.tolerances"),

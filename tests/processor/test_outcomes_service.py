@@ -196,11 +196,11 @@ def test_segments_over_otlp_are_judged_ranked_and_exported(sink: Sink, start_pro
         return {a[semconv.SEGMENT_VALUE]: v for a, v, _ in sink.points(name)
                 if a.get(semconv.SEGMENT_NAME) == "country" and a.get(semconv.DRIFT_WINDOW) == "1h"}
 
-    wait_for(lambda: len(seg(semconv.SEGMENT_RANK)) == 2)
+    wait_for(lambda: len(seg(semconv.SEGMENT_PERFORMANCE_RANK)) == 2)
     assert seg(semconv.SEGMENT_PERFORMANCE_VALUE) == {"DE": 0.8, "FR": 2200 / 2250}
     gap = seg(semconv.SEGMENT_PERFORMANCE_GAP)
     assert abs(gap["DE"] - (0.8 - 2200 / 2250)) < 1e-12
-    assert seg(semconv.SEGMENT_RANK) == {"DE": 1, "FR": 2}
+    assert seg(semconv.SEGMENT_PERFORMANCE_RANK) == {"DE": 1, "FR": 2}
     assert seg(semconv.SEGMENT_PERFORMANCE_DEGRADED) == {"DE": 1, "FR": 0}
     assert seg(semconv.SEGMENT_SAMPLE_COUNT) == {"DE": 750, "FR": 2250}
     assert perf(sink, "accuracy") == 2800 / 3000

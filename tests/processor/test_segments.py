@@ -208,11 +208,16 @@ def test_windows_judge_segments_and_export_the_gauges() -> None:
         actual = predicted if correct else 1 - predicted
         pairs.append(Pair("m", "1", bytes(16), 0, 0, int((now - 10) * 1000), str(predicted), None, None,
                           bytes(24), str(actual), None, pack({"country": country, "channel": "web"})))
-    w = PerformanceWindows((300.0,), ("5m",), max_pairs=10_000, max_segments=2)
+    # The budget counts exported series per model: 7 per slice and window, after the segment streams' share.
+    w = PerformanceWindows((300.0,), ("5m",), max_pairs=10_000, max_segment_series=2 * 7 + 6)
     assert w.add("m", "1", pairs, spec).all()
     (res,) = w.evaluate(now, PerformancePolicy())
     assert res.segments_dropped == 1  # 3 slices (channel=web, country=FR, country=DE), budget 2: DE is smallest
-    w.max_segments = 100
+    w.segment_series_used = {"m": 7}
+    (res,) = w.evaluate(now, PerformancePolicy())
+    assert res.segments_dropped == 2 and [(v.name, v.value) for v in res.segments] == [("channel", "web")]
+    w.segment_series_used = {"other model": 10_000}
+    w.max_segment_series = 2000
     (res,) = w.evaluate(now, PerformancePolicy())
     by = {(v.name, v.value): v for v in res.segments}
     correct = np.array([p.label == p.actual_label for p in pairs])
@@ -226,7 +231,8 @@ def test_windows_judge_segments_and_export_the_gauges() -> None:
     got = {m.name: m for m in sm.metrics}
     assert set(got) == {semconv.SEGMENT_SAMPLE_COUNT, semconv.SEGMENT_PERFORMANCE_DEGRADED,
                         semconv.SEGMENT_PERFORMANCE_VALUE, semconv.SEGMENT_PERFORMANCE_LOWER,
-                        semconv.SEGMENT_PERFORMANCE_UPPER, semconv.SEGMENT_PERFORMANCE_GAP, semconv.SEGMENT_RANK}
+                        semconv.SEGMENT_PERFORMANCE_UPPER, semconv.SEGMENT_PERFORMANCE_GAP,
+                        semconv.SEGMENT_PERFORMANCE_RANK}
     ranks = {tuple(a.value.string_value for a in dp.attributes if a.key.startswith("ml.segment.")): dp.as_int
-             for dp in got[semconv.SEGMENT_RANK].gauge.data_points}
+             for dp in got[semconv.SEGMENT_PERFORMANCE_RANK].gauge.data_points}
     assert ranks == {("country", "DE"): 1, ("country", "FR"): 2}
