@@ -233,9 +233,6 @@ def test_live_role_from_prediction_records_alone_pins_the_performance_baseline_a
         outs.append(outcome("fraud", hashed_id(i), T0 + i + 90 * 10**9, label=str(predicted if right else 1 - predicted)))
     assert grpc_logs(proc.grpc, logs_request(preds)).partial_success.rejected_log_records == 0
     assert grpc_logs(proc.grpc, logs_request(outs)).partial_success.rejected_log_records == 0
-    bad = prediction("fraud", "1", hashed_id(5000), T0, label="1", proba=[0.2, 0.8], role="primary")
-    resp = grpc_logs(proc.grpc, logs_request([bad]))
-    assert resp.partial_success.rejected_log_records == 1 and "invalid_role=1" in resp.partial_success.error_message
 
     def pairs(since: int = 0) -> set[tuple[str, str]]:
         return {(a[semconv.MODEL_VERSION], a[semconv.MODEL_BASELINE_VERSION])
@@ -246,6 +243,9 @@ def test_live_role_from_prediction_records_alone_pins_the_performance_baseline_a
     gaps = {a[semconv.PERFORMANCE_METRIC]: v for a, v, _ in sink.points(semconv.VERSION_PERFORMANCE_GAP)
             if a[semconv.DRIFT_WINDOW] == "1h"}
     assert abs(gaps["accuracy"] - (0.8 - 0.9)) < 1e-9
+    bad = prediction("fraud", "1", hashed_id(5000), T0, label="1", proba=[0.2, 0.8], role="primary")
+    resp = grpc_logs(proc.grpc, logs_request([bad]))
+    assert resp.partial_success.rejected_log_records == 1 and "invalid_role=1" in resp.partial_success.error_message
     wait_for(lambda: {a[semconv.ERROR_TYPE]: v for a, v, _ in sink.points(semconv.OUTCOMES_REJECTED)}
              .get("invalid_role") == 1)
     assert proc.stop() == 0  # the final checkpoint holds the roles
