@@ -527,8 +527,8 @@ def prediction_records(clf, ref, tracer, X, rng) -> bool:
     # rounds alternating with a monitor(role="live") twin (ml.model.role on every record)
     ref_role = otel_ml.build_reference(X, model="bench-role", version="1", predictions=clf.predict_proba(X),
                                        class_names=clf.classes_)
-    with_role = otel_ml.monitor(model="bench-role", version="1", reference=ref_role, prediction_id=lambda x: ids[: len(x)],
-                                role="live")(bare)
+    with_role = otel_ml.monitor(model="bench-role", version="1", reference=ref_role,
+                                prediction_id=lambda x: ids[: len(x)], role="live")(bare)
     per_record: dict[str, list[float]] = {"ids": [], "role": []}
     for _ in range(3 if QUICK else 9):
         for name, fn in (("ids", with_ids), ("role", with_role)):

@@ -231,7 +231,7 @@ class State:
         key = (model, version)
         if key not in self.roles and len(self.roles) >= MAX_ROLES:
             return False
-        self.roles[key] = role  # type: ignore[assignment]
+        self.roles[key] = role
         return True
 
     def _admit_segment(self, metric: str, a: dict[str, str], model: str | None, version: str | None) -> Admission | int:

@@ -230,7 +230,8 @@ def test_live_role_from_prediction_records_alone_pins_the_performance_baseline_a
         p1 = 0.8 if predicted else 0.2
         preds.append(prediction("fraud", version, hashed_id(i), T0 + i, label=str(predicted), proba=[1 - p1, p1],
                                 role=role))
-        outs.append(outcome("fraud", hashed_id(i), T0 + i + 90 * 10**9, label=str(predicted if right else 1 - predicted)))
+        actual = predicted if right else 1 - predicted
+        outs.append(outcome("fraud", hashed_id(i), T0 + i + 90 * 10**9, label=str(actual)))
     assert grpc_logs(proc.grpc, logs_request(preds)).partial_success.rejected_log_records == 0
     assert grpc_logs(proc.grpc, logs_request(outs)).partial_success.rejected_log_records == 0
 
