@@ -1,6 +1,6 @@
 """Benchmark of @otel_ml.monitor: overhead against baselines measured in the same run.
 
-    .venv/bin/python benchmarks/bench_monitor.py [--quick] [--wall]
+    .venv/bin/python benchmarks/bench_monitor.py [--quick] [--wall] [--records]
 
 Times are medians of the calling thread's CPU time per call (``--wall``: wall clock), so other
 processes on a busy machine disturb them less.
@@ -18,7 +18,7 @@ processes on a busy machine disturb them less.
    over the same call without ids (target <= 1 ms); with two segment columns (issue 13) the DataFrame
    call's overhead against the same call without segments (target <= 2x). The sender thread is kept out of
    the timed loops (its queue is drained between rounds) and timed apart: hashing, sampling and protobuf
-   per record (with and without segments).
+   per record (with and without segments; with and without `ml.model.role`, medians). `--records`: section 6 only.
 5. Offline counting of ``otel-ml drift`` (read-back of text cells + ``count_column``), 20 features
    (5 categorical) x 10,000 rows, in-process (target: <= 20 ms), vs. the numeric columns alone; and
    the command's whole ``judge()`` (counting and verdicts) on the same frame.
@@ -147,6 +147,8 @@ def main() -> int:
                                           predictions=clf.predict_proba(X), class_names=clf.classes_))
     bystander = _BenchLR(max_iter=200).fit(X, y)
     ok = True
+    if "--records" in sys.argv:  # section 6 only
+        return 0 if prediction_records(clf, ref, tracer, X, rng) else 1
 
     # 1. one row
     one = X[:1].copy()
@@ -521,13 +523,27 @@ def prediction_records(clf, ref, tracer, X, rng) -> bool:
     print(f"   sender with 2 segments: {(clock() - t0) / n_seg * 1e6:.2f} µs per record")
     sent.clear()
 
-    # the sender's work, on this thread: 20 calls of 1000 rows, hashed, protobuf-built, 'sent'
-    for _ in range(20):
-        with_ids(big)
-    n = _records.QUEUE._queued
-    t0 = clock()
-    _records.QUEUE._work()
-    dt = clock() - t0
+    # the sender's work, on this thread: 20 calls of 1000 rows, hashed, protobuf-built, 'sent'; medians of
+    # rounds alternating with a monitor(role="live") twin (ml.model.role on every record)
+    ref_role = otel_ml.build_reference(X, model="bench-role", version="1", predictions=clf.predict_proba(X),
+                                       class_names=clf.classes_)
+    with_role = otel_ml.monitor(model="bench-role", version="1", reference=ref_role,
+                                prediction_id=lambda x: ids[: len(x)], role="live")(bare)
+    per_record: dict[str, list[float]] = {"ids": [], "role": []}
+    for _ in range(3 if QUICK else 9):
+        for name, fn in (("ids", with_ids), ("role", with_role)):
+            sent.clear()
+            for _ in range(20):
+                fn(big)
+            n = _records.QUEUE._queued
+            t0 = clock()
+            _records.QUEUE._work()
+            dt = clock() - t0
+            per_record[name].append(dt / n)
+    sender = {name: statistics.median(v) for name, v in per_record.items()}
+    print(f"   sender with ml.model.role: {sender['role'] * 1e6:.2f} µs per record vs {sender['ids'] * 1e6:.2f} µs "
+          f"without (medians): ratio {sender['role'] / sender['ids']:.3f}")
+    dt = sender["ids"] * n
     sizes = [len(ExportLogsServiceRequest.FromString(b).resource_logs[0].scope_logs[0].log_records) for b in sent]
     ok = sum(sizes) == n and max(sizes) <= _records.MAX_BATCH
     sent = sizes

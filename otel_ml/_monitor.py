@@ -817,7 +817,8 @@ def monitor(
     (Σ columns (values + 1) × (1 + output series + 4)) must stay within
     :data:`~otel_ml.semconv.MAX_SEGMENT_SERIES`, else :class:`ConfigurationError` (:mod:`otel_ml._segments`).
 
-    ``role`` (``live``, ``canary`` or ``shadow``) is put on the span and the metric points as ``ml.model.role``
+    ``role`` (``live``, ``canary`` or ``shadow``) is put on the span, the metric points and the prediction
+    records as ``ml.model.role``
     (the processor compares a model's other versions with its ``live`` one): a shadow model
     scoring the same input as the live one is monitored by a second decorated function called from the
     first, with its own version (docs/library.md, "Shadow and canary versions").
@@ -830,7 +831,7 @@ def monitor(
     segs = Segments(segments, ref) if segments is not None else None
     records = None
     if prediction_id is not None:
-        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segs)
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segs, role)
 
     def decorate(func: F) -> F:
         if not callable(func):

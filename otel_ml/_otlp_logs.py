@@ -121,11 +121,13 @@ def output_columns(arr: np.ndarray, kind: str) -> list[Any]:
     return [category_key(v) for v in arr.tolist()]
 
 
-def _common(event: str, model: str, version: str | None, **fields: Any) -> bytes:
+def _common(event: str, model: str, version: str | None, role: str | None = None, **fields: Any) -> bytes:
     """The part every record of one batch shares, serialized once by protobuf."""
     attrs = [KeyValue(key=semconv.MODEL_NAME, value=AnyValue(string_value=model))]
     if version is not None:
         attrs.append(KeyValue(key=semconv.MODEL_VERSION, value=AnyValue(string_value=version)))
+    if role is not None:
+        attrs.append(KeyValue(key=semconv.MODEL_ROLE, value=AnyValue(string_value=role)))
     return LogRecord(event_name=event, attributes=attrs, **fields).SerializeToString()
 
 
@@ -143,14 +145,16 @@ def _output_value(kind: str, value: Any) -> bytes:
 
 def prediction_records(model: str, version: str, wire_ids: Sequence[str], outputs: Sequence[Any] | None,
                        kind: str | None, time_ns: int, trace_id: bytes, span_id: bytes, flags: int,
-                       observed_ns: int, segments: Sequence[tuple[str, Sequence[str]]] | None = None) -> list[bytes]:
+                       observed_ns: int, segments: Sequence[tuple[str, Sequence[str]]] | None = None,
+                       role: str | None = None) -> list[bytes]:
     """Serialized ``ml.prediction`` records, one per id; ``outputs[i]`` (of ``kind``) is row i's output,
-    ``segments`` (name, one bounded value per id) become ``ml.segment.<name>`` attributes.
+    ``segments`` (name, one bounded value per id) become ``ml.segment.<name>`` attributes, ``role`` the
+    ``ml.model.role`` attribute (shared, like the model's name and version).
 
     The fields the batch shares are serialized once by protobuf; each row appends its own attributes
     (a serialized message followed by more fields is the message with those fields added).
     """
-    common = _common(semconv.EVENT_PREDICTION, model, version, time_unix_nano=time_ns,
+    common = _common(semconv.EVENT_PREDICTION, model, version, role, time_unix_nano=time_ns,
                      observed_time_unix_nano=observed_ns, trace_id=trace_id, span_id=span_id, flags=flags)
     ids = [common + _attribute(_ID_KEY, _field(_T_STRING, pid.encode())) for pid in wire_ids]
     for name, values in segments or ():

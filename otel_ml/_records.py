@@ -152,7 +152,8 @@ class Recorder:
 
     def __init__(self, model: str, version: str, prediction_id: str | Callable[[Any], Any],
                  sample_rate: float, hash_ids: bool | None, reference: Reference | None,
-                 segments: Segments | Sequence[str] | Callable[[Any], Any] | None = None) -> None:
+                 segments: Segments | Sequence[str] | Callable[[Any], Any] | None = None,
+                 role: str | None = None) -> None:
         if not (isinstance(prediction_id, str) and prediction_id) and not callable(prediction_id):
             raise ConfigurationError(
                 f"prediction_id must be an input column name or a callable(X) returning one id per row, "
@@ -161,6 +162,7 @@ class Recorder:
             raise ConfigurationError(f"hash_ids must be True, False or None, got {hash_ids!r}")
         self.model = model
         self.version = version
+        self.role = role  # ml.model.role on every record (validated by monitor())
         self.column = prediction_id if isinstance(prediction_id, str) else None
         self.func = None if isinstance(prediction_id, str) else prediction_id
         self.rate = _ids.check_sample_rate(sample_rate)
@@ -446,7 +448,7 @@ class RecordQueue:
         else:
             trace_id, span_id, flags = b"", b"", 0
         batch.add(prediction_records(model, version, wire, outputs, kind, item.time_ns, trace_id, span_id, flags,
-                                     observed, segments), (model, version, semconv.EVENT_PREDICTION))
+                                     observed, segments, rec.role), (model, version, semconv.EVENT_PREDICTION))
 
     def send(self, records: list[bytes]) -> Any:
         """Send one request of ``records`` (serialized); the :class:`~otel_ml._logs_exporter.SendResult`."""

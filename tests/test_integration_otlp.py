@@ -396,6 +396,36 @@ def test_prediction_and_outcome_records_over_real_otlp(protocol, receiver, http_
         assert ("/v1/logs", "gzip") in rec.encodings
 
 
+
+def test_prediction_records_carry_the_monitors_role_over_real_otlp(receiver):
+    """``monitor(role=...)``: every prediction record of that version carries ``ml.model.role`` (the processor
+    learns the baseline from records when it has not seen the version's metric series); no role, none."""
+    rec, port = receiver
+    otel_ml.configure(endpoint=f"127.0.0.1:{port}", protocol="grpc", export_interval_s=3600, timeout_s=5.0,
+                      id_secret="wire-secret")
+
+    def model(x):
+        return np.asarray(x, dtype=float)[:, 0]
+
+    def ids(x):
+        return [f"r-{i}" for i in range(len(x))]
+
+    monitored = {role: otel_ml.monitor(model="roles", version=str(v), prediction_id=ids, role=role)(model)
+                 for v, role in enumerate(("live", "canary", "shadow", None))}
+    for predict in monitored.values():
+        predict(np.array([[0.1], [0.2], [0.3]]))
+    assert otel_ml.flush(10.0)
+    with rec.lock:
+        logs = list(rec.logs)
+    preds = log_records(logs, M.EVENT_PREDICTION)
+    by_version: dict[str, set] = {}
+    for r in preds:
+        a = log_attrs(r)
+        by_version.setdefault(a[M.MODEL_VERSION], set()).add(a.get(M.MODEL_ROLE))
+    assert by_version == {"0": {"live"}, "1": {"canary"}, "2": {"shadow"}, "3": {None}}
+    assert len(preds) == 12
+
+
 _FORK_RECORDS_SCRIPT = r"""
 import os, sys
 import numpy as np

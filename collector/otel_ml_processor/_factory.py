@@ -89,6 +89,7 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
     outcomes.versions = evaluator.versions
     outcomes.automatic_versions = evaluator.automatic_versions
     outcomes.roles = state.roles
+    outcomes.learn_role = state.learn_role
     outcomes.version_registry = state.version_registry
     for receiver in (grpc, http):
         if receiver is not None:

@@ -143,6 +143,7 @@ class Outcomes:
         """Move the records that the references refuse into ``records.rejected``."""
         late_ns = (time.time() - self.ttl) * 1e9
         kept_p = []
+        roles: dict[tuple[str, str], str] = {}
         for p in records.predictions:
             spec = self._spec(p.model, p.version)
             if spec is None and self.references.get(p.model, p.version) is None:
@@ -151,6 +152,11 @@ class Outcomes:
                 records.reject(p.model, WRONG_WIDTH)
             else:
                 kept_p.append(p)
+                if p.role:
+                    roles[(p.model, p.version)] = p.role
+        if self.learn_role is not None:
+            for (model, version), role in roles.items():
+                self.learn_role(model, version, role)
         kept_o = []
         classes: dict[str, set[str] | None] = {}
         for o in records.outcomes:
@@ -259,6 +265,8 @@ class Outcomes:
     #: The drift state's ``ml.model.role`` per (model, version) and version registry: the same pairs rule.
     roles: Mapping[tuple[str, str], str] | None = None
     version_registry: VersionRegistry | None = None
+    #: Teaches the state a version's ``ml.model.role`` from its prediction records (:meth:`._state.State.learn_role`).
+    learn_role: Callable[[str, str, str], bool] | None = None
 
     def _policy(self) -> Any:
         try:

@@ -14,7 +14,9 @@ non-``ml.*`` metrics). Each kept record is validated here, independently of any 
 * outcomes: exactly one of ``ml.outcome.label`` (string) or ``ml.outcome.value`` (finite number)
   (``invalid_actual``);
 * segments on predictions: at most 4 ``ml.segment.<name>`` string attributes, names and values of 1 to
-  ``MAX_NAME_LENGTH`` characters (``invalid_segment``), kept packed (:mod:`._segments`).
+  ``MAX_NAME_LENGTH`` characters (``invalid_segment``), kept packed (:mod:`._segments`);
+* ``ml.model.role`` on predictions, when present: one of :data:`otel_ml.semconv.MODEL_ROLES`
+  (``invalid_role``); :mod:`._outcomes` teaches it to the state (the baseline of versions side by side).
 
 A record that fails is counted under its reason (``ml.outcome.rejected``, ``error.type``) and reported
 to the sender as OTLP partial success; the others of the request are kept. Checks that need the
@@ -55,6 +57,7 @@ INVALID_ID = "invalid_id"
 INVALID_OUTPUT = "invalid_output"
 INVALID_ACTUAL = "invalid_actual"
 INVALID_SEGMENT = "invalid_segment"
+INVALID_ROLE = "invalid_role"
 
 
 @dataclass(slots=True)
@@ -68,6 +71,7 @@ class Prediction:
     proba: tuple[float, ...] | None
     trace: bytes  # trace id (16) + span id (8), or b"" when the record has none
     segments: str = ""  # ``ml.segment.<name>`` attributes, packed (:func:`._segments.pack`)
+    role: str = ""  # ``ml.model.role`` (one of semconv.MODEL_ROLES), "" when the record has none
 
 
 @dataclass(slots=True)
@@ -226,11 +230,15 @@ def _record(r: object, out: Records) -> None:
         if segments is None:
             out.reject(model, INVALID_SEGMENT)
             return
+        role = attrs.get(semconv.MODEL_ROLE, "")
+        if role != "" and role not in semconv.MODEL_ROLES:
+            out.reject(model, INVALID_ROLE)
+            return
         tid, sid = r.trace_id, r.span_id  # type: ignore[attr-defined]
         trace = tid + sid if len(tid) == 16 and len(sid) == 8 and any(tid) else b""
         out.predictions.append(Prediction(model, str(version), id_key(raw_id), t,
                                           None if label is _MISSING else str(label), fvalue, probs, trace,
-                                          segments))
+                                          segments, str(role)))
     else:
         if version is not _MISSING and _name(version) is None:
             out.reject(model, INVALID_MODEL)

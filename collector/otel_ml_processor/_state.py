@@ -66,6 +66,8 @@ __all__ = ["KIND_FEATURE", "KIND_PREDICTION", "IngestResult", "SpecSource", "Sta
 
 log = logging.getLogger("otel_ml_processor")
 
+#: Most (model, version) roles remembered (as many as the version registry's 32 versions x 4096 models).
+MAX_ROLES = 32 * 4096
 _QUALITY_CELL = {metric: i for i, metric in enumerate(semconv.QUALITY_COUNTERS[k] for k in semconv.QUALITY_KINDS)}
 KIND_FEATURE = semconv.DRIFT_KIND_FEATURE
 KIND_PREDICTION = semconv.DRIFT_KIND_PREDICTION
@@ -149,7 +151,8 @@ class State:
         self.series = SeriesRegistry(self.windows, self._admit, clock)
         self._attach_budget()
         self.streams: list[Stream] = []
-        #: (model, version) -> ml.model.role as received (not checkpointed: re-learnt from new series).
+        #: (model, version) -> ml.model.role, learnt from new series and prediction records (:meth:`learn_role`;
+        #: checkpointed). The same dict object for the state's whole life: the outcomes path shares it.
         self.roles: dict[tuple[str, str], str] = {}
         #: Per model, the versions in order of appearance and their baselines (checkpointed; :mod:`._registry`).
         self.version_registry = VersionRegistry()
@@ -196,9 +199,7 @@ class State:
             kind, name = KIND_FEATURE, a.get(semconv.FEATURE_NAME)
         if not model or not version or not name:
             return CODE[R_ATTRIBUTES]
-        role = a.get(semconv.MODEL_ROLE)
-        if role in semconv.MODEL_ROLES:  # ml.model.role pins the baseline of versions side by side
-            self.roles[(model, version)] = role
+        self.learn_role(model, version, a.get(semconv.MODEL_ROLE))
         spec = self.specs.spec(model, version, kind, name)
         if spec is False:
             return CODE[R_UNKNOWN_REFERENCE]
@@ -220,6 +221,18 @@ class State:
         else:
             offset, width = spec.bins + _QUALITY_CELL[metric], 1
         return self._place((model, version, kind, name), spec, offset, width, bounds)
+
+    def learn_role(self, model: str, version: str, role: object) -> bool:
+        """Remember ``ml.model.role`` of a model version (it pins the baseline of versions side by side);
+        False, and nothing learnt, unless ``role`` is one of ``semconv.MODEL_ROLES``. Bounded: beyond
+        :data:`MAX_ROLES` versions, new ones are not learnt (known ones still change role)."""
+        if role not in semconv.MODEL_ROLES:
+            return False
+        key = (model, version)
+        if key not in self.roles and len(self.roles) >= MAX_ROLES:
+            return False
+        self.roles[key] = role
+        return True
 
     def _admit_segment(self, metric: str, a: dict[str, str], model: str | None, version: str | None) -> Admission | int:
         """A series of the per-segment metrics (:mod:`._segment_streams`)."""
@@ -410,6 +423,7 @@ class State:
             for st in self.streams
         ]
         meta["versions"] = self.version_registry.snapshot()
+        meta["roles"] = [[m, v, r] for (m, v), r in self.roles.items()]
         return arrays, meta
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> bool:
@@ -451,6 +465,7 @@ class State:
         self._segment_columns = other._segment_columns
         self.layout_version = max(self.layout_version, other.layout_version) + 1
         self.version_registry.take(other.version_registry)
+        self.roles.update(other.roles)  # in place: the outcomes path holds this dict
 
     def _attach_budget(self) -> None:
         self.series.budget = self.cache_budget
@@ -495,6 +510,7 @@ class State:
         """The body of :meth:`restore`, into this fresh staging state."""
         self.epoch_ns = int(meta["epoch_ns"])
         self.version_registry.restore(meta.get("versions"))  # absent in older checkpoints
+        self._restore_roles(meta.get("roles", []))  # absent in older checkpoints
         cells = meta["cells_used"]
         rings = [a for k, a in arrays.items() if k.startswith("ring")]
         if type(cells) is not int or cells < 0 or not rings or any(a.ndim != 2 or a.shape[1] != cells for a in rings):
@@ -527,6 +543,14 @@ class State:
         if any(not st.alive for st in self.streams):
             self.compact()
         return same_windows
+
+    def _restore_roles(self, entries: object) -> None:
+        if not isinstance(entries, list) or len(entries) > MAX_ROLES:
+            raise ValueError("roles must be a list of at most MAX_ROLES [model, version, role]")
+        for entry in entries:
+            if not (isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) and x for x in entry)
+                    and self.learn_role(entry[0], entry[1], entry[2])):
+                raise ValueError(f"invalid role entry {str(entry)[:100]!r}")
 
     def _restored_stream_alive(self, i: int) -> bool:
         if not 0 <= i < len(self.streams):

@@ -137,8 +137,10 @@ def log_record(event: str, attrs: dict[str, object], time_ns: int, trace: bytes 
 
 def prediction(model: str, version: str, pid: str, time_ns: int, *, label: str | None = None,
                value: float | None = None, proba: list[float] | None = None, trace: bytes = b"", span: bytes = b"",
-               segments: dict[str, object] | None = None):
+               segments: dict[str, object] | None = None, role: object = None):
     attrs: dict[str, object] = {semconv.MODEL_NAME: model, semconv.MODEL_VERSION: version, semconv.PREDICTION_ID: pid}
+    if role is not None:
+        attrs[semconv.MODEL_ROLE] = role
     for name, seg in (segments or {}).items():
         attrs[semconv.SEGMENT_ATTRIBUTE_PREFIX + name] = seg
     if label is not None:

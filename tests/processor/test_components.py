@@ -166,6 +166,53 @@ def test_checkpoint_with_other_windows_keeps_baselines_only(tmp_path: Path) -> N
     assert other.series_count == state.series_count
 
 
+
+def test_checkpoint_keeps_the_roles_learnt_and_restores_older_checkpoints_without_them(tmp_path: Path) -> None:
+    """ml.model.role survives a restart: the baseline of versions side by side does not depend on seeing
+    each version's new series again (issue 13)."""
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    feed(state, ref)
+    assert state.learn_role("churn", "1", "live") and state.learn_role("churn", "2", "canary")
+    assert not state.learn_role("churn", "3", "primary") and ("churn", "3") not in state.roles
+    _checkpoint.save(state, str(tmp_path))
+    restored = State(store)
+    shared = restored.roles  # the outcomes path holds this dict: restored in place
+    assert _checkpoint.load(restored, str(tmp_path))
+    assert restored.roles is shared and shared == {("churn", "1"): "live", ("churn", "2"): "canary"}
+    assert restored.series_count == state.series_count
+    # A checkpoint written before roles were checkpointed restores, with none.
+    index = json.loads((tmp_path / "state.json").read_text())
+    del index["roles"]
+    (tmp_path / "state.json").write_text(json.dumps(index))
+    older = State(store)
+    assert _checkpoint.load(older, str(tmp_path))
+    assert older.roles == {} and older.series_count == state.series_count
+
+
+@pytest.mark.parametrize("roles", [[["churn", "1", "primary"]], [["churn", "1"]], [["churn", "", "live"]],
+                                   "live", [["churn", "1", 7]]],
+                         ids=["unknown_role", "short_entry", "empty_version", "not_a_list", "role_not_a_string"])
+def test_checkpoint_with_bad_roles_is_ignored_as_a_whole(roles: Any, tmp_path: Path) -> None:
+    store = ReferenceStore(None)
+    ref = make_reference()
+    store.put(ref)
+    state = State(store, epoch_ns=0)
+    feed(state, ref)
+    state.learn_role("churn", "1", "live")
+    arrays, meta = state.snapshot()
+    meta["roles"] = [["churn", "2", "shadow"], *roles] if isinstance(roles, list) else roles
+    fresh = State(store, epoch_ns=5)
+    with pytest.raises(ValueError):
+        fresh.restore(arrays, meta)
+    assert (fresh.roles, fresh.streams, fresh.epoch_ns) == ({}, [], 5)  # untouched
+    np.savez(tmp_path / "state-1.npz", **arrays)
+    (tmp_path / "state.json").write_text(json.dumps({**meta, "format_version": 1, "arrays": "state-1.npz"}))
+    assert not _checkpoint.load(fresh, str(tmp_path))
+    assert fresh.roles == {} and fresh.streams == []
+
 # --- evaluation --------------------------------------------------------------------------------------
 
 def test_evaluate_flags_only_the_shifted_feature_per_window_family() -> None:

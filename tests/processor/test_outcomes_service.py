@@ -205,3 +205,53 @@ def test_segments_over_otlp_are_judged_ranked_and_exported(sink: Sink, start_pro
     assert seg(semconv.SEGMENT_SAMPLE_COUNT) == {"DE": 750, "FR": 2250}
     assert perf(sink, "accuracy") == 2800 / 3000
     assert perf(sink, "accuracy", semconv.PERFORMANCE_DEGRADED) == 0  # the average hides the segment
+
+
+def test_live_role_from_prediction_records_alone_pins_the_performance_baseline_across_a_restart(
+        sink: Sink, start_processor: Any, tmp_path: Path) -> None:
+    """Versions side by side with records only (no metric series): version 1's records carry
+    ``ml.model.role = live``, so it is the baseline of version 2 although 2 has twice its joined outcomes (the
+    traffic rule would pick 2); the role survives a restart (checkpoint); a record with a role outside the
+    conventions is rejected and counted (issue 13)."""
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    classifier_reference(version="1").save(refs / "fraud-1.json")
+    classifier_reference(version="2").save(refs / "fraud-2.json")
+
+    def launch() -> Any:
+        return start_processor("--references", str(refs), "--state-dir", str(tmp_path / "state"),
+                               "--export-endpoint", sink.endpoint, "--evaluation-interval", "0.5", "--window", "1h")
+
+    proc = launch()
+    preds, outs = [], []
+    for i in range(1200):
+        version, role, right = ("1", "live", i % 10 != 0) if i < 400 else ("2", "canary", i % 5 != 0)
+        predicted = i % 2
+        p1 = 0.8 if predicted else 0.2
+        preds.append(prediction("fraud", version, hashed_id(i), T0 + i, label=str(predicted), proba=[1 - p1, p1],
+                                role=role))
+        actual = predicted if right else 1 - predicted
+        outs.append(outcome("fraud", hashed_id(i), T0 + i + 90 * 10**9, label=str(actual)))
+    assert grpc_logs(proc.grpc, logs_request(preds)).partial_success.rejected_log_records == 0
+    assert grpc_logs(proc.grpc, logs_request(outs)).partial_success.rejected_log_records == 0
+
+    def pairs(since: int = 0) -> set[tuple[str, str]]:
+        return {(a[semconv.MODEL_VERSION], a[semconv.MODEL_BASELINE_VERSION])
+                for a, _, _ in sink.points(semconv.VERSION_PERFORMANCE_GAP, since)}
+
+    wait_for(lambda: pairs())
+    assert pairs() == {("2", "1")}
+    gaps = {a[semconv.PERFORMANCE_METRIC]: v for a, v, _ in sink.points(semconv.VERSION_PERFORMANCE_GAP)
+            if a[semconv.DRIFT_WINDOW] == "1h"}
+    assert abs(gaps["accuracy"] - (0.8 - 0.9)) < 1e-9
+    bad = prediction("fraud", "1", hashed_id(5000), T0, label="1", proba=[0.2, 0.8], role="primary")
+    resp = grpc_logs(proc.grpc, logs_request([bad]))
+    assert resp.partial_success.rejected_log_records == 1 and "invalid_role=1" in resp.partial_success.error_message
+    wait_for(lambda: {a[semconv.ERROR_TYPE]: v for a, v, _ in sink.points(semconv.OUTCOMES_REJECTED)}
+             .get("invalid_role") == 1)
+    assert proc.stop() == 0  # the final checkpoint holds the roles
+    proc = launch()
+    n = len(sink.requests)
+    wait_for(lambda: pairs(n))
+    assert pairs(n) == {("2", "1")}
+    assert proc.stop() == 0

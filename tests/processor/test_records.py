@@ -30,6 +30,18 @@ def test_records_decodes_predictions_and_outcomes() -> None:
     assert r.outcomes[1].value == 2.5 and r.outcomes[1].version == "1"
 
 
+def test_records_take_the_role_of_predictions_and_reject_one_outside_the_conventions() -> None:
+    r = decode_logs(logs_request([
+        prediction("m", "1", hashed_id(1), T, label="1", role="live"),
+        prediction("m", "2", hashed_id(2), T, label="1", role="shadow"),
+        prediction("m", "3", hashed_id(3), T, label="1"),
+        prediction("m", "4", hashed_id(4), T, label="1", role="primary"),
+        prediction("m", "4", hashed_id(5), T, label="1", role=1),
+        prediction("m", "4", hashed_id(6), T, label="1", role=["live"]),
+    ]))
+    assert [(p.version, p.role) for p in r.predictions] == [("1", "live"), ("2", "shadow"), ("3", "")]
+    assert r.rejected == {("m", "invalid_role"): 3}
+
 def test_records_id_keys_of_hashes_and_raw_ids_never_collide() -> None:
     assert len(id_key(hashed_id(1))) == 16 and id_text(id_key(hashed_id(1))) == hashed_id(1)
     for raw in ("x" * 15, "x" * 16, "é" * 8, "order-1", "g" * 32):
