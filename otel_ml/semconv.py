@@ -182,11 +182,15 @@ VERSION_PERFORMANCE_DEGRADED: Final = "ml.version.performance.degraded"  # gauge
 #: 1 = the worst judged slice (realized performance) of the model version and window (was ml.segment.rank).
 SEGMENT_PERFORMANCE_RANK: Final = "ml.segment.performance.rank"
 QUALITY_KIND: Final = "ml.quality.kind"
-"""On ``ml.segment.quality.ratio``: the data-quality kind (one of :data:`QUALITY_KINDS`)."""
+"""On ``ml.segment.quality.ratio`` (and its ``.lower`` / ``.upper``): the data-quality kind (one of :data:`QUALITY_KINDS`)."""
 SEGMENT_DRIFT_DETECTED: Final = "ml.segment.drift.detected"  # gauge 1/0/NO_VERDICT per segment value x output
 SEGMENT_DRIFT_SCORE: Final = "ml.segment.drift.score"  # gauge: effect size (Wasserstein in SD / total variation)
+SEGMENT_DRIFT_SCORE_LOWER: Final = "ml.segment.drift.score.lower"  # gauge: 95 % bootstrap interval of the score
+SEGMENT_DRIFT_SCORE_UPPER: Final = "ml.segment.drift.score.upper"  # gauge
 SEGMENT_DRIFT_RANK: Final = "ml.segment.drift.rank"  # gauge: 1 = largest drift score of the version and window
 SEGMENT_QUALITY_RATIO: Final = "ml.segment.quality.ratio"  # gauge, 1, attribute ml.quality.kind
+SEGMENT_QUALITY_RATIO_LOWER: Final = "ml.segment.quality.ratio.lower"  # gauge, 1: 95 % Wilson interval
+SEGMENT_QUALITY_RATIO_UPPER: Final = "ml.segment.quality.ratio.upper"  # gauge, 1
 SEGMENT_QUALITY_ALARM: Final = "ml.segment.quality.alarm"  # gauge 1/0/NO_VERDICT per segment value
 SEGMENT_QUALITY_RANK: Final = "ml.segment.quality.rank"  # gauge: 1 = largest quality excess
 SEGMENT_MIX_DETECTED: Final = "ml.segment.mix.detected"  # gauge 1/0/NO_VERDICT per segment column
@@ -316,8 +320,12 @@ PROCESSOR_METRICS: Final[dict[str, tuple[str, str]]] = {
     SEGMENT_OVERFLOW: ("counter", "{segment}"),
     SEGMENT_DRIFT_DETECTED: ("gauge", ""),
     SEGMENT_DRIFT_SCORE: ("gauge", ""),
+    SEGMENT_DRIFT_SCORE_LOWER: ("gauge", ""),
+    SEGMENT_DRIFT_SCORE_UPPER: ("gauge", ""),
     SEGMENT_DRIFT_RANK: ("gauge", ""),
     SEGMENT_QUALITY_RATIO: ("gauge", "1"),
+    SEGMENT_QUALITY_RATIO_LOWER: ("gauge", "1"),
+    SEGMENT_QUALITY_RATIO_UPPER: ("gauge", "1"),
     SEGMENT_QUALITY_ALARM: ("gauge", ""),
     SEGMENT_QUALITY_RANK: ("gauge", ""),
     SEGMENT_MIX_DETECTED: ("gauge", ""),

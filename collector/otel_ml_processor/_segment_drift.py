@@ -19,6 +19,11 @@ the segment value (listed in :attr:`SegmentEvaluation.no_profile`), never 0. Mul
 the segment tests of the model version and window, one family per signal (output drift, quality, mix), apart
 from the overall streams' families: adding segments never weakens the overall verdicts.
 
+Intervals (95 %), exported for the streams with a verdict only: each quality ratio's Wilson score interval
+(its denominator: segment rows x reference features, as the judgment's) and the drift score's seeded
+bootstrap percentile interval (:func:`otel_ml.stats.effect_interval`: the window's counts resampled, the
+segment value's reference profile fixed; biased upward near 0, as a distance is).
+
 Ranking: per model version and window, the judged segment outputs by drift score and the judged segment
 values by quality excess, largest first (rank 1); streams without a verdict have no rank.
 """
@@ -32,7 +37,16 @@ from typing import Any
 import numpy as np
 
 from otel_ml import semconv
-from otel_ml.stats import NO_VERDICT, DriftPolicy, PolicyBook, adjust_p_values, evaluate_batch, quality_p_value
+from otel_ml.stats import (
+    NO_VERDICT,
+    DriftPolicy,
+    PolicyBook,
+    adjust_p_values,
+    effect_interval,
+    evaluate_batch,
+    quality_p_value,
+)
+from otel_ml.stats.performance import wilson
 
 from ._segment_streams import KIND_SEGMENT_PREDICTION, KIND_SEGMENT_QUALITY, unpack_name
 from ._state import KIND_PREDICTION, Stream
@@ -82,12 +96,16 @@ class SegmentEvaluation:
     pred_windows: list[str]
     drift_detected: np.ndarray  # int8: 1, 0, NO_VERDICT
     drift_score: np.ndarray  # float64 (NaN: no verdict)
+    drift_lower: np.ndarray  # float64: the drift score's 95 % bootstrap interval (NaN: no verdict)
+    drift_upper: np.ndarray
     drift_rank: np.ndarray  # int64 (0: no rank)
     drift_samples: np.ndarray
     drift_p_adjusted: np.ndarray  # Holm-adjusted within the segment outputs of the version and window (NaN: none)
     qual_keys: list[tuple[str, str, str, str]]
     qual_windows: list[str]
     quality_ratio: np.ndarray  # float64[R, len(QUALITY_KINDS)] (NaN: no rows)
+    quality_lower: np.ndarray  # float64[R, len(QUALITY_KINDS)]: 95 % Wilson interval (NaN: no verdict)
+    quality_upper: np.ndarray
     quality_alarm: np.ndarray  # int8
     quality_excess: np.ndarray  # float64 (NaN: no verdict)
     quality_rank: np.ndarray  # int64 (0: no rank)
@@ -253,9 +271,14 @@ def judge(lay: SegmentLayout, counts: Sequence[np.ndarray], labels: Sequence[str
         score = np.where(judged, np.asarray(d.effect, dtype=np.float64), np.nan)
         samples = np.asarray(d.sample_count, dtype=np.float64)
         p_drift = np.asarray(d.p_adjusted, dtype=np.float64)
+        drift_lower, drift_upper = np.full(p * w, np.nan), np.full(p * w, np.nan)
+        if judged.any():
+            drift_lower[judged], drift_upper[judged] = effect_interval(
+                np.tile(lay.pred_reference, (w, 1))[judged], cur[judged], numeric=np.tile(lay.pred_numeric, w)[judged],
+                positions=np.tile(lay.pred_positions, (w, 1))[judged], spread=np.tile(lay.pred_spread, w)[judged])
     else:
         detected, judged, score, samples = (np.zeros(0, np.int8), np.zeros(0, bool), np.zeros(0), np.zeros(0))
-        p_drift = np.zeros(0)
+        p_drift, drift_lower, drift_upper = np.zeros(0), np.zeros(0), np.zeros(0)
     drift_rank = _ranks(score, judged, pred_family)
 
     # --- quality
@@ -281,9 +304,12 @@ def judge(lay: SegmentLayout, counts: Sequence[np.ndarray], labels: Sequence[str
         alarm = np.where(judged_q, kind_alarm.any(axis=1).astype(np.int8), np.int8(NO_VERDICT)).astype(np.int8)
         diff = ratio - ref_ratio
         excess = np.where(judged_q, np.where(np.isfinite(diff), diff, -np.inf).max(axis=1), np.nan)
+        _, q_lower, q_upper = wilson(bad, total[:, None])
+        q_lower = np.where(judged_q[:, None], q_lower, np.nan)
+        q_upper = np.where(judged_q[:, None], q_upper, np.nan)
     else:
         ratio, alarm, excess, judged_q = np.zeros((0, _Q)), np.zeros(0, np.int8), np.zeros(0), np.zeros(0, bool)
-        p_adj = np.zeros((0, _Q))
+        p_adj, q_lower, q_upper = np.zeros((0, _Q)), np.zeros((0, _Q)), np.zeros((0, _Q))
     quality_rank = _ranks(excess, judged_q, qual_family)
 
     # --- mix
@@ -301,8 +327,8 @@ def judge(lay: SegmentLayout, counts: Sequence[np.ndarray], labels: Sequence[str
         return [lab for lab in labels[:w] for _ in range(n)]
 
     return SegmentEvaluation(
-        lay.pred_keys * w, windows(p), detected, score, drift_rank, samples, p_drift,
-        lay.qual_keys * w, windows(q), ratio, alarm, excess, quality_rank, p_adj,
+        lay.pred_keys * w, windows(p), detected, score, drift_lower, drift_upper, drift_rank, samples, p_drift,
+        lay.qual_keys * w, windows(q), ratio, q_lower, q_upper, alarm, excess, quality_rank, p_adj,
         lay.mix_keys * w, windows(m), mix_detected,
         no_profile=len(lay.no_profile), no_profile_listed=lay.no_profile[:MAX_LISTED])
 
@@ -328,6 +354,9 @@ def add_segment_drift(sm: Any, ev: SegmentEvaluation | None, now_ns: int) -> Non
         point(semconv.SEGMENT_DRIFT_DETECTED, attrs, as_int=int(ev.drift_detected[i]))
         if np.isfinite(ev.drift_score[i]):
             point(semconv.SEGMENT_DRIFT_SCORE, attrs, as_double=float(ev.drift_score[i]))
+        if np.isfinite(ev.drift_lower[i]):
+            point(semconv.SEGMENT_DRIFT_SCORE_LOWER, attrs, as_double=float(ev.drift_lower[i]))
+            point(semconv.SEGMENT_DRIFT_SCORE_UPPER, attrs, as_double=float(ev.drift_upper[i]))
         if ev.drift_rank[i]:
             point(semconv.SEGMENT_DRIFT_RANK, attrs, as_int=int(ev.drift_rank[i]))
     kind_kv = [kv(semconv.QUALITY_KIND, k) for k in semconv.QUALITY_KINDS]
@@ -337,6 +366,11 @@ def add_segment_drift(sm: Any, ev: SegmentEvaluation | None, now_ns: int) -> Non
         for j in range(_Q):
             if np.isfinite(ev.quality_ratio[i, j]):
                 point(semconv.SEGMENT_QUALITY_RATIO, [*attrs, kind_kv[j]], as_double=float(ev.quality_ratio[i, j]))
+            if np.isfinite(ev.quality_lower[i, j]):
+                point(semconv.SEGMENT_QUALITY_RATIO_LOWER, [*attrs, kind_kv[j]],
+                      as_double=float(ev.quality_lower[i, j]))
+                point(semconv.SEGMENT_QUALITY_RATIO_UPPER, [*attrs, kind_kv[j]],
+                      as_double=float(ev.quality_upper[i, j]))
         point(semconv.SEGMENT_QUALITY_ALARM, attrs, as_int=int(ev.quality_alarm[i]))
         if ev.quality_rank[i]:
             point(semconv.SEGMENT_QUALITY_RANK, attrs, as_int=int(ev.quality_rank[i]))

@@ -49,6 +49,7 @@ from ._verdict import (
     evaluate_profiles,
     profile_arrays,
 )
+from .effect_interval import effect_interval, effect_size
 from .estimated import estimate_binary
 from .performance import (
     Estimate,
@@ -79,6 +80,8 @@ __all__ = [
     "bucket_positions",
     "classification_metrics",
     "degradation_verdicts",
+    "effect_interval",
+    "effect_size",
     "estimate_binary",
     "evaluate_batch",
     "evaluate_profile",
