@@ -295,7 +295,8 @@ def test_export_fast_encoding_equals_the_protobuf_build() -> None:
     names = {m.name for m in slow.resource_metrics[0].scope_metrics[0].metrics}
     assert {semconv.SEGMENT_DRIFT_DETECTED, semconv.SEGMENT_DRIFT_SCORE, semconv.SEGMENT_DRIFT_RANK,
             semconv.SEGMENT_QUALITY_RATIO, semconv.SEGMENT_QUALITY_ALARM, semconv.SEGMENT_QUALITY_RANK,
-            semconv.SEGMENT_MIX_DETECTED} <= names
+            semconv.SEGMENT_MIX_DETECTED, semconv.SEGMENT_DRIFT_SCORE_LOWER, semconv.SEGMENT_DRIFT_SCORE_UPPER,
+            semconv.SEGMENT_QUALITY_RATIO_LOWER, semconv.SEGMENT_QUALITY_RATIO_UPPER} <= names
 
 
 def test_min_samples_per_output_policy_applies_to_segment_streams() -> None:
@@ -351,3 +352,82 @@ def test_categorical_output_per_segment_from_class_counts() -> None:
     cur = np.array([300, 300, 400, 50]) / 1050
     assert seg.drift_score[idx["FR"]] == pytest.approx(0.5 * np.abs(cur - [0.6, 0.3, 0.1, 0.0]).sum())
     assert seg.drift_rank[idx["FR"]] == 1
+
+
+def wilson_written_out(k: float, n: float, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval, from its formula: (p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)."""
+    p = k / n
+    centre = p + z * z / (2 * n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)
+
+
+def test_quality_ratio_interval_is_wilson_on_rows_times_reference_features() -> None:
+    store, state = make_state()
+    e = SegmentEmitter(segment_reference())
+    e.observe("DE", 4000, missing=0.01)
+    e.observe("FR", 3000, missing=0.06)
+    e.observe("US", 300, missing=0.06)  # below min_samples: no verdict, no interval
+    send(state, e)
+    seg = evaluate(store, state).segments
+    idx = qrows_of(seg)
+    features = len(segment_reference().features)
+    for value in ("DE", "FR"):
+        n = e.rows[value] * features
+        lo, hi = wilson_written_out(e.missing[value], n)
+        assert seg.quality_lower[idx[value], 0] == pytest.approx(lo, rel=1e-9)
+        assert seg.quality_upper[idx[value], 0] == pytest.approx(hi, rel=1e-9)
+        assert seg.quality_lower[idx[value], 0] <= seg.quality_ratio[idx[value], 0] <= seg.quality_upper[idx[value], 0]
+        # No bad value of the other kinds: the interval starts at 0 and reaches z²/(n + z²).
+        assert seg.quality_lower[idx[value], 1] == 0.0
+        assert seg.quality_upper[idx[value], 1] == pytest.approx(1.959963984540054**2 / (n + 1.959963984540054**2))
+    assert seg.quality_alarm[idx["US"]] == NO_VERDICT
+    assert np.isnan(seg.quality_lower[idx["US"]]).all() and np.isnan(seg.quality_upper[idx["US"]]).all()
+    assert np.isfinite(seg.quality_ratio[idx["US"], 0])
+
+
+def test_drift_score_interval_contains_the_score_narrows_with_rows_and_is_seeded() -> None:
+    store, state = make_state()
+    e = SegmentEmitter(segment_reference())
+    e.observe("DE", 600, shift=0.3)
+    e.observe("FR", 6000, shift=0.3)
+    e.observe("US", 5000)
+    send(state, e)
+    seg = evaluate(store, state).segments
+    again = evaluate(store, state).segments
+    np.testing.assert_array_equal(seg.drift_lower, again.drift_lower)  # same counts, same interval
+    np.testing.assert_array_equal(seg.drift_upper, again.drift_upper)
+    idx = rows_of(seg)
+    for value in ("DE", "FR", "US"):
+        i = idx[value]
+        assert seg.drift_lower[i] <= seg.drift_score[i] <= seg.drift_upper[i]
+        assert seg.drift_upper[i] > seg.drift_lower[i]
+    width = {v: seg.drift_upper[idx[v]] - seg.drift_lower[idx[v]] for v in ("DE", "FR")}
+    assert width["FR"] < 0.6 * width["DE"]  # 10x the rows: about 1/sqrt(10) of the width
+    assert seg.drift_lower[idx["FR"]] > 0.5  # a 0.3-unit shift (~1 reference SD) is far from 0
+
+
+def test_no_verdict_streams_export_no_interval() -> None:
+    store, state = make_state()
+    e = SegmentEmitter(segment_reference())
+    e.observe("DE", 5000, missing=0.02)
+    e.observe("US", 499, shift=0.5, missing=0.02)  # below min_samples
+    e.observe("JP", 5000, shift=0.5, missing=0.02)  # no profile
+    send(state, e)
+    req = build_request(evaluate(store, state), Telemetry())
+    points = {m.name: m.gauge.data_points for m in req.resource_metrics[0].scope_metrics[0].metrics}
+
+    def values(name: str) -> list[str]:
+        return sorted({a.value.string_value for dp in points[name] for a in dp.attributes
+                       if a.key == semconv.SEGMENT_VALUE})
+
+    for name in (semconv.SEGMENT_DRIFT_SCORE_LOWER, semconv.SEGMENT_DRIFT_SCORE_UPPER,
+                 semconv.SEGMENT_QUALITY_RATIO_LOWER, semconv.SEGMENT_QUALITY_RATIO_UPPER):
+        assert values(name) == ["DE"], name
+    assert values(semconv.SEGMENT_DRIFT_DETECTED) == ["DE", "JP", "US"]
+    # Same series as the point estimates: the ratio's kinds, the score's outputs.
+    kinds = {tuple(sorted((a.key, a.value.string_value) for a in dp.attributes))
+             for dp in points[semconv.SEGMENT_QUALITY_RATIO_LOWER]}
+    ratios = {tuple(sorted((a.key, a.value.string_value) for a in dp.attributes))
+              for dp in points[semconv.SEGMENT_QUALITY_RATIO]}
+    assert len(kinds) == len(semconv.QUALITY_KINDS) * len(LABELS) and kinds <= ratios
