@@ -555,12 +555,16 @@ SEGMENTS_ROW = "Segments: where the model drifts or its data degrades"
 _ALL_SIGNALS_COLUMNS = {
     "A": (sc.SEGMENT_DRIFT_RANK, "min", "drift rank"),
     "B": (sc.SEGMENT_DRIFT_SCORE, "max", "drift score"),
-    "C": (sc.SEGMENT_DRIFT_DETECTED, "max", "drifted"),
-    "D": (sc.SEGMENT_QUALITY_RANK, "max", "quality rank"),
-    "E": (sc.SEGMENT_QUALITY_RATIO, "max", "worst quality ratio"),
-    "F": (sc.SEGMENT_QUALITY_ALARM, "max", "quality alarm"),
-    "G": (sc.SEGMENT_PERFORMANCE_RANK, "max", "performance rank"),
-    "H": (sc.SEGMENT_PERFORMANCE_GAP, "max", "performance gap"),
+    "C": (sc.SEGMENT_DRIFT_SCORE_LOWER, "max", "drift lower"),
+    "D": (sc.SEGMENT_DRIFT_SCORE_UPPER, "max", "drift upper"),
+    "E": (sc.SEGMENT_DRIFT_DETECTED, "max", "drifted"),
+    "F": (sc.SEGMENT_QUALITY_RANK, "max", "quality rank"),
+    "G": (sc.SEGMENT_QUALITY_RATIO, "max", "worst quality ratio"),
+    "H": (sc.SEGMENT_QUALITY_RATIO_LOWER, "max", "quality lower"),
+    "I": (sc.SEGMENT_QUALITY_RATIO_UPPER, "max", "quality upper"),
+    "J": (sc.SEGMENT_QUALITY_ALARM, "max", "quality alarm"),
+    "K": (sc.SEGMENT_PERFORMANCE_RANK, "max", "performance rank"),
+    "L": (sc.SEGMENT_PERFORMANCE_GAP, "max", "performance gap"),
 }
 
 
@@ -580,7 +584,10 @@ def segments_view(d: db.Dashboard) -> db.Dashboard:
                      "profile of that segment value (ml.segment.drift.rank / score: Wasserstein distance in "
                      "reference SDs, or total variation; drifted 1/0/-1), data quality (ml.segment.quality.rank: by "
                      "the rise of a quality ratio over the segment's reference ratio; alarm 1/0/-1), realized "
-                     "performance (ml.segment.performance.rank / gap, with outcomes). -1: no verdict (fewer than "
+                     "performance (ml.segment.performance.rank / gap, with outcomes). lower / upper: 95 % intervals "
+                     "(drift score: seeded bootstrap, biased upward near 0; quality ratio: Wilson), each the largest "
+                     "over the value's outputs or quality kinds, as the score and ratio columns are, and only "
+                     "for values with a verdict. -1: no verdict (fewer than "
                      f"{MIN_ROWS} rows of the segment in the window, or no profile of the value in the reference). "
                      "Holm-corrected across the segments of the model version and window.")
         .datasource(DS)

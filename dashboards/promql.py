@@ -316,8 +316,9 @@ def worst_segments(name: str = sc.SEGMENT_PERFORMANCE_RANK, k: int = WORST_SEGME
 #: :mod:`dashboards.catalog` tags their queries ``requires="segments"``.
 SEGMENT_DRIFT_METRICS = (sc.SEGMENT_ROWS, sc.SEGMENT_PREDICTION_VALUE, sc.SEGMENT_PREDICTION_CLASS_COUNT,
                          *sc.SEGMENT_QUALITY_COUNTERS.values(), sc.SEGMENT_DRIFT_DETECTED, sc.SEGMENT_DRIFT_SCORE,
-                         sc.SEGMENT_DRIFT_RANK, sc.SEGMENT_QUALITY_RATIO, sc.SEGMENT_QUALITY_ALARM,
-                         sc.SEGMENT_QUALITY_RANK, sc.SEGMENT_MIX_DETECTED)
+                         sc.SEGMENT_DRIFT_SCORE_LOWER, sc.SEGMENT_DRIFT_SCORE_UPPER, sc.SEGMENT_DRIFT_RANK,
+                         sc.SEGMENT_QUALITY_RATIO, sc.SEGMENT_QUALITY_RATIO_LOWER, sc.SEGMENT_QUALITY_RATIO_UPPER,
+                         sc.SEGMENT_QUALITY_ALARM, sc.SEGMENT_QUALITY_RANK, sc.SEGMENT_MIX_DETECTED)
 #: How each rank is read per segment value: an output's drift rank is per output (the best one counts).
 _RANKS = ((sc.SEGMENT_PERFORMANCE_RANK, "max"), (sc.SEGMENT_DRIFT_RANK, "min"), (sc.SEGMENT_QUALITY_RANK, "max"))
 

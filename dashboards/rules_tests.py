@@ -682,9 +682,19 @@ def _segment_drift_inputs() -> list[dict[str, str]]:
     """Churn v1's segment drift and quality: FR drifted most (drift rank 1), DE's quality worst (quality rank
     1, ranked 1 on performance too by :func:`_segment_inputs`), LU no verdict; the country mix moved."""
     out = []
+    intervals = {"DE": ("0.02", "0.09", "0.08", "0.1"), "FR": ("0.33", "0.47", "0.005", "0.015")}
     for value, d_rank, score, detected, q_rank, missing, alarm in (
             ("DE", "2", "0.05", "0", "1", "0.09", "1"), ("FR", "1", "0.4", "1", "2", "0.01", "0"),
             ("LU", None, None, "-1", None, "0.5", "-1")):
+        if value in intervals:  # judged values only (LU has no verdict: no interval)
+            d_lo, d_hi, q_lo, q_hi = intervals[value]
+            out += [segdrift(sc.SEGMENT_DRIFT_SCORE_LOWER, f"{d_lo}x20", value),
+                    segdrift(sc.SEGMENT_DRIFT_SCORE_UPPER, f"{d_hi}x20", value),
+                    *(segdrift(name, f"{v}x20", value, output=None, **{QUALITY_KIND: kind})
+                      for name, kind, v in ((sc.SEGMENT_QUALITY_RATIO_LOWER, "missing", q_lo),
+                                            (sc.SEGMENT_QUALITY_RATIO_UPPER, "missing", q_hi),
+                                            (sc.SEGMENT_QUALITY_RATIO_LOWER, "invalid", "0"),
+                                            (sc.SEGMENT_QUALITY_RATIO_UPPER, "invalid", "0.001")))]
         out += [segdrift(sc.SEGMENT_DRIFT_DETECTED, f"{detected}x20", value),
                 segdrift(sc.SEGMENT_QUALITY_ALARM, f"{alarm}x20", value, output=None),
                 segdrift(sc.SEGMENT_QUALITY_RATIO, f"{missing}x20", value, output=None, **{QUALITY_KIND: "missing"}),
@@ -782,8 +792,9 @@ def _segment_drift_checks(at: Any, de: dict[str, str], fr: dict[str, str]) -> li
     from dashboards import generate, promql
 
     expected = {  # column title -> (DE, FR)
-        "drift rank": (2, 1), "drift score": (0.05, 0.4), "drifted": (0, 1), "quality rank": (1, 2),
-        "worst quality ratio": (0.09, 0.01), "quality alarm": (1, 0), "performance rank": (1, 2),
+        "drift rank": (2, 1), "drift score": (0.05, 0.4), "drift lower": (0.02, 0.33), "drift upper": (0.09, 0.47),
+        "drifted": (0, 1), "quality rank": (1, 2), "worst quality ratio": (0.09, 0.01),
+        "quality lower": (0.08, 0.005), "quality upper": (0.1, 0.015), "quality alarm": (1, 0), "performance rank": (1, 2),
         "performance gap": (-0.15, 0.02),
     }
     checks = [at(promql.worst_segments_all(name, agg), (de, expected[title][0]), (fr, expected[title][1]))
