@@ -794,8 +794,8 @@ def _segment_drift_checks(at: Any, de: dict[str, str], fr: dict[str, str]) -> li
     expected = {  # column title -> (DE, FR)
         "drift rank": (2, 1), "drift score": (0.05, 0.4), "drift lower": (0.02, 0.33), "drift upper": (0.09, 0.47),
         "drifted": (0, 1), "quality rank": (1, 2), "worst quality ratio": (0.09, 0.01),
-        "quality lower": (0.08, 0.005), "quality upper": (0.1, 0.015), "quality alarm": (1, 0), "performance rank": (1, 2),
-        "performance gap": (-0.15, 0.02),
+        "quality lower": (0.08, 0.005), "quality upper": (0.1, 0.015), "quality alarm": (1, 0),
+        "performance rank": (1, 2), "performance gap": (-0.15, 0.02),
     }
     checks = [at(promql.worst_segments_all(name, agg), (de, expected[title][0]), (fr, expected[title][1]))
               for name, agg, title in generate._ALL_SIGNALS_COLUMNS.values()]

@@ -182,7 +182,8 @@ VERSION_PERFORMANCE_DEGRADED: Final = "ml.version.performance.degraded"  # gauge
 #: 1 = the worst judged slice (realized performance) of the model version and window (was ml.segment.rank).
 SEGMENT_PERFORMANCE_RANK: Final = "ml.segment.performance.rank"
 QUALITY_KIND: Final = "ml.quality.kind"
-"""On ``ml.segment.quality.ratio`` (and its ``.lower`` / ``.upper``): the data-quality kind (one of :data:`QUALITY_KINDS`)."""
+"""On ``ml.segment.quality.ratio`` (and its ``.lower`` / ``.upper``): the data-quality kind (one of
+:data:`QUALITY_KINDS`)."""
 SEGMENT_DRIFT_DETECTED: Final = "ml.segment.drift.detected"  # gauge 1/0/NO_VERDICT per segment value x output
 SEGMENT_DRIFT_SCORE: Final = "ml.segment.drift.score"  # gauge: effect size (Wasserstein in SD / total variation)
 SEGMENT_DRIFT_SCORE_LOWER: Final = "ml.segment.drift.score.lower"  # gauge: 95 % bootstrap interval of the score

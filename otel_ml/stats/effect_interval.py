@@ -22,6 +22,8 @@ measures the coverage). The interval is always widened to contain the estimate.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -34,6 +36,8 @@ from .wasserstein import wasserstein
 RESAMPLES = 200
 #: Cells (streams x resamples x buckets) resampled at once: bounds the memory (~8 bytes each, a few arrays).
 _CHUNK_CELLS = 1 << 20
+#: The resamples are float32 (half the memory traffic; percentiles need no more).
+_Floats = npt.NDArray[np.floating[Any]]
 
 
 def effect_size(reference: npt.ArrayLike, current: npt.ArrayLike, *, numeric: npt.ArrayLike,
@@ -99,7 +103,7 @@ def effect_interval(
     return lower, upper
 
 
-def resample_proportions(p: FloatArray, n: FloatArray, z: FloatArray) -> FloatArray:
+def resample_proportions(p: _Floats, n: FloatArray, z: _Floats) -> _Floats:
     """``[k, R, B]`` resampled bucket proportions (normal approximation of the multinomial, module docstring)
     of ``k`` windows with proportions ``p`` ``[k, B]`` and ``n`` rows, from standard normals ``z`` ``[R, B]``."""
     rz = np.sqrt(p)[:, None, :] * z[None, :, :]
@@ -112,8 +116,7 @@ def resample_proportions(p: FloatArray, n: FloatArray, z: FloatArray) -> FloatAr
     return draw
 
 
-def _resampled(ref_p: FloatArray, p: FloatArray, n: FloatArray, z: FloatArray,
-               weight: FloatArray | None) -> FloatArray:
+def _resampled(ref_p: FloatArray, p: _Floats, n: FloatArray, z: _Floats, weight: _Floats | None) -> FloatArray:
     """``[k, R]`` effect sizes of the resampled windows against the reference proportions ``ref_p``."""
     draw = resample_proportions(p, n, z)
     if weight is None:  # total variation
