@@ -49,7 +49,7 @@ from ._verdict import (
     evaluate_profiles,
     profile_arrays,
 )
-from .effect_interval import effect_interval, effect_size
+from .effect_bootstrap import effect_interval, effect_size
 from .estimated import estimate_binary
 from .performance import (
     Estimate,

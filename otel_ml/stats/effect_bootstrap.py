@@ -106,11 +106,12 @@ def effect_interval(
 def resample_proportions(p: _Floats, n: FloatArray, z: _Floats) -> _Floats:
     """``[k, R, B]`` resampled bucket proportions (normal approximation of the multinomial, module docstring)
     of ``k`` windows with proportions ``p`` ``[k, B]`` and ``n`` rows, from standard normals ``z`` ``[R, B]``."""
-    rz = np.sqrt(p)[:, None, :] * z[None, :, :]
-    draw = rz.sum(axis=2, keepdims=True)
-    draw = rz - p[:, None, :] * draw
-    draw /= np.sqrt(n).astype(p.dtype)[:, None, None]
-    draw += p[:, None, :]
+    # p + (sqrt(p) z - p (sqrt(p) . z)) / sqrt(n) = (sqrt(p / n)) z + p (1 - (sqrt(p) . z) / sqrt(n))
+    root_n = np.sqrt(n).astype(p.dtype)[:, None]
+    root_p = np.sqrt(p)
+    keep = 1.0 - np.matmul(root_p, z.T) / root_n  # [k, R]
+    draw = (root_p / root_n)[:, None, :] * z[None, :, :]
+    draw += p[:, None, :] * keep[:, :, None]
     np.maximum(draw, 0.0, out=draw)
     draw /= draw.sum(axis=2, keepdims=True)
     return draw

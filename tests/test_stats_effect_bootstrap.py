@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from otel_ml.stats import effect_interval, effect_size, evaluate_batch
-from otel_ml.stats.effect_interval import _resampled, resample_proportions
+from otel_ml.stats.effect_bootstrap import _resampled, resample_proportions
 
 B = 12
 POS = np.arange(B, dtype=float)
