@@ -36,7 +36,7 @@ from otel_ml.stats import DRIFT_METHODS, NO_VERDICT
 from ._config import PROTOCOL_HTTP
 from ._estimated import add_estimated, add_holdout
 from ._evaluate import Evaluation
-from ._segment_drift import add_segment_drift
+from ._segment_drift import METRICS as SEGMENT_METRICS, SegmentEvaluation, add_segment_drift, gauges
 from ._telemetry import SCOPE_NAME, Telemetry, add_telemetry, kv, new_metric, resource_attributes
 from ._versions import add_versions
 
@@ -200,6 +200,23 @@ def _encoded_versions(ev: Evaluation, kvs: _KVCache, now_ns: int) -> list[bytes]
     return out
 
 
+def _encoded_segment_drift(seg: SegmentEvaluation, now_ns: int) -> list[bytes]:
+    """The segment gauges encoded as :func:`._segment_drift.add_segment_drift` builds them (same order)."""
+    kvs = _KVCache()
+    table = gauges(seg)
+    encoded: dict[int, list[bytes]] = {}  # attribute lists are shared between gauges: encode each once
+    out = []
+    for name in SEGMENT_METRICS:
+        attrs, rows, values, as_int = table[name]
+        if not len(rows):
+            continue
+        prefixes = encoded.get(id(attrs))
+        if prefixes is None:
+            prefixes = encoded[id(attrs)] = [b"".join(kvs[a] for a in row) for row in attrs]
+        out.append(_encoded_gauge(name, prefixes, rows, values, now_ns, as_int=as_int))
+    return out
+
+
 def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = None) -> bytes:
     """The same request as :func:`build_request`, encoded directly (fast path used by the service)."""
     now_ns = now_ns if now_ns is not None else (ev.time_ns if ev is not None else time.time_ns())
@@ -251,9 +268,7 @@ def encode_request(ev: Evaluation | None, tel: Telemetry, now_ns: int | None = N
         add_holdout(hold, ev.holdout, ev.holdout_windows, now_ns)
         metrics.extend(m.SerializeToString() for m in hold.metrics)
     if ev is not None and ev.segments is not None:
-        seg = pb.ScopeMetrics()
-        add_segment_drift(seg, ev.segments, now_ns)
-        metrics.extend(m.SerializeToString() for m in seg.metrics)
+        metrics.extend(_encoded_segment_drift(ev.segments, now_ns))
     tele = pb.ScopeMetrics()
     add_telemetry(tele, tel, now_ns)
     metrics.extend(m.SerializeToString() for m in tele.metrics)

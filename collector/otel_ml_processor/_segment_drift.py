@@ -334,47 +334,73 @@ def judge(lay: SegmentLayout, counts: Sequence[np.ndarray], labels: Sequence[str
 
 
 # --- OTLP -----------------------------------------------------------------------------------------
+#: The segment gauges in export order (the fast encoder, ``_exporter.encode_request``, writes the same order).
+METRICS = (semconv.SEGMENT_DRIFT_DETECTED, semconv.SEGMENT_DRIFT_SCORE, semconv.SEGMENT_DRIFT_SCORE_LOWER,
+           semconv.SEGMENT_DRIFT_SCORE_UPPER, semconv.SEGMENT_DRIFT_RANK, semconv.SEGMENT_QUALITY_RATIO,
+           semconv.SEGMENT_QUALITY_RATIO_LOWER, semconv.SEGMENT_QUALITY_RATIO_UPPER, semconv.SEGMENT_QUALITY_ALARM,
+           semconv.SEGMENT_QUALITY_RANK, semconv.SEGMENT_MIX_DETECTED)
+
+
+def pred_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
+    """The attributes of each segment output row's points."""
+    return [[(semconv.MODEL_NAME, model), (semconv.MODEL_VERSION, version), (semconv.DRIFT_WINDOW, window),
+             (semconv.PREDICTION_NAME, output), (semconv.SEGMENT_NAME, column), (semconv.SEGMENT_VALUE, value)]
+            for (model, version, output, column, value), window in zip(ev.pred_keys, ev.pred_windows)]
+
+
+def qual_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
+    """The attributes of each segment quality row's points (the ratios add :data:`semconv.QUALITY_KIND`)."""
+    return [[(semconv.MODEL_NAME, model), (semconv.MODEL_VERSION, version), (semconv.DRIFT_WINDOW, window),
+             (semconv.SEGMENT_NAME, column), (semconv.SEGMENT_VALUE, value)]
+            for (model, version, column, value), window in zip(ev.qual_keys, ev.qual_windows)]
+
+
+def mix_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
+    """The attributes of each segment column row's mix point."""
+    return [[(semconv.MODEL_NAME, model), (semconv.MODEL_VERSION, version), (semconv.DRIFT_WINDOW, window),
+             (semconv.SEGMENT_NAME, column)] for (model, version, column), window in zip(ev.mix_keys, ev.mix_windows)]
+
+
+def gauges(ev: SegmentEvaluation) -> dict[str, tuple[list[list[tuple[str, str]]], np.ndarray, np.ndarray, bool]]:
+    """Per gauge of :data:`METRICS`: ``(attributes per row, rows exported, values, as_int)``.
+
+    Intervals only for rows with a verdict (their bounds are NaN otherwise); quality ratios are one row per
+    (segment value, kind), kinds innermost."""
+    pred, qual, mix = pred_attributes(ev), qual_attributes(ev), mix_attributes(ev)
+    by_kind = [[*attrs, (semconv.QUALITY_KIND, k)] for attrs in qual for k in semconv.QUALITY_KINDS]
+
+    def finite(values: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.isfinite(values))
+
+    ratio, lower, upper = (np.ravel(a) for a in (ev.quality_ratio, ev.quality_lower, ev.quality_upper))
+    return {
+        semconv.SEGMENT_DRIFT_DETECTED: (pred, np.arange(len(pred)), ev.drift_detected, True),
+        semconv.SEGMENT_DRIFT_SCORE: (pred, finite(ev.drift_score), ev.drift_score, False),
+        semconv.SEGMENT_DRIFT_SCORE_LOWER: (pred, finite(ev.drift_lower), ev.drift_lower, False),
+        semconv.SEGMENT_DRIFT_SCORE_UPPER: (pred, finite(ev.drift_upper), ev.drift_upper, False),
+        semconv.SEGMENT_DRIFT_RANK: (pred, np.flatnonzero(ev.drift_rank), ev.drift_rank, True),
+        semconv.SEGMENT_QUALITY_RATIO: (by_kind, finite(ratio), ratio, False),
+        semconv.SEGMENT_QUALITY_RATIO_LOWER: (by_kind, finite(lower), lower, False),
+        semconv.SEGMENT_QUALITY_RATIO_UPPER: (by_kind, finite(upper), upper, False),
+        semconv.SEGMENT_QUALITY_ALARM: (qual, np.arange(len(qual)), ev.quality_alarm, True),
+        semconv.SEGMENT_QUALITY_RANK: (qual, np.flatnonzero(ev.quality_rank), ev.quality_rank, True),
+        semconv.SEGMENT_MIX_DETECTED: (mix, np.arange(len(mix)), ev.mix_detected, True),
+    }
+
+
 def add_segment_drift(sm: Any, ev: SegmentEvaluation | None, now_ns: int) -> None:
-    """Append the ``ml.segment.drift.*``, ``ml.segment.quality.*`` and ``ml.segment.mix.detected`` gauges."""
+    """Append the ``ml.segment.drift.*``, ``ml.segment.quality.*`` and ``ml.segment.mix.detected`` gauges
+    (:data:`METRICS` order; a gauge without points is left out)."""
     if ev is None:
         return
     from ._telemetry import kv, new_metric
 
-    metrics: dict[str, Any] = {}
-
-    def point(name: str, attrs: list[Any], **value: Any) -> None:
-        if name not in metrics:
-            metrics[name] = new_metric(sm, name)
-        metrics[name].gauge.data_points.add(time_unix_nano=now_ns, **value).attributes.extend(attrs)
-
-    for i, ((model, version, output, column, value), window) in enumerate(zip(ev.pred_keys, ev.pred_windows)):
-        attrs = [kv(semconv.MODEL_NAME, model), kv(semconv.MODEL_VERSION, version), kv(semconv.DRIFT_WINDOW, window),
-                 kv(semconv.PREDICTION_NAME, output), kv(semconv.SEGMENT_NAME, column),
-                 kv(semconv.SEGMENT_VALUE, value)]
-        point(semconv.SEGMENT_DRIFT_DETECTED, attrs, as_int=int(ev.drift_detected[i]))
-        if np.isfinite(ev.drift_score[i]):
-            point(semconv.SEGMENT_DRIFT_SCORE, attrs, as_double=float(ev.drift_score[i]))
-        if np.isfinite(ev.drift_lower[i]):
-            point(semconv.SEGMENT_DRIFT_SCORE_LOWER, attrs, as_double=float(ev.drift_lower[i]))
-            point(semconv.SEGMENT_DRIFT_SCORE_UPPER, attrs, as_double=float(ev.drift_upper[i]))
-        if ev.drift_rank[i]:
-            point(semconv.SEGMENT_DRIFT_RANK, attrs, as_int=int(ev.drift_rank[i]))
-    kind_kv = [kv(semconv.QUALITY_KIND, k) for k in semconv.QUALITY_KINDS]
-    for i, ((model, version, column, value), window) in enumerate(zip(ev.qual_keys, ev.qual_windows)):
-        attrs = [kv(semconv.MODEL_NAME, model), kv(semconv.MODEL_VERSION, version), kv(semconv.DRIFT_WINDOW, window),
-                 kv(semconv.SEGMENT_NAME, column), kv(semconv.SEGMENT_VALUE, value)]
-        for j in range(_Q):
-            if np.isfinite(ev.quality_ratio[i, j]):
-                point(semconv.SEGMENT_QUALITY_RATIO, [*attrs, kind_kv[j]], as_double=float(ev.quality_ratio[i, j]))
-            if np.isfinite(ev.quality_lower[i, j]):
-                point(semconv.SEGMENT_QUALITY_RATIO_LOWER, [*attrs, kind_kv[j]],
-                      as_double=float(ev.quality_lower[i, j]))
-                point(semconv.SEGMENT_QUALITY_RATIO_UPPER, [*attrs, kind_kv[j]],
-                      as_double=float(ev.quality_upper[i, j]))
-        point(semconv.SEGMENT_QUALITY_ALARM, attrs, as_int=int(ev.quality_alarm[i]))
-        if ev.quality_rank[i]:
-            point(semconv.SEGMENT_QUALITY_RANK, attrs, as_int=int(ev.quality_rank[i]))
-    for i, ((model, version, column), window) in enumerate(zip(ev.mix_keys, ev.mix_windows)):
-        attrs = [kv(semconv.MODEL_NAME, model), kv(semconv.MODEL_VERSION, version), kv(semconv.DRIFT_WINDOW, window),
-                 kv(semconv.SEGMENT_NAME, column)]
-        point(semconv.SEGMENT_MIX_DETECTED, attrs, as_int=int(ev.mix_detected[i]))
+    table = gauges(ev)
+    for name in METRICS:
+        attrs, rows, values, as_int = table[name]
+        if not len(rows):
+            continue
+        points = new_metric(sm, name).gauge.data_points
+        for r, v in zip(rows.tolist(), values[rows].tolist()):
+            value = {"as_int": int(v)} if as_int else {"as_double": float(v)}
+            points.add(time_unix_nano=now_ns, **value).attributes.extend(kv(k, a) for k, a in attrs[r])

@@ -282,7 +282,8 @@ def test_export_fast_encoding_equals_the_protobuf_build() -> None:
     store, state = make_state()
     e = SegmentEmitter(segment_reference())
     e.observe("DE", 5000)
-    e.observe("JP", 5000)
+    e.observe("FR", 300, shift=0.4)  # below min_samples: ratios but no verdict, no interval
+    e.observe("JP", 5000)  # no profile
     send(state, e)
     em = Emitter(segment_reference(), start_ns=10)
     em.observe(1000)
