@@ -21,7 +21,8 @@ event loop, before the worker thread), included in the evaluation time.
 one numeric output and 2 segment columns x 10 values, each value an output stream
 (``ml.segment.prediction.value``) and a quality stream (``ml.segment.rows`` + ``ml.segment.feature.*``)
 judged against the reference's "segments" profile: 4,000 of the 10,000 streams are segment streams (plus
-the 200 segment mix columns), and one segment value per model has shifted outputs.
+the 200 segment mix columns), and one segment value per model has shifted outputs. The evaluation includes the
+segment intervals (Wilson per quality ratio, the drift score's 200-resample bootstrap per judged output).
 
 Times are medians of 7 warm evaluations. Targets (issue): evaluation < 1 s; <= 10 KB per stream at 20
 bins and two windows.

@@ -126,7 +126,8 @@ def _resampled(ref_p: FloatArray, p: _Floats, n: FloatArray, z: _Floats, weight:
     if weight is None:
         kernel, level, ref_level = np.eye(b, dtype=p.dtype), p, ref_p
     else:
-        kernel, level, ref_level = np.triu(np.ones((b, b), dtype=p.dtype)), np.cumsum(p, axis=1), np.cumsum(ref_p, axis=1)
+        kernel = np.triu(np.ones((b, b), dtype=p.dtype))
+        level, ref_level = np.cumsum(p, axis=1), np.cumsum(ref_p, axis=1)
     scale = np.sqrt(p / np.asarray(n, dtype=p.dtype)[:, None])
     gap = np.matmul(z[None, :, :], scale[:, :, None] * (kernel[None, :, :] - level[:, None, :]))  # [k, R, B]
     gap += (level - ref_level.astype(p.dtype))[:, None, :]
