@@ -423,3 +423,24 @@ def test_settings_apply_to_every_model_and_a_missing_id_column_never_breaks_pred
     assert _records.COUNTERS.total(_records.COUNTERS.dropped, model="LogisticRegression", what="invalid") == 4
     assert otel_ml.flush(5.0)
     assert value(exporter.last, M.PREDICT_ROWS, **{M.MODEL_NAME: "LogisticRegression", M.MODEL_ROLE: "shadow"}) == 4
+
+
+def test_segments_over_a_models_series_budget_are_left_off_for_that_model(exporter, tmp_path, monkeypatch, caplog):
+    X, y = _data()
+    clf = LogisticRegression().fit(X, y)
+    wide = np.random.default_rng(1).dirichlet(np.ones(30), size=len(X))  # 30 output series per segment value
+    otel_ml.build_reference(X, model="wide", version="1", predictions=wide,
+                            class_names=[f"c{i}" for i in range(30)]).save(tmp_path / "wide.json")
+    for name, val in {"OTEL_ML_REFERENCES": str(tmp_path), "OTEL_ML_MODEL_NAME": "wide",
+                      "OTEL_ML_SEGMENTS": "s1,s2,s3,s4"}.items():
+        monkeypatch.setenv(name, val)
+    expected = clf.predict(X[:5])
+    otel_ml.OtelMLInstrumentor().instrument(exporter=exporter, export_interval_s=3600)
+    with caplog.at_level("WARNING", logger="otel_ml"):
+        assert np.array_equal(clf.predict(X[:5]), expected)
+        clf.predict_proba(X[:2])
+    warnings = [r.getMessage() for r in caplog.records if "OTEL_ML_SEGMENTS" in r.getMessage()]
+    assert len(warnings) == 1 and "MAX_SEGMENT_SERIES" in warnings[0] and "without segments" in warnings[0]
+    assert otel_ml.flush(5.0)
+    assert point(exporter.last, M.FEATURE_VALUE, **{M.MODEL_NAME: "wide", M.FEATURE_NAME: "x0"}).count == 7
+    assert not points(exporter.last, M.SEGMENT_ROWS)
