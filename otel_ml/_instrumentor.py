@@ -31,7 +31,7 @@ predictions count as ``predict``'s, ONNX Runtime's outputs are not recorded. Eve
 monitored, those made by ``fit``/``score``/cross-validation in the same process too; sub-estimators
 called from worker threads (``n_jobs`` > 1) are seen as calls of their own.
 
-:func:`monitor`'s per-model options come from variables read once by ``instrument()``
+:func:`otel_ml.monitor`'s per-model options come from variables read once by ``instrument()``
 (:func:`model_settings`) and apply to every automatically monitored model, as ``OTEL_ML_MODEL_NAME``
 does: ``OTEL_ML_PREDICTION_ID`` (an input column: prediction records), ``OTEL_ML_SEGMENTS``
 (comma-separated input columns), ``OTEL_ML_MODEL_ROLE`` and ``OTEL_ML_OUTCOME_SAMPLE_RATE``. A bad value
@@ -60,6 +60,7 @@ from ._config import _from_env
 from ._errors import ConfigurationError
 from ._ids import check_sample_rate
 from ._log import internal_error, log_once
+from ._records import Recorder
 from ._reference import Reference, load_reference, name_problem
 from ._segments import Segments, check_columns
 
@@ -195,7 +196,7 @@ class _State:
     handlers: ClassVar[dict[tuple[type, str], Callable[..., Any]]] = {}
     native: ClassVar[dict[type, _Native]] = {}  # patched classes of the native libraries
     #: (records, segments) per (model, version): a model's methods share its segment values and records
-    options: ClassVar[dict[tuple[str, str], tuple[Any, Segments | None]]] = {}
+    options: ClassVar[dict[tuple[str, str], tuple[Recorder | None, Segments | None]]] = {}
 
 
 class OtelMLInstrumentor(BaseInstrumentor):
@@ -408,7 +409,7 @@ def _make_handler(cls: type, name: str, wrapped: Callable[..., Any]) -> Callable
         return handler
 
 
-def _model_options(model: str, version: str, reference: Reference | None) -> tuple[Any, Segments | None]:
+def _model_options(model: str, version: str, reference: Reference | None) -> tuple[Recorder | None, Segments | None]:
     """(records, segments) of one model from :attr:`_State.settings`, shared by its methods.
 
     What a model cannot take (segments over its series budget, records whose destination is misconfigured)
@@ -419,7 +420,8 @@ def _model_options(model: str, version: str, reference: Reference | None) -> tup
     cached = _State.options.get(key)
     if cached is not None:
         return cached
-    segments = records = None
+    segments: Segments | None = None
+    records: Recorder | None = None
     if settings.segments:
         try:
             segments = Segments(list(settings.segments), reference)
@@ -427,8 +429,6 @@ def _model_options(model: str, version: str, reference: Reference | None) -> tup
             log_once(f"instrument:segments:{model}", "otel-ml: model %r version %r: %s=%s cannot apply (%s); "
                      "monitored without segments", model, version, ENV_SEGMENTS, ",".join(settings.segments), exc)
     if settings.prediction_id is not None:
-        from ._records import Recorder
-
         try:
             records = Recorder(model, version, settings.prediction_id, settings.outcome_sample_rate, None,
                                reference, segments)

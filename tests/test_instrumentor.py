@@ -414,6 +414,7 @@ def test_settings_apply_to_every_model_and_a_missing_id_column_never_breaks_pred
     monkeypatch.setenv("OTEL_ML_PREDICTION_ID", "request_id")
     monkeypatch.setenv("OTEL_ML_SEGMENTS", "region")
     monkeypatch.setenv("OTEL_ML_MODEL_ROLE", "shadow")
+    monkeypatch.setenv("OTEL_ML_OUTCOME_SAMPLE_RATE", "0.5")
     X, y = _data()
     clf = LogisticRegression().fit(X, y)
     expected = clf.predict(X[:4])
@@ -421,6 +422,7 @@ def test_settings_apply_to_every_model_and_a_missing_id_column_never_breaks_pred
     assert np.array_equal(clf.predict(X[:4]), expected)  # numpy: neither the id nor the segment column
     assert {s.attributes[M.MODEL_ROLE] for s in spans.get_finished_spans()} == {"shadow"}
     assert _records.COUNTERS.total(_records.COUNTERS.dropped, model="LogisticRegression", what="invalid") == 4
+    assert _records.RECORDERS["LogisticRegression"].rate == 0.5  # what record_outcomes() samples with
     assert otel_ml.flush(5.0)
     assert value(exporter.last, M.PREDICT_ROWS, **{M.MODEL_NAME: "LogisticRegression", M.MODEL_ROLE: "shadow"}) == 4
 
