@@ -28,11 +28,12 @@ GRAFANA_DIR = Path(__file__).resolve().parent / "grafana"
 OUTCOMES = "outcomes"
 #: :attr:`Query.requires` of a query that reads the version comparison of realized performance
 #: (:data:`dashboards.promql.VERSION_OUTCOME_METRICS`): data only where outcomes are joined for two live
-#: versions of one model (checked on synthetic series by promtool; neither e2e scenario has both).
+#: versions of one model (checked on synthetic series by promtool and on tests/e2e/test_canary.py's scenario).
 VERSION_OUTCOMES = "outcomes+versions"
 #: :attr:`Query.requires` of a query that reads the processor's segment drift metrics
 #: (:data:`dashboards.promql.SEGMENT_DRIFT_METRICS`): data only where a model is monitored with ``segments=``
-#: and its reference profiles the segment values (checked on synthetic series by promtool).
+#: and its reference profiles the segment values (checked on synthetic series by promtool and on
+#: tests/e2e/test_segment_drift.py's scenario).
 SEGMENTS = "segments"
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 

@@ -30,6 +30,15 @@ are recorded as :func:`otel_ml.instrument` does (the method the reference descri
 predictions count as ``predict``'s, ONNX Runtime's outputs are not recorded. Every predict call is
 monitored, those made by ``fit``/``score``/cross-validation in the same process too; sub-estimators
 called from worker threads (``n_jobs`` > 1) are seen as calls of their own.
+
+:func:`otel_ml.monitor`'s per-model options come from variables read once by ``instrument()``
+(:func:`model_settings`) and apply to every automatically monitored model, as ``OTEL_ML_MODEL_NAME``
+does: ``OTEL_ML_PREDICTION_ID`` (an input column: prediction records), ``OTEL_ML_SEGMENTS``
+(comma-separated input columns), ``OTEL_ML_MODEL_ROLE`` and ``OTEL_ML_OUTCOME_SAMPLE_RATE``. A bad value
+warns once and is ignored, as the SDK does. A call whose input has no such column (a numpy array, a
+``DMatrix``) still returns the model's result; its records are dropped and counted
+(``ml.records.dropped``, ``error.type=invalid``, logged once per model). Segments that exceed a model's
+series budget (they depend on its reference) are left off for that model, with one warning.
 """
 
 from __future__ import annotations
@@ -46,14 +55,75 @@ from opentelemetry.instrumentation.dependencies import (
 )
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from . import _monitor, _patch
+from . import _monitor, _patch, semconv
+from ._config import _from_env
+from ._errors import ConfigurationError
+from ._ids import check_sample_rate
 from ._log import internal_error, log_once
+from ._records import Recorder
 from ._reference import Reference, load_reference, name_problem
+from ._segments import Segments, check_columns
 
 ENV_REFERENCES = "OTEL_ML_REFERENCES"
 ENV_MODEL_NAME = "OTEL_ML_MODEL_NAME"
 ENV_MODEL_VERSION = "OTEL_ML_MODEL_VERSION"
+ENV_PREDICTION_ID = "OTEL_ML_PREDICTION_ID"
+ENV_SEGMENTS = "OTEL_ML_SEGMENTS"
+ENV_MODEL_ROLE = "OTEL_ML_MODEL_ROLE"
+ENV_OUTCOME_SAMPLE_RATE = "OTEL_ML_OUTCOME_SAMPLE_RATE"
 DEFAULT_VERSION = "unknown"
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """:func:`otel_ml.monitor`'s per-model options for every automatically monitored model (from variables)."""
+
+    prediction_id: str | None = None  # an input column: prediction records on
+    segments: tuple[str, ...] = ()  # input columns, at most 4
+    role: str | None = None  # one of semconv.MODEL_ROLES
+    outcome_sample_rate: float = 1.0
+
+
+def _parse_column(raw: str) -> str:
+    if "," in raw:
+        raise ValueError("one input column name, not a list")
+    return raw
+
+
+def _parse_segments(raw: str) -> tuple[str, ...]:
+    try:
+        return check_columns([c.strip() for c in raw.split(",")])
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _parse_role(raw: str) -> str:
+    role = raw.lower()  # OTel: enum values are case-insensitive
+    if role not in semconv.MODEL_ROLES:
+        raise ValueError(f"expected one of {', '.join(semconv.MODEL_ROLES)}")
+    return role
+
+
+def _parse_rate(raw: str) -> float:
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise ValueError("not a number") from None
+    try:
+        return check_sample_rate(rate, "the rate")
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def model_settings(env: Mapping[str, str] | None = None) -> ModelSettings:
+    """The per-model options from ``OTEL_ML_PREDICTION_ID``, ``OTEL_ML_SEGMENTS``, ``OTEL_ML_MODEL_ROLE``
+    and ``OTEL_ML_OUTCOME_SAMPLE_RATE``; a bad value warns once and its default applies."""
+    env = os.environ if env is None else env
+    _, column = _from_env(env, (ENV_PREDICTION_ID,), _parse_column, "no prediction records")
+    _, segments = _from_env(env, (ENV_SEGMENTS,), _parse_segments, "no segments")
+    _, role = _from_env(env, (ENV_MODEL_ROLE,), _parse_role, "no role")
+    _, rate = _from_env(env, (ENV_OUTCOME_SAMPLE_RATE,), _parse_rate, "1.0")
+    return ModelSettings(column, segments or (), role, 1.0 if rate is None else rate)
 
 _SKLEARN_METHODS = ("predict", "predict_proba")
 
@@ -121,9 +191,12 @@ class _State:
     tracer_provider: Any = None
     hooks_registered = False
     sklearn_hook: Any = None  # the BaseEstimator our __init_subclass__ hook sits on
+    settings = ModelSettings()
     lock = threading.Lock()
     handlers: ClassVar[dict[tuple[type, str], Callable[..., Any]]] = {}
     native: ClassVar[dict[type, _Native]] = {}  # patched classes of the native libraries
+    #: (records, segments) per (model, version): a model's methods share its segment values and records
+    options: ClassVar[dict[tuple[str, str], tuple[Recorder | None, Segments | None]]] = {}
 
 
 class OtelMLInstrumentor(BaseInstrumentor):
@@ -148,12 +221,14 @@ class OtelMLInstrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         _State.tracer_provider = kwargs.pop("tracer_provider", None)
+        _State.settings = model_settings()
         meter_provider = kwargs.pop("meter_provider", None)
         if kwargs or meter_provider is not None:
             _configure(kwargs, meter_provider)
         _monitor.set_enabled(True)
         with _State.lock:
             _State.handlers.clear()
+            _State.options.clear()
         _State.active = True
         _patch.set_auto_handler(_auto_handler)
         _register_hooks()
@@ -313,14 +388,17 @@ def _make_handler(cls: type, name: str, wrapped: Callable[..., Any]) -> Callable
         try:
             native = _native_target(cls)
             model, version, reference = model_identity(cls, default_name=native.model_name if native else None)
+            records, segments = _model_options(model, version, reference)
+            role = _State.settings.role
             if native is None:  # a scikit-learn estimator: outputs as predict / predict_proba
                 handler = _monitor.monitor_method(wrapped, name, model=model, version=version, reference=reference,
-                                                  tracer_provider=_State.tracer_provider)
+                                                  tracer_provider=_State.tracer_provider, records=records,
+                                                  segments=segments, role=role)
             else:  # outputs recorded as predict's when the library returns predictions, else never
                 m = _ExtractingMonitor(
                     wrapped, model, version, reference, native.input_arg, False,
                     outputs=native.outputs_as is not None and _monitor.describes_outputs(reference, native.outputs_as),
-                    tracer_provider=_State.tracer_provider)
+                    tracer_provider=_State.tracer_provider, records=records, segments=segments, role=role)
                 m.extract = native.extract or (lambda x: x)
                 handler = m.sync_wrapper
         except Exception as exc:
@@ -329,6 +407,36 @@ def _make_handler(cls: type, name: str, wrapped: Callable[..., Any]) -> Callable
             handler = _pass_through
         _State.handlers[(cls, name)] = handler
         return handler
+
+
+def _model_options(model: str, version: str, reference: Reference | None) -> tuple[Recorder | None, Segments | None]:
+    """(records, segments) of one model from :attr:`_State.settings`, shared by its methods.
+
+    What a model cannot take (segments over its series budget, records whose destination is misconfigured)
+    is left off for that model with one warning; the model is monitored all the same.
+    """
+    settings = _State.settings
+    key = (model, version)
+    cached = _State.options.get(key)
+    if cached is not None:
+        return cached
+    segments: Segments | None = None
+    records: Recorder | None = None
+    if settings.segments:
+        try:
+            segments = Segments(list(settings.segments), reference)
+        except ConfigurationError as exc:
+            log_once(f"instrument:segments:{model}", "otel-ml: model %r version %r: %s=%s cannot apply (%s); "
+                     "monitored without segments", model, version, ENV_SEGMENTS, ",".join(settings.segments), exc)
+    if settings.prediction_id is not None:
+        try:
+            records = Recorder(model, version, settings.prediction_id, settings.outcome_sample_rate, None,
+                               reference, segments)
+        except ConfigurationError as exc:
+            log_once(f"instrument:records:{model}", "otel-ml: model %r version %r: no prediction records (%s)",
+                     model, version, exc)
+    _State.options[key] = (records, segments)
+    return records, segments
 
 
 def _native_target(cls: type) -> _Native | None:

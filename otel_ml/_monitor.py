@@ -883,7 +883,8 @@ def describes_outputs(reference: Reference | None, method: str) -> bool:
 def monitor_method(func: Callable[..., Any], method: str, *, model: str, version: str, reference: Reference | None,
                    record_feature_values: bool = False, input_arg: str | None = None,
                    tracer_provider: Any = None, outputs: bool | None = None,
-                   records: Recorder | None = None, segments: Segments | None = None) -> Callable[..., Any]:
+                   records: Recorder | None = None, segments: Segments | None = None,
+                   role: str | None = None) -> Callable[..., Any]:
     """The ``(wrapped, instance, args, kwargs)`` handler monitoring ``func``, a method named ``method``.
 
     ``outputs`` None: recorded when the reference describes ``method``'s return value.
@@ -891,7 +892,7 @@ def monitor_method(func: Callable[..., Any], method: str, *, model: str, version
     if outputs is None:
         outputs = describes_outputs(reference, method)
     m = _Monitor(func, model, version, reference, input_arg, record_feature_values,
-                 outputs=outputs, tracer_provider=tracer_provider, records=records, segments=segments)
+                 outputs=outputs, tracer_provider=tracer_provider, records=records, segments=segments, role=role)
     return m.async_wrapper if inspect.iscoroutinefunction(func) else m.sync_wrapper
 
 

@@ -246,18 +246,8 @@ class Segments:
         self.columns: tuple[str, ...] = ()
         if callable(segments):
             self.func = segments
-        elif isinstance(segments, (list, tuple)) and segments and all(isinstance(s, str) for s in segments):
-            if len(set(segments)) != len(segments):
-                raise ConfigurationError(f"segments: a column is named twice in {list(segments)!r}")
-            for s in segments:
-                _check_name(s)
-            if len(segments) > semconv.MAX_SEGMENT_COLUMNS:
-                raise ConfigurationError(f"segments: at most {semconv.MAX_SEGMENT_COLUMNS} columns, "
-                                         f"got {len(segments)}")
-            self.columns = tuple(segments)
         else:
-            raise ConfigurationError("segments must be a non-empty list of input column names or a callable(X) "
-                                     f"returning a mapping of segment name to one value per row, got {segments!r}")
+            self.columns = check_columns(segments)
         self.reference = reference
         bound = series_bound(self.columns if self.func is None else None, reference)
         if bound > semconv.MAX_SEGMENT_SERIES:
@@ -326,6 +316,20 @@ def sum_by_code(codes: Codes, per_row: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def check_columns(segments: Any) -> tuple[str, ...]:
+    """``segments`` as a tuple of 1 to 4 distinct, valid column names; :class:`ConfigurationError` otherwise."""
+    if not (isinstance(segments, (list, tuple)) and segments and all(isinstance(s, str) for s in segments)):
+        raise ConfigurationError("segments must be a non-empty list of input column names or a callable(X) "
+                                 f"returning a mapping of segment name to one value per row, got {segments!r}")
+    if len(set(segments)) != len(segments):
+        raise ConfigurationError(f"segments: a column is named twice in {list(segments)!r}")
+    for s in segments:
+        _check_name(s)
+    if len(segments) > semconv.MAX_SEGMENT_COLUMNS:
+        raise ConfigurationError(f"segments: at most {semconv.MAX_SEGMENT_COLUMNS} columns, got {len(segments)}")
+    return tuple(segments)
+
+
 def _check_name(name: str) -> None:
     problem = name_problem(name)
     if problem or any(c in name for c in _RESERVED):
@@ -391,5 +395,5 @@ def series_bound(columns: Sequence[str] | None, reference: Reference | None) -> 
     return total
 
 
-__all__ = ["MAX_VALUES_SEEN", "SegmentColumns", "SegmentValues", "Segments", "allowed_values", "series_bound",
-           "sum_by_code"]
+__all__ = ["MAX_VALUES_SEEN", "SegmentColumns", "SegmentValues", "Segments", "allowed_values", "check_columns",
+           "series_bound", "sum_by_code"]

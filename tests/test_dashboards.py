@@ -514,8 +514,8 @@ def test_alert_value_templates_render_like_go_templates():
 
 
 def test_every_version_comparison_panel_query_is_checked_on_synthetic_series():
-    """The candidate-vs-baseline queries that no e2e scenario feeds (two versions with joined outcomes) are
-    computed by promtool on synthetic series; the others run in the drift e2e scenario (v1 vs canary v2)."""
+    """The candidate-vs-baseline queries are also computed by promtool on synthetic series (besides the e2e
+    scenarios: those of realized performance in test_canary.py, the others in the drift scenario)."""
     from dashboards import rules_tests
 
     doc = yaml.safe_load((DASHBOARDS / "alerts" / "tests" / "dashboard-queries.test.yml").read_text())
@@ -529,8 +529,8 @@ def test_every_version_comparison_panel_query_is_checked_on_synthetic_series():
 
 
 def test_every_segment_drift_panel_query_is_checked_on_synthetic_series():
-    """No e2e scenario feeds per-segment drift yet: promtool computes every query tagged ``segments`` on
-    synthetic series (the worst-segments table over drift, quality and performance, the per-segment panels)."""
+    """promtool computes every query tagged ``segments`` on synthetic series too (the worst-segments table over
+    drift, quality and performance, the per-segment panels; the e2e check is tests/e2e/test_segment_drift.py)."""
     from dashboards import rules_tests
 
     doc = yaml.safe_load((DASHBOARDS / "alerts" / "tests" / "dashboard-queries.test.yml").read_text())
@@ -549,3 +549,36 @@ def test_every_segment_drift_panel_query_is_checked_on_synthetic_series():
     assert not missing, missing
     alerts = {q.panel: q.requires for q in catalog.alert_queries()}
     assert alerts["MLSegmentDrift"] == alerts["MLSegmentDataQuality"] == catalog.SEGMENTS
+
+
+def _e2e_catalog_checks() -> dict[str | None, list[str]]:
+    """Per ``requires`` value, the e2e test modules that run tests/e2e/_catalog_checks.py's ``problems()`` on
+    it (its second argument: ``None`` or ``catalog.<NAME>``), read from their source."""
+    import ast
+
+    checked: dict[str | None, list[str]] = {}
+    for path in sorted((ROOT / "tests" / "e2e").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "problems"):
+                continue
+            arg = node.args[1] if len(node.args) > 1 else next(k.value for k in node.keywords if k.arg == "requires")
+            if isinstance(arg, ast.Constant) and arg.value is None:
+                tag = None
+            else:
+                assert isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) \
+                    and arg.value.id == "catalog", f"{path.name}: problems() needs None or catalog.<NAME>"
+                tag = getattr(catalog, arg.attr)
+            checked.setdefault(tag, []).append(path.name)
+    return checked
+
+
+def test_every_requires_value_of_the_catalog_is_checked_by_an_e2e_scenario():
+    """Each query is proven against a real Prometheus by the e2e scenario that feeds what it requires: a new
+    ``requires`` value (a new kind of data) cannot slip in without a scenario running its queries."""
+    checked = _e2e_catalog_checks()
+    tags = {q.requires for q in catalog.all_queries() + catalog.variable_queries()}
+    assert tags >= {None, catalog.OUTCOMES, catalog.SEGMENTS, catalog.VERSION_OUTCOMES}, tags
+    unchecked = tags - set(checked)
+    assert not unchecked, f"no e2e test runs problems() on the queries requiring {sorted(map(str, unchecked))}"
+    assert checked[catalog.SEGMENTS] == ["test_segment_drift.py"], checked
+    assert checked[catalog.VERSION_OUTCOMES] == ["test_canary.py"], checked

@@ -205,29 +205,28 @@ print("done")
 """
 
 
-def test_opentelemetry_instrument_command_monitors_an_unmodified_script(tmp_path):
-    """The real ``opentelemetry-instrument`` command, OTLP/gRPC to a receiver in this test."""
+def _run_instrumented(tmp_path, source, **variables):
+    """Run ``source`` under the real ``opentelemetry-instrument`` command, OTLP/gRPC to a receiver in this
+    test; returns (the receiver, the script's stdout)."""
     from concurrent import futures
     from pathlib import Path
 
     import grpc
+    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc
     from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-    from test_integration_otlp import Receiver, _attrs, _metric, _pt
+    from test_integration_otlp import Receiver
 
     command = Path(sys.executable).parent / "opentelemetry-instrument"
     rec = Receiver()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(rec, server)
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(rec, server)
+    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(rec, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    X, y = _data()
-    clf = LogisticRegression().fit(X, y)
-    otel_ml.build_reference(X, model="LogisticRegression", version="5", predictions=clf.predict_proba(X),
-                            class_names=clf.classes_).save(tmp_path / "LogisticRegression.json")
     script = tmp_path / "serve.py"
-    script.write_text(_AUTO_SCRIPT)
+    script.write_text(source)
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OTEL_")}
     env.update({
         "OTEL_SERVICE_NAME": "auto-script",
@@ -238,14 +237,27 @@ def test_opentelemetry_instrument_command_monitors_an_unmodified_script(tmp_path
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_ML_REFERENCES": str(tmp_path),
+        **variables,
     })
     try:
         run = subprocess.run([str(command), sys.executable, str(script)], env=env, capture_output=True,
-                             text=True, timeout=180)
+                             text=True, timeout=180, cwd=tmp_path)
         assert run.returncode == 0, run.stderr
-        assert "done" in run.stdout
     finally:
         server.stop(0)
+    return rec, run
+
+
+def test_opentelemetry_instrument_command_monitors_an_unmodified_script(tmp_path):
+    """The real ``opentelemetry-instrument`` command, OTLP/gRPC to a receiver in this test."""
+    from test_integration_otlp import _attrs, _metric, _pt
+
+    X, y = _data()
+    clf = LogisticRegression().fit(X, y)
+    otel_ml.build_reference(X, model="LogisticRegression", version="5", predictions=clf.predict_proba(X),
+                            class_names=clf.classes_).save(tmp_path / "LogisticRegression.json")
+    rec, run = _run_instrumented(tmp_path, _AUTO_SCRIPT)
+    assert "done" in run.stdout
 
     spans = [s for req in rec.spans for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
     predict = {s.name: _attrs(s.attributes) for s in spans if s.name.startswith("predict ")}
@@ -262,3 +274,175 @@ def test_opentelemetry_instrument_command_monitors_an_unmodified_script(tmp_path
     assert _pt(_metric(rec.metrics, M.PREDICT_DURATION), **{M.MODEL_NAME: "RandomForestClassifier"}).count == 1
     resource = _attrs(rec.metrics[-1].resource_metrics[0].resource.attributes)
     assert resource["service.name"] == "auto-script"
+
+
+# --- per-model options from variables: prediction records, segments, role --------------------------------
+
+_RECORDS_SCRIPT = """
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+train = pd.read_csv("train.csv")
+model = Pipeline([
+    ("prep", ColumnTransformer([("num", StandardScaler(), ["x0", "x1"]), ("cat", OneHotEncoder(), ["region"])])),
+    ("clf", LogisticRegression()),
+]).fit(train[["x0", "x1", "region"]], train["y"])
+batch = train[["x0", "x1", "region"]].iloc[:6].assign(request_id=[f"r-{i}" for i in range(6)])
+batch["region"] = ["eu", "eu", "us", "eu", "us", "eu"]
+model.predict_proba(batch)  # the id and segment columns are in the input; the ColumnTransformer ignores the id
+X = train[["x0", "x1"]].to_numpy()
+plain = LogisticRegression().fit(X, train["y"])
+print("plain", plain.predict(X[:3]).tolist())  # numpy input: no id column, so no records, counted; not broken
+print("done")
+"""
+
+
+def _train_frame(n=300, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"x0": rng.normal(size=n), "x1": rng.normal(size=n),
+                          "region": rng.choice(["eu", "us"], size=n)})
+    frame["y"] = (frame["x0"] > 0).astype(int)
+    return frame
+
+
+def test_opentelemetry_instrument_sends_prediction_records_and_segments_from_variables(tmp_path):
+    import hashlib
+    import hmac
+
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from test_integration_otlp import _attrs, _metric, _pt
+
+    from _otel_ml_support import log_attrs, log_records
+
+    train = _train_frame()
+    train.to_csv(tmp_path / "train.csv", index=False)
+    features = train[["x0", "x1", "region"]]
+    pipe = Pipeline([
+        ("prep", ColumnTransformer([("num", StandardScaler(), ["x0", "x1"]), ("cat", OneHotEncoder(), ["region"])])),
+        ("clf", LogisticRegression()),
+    ]).fit(features, train["y"])
+    otel_ml.build_reference(features, model="Pipeline", version="2", predictions=pipe.predict_proba(features),
+                            class_names=pipe.classes_).save(tmp_path / "Pipeline.json")
+    plain = LogisticRegression().fit(train[["x0", "x1"]].to_numpy(), train["y"])
+    rec, run = _run_instrumented(tmp_path, _RECORDS_SCRIPT, OTEL_LOGS_EXPORTER="otlp",
+                                 OTEL_ML_ID_SECRET="auto-secret", OTEL_ML_PREDICTION_ID="request_id",
+                                 OTEL_ML_SEGMENTS="region", OTEL_ML_MODEL_ROLE="Canary",
+                                 OTEL_ML_OUTCOME_SAMPLE_RATE="1")
+    expected = plain.predict(train[["x0", "x1"]].to_numpy()[:3]).tolist()
+    assert f"plain {expected}" in run.stdout and "done" in run.stdout
+    assert "is invalid" not in run.stderr  # no variable was rejected
+
+    def wire(i):
+        return hmac.new(b"auto-secret", i.encode(), hashlib.sha256).hexdigest()[:32]
+
+    records = [log_attrs(r) for r in log_records(rec.logs, M.EVENT_PREDICTION)]
+    assert [r[M.PREDICTION_ID] for r in records] == [wire(f"r-{i}") for i in range(6)]
+    assert [r["ml.segment.region"] for r in records] == ["eu", "eu", "us", "eu", "us", "eu"]
+    assert {r[M.MODEL_NAME] for r in records} == {"Pipeline"}  # none of the numpy-input model
+
+    spans = [s for req in rec.spans for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    span = next(_attrs(s.attributes) for s in spans if s.name == "predict Pipeline")
+    assert span[M.MODEL_ROLE] == "canary"
+    rows = _metric(rec.metrics, M.SEGMENT_ROWS)
+    seg = {M.MODEL_NAME: "Pipeline", M.SEGMENT_NAME: "region"}
+    assert _pt(rows, **seg, **{M.SEGMENT_VALUE: "eu"}).as_int == 4
+    assert _pt(rows, **seg, **{M.SEGMENT_VALUE: "us"}).as_int == 2
+    assert _pt(_metric(rec.metrics, M.SEGMENT_PREDICTION_VALUE), **seg,
+               **{M.SEGMENT_VALUE: "us", M.PREDICTION_NAME: "proba:1"}).count == 2
+    assert _pt(_metric(rec.metrics, M.PREDICT_ROWS), **{M.MODEL_NAME: "Pipeline"}).as_int == 6
+    dropped = _pt(_metric(rec.metrics, M.RECORDS_DROPPED),
+                  **{M.MODEL_NAME: "LogisticRegression", M.ERROR_TYPE: "invalid"})
+    assert dropped.as_int == 3  # the numpy-input model's rows: no id column, counted
+    features_seen = _pt(_metric(rec.metrics, M.FEATURE_VALUE), **{M.MODEL_NAME: "Pipeline", M.FEATURE_NAME: "x0"})
+    assert features_seen.count == 6
+    violations = _metric(rec.metrics, M.SCHEMA_VIOLATIONS)
+    assert all(p.as_int == 0 for p in violations.sum.data_points
+               if _attrs(p.attributes).get(M.MODEL_NAME) == "Pipeline")  # request_id is not an unexpected column
+
+
+def test_model_settings_from_the_environment():
+    from otel_ml._instrumentor import ModelSettings, model_settings
+
+    assert model_settings({}) == ModelSettings()
+    env = {"OTEL_ML_PREDICTION_ID": " request_id ", "OTEL_ML_SEGMENTS": "region, plan", "OTEL_ML_MODEL_ROLE": "SHADOW",
+           "OTEL_ML_OUTCOME_SAMPLE_RATE": "0.25"}
+    assert model_settings(env) == ModelSettings("request_id", ("region", "plan"), "shadow", 0.25)
+
+
+@pytest.mark.parametrize(("name", "raw", "reason"), [
+    ("OTEL_ML_PREDICTION_ID", "a,b", "one input column"),
+    ("OTEL_ML_SEGMENTS", "a,b,c,d,e", "at most 4"),
+    ("OTEL_ML_SEGMENTS", "a,a", "named twice"),
+    ("OTEL_ML_SEGMENTS", "a,,b", "column name"),
+    ("OTEL_ML_MODEL_ROLE", "blue", "live, canary, shadow"),
+    ("OTEL_ML_OUTCOME_SAMPLE_RATE", "0", "(0, 1]"),
+    ("OTEL_ML_OUTCOME_SAMPLE_RATE", "1.5", "(0, 1]"),
+    ("OTEL_ML_OUTCOME_SAMPLE_RATE", "nan", "(0, 1]"),
+    ("OTEL_ML_OUTCOME_SAMPLE_RATE", "half", "not a number"),
+])
+def test_a_bad_setting_warns_once_and_its_default_applies(name, raw, reason, caplog):
+    from otel_ml._instrumentor import model_settings
+
+    good = {"OTEL_ML_PREDICTION_ID": "id", "OTEL_ML_SEGMENTS": "region", "OTEL_ML_MODEL_ROLE": "live",
+            "OTEL_ML_OUTCOME_SAMPLE_RATE": "0.5"}
+    fallback = {"OTEL_ML_PREDICTION_ID": ("prediction_id", None), "OTEL_ML_SEGMENTS": ("segments", ()),
+                "OTEL_ML_MODEL_ROLE": ("role", None), "OTEL_ML_OUTCOME_SAMPLE_RATE": ("outcome_sample_rate", 1.0)}
+    field, default = fallback[name]
+    with caplog.at_level("WARNING", logger="otel_ml"):
+        first = model_settings(good | {name: raw})
+        second = model_settings(good | {name: raw})
+    assert first == second and getattr(first, field) == default
+    others = {f: getattr(first, f) for f, _ in fallback.values() if f != field}
+    assert others == {f: getattr(model_settings(good), f) for f in others}  # the other variables still apply
+    warnings = [r.getMessage() for r in caplog.records if name in r.getMessage()]
+    assert len(warnings) == 1 and raw in warnings[0] and reason in warnings[0], warnings
+
+
+def test_settings_apply_to_every_model_and_a_missing_id_column_never_breaks_predict(exporter, own_spans,
+                                                                                      monkeypatch):
+    from otel_ml import _records
+
+    provider, spans = own_spans
+    monkeypatch.setenv("OTEL_ML_PREDICTION_ID", "request_id")
+    monkeypatch.setenv("OTEL_ML_SEGMENTS", "region")
+    monkeypatch.setenv("OTEL_ML_MODEL_ROLE", "shadow")
+    monkeypatch.setenv("OTEL_ML_OUTCOME_SAMPLE_RATE", "0.5")
+    X, y = _data()
+    clf = LogisticRegression().fit(X, y)
+    expected = clf.predict(X[:4])
+    otel_ml.OtelMLInstrumentor().instrument(tracer_provider=provider, exporter=exporter, export_interval_s=3600)
+    assert np.array_equal(clf.predict(X[:4]), expected)  # numpy: neither the id nor the segment column
+    assert {s.attributes[M.MODEL_ROLE] for s in spans.get_finished_spans()} == {"shadow"}
+    assert _records.COUNTERS.total(_records.COUNTERS.dropped, model="LogisticRegression", what="invalid") == 4
+    assert _records.RECORDERS["LogisticRegression"].rate == 0.5  # what record_outcomes() samples with
+    assert otel_ml.flush(5.0)
+    assert value(exporter.last, M.PREDICT_ROWS, **{M.MODEL_NAME: "LogisticRegression", M.MODEL_ROLE: "shadow"}) == 4
+
+
+def test_segments_over_a_models_series_budget_are_left_off_for_that_model(exporter, tmp_path, monkeypatch, caplog):
+    X, y = _data()
+    clf = LogisticRegression().fit(X, y)
+    wide = np.random.default_rng(1).dirichlet(np.ones(30), size=len(X))  # 30 output series per segment value
+    otel_ml.build_reference(X, model="wide", version="1", predictions=wide,
+                            class_names=[f"c{i}" for i in range(30)]).save(tmp_path / "wide.json")
+    for name, val in {"OTEL_ML_REFERENCES": str(tmp_path), "OTEL_ML_MODEL_NAME": "wide",
+                      "OTEL_ML_SEGMENTS": "s1,s2,s3,s4"}.items():
+        monkeypatch.setenv(name, val)
+    expected = clf.predict(X[:5])
+    otel_ml.OtelMLInstrumentor().instrument(exporter=exporter, export_interval_s=3600)
+    with caplog.at_level("WARNING", logger="otel_ml"):
+        assert np.array_equal(clf.predict(X[:5]), expected)
+        clf.predict_proba(X[:2])
+    warnings = [r.getMessage() for r in caplog.records if "OTEL_ML_SEGMENTS" in r.getMessage()]
+    assert len(warnings) == 1 and "MAX_SEGMENT_SERIES" in warnings[0] and "without segments" in warnings[0]
+    assert otel_ml.flush(5.0)
+    assert point(exporter.last, M.FEATURE_VALUE, **{M.MODEL_NAME: "wide", M.FEATURE_NAME: "x0"}).count == 7
+    assert not points(exporter.last, M.SEGMENT_ROWS)

@@ -1,8 +1,11 @@
 """Run dashboards/catalog.py's queries against a real Prometheus as Grafana would, and say what is wrong.
 
-Shared by the two scenarios that feed the catalog: the drift scenario of test_dashboard_queries.py (every
-query but the ground-truth ones) and the ground-truth scenario of test_ground_truth.py (the queries whose
-``catalog.Query.requires`` is ``catalog.OUTCOMES``: realized performance, outcome joins, label delay).
+Each scenario checks the queries of what it feeds (their ``catalog.Query.requires``): the drift scenario of
+test_dashboard_queries.py those that need nothing more than a model serving traffic (None), the ground-truth
+scenario of test_ground_truth.py ``catalog.OUTCOMES`` (realized performance, outcome joins, label delay),
+test_segment_drift.py ``catalog.SEGMENTS`` (the Segments row, the segment alerts) and test_canary.py
+``catalog.VERSION_OUTCOMES`` (realized performance of a canary against its baseline). tests/test_dashboards.py
+fails when a ``requires`` value of the catalog has no such call.
 """
 
 from __future__ import annotations
@@ -32,17 +35,19 @@ def run(prometheus: Any, query: catalog.Query, values: Mapping[str, str]) -> lis
     return list(data["result"])
 
 
-def problems(prometheus: Any, keep: Any, values: Mapping[str, Mapping[str, str]] | None = None, *,
+def problems(prometheus: Any, requires: str | None, values: Mapping[str, Mapping[str, str]] | None = None, *,
              default_values: Mapping[str, str], provoked: Collection[str], quiet: Collection[str],
              variable_must_list: Mapping[str, str] | None = None) -> list[str]:
-    """Every query of the catalog for which ``keep(query)`` holds, checked: panels, annotations and alert
+    """Every query of the catalog whose ``requires`` is ``requires``, checked: panels, annotations and alert
     signals return data, variables list values (and ``variable_must_list[variable]`` among them), the
     ``provoked`` alerts' expressions return data and the ``quiet`` ones' do not. ``values``: per panel
     title, the variable values that replace ``default_values`` (e.g. a drill-down's feature)."""
     values = values or {}
+    if not any(q.requires == requires for q in catalog.all_queries() + catalog.variable_queries()):
+        return [f"no query of the catalog requires {requires!r}: nothing to check"]
 
     def chosen(queries: Iterable[catalog.Query]) -> list[catalog.Query]:
-        return [q for q in queries if keep(q)]
+        return [q for q in queries if q.requires == requires]
 
     def values_of(panel: str) -> dict[str, str]:
         return {**default_values, **values.get(panel, {})}

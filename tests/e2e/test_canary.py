@@ -9,15 +9,18 @@ predictions; the processor learns the ``live`` role from the metrics, and before
 the versions by the traffic rule, docs/processor.md). Prometheus ends with ``ml_version_drift_detected`` 1 for
 ``v2``'s outputs against baseline ``v1`` and 0 for its features (the traffic mix is the same), 0 for every
 stream of ``v3``; ``ml_version_performance_degraded`` 1 for ``v2``'s accuracy and 0 for ``v3``'s; and the
-expression of MLCanaryWorseThanBaseline (dashboards/rules.py) returns the pair ``v2``/``v1`` alone.
+expression of MLCanaryWorseThanBaseline (dashboards/rules.py) returns the pair ``v2``/``v1`` alone; and every
+query of dashboards/catalog.py tagged ``requires == catalog.VERSION_OUTCOMES`` returns data on this Prometheus.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from dashboards import catalog, promql
 from otel_ml import semconv
 
+from ._catalog_checks import problems
 from ._scenario import WINDOW_LABEL, alert_expr, run_app, start_pipeline, value, wait_for_values
 
 TRAFFIC = Path(__file__).with_name("_canary_traffic.py")
@@ -80,3 +83,8 @@ def test_canary_with_shifted_outputs_is_flagged_against_its_live_baseline(
              float(r["value"][1]) for r in firing}
     # v2's two outputs differ and its accuracy is worse: three findings, for that pair alone.
     assert pairs == {(MODEL, "v2", "v1"): 3.0}, firing
+
+    # The dashboards' version comparison of realized performance, on this scenario.
+    found = problems(prometheus, catalog.VERSION_OUTCOMES, default_values={promql.V_METRIC: "accuracy"},
+                     provoked=(), quiet=())
+    assert not found, "\n".join(found)

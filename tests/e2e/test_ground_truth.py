@@ -129,8 +129,7 @@ def test_concept_drift_raises_the_performance_alarm_while_no_feature_drifts(
         prometheus.wait_for(f'count_over_time({counter}{{ml_model_name="gt-00"}}[1m]) >= 2', timeout=90)
     from dashboards import promql
 
-    assert any(q.requires == catalog.OUTCOMES for q in catalog.all_queries()), "no query tagged OUTCOMES"
-    found = problems(prometheus, lambda q: q.requires == catalog.OUTCOMES,
+    found = problems(prometheus, catalog.OUTCOMES,
                      default_values={promql.V_METRIC: "accuracy"},
                      provoked={"MLModelPerformanceDegraded", "MLSegmentUnderperforming"},
                      quiet={"MLOutcomesStopped"},
