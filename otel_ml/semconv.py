@@ -351,8 +351,8 @@ def prometheus_name(name: str) -> str:
     kind, unit = {**LIBRARY_METRICS, **PROCESSOR_METRICS}[name]
     base = name.replace(".", "_")
     suffix = {"s": "seconds", "By": "bytes"}.get(unit, "")
-    if unit == "1" and kind == "gauge" and not base.endswith("_ratio"):
-        suffix = "ratio"
+    if unit == "1" and kind == "gauge":  # the translator moves a "ratio" token to the end (or appends one)
+        base = "_".join([*(t for t in base.split("_") if t != "ratio"), "ratio"])
     if suffix and not base.endswith("_" + suffix):
         base = f"{base}_{suffix}"
     if kind == "counter":

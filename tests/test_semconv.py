@@ -8,6 +8,10 @@ def test_prometheus_names_follow_otel_translation():
     assert semconv.prometheus_name(semconv.QUALITY_MISSING_RATIO) == "ml_quality_missing_ratio"
     assert semconv.prometheus_name(semconv.DRIFT_DETECTED) == "ml_drift_detected"
     assert semconv.prometheus_name(semconv.DRIFT_REFERENCE_RATIO) == "ml_drift_reference_ratio"
+    # A unit-"1" gauge's "ratio" token moves to the end, as the Collector's translator writes it (a real
+    # Prometheus showed ml_segment_quality_lower_ratio, never ml_segment_quality_ratio_lower_ratio).
+    assert semconv.prometheus_name(semconv.SEGMENT_QUALITY_RATIO_LOWER) == "ml_segment_quality_lower_ratio"
+    assert semconv.prometheus_name(semconv.SEGMENT_QUALITY_RATIO_UPPER) == "ml_segment_quality_upper_ratio"
 
 
 def test_every_ml_metric_is_in_the_ml_namespace():
