@@ -341,21 +341,21 @@ METRICS = (semconv.SEGMENT_DRIFT_DETECTED, semconv.SEGMENT_DRIFT_SCORE, semconv.
            semconv.SEGMENT_QUALITY_RANK, semconv.SEGMENT_MIX_DETECTED)
 
 
-def pred_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
+def _pred_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
     """The attributes of each segment output row's points."""
     return [[(semconv.MODEL_NAME, model), (semconv.MODEL_VERSION, version), (semconv.DRIFT_WINDOW, window),
              (semconv.PREDICTION_NAME, output), (semconv.SEGMENT_NAME, column), (semconv.SEGMENT_VALUE, value)]
             for (model, version, output, column, value), window in zip(ev.pred_keys, ev.pred_windows)]
 
 
-def qual_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
+def _qual_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
     """The attributes of each segment quality row's points (the ratios add :data:`semconv.QUALITY_KIND`)."""
     return [[(semconv.MODEL_NAME, model), (semconv.MODEL_VERSION, version), (semconv.DRIFT_WINDOW, window),
              (semconv.SEGMENT_NAME, column), (semconv.SEGMENT_VALUE, value)]
             for (model, version, column, value), window in zip(ev.qual_keys, ev.qual_windows)]
 
 
-def mix_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
+def _mix_attributes(ev: SegmentEvaluation) -> list[list[tuple[str, str]]]:
     """The attributes of each segment column row's mix point."""
     return [[(semconv.MODEL_NAME, model), (semconv.MODEL_VERSION, version), (semconv.DRIFT_WINDOW, window),
              (semconv.SEGMENT_NAME, column)] for (model, version, column), window in zip(ev.mix_keys, ev.mix_windows)]
@@ -366,7 +366,7 @@ def gauges(ev: SegmentEvaluation) -> dict[str, tuple[list[list[tuple[str, str]]]
 
     Intervals only for rows with a verdict (their bounds are NaN otherwise); quality ratios are one row per
     (segment value, kind), kinds innermost."""
-    pred, qual, mix = pred_attributes(ev), qual_attributes(ev), mix_attributes(ev)
+    pred, qual, mix = _pred_attributes(ev), _qual_attributes(ev), _mix_attributes(ev)
     by_kind = [[*attrs, (semconv.QUALITY_KIND, k)] for attrs in qual for k in semconv.QUALITY_KINDS]
 
     def finite(values: np.ndarray) -> np.ndarray:
