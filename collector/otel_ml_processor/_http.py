@@ -13,6 +13,8 @@ arrive within ``receivers.http_read_timeout`` (else the connection is closed; 40
 read), idle keep-alive connections close after it too; beyond ``receivers.max_connections`` the
 oldest connection not serving a request is closed; an OTLP request is charged its ``Content-Length``
 to the in-flight byte budget before its body is read (503 with ``Retry-After`` when it does not fit).
+A large body is decompressed and decoded in the ingestor's decode thread, and applied in arrival
+order (:meth:`~._ingest.Ingestor.decode_body`).
 
 Health: ``GET /healthz`` (the process serves), ``GET /readyz`` (receivers up, not draining).
 

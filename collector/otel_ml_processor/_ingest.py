@@ -83,7 +83,11 @@ class Turn:
         if prev is None or prev.done():
             mine.set_result(None)
         else:  # answered before its turn (an error): the next request still waits for the earlier ones
-            prev.add_done_callback(lambda _: mine.done() or mine.set_result(None))
+            def follow(_: asyncio.Future[None]) -> None:
+                if not mine.done():
+                    mine.set_result(None)
+
+            prev.add_done_callback(follow)
 
 
 class ArrivalOrder:
@@ -221,7 +225,7 @@ class Ingestor:
 
     def close(self) -> None:
         """Stop the decode thread (after the receivers stopped)."""
-        self._decoder.shutdown(wait=True, cancel_futures=True)
+        self._decoder.shutdown(wait=False, cancel_futures=True)
 
     def apply(self, decoded: Decoded) -> IngestResult:
         res = self.state.ingest(decoded)

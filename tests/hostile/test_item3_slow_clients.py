@@ -118,7 +118,8 @@ def test_item3_grpc_connections_beyond_their_own_limit_are_refused(start_process
     e = Emitter(make_reference(), "pod-a")
     e.observe(10)
     opts = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel
-    with grpc.insecure_channel(proc.grpc, options=opts) as first, grpc.insecure_channel(proc.grpc, options=opts) as second:
+    with (grpc.insecure_channel(proc.grpc, options=opts) as first,
+          grpc.insecure_channel(proc.grpc, options=opts) as second):
         export = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
         body = e.request().SerializeToString()
         first.unary_unary(export)(body, timeout=30)  # holds the one connection allowed
