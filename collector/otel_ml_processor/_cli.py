@@ -45,14 +45,16 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
               help="Close HTTP connections whose request head or next body chunk takes longer (default 10).")
 @click.option("--max-connections", type=click.IntRange(min=1), metavar="N",
               help="HTTP connections kept at most (default 1000, capped at the open-file limit - 64).")
+@click.option("--grpc-max-connections", type=click.IntRange(min=1), metavar="N",
+              help="gRPC connections accepted at most (default a quarter of --max-connections, at least 16).")
 @click.option("--max-inflight-bytes", type=click.IntRange(min=1), metavar="N",
               help="Bytes of OTLP requests in flight at most; beyond: retryable refusal (default 64 MiB).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default=None)
 def processor(config_file: str | None, otlp_grpc: str | None, otlp_http: str | None, references: str | None,
               export_endpoint: str | None, window: tuple[float, ...] | None, evaluation_interval: float | None,
               state_dir: str | None, tls_cert: str | None, tls_key: str | None, token_file: str | None,
-              http_read_timeout: float | None, max_connections: int | None, max_inflight_bytes: int | None,
-              log_level: str | None) -> None:
+              http_read_timeout: float | None, max_connections: int | None, grpc_max_connections: int | None,
+              max_inflight_bytes: int | None, log_level: str | None) -> None:
     """Run the otel-ml drift processor: OTLP in, drift and quality gauges out."""
     from ._service import run
 
@@ -70,6 +72,7 @@ def processor(config_file: str | None, otlp_grpc: str | None, otlp_http: str | N
             "auth.token": read_token_file(token_file) if token_file else None,
             "receivers.http_read_timeout": http_read_timeout,
             "receivers.max_connections": max_connections,
+            "receivers.grpc_max_connections": grpc_max_connections,
             "receivers.max_inflight_bytes": max_inflight_bytes,
             "log_level": log_level,
         }

@@ -116,6 +116,8 @@ def read_token_file(path: str, key: str = "--token-file") -> str:
 
 #: Open files kept free beyond the HTTP connections: gRPC, checkpoints, reference files, logs.
 FD_RESERVE = 64
+#: The fewest gRPC connections the default of ``receivers.grpc_max_connections`` allows.
+MIN_GRPC_CONNECTIONS = 16
 
 
 def effective_connection_limit(max_connections: int) -> int:
@@ -150,6 +152,10 @@ def _int(v: Any, key: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
         raise ConfigurationError(f"{key}: must be an integer, got {v!r}")
     return v
+
+
+def _opt_int(v: Any, key: str) -> int | None:
+    return None if v is None else _int(v, key)
 
 
 def _bool(v: Any, key: str) -> bool:
@@ -278,6 +284,8 @@ class ReceiversConfig(_Section):
     # Limits against hostile or broken clients (docs/processor.md "Security and limits").
     http_read_timeout: float = field(default=DEFAULT_HTTP_READ_TIMEOUT, metadata=_yaml(parse_duration))
     max_connections: int = field(default=1000, metadata=_yaml(_int))
+    #: gRPC connections; ``None``: a quarter of the HTTP limit, at least 16 (:meth:`grpc_connection_limit`).
+    grpc_max_connections: int | None = field(default=None, metadata=_yaml(_opt_int))
     max_inflight_bytes: int = field(default=64 * 1024 * 1024, metadata=_yaml(_int))
     max_attribute_bytes: int = field(default=4096, metadata=_yaml(_int))
     max_resource_bytes: int = field(default=16384, metadata=_yaml(_int))
@@ -296,6 +304,8 @@ class ReceiversConfig(_Section):
     def _validate_limits(self) -> None:
         _positive(self.http_read_timeout, self._k("http_read_timeout"))
         _positive_int(self.max_connections, self._k("max_connections"))
+        if self.grpc_max_connections is not None:
+            _positive_int(self.grpc_max_connections, self._k("grpc_max_connections"))
         _positive_int(self.max_inflight_bytes, self._k("max_inflight_bytes"), low=1024)
         _positive_int(self.max_attribute_bytes, self._k("max_attribute_bytes"), low=64)
         _positive_int(self.max_resource_bytes, self._k("max_resource_bytes"), low=64)
@@ -310,6 +320,13 @@ class ReceiversConfig(_Section):
         """``max_connections``, capped at the open-file limit minus :data:`FD_RESERVE` (read now: the
         limit can change while the process runs)."""
         return effective_connection_limit(self.max_connections)
+
+    def grpc_connection_limit(self) -> int:
+        """``grpc_max_connections`` (default: a quarter of :meth:`connection_limit`, at least
+        :data:`MIN_GRPC_CONNECTIONS`), capped at the open-file limit minus :data:`FD_RESERVE` like it."""
+        if self.grpc_max_connections is None:
+            return max(MIN_GRPC_CONNECTIONS, self.connection_limit() // 4)
+        return effective_connection_limit(self.grpc_max_connections)
 
     def grpc_address(self) -> tuple[str, int] | None:
         return None if self.otlp_grpc is None else parse_host_port(self.otlp_grpc, self._k("otlp_grpc"))

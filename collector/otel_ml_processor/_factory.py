@@ -70,7 +70,7 @@ def build(config: Config, *, status: Callable[[], dict[str, Any]] | None = None)
     if rec.otlp_grpc is not None:
         grpc = GrpcReceiver(ingestor, endpoint=rec.otlp_grpc, max_request_bytes=rec.request_limit,
                             token=config.auth.ingest_token, tls=tls,
-                            max_connections=max(16, rec.connection_limit() // 4))
+                            max_connections=rec.grpc_connection_limit())
     http = None
     http_address = rec.http_address()
     if http_address is not None:

@@ -7,6 +7,8 @@
   ``grpc-status-details-bin`` trailer (what ``grpcio-status`` would produce; encoded here directly).
 * Points rejected by the state (bounds that differ from the reference, unknown model, ...): success
   with ``partial_success.rejected_data_points`` and an ``error_message`` naming the reasons.
+* Large requests are decoded in the ingestor's decode thread and applied in arrival order
+  (:meth:`~._ingest.Ingestor.decode_body`).
 * Bounds: every request is charged to the shared in-flight byte budget before it is decoded (over
   it: the overload answer above). gRPC reads a request whole before the handler sees its size, so
   the calls in progress are bounded too (:class:`_Admission`: ``max(4, 2 x max_inflight_bytes /
@@ -15,8 +17,9 @@
   whose client gave up (cancelled, or its deadline passed while it waited) is answered
   ``DEADLINE_EXCEEDED`` and never applied; idle connections are closed after
   :data:`MAX_CONNECTION_IDLE_MS`, at most :data:`MAX_CONCURRENT_STREAMS` calls share a connection,
-  and at most ``max_connections`` connections are accepted (a quarter of the HTTP limit by default:
-  upstream Collectors need few, and the open files must leave room for the HTTP listener).
+  and at most ``max_connections`` connections are accepted (``receivers.grpc_max_connections``; a
+  quarter of the HTTP limit by default: upstream Collectors need few, and the open files must leave
+  room for the HTTP listener).
 * Bearer token: when configured, ``authorization: Bearer <token>`` is required (``UNAUTHENTICATED``).
 * TLS when a certificate and key are configured.
 """
@@ -204,14 +207,16 @@ class GrpcReceiver:
         ov = self.ingestor.charge(size)
         if ov is not None:
             await self._abort_overload(context, ov)
+        turn = self.ingestor.order.turn()
         try:
             try:
-                decoded = self.ingestor.decode(request)
+                decoded = await self.ingestor.decode_body(self.ingestor.decode_metrics(), request)
             except DecodeError as exc:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             ov = self.ingestor.take(decoded.points)
             if ov is not None:
                 await self._abort_overload(context, ov)
+            await turn.wait()
             if _gave_up(context):
                 await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the client gave up; not applied")
             try:
@@ -220,6 +225,7 @@ class GrpcReceiver:
                 log.exception("internal error while ingesting a gRPC request")
                 await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}")
         finally:
+            turn.done()
             self.ingestor.release(size)
         if res.rejected_total:
             resp = ExportMetricsServiceResponse()

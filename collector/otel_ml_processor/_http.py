@@ -13,6 +13,8 @@ arrive within ``receivers.http_read_timeout`` (else the connection is closed; 40
 read), idle keep-alive connections close after it too; beyond ``receivers.max_connections`` the
 oldest connection not serving a request is closed; an OTLP request is charged its ``Content-Length``
 to the in-flight byte budget before its body is read (503 with ``Retry-After`` when it does not fit).
+A large body is decompressed and decoded in the ingestor's decode thread, and applied in arrival
+order (:meth:`~._ingest.Ingestor.decode_body`).
 
 Health: ``GET /healthz`` (the process serves), ``GET /readyz`` (receivers up, not draining).
 
@@ -52,7 +54,7 @@ from otel_ml.reference import loads_reference
 from ._auth import bearer_matches
 from ._config import DEFAULT_HTTP_READ_TIMEOUT
 from ._connections import BodyTimeout, ConnectionGuard, read_body
-from ._decode import DecodeError, TooLargeError, decompress
+from ._decode import DecodeError, TooLargeError
 from ._ingest import RATE, Ingestor, Overload
 from ._outcomes import http_logs
 from ._store import ReferenceStore
@@ -223,21 +225,27 @@ class HttpServer:
             self.ingestor.release(charged)
 
     async def _otlp_body(self, request: web.Request, body: bytes, as_json: bool) -> web.StreamResponse:
+        turn = self.ingestor.order.turn()
         try:
-            data = decompress(body, request.headers.get("Content-Encoding", ""), self.max_request_bytes)
-            decoded = self.ingestor.decode(data, json=as_json)
-        except TooLargeError as exc:
-            return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), as_json)
-        except DecodeError as exc:
-            return _status(400, code_pb2.INVALID_ARGUMENT, str(exc), as_json)
-        ov = self.ingestor.take(decoded.points)
-        if ov is not None:
-            return self._overload(ov, as_json)
-        try:
-            res = self.ingestor.apply(decoded)
-        except Exception as exc:  # never crash on input
-            log.exception("internal error while ingesting an HTTP request")
-            return _status(500, code_pb2.INTERNAL, f"internal error: {type(exc).__name__}", as_json)
+            try:
+                decoded = await self.ingestor.decode_body(
+                    self.ingestor.decode_metrics(as_json), body, json=as_json,
+                    encoding=request.headers.get("Content-Encoding", ""), limit=self.max_request_bytes)
+            except TooLargeError as exc:
+                return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), as_json)
+            except DecodeError as exc:
+                return _status(400, code_pb2.INVALID_ARGUMENT, str(exc), as_json)
+            ov = self.ingestor.take(decoded.points)
+            if ov is not None:
+                return self._overload(ov, as_json)
+            await turn.wait()
+            try:
+                res = self.ingestor.apply(decoded)
+            except Exception as exc:  # never crash on input
+                log.exception("internal error while ingesting an HTTP request")
+                return _status(500, code_pb2.INTERNAL, f"internal error: {type(exc).__name__}", as_json)
+        finally:
+            turn.done()
         resp = ExportMetricsServiceResponse()
         if res.rejected_total:
             resp.partial_success.rejected_data_points = res.rejected_total

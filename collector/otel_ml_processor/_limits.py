@@ -78,7 +78,7 @@ class CacheBudget:
 
     @property
     def bytes(self) -> int:
-        return sum(f() for f in self._parts.values())
+        return sum(f() for f in tuple(self._parts.values()))
 
     def room(self) -> int:
         """Bytes still free under the limit (negative when over)."""

@@ -32,7 +32,8 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
 from otel_ml import semconv
 
-from ._decode import DecodeError, TooLargeError, decompress
+from ._decode import DecodeError, TooLargeError
+from ._ingest import ArrivalOrder, Turn
 from ._joins import AddResult, JoinStore, SweepResult
 from ._performance import (
     PerformanceWindows,
@@ -98,6 +99,7 @@ class Outcomes:
         #: model -> exported series its segment streams take (the state's; set by the factory)
         self.segment_series: Callable[[], Mapping[str, int]] = dict
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="otel-ml-joins")
+        self.order = ArrivalOrder()
         self.queued = 0
         self.start_ns = time.time_ns()
         self.joined: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -176,15 +178,25 @@ class Outcomes:
     def busy(self) -> bool:
         return self.queued >= MAX_QUEUED_REQUESTS
 
-    async def ingest(self, records: Records) -> Outcome:
-        """Check, store (committed before this returns), join, feed the windows, count."""
-        self.check(records)
+    async def ingest(self, records: Records, turn: Turn | None = None) -> Outcome:
+        """Check, store (committed before this returns), join, feed the windows, count. With ``turn``
+        (:class:`~._ingest.ArrivalOrder`), the records reach the store in their requests' arrival order."""
+        pending = None
+        try:
+            if turn is not None:
+                await turn.wait()
+            self.check(records)
+            if records.predictions or records.outcomes:
+                loop = asyncio.get_running_loop()
+                pending = loop.run_in_executor(self._pool, self.joins.add, records.predictions, records.outcomes)
+        finally:
+            if turn is not None:
+                turn.done()  # queued to the store's thread (in order): the next request may follow
         res = AddResult()
-        if records.predictions or records.outcomes:
+        if pending is not None:
             self.queued += 1
             try:
-                loop = asyncio.get_running_loop()
-                res = await loop.run_in_executor(self._pool, self.joins.add, records.predictions, records.outcomes)
+                res = await pending
             finally:
                 self.queued -= 1
         for (model, reason), n in records.rejected.items():
@@ -369,19 +381,24 @@ async def http_logs(server: Any, request: Any) -> Any:
 async def _logs_body(server: Any, outcomes: Outcomes, request: Any, body: bytes, as_json: bool) -> Any:
     from ._http import _status, otlp_response
 
+    turn = outcomes.order.turn()
     try:
-        data = decompress(body, request.headers.get("Content-Encoding", ""), server.max_request_bytes)
-        records = decode_logs_json(data) if as_json else decode_logs(data)
-    except TooLargeError as exc:
-        return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), as_json)
-    except DecodeError as exc:
-        return _status(400, code_pb2.INVALID_ARGUMENT, str(exc), as_json)
-    try:
-        res = await outcomes.ingest(records)
-    except Exception as exc:  # the store failed (disk full, ...): retryable, nothing acknowledged
-        log.exception("cannot store prediction/outcome records")
-        return _status(503, code_pb2.UNAVAILABLE, f"cannot store the records ({type(exc).__name__}); retry",
-                       as_json, headers={"Retry-After": "5"})
+        try:
+            records = await server.ingestor.decode_body(
+                decode_logs_json if as_json else decode_logs, body, json=as_json,
+                encoding=request.headers.get("Content-Encoding", ""), limit=server.max_request_bytes)
+        except TooLargeError as exc:
+            return _status(413, code_pb2.RESOURCE_EXHAUSTED, str(exc), as_json)
+        except DecodeError as exc:
+            return _status(400, code_pb2.INVALID_ARGUMENT, str(exc), as_json)
+        try:
+            res = await outcomes.ingest(records, turn)
+        except Exception as exc:  # the store failed (disk full, ...): retryable, nothing acknowledged
+            log.exception("cannot store prediction/outcome records")
+            return _status(503, code_pb2.UNAVAILABLE, f"cannot store the records ({type(exc).__name__}); retry",
+                           as_json, headers={"Retry-After": "5"})
+    finally:
+        turn.done()
     return otlp_response(_response(res), as_json)
 
 
@@ -401,15 +418,24 @@ def grpc_logs_handler(receiver: Any) -> Any:
             from ._ingest import BUSY, Overload
             await receiver._abort_overload(context, Overload(BUSY, receiver.ingestor.retry_after,
                                                              "the join store is busy; retry"))
+        size = len(request)
+        ov = receiver.ingestor.charge(size)
+        if ov is not None:
+            await receiver._abort_overload(context, ov)
+        turn = outcomes.order.turn()
         try:
-            records = decode_logs(request)
-        except DecodeError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        try:
-            res = await outcomes.ingest(records)
-        except Exception as exc:
-            log.exception("cannot store prediction/outcome records")
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot store the records ({type(exc).__name__})")
+            try:
+                records = await receiver.ingestor.decode_body(decode_logs, request)
+            except DecodeError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            try:
+                res = await outcomes.ingest(records, turn)
+            except Exception as exc:
+                log.exception("cannot store prediction/outcome records")
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"cannot store the records ({type(exc).__name__})")
+        finally:
+            turn.done()
+            receiver.ingestor.release(size)
         return _response(res).SerializeToString()
 
     return grpc.method_handlers_generic_handler(

@@ -203,6 +203,7 @@ class Service:
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.ingestor.close()
         try:
             await self.evaluate_once()
         except Exception:

@@ -17,6 +17,7 @@ its bytes; a payload with an attribute over ``max_attribute_bytes`` is never lea
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -226,54 +227,68 @@ class TemplateCache:
         self._entries: dict[tuple[str, bytes, int], Template] = {}
         self._seen: set[tuple[str, bytes, int]] = set()
         self._next = 0
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def lookup(
         self, name: str, resource: bytes, raw: bytes, histogram: bool = True
     ) -> tuple[Template, np.ndarray] | None:
-        """``(template, words)`` on a hit (``words``: see :func:`_match`), else None (and maybe learn the payload)."""
+        """``(template, words)`` on a hit (``words``: see :func:`_match`), else None (and maybe learn the payload).
+
+        Thread-safe: the decode thread and the event loop share one cache. The lock covers the cache's
+        own bookkeeping only; matching and learning a payload run outside it."""
         key = (name, resource, len(raw))
-        t = self._entries.get(key)
+        with self._lock:
+            t = self._entries.get(key)
+            if t is None:
+                self.misses += 1
+                seen = key in self._seen
+                if not seen:
+                    if len(self._seen) >= self.max_entries or not self._fits(ENTRY_BYTES):
+                        self._seen.clear()
+                    self._seen.add(key)
         if t is None:
-            self.misses += 1
-            if key in self._seen:
+            if seen:
                 self._learn(key, raw, histogram)
-            else:
-                if len(self._seen) >= self.max_entries or not self._fits(ENTRY_BYTES):
-                    self._seen.clear()
-                self._seen.add(key)
             return None
         words = _match(raw, t)
-        if words is None:
-            self.misses += 1
-            del self._entries[key]  # the structure changed: learn the new one next time
-            self.bytes -= 3 * len(raw)
-            return None
-        self.hits += 1
-        t.last_hit = time.monotonic()
+        with self._lock:
+            if words is None:
+                self.misses += 1
+                if self._entries.get(key) is t:  # the structure changed: learn the new one next time
+                    del self._entries[key]
+                    self.bytes -= 3 * len(raw)
+                return None
+            self.hits += 1
+            t.last_hit = time.monotonic()
         return t, words
 
     def _learn(self, key: tuple[str, bytes, int], raw: bytes, histogram: bool) -> None:
+        with self._lock:
+            tid = self._next  # ids stay unique across threads (the series registry keys by them)
+            self._next += 1
         try:
-            t = learn(raw, self._next, histogram)
+            t = learn(raw, tid, histogram)
         except (_Unsupported, IndexError, ValueError):
             return
         if any(len(a) > self.max_attribute_bytes for p in t.attrs for a in p):
             return
-        self._next += 1
         size = 3 * len(raw)
-        if len(self._entries) >= self.max_entries or not self._fits(size):
-            # Over budget: forget templates not used for 10 minutes (pods that went away); if that
-            # frees nothing, keep the working set and let this payload take the normal path.
-            cutoff = time.monotonic() - 600.0
-            for k in [k for k, v in self._entries.items() if v.last_hit < cutoff]:
-                self.bytes -= 3 * k[2]
-                del self._entries[k]
-            if len(self._entries) >= self.max_entries or not self._fits(size):
+        with self._lock:
+            if key in self._entries:  # learned by another thread meanwhile
                 return
-        self._entries[key] = t
-        self.bytes += size
+            if len(self._entries) >= self.max_entries or not self._fits(size):
+                # Over budget: forget templates not used for 10 minutes (pods that went away); if that
+                # frees nothing, keep the working set and let this payload take the normal path.
+                cutoff = time.monotonic() - 600.0
+                for k in [k for k, v in self._entries.items() if v.last_hit < cutoff]:
+                    self.bytes -= 3 * k[2]
+                    del self._entries[k]
+                if len(self._entries) >= self.max_entries or not self._fits(size):
+                    return
+            self._entries[key] = t
+            self.bytes += size
 
     def _fits(self, size: int) -> bool:
         if self.budget is not None:

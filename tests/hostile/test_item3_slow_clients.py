@@ -8,6 +8,8 @@ Bounded: a few hundred loopback connections at most, each test stops by itself. 
 * ``--max-connections N`` (``receivers.max_connections``, default 1000, and never more than the open-file
   limit minus a reserve of 64 for the gRPC receiver, checkpoints and references): connections beyond
   it are closed at once;
+* ``--grpc-max-connections N`` (``receivers.grpc_max_connections``, default a quarter of the HTTP limit,
+  at least 16): gRPC connections beyond it are refused;
 
 and keeps ``/healthz`` and gRPC ingest answering under such an attack.
 """
@@ -19,6 +21,9 @@ import socket
 import time
 from pathlib import Path
 from typing import Any
+
+import grpc
+import pytest
 
 from .conftest import Proc, grpc_export, healthz, host_port, set_limit, sockets, wait_for
 from processor.payloads import Emitter, make_reference
@@ -104,3 +109,21 @@ def test_item3_connections_beyond_the_limit_are_closed(start_processor: Any, ref
         wait_for(lambda: sum(_closed_by_server(s) for s in socks) >= 30, timeout=20, interval=0.25)
         assert sum(not _closed_by_server(s) for s in socks) <= 20
     wait_for(lambda: healthz(proc) == 200, timeout=30)
+
+
+def test_item3_grpc_connections_beyond_their_own_limit_are_refused(start_processor: Any, ref_dir: Path) -> None:
+    # receivers.grpc_max_connections: its own limit, not a quarter of --max-connections (at least 16).
+    proc: Proc = start_processor("--references", str(ref_dir), "--export-endpoint", "none",
+                                 "--grpc-max-connections", "1")
+    e = Emitter(make_reference(), "pod-a")
+    e.observe(10)
+    opts = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel
+    with (grpc.insecure_channel(proc.grpc, options=opts) as first,
+          grpc.insecure_channel(proc.grpc, options=opts) as second):
+        export = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+        body = e.request().SerializeToString()
+        first.unary_unary(export)(body, timeout=30)  # holds the one connection allowed
+        with pytest.raises(grpc.RpcError) as info:
+            second.unary_unary(export)(body, timeout=5)
+        assert info.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        first.unary_unary(export)(body, timeout=30)  # the admitted connection still serves

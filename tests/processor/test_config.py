@@ -76,6 +76,10 @@ def test_export_protocol_resolution(case: str, endpoint: str, protocol: str, res
         ({"receivers": {"otlp_grpc": "nohost"}}, "receivers.otlp_grpc"),
         ({"receivers": {"otlp_http": "127.0.0.1:99999"}}, "receivers.otlp_http"),
         ({"receivers": {"max_request_bytes": "big"}}, "receivers.max_request_bytes"),
+        ({"receivers": {"grpc_max_connections": 0}}, "receivers.grpc_max_connections: must be an integer >= 1"),
+        ({"receivers": {"grpc_max_connections": "many"}}, "receivers.grpc_max_connections: must be an integer"),
+        ({"receivers": {"grpc_max_connections": True}}, "receivers.grpc_max_connections: must be an integer"),
+        ({"receivers": {"grpc_max_conections": 5}}, "did you mean 'grpc_max_connections'?"),
         ({"receivers": {"tls": {"cert_file": "/nonexistent"}}}, "receivers.tls"),
         ({"windows": {"sizes": []}}, "windows.sizes: at least one window"),
         ({"windows": {"sizes": ["5 parsecs"]}}, "windows.sizes"),
@@ -151,6 +155,24 @@ def test_config_durations(value: object, seconds: float) -> None:
 @pytest.mark.parametrize("seconds, label", [(300, "5m"), (3600, "1h"), (90, "90s"), (86400, "1d"), (1.5, "1.5s")])
 def test_config_window_labels(seconds: float, label: str) -> None:
     assert window_label(seconds) == label
+
+
+def test_config_grpc_max_connections_defaults_to_a_quarter_of_the_http_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (100_000, 100_000))
+    rec = from_mapping({}, env={}).receivers
+    assert rec.grpc_max_connections is None
+    assert rec.grpc_connection_limit() == 250  # the value derived before the key existed
+    assert from_mapping({"receivers": {"max_connections": 400}}, env={}).receivers.grpc_connection_limit() == 100
+    assert from_mapping({"receivers": {"max_connections": 20}}, env={}).receivers.grpc_connection_limit() == 16
+    set_ = from_mapping({"receivers": {"grpc_max_connections": 7, "max_connections": 20}}, env={}).receivers
+    assert set_.grpc_connection_limit() == 7  # explicit: honoured, independent of the HTTP limit
+    assert load_config(None, overrides={"receivers.grpc_max_connections": 900}, env={}).receivers \
+        .grpc_connection_limit() == 900
+    # Like max_connections, capped at the open-file limit minus the reserve.
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (256, 256))
+    assert dataclasses.replace(set_, grpc_max_connections=900).grpc_connection_limit() == 256 - 64
 
 
 def test_config_example_file_shows_every_default() -> None:
