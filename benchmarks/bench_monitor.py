@@ -38,20 +38,12 @@ import tracemalloc
 
 import numpy as np
 import pandas as pd
+from _harness import install_sdk, us
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
     InMemoryMetricReader,
-    MetricExporter,
-    MetricExportResult,
 )
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (
-    SimpleSpanProcessor,
-    SpanExporter,
-    SpanExportResult,
-)
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from sklearn.linear_model import LogisticRegression
 
 import otel_ml
@@ -61,27 +53,6 @@ from otel_ml._aggregate import aggregates
 QUICK = "--quick" in sys.argv
 #: Per-thread CPU time: other processes on a shared machine do not inflate it (``--wall`` for wall clock).
 clock = time.perf_counter if "--wall" in sys.argv else time.thread_time
-
-
-class NoopSpanExporter(SpanExporter):
-    def export(self, spans):
-        return SpanExportResult.SUCCESS
-
-
-class NoopMetricExporter(MetricExporter):
-    def __init__(self):
-        super().__init__(preferred_temporality={}, preferred_aggregation={})
-        self.last = None
-
-    def export(self, metrics_data, timeout_millis=10_000, **kwargs):
-        self.last = metrics_data
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis=0):
-        return True
-
-    def shutdown(self, timeout_millis=0, **kwargs):
-        pass
 
 
 class _BenchLR(LogisticRegression):
@@ -111,17 +82,9 @@ def interleaved(fns, arg, calls, rounds):
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
-def us(s):
-    return f"{s * 1e6:9.1f} µs"
-
-
 def main() -> int:
-    provider = TracerProvider(sampler=ALWAYS_ON)
-    provider.add_span_processor(SimpleSpanProcessor(NoopSpanExporter()))
-    trace.set_tracer_provider(provider)
+    install_sdk()
     tracer = trace.get_tracer("bench")
-    sink = NoopMetricExporter()
-    otel_ml.configure(exporter=sink, export_interval_s=3600)
 
     rng = np.random.default_rng(0)
     n_feat = 20

@@ -24,11 +24,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from opentelemetry import trace
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from _harness import install_sdk, us
 
 import otel_ml
 from otel_ml import semconv
@@ -36,27 +32,6 @@ from otel_ml import semconv
 QUICK = "--quick" in sys.argv
 clock = time.perf_counter if "--wall" in sys.argv else time.thread_time
 N_FEAT = 20
-
-
-class NoopSpanExporter(SpanExporter):
-    def export(self, spans):
-        return SpanExportResult.SUCCESS
-
-
-class LastMetrics(MetricExporter):
-    def __init__(self):
-        super().__init__(preferred_temporality={}, preferred_aggregation={})
-        self.last = None
-
-    def export(self, metrics_data, timeout_millis=10_000, **kwargs):
-        self.last = metrics_data
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis=0):
-        return True
-
-    def shutdown(self, timeout_millis=0, **kwargs):
-        pass
 
 
 def interleaved(fns, args, calls, rounds):
@@ -72,10 +47,6 @@ def interleaved(fns, args, calls, rounds):
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
-def us(s):
-    return f"{s * 1e6:8.1f} µs"
-
-
 def report(title, r):
     plain, seg = r["plain"] - r["bare"], r["segments"] - r["bare"]
     print(f"{title}\n   bare {us(r['bare'])}   overhead without segments {us(plain)}   with 2 segments {us(seg)}"
@@ -84,11 +55,7 @@ def report(title, r):
 
 
 def main() -> int:
-    provider = TracerProvider(sampler=ALWAYS_ON)
-    provider.add_span_processor(SimpleSpanProcessor(NoopSpanExporter()))
-    trace.set_tracer_provider(provider)
-    sink = LastMetrics()
-    otel_ml.configure(exporter=sink, export_interval_s=3600)
+    sink = install_sdk()
 
     rng = np.random.default_rng(0)
     n_ref = 20_000
