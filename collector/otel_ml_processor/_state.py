@@ -200,11 +200,9 @@ class State:
         if not model or not version or not name:
             return CODE[R_ATTRIBUTES]
         self.learn_role(model, version, a.get(semconv.MODEL_ROLE))
-        spec = self.specs.spec(model, version, kind, name)
-        if spec is False:
-            return CODE[R_UNKNOWN_REFERENCE]
-        if spec is None or not isinstance(spec, StreamSpec):
-            return CODE[R_UNKNOWN_NAME]
+        spec = self._stream_spec(model, version, kind, name)
+        if not isinstance(spec, StreamSpec):
+            return spec
         bounds: bytes | None = None
         if metric in (semconv.FEATURE_VALUE, semconv.PREDICTION_VALUE):
             if not spec.numeric:
@@ -221,6 +219,15 @@ class State:
         else:
             offset, width = spec.bins + _QUALITY_CELL[metric], 1
         return self._place((model, version, kind, name), spec, offset, width, bounds)
+
+    def _stream_spec(self, model: str, version: str, kind: str, name: str) -> StreamSpec | int:
+        """The stream's spec from the references, or the rejection code (no reference / unknown name)."""
+        spec = self.specs.spec(model, version, kind, name)
+        if spec is False:
+            return CODE[R_UNKNOWN_REFERENCE]
+        if spec is None or not isinstance(spec, StreamSpec):
+            return CODE[R_UNKNOWN_NAME]
+        return spec
 
     def learn_role(self, model: str, version: str, role: object) -> bool:
         """Remember ``ml.model.role`` of a model version (it pins the baseline of versions side by side);
@@ -247,11 +254,9 @@ class State:
             kind, name = KIND_SEGMENT_PREDICTION, pack_name(output, column, value)
         else:
             kind, name = KIND_SEGMENT_QUALITY, pack_name("", column, value)
-        spec = self.specs.spec(model, version, kind, name)
-        if spec is False:
-            return CODE[R_UNKNOWN_REFERENCE]
-        if spec is None or not isinstance(spec, StreamSpec):
-            return CODE[R_UNKNOWN_NAME]
+        spec = self._stream_spec(model, version, kind, name)
+        if not isinstance(spec, StreamSpec):
+            return spec
         bounds: bytes | None = None
         if metric == semconv.SEGMENT_PREDICTION_VALUE:
             if not spec.numeric:
