@@ -54,3 +54,12 @@ def test_the_check_names_file_and_import(tmp_path: Path) -> None:
         "_bad.py:3: otel_ml.stats._quality",
         "_bad.py:4: otel_ml._reference",
     ]
+
+
+def test_every_module_is_in_the_code_layout_table_of_the_docs() -> None:
+    docs = (PACKAGE.parents[1] / "docs" / "processor.md").read_text(encoding="utf-8")
+    table = docs.split("## Code layout", 1)[1].split("\n## ", 1)[0]
+    listed = {name for row in table.splitlines() if row.startswith("| `")
+              for name in row.split("|")[1].replace("`", "").replace(",", " ").split()}
+    missing = [p.name for p in MODULES if p.name not in ("__init__.py", "__main__.py") and p.name not in listed]
+    assert not missing, f"docs/processor.md 'Code layout' does not list {missing}"
