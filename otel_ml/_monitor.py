@@ -908,6 +908,7 @@ def instrument(
     outcome_sample_rate: float = 1.0,
     hash_ids: bool | None = None,
     segments: Sequence[str] | Callable[[Any], Mapping[str, Any]] | None = None,
+    role: str | None = None,
 ) -> Any:
     """Monitor an object's ``predict`` / ``predict_proba`` (scikit-learn style); returns the same object.
 
@@ -917,8 +918,8 @@ def instrument(
     and its labels are ignored. A method called from inside another monitored method of the same model
     (``RandomForestClassifier.predict`` calls ``predict_proba``) is not counted again; but a service
     calling both methods itself on one batch counts the features twice (and, with ``prediction_id``,
-    sends each id twice). ``prediction_id``, ``outcome_sample_rate``, ``hash_ids`` and ``segments`` are
-    :func:`monitor`'s: ``segments`` counts outputs and data quality per segment value with or without
+    sends each id twice). ``prediction_id``, ``outcome_sample_rate``, ``hash_ids``, ``segments`` and ``role``
+    are :func:`monitor`'s: ``segments`` counts outputs and data quality per segment value with or without
     ``prediction_id`` (the methods share one set of segment values), within the same series budget.
 
     Nothing is stored on the estimator: its class gets a thin dispatcher that monitors the calls of
@@ -930,12 +931,13 @@ def instrument(
     from . import _patch
 
     model, version = _check_names(model, version)
+    role = _check_role(role)
     ref = _resolve_reference(reference, model, version)
     methods = tuple(methods)
     segs = Segments(segments, ref) if segments is not None else None
     records = None
     if prediction_id is not None:
-        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segs)
+        records = Recorder(model, version, prediction_id, outcome_sample_rate, hash_ids, ref, segs, role)
     handlers = {}
     for name in methods:
         current = getattr(estimator, name, None)
@@ -945,7 +947,7 @@ def instrument(
             raise ConfigurationError(f"{type(estimator).__name__}.{name} is not callable")
         handlers[name] = monitor_method(current, name, model=model, version=version, reference=ref,
                                         record_feature_values=bool(record_feature_values), records=records,
-                                        segments=segs)
+                                        segments=segs, role=role)
     if not handlers and not any(_patch.is_attached(estimator, n) for n in methods):
         raise ConfigurationError(f"{type(estimator).__name__} has none of the methods {methods}")
     _patch.attach(estimator, handlers)

@@ -74,3 +74,18 @@ def test_without_role_the_span_has_no_role_attribute(exporter):
     assert M.MODEL_ROLE not in span.attributes
     assert otel_ml.flush(5.0)
     assert M.MODEL_ROLE not in point(exporter.last, M.PREDICT_ROWS).attributes
+
+
+def test_instrument_takes_a_role_too(exporter):
+    class Model:
+        def predict(self, X):
+            return np.zeros(len(X))
+
+    est = otel_ml.instrument(Model(), model="m", version="2", role="canary", methods=("predict",))
+    est.predict(np.ones((3, 1)))
+    span = next(s for s in SPANS.get_finished_spans() if s.name == "predict m")
+    assert span.attributes[M.MODEL_ROLE] == "canary"
+    assert otel_ml.flush(5.0)
+    assert point(exporter.last, M.PREDICT_ROWS).attributes[M.MODEL_ROLE] == "canary"
+    with pytest.raises(ConfigurationError, match="role must be one of"):
+        otel_ml.instrument(Model(), model="m", version="3", role="blue")
