@@ -108,11 +108,11 @@ def run_demo(
         multivariate=True,  # the outlier burst is caught by the multivariate stream
         segments={SEGMENT_COLUMN: demo.regions},  # each region's own profile: rows, outputs, quality
     )
+    profiled = reference.segments[SEGMENT_COLUMN].values if reference.segments else {}
     view.info(
         f"trained {MODEL_NAME!r} ({len(demo.data)} rows, {len(reference.features)} features); "
         f"reference profile built from its features, predicted probabilities and true classes, "
-        f"and per {SEGMENT_COLUMN!r} value ("
-        + ", ".join(v for v in reference.segments[SEGMENT_COLUMN].values if v != semconv.OTHER_CATEGORY) + ")"
+        f"and per {SEGMENT_COLUMN!r} value ({', '.join(v for v in profiled if v != semconv.OTHER_CATEGORY)})"
     )
     tracker = StatusTracker(model=MODEL_NAME, feature_order=reference.feature_names)
     notes: list[str] = []

@@ -345,9 +345,9 @@ class DemoResult:
             elif segment is not None:
                 lines.append(f"the overall performance stayed within tolerance while only {self.segment} was "
                              "degraded")
-            if others := self.other_segments_flagged:
+            if flagged := self.other_segments_flagged:
                 lines.append("also judged underperforming before the concept drift, though not degraded: "
-                             + ", ".join(others))
+                             + ", ".join(flagged))
         if (early := self.early_outlier_alarm) is not None:
             lines.append(f"EARLY: outlier alarm at t={early.t:.0f}s, before the outlier burst")
         others = [s.name for s in self.final if s.kind == semconv.DRIFT_KIND_FEATURE and s.name != self.drift_feature]
