@@ -137,7 +137,7 @@ def test_outlier_detail_says_when_missing_rows_hold_the_alarm() -> None:
 
 
 @pytest.mark.parametrize("width, height", [(140, 50), (80, 24)])
-def test_live_view_shows_the_multivariate_and_outlier_lines(width: int, height: int) -> None:
+def test_live_view_shows_the_multivariate_outlier_and_worst_segment_lines(width: int, height: int) -> None:
     from rich.console import Console
 
     from otel_ml_demo.view import LiveView
@@ -153,6 +153,19 @@ def test_live_view_shows_the_multivariate_and_outlier_lines(width: int, height: 
     shown = out.getvalue()
     assert "multivariate" in shown and "outliers" in shown and "1.1%" in shown and "ALARM" in shown
     assert "injected: outlier burst" in shown and "outlier alarm (outliers 1.1%)" in shown
+    assert "judged yet" in shown  # the segments' place, before any verdict
+    out = io.StringIO()
+    view = LiveView(Console(file=out, width=width, height=height, force_terminal=True, color_system=None))
+    view.start(s)
+    worst = SegmentStatus("performance", "region=islands", "accuracy", 0.77, 0.73, 0.80, gap=-0.16, flagged=True,
+                          rank=1, samples=600)
+    view.update(s.segment_at + 1, 2000, [FeatureStatus("mean radius")], [], {}, (), mv, [worst])
+    view.stop()
+    shown = out.getvalue()
+    assert "#1 region=islands  accuracy 0.77 [0.73, 0.80], 0.16 below the rest" in shown
+    assert "injected: segment degradation" in shown
+    if width >= 110:
+        assert "worst segments now" in shown
 
 
 def _perf_attrs(metric: str | None = "accuracy") -> dict[str, str]:
