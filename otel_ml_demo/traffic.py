@@ -146,8 +146,7 @@ class Scenario:
     def segment_what(self) -> str:
         share = dict(REGIONS).get(self.segment_value)
         of = f" ({share:.0%} of traffic)" if share is not None else ""
-        return (f"true class changed in {self.segment_flip:.0%} of the rows of {self.segment}{of} "
-                f"(inputs unchanged)")
+        return f"true class changed in {self.segment_flip:.0%} of {self.segment} rows{of}, inputs unchanged"
 
     def concept_what(self) -> str:
         top = f"top {1.0 - self.concept_quantile:.0%}" if self.concept_quantile >= 0.5 else "upper part"

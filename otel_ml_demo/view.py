@@ -157,8 +157,13 @@ def segments_text(segments: Sequence[SegmentStatus], *, compact: bool = False) -
     for i, s in enumerate(shown):
         if i:
             text.append("\n")
-        label = "worst segment" if compact else f"{s.signal:<11}"
-        text.append(f"{label} #{s.rank} {s.segment}  ", style="bold" if s.flagged else "")
+        if compact:  # one line of 80 columns
+            text.append(f"worst: {s.segment}  ", style="bold" if s.flagged else "")
+            gap = "" if s.gap is None else f"  gap {s.gap:+.2f}"
+            text.append(f"{s.measure} {_fmt(s.value, '.2f')} [{_fmt(s.lower, '.2f')}, {_fmt(s.upper, '.2f')}]{gap}  ")
+            text.append_text(_verdict(s.flagged, _SEGMENT_VERDICTS[s.signal]))
+            continue
+        text.append(f"{s.signal:<11} #{s.rank} {s.segment}  ", style="bold" if s.flagged else "")
         text.append(s.detail() + "  ")
         text.append_text(_verdict(s.flagged, _SEGMENT_VERDICTS[s.signal]))
         if s.samples is not None and not compact:
@@ -241,7 +246,7 @@ class LiveView:
 
     def _render(self) -> Group:
         if self.compact:
-            recent = Text("\n").join(self._lines[-3:]) if self._lines else Text("no alarms yet", style="dim")
+            recent = Text("\n").join(self._lines[-2:]) if self._lines else Text("no alarms yet", style="dim")
             return Group(self._progress, self._table, self._multivariate, self._performance, self._segments, recent)
         recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
         return Group(
@@ -276,7 +281,7 @@ class LiveView:
         for at, what in ((s.outlier_at, f"outlier burst, {s.outlier_share:.0%} of rows implausible "
                                         "(every value within its training range)"),
                          (s.drift_at, f"{s.drift_feature!r} shifted by +{s.drift_shift:g}σ"),
-                         (s.segment_at, f"segment degradation, {s.segment_what()}"),
+                         (s.segment_at, f"segment degradation: {s.segment_what()}"),
                          (s.incident_at, f"{s.incident_feature!r} missing in {s.incident_missing:.0%} of rows"),
                          (s.concept_at, f"concept drift, {s.concept_what()}")):
             if t >= at and at not in self._injected:

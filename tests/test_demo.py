@@ -162,10 +162,12 @@ def test_live_view_shows_the_multivariate_outlier_and_worst_segment_lines(width:
     view.update(s.segment_at + 1, 2000, [FeatureStatus("mean radius")], [], {}, (), mv, [worst])
     view.stop()
     shown = out.getvalue()
-    assert "#1 region=islands  accuracy 0.77 [0.73, 0.80], 0.16 below the rest" in shown
     assert "injected: segment degradation" in shown
     if width >= 110:
         assert "worst segments now" in shown
+        assert "#1 region=islands  accuracy 0.77 [0.73, 0.80], 0.16 below the rest" in shown
+    else:
+        assert "worst: region=islands  accuracy 0.77 [0.73, 0.80]  gap -0.16  UNDERPERFORMS" in shown
 
 
 def _perf_attrs(metric: str | None = "accuracy") -> dict[str, str]:
@@ -295,7 +297,8 @@ def test_segments_text_shows_the_worst_segments_with_effect_and_interval() -> No
     shown = segments_text(worst).plain
     assert "#1 region=islands  accuracy 0.77 [0.73, 0.80], 0.16 below the rest  UNDERPERFORMS" in shown
     assert "output 'proba:x' drift 0.05 [0.02, 0.09]  ok" in shown
-    assert segments_text(worst, compact=True).plain.count("\n") == 0
+    compact = segments_text(worst, compact=True).plain
+    assert "\n" not in compact and len(compact) <= 80 and "region=islands" in compact and "region=west" not in compact
     assert "none judged yet" in segments_text((), compact=True).plain
 
 
