@@ -539,7 +539,8 @@ class StatusTracker:
         quality; drift: each segment's worst output only, ranked among segments)."""
         out: list[SegmentStatus] = []
         for sig in SEGMENT_SIGNALS:
-            ranked = sorted((s for s in self.segments.values() if s.signal == sig and s.rank),
+            # A rank without a verdict is stale (Prometheus keeps a series' last point for minutes).
+            ranked = sorted((s for s in self.segments.values() if s.signal == sig and s.rank and s.flagged is not None),
                             key=lambda s: s.rank or 0)
             seen: set[str] = set()
             for s in ranked:

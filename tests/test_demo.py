@@ -256,6 +256,11 @@ def test_tracker_ranks_segments_and_turns_their_verdicts_into_events() -> None:
                                          *_slice("north", 0.94, 0.02, -1.0, None)], t_ns=3))
     assert tracker.update(rx_store.snapshot(), 24.0) == []
     assert [s.segment for s in tracker.worst_segments() if s.signal == "performance"] == ["region=islands"]
+    # through Prometheus every point has the query's time: a rank left over beside "no verdict" is stale
+    rx_store.add_request(_gauge_request([*_slice("islands", 0.76, -0.17, 1.0, 1),
+                                         *_slice("north", 0.94, 0.02, -1.0, 2)], t_ns=4))
+    tracker.update(rx_store.snapshot(), 26.0)
+    assert [s.segment for s in tracker.worst_segments() if s.signal == "performance"] == ["region=islands"]
 
 
 def test_segment_incident_needs_its_segment_ranked_first_and_the_overall_verdict_quiet() -> None:
