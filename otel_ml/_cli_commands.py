@@ -27,8 +27,8 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "demo": Command(
         "otel_ml_demo.cli:demo", "demo",
-        "Train a model, monitor it, inject outliers, drift, a data-quality incident and a concept drift, "
-        "watch them get caught.",
+        "Train a model, monitor it, inject outliers, drift, a segment's degradation, a data-quality incident "
+        "and a concept drift, watch them get caught.",
     ),
     "drift": Command(
         "otel_ml._cli_drift:drift", "cli",

@@ -10,11 +10,15 @@ What happens, in order:
    drift and quality gauges over OTLP/gRPC to a tiny receiver the demo runs;
 4. the model's ``predict_proba`` is wrapped with :func:`otel_ml.monitor`, exporting to the processor
    every second or so;
-5. production traffic is replayed: rows resampled from the data with a little noise, then one feature
-   shifted (drift), then another going missing for a third of the rows (a data-quality incident);
-6. the terminal shows what an ops team would see, live, and a summary of what was detected and when.
+5. production traffic is replayed: rows resampled from the data with a little noise, each from a sales
+   region (the segment column), with an outlier burst, one feature shifted (drift), one small region's
+   labels changing (a segment-only degradation), another feature going missing for a third of the rows
+   (a data-quality incident) and a concept drift;
+6. the terminal shows what an ops team would see, live, with the worst segments, and a summary of what
+   was detected and when.
 
-The exit code is 0 when both the drift and the incident were detected, 1 otherwise. Everything binds
+The exit code is 0 when everything injected was detected (the segment ranked first while the overall
+performance stayed within tolerance), 1 otherwise. Everything binds
 to 127.0.0.1; nothing is downloaded. ``--pipeline`` runs the same story through a real OpenTelemetry
 Collector and Prometheus (see ``docs/demo.md``).
 

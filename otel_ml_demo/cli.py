@@ -34,8 +34,8 @@ from .view import LiveView, PlainView
 @click.option("--keep", is_flag=True, help="With --pipeline: keep Prometheus running after the story (Ctrl-C stops).")
 def demo(duration: float, window: float | None, rate: int, seed: int, live: bool | None,
          json_path: str | None, pipeline: bool, keep: bool) -> None:
-    """Train a model, monitor it, inject outliers, drift, a data-quality incident and a concept drift,
-    watch them get caught.
+    """Train a model, monitor it, inject outliers, drift, a segment's degradation, a data-quality incident
+    and a concept drift, watch them get caught.
 
     Needs nothing but the package: the processor runs in-process on loopback ports, the data ships
     with scikit-learn. Exits 0 when everything injected was detected (and no outlier alarm came early).

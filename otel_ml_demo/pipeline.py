@@ -33,7 +33,7 @@ from . import components as c
 from .processor import start_processor
 from .receiver import GaugePoint
 from .runner import Backend, run_demo
-from .status import DemoResult
+from .status import SEGMENT_GAUGES, DemoResult
 from .traffic import MODEL_NAME, Scenario
 from .view import DemoView, LiveView, PlainView
 
@@ -53,6 +53,7 @@ _GAUGES = (
     semconv.PERFORMANCE_REFERENCE,
     semconv.PERFORMANCE_DEGRADED,
     semconv.PERFORMANCE_SAMPLE_COUNT,
+    *SEGMENT_GAUGES,
 )
 _PROM_TO_OTEL = {semconv.prometheus_name(n): n for n in _GAUGES}
 _LABEL_TO_ATTRIBUTE = {
@@ -65,6 +66,10 @@ _LABEL_TO_ATTRIBUTE = {
         semconv.DRIFT_WINDOW,
         semconv.DRIFT_METHOD,
         semconv.PERFORMANCE_METRIC,
+        semconv.PREDICTION_NAME,
+        semconv.SEGMENT_NAME,
+        semconv.SEGMENT_VALUE,
+        semconv.QUALITY_KIND,
     )
 }
 
@@ -85,6 +90,11 @@ def promql_queries(model: str = MODEL_NAME) -> list[tuple[str, str]]:
         (f'{n(semconv.PERFORMANCE_VALUE)}{{{sel}, ml_performance_metric="accuracy"}}',
          "realized accuracy (outcomes joined to predictions), each window"),
         (f"{n(semconv.PERFORMANCE_DEGRADED)}{{{sel}}} == 1", "performance metrics judged degraded"),
+        (f"sort({n(semconv.SEGMENT_PERFORMANCE_RANK)}{{{sel}}})",
+         "worst segments now by realized performance (1 = worst; the gap: " + n(semconv.SEGMENT_PERFORMANCE_GAP) + ")"),
+        (f"{n(semconv.SEGMENT_PERFORMANCE_DEGRADED)}{{{sel}}} == 1", "segments underperforming the rest of the window"),
+        (f"sort({n(semconv.SEGMENT_DRIFT_RANK)}{{{sel}}})", "segments whose outputs moved most from their own profile"),
+        (f"{n(semconv.SEGMENT_QUALITY_ALARM)}{{{sel}}} == 1", "segments with a data-quality alarm"),
         (
             f'histogram_quantile(0.5, sum by (le) (rate({n(semconv.FEATURE_VALUE)}_bucket{{{sel}, '
             f'ml_feature_name="mean radius"}}[1m])))',
@@ -195,6 +205,7 @@ def _run(scenario: Scenario, view: DemoView, keep: bool) -> DemoResult:
                     window_s=sc.window,
                     evaluation_interval_s=sc.evaluation_interval,
                     grpc_endpoint=processor_grpc,
+                    min_samples=sc.segment_min_pairs,
                 )
             )
             poller = stack.enter_context(PromPoller(prom, MODEL_NAME))

@@ -46,6 +46,7 @@ def start_processor(
     evaluation_interval_s: float,
     grpc_endpoint: str | None = None,
     http_endpoint: str | None = None,
+    min_samples: int | None = None,
 ) -> Iterator[ProcessorHandle]:
     """Write ``references`` into ``directory``, run a processor reading it in a thread, stop it on exit.
 
@@ -53,6 +54,8 @@ def start_processor(
     window of ``window_s`` seconds, evaluates every ``evaluation_interval_s`` seconds and exports its
     gauges over OTLP/gRPC to ``export_endpoint``. Prediction and outcome records are joined in memory
     (no state directory); a drop of :data:`DEMO_TOLERANCES` is what the demo's ops team pages for.
+    ``min_samples`` (``outcomes.min_samples``, default 500) is the joined outcomes a window, or a segment's
+    slice of it, needs for a verdict: the demo's short windows hold fewer per segment.
     """
     try:
         from otel_ml_processor import from_mapping, run_in_thread
@@ -68,7 +71,8 @@ def start_processor(
         "windows": {"sizes": [float(window_s)]},
         "evaluation": {"interval": float(evaluation_interval_s)},
         "export": {"endpoint": export_endpoint, "protocol": "grpc"},
-        "outcomes": {"tolerances": DEMO_TOLERANCES},
+        "outcomes": {"tolerances": DEMO_TOLERANCES,
+                     **({"min_samples": int(min_samples)} if min_samples is not None else {})},
         "log_level": "warning",
     }, env={})
     with run_in_thread(config) as svc:

@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import otel_ml
+from otel_ml import semconv
 
 from .receiver import GaugePoint
 from .status import DemoResult, StatusTracker
-from .traffic import MODEL_NAME, MODEL_VERSION, Scenario, Traffic, train_model
+from .traffic import MODEL_NAME, MODEL_VERSION, SEGMENT_COLUMN, Scenario, Traffic, train_model
 from .view import DemoView, PlainView
 
 _RUNS = itertools.count(1)
@@ -68,6 +69,7 @@ def in_process_backend(stack: contextlib.ExitStack, reference: Any, scenario: Sc
             export_endpoint=receiver.endpoint,
             window_s=scenario.window,
             evaluation_interval_s=scenario.evaluation_interval,
+            min_samples=scenario.segment_min_pairs,
         )
     )
     view.info(
@@ -104,10 +106,13 @@ def run_demo(
         class_names=demo.class_names,
         labels=demo.labels,
         multivariate=True,  # the outlier burst is caught by the multivariate stream
+        segments={SEGMENT_COLUMN: demo.regions},  # each region's own profile: rows, outputs, quality
     )
+    profiled = reference.segments[SEGMENT_COLUMN].values if reference.segments else {}
     view.info(
         f"trained {MODEL_NAME!r} ({len(demo.data)} rows, {len(reference.features)} features); "
-        f"reference profile built from its features, predicted probabilities and true classes"
+        f"reference profile built from its features, predicted probabilities and true classes, "
+        f"and per {SEGMENT_COLUMN!r} value ({', '.join(v for v in profiled if v != semconv.OTHER_CATEGORY)})"
     )
     tracker = StatusTracker(model=MODEL_NAME, feature_order=reference.feature_names)
     notes: list[str] = []
@@ -116,16 +121,18 @@ def run_demo(
         be = backend(stack, reference, scenario, view)
         stack.enter_context(_monitoring(be.ingest_endpoint, scenario.export_interval))
 
-        @otel_ml.monitor(model=MODEL_NAME, version=version, reference=reference, prediction_id=_row_ids)
+        @otel_ml.monitor(model=MODEL_NAME, version=version, reference=reference, prediction_id=_row_ids,
+                         segments=[SEGMENT_COLUMN])
         def predict(frame: Any) -> Any:
             return demo.predict_proba(frame)
 
         view.info(
-            f"predict_proba wrapped with @otel_ml.monitor(prediction_id=...), exporting to {be.ingest_endpoint} "
+            f"predict_proba wrapped with @otel_ml.monitor(prediction_id=..., segments=[{SEGMENT_COLUMN!r}]), "
+            f"exporting to {be.ingest_endpoint} "
             f"every {scenario.export_interval:g}s; true classes sent {scenario.outcome_delay:g}s later with "
             f"otel_ml.record_outcomes"
         )
-        traffic = Traffic(demo.data, scenario, labels=demo.labels)
+        traffic = Traffic(demo.data, scenario, labels=demo.labels, regions=demo.regions)
         per_tick = max(1, round(scenario.rate * scenario.tick))
         # Outcomes waiting to "arrive": (due time, prediction ids, true classes).
         waiting: collections.deque[tuple[float, Any, Any]] = collections.deque()
@@ -138,7 +145,7 @@ def run_demo(
         def refresh(t: float) -> None:
             new = tracker.update(be.points(), t)
             view.update(t, rows_sent, tracker.rows(), new, tracker.changed_at, tracker.performance_rows(),
-                        tracker.multivariate)
+                        tracker.multivariate, tracker.worst_segments())
 
         view.start(scenario, be.source)
         try:
@@ -191,6 +198,10 @@ def run_demo(
         outlier_at=scenario.outlier_at if reference.multivariate is not None else None,
         outlier_what=scenario.outlier_what(),
         multivariate=tracker.multivariate,
+        segment_at=scenario.segment_at,
+        segment=scenario.segment,
+        segment_what=scenario.segment_what(),
+        segments=tuple(tracker.worst_segments()),
     )
     view.finish(result, result.final)
     return result

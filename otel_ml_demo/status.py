@@ -1,6 +1,6 @@
 """What the demo's ops view knows: per-feature drift and quality status, the multivariate stream's
-drift and outlier status, and the model's realized performance, built from the processor's gauges, the
-events (status changes) seen along the way, and the run's structured result."""
+drift and outlier status, the model's realized performance and the worst segments, built from the
+processor's gauges, the events (status changes) seen along the way, and the run's structured result."""
 
 from __future__ import annotations
 
@@ -78,6 +78,45 @@ class PerformanceStatus:
         return text
 
 
+@dataclass(frozen=True)
+class SegmentStatus:
+    """The latest verdict on one segment value (``region=islands``) for one signal: ``performance`` (its
+    joined outcomes against the rest of the window), ``drift`` (one output against the value's reference
+    profile) or ``quality`` (its worst bad-value kind against the value's reference ratio)."""
+
+    signal: str  # "performance", "drift" or "quality"
+    segment: str  # "<column>=<value>"
+    measure: str = ""  # the metric ("accuracy"), the output ("proba:benign") or the quality kind ("missing")
+    value: float | None = None  # the slice's metric, the drift score or the bad-value ratio
+    lower: float | None = None  # 95 % interval of value
+    upper: float | None = None
+    gap: float | None = None  # performance: slice − rest of the window (the effect)
+    flagged: bool | None = None  # None: no verdict (too few rows or outcomes, or no reference profile)
+    rank: int | None = None  # 1 = worst of its signal now; None: not judged
+    samples: float | None = None  # joined outcomes (performance)
+
+    def detail(self) -> str:
+        """``accuracy 0.77 [0.73, 0.80], 0.16 below the rest``; ``output 'proba:benign' drift 0.04 [0.02,
+        0.07]``; ``missing 3.5% [3.3%, 3.8%]``."""
+        pct = self.signal == "quality"
+        spec = ".1%" if pct else ".2f"
+        shown = "n/a" if self.value is None else format(self.value, spec)
+        if self.lower is not None and self.upper is not None:
+            shown += f" [{self.lower:{spec}}, {self.upper:{spec}}]"
+        if self.signal == "performance":
+            text = f"{self.measure} {shown}"
+            if self.gap is not None:
+                text += f", {abs(self.gap):.2f} {'below' if self.gap < 0 else 'above'} the rest"
+            return text
+        if self.signal == "drift":
+            return f"output {self.measure!r} drift {shown}"
+        return f"{self.measure or 'bad values'} {shown}"
+
+
+#: The signals of the segment gauges, in the order the views show them.
+SEGMENT_SIGNALS = ("performance", "drift", "quality")
+
+
 #: The multivariate stream (each row's PCA reconstruction error): its drift verdict is the multivariate
 #: verdict, its out-of-range ratio the outlier share and its quality alarm the outlier alarm.
 MULTIVARIATE = semconv.RECONSTRUCTION_ERROR_FEATURE
@@ -102,17 +141,26 @@ class DemoEvent:
 
     t: float
     feature: str
-    kind: str  # "drift", "drift cleared", "quality alarm", "quality cleared", "degraded", "recovered"
+    kind: str  # "drift", "drift cleared", "quality alarm", "quality cleared", "degraded", "recovered",
+    # "segment degraded", "segment recovered", "segment drift", "segment drift cleared" (feature: the segment)
     detail: str
     output: bool = False  # True for a model output (prediction drift), False for an input feature
     measure: str | None = None  # the FeatureStatus field the detail quotes ("psi", "missing_ratio", ...)
+    rank: int | None = None  # segment events: the segment's rank on that signal when it changed
 
     @property
     def raised(self) -> bool:
-        """An alarm raised (drift or data quality), not one cleared."""
-        return self.kind in ("drift", "quality alarm", "degraded")
+        """An alarm raised (drift, data quality, performance), not one cleared."""
+        return self.kind in ("drift", "quality alarm", "degraded", "segment degraded", "segment drift")
 
     def line(self) -> str:
+        if self.kind.startswith("segment"):
+            rank = f", rank {self.rank}" if self.rank else ""
+            what = {"segment degraded": f"segment {self.feature} underperforms:",
+                    "segment recovered": f"segment {self.feature} recovered:",
+                    "segment drift": f"output drift in segment {self.feature}:",
+                    "segment drift cleared": f"output drift cleared in segment {self.feature}:"}[self.kind]
+            return f"t={self.t:.0f}s {what} {self.detail}{rank}"
         if self.feature == MULTIVARIATE:
             what = {"drift": "multivariate drift detected", "drift cleared": "multivariate drift cleared",
                     "quality alarm": "outlier alarm", "quality cleared": "outlier alarm cleared"}[self.kind]
@@ -156,6 +204,10 @@ class DemoResult:
     outlier_at: float | None = None  # when the outlier burst began (None: no burst injected)
     outlier_what: str = ""
     multivariate: FeatureStatus | None = None  # the multivariate stream's last status
+    segment_at: float | None = None  # when the segment's degradation began (None: none injected)
+    segment: str = ""  # the degraded segment, "region=islands"
+    segment_what: str = ""
+    segments: tuple[SegmentStatus, ...] = ()  # the worst segments at the end
 
     def first(self, kind: str, feature: str, *, after: float = float("-inf")) -> DemoEvent | None:
         for e in self.events:
@@ -203,6 +255,31 @@ class DemoResult:
         return next((e for e in self.events if e.kind == "degraded" and e.t < limit), None)
 
     @property
+    def segment_detected(self) -> DemoEvent | None:
+        """The first verdict that the degraded segment underperforms the rest, ranked first, after it began."""
+        if self.segment_at is None:
+            return None
+        return next((e for e in self.events if e.kind == "segment degraded" and e.feature == self.segment
+                     and e.rank == 1 and e.t >= self.segment_at), None)
+
+    @property
+    def overall_alarm_during_segment(self) -> DemoEvent | None:
+        """An overall degradation verdict while only the segment was degraded (from its start to the concept
+        drift): the segment is 10 % of the traffic, and the overall figures must not page for it."""
+        if self.segment_at is None:
+            return None
+        end = self.concept_at if self.concept_at is not None else float("inf")
+        return next((e for e in self.events if e.kind == "degraded" and self.segment_at <= e.t < end), None)
+
+    @property
+    def other_segments_flagged(self) -> tuple[str, ...]:
+        """Segments judged underperforming although not degraded, before the concept drift (which hits every
+        segment, not quite evenly)."""
+        end = self.concept_at if self.concept_at is not None else float("inf")
+        return tuple(dict.fromkeys(e.feature for e in self.events if e.kind == "segment degraded"
+                                   and e.feature != self.segment and e.t < end))
+
+    @property
     def flagged_features(self) -> tuple[str, ...]:
         """Input features that were flagged as drifting at any time."""
         return tuple(dict.fromkeys(e.feature for e in self.events
@@ -217,7 +294,9 @@ class DemoResult:
     def ok(self) -> bool:
         inputs = self.drift_detected is not None and self.incident_detected is not None
         outliers = self.outlier_at is None or (self.outlier_detected is not None and self.early_outlier_alarm is None)
-        return inputs and outliers and (self.concept_at is None or self.concept_detected is not None)
+        segment = self.segment_at is None or (self.segment_detected is not None
+                                              and self.overall_alarm_during_segment is None)
+        return inputs and outliers and segment and (self.concept_at is None or self.concept_detected is not None)
 
     def summary_lines(self) -> list[str]:
         shift = f" by +{self.drift_shift:g}σ" if self.drift_shift is not None else ""
@@ -230,8 +309,10 @@ class DemoResult:
             timed.append((self.outlier_at, 0, f"t={self.outlier_at:.0f}s injected: outlier burst, {self.outlier_what}"))
         if self.concept_at is not None:
             timed.append((self.concept_at, 0, f"t={self.concept_at:.0f}s injected: concept drift, {self.concept_what}"))
+        if self.segment_at is not None:
+            timed.append((self.segment_at, 0, f"t={self.segment_at:.0f}s injected: {self.segment_what}"))
         drift, incident, concept = self.drift_detected, self.incident_detected, self.concept_detected
-        outlier = self.outlier_detected
+        outlier, segment = self.outlier_detected, self.segment_detected
         for e in self.events:
             line = self._with_peak(e)
             if e is drift:
@@ -242,6 +323,8 @@ class DemoResult:
                 line += f", {e.t - self.concept_at:.0f}s after the concept drift began"
             elif e is outlier and self.outlier_at is not None:
                 line += f", {e.t - self.outlier_at:.0f}s after the burst began"
+            elif e is segment and self.segment_at is not None:
+                line += f", {e.t - self.segment_at:.0f}s after its degradation began"
             timed.append((e.t, 1, line))
         lines = [line for _, _, line in sorted(timed, key=lambda x: (x[0], x[1]))]
         if drift is None:
@@ -252,6 +335,19 @@ class DemoResult:
             lines.append("MISSED: no performance degradation after the concept drift")
         if self.outlier_at is not None and outlier is None:
             lines.append("MISSED: no outlier alarm after the outlier burst began")
+        if self.segment_at is not None:
+            if segment is None:
+                lines.append(f"MISSED: {self.segment} not judged underperforming and ranked first after its "
+                             "degradation began")
+            if (overall := self.overall_alarm_during_segment) is not None:
+                lines.append(f"OVERALL: performance degraded at t={overall.t:.0f}s while only {self.segment} was "
+                             "degraded: the segment signal was not needed")
+            elif segment is not None:
+                lines.append(f"the overall performance stayed within tolerance while only {self.segment} was "
+                             "degraded")
+            if flagged := self.other_segments_flagged:
+                lines.append("also judged underperforming before the concept drift, though not degraded: "
+                             + ", ".join(flagged))
         if (early := self.early_outlier_alarm) is not None:
             lines.append(f"EARLY: outlier alarm at t={early.t:.0f}s, before the outlier burst")
         others = [s.name for s in self.final if s.kind == semconv.DRIFT_KIND_FEATURE and s.name != self.drift_feature]
@@ -291,6 +387,13 @@ class DemoResult:
             "outlier_detected_at": self.outlier_detected.t if self.outlier_detected else None,
             "early_outlier_alarm_at": self.early_outlier_alarm.t if self.early_outlier_alarm else None,
             "multivariate": asdict(self.multivariate) if self.multivariate else None,
+            "segment": self.segment or None,
+            "segment_at": self.segment_at,
+            "segment_detected_at": self.segment_detected.t if self.segment_detected else None,
+            "overall_alarm_during_segment_at": (self.overall_alarm_during_segment.t
+                                                if self.overall_alarm_during_segment else None),
+            "other_segments_flagged": list(self.other_segments_flagged),
+            "segments": [asdict(s) for s in self.segments],
             "performance": [asdict(p) for p in self.performance],
             "rows_sent": self.rows_sent,
             "elapsed": round(self.elapsed, 2),
@@ -313,6 +416,8 @@ class StatusTracker:
     changed_at: dict[tuple[str, str], float] = field(default_factory=dict)
     peaks: dict[str, dict[str, float]] = field(default_factory=dict)
     performance: dict[str, PerformanceStatus] = field(default_factory=dict)
+    segments: dict[tuple[str, str, str], SegmentStatus] = field(default_factory=dict)
+    segment_flags: dict[tuple[str, str], bool] = field(default_factory=dict)  # (signal, segment) -> flagged
 
     def update(self, points: Iterable[GaugePoint], t: float) -> list[DemoEvent]:
         """Fold in a snapshot of gauges observed at time ``t``; return the new events."""
@@ -323,7 +428,12 @@ class StatusTracker:
         built: dict[tuple[str, str], dict[str, object]] = {}
         perf: dict[str, dict[str, object]] = {}
         joined: float | None = None  # ml.performance.sample_count: one per window, for every metric
+        segment_points: list[GaugePoint] = []
         for p in pts:
+            if p.metric in _SEGMENT_FIELDS:
+                if not self.window or p.window == self.window:
+                    segment_points.append(p)
+                continue
             if p.metric in _PERF_FIELDS:
                 if self.window and p.window != self.window:
                     continue
@@ -361,8 +471,84 @@ class StatusTracker:
             if bool(cur_p.degraded) != bool(old_p.degraded) and cur_p.degraded is not None:
                 new.append(DemoEvent(t, metric, "degraded" if cur_p.degraded else "recovered", cur_p.detail()))
             self.performance[metric] = cur_p
+        new += self._update_segments(segment_points, t)
         self.events += new
         return new
+
+    def _update_segments(self, points: Sequence[GaugePoint], t: float) -> list[DemoEvent]:
+        """Fold in the segment gauges of the latest evaluation; events for performance and drift verdicts."""
+        latest: dict[str, int] = {}  # per signal: the newest evaluation (a value no longer judged loses its rank)
+        for p in points:
+            sig = _SEGMENT_FIELDS[p.metric][0]
+            latest[sig] = max(latest.get(sig, 0), p.time_unix_nano)
+        built: dict[tuple[str, str, str], dict[str, object]] = {}
+        ratios: dict[tuple[str, str], dict[str, dict[str, float]]] = {}  # quality: per kind, its ratio fields
+        for p in points:
+            sig, fname = _SEGMENT_FIELDS[p.metric]
+            if p.time_unix_nano < latest[sig]:
+                continue
+            segment = f"{p.attributes.get(semconv.SEGMENT_NAME, '')}={p.attributes.get(semconv.SEGMENT_VALUE, '')}"
+            if fname in ("value", "lower", "upper") and sig == "quality":
+                kind = str(p.attributes.get(semconv.QUALITY_KIND, ""))
+                ratios.setdefault((sig, segment), {}).setdefault(kind, {})[fname] = p.value
+                continue
+            measure = str(p.attributes.get(semconv.PERFORMANCE_METRIC if sig == "performance"
+                                           else semconv.PREDICTION_NAME, "")) if sig != "quality" else ""
+            row = built.setdefault((sig, segment, measure), {})
+            if fname == "flagged":
+                row[fname] = p.value >= 0.5 if p.value >= 0 else None
+            elif fname == "rank":
+                row[fname] = int(p.value)
+            else:
+                row[fname] = p.value
+        for (sig, segment), kinds in ratios.items():
+            kind, worst = max(kinds.items(), key=lambda kv: kv[1].get("value", float("-inf")))
+            built.setdefault((sig, segment, ""), {}).update(worst, measure=kind)
+        fresh = set(built)
+        for key, values in built.items():
+            sig, segment, measure = key
+            old = self.segments.get(key, SegmentStatus(sig, segment, measure))
+            # rank and intervals are exported for judged streams only: unset when not sent this time
+            self.segments[key] = replace(old, **{"rank": None, "lower": None, "upper": None, **values})  # type: ignore[arg-type]
+        for key in [k for k in self.segments if k[0] in latest and k not in fresh]:
+            self.segments[key] = replace(self.segments[key], rank=None)
+        return self._segment_transitions(t)
+
+    def _segment_transitions(self, t: float) -> list[DemoEvent]:
+        out = []
+        flagged: dict[tuple[str, str], SegmentStatus] = {}  # (signal, segment) -> its worst measure now
+        for (sig, segment, _), st in self.segments.items():
+            if sig == "quality":
+                continue
+            cur = flagged.get((sig, segment))
+            if cur is None or (bool(st.flagged), -(st.rank or 10**9)) > (bool(cur.flagged), -(cur.rank or 10**9)):
+                flagged[(sig, segment)] = st
+        for (sig, segment), st in flagged.items():
+            was = self.segment_flags.get((sig, segment))
+            if st.flagged is None or bool(st.flagged) == bool(was):
+                continue
+            self.segment_flags[(sig, segment)] = bool(st.flagged)
+            on, off = ("segment degraded", "segment recovered") if sig == "performance" else \
+                ("segment drift", "segment drift cleared")
+            detail = st.detail() + (f" ({st.samples:,.0f} joined outcomes)" if st.samples is not None else "")
+            out.append(DemoEvent(t, segment, on if st.flagged else off, detail, measure=st.measure, rank=st.rank))
+        return out
+
+    def worst_segments(self, per_signal: int = 3) -> list[SegmentStatus]:
+        """The ranked segments now, worst first, at most ``per_signal`` of each signal (performance, drift,
+        quality; drift: each segment's worst output only, ranked among segments)."""
+        out: list[SegmentStatus] = []
+        for sig in SEGMENT_SIGNALS:
+            # A rank without a verdict is stale (Prometheus keeps a series' last point for minutes).
+            ranked = sorted((s for s in self.segments.values() if s.signal == sig and s.rank and s.flagged is not None),
+                            key=lambda s: s.rank or 0)
+            seen: set[str] = set()
+            for s in ranked:
+                if s.segment not in seen and len(seen) < per_signal:
+                    seen.add(s.segment)
+                    # drift ranks count outputs (two per segment here): shown as the segment's place
+                    out.append(replace(s, rank=len(seen)) if sig == "drift" else s)
+        return out
 
     def performance_rows(self) -> list[PerformanceStatus]:
         """The shown metrics, in :data:`SHOWN_METRICS` order (those the processor has exported)."""
@@ -403,6 +589,31 @@ class StatusTracker:
             rows,
             key=lambda s: (s.kind != semconv.DRIFT_KIND_FEATURE, order.get(s.name, len(order)), s.name),
         )
+
+
+#: Segment gauge -> (signal, SegmentStatus field).
+_SEGMENT_FIELDS = {
+    semconv.SEGMENT_PERFORMANCE_VALUE: ("performance", "value"),
+    semconv.SEGMENT_PERFORMANCE_LOWER: ("performance", "lower"),
+    semconv.SEGMENT_PERFORMANCE_UPPER: ("performance", "upper"),
+    semconv.SEGMENT_PERFORMANCE_GAP: ("performance", "gap"),
+    semconv.SEGMENT_PERFORMANCE_DEGRADED: ("performance", "flagged"),
+    semconv.SEGMENT_PERFORMANCE_RANK: ("performance", "rank"),
+    semconv.SEGMENT_SAMPLE_COUNT: ("performance", "samples"),
+    semconv.SEGMENT_DRIFT_SCORE: ("drift", "value"),
+    semconv.SEGMENT_DRIFT_SCORE_LOWER: ("drift", "lower"),
+    semconv.SEGMENT_DRIFT_SCORE_UPPER: ("drift", "upper"),
+    semconv.SEGMENT_DRIFT_DETECTED: ("drift", "flagged"),
+    semconv.SEGMENT_DRIFT_RANK: ("drift", "rank"),
+    semconv.SEGMENT_QUALITY_RATIO: ("quality", "value"),
+    semconv.SEGMENT_QUALITY_RATIO_LOWER: ("quality", "lower"),
+    semconv.SEGMENT_QUALITY_RATIO_UPPER: ("quality", "upper"),
+    semconv.SEGMENT_QUALITY_ALARM: ("quality", "flagged"),
+    semconv.SEGMENT_QUALITY_RANK: ("quality", "rank"),
+}
+
+#: The segment gauges the demo reads.
+SEGMENT_GAUGES = tuple(_SEGMENT_FIELDS)
 
 
 _PEAK_FIELDS = ("psi", "wasserstein", "missing_ratio", "invalid_ratio", "out_of_range_ratio", "unseen_ratio")

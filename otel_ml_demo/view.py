@@ -16,7 +16,7 @@ from rich.text import Text
 
 from otel_ml import semconv
 
-from .status import DemoEvent, DemoResult, FeatureStatus, PerformanceStatus, outlier_detail
+from .status import DemoEvent, DemoResult, FeatureStatus, PerformanceStatus, SegmentStatus, outlier_detail
 from .traffic import Scenario
 
 HIGHLIGHT_SECONDS = 4.0
@@ -29,7 +29,7 @@ class DemoView(Protocol):
     def start(self, scenario: Scenario, source: str = ...) -> None: ...
     def update(self, t: float, rows_sent: int, statuses: Sequence[FeatureStatus], new_events: Sequence[DemoEvent],
                changed_at: dict[tuple[str, str], float], performance: Sequence[PerformanceStatus] = (),
-               multivariate: FeatureStatus | None = None) -> None: ...
+               multivariate: FeatureStatus | None = None, segments: Sequence[SegmentStatus] = ()) -> None: ...
     def stop(self) -> None: ...
     def finish(self, result: DemoResult, statuses: Sequence[FeatureStatus]) -> None: ...
 
@@ -144,20 +144,47 @@ def multivariate_text(s: FeatureStatus | None, *, compact: bool = False) -> Text
     return text
 
 
+_SEGMENT_VERDICTS = {"performance": "UNDERPERFORMS", "drift": "DRIFT", "quality": "ALARM"}
+
+
+def segments_text(segments: Sequence[SegmentStatus], *, compact: bool = False) -> Text:
+    """"Worst segments now": per signal, the ranked segments worst first, with the effect, its interval and
+    the verdict (``compact``: the worst by realized performance only, one line)."""
+    shown = [s for s in segments if s.signal == "performance"][:1] if compact else list(segments)
+    if not shown:
+        return Text("no segment judged yet" if not compact else "worst segment: none judged yet", style="dim")
+    text = Text()
+    for i, s in enumerate(shown):
+        if i:
+            text.append("\n")
+        if compact:  # one line of 80 columns
+            text.append(f"worst: {s.segment}  ", style="bold" if s.flagged else "")
+            gap = "" if s.gap is None else f"  gap {s.gap:+.2f}"
+            text.append(f"{s.measure} {_fmt(s.value, '.2f')} [{_fmt(s.lower, '.2f')}, {_fmt(s.upper, '.2f')}]{gap}  ")
+            text.append_text(_verdict(s.flagged, _SEGMENT_VERDICTS[s.signal]))
+            continue
+        text.append(f"{s.signal:<11} #{s.rank} {s.segment}  ", style="bold" if s.flagged else "")
+        text.append(s.detail() + "  ")
+        text.append_text(_verdict(s.flagged, _SEGMENT_VERDICTS[s.signal]))
+        if s.samples is not None and not compact:
+            text.append(f"  ({s.samples:,.0f} joined outcomes)", style="dim")
+    return text
+
+
 def summary_text(result: DemoResult) -> Text:
     text = Text()
     for line in result.summary_lines():
         style = "red" if line.startswith("MISSED") else ("dim" if "injected:" in line else "")
-        if line.startswith(("MISSED", "EARLY")):
+        if line.startswith(("MISSED", "EARLY", "OVERALL")):
             style = "red"
         elif any(w in line for w in (" detected on ", " alarm on ", "performance degraded", "outlier alarm (",
-                                     "multivariate drift detected")):
+                                     "multivariate drift detected", " underperforms:")):
             style = "bold"
         elif line.startswith("also flagged"):
             style = "yellow"
         text.append(line + "\n", style=style)
     caught = _caught(result) + (" were all" if result.concept_at is not None or result.outlier_at is not None
-                                else " were both")
+                                or result.segment_at is not None else " were both")
     verdict = (
         f"✔ the injected {caught} detected"
         if result.ok
@@ -168,9 +195,11 @@ def summary_text(result: DemoResult) -> Text:
 
 
 def _caught(result: DemoResult) -> str:
-    """``outlier burst, drift, data-quality incident and concept drift``: what the run injected."""
+    """``outlier burst, drift, segment degradation, data-quality incident and concept drift``: what the run
+    injected."""
     parts = ["outlier burst"] if result.outlier_at is not None else []
-    parts += ["drift", "data-quality incident"] + (["concept drift"] if result.concept_at is not None else [])
+    parts += ["drift"] + (["segment degradation"] if result.segment_at is not None else [])
+    parts += ["data-quality incident"] + (["concept drift"] if result.concept_at is not None else [])
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -194,6 +223,7 @@ class LiveView:
         self._source = "processor"
         self._performance = performance_text(())
         self._multivariate = multivariate_text(None)
+        self._segments = segments_text(())
 
     def info(self, message: str) -> None:
         self.console.print(f"[dim]•[/] {message}")
@@ -216,8 +246,8 @@ class LiveView:
 
     def _render(self) -> Group:
         if self.compact:
-            recent = Text("\n").join(self._lines[-3:]) if self._lines else Text("no alarms yet", style="dim")
-            return Group(self._progress, self._table, self._multivariate, self._performance, recent)
+            recent = Text("\n").join(self._lines[-2:]) if self._lines else Text("no alarms yet", style="dim")
+            return Group(self._progress, self._table, self._multivariate, self._performance, self._segments, recent)
         recent = Text("\n").join(self._lines[-8:]) if self._lines else Text("no alarms yet", style="dim")
         return Group(
             self._progress,
@@ -226,6 +256,8 @@ class LiveView:
             Panel(self._multivariate, title="multivariate drift and outliers (no labels needed)",
                   title_align="left", expand=False),
             Panel(self._performance, title="realized performance (outcomes joined to predictions)",
+                  title_align="left", expand=False),
+            Panel(self._segments, title="worst segments now (rank 1 = worst; effect [95% interval])",
                   title_align="left", expand=False),
             Panel(recent, title="timeline", title_align="left", expand=False),
         )
@@ -239,14 +271,17 @@ class LiveView:
         changed_at: dict[tuple[str, str], float],
         performance: Sequence[PerformanceStatus] = (),
         multivariate: FeatureStatus | None = None,
+        segments: Sequence[SegmentStatus] = (),
     ) -> None:
         assert self._scenario is not None
         s = self._scenario
         self._performance = performance_text(performance)
         self._multivariate = multivariate_text(multivariate, compact=self.compact)
+        self._segments = segments_text(segments, compact=self.compact)
         for at, what in ((s.outlier_at, f"outlier burst, {s.outlier_share:.0%} of rows implausible "
                                         "(every value within its training range)"),
                          (s.drift_at, f"{s.drift_feature!r} shifted by +{s.drift_shift:g}σ"),
+                         (s.segment_at, f"segment degradation: {s.segment_what()}"),
                          (s.incident_at, f"{s.incident_feature!r} missing in {s.incident_missing:.0%} of rows"),
                          (s.concept_at, f"concept drift, {s.concept_what()}")):
             if t >= at and at not in self._injected:
@@ -306,6 +341,7 @@ class PlainView:
         changed_at: dict[tuple[str, str], float],
         performance: Sequence[PerformanceStatus] = (),
         multivariate: FeatureStatus | None = None,
+        segments: Sequence[SegmentStatus] = (),
     ) -> None:
         assert self._scenario is not None
         phase = self._scenario.phase(t)
@@ -325,6 +361,8 @@ class PlainView:
         self.console.print(multivariate_text(result.multivariate))
         self._print("realized performance:")
         self.console.print(performance_text(result.performance))
+        self._print("worst segments (rank 1 = worst; effect [95% interval]):")
+        self.console.print(segments_text(result.segments))
         self._print("summary:")
         for line in result.summary_lines():
             self._print(f"  {line}")

@@ -14,8 +14,8 @@ from opentelemetry.proto.common.v1 import common_pb2
 
 from otel_ml import semconv
 from otel_ml_demo.receiver import GaugeReceiver
-from otel_ml_demo.status import MULTIVARIATE, DemoEvent, DemoResult, FeatureStatus, StatusTracker
-from otel_ml_demo.traffic import FEATURES, Scenario, Traffic
+from otel_ml_demo.status import MULTIVARIATE, DemoEvent, DemoResult, FeatureStatus, SegmentStatus, StatusTracker
+from otel_ml_demo.traffic import FEATURES, REGIONS, SEGMENT_COLUMN, Scenario, Traffic, assign_regions
 
 
 def _gauge_request(points: list[tuple[str, dict[str, str], float]], t_ns: int = 1) -> Any:
@@ -137,7 +137,7 @@ def test_outlier_detail_says_when_missing_rows_hold_the_alarm() -> None:
 
 
 @pytest.mark.parametrize("width, height", [(140, 50), (80, 24)])
-def test_live_view_shows_the_multivariate_and_outlier_lines(width: int, height: int) -> None:
+def test_live_view_shows_the_multivariate_outlier_and_worst_segment_lines(width: int, height: int) -> None:
     from rich.console import Console
 
     from otel_ml_demo.view import LiveView
@@ -153,6 +153,21 @@ def test_live_view_shows_the_multivariate_and_outlier_lines(width: int, height: 
     shown = out.getvalue()
     assert "multivariate" in shown and "outliers" in shown and "1.1%" in shown and "ALARM" in shown
     assert "injected: outlier burst" in shown and "outlier alarm (outliers 1.1%)" in shown
+    assert "judged yet" in shown  # the segments' place, before any verdict
+    out = io.StringIO()
+    view = LiveView(Console(file=out, width=width, height=height, force_terminal=True, color_system=None))
+    view.start(s)
+    worst = SegmentStatus("performance", "region=islands", "accuracy", 0.77, 0.73, 0.80, gap=-0.16, flagged=True,
+                          rank=1, samples=600)
+    view.update(s.segment_at + 1, 2000, [FeatureStatus("mean radius")], [], {}, (), mv, [worst])
+    view.stop()
+    shown = out.getvalue()
+    assert "injected: segment degradation" in shown
+    if width >= 110:
+        assert "worst segments now" in shown
+        assert "#1 region=islands  accuracy 0.77 [0.73, 0.80], 0.16 below the rest" in shown
+    else:
+        assert "worst: region=islands  accuracy 0.77 [0.73, 0.80]  gap -0.16  UNDERPERFORMS" in shown
 
 
 def _perf_attrs(metric: str | None = "accuracy") -> dict[str, str]:
@@ -191,6 +206,139 @@ def test_tracker_turns_performance_verdicts_into_events() -> None:
     assert found.concept_detected is event and found.early_degradation is None
     early = DemoResult("m", "a", 10.0, "b", 20.0, 30.0, 100, 31.0, (event,), (), concept_at=45.0)
     assert early.concept_detected is None and early.early_degradation is event
+
+
+def _seg_attrs(value: str, **extra: str) -> dict[str, str]:
+    return {semconv.MODEL_NAME: "m", semconv.MODEL_VERSION: "1", semconv.DRIFT_WINDOW: "10s",
+            semconv.SEGMENT_NAME: "region", semconv.SEGMENT_VALUE: value, **extra}
+
+
+def _slice(value: str, accuracy: float, gap: float, degraded: float, rank: int | None) -> list[Any]:
+    a = _seg_attrs(value, **{semconv.PERFORMANCE_METRIC: "accuracy"})
+    points = [(semconv.SEGMENT_PERFORMANCE_VALUE, a, accuracy), (semconv.SEGMENT_PERFORMANCE_LOWER, a, accuracy - 0.03),
+              (semconv.SEGMENT_PERFORMANCE_UPPER, a, accuracy + 0.03), (semconv.SEGMENT_PERFORMANCE_GAP, a, gap),
+              (semconv.SEGMENT_PERFORMANCE_DEGRADED, a, degraded), (semconv.SEGMENT_SAMPLE_COUNT, a, 600.0)]
+    return points + ([(semconv.SEGMENT_PERFORMANCE_RANK, a, float(rank))] if rank else [])
+
+
+def test_tracker_ranks_segments_and_turns_their_verdicts_into_events() -> None:
+    rx_store = GaugeReceiver().store  # not started: used as a plain store
+    tracker = StatusTracker(model="m", feature_order=("a",))
+    out = {semconv.PREDICTION_NAME: "proba:x"}
+    rx_store.add_request(_gauge_request([
+        *_slice("islands", 0.93, -0.01, 0.0, 2), *_slice("north", 0.94, 0.01, 0.0, 3),
+        *_slice("west", 0.90, -0.02, -1.0, None),  # too few outcomes: no verdict, no rank
+        (semconv.SEGMENT_DRIFT_DETECTED, _seg_attrs("north", **out), 0.0),
+        (semconv.SEGMENT_DRIFT_SCORE, _seg_attrs("north", **out), 0.04),
+        (semconv.SEGMENT_DRIFT_RANK, _seg_attrs("north", **out), 2.0),
+        (semconv.SEGMENT_QUALITY_RATIO, _seg_attrs("north", **{semconv.QUALITY_KIND: "missing"}), 0.035),
+        (semconv.SEGMENT_QUALITY_RATIO_LOWER, _seg_attrs("north", **{semconv.QUALITY_KIND: "missing"}), 0.032),
+        (semconv.SEGMENT_QUALITY_RATIO_UPPER, _seg_attrs("north", **{semconv.QUALITY_KIND: "missing"}), 0.038),
+        (semconv.SEGMENT_QUALITY_RATIO, _seg_attrs("north", **{semconv.QUALITY_KIND: "invalid"}), 0.0),
+        (semconv.SEGMENT_QUALITY_ALARM, _seg_attrs("north"), 1.0),
+        (semconv.SEGMENT_QUALITY_RANK, _seg_attrs("north"), 1.0),
+    ], t_ns=1))
+    assert tracker.update(rx_store.snapshot(), 10.0) == []  # quality per segment shows, but does not page
+    rx_store.add_request(_gauge_request([*_slice("islands", 0.77, -0.16, 1.0, 1), *_slice("north", 0.94, 0.02, 0.0, 2),
+                                         *_slice("west", 0.90, -0.02, -1.0, None)], t_ns=2))
+    (event,) = tracker.update(rx_store.snapshot(), 22.0)
+    assert event.kind == "segment degraded" and event.feature == "region=islands" and event.rank == 1
+    assert event.line() == ("t=22s segment region=islands underperforms: accuracy 0.77 [0.74, 0.80], 0.16 below "
+                            "the rest (600 joined outcomes), rank 1")
+    worst = tracker.worst_segments()
+    perf = [s for s in worst if s.signal == "performance"]
+    assert [(s.segment, s.rank) for s in perf] == [("region=islands", 1), ("region=north", 2)]  # west: no verdict
+    (quality,) = [s for s in worst if s.signal == "quality"]
+    assert quality.measure == "missing" and quality.detail() == "missing 3.5% [3.2%, 3.8%]" and quality.flagged
+    assert [s.segment for s in worst if s.signal == "drift"] == ["region=north"]
+    # a later evaluation without north's rank (no verdict any more): it leaves the ranking
+    rx_store.add_request(_gauge_request([*_slice("islands", 0.76, -0.17, 1.0, 1),
+                                         *_slice("north", 0.94, 0.02, -1.0, None)], t_ns=3))
+    assert tracker.update(rx_store.snapshot(), 24.0) == []
+    assert [s.segment for s in tracker.worst_segments() if s.signal == "performance"] == ["region=islands"]
+    # through Prometheus every point has the query's time: a rank left over beside "no verdict" is stale
+    rx_store.add_request(_gauge_request([*_slice("islands", 0.76, -0.17, 1.0, 1),
+                                         *_slice("north", 0.94, 0.02, -1.0, 2)], t_ns=4))
+    tracker.update(rx_store.snapshot(), 26.0)
+    assert [s.segment for s in tracker.worst_segments() if s.signal == "performance"] == ["region=islands"]
+
+
+def test_segment_incident_needs_its_segment_ranked_first_and_the_overall_verdict_quiet() -> None:
+    found = (DemoEvent(12.0, "a", "drift", "PSI 0.4"), DemoEvent(22.0, "b", "quality alarm", "missing 30%"))
+    seg = "region=islands"
+
+    def result(*events: DemoEvent) -> DemoResult:
+        return DemoResult("m", "a", 10.0, "b", 20.0, 40.0, 100, 41.0, (*found, *events), (FeatureStatus("a"),),
+                          segment_at=15.0, segment=seg, segment_what="true class changed in 20% of region=islands")
+
+    hit = DemoEvent(19.0, seg, "segment degraded", "accuracy 0.77, 0.16 below the rest", rank=1)
+    assert result(hit).ok and result(hit).segment_detected is hit
+    lines = result(hit).summary_lines()
+    assert "t=15s injected: true class changed in 20% of region=islands" in lines
+    assert any(line.endswith("rank 1, 4s after its degradation began") for line in lines), lines
+    assert "the overall performance stayed within tolerance while only region=islands was degraded" in lines
+    missed = result()
+    assert not missed.ok and any(line.startswith("MISSED: region=islands") for line in missed.summary_lines())
+    second = DemoEvent(19.0, seg, "segment degraded", "accuracy 0.85", rank=2)  # flagged, but not the worst
+    before = DemoEvent(14.0, seg, "segment degraded", "accuracy 0.80", rank=1)  # before it was injected
+    other = DemoEvent(19.0, "region=west", "segment degraded", "accuracy 0.80", rank=1)
+    assert not result(second).ok and not result(before).ok and not result(other).ok
+    assert result(other).other_segments_flagged == ("region=west",)
+    overall = DemoEvent(20.0, "accuracy", "degraded", "accuracy 0.88 vs 0.94 on the reference")
+    loud = result(hit, overall)
+    assert not loud.ok and loud.overall_alarm_during_segment is overall
+    assert any(line.startswith("OVERALL: performance degraded at t=20s while only region=islands was degraded")
+               for line in loud.summary_lines())
+    doc = result(hit).to_dict()
+    assert doc["segment_detected_at"] == 19.0 and doc["overall_alarm_during_segment_at"] is None
+
+
+def test_segments_text_shows_the_worst_segments_with_effect_and_interval() -> None:
+    from otel_ml_demo.view import segments_text
+
+    worst = [SegmentStatus("performance", "region=islands", "accuracy", 0.77, 0.73, 0.80, gap=-0.16, flagged=True,
+                           rank=1, samples=600),
+             SegmentStatus("drift", "region=west", "proba:x", 0.05, 0.02, 0.09, flagged=False, rank=1)]
+    shown = segments_text(worst).plain
+    assert "#1 region=islands  accuracy 0.77 [0.73, 0.80], 0.16 below the rest  UNDERPERFORMS" in shown
+    assert "output 'proba:x' drift 0.05 [0.02, 0.09]  ok" in shown
+    compact = segments_text(worst, compact=True).plain
+    assert "\n" not in compact and len(compact) <= 80 and "region=islands" in compact and "region=west" not in compact
+    assert "none judged yet" in segments_text((), compact=True).plain
+
+
+def test_regions_are_dealt_evenly_along_the_given_order() -> None:
+    order = np.random.default_rng(0).permutation(1000)
+    regions = assign_regions(order)
+    shares = dict(REGIONS)
+    for name, share in REGIONS:
+        assert (regions == name).mean() == pytest.approx(share, abs=0.002), name
+        head = regions[order[:100]]  # any run along the order has the shares too (the hardest rows, say)
+        assert (head == name).sum() == pytest.approx(100 * shares[name], abs=1), name
+
+
+def test_traffic_segment_degradation_changes_labels_in_its_region_only() -> None:
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame(rng.normal(10.0, 2.0, (500, len(FEATURES))), columns=list(FEATURES))
+    labels = np.full(500, "a")
+    labels[0] = "b"
+    regions = assign_regions(np.arange(500))
+    s = Scenario.scaled(40.0)
+    assert s.drift_at < s.segment_at < s.incident_at < s.concept_at
+    traffic = Traffic(data, s, labels=labels, regions=regions)
+    before, truth_before = traffic.batch_and_labels(s.segment_at - 0.1, 20000)
+    after, truth_after = traffic.batch_and_labels(s.segment_at + 0.1, 20000)
+    assert set(after[SEGMENT_COLUMN]) == {name for name, _ in REGIONS}
+    mine = (after[SEGMENT_COLUMN] == s.segment_value).to_numpy()
+    assert mine.mean() == pytest.approx(dict(REGIONS)[s.segment_value], abs=0.01)
+    assert (truth_before == "b").mean() < 0.01
+    assert (truth_after[mine] == "b").mean() == pytest.approx(s.segment_flip, abs=0.03)
+    assert (truth_after[~mine] == "b").mean() < 0.01  # the other regions keep their labels
+    for f in FEATURES:
+        if f not in (s.drift_feature, s.incident_feature):
+            was = before[f][(before[SEGMENT_COLUMN] == s.segment_value).to_numpy()]
+            assert abs(after[f][mine].mean() - was.mean()) < 0.3, f  # and its inputs did not move
 
 
 def test_traffic_labels_change_only_in_the_concept_region_while_inputs_do_not() -> None:
@@ -299,6 +447,12 @@ def test_demo_detects_the_injected_drift_and_incident() -> None:
     assert result.outlier_detected is not None and result.outlier_detected.t >= result.outlier_at, log
     assert result.early_outlier_alarm is None, log
     assert "outlier alarm (outliers" in log and "multivariate drift and outliers:" in log
+    # the segment-only degradation: found by the segment verdict, ranked first, the overall verdict quiet
+    assert result.segment_detected is not None and result.segment_detected.t >= result.segment_at, log
+    assert result.overall_alarm_during_segment is None, log
+    worst = [s for s in result.segments if s.signal == "performance"]
+    assert worst and worst[0].segment == result.segment == "region=islands" and worst[0].gap is not None, log
+    assert "worst segments" in log and "underperforms" in log
     assert result.elapsed < 60  # a hang, not a slow machine
 
 
@@ -347,6 +501,8 @@ def test_pipeline_demo_through_the_real_collector_and_prometheus() -> None:
     assert result.concept_detected is not None and result.concept_detected.t >= result.concept_at, log
     assert "PromQL to look at:" in log and "ml_drift_detected" in log and "ml_performance_degraded" in log
     assert result.outlier_detected is not None and result.early_outlier_alarm is None, log
+    assert result.segment_detected is not None and result.segment_detected.t >= result.segment_at, log
+    assert "ml_segment_performance_rank" in log
 
 
 def test_result_without_detections_is_not_ok_and_says_what_was_missed() -> None:
