@@ -541,3 +541,31 @@ def test_a_matrix_input_segmented_by_a_feature_puts_it_on_the_records_too(export
     assert [log_attrs(r)["ml.segment.x2"] for r in cap.records(M.EVENT_PREDICTION)] == ["2", "1", "2"]
     got = {p.attributes[M.SEGMENT_VALUE]: p.value for p in points(exporter.last, M.SEGMENT_ROWS)}
     assert got == {"2": 2, "1": 1, M.OTHER_CATEGORY: 0}
+
+
+def test_a_segmented_monitor_streams_the_same_multivariate_errors_as_an_unsegmented_one(exporter):
+    """Segments change how the categorical columns are looked up (one bucket per row, shared with the
+    multivariate summary's indicators): the reconstruction errors must not change, batch or single row."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    df = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.choice(list("pqrs"), n)})
+    df["b"] += np.where(df["c"] == "p", 2.0, 0.0)
+    proba = np.column_stack([np.full(n, 0.4), np.full(n, 0.6)])
+    refs = {v: otel_ml.build_reference(df, predictions=proba, class_names=[0, 1], model="mvseg", version=v,
+                                       multivariate=True) for v in ("1", "2")}
+    assert refs["1"].multivariate is not None and refs["1"].multivariate.summary.categorical
+    plain = otel_ml.monitor(model="mvseg", version="1", reference=refs["1"])(lambda x: proba[: len(x)])
+    segmented = otel_ml.monitor(model="mvseg", version="2", reference=refs["2"],
+                                segments=["c"])(lambda x: proba[: len(x)])
+    test = df.sample(1000, random_state=0).reset_index(drop=True)
+    test.loc[3, "c"] = None  # a missing category: the row is not scored, on both
+    for call in (plain, segmented):
+        call(test)
+        for i in range(20):
+            call(test.iloc[[i]])
+    assert otel_ml.flush(5.0)
+    hist = {v: point(exporter.last, M.FEATURE_VALUE, **{M.MODEL_VERSION: v,
+                                                        M.FEATURE_NAME: M.RECONSTRUCTION_ERROR_FEATURE})
+            for v in ("1", "2")}
+    assert sum(hist["1"].bucket_counts) == 1020 - 2  # row 3 is missing its category in both calls
+    assert list(hist["1"].bucket_counts) == list(hist["2"].bucket_counts)
