@@ -43,8 +43,7 @@ from ._cli_io import (
     read_table,
 )
 from ._cli_reference import prediction_outputs
-from ._cli_segments import SegmentJudgement, count_segments, judge_segments, print_segments
-from ._cli_segments import to_json as segments_json
+from ._cli_segments import SegmentJudgement, count_segments, judge_segments, print_segments, to_json as segments_json
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._reference import (
     PROBA_PREFIX,

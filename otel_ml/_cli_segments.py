@@ -116,9 +116,9 @@ def judge_segments(reference: Reference, current: Mapping[str, SegmentColumnProf
     quality: list[tuple[SegmentRow, np.ndarray, np.ndarray]] = []
     mix_ref: list[np.ndarray] = []
     mix_cur: list[np.ndarray] = []
-    for column, cur in current.items():
+    for column, counted in current.items():
         ref_values = reference.segments[column].values
-        for value, vp in cur.values.items():
+        for value, vp in counted.values.items():
             if vp.rows == 0:
                 continue
             row = SegmentRow(column, value, vp.rows)
@@ -140,7 +140,7 @@ def judge_segments(reference: Reference, current: Mapping[str, SegmentColumnProf
         labels = list(ref_values)
         position = {v: i for i, v in enumerate(labels)}
         counts = np.zeros(len(labels) + 1)
-        for value, vp in cur.values.items():
+        for value, vp in counted.values.items():
             counts[position.get(value, position.get(semconv.OTHER_CATEGORY, len(labels)))] += vp.rows
         mix_ref.append(np.array([float(ref_values[v].rows) for v in labels] + [0.0]))
         mix_cur.append(counts)
@@ -251,7 +251,7 @@ def print_segments(out: Any, sj: SegmentJudgement) -> None:
         for header, justify in (("segment", "left"), ("value", "left"), ("rows", "right"), ("drift score", "right"),
                                 ("drift", "left"), ("worst quality ratio", "right"), ("quality", "left"),
                                 *((("no verdict: why", "left"),) if reasons else ())):
-            table.add_column(header, justify=justify)  # type: ignore[arg-type]
+            table.add_column(header, justify=justify)
         for r in sj.rows:
             score = r.drift_score
             table.add_row(escape(r.column), escape(r.value), f"{r.rows:,}", f"{score:.3f}" if math.isfinite(score)

@@ -41,7 +41,6 @@ from otel_ml.stats import (
     NO_VERDICT,
     DriftPolicy,
     PolicyBook,
-    adjust_p_values,
     effect_interval,
     evaluate_batch,
     segment_quality,
