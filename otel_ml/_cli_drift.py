@@ -4,10 +4,11 @@ Bins the data with the reference's edges and categories and counts missing, inva
 and unseen values with the library's own code (:func:`count_column`: the adapter and tables of the
 predict path; docs/semantic-conventions.md), and judges every feature and every model output present
 in the data with the shared verdict (:mod:`otel_ml.stats`; Holm's correction across the model's
-streams). Exit status, for CI/CD (README, ``otel-ml drift --help``):
+streams); with a reference's "segments" section, each segment value too (:mod:`._cli_segments`).
+Exit status, for CI/CD (README, ``otel-ml drift --help``):
 
 * 0 (:data:`EXIT_PASS`): every column judged; no drift, no data-quality alarm;
-* 1 (:data:`EXIT_FLAGGED`): drift or a data-quality alarm on at least one column;
+* 1 (:data:`EXIT_FLAGGED`): drift or a data-quality alarm on at least one column or segment value;
 * 2 (:data:`EXIT_INPUT`): usage or input error (a file or option that cannot be used);
 * 3 (:data:`EXIT_NOT_JUDGED`): nothing flagged, but not every column could be judged (no rows, or
   fewer than ``min_samples`` values in a column): the gate cannot say "pass".

@@ -134,6 +134,8 @@ def judge_segments(reference: Reference, current: Mapping[str, SegmentColumnProf
             for name in outputs:
                 p = profiles[name]
                 ref_counts = None if rp is None else rp.outputs.get(name)
+                if rp is not None and ref_counts is None:
+                    row.reason = f"the reference has no {name} counts for this value"
                 cur_counts = _bucketed(p, vp.outputs[name])
                 ref_arr = np.zeros_like(cur_counts) if ref_counts is None else _bucketed(p, ref_counts)
                 drift_cells.append((row, name, ref_arr, cur_counts, p))
