@@ -4,10 +4,11 @@ Bins the data with the reference's edges and categories and counts missing, inva
 and unseen values with the library's own code (:func:`count_column`: the adapter and tables of the
 predict path; docs/semantic-conventions.md), and judges every feature and every model output present
 in the data with the shared verdict (:mod:`otel_ml.stats`; Holm's correction across the model's
-streams). Exit status, for CI/CD (README, ``otel-ml drift --help``):
+streams); with a reference's "segments" section, each segment value too (:mod:`._cli_segments`).
+Exit status, for CI/CD (README, ``otel-ml drift --help``):
 
 * 0 (:data:`EXIT_PASS`): every column judged; no drift, no data-quality alarm;
-* 1 (:data:`EXIT_FLAGGED`): drift or a data-quality alarm on at least one column;
+* 1 (:data:`EXIT_FLAGGED`): drift or a data-quality alarm on at least one column or segment value;
 * 2 (:data:`EXIT_INPUT`): usage or input error (a file or option that cannot be used);
 * 3 (:data:`EXIT_NOT_JUDGED`): nothing flagged, but not every column could be judged (no rows, or
   fewer than ``min_samples`` values in a column): the gate cannot say "pass".
@@ -43,6 +44,7 @@ from ._cli_io import (
     read_table,
 )
 from ._cli_reference import prediction_outputs
+from ._cli_segments import SegmentJudgement, count_segments, judge_segments, print_segments, to_json as segments_json
 from ._errors import ConfigurationError, ReferenceProfileError
 from ._reference import (
     PROBA_PREFIX,
@@ -105,10 +107,12 @@ class Judgement:
     #: Estimated performance without labels (binary classifiers whose reference has calibration, with
     #: at least min_samples values of the positive class's probability); never part of the exit status.
     estimated: dict[str, Estimate] | None = None
+    #: Per segment value (the reference's "segments" section); None without one. Its alarms fail the gate.
+    segments: SegmentJudgement | None = None
 
     @property
     def exit_code(self) -> int:
-        if any(r.flagged for r in self.rows):
+        if any(r.flagged for r in self.rows) or (self.segments is not None and self.segments.flagged):
             return EXIT_FLAGGED
         if self.n_rows == 0 or not self.rows or any(r.no_verdict for r in self.rows):
             return EXIT_NOT_JUDGED
@@ -118,9 +122,11 @@ class Judgement:
         """The one-line conclusion, matching :attr:`exit_code`."""
         drifted = [r.name for r in self.rows if r.result is not None and r.result.detected]
         alarms = [r.name for r in self.rows if r.quality_alarm]
-        if drifted or alarms:
+        segments = [] if self.segments is None else self.segments.flagged
+        if drifted or alarms or segments:
             return (f"drift detected in {', '.join(drifted) or 'no column'}; "
-                    f"data-quality alarm on {', '.join(alarms) or 'no column'}")
+                    f"data-quality alarm on {', '.join(alarms) or 'no column'}"
+                    + (f"; segment alarm on {', '.join(segments)}" if segments else ""))
         if self.n_rows == 0:
             return "could not judge: the data has no rows"
         unjudged = [r for r in self.rows if r.no_verdict]
@@ -249,6 +255,8 @@ def judge(
     not_judged: list[NotJudged] = []
     numeric: dict[str, np.ndarray] = {}
     categorical: dict[str, tuple[Any, Any]] = {}
+    feature_values: dict[str, Any] = {}
+    output_values: list[tuple[NumericProfile | CategoricalProfile, Any]] = []
     for role, profiles in (("feature", reference.features), ("prediction", reference.outputs)):
         for p in profiles:
             column: str | None = p.name if role == "feature" else outputs[p.name]
@@ -260,6 +268,10 @@ def judge(
                 column = None
             values = None if column is None else read_back_text(p, series_values(columns[column]))
             counts = count_column(p, values, n_rows)
+            if role == "feature":
+                feature_values[p.name] = values
+            else:
+                output_values.append((p, values))
             rows.append(Row(p.name, role, p, counts, book.policy_for(p.name, model=reference.model_name), column))
             if role == "feature" and isinstance(p, NumericProfile):
                 numeric[p.name] = np.full(n_rows, np.nan) if values is None else numeric_column(values)[0]
@@ -279,7 +291,7 @@ def judge(
         name = mv.error.name
         rows.append(Row(name, "feature", mv.error, count_column(mv.error, err, n_rows),
                         book.policy_for(name, model=reference.model_name), name))  # derived, never absent
-    judged = {r.column for r in rows}
+    judged = {r.column for r in rows} | set(reference.segments or ())  # segment columns: judged below
     output_names = ", ".join(o.name for o in reference.outputs) or "none"
     for c in columns:
         if c not in judged:
@@ -297,7 +309,13 @@ def judge(
                 bad = getattr(r.counts, kind)
                 ratio, alarm = quality_alarm(ref_ratio, bad, r.counts.rows, policy=r.policy, n_tests=n_tests)
                 r.quality[kind] = (float(ratio), int(alarm))
-    return Judgement(rows, not_judged, n_rows, _estimated(reference, rows))
+    segments = None
+    if reference.segments is not None:
+        current = count_segments(reference, {c: series_values(columns[c]) for c in reference.segments if c in columns},
+                                 n_rows, output_values, feature_values)
+        absent = [c for c in reference.segments if c not in columns]
+        segments = judge_segments(reference, current, book, [p.name for p, _ in output_values], absent)
+    return Judgement(rows, not_judged, n_rows, _estimated(reference, rows), segments)
 
 
 def _estimated(reference: Reference, rows: list[Row]) -> dict[str, Estimate] | None:
@@ -349,7 +367,7 @@ def to_json(reference: Reference, judgement: Judgement) -> dict[str, Any]:
                 },
             }
         )
-    return {
+    doc = {
         "model": {"name": reference.model_name, "version": reference.model_version},
         "rows": judgement.n_rows,
         "exit_code": judgement.exit_code,
@@ -362,6 +380,9 @@ def to_json(reference: Reference, judgement: Judgement) -> dict[str, Any]:
             m: {"value": _num(e.value), "lower": _num(e.lower), "upper": _num(e.upper), "n": e.n}
             for m, e in judgement.estimated.items()},
     }
+    if judgement.segments is not None:
+        doc["segments"] = segments_json(judgement.segments)
+    return doc
 
 
 def _pct(v: float | None) -> str:
@@ -455,6 +476,8 @@ def print_table(reference: Reference, judgement: Judgement) -> None:
         shown = ", ".join(f"{m} {e.value:.3f} [{e.lower:.3f}, {e.upper:.3f}]"
                           for m, e in judgement.estimated.items() if math.isfinite(e.value))
         out.print(f"estimated performance (no labels; valid under covariate shift only): {shown}")
+    if judgement.segments is not None:
+        print_segments(out, judgement.segments)
     print_conclusion(out, judgement.summary(), judgement.exit_code)
 
 
@@ -478,12 +501,14 @@ def drift(reference_path: str, data_path: str, prediction_columns: tuple[str, ..
 
     Every feature of the reference is judged (a missing column counts as all-missing), and every
     model output whose column is present: "value", "label", "proba:<class>", or the columns named by
-    --prediction-column. Columns that are not judged are listed.
+    --prediction-column. Columns that are not judged are listed. When the reference has segments,
+    each segment value's outputs, data quality and each column's traffic mix are judged too, and
+    a segment alarm fails the gate (exit 1).
 
     \b
     Exit status:
       0  every column judged: no drift, no data-quality alarm
-      1  drift or a data-quality alarm
+      1  drift or a data-quality alarm (also per segment value, when the reference has segments)
       2  usage or input error
       3  could not judge: no rows, or a column with fewer than --min-samples values
     """

@@ -1070,10 +1070,12 @@ def _quality_rows(profile: Profile, values: Any, out: np.ndarray) -> None:
 
 def segment_profiles(segments: Mapping[str, Any], columns: Mapping[str, Any], features: Sequence[Profile],
                      outputs: Sequence[tuple[Profile, Any]], top_k: int,
-                     chunk_rows: int = _SEGMENT_CHUNK_ROWS) -> dict[str, SegmentColumnProfile]:
+                     chunk_rows: int = _SEGMENT_CHUNK_ROWS,
+                     allowed: Mapping[str, Sequence[str]] | None = None) -> dict[str, SegmentColumnProfile]:
     """The "segments" section: per segment column, its top values (a categorical feature's categories, else
-    the column's ``top_k`` most frequent values) and ``__other__``, each with its rows, its outputs' counts
-    and its quality counts. Counted chunk by chunk, with the predict path's own bounding and binning."""
+    the column's ``top_k`` most frequent values; ``allowed[name]`` when given: a reference's bound, as
+    ``otel-ml drift`` counts a file) and ``__other__``, each with its rows, its outputs' counts and its
+    quality counts. Counted chunk by chunk, with the predict path's own bounding and binning."""
     from ._adapters import numeric_cells
     from ._binning import CategoricalTable, bucket_index
     from ._segments import SegmentValues, _usable, sum_by_code
@@ -1082,6 +1084,9 @@ def segment_profiles(segments: Mapping[str, Any], columns: Mapping[str, Any], fe
     by_name = {p.name: p for p in features}
     coders: dict[str, SegmentValues] = {}
     for name, values in segments.items():
+        if allowed is not None and name in allowed:
+            coders[name] = SegmentValues(name, tuple(allowed[name]))
+            continue
         p = by_name.get(name)
         if not isinstance(p, CategoricalProfile):
             p = _categorical_profile(name, values, top_k)

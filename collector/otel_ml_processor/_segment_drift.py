@@ -41,10 +41,9 @@ from otel_ml.stats import (
     NO_VERDICT,
     DriftPolicy,
     PolicyBook,
-    adjust_p_values,
     effect_interval,
     evaluate_batch,
-    quality_p_value,
+    segment_quality,
 )
 from otel_ml.stats.performance import wilson
 
@@ -289,21 +288,9 @@ def judge(lay: SegmentLayout, counts: Sequence[np.ndarray], labels: Sequence[str
         rows = cells[:, 0]
         bad = cells[:, 1:]
         total = rows * np.tile(lay.qual_features, w)
-        ref_ratio = np.tile(lay.qual_ref_ratio, (w, 1))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(total[:, None] > 0, bad / total[:, None], np.nan)
-        policies = lay.qual_policies * w
-        min_samples = np.array([pol.min_samples for pol in policies], dtype=np.float64)
-        alpha = np.array([pol.alpha for pol in policies])
-        increase = np.array([pol.quality_min_increase for pol in policies])
-        judged_q = (rows >= min_samples) & np.isfinite(ref_ratio).all(axis=1)
-        p_raw = quality_p_value(ref_ratio, bad, np.repeat(total[:, None], _Q, axis=1))
-        p_raw = np.where(judged_q[:, None], p_raw, np.nan)
-        p_adj = adjust_p_values(p_raw.ravel(), np.repeat(qual_family, _Q), "holm").reshape(-1, _Q)
-        kind_alarm = ((ratio - ref_ratio) >= increase[:, None] - 1e-12) & (p_adj < alpha[:, None])
-        alarm = np.where(judged_q, kind_alarm.any(axis=1).astype(np.int8), np.int8(NO_VERDICT)).astype(np.int8)
-        diff = ratio - ref_ratio
-        excess = np.where(judged_q, np.where(np.isfinite(diff), diff, -np.inf).max(axis=1), np.nan)
+        ratio, p_adj, alarm, excess = segment_quality(np.tile(lay.qual_ref_ratio, (w, 1)), bad, rows,
+                                                      np.tile(lay.qual_features, w), qual_family, lay.qual_policies * w)
+        judged_q = alarm != NO_VERDICT
         _, q_lower, q_upper = wilson(bad, total[:, None])
         q_lower = np.where(judged_q[:, None], q_lower, np.nan)
         q_upper = np.where(judged_q[:, None], q_upper, np.nan)

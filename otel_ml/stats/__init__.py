@@ -36,7 +36,7 @@ from __future__ import annotations
 from . import psi, jensen_shannon, ks, wasserstein, chi_square, total_variation, dispersion  # noqa: F401
 # isort: on
 from ._policy import DriftPolicy, PolicyBook
-from ._quality import quality_alarm, quality_p_value, reference_ratios
+from ._quality import quality_alarm, quality_p_value, reference_ratios, segment_quality
 from ._registry import STATISTICS, Statistic, drift_methods, get_statistic, register
 from ._verdict import (
     NO_VERDICT,
@@ -94,4 +94,5 @@ __all__ = [
     "register",
     "regression_metrics",
     "reliability",
+    "segment_quality",
 ]

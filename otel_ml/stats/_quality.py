@@ -95,3 +95,43 @@ def quality_alarm(
     if scalar:
         return float(ratio[0]), int(out[0])
     return ratio, out
+
+
+def segment_quality(
+    reference_ratio: npt.ArrayLike,
+    bad_count: npt.ArrayLike,
+    rows: npt.ArrayLike,
+    features: npt.ArrayLike,
+    family: npt.ArrayLike,
+    policy: Sequence[DriftPolicy],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int8], npt.NDArray[np.float64]]:
+    """The data-quality verdict of ``S`` segment values: ``(ratio, p_adjusted, alarm, excess)``.
+
+    Per value (row) and kind (column of ``reference_ratio`` / ``bad_count``, ``float64[S, K]``): the ratio
+    ``bad / (rows x features)``, alarmed when it rises by ``quality_min_increase`` over the reference ratio and
+    the one-sided binomial test (:func:`quality_p_value`), Holm-adjusted across the kinds of the values sharing
+    a ``family`` id, is below ``alpha``. ``alarm`` is 1, 0, or -1 (fewer than ``min_samples`` rows, or a NaN
+    reference ratio: no profile); ``excess`` is the largest ``ratio - reference ratio`` (NaN without verdict).
+    The processor (per window) and ``otel-ml drift`` (per file) both judge segments with it.
+    """
+    from ._verdict import adjust_p_values
+
+    ref = np.asarray(reference_ratio, dtype=np.float64)
+    bad = np.asarray(bad_count, dtype=np.float64)
+    n = np.asarray(rows, dtype=np.float64)
+    k = ref.shape[1] if ref.ndim == 2 else 0
+    total = n * np.asarray(features, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(total[:, None] > 0, bad / total[:, None], np.nan)
+    policies = list(policy)
+    min_samples = np.array([p.min_samples for p in policies], dtype=np.float64)
+    alpha = np.array([p.alpha for p in policies], dtype=np.float64)
+    increase = np.array([p.quality_min_increase for p in policies], dtype=np.float64)
+    judged = (n >= min_samples) & np.isfinite(ref).all(axis=1)
+    p_raw = np.where(judged[:, None], quality_p_value(ref, bad, np.repeat(total[:, None], k, axis=1)), np.nan)
+    p_adj = adjust_p_values(p_raw.ravel(), np.repeat(np.asarray(family), k), "holm").reshape(-1, k)
+    diff = ratio - ref
+    kind_alarm = (diff >= increase[:, None] - 1e-12) & (p_adj < alpha[:, None])
+    alarm = np.where(judged, kind_alarm.any(axis=1).astype(np.int8), np.int8(NO_VERDICT)).astype(np.int8)
+    excess = np.where(judged, np.where(np.isfinite(diff), diff, -np.inf).max(axis=1, initial=-np.inf), np.nan)
+    return ratio, p_adj, alarm, excess

@@ -432,3 +432,38 @@ def test_no_verdict_streams_export_no_interval() -> None:
     ratios = {tuple(sorted((a.key, a.value.string_value) for a in dp.attributes))
               for dp in points[semconv.SEGMENT_QUALITY_RATIO]}
     assert len(kinds) == len(semconv.QUALITY_KINDS) * len(LABELS) and kinds <= ratios
+
+
+@pytest.mark.parametrize("shift, missing, us_rows, other_rows",
+                         [(0.3, 0.06, 2000, 300), (0.0, 0.01, 1000, 1000), (0.05, 0.03, 4500, 1000)])
+def test_otel_ml_drift_agrees_with_the_processor_on_the_same_counts(shift: float, missing: float, us_rows: int,
+                                                                    other_rows: int) -> None:
+    """``otel-ml drift`` judges a file's segment counts as the processor judges a window holding them."""
+    from otel_ml._cli_segments import judge_segments
+    from otel_ml.reference import SegmentColumnProfile, SegmentValueProfile
+
+    store, state = make_state()
+    ref = segment_reference()
+    e = SegmentEmitter(ref)
+    e.observe("DE", 5000)
+    e.observe("FR", 3000, shift=shift, missing=missing)
+    e.observe("US", us_rows, shift=shift / 2)
+    e.observe(semconv.OTHER_CATEGORY, other_rows)
+    send(state, e)
+    seg = evaluate(store, state).segments
+    current = {"country": SegmentColumnProfile({
+        v: SegmentValueProfile(e.rows[v], {"value": tuple(int(x) for x in e.outputs[v])},
+                               {k: e.missing[v] if k == "missing" else 0 for k in semconv.QUALITY_KINDS})
+        for v in e.rows})}
+    cli = {r.value: r for r in judge_segments(ref, current, PolicyBook(), ["value"]).rows}
+    pred, qual = rows_of(seg), qrows_of(seg)
+    assert set(cli) == set(pred) == set(qual)
+    for value, r in cli.items():
+        detected, score, p_adjusted, _ = r.outputs["value"]
+        assert detected == seg.drift_detected[pred[value]]
+        assert r.quality_alarm == seg.quality_alarm[qual[value]]
+        np.testing.assert_allclose([score, p_adjusted, r.quality_excess],
+                                   [seg.drift_score[pred[value]], seg.drift_p_adjusted[pred[value]],
+                                    seg.quality_excess[qual[value]]], rtol=1e-9, equal_nan=True)
+    assert {c: d for c, d in judge_segments(ref, current, PolicyBook(), ["value"]).mix.items()} == \
+        {"country": int(seg.mix_detected[0])}
