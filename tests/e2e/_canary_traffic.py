@@ -23,15 +23,13 @@ a later process knows the same ones); the script flushes and prints ``sent``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _app import finish
+from _app import arguments, finish
 from _gt_traffic import BATCH, ID_SECRET, rows, train, world
 from opentelemetry.sdk.resources import Resource
 
@@ -48,13 +46,9 @@ def _shifted(proba: np.ndarray) -> np.ndarray:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--endpoint")
-    p.add_argument("--references", required=True, type=Path)
-    p.add_argument("--write-references", action="store_true")
+    p = arguments(6000)
     p.add_argument("--predict", action="store_true")
     p.add_argument("--outcomes", action="store_true")
-    p.add_argument("--rows", type=int, default=6000)
     args = p.parse_args()
 
     clf = train(0)

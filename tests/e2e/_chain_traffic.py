@@ -17,12 +17,10 @@ Requests of 250 rows; spans over OTLP/gRPC (batched) and the library's metrics e
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
-from _app import finish
+from _app import arguments, finish
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -52,11 +50,7 @@ def inputs(rng: np.random.Generator, n: int, shift: float = 0.0) -> dict[str, np
 
 
 def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--endpoint")
-    p.add_argument("--references", required=True, type=Path)
-    p.add_argument("--write-references", action="store_true")
-    p.add_argument("--rows", type=int, default=3000)
+    p = arguments(3000)
     args = p.parse_args()
     up_file, down_file = (args.references / f"{m}-{VERSION}.json" for m in (UPSTREAM, DOWNSTREAM))
 

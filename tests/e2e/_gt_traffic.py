@@ -28,14 +28,12 @@ flushes and prints ``sent`` before exiting.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _app import finish
+from _app import arguments, finish
 from opentelemetry.sdk.resources import Resource
 from sklearn.linear_model import LogisticRegression
 
@@ -78,10 +76,7 @@ def train(model_index: int) -> LogisticRegression:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--endpoint")
-    p.add_argument("--references", required=True, type=Path)
-    p.add_argument("--write-references", action="store_true")
+    p = arguments(3000)
     p.add_argument("--models", type=int, default=1)
     p.add_argument("--predict", action="store_true")
     p.add_argument("--outcomes", action="store_true")
@@ -89,7 +84,6 @@ def main() -> int:
     p.add_argument("--segment-drift", nargs="*", default=[], metavar="MODEL")
     p.add_argument("--segments", nargs="+", default=["region"], choices=["region", "channel"])
     p.add_argument("--start", type=int, default=0)
-    p.add_argument("--rows", type=int, default=3000)
     p.add_argument("--pace", type=float, default=0.0)
     args = p.parse_args()
 

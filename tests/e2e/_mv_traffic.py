@@ -13,13 +13,12 @@ exports every second over OTLP/gRPC to ``--endpoint``; the script flushes and pr
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
-from _app import finish
+from _app import arguments, finish
 from opentelemetry.sdk.resources import Resource
 
 import otel_ml
@@ -39,11 +38,7 @@ def _calibration():
 
 
 def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--endpoint")
-    p.add_argument("--references", required=True, type=Path)
-    p.add_argument("--write-references", action="store_true")
-    p.add_argument("--rows", type=int, default=3000)
+    p = arguments(3000)
     args = p.parse_args()
     cal = _calibration()
     names = [f"x{i}" for i in range(cal.D)]

@@ -24,13 +24,11 @@ OTLP/gRPC to ``--endpoint``; the script flushes and prints ``sent``.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _app import finish
+from _app import arguments, finish
 from opentelemetry.sdk.resources import Resource
 
 import otel_ml
@@ -69,11 +67,7 @@ def label(frame: pd.DataFrame) -> np.ndarray:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--endpoint")
-    p.add_argument("--references", required=True, type=Path)
-    p.add_argument("--write-references", action="store_true")
-    p.add_argument("--rows", type=int, default=6000)
+    p = arguments(6000)
     args = p.parse_args()
 
     if args.write_references:
